@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+// Postamt: a mail server built the qmail way. See DESIGN.md of the project for the map.
+import PackageDescription
+
+// An executable's dependency list is its security review: keep them short.
+let package = Package(
+    name: "Postamt",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "postamt-queue", targets: ["postamt-queue"]),
+        .executable(name: "postamt-runner", targets: ["postamt-runner"]),
+        .executable(name: "postamt-local", targets: ["postamt-local"]),
+        .executable(name: "sendmail", targets: ["sendmail"]),
+        .executable(name: "postamt", targets: ["postamt"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims: thin, and the only place where C appears.
+        .target(name: "CSpawn", path: "Sources/CSpawn"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl"),
+        .systemLibrary(name: "CPAM", path: "Sources/CPAM"),
+        .systemLibrary(name: "CResolv", path: "Sources/CResolv"),
+
+        // Libraries: all the logic lives here, tests import them.
+        .target(name: "MailSystem", dependencies: ["CSpawn"]),
+        .target(name: "MailCore", dependencies: ["MailSystem"]),
+        .target(name: "MailMessage", dependencies: ["MailCore"]),
+        .target(name: "Maildir", dependencies: ["MailSystem", "MailCore"]),
+        .target(name: "MailQueue", dependencies: ["MailSystem", "MailCore", "MailMessage"]),
+        .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueue"]),
+
+        // Executables: one short entry file each.
+        .executableTarget(name: "postamt-queue", dependencies: ["MailQueue"]),
+        .executableTarget(name: "postamt-runner", dependencies: ["MailQueue"]),
+        .executableTarget(name: "postamt-local", dependencies: ["MailDelivery"]),
+        .executableTarget(name: "sendmail", dependencies: ["MailQueue", "MailMessage"]),
+        .executableTarget(name: "postamt", dependencies: [
+            "MailQueue", "MailDelivery",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "MailSystemTests", dependencies: ["MailSystem"]),
+        .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
+        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"]),
+        .testTarget(name: "MaildirTests", dependencies: ["Maildir"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue"]),
+        .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["MailCore", "MailSystem"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,43 @@
+#ifndef POSTAMT_CSPAWN_H
+#define POSTAMT_CSPAWN_H
+#include <sys/types.h>
+
+/*
+ * fork/exec with an fd map and an optional identity change, done in C because the child
+ * between fork and exec must only call async-signal-safe functions.
+ *
+ * fd_map holds pairs (target, source): in the child, source is dup'd onto target. Every other
+ * fd above the highest target is closed. Sources may be -1 to mean "open /dev/null there".
+ * When change_identity is non-zero the child does setgroups(groups), setgid(gid), setuid(uid),
+ * and then checks that setuid(0) fails when uid != 0 (qmail's prot.c order).
+ *
+ * Returns 0 and the pid, or -1 with *err_out = errno and *step_out = the failing step
+ * (1 pipe, 2 fork, 3 dup, 4 groups, 5 gid, 6 uid, 7 verify, 8 chdir, 9 exec, 10 setsid).
+ */
+int postamt_spawn(const char *path, char *const argv[], char *const envp[],
+                  const int *fd_map, int fd_map_pairs,
+                  int change_identity, uid_t uid, gid_t gid,
+                  const gid_t *groups, int ngroups,
+                  const char *cwd, int new_session,
+                  pid_t *pid_out, int *err_out, int *step_out);
+
+/* Drops to uid/gid with the given supplementary groups, then verifies root cannot return.
+ * Returns 0, or -1 with errno set and *step_out as above. */
+int postamt_drop_privileges(uid_t uid, gid_t gid, const gid_t *groups, int ngroups, int *step_out);
+
+/* pipe2(O_CLOEXEC): needs _GNU_SOURCE, which Swift does not define. */
+int postamt_pipe_cloexec(int fds[2]);
+
+/* One datagram plus up to 4 descriptors over a Unix socket (SCM_RIGHTS; CMSG_* are macros).
+ * send returns 0 or -1/errno; recv returns the byte count (0 at EOF) or -1/errno, and stores the
+ * received descriptors (made close-on-exec) in fds/nfds. */
+int postamt_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+long postamt_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
+
+/* WIFEXITED & co are macros. */
+int postamt_wifexited(int status);
+int postamt_wexitstatus(int status);
+int postamt_wifsignaled(int status);
+int postamt_wtermsig(int status);
+
+#endif

@@ -1,0 +1,251 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailSystem
+
+/// One problem in a configuration file or table, with where it is.
+public struct ConfigProblem: Error, Equatable, CustomStringConvertible, Sendable {
+    public let file: String
+    public let line: Int
+    public let message: String
+    public init(file: String, line: Int, message: String) { self.file = file; self.line = line; self.message = message }
+    public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
+}
+
+/// The kinds of values a setting takes.
+public enum SettingKind: Sendable {
+    case text, path, list, count, duration, size, boolean
+}
+
+/// A setting of postamt.conf(5): its name, kind, default and one line of documentation.
+public struct Setting: Sendable {
+    public let name: String
+    public let kind: SettingKind
+    /// The default; `$myhostname` is expanded, and for paths `{root}` is the installation root.
+    public let defaultValue: String
+    public let summary: String
+}
+
+/// Every key postamt.conf knows. postamt.conf(5) documents each one; `postamt config` prints them.
+public let knownSettings: [Setting] = [
+    Setting(name: "myhostname", kind: .text, defaultValue: "", summary: "this host's name, used in Received:, Message-ID: and bounces (default: gethostname)"),
+    Setting(name: "local_domains", kind: .list, defaultValue: "$myhostname, localhost, localhost.localdomain", summary: "domains delivered on this machine"),
+    Setting(name: "queue_directory", kind: .path, defaultValue: "{root}/var/spool/postamt", summary: "the queue"),
+    Setting(name: "state_directory", kind: .path, defaultValue: "{root}/var/lib/postamt", summary: "state such as the spam database"),
+    Setting(name: "program_directory", kind: .path, defaultValue: "", summary: "where postamt-queue, postamt-local and the others are (default: the directory of the running program)"),
+    Setting(name: "alias_file", kind: .path, defaultValue: "{root}/etc/aliases", summary: "the aliases(5) table"),
+    Setting(name: "mail_owner", kind: .text, defaultValue: "postamt", summary: "the unprivileged user the runner and smtpd run as"),
+    Setting(name: "default_privs", kind: .text, defaultValue: "nobody", summary: "the user that runs commands and file deliveries named in the alias file"),
+    Setting(name: "recipient_delimiter", kind: .text, defaultValue: "+", summary: "characters that separate a user from an address extension (user+ext)"),
+    Setting(name: "home_mailbox", kind: .text, defaultValue: "Maildir/", summary: "the mailbox below each home directory (a Maildir: ends in /)"),
+    Setting(name: "postmaster", kind: .text, defaultValue: "postmaster", summary: "who receives bounces that cannot be delivered"),
+    Setting(name: "delivery_concurrency", kind: .count, defaultValue: "20", summary: "deliveries the runner runs at once"),
+    Setting(name: "minimal_backoff", kind: .duration, defaultValue: "300s", summary: "first retry delay after a temporary failure"),
+    Setting(name: "maximal_backoff", kind: .duration, defaultValue: "4000s", summary: "the longest delay between retries"),
+    Setting(name: "queue_lifetime", kind: .duration, defaultValue: "5d", summary: "how long a message is retried before it bounces"),
+    Setting(name: "bounce_lifetime", kind: .duration, defaultValue: "5d", summary: "how long a bounce is retried before it is given up"),
+    Setting(name: "message_size_limit", kind: .size, defaultValue: "50M", summary: "the largest message the queue accepts (bytes; k, M, G suffixes)"),
+    Setting(name: "address_length_limit", kind: .count, defaultValue: "512", summary: "the longest envelope address, in bytes"),
+    Setting(name: "recipient_limit", kind: .count, defaultValue: "10000", summary: "recipients one queued message may have"),
+    Setting(name: "header_size_limit", kind: .size, defaultValue: "1M", summary: "header bytes sendmail reads to find To:, Cc:, Bcc:"),
+    Setting(name: "orphan_age", kind: .duration, defaultValue: "1d", summary: "age after which leftovers of interrupted injections are removed"),
+    Setting(name: "command_time_limit", kind: .duration, defaultValue: "1000s", summary: "how long a delivery to a |command may run"),
+    Setting(name: "delivery_time_limit", kind: .duration, defaultValue: "1h", summary: "how long one postamt-local run may take before the runner kills it"),
+    Setting(name: "alias_expansion_limit", kind: .count, defaultValue: "1000", summary: "addresses one alias may expand to, nested aliases and :include: files included"),
+    Setting(name: "hop_count_limit", kind: .count, defaultValue: "50", summary: "Received:/Delivered-To: headers after which a message is taken as looping"),
+]
+
+/// The effective configuration: postamt.conf over the defaults, with the root applied.
+public struct Configuration: Sendable {
+    public private(set) var values: [String: String] = [:]
+    /// Keys that were set in the file (others are defaults).
+    public private(set) var explicitKeys: Set<String> = []
+    public let root: String
+    public let file: String
+
+    /// The installation root: `--root DIR` wins, then POSTAMT_ROOT (ignored in set-id programs,
+    /// whose environment belongs to the caller), else "" (the real system).
+    public static func installationRoot(argument: String? = nil) -> String {
+        if let argument, !argument.isEmpty { return trimmedRoot(argument) }
+        if !Privileges.isSetID, let env = getenv("POSTAMT_ROOT") {
+            return trimmedRoot(String(cString: env))
+        }
+        return ""
+    }
+
+    private static func trimmedRoot(_ path: String) -> String {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        return p == "/" ? "" : p
+    }
+
+    public static func configurationFile(root: String) -> String { "\(root)/etc/postamt/postamt.conf" }
+
+    /// Loads the configuration. A missing file means "all defaults"; problems are thrown
+    /// together so `postamt check` can print every one.
+    public static func load(root: String = installationRoot()) throws(ConfigErrors) -> Configuration {
+        let file = configurationFile(root: root)
+        var config = Configuration(root: root, file: file)
+        let bytes: [UInt8]?
+        do {
+            bytes = try FileIO.readFile(file, limit: 1 << 20)
+        } catch {
+            throw ConfigErrors(problems: [ConfigProblem(file: file, line: 0, message: "\(error)")])
+        }
+        var problems: [ConfigProblem] = []
+        if let bytes { problems = config.apply(text: String(decoding: bytes, as: UTF8.self)) }
+        if !problems.isEmpty { throw ConfigErrors(problems: problems) }
+        return config
+    }
+
+    public init(root: String, file: String = "(built-in)") {
+        self.root = root
+        self.file = file
+    }
+
+    /// Applies `key = value` lines; returns the problems found (the valid lines still apply).
+    @discardableResult
+    public mutating func apply(text: String) -> [ConfigProblem] {
+        var problems: [ConfigProblem] = []
+        var lineNumber = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let line = rawLine.trimmingSpaces()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let eq = line.firstIndex(of: "=") else {
+                problems.append(ConfigProblem(file: file, line: lineNumber, message: "expected 'key = value'"))
+                continue
+            }
+            let key = String(line[..<eq]).trimmingSpaces()
+            let value = String(line[line.index(after: eq)...]).trimmingSpaces()
+            guard let setting = knownSettings.first(where: { $0.name == key }) else {
+                problems.append(ConfigProblem(file: file, line: lineNumber, message: "unknown setting '\(key)'"))
+                continue
+            }
+            if let why = Configuration.validate(value, as: setting.kind) {
+                problems.append(ConfigProblem(file: file, line: lineNumber, message: "\(key): \(why)"))
+                continue
+            }
+            values[key] = value
+            explicitKeys.insert(key)
+        }
+        return problems
+    }
+
+    public mutating func set(_ key: String, _ value: String) {
+        values[key] = value
+        explicitKeys.insert(key)
+    }
+
+    static func validate(_ value: String, as kind: SettingKind) -> String? {
+        switch kind {
+        case .count: return UInt64(value) == nil ? "'\(value)' is not a whole number" : nil
+        case .duration: return parseDuration(value) == nil ? "'\(value)' is not a duration (e.g. 300s, 5m, 4h, 5d)" : nil
+        case .size: return parseSize(value) == nil ? "'\(value)' is not a size (e.g. 10240000, 50M)" : nil
+        case .path: return value.isEmpty || value.hasPrefix("/") ? nil : "'\(value)' is not an absolute path"
+        case .boolean: return ["yes", "no", "true", "false"].contains(value) ? nil : "'\(value)' is not yes or no"
+        case .text, .list: return value.contains("\0") ? "contains NUL" : nil
+        }
+    }
+
+    /// The value as written (or the default), with `$myhostname` and `{root}` expanded.
+    public func string(_ key: String) -> String {
+        let setting = knownSettings.first { $0.name == key }
+        precondition(setting != nil, "unknown setting \(key)")
+        if let v = values[key] { return expand(v) }
+        var d = setting!.defaultValue
+        if key == "myhostname" && d.isEmpty { return Configuration.systemHostname() }
+        if key == "program_directory" && d.isEmpty { return FileIO.executableDirectory() }
+        d = d.replacingAll("{root}", with: root)
+        return expand(d)
+    }
+
+    private func expand(_ value: String) -> String {
+        value.contains("$myhostname") ? value.replacingAll("$myhostname", with: string("myhostname")) : value
+    }
+
+    public func list(_ key: String) -> [String] {
+        string(key).split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }).map(String.init)
+    }
+
+    public func count(_ key: String) -> Int { Int(string(key)) ?? 0 }
+    public func duration(_ key: String) -> Int64 { Configuration.parseDuration(string(key)) ?? 0 }
+    public func size(_ key: String) -> Int64 { Configuration.parseSize(string(key)) ?? 0 }
+
+    /// "300", "300s", "5m", "4h", "5d", "1w".
+    public static func parseDuration(_ text: String) -> Int64? {
+        guard let last = text.last else { return nil }
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800]
+        if let unit = units[last] {
+            guard let n = Int64(text.dropLast()), n >= 0 else { return nil }
+            return n * unit
+        }
+        guard let n = Int64(text), n >= 0 else { return nil }
+        return n
+    }
+
+    /// "1024", "64k", "50M", "2G" (powers of 1024).
+    public static func parseSize(_ text: String) -> Int64? {
+        guard let last = text.last else { return nil }
+        let units: [Character: Int64] = ["k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30]
+        if let unit = units[last] {
+            guard let n = Int64(text.dropLast()), n >= 0, n < Int64.max / unit else { return nil }
+            return n * unit
+        }
+        guard let n = Int64(text), n >= 0 else { return nil }
+        return n
+    }
+
+    public static func systemHostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(cString: buffer)
+        return name.isEmpty ? "localhost" : name
+    }
+
+    // Convenience accessors used across programs.
+    public var hostname: String { string("myhostname") }
+    public var queueDirectory: String { string("queue_directory") }
+    public var programDirectory: String { string("program_directory") }
+    public var localDomains: Set<String> { Set(list("local_domains").map { $0.lowercased() }) }
+
+    public func program(_ name: String) -> String { "\(programDirectory)/\(name)" }
+
+    /// True when `domain` (or an address without a domain) is delivered here.
+    public func isLocal(domain: String) -> Bool {
+        domain.isEmpty || localDomains.contains(domain.lowercased())
+    }
+}
+
+/// Several configuration problems at once.
+public struct ConfigErrors: Error, CustomStringConvertible {
+    public let problems: [ConfigProblem]
+    public init(problems: [ConfigProblem]) { self.problems = problems }
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+extension StringProtocol {
+    /// Without leading and trailing spaces and tabs (and a trailing CR).
+    public func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" || f == "\r" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
+        return String(s)
+    }
+}
+
+extension String {
+    /// Every occurrence of `target` replaced (Foundation-free).
+    public func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var result = ""
+        var rest = Substring(self)
+        while let range = rest.firstRange(of: target) {
+            result += rest[..<range.lowerBound]
+            result += replacement
+            rest = rest[range.upperBound...]
+        }
+        result += rest
+        return result
+    }
+}

@@ -1,0 +1,31 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One line per event on stderr, journald's way: `program[pid]: ID: text`. Every line about a
+/// message carries its queue id so `grep ID` follows it from injection to mailbox.
+/// Never pass a password, an AUTH string or message body bytes here.
+public struct Log: Sendable {
+    public let program: String
+    public init(program: String) { self.program = program }
+
+    public func info(_ text: String, id: String? = nil) { emit(id.map { "\($0): \(text)" } ?? text) }
+    public func warning(_ text: String, id: String? = nil) { emit((id.map { "\($0): " } ?? "") + "warning: " + text) }
+    public func error(_ text: String, id: String? = nil) { emit((id.map { "\($0): " } ?? "") + "error: " + text) }
+
+    private func emit(_ text: String) {
+        var line = "\(program)[\(getpid())]: "
+        // A log line is one line: control characters from peers are shown escaped.
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                line += "\\x" + String(scalar.value, radix: 16)
+            } else {
+                line.unicodeScalars.append(scalar)
+            }
+        }
+        line += "\n"
+        // One write(2) per line: lines from concurrent processes do not interleave.
+        var bytes = Array(line.utf8)
+        _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    }
+}

@@ -1,0 +1,94 @@
+import MailCore
+import MailMessage
+import MailSystem
+
+/// Delivery status notifications (RFC 3464) for recipients that failed for good.
+public enum Bounce {
+    public struct Failed: Sendable {
+        public let original: String
+        public let final: String
+        public let reason: String
+        public init(original: String, final: String, reason: String) { self.original = original; self.final = final; self.reason = reason }
+    }
+
+    /// The enhanced status code (RFC 3463) in a reason, qmail-style "(#5.1.1)" or bare "5.1.1".
+    public static func statusCode(in reason: String, permanentDefault: String = "5.0.0") -> String {
+        let chars = Array(reason)
+        var i = 0
+        while i < chars.count {
+            if (chars[i] == "4" || chars[i] == "5" || chars[i] == "2"), i + 4 < chars.count, chars[i + 1] == "." {
+                var j = i + 2
+                var first = ""
+                while j < chars.count, chars[j].isNumber, first.count < 3 { first.append(chars[j]); j += 1 }
+                if !first.isEmpty, j < chars.count, chars[j] == "." {
+                    j += 1
+                    var second = ""
+                    while j < chars.count, chars[j].isNumber, second.count < 3 { second.append(chars[j]); j += 1 }
+                    let before = i == 0 || !chars[i - 1].isNumber
+                    let after = j >= chars.count || !chars[j].isNumber
+                    if !second.isEmpty && before && after && chars[i] != "2" {
+                        return "\(chars[i]).\(first).\(second)"
+                    }
+                }
+            }
+            i += 1
+        }
+        return permanentDefault
+    }
+
+    /// Builds the bounce message (LF line ends, as the queue stores messages).
+    public static func message(queueID: String, hostname: String, to recipient: String, arrival: Int64,
+                               failed: [Failed], originalHeaders: [UInt8], now: Int64 = Clock.seconds(),
+                               postmasterNotice: Bool = false) -> [UInt8] {
+        let boundary = "\(queueID).\(now)/\(hostname)"
+        var text = ""
+        text += "From: MAILER-DAEMON@\(hostname) (Mail Delivery System)\n"
+        text += "To: \(recipient)\n"
+        text += postmasterNotice ? "Subject: Undeliverable mail notification (postmaster copy)\n"
+                                 : "Subject: Undelivered Mail Returned to Sender\n"
+        text += "Date: \(Clock.rfc5322Date(now))\n"
+        text += "Message-ID: <\(queueID).\(now).bounce@\(hostname)>\n"
+        text += "Auto-Submitted: auto-replied\n"
+        text += "MIME-Version: 1.0\n"
+        text += "Content-Type: multipart/report; report-type=delivery-status;\n\tboundary=\"\(boundary)\"\n"
+        text += "\nThis is a MIME-encapsulated message.\n\n"
+        text += "--\(boundary)\n"
+        text += "Content-Description: Notification\nContent-Type: text/plain; charset=utf-8\n\n"
+        text += "This is the mail system at host \(hostname).\n\n"
+        text += "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients. The reasons are below.\n\n"
+        for f in failed {
+            text += "<\(f.final)>: \(f.reason)\n"
+        }
+        text += "\n--\(boundary)\n"
+        text += "Content-Description: Delivery report\nContent-Type: message/delivery-status\n\n"
+        // RFC 3464 §2.2: per-message fields.
+        text += "Reporting-MTA: dns; \(hostname)\n"
+        text += "X-Postamt-Queue-ID: \(queueID)\n"
+        text += "Arrival-Date: \(Clock.rfc5322Date(arrival))\n"
+        for f in failed {
+            // RFC 3464 §2.3: per-recipient fields.
+            text += "\nFinal-Recipient: rfc822; \(f.final)\n"
+            if f.original != f.final { text += "Original-Recipient: rfc822; \(f.original)\n" }
+            text += "Action: failed\n"
+            text += "Status: \(statusCode(in: f.reason))\n"
+            text += "Diagnostic-Code: X-Postamt; \(f.reason)\n"
+        }
+        text += "\n--\(boundary)\n"
+        text += "Content-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\n\n"
+        var bytes = Array(text.utf8)
+        bytes += originalHeaders
+        if bytes.last != 0x0A { bytes.append(0x0A) }
+        bytes += Array("\n--\(boundary)--\n".utf8)
+        return bytes
+    }
+
+    /// The header section of a message file (at most `limit` bytes of it).
+    public static func headers(ofMessageAt path: String, limit: Int = 256 << 10) -> [UInt8] {
+        guard let fd = try? FileIO.open(path, 0) else { return [] }
+        var data: [UInt8] = []
+        while data.count < limit, let chunk = try? FileIO.read(fd.raw, max: 65536), !chunk.isEmpty { data += chunk }
+        let section = HeaderSection.parse(data, limit: limit)
+        let end = section.fields.last?.range.upperBound ?? 0
+        return Array(data[0..<min(end, data.count)])
+    }
+}

@@ -1,0 +1,180 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSpawn
+import MailCore
+import MailSystem
+
+/// Starts delivery agents for the runner. Two kinds: directly as the runner's own user (when
+/// the runner is not root: tests, the demo, a single-user setup), or through the privileged
+/// spawner, a tiny root process that does fork → initgroups → setgid → setuid → exec
+/// (qmail-lspawn's job) while the rest of the runner runs as mail_owner.
+public protocol DeliveryLauncher: AnyObject {
+    /// Starts postamt-local as `user` with `arguments` (argv[0] included), stdin `messageFD`,
+    /// stdout and stderr `outputFD`.
+    func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32) throws -> pid_t
+    func kill(_ pid: pid_t)
+    /// A descriptor to include in poll(), readable when `finished()` may have news.
+    var notificationFD: Int32? { get }
+    /// Children that ended since the last call.
+    func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)]
+}
+
+/// Runs postamt-local as ourselves.
+public final class DirectLauncher: DeliveryLauncher {
+    let program: String
+    let environment: [String]
+
+    public init(program: String, environment: [String]) {
+        self.program = program
+        self.environment = environment
+    }
+
+    public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32) throws -> pid_t {
+        try Spawn.start(program, arguments: arguments, environment: environment,
+                        fds: [(0, messageFD), (1, outputFD), (2, outputFD)])
+    }
+
+    public func kill(_ pid: pid_t) { Glibc.kill(pid, SIGKILL) }
+
+    public var notificationFD: Int32? { nil }
+
+    public func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)] {
+        var done: [(pid_t, ExitStatus)] = []
+        for pid in running {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { done.append((pid, ExitStatus(waitStatus: status))) }
+        }
+        return done
+    }
+}
+
+/// The runner's side of the privileged spawner: requests go over a SOCK_SEQPACKET socket with
+/// the message and output descriptors attached (SCM_RIGHTS).
+public final class SpawnerClient: DeliveryLauncher {
+    let socket: Int32
+    var pendingExits: [(pid: pid_t, status: ExitStatus)] = []
+
+    public init(socket: Int32) { self.socket = socket }
+
+    public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32) throws -> pid_t {
+        let request = (["spawn", user] + arguments).joined(separator: "\0")
+        var bytes = Array(request.utf8)
+        let fds: [Int32] = [messageFD, outputFD]
+        let rc = bytes.withUnsafeMutableBytes { b in fds.withUnsafeBufferPointer { f in
+            postamt_send_with_fds(socket, b.baseAddress, b.count, f.baseAddress, 2) } }
+        if rc != 0 { throw SystemError("send to spawner") }
+        while true {
+            guard let (fields, _) = try receive() else { throw SystemError("spawner closed", errno: EPIPE) }
+            switch fields.first {
+            case "pid": return pid_t(fields[1]) ?? -1
+            case "error": throw SpawnerError(text: fields.dropFirst().joined(separator: " "))
+            case "exit": recordExit(fields)
+            default: throw SpawnerError(text: "unexpected spawner reply")
+            }
+        }
+    }
+
+    struct SpawnerError: Error, CustomStringConvertible { let text: String; var description: String { text } }
+
+    func recordExit(_ fields: [String]) {
+        guard fields.count == 3, let pid = pid_t(fields[1]), let code = Int32(fields[2].dropFirst()) else { return }
+        pendingExits.append((pid, fields[2].hasPrefix("s") ? .signaled(code) : .exited(code)))
+    }
+
+    func receive(nonBlocking: Bool = false) throws -> ([String], [Int32])? {
+        if nonBlocking {
+            var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 0) <= 0 { return ([], []) }
+        }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var fds = [Int32](repeating: -1, count: 4)
+        var nfds: Int32 = 0
+        let n = buffer.withUnsafeMutableBytes { b in fds.withUnsafeMutableBufferPointer { f in
+            postamt_recv_with_fds(socket, b.baseAddress, b.count, f.baseAddress, 4, &nfds) } }
+        if n < 0 { throw SystemError("receive from spawner") }
+        if n == 0 { return nil }
+        let text = String(decoding: buffer[0..<n], as: UTF8.self)
+        return (text.split(separator: "\0", omittingEmptySubsequences: false).map(String.init), Array(fds[0..<Int(nfds)]))
+    }
+
+    public func kill(_ pid: pid_t) {
+        var bytes = Array("kill\0\(pid)".utf8)
+        _ = bytes.withUnsafeMutableBytes { postamt_send_with_fds(socket, $0.baseAddress, $0.count, nil, 0) }
+    }
+
+    public var notificationFD: Int32? { socket }
+
+    public func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)] {
+        while let message = try? receive(nonBlocking: true), !message.0.isEmpty {
+            if message.0.first == "exit" { recordExit(message.0) }
+        }
+        let done = pendingExits
+        pendingExits = []
+        return done
+    }
+}
+
+/// The privileged spawner (root): `postamt-runner --spawner`, fd 3 its socket to the runner.
+/// It runs only `program` (postamt-local from program_directory, never a path from the
+/// request), never as root, with a clean environment, in the user's home directory.
+public enum PrivilegedSpawner {
+    public static func serve(socket: Int32, program: String, environment: [String], log: Log) -> Never {
+        var children: Set<pid_t> = []
+        while true {
+            var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&p, 1, children.isEmpty ? 1000 : 50)
+            // Report children that ended.
+            for pid in children {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid {
+                    children.remove(pid)
+                    let text: String
+                    switch ExitStatus(waitStatus: status) {
+                    case .exited(let c): text = "exit\0\(pid)\0e\(c)"
+                    case .signaled(let s): text = "exit\0\(pid)\0s\(s)"
+                    }
+                    send(socket, text)
+                }
+            }
+            guard ready > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 8192)
+            var fds = [Int32](repeating: -1, count: 4)
+            var nfds: Int32 = 0
+            let n = buffer.withUnsafeMutableBytes { b in fds.withUnsafeMutableBufferPointer { f in
+                postamt_recv_with_fds(socket, b.baseAddress, b.count, f.baseAddress, 4, &nfds) } }
+            if n <= 0 {
+                if n < 0 && errno == EINTR { continue }
+                exit(0) // the runner is gone
+            }
+            let fields = String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+            defer { for i in 0..<Int(nfds) { close(fds[i]) } }
+            switch fields.first {
+            case "spawn":
+                guard fields.count >= 3, nfds == 2 else { send(socket, "error\0bad request"); continue }
+                guard let user = SystemUser.named(fields[1]) else { send(socket, "error\0no such user \(fields[1])"); continue }
+                guard user.uid != 0 else { send(socket, "error\0refusing to deliver as root (#5.7.1)"); continue }
+                let home = FileIO.isDirectory(user.home) ? user.home : "/"
+                let env = environment + ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)"]
+                do {
+                    let pid = try Spawn.start(program, arguments: Array(fields[2...]), environment: env,
+                                              fds: [(0, fds[0]), (1, fds[1]), (2, fds[1])],
+                                              identity: SpawnIdentity(user: user), directory: home)
+                    children.insert(pid)
+                    send(socket, "pid\0\(pid)")
+                } catch {
+                    send(socket, "error\0\(error)")
+                }
+            case "kill":
+                if fields.count == 2, let pid = pid_t(fields[1]), children.contains(pid) { kill(pid, SIGKILL) }
+            default:
+                log.warning("spawner: unknown request")
+            }
+        }
+    }
+
+    static func send(_ socket: Int32, _ text: String) {
+        var bytes = Array(text.utf8)
+        _ = bytes.withUnsafeMutableBytes { postamt_send_with_fds(socket, $0.baseAddress, $0.count, nil, 0) }
+    }
+}

@@ -1,0 +1,134 @@
+import MailCore
+
+/// Where one recipient's copy goes (what the runner resolved the envelope recipient to).
+public enum Destination: Equatable, Sendable {
+    case user(name: String, extension: String?, address: String)
+    case aliasCommand(command: String, alias: String)
+    case aliasFile(path: String, alias: String)
+    case remote(address: String)
+
+    public var address: String {
+        switch self {
+        case .user(_, _, let a), .remote(let a): return a
+        case .aliasCommand(let c, let alias): return "|\(c) (alias \(alias))"
+        case .aliasFile(let p, let alias): return "\(p) (alias \(alias))"
+        }
+    }
+}
+
+/// One recipient's progress. It survives restarts in the state file.
+public struct RecipientState: Equatable, Sendable {
+    public enum Status: String, Sendable {
+        /// To be tried at `nextAttempt`.
+        case pending
+        /// Delivered.
+        case delivered
+        /// Failed for good; a bounce must still report it.
+        case failed
+        /// Failed and reported in a bounce (or logged as a discarded double bounce).
+        case reported
+    }
+
+    public var status: Status
+    public var attempts: Int
+    public var nextAttempt: Int64
+    /// The recipient as it was in the envelope.
+    public let original: String
+    /// nil until resolved; an unresolvable recipient goes straight to `failed`.
+    public var destination: Destination?
+    /// The last result text (with an enhanced status code like "#5.1.1" where one is known).
+    public var reason: String
+
+    public init(status: Status = .pending, attempts: Int = 0, nextAttempt: Int64 = 0, original: String,
+                destination: Destination?, reason: String = "") {
+        self.status = status; self.attempts = attempts; self.nextAttempt = nextAttempt
+        self.original = original; self.destination = destination; self.reason = reason
+    }
+
+    public var isFinal: Bool { status == .delivered || status == .reported }
+}
+
+/// The runner's record of one queued message: state/ID. Rewritten as a whole through a
+/// temporary file, fsync and rename, so it is always the old or the new version.
+public struct MessageState: Equatable, Sendable {
+    public let id: String
+    public let arrival: Int64
+    public let size: Int64
+    public let sender: String
+    public var held: Bool
+    public var recipients: [RecipientState]
+
+    public init(id: String, arrival: Int64, size: Int64, sender: String, held: Bool = false, recipients: [RecipientState]) {
+        self.id = id; self.arrival = arrival; self.size = size; self.sender = sender
+        self.held = held; self.recipients = recipients
+    }
+
+    public var isComplete: Bool { recipients.allSatisfy(\.isFinal) }
+
+    static let magic = "POSTAMT-STATE 1"
+
+    /// Fields are separated by TAB; values never hold TAB or line ends (sanitised on encode).
+    public func encoded() -> [UInt8] {
+        var text = "\(MessageState.magic)\nid\t\(id)\narrival\t\(arrival)\nsize\t\(size)\nsender\t\(sender)\nheld\t\(held ? 1 : 0)\n"
+        for r in recipients {
+            var fields = ["rcpt", r.status.rawValue, String(r.attempts), String(r.nextAttempt), r.original]
+            switch r.destination {
+            case .none: fields += ["none", "", "", ""]
+            case .user(let name, let ext, let address): fields += ["user", name, ext ?? "", address]
+            case .aliasCommand(let c, let alias): fields += ["command", c, alias, ""]
+            case .aliasFile(let p, let alias): fields += ["file", p, alias, ""]
+            case .remote(let a): fields += ["remote", a, "", ""]
+            }
+            fields.append(r.reason)
+            text += fields.map(MessageState.sanitize).joined(separator: "\t") + "\n"
+        }
+        text += "end\n"
+        return Array(text.utf8)
+    }
+
+    static func sanitize(_ s: String) -> String {
+        String(String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let why: String
+        public var description: String { "invalid state file: \(why)" }
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(Invalid) -> MessageState {
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw Invalid(why: "not UTF-8") }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.last == "" else { throw Invalid(why: "no final line end") }
+        lines.removeLast()
+        guard lines.first == Substring(magic), lines.last == "end" else { throw Invalid(why: "bad magic or truncated") }
+        var id: String?, arrival: Int64?, size: Int64?, sender: String?, held = false
+        var recipients: [RecipientState] = []
+        for line in lines.dropFirst().dropLast() {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            switch f[0] {
+            case "id": id = f.count == 2 ? f[1] : nil
+            case "arrival": arrival = f.count == 2 ? Int64(f[1]) : nil
+            case "size": size = f.count == 2 ? Int64(f[1]) : nil
+            case "sender": sender = f.count == 2 ? f[1] : nil
+            case "held": held = f.count == 2 && f[1] == "1"
+            case "rcpt":
+                guard f.count == 10, let status = RecipientState.Status(rawValue: f[1]),
+                      let attempts = Int(f[2]), let next = Int64(f[3]) else { throw Invalid(why: "bad rcpt line") }
+                let destination: Destination?
+                switch f[5] {
+                case "none": destination = nil
+                case "user": destination = .user(name: f[6], extension: f[7].isEmpty ? nil : f[7], address: f[8])
+                case "command": destination = .aliasCommand(command: f[6], alias: f[7])
+                case "file": destination = .aliasFile(path: f[6], alias: f[7])
+                case "remote": destination = .remote(address: f[6])
+                default: throw Invalid(why: "unknown destination kind \(f[5])")
+                }
+                recipients.append(RecipientState(status: status, attempts: attempts, nextAttempt: next,
+                                                 original: f[4], destination: destination, reason: f[9]))
+            default: throw Invalid(why: "unknown field \(f[0])")
+            }
+        }
+        guard let id, let arrival, let size, let sender, !recipients.isEmpty else { throw Invalid(why: "missing fields") }
+        return MessageState(id: id, arrival: arrival, size: size, sender: sender, held: held, recipients: recipients)
+    }
+}

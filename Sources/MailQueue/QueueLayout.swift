@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailSystem
+import MailCore
+
+/// The queue's directories (queue(5) in postamt-queue(8)):
+///
+///     tmp/        files being written by postamt-queue; removed when older than orphan_age
+///     mess/ID     the message, exactly as delivered (LF line ends), linked in before the commit
+///     incoming/ID the envelope; its link here is the commit point of postamt-queue
+///     state/ID    the runner's per-recipient state, rewritten atomically after each result
+///     corrupt/    envelopes or states that fail validation, kept for a human
+///     lock        flock()ed by the one running runner
+///     trigger     a FIFO: postamt writes commands (flush, hold, release, delete) to the runner
+public struct QueueLayout: Sendable {
+    public let root: String
+    public init(root: String) { self.root = root }
+    public init(configuration: Configuration) { self.root = configuration.queueDirectory }
+
+    public var tmp: String { "\(root)/tmp" }
+    public var messages: String { "\(root)/mess" }
+    public var incoming: String { "\(root)/incoming" }
+    public var state: String { "\(root)/state" }
+    public var corrupt: String { "\(root)/corrupt" }
+    public var lockFile: String { "\(root)/lock" }
+    public var trigger: String { "\(root)/trigger" }
+
+    public func message(_ id: String) -> String { "\(messages)/\(id)" }
+    public func envelope(_ id: String) -> String { "\(incoming)/\(id)" }
+    public func stateFile(_ id: String) -> String { "\(state)/\(id)" }
+
+    public static let subdirectories = ["tmp", "mess", "incoming", "state", "corrupt"]
+
+    /// Creates the directories (and the trigger FIFO). Directories are group-writable for the
+    /// set-gid postamt-queue and not readable by others; `owner` (root only) gets them.
+    public func create(owner: SystemUser? = nil) throws {
+        try FileIO.makeDirectories(root, mode: 0o755)
+        for sub in QueueLayout.subdirectories {
+            let path = "\(root)/\(sub)"
+            if mkdir(path, 0o770) != 0 && errno != EEXIST { throw SystemError("mkdir \(path)") }
+            // Set-gid directories: every file created in them belongs to the mail_owner's group,
+            // whoever runs postamt-queue, so the runner can always read what was queued.
+            if let owner { chown(path, owner.uid, owner.gid) }
+            chmod(path, 0o2770)
+        }
+        if !FileIO.exists(trigger) {
+            if mkfifo(trigger, 0o660) != 0 && errno != EEXIST { throw SystemError("mkfifo \(trigger)") }
+        }
+        let lock = open(lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o660)
+        if lock < 0 { throw SystemError("create \(lockFile)") }
+        close(lock)
+        if let owner {
+            for path in [trigger, lockFile] { chown(path, owner.uid, owner.gid); chmod(path, 0o660) }
+        }
+    }
+
+    public var isComplete: Bool {
+        QueueLayout.subdirectories.allSatisfy { FileIO.isDirectory("\(root)/\($0)") }
+    }
+
+    /// Queue ids: seconds and microseconds in hex, then the pid: short, sortable by arrival,
+    /// safe in file names and logs. Uniqueness is enforced by O_EXCL on tmp/ID.
+    public static func newID() -> String {
+        let now = Clock.now()
+        let sec = String(now.seconds, radix: 16, uppercase: true)
+        var usec = String(now.microseconds, radix: 16, uppercase: true)
+        while usec.count < 5 { usec = "0" + usec }
+        return sec + usec + String(getpid(), radix: 16, uppercase: true)
+    }
+
+    public static func isValidID(_ id: String) -> Bool {
+        !id.isEmpty && id.count <= 40 && id.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) }
+    }
+
+    /// Sends one command line to a running runner through the trigger FIFO. Returns false when
+    /// no runner has it open (ENXIO), so the caller knows nothing listened.
+    @discardableResult
+    public func sendTrigger(_ command: String) -> Bool {
+        let fd = open(trigger, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var bytes = Array((command + "\n").utf8)
+        return bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count
+    }
+}

@@ -1,0 +1,697 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailCore
+import MailSystem
+
+/// The queue manager (postamt-runner(8)): picks up committed messages at once (inotify),
+/// resolves local recipients, runs deliveries with a concurrency limit, retries with
+/// exponential backoff, bounces (RFC 3464) and removes finished messages.
+///
+/// Single-threaded: one poll() loop over inotify, the trigger FIFO, the spawner socket and the
+/// output pipes of running deliveries. Every state change is written to state/ID before the
+/// runner acts on it, so a SIGKILL at any moment loses nothing; a delivery may repeat only when
+/// the runner dies between a delivery's success and the state write (qmail's window).
+public final class QueueRunner {
+    final class Message {
+        var state: MessageState
+        var inFlight = 0
+        init(_ state: MessageState) { self.state = state }
+    }
+
+    struct Running {
+        let id: String
+        let index: Int
+        let output: Int32
+        var outputOpen = true
+        var text: [UInt8] = []
+        let started: Int64
+        var status: ExitStatus?
+        let pid: pid_t
+    }
+
+    let configuration: Configuration
+    let layout: QueueLayout
+    let launcher: DeliveryLauncher
+    let log: Log
+    let localProgram: String
+    var messages: [String: Message] = [:]
+    var running: [pid_t: Running] = [:]
+    var ready: [String] = []
+    var readySet: Set<String> = []
+    var timers = MinHeap()
+    var inotifyFD: Int32 = -1
+    var triggerFD: Int32 = -1
+    var lastCleanup: Int64 = 0
+    var aliasStamp: (Int, Int) = (-1, -1)
+    var resolver: LocalRecipientResolver
+    let concurrency: Int
+    let minBackoff: Int64
+    let maxBackoff: Int64
+    let lifetime: Int64
+    let bounceLifetime: Int64
+    let deliveryTimeLimit: Int64
+    let defaultPrivs: String
+    var rescanIncoming = true
+    /// When set, the loop ends once the queue is empty (`postamt-runner --once`).
+    public var exitWhenIdle = false
+
+    public init(configuration: Configuration, launcher: DeliveryLauncher, log: Log) {
+        self.configuration = configuration
+        self.layout = QueueLayout(configuration: configuration)
+        self.launcher = launcher
+        self.log = log
+        self.localProgram = configuration.program("postamt-local")
+        self.concurrency = max(1, configuration.count("delivery_concurrency"))
+        self.minBackoff = max(1, configuration.duration("minimal_backoff"))
+        self.maxBackoff = max(minBackoff, configuration.duration("maximal_backoff"))
+        self.lifetime = configuration.duration("queue_lifetime")
+        self.bounceLifetime = configuration.duration("bounce_lifetime")
+        self.deliveryTimeLimit = max(1, configuration.duration("delivery_time_limit"))
+        self.defaultPrivs = configuration.string("default_privs")
+        self.resolver = LocalRecipientResolver(configuration: configuration, aliases: AliasTable())
+        reloadAliasesIfChanged()
+    }
+
+    // MARK: - Start-up
+
+    /// Takes the queue lock (one runner per queue), opens inotify and the trigger FIFO.
+    public func prepare() throws {
+        let lock = open(layout.lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o660)
+        if lock < 0 { throw SystemError("open \(layout.lockFile)") }
+        if flock(lock, LOCK_EX | LOCK_NB) != 0 {
+            throw SystemError("another postamt-runner holds \(layout.lockFile)", errno: errno)
+        }
+        // The lock fd stays open for the life of the process.
+        inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        if inotifyFD < 0 { throw SystemError("inotify_init1") }
+        if inotify_add_watch(inotifyFD, layout.incoming, UInt32(IN_CREATE | IN_MOVED_TO)) < 0 {
+            throw SystemError("inotify_add_watch \(layout.incoming)")
+        }
+        if !FileIO.exists(layout.trigger) { mkfifo(layout.trigger, 0o660) }
+        triggerFD = open(layout.trigger, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+        if triggerFD < 0 { throw SystemError("open \(layout.trigger)") }
+        loadStates()
+        cleanOrphans(now: Clock.seconds())
+    }
+
+    func loadStates() {
+        let names = (try? FileIO.listDirectory(layout.state)) ?? []
+        for id in names where QueueLayout.isValidID(id) {
+            guard messages[id] == nil else { continue }
+            do {
+                guard let bytes = try FileIO.readFile(layout.stateFile(id)) else { continue }
+                var state = try MessageState.decode(bytes)
+                // A delivery that was running when the runner stopped is tried again.
+                for i in state.recipients.indices where state.recipients[i].nextAttempt < 0 {
+                    state.recipients[i].nextAttempt = 0
+                }
+                messages[id] = Message(state)
+                markReady(id)
+            } catch {
+                log.error("\(error); moved to corrupt/", id: id)
+                rename(layout.stateFile(id), "\(layout.corrupt)/\(id).state")
+            }
+        }
+    }
+
+    // MARK: - The loop
+
+    public func run() throws {
+        try prepare()
+        while true {
+            let now = Clock.seconds()
+            if rescanIncoming {
+                rescanIncoming = false
+                ingestIncoming()
+            }
+            while let top = timers.peek(), top.time <= now {
+                timers.pop()
+                // An empty id is a retry of the incoming/ scan.
+                if top.id.isEmpty { rescanIncoming = true } else { markReady(top.id) }
+            }
+            startDeliveries(now: now)
+            if now - lastCleanup >= 3600 { cleanOrphans(now: now) }
+            if exitWhenIdle && messages.isEmpty && running.isEmpty && !rescanIncoming {
+                if ((try? FileIO.listDirectory(layout.incoming)) ?? []).isEmpty { return }
+            }
+            waitForEvents(now: now)
+            collectFinished()
+            enforceTimeLimits(now: Clock.seconds())
+        }
+    }
+
+    func waitForEvents(now: Int64) {
+        var fds: [pollfd] = [pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0),
+                             pollfd(fd: triggerFD, events: Int16(POLLIN), revents: 0)]
+        if let n = launcher.notificationFD { fds.append(pollfd(fd: n, events: Int16(POLLIN), revents: 0)) }
+        var outputs: [pid_t] = []
+        for (pid, r) in running where r.outputOpen {
+            fds.append(pollfd(fd: r.output, events: Int16(POLLIN), revents: 0))
+            outputs.append(pid)
+        }
+        var timeout: Int64 = 60_000
+        if let top = timers.peek() { timeout = min(timeout, max(0, (top.time - now) * 1000)) }
+        if !ready.isEmpty && running.count < concurrency { timeout = 0 }
+        if running.values.contains(where: { !$0.outputOpen && $0.status == nil }) { timeout = min(timeout, 10) }
+        if exitWhenIdle { timeout = min(timeout, 200) }
+        let n = poll(&fds, nfds_t(fds.count), Int32(timeout))
+        guard n > 0 else { return }
+        if fds[0].revents != 0 { drainInotify() }
+        if fds[1].revents != 0 { readTrigger() }
+        let base = launcher.notificationFD == nil ? 2 : 3
+        for (i, pid) in outputs.enumerated() where fds[base + i].revents != 0 {
+            readOutput(pid)
+        }
+    }
+
+    func drainInotify() {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while buffer.withUnsafeMutableBytes({ read(inotifyFD, $0.baseAddress, $0.count) }) > 0 {}
+        rescanIncoming = true
+    }
+
+    func readOutput(_ pid: pid_t) {
+        guard var r = running[pid] else { return }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { read(r.output, $0.baseAddress, $0.count) }
+        if n > 0 {
+            // Keep the tail only: the last line is the result.
+            r.text += buffer[0..<n]
+            if r.text.count > 8192 { r.text.removeFirst(r.text.count - 8192) }
+        } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+            r.outputOpen = false
+            close(r.output)
+        }
+        running[pid] = r
+    }
+
+    func collectFinished() {
+        for (pid, status) in launcher.finished(among: Array(running.keys)) {
+            running[pid]?.status = status
+        }
+        for (pid, r) in running where r.status != nil {
+            if r.outputOpen {
+                // Drain what the child left in the pipe; it has exited, so EOF comes soon.
+                readOutput(pid)
+                if running[pid]!.outputOpen { continue }
+            }
+            running.removeValue(forKey: pid)
+            finishDelivery(running: r.withText(running[pid]?.text ?? r.text))
+        }
+    }
+
+    func enforceTimeLimits(now: Int64) {
+        for (pid, r) in running where r.status == nil && now - r.started > deliveryTimeLimit {
+            log.warning("delivery pid \(pid) ran longer than delivery_time_limit; killed", id: r.id)
+            launcher.kill(pid)
+        }
+    }
+
+    // MARK: - Picking up new messages
+
+    func ingestIncoming() {
+        let names = (try? FileIO.listDirectory(layout.incoming)) ?? []
+        for id in names.sorted() where QueueLayout.isValidID(id) { ingest(id) }
+    }
+
+    func ingest(_ id: String) {
+        if messages[id] != nil || FileIO.exists(layout.stateFile(id)) {
+            // Picked up before a crash: the state file is the truth.
+            unlink(layout.envelope(id))
+            if messages[id] == nil { loadStates() }
+            return
+        }
+        let record: QueueEnvelope
+        let bytes: [UInt8]
+        do {
+            guard let b = try FileIO.readFile(layout.envelope(id)) else { return }
+            bytes = b
+        } catch {
+            // Not corruption: permissions or I/O. Leave it and try again later.
+            log.error("cannot read the envelope: \(error); will retry", id: id)
+            timers.push(Clock.seconds() + 60, "")
+            return
+        }
+        do {
+            record = try QueueEnvelope.decode(bytes)
+            guard let st = FileIO.status(layout.message(id)), Int64(st.st_size) == record.size else {
+                throw QueueEnvelope.Invalid(why: "message file missing or not \(record.size) bytes")
+            }
+        } catch {
+            log.error("\(error); moved to corrupt/", id: id)
+            rename(layout.envelope(id), "\(layout.corrupt)/\(id).envelope")
+            return
+        }
+        reloadAliasesIfChanged()
+        var recipients: [RecipientState] = []
+        for rcpt in record.envelope.recipients {
+            recipients += resolve(rcpt.text)
+        }
+        let state = MessageState(id: id, arrival: record.arrival, size: record.size,
+                                 sender: record.envelope.sender.text, recipients: recipients)
+        do {
+            try FileIO.writeAtomically(layout.stateFile(id), state.encoded())
+        } catch {
+            log.error("cannot write state: \(error); will retry", id: id)
+            timers.push(Clock.seconds() + 5, "")
+            return
+        }
+        unlink(layout.envelope(id))
+        log.info("from=<\(state.sender)>, size=\(state.size), nrcpt=\(record.envelope.recipients.count) (queue active)", id: id)
+        messages[id] = Message(state)
+        markReady(id)
+    }
+
+    func resolve(_ address: String) -> [RecipientState] {
+        if !resolver.isLocal(address) {
+            return [RecipientState(original: address, destination: .remote(address: address))]
+        }
+        return resolver.resolve(address).map { d in
+            switch d {
+            case .user(let name, let ext, let a):
+                return RecipientState(original: address, destination: .user(name: name, extension: ext, address: a))
+            case .aliasCommand(let c, let alias):
+                return RecipientState(original: address, destination: .aliasCommand(command: c, alias: alias))
+            case .aliasFile(let p, let alias):
+                return RecipientState(original: address, destination: .aliasFile(path: p, alias: alias))
+            case .remote(let a):
+                return RecipientState(original: address, destination: .remote(address: a))
+            case .unknown(let a, let why):
+                return RecipientState(status: .failed, original: address, destination: nil,
+                                      reason: "\(a): \(why) (#5.1.1)")
+            }
+        }
+    }
+
+    func reloadAliasesIfChanged() {
+        let path = configuration.string("alias_file")
+        let st = FileIO.status(path)
+        let stamp = st.map { (Int($0.st_mtim.tv_sec), Int($0.st_mtim.tv_nsec)) } ?? (0, 0)
+        guard stamp != aliasStamp else { return }
+        aliasStamp = stamp
+        var table = AliasTable()
+        if let bytes = try? FileIO.readFile(path) {
+            table = AliasTable(text: String(decoding: bytes ?? [], as: UTF8.self), file: path)
+            for p in table.problems { log.warning("\(p)") }
+        }
+        resolver = LocalRecipientResolver(configuration: configuration, aliases: table)
+    }
+
+    // MARK: - Scheduling
+
+    func markReady(_ id: String) {
+        if !id.isEmpty && readySet.insert(id).inserted { ready.append(id) }
+    }
+
+    func startDeliveries(now: Int64) {
+        var deferredIDs: [String] = []
+        var i = 0
+        while i < ready.count {
+            if running.count >= concurrency { break }
+            let id = ready[i]
+            i += 1
+            readySet.remove(id)
+            guard let m = messages[id], !m.state.held else { continue }
+            var changed = false
+            var later: Int64? = nil
+            for index in m.state.recipients.indices {
+                let r = m.state.recipients[index]
+                guard r.status == .pending else { continue }
+                if r.nextAttempt > now { later = min(later ?? r.nextAttempt, r.nextAttempt); continue }
+                if r.nextAttempt < 0 { continue } // in flight
+                if case .remote = r.destination {
+                    // Remote delivery is a later piece of work: keep the recipient, never drop it.
+                    defer_(m, index, reason: "remote delivery is not available on this host yet (#4.4.1)", now: now)
+                    changed = true
+                    if m.state.recipients[index].status == .pending {
+                        later = min(later ?? m.state.recipients[index].nextAttempt, m.state.recipients[index].nextAttempt)
+                    }
+                    continue
+                }
+                if running.count >= concurrency {
+                    deferredIDs.append(id)
+                    break
+                }
+                start(m, index, now: now)
+            }
+            if changed && m.inFlight == 0 { persist(m) }
+            if let later { timers.push(later, id) }
+            if m.inFlight == 0 { finishRound(m) }
+        }
+        ready.removeFirst(i)
+        for id in deferredIDs.reversed() where readySet.insert(id).inserted { ready.insert(id, at: 0) }
+    }
+
+    func start(_ m: Message, _ index: Int, now: Int64) {
+        let r = m.state.recipients[index]
+        guard let destination = r.destination else { return }
+        let host = configuration.hostname
+        var args = ["postamt-local", "-q", m.state.id, "-f", m.state.sender]
+        let user: String
+        switch destination {
+        case .user(let name, let ext, let address):
+            user = name
+            args += ["-n", "-a", address]
+            if let ext { args += ["-e", ext] }
+            args += ["--", name]
+        case .aliasCommand(let command, let alias):
+            user = defaultPrivs
+            args += ["-a", "\(alias)@\(host)", "-D", "|" + command, "--", alias]
+        case .aliasFile(let path, let alias):
+            user = defaultPrivs
+            args += ["-a", "\(alias)@\(host)", "-D", path, "--", alias]
+        case .remote:
+            return
+        }
+        do {
+            let message = try FileIO.open(layout.message(m.state.id), O_RDONLY)
+            let pipe = try Pipe()
+            let pid = try launcher.launch(user: user, arguments: args, messageFD: message.raw, outputFD: pipe.writeEnd.raw)
+            let readEnd = pipe.keepReadEnd()
+            _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
+            running[pid] = Running(id: m.state.id, index: index, output: readEnd, started: now, pid: pid)
+            m.inFlight += 1
+            m.state.recipients[index].nextAttempt = -1
+        } catch {
+            m.state.recipients[index].attempts += 1
+            let text = "\(error)"
+            if text.contains("#5.") {
+                m.state.recipients[index].status = .failed
+                m.state.recipients[index].nextAttempt = 0
+                m.state.recipients[index].reason = text
+                log.info("to=<\(destination.address)>, relay=local, status=bounced (\(text))", id: m.state.id)
+                persist(m)
+                return
+            }
+            defer_(m, index, reason: "cannot start the delivery agent: \(text) (#4.3.0)", now: now)
+            persist(m)
+            timers.push(m.state.recipients[index].nextAttempt, m.state.id)
+        }
+    }
+
+    func backoff(attempts: Int) -> Int64 {
+        var delay = minBackoff
+        var n = 1
+        while n < attempts && delay < maxBackoff { delay *= 2; n += 1 }
+        return min(delay, maxBackoff)
+    }
+
+    /// A temporary failure: retry later, or fail for good once the queue lifetime is over.
+    func defer_(_ m: Message, _ index: Int, reason: String, now: Int64) {
+        var r = m.state.recipients[index]
+        r.attempts = max(r.attempts, 1)
+        let limit = m.state.sender.isEmpty ? bounceLifetime : lifetime
+        let age = now - m.state.arrival
+        if age >= limit {
+            r.status = .failed
+            r.reason = "message expired after \(age / 3600)h in the queue; last error: \(reason.replacingAll("#4.", with: "#4.")) (#4.4.7)"
+            log.info("to=<\(r.destination?.address ?? r.original)>, status=expired, returned to sender (\(reason))", id: m.state.id)
+        } else {
+            r.status = .pending
+            r.nextAttempt = now + backoff(attempts: r.attempts)
+            r.reason = reason
+            log.info("to=<\(r.destination?.address ?? r.original)>\(orig(r)), relay=\(relay(r)), delay=\(now - m.state.arrival), status=deferred (\(reason))", id: m.state.id)
+        }
+        m.state.recipients[index] = r
+    }
+
+    func orig(_ r: RecipientState) -> String {
+        r.destination?.address == r.original ? "" : ", orig_to=<\(r.original)>"
+    }
+
+    func relay(_ r: RecipientState) -> String {
+        if case .remote = r.destination { return "none" }
+        return "local"
+    }
+
+    func finishDelivery(running r: Running) {
+        guard let m = messages[r.id] else { return }
+        m.inFlight -= 1
+        let now = Clock.seconds()
+        var reason = Self.withoutLogPrefix(Self.lastLine(r.text))
+        var rs = m.state.recipients[r.index]
+        rs.nextAttempt = 0
+        m.state.recipients[r.index] = rs
+        let delay = String(Double(Int((Clock.secondsDouble() - Double(m.state.arrival)) * 100)) / 100)
+        let status = r.status ?? .signaled(0)
+        var disposition: Disposition
+        switch status {
+        case .exited(let code):
+            disposition = SysExit.disposition(ofExitCode: code)
+            if reason.isEmpty { reason = "postamt-local \(status)" }
+        case .signaled(let s):
+            disposition = .temporary
+            reason = "delivery agent killed by signal \(s) (#4.3.0)"
+        }
+        switch disposition {
+        case .success:
+            rs.status = .delivered
+            rs.reason = reason
+            rs.attempts += 1
+            m.state.recipients[r.index] = rs
+            log.info("to=<\(rs.destination?.address ?? rs.original)>\(orig(rs)), relay=local, delay=\(delay), status=sent (\(reason))", id: r.id)
+        case .temporary:
+            rs.attempts += 1
+            m.state.recipients[r.index] = rs
+            defer_(m, r.index, reason: reason, now: now)
+            if m.state.recipients[r.index].status == .pending {
+                timers.push(m.state.recipients[r.index].nextAttempt, r.id)
+            }
+        case .permanent:
+            rs.attempts += 1
+            rs.status = .failed
+            rs.reason = reason
+            m.state.recipients[r.index] = rs
+            log.info("to=<\(rs.destination?.address ?? rs.original)>\(orig(rs)), relay=local, delay=\(delay), status=bounced (\(reason))", id: r.id)
+        }
+        if m.state.isComplete && m.inFlight == 0 {
+            remove(m)
+            return
+        }
+        persist(m)
+        if m.inFlight == 0 { finishRound(m) }
+    }
+
+    /// "postamt-local[42]: ID: text" → "text": the agent's log prefix is noise in a result.
+    static func withoutLogPrefix(_ line: String) -> String {
+        guard line.hasPrefix("postamt-local["), let close = line.firstIndex(of: "]") else { return line }
+        var rest = line[line.index(after: close)...]
+        if rest.hasPrefix(": ") { rest = rest.dropFirst(2) }
+        if let colon = rest.firstRange(of: ": "), QueueLayout.isValidID(String(rest[..<colon.lowerBound])) {
+            rest = rest[colon.upperBound...]
+        }
+        return String(rest)
+    }
+
+    /// The last non-empty line of a program's output: its result text.
+    public static func lastLine(_ bytes: [UInt8]) -> String {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+        var line = lines.last ?? ""
+        if line.count > 500 { line = String(line.prefix(500)) }
+        return line
+    }
+
+    func persist(_ m: Message) {
+        do {
+            try FileIO.writeAtomically(layout.stateFile(m.state.id), m.state.encoded())
+        } catch {
+            // The old state stays valid: at worst a delivery repeats after a crash.
+            log.error("cannot save state: \(error)", id: m.state.id)
+        }
+    }
+
+    /// After a round of attempts: one bounce for the recipients that failed, and removal when
+    /// every recipient is done.
+    func finishRound(_ m: Message) {
+        let failed = m.state.recipients.indices.filter { m.state.recipients[$0].status == .failed }
+        if !failed.isEmpty {
+            if sendBounce(m, failed: failed) {
+                for i in failed { m.state.recipients[i].status = .reported }
+            } else {
+                timers.push(Clock.seconds() + 60, m.state.id)
+                persist(m)
+                return
+            }
+        }
+        if m.state.isComplete {
+            remove(m)
+        } else if !failed.isEmpty {
+            persist(m)
+        }
+    }
+
+    func remove(_ m: Message) {
+        let id = m.state.id
+        unlink(layout.stateFile(id))
+        unlink(layout.envelope(id))
+        try? FileIO.fsyncDirectory(layout.state)
+        unlink(layout.message(id))
+        messages.removeValue(forKey: id)
+        log.info("removed", id: id)
+    }
+
+    var doubleBounceSender: String { "double-bounce@\(configuration.hostname)" }
+
+    /// Returns true when the notice is queued (or deliberately discarded).
+    func sendBounce(_ m: Message, failed: [Int]) -> Bool {
+        let host = configuration.hostname
+        let items = failed.map { i -> Bounce.Failed in
+            let r = m.state.recipients[i]
+            let final: String
+            switch r.destination {
+            case .user(_, _, let a), .remote(let a): final = a
+            default: final = r.original
+            }
+            return Bounce.Failed(original: r.original, final: final, reason: r.reason)
+        }
+        let sender: String
+        let recipient: String
+        let postmasterNotice: Bool
+        if m.state.sender == doubleBounceSender {
+            log.info("undeliverable postmaster notification discarded", id: m.state.id)
+            return true
+        } else if m.state.sender.isEmpty {
+            let postmaster = configuration.string("postmaster")
+            recipient = postmaster.contains("@") ? postmaster : "\(postmaster)@\(host)"
+            sender = doubleBounceSender
+            postmasterNotice = true
+        } else {
+            recipient = m.state.sender
+            sender = ""
+            postmasterNotice = false
+        }
+        let headers = Bounce.headers(ofMessageAt: layout.message(m.state.id))
+        let bytes = Bounce.message(queueID: m.state.id, hostname: host, to: recipient, arrival: m.state.arrival,
+                                   failed: items, originalHeaders: headers, postmasterNotice: postmasterNotice)
+        let envelope: Envelope
+        do {
+            envelope = Envelope(sender: try EnvelopeAddress(sender, allowEmpty: true, lengthLimit: 4096),
+                                recipients: [try EnvelopeAddress(recipient, lengthLimit: 4096)])
+        } catch {
+            log.error("cannot address the bounce to <\(recipient)>: \(error); discarded", id: m.state.id)
+            return true
+        }
+        switch QueueClient.inject(program: configuration.program("postamt-queue"), message: bytes, envelope: envelope) {
+        case .success(let newID):
+            log.info("\(postmasterNotice ? "postmaster" : "sender") non-delivery notification: \(newID)", id: m.state.id)
+            return true
+        case .failure(let why):
+            log.warning("cannot queue the non-delivery notification: \(why); will retry", id: m.state.id)
+            return false
+        }
+    }
+
+    // MARK: - Commands from `postamt` through the trigger FIFO
+
+    func readTrigger() {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { read(triggerFD, $0.baseAddress, $0.count) }
+        guard n > 0 else { return }
+        for line in String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\n") {
+            let words = line.split(separator: " ").map(String.init)
+            switch words.first {
+            case "flush":
+                rescanIncoming = true
+                loadStates()
+                for (id, m) in messages where !m.state.held {
+                    for i in m.state.recipients.indices where m.state.recipients[i].status == .pending && m.state.recipients[i].nextAttempt > 0 {
+                        m.state.recipients[i].nextAttempt = 0
+                    }
+                    markReady(id)
+                }
+            case "hold", "release":
+                for id in words.dropFirst() {
+                    guard let m = messages[id] else { continue }
+                    m.state.held = words[0] == "hold"
+                    persist(m)
+                    log.info(words[0] == "hold" ? "held by the administrator" : "released by the administrator", id: id)
+                    if !m.state.held { markReady(id) }
+                }
+            case "delete":
+                for id in words.dropFirst() {
+                    guard let m = messages[id] else { continue }
+                    // Running deliveries finish; their results are dropped with the message.
+                    log.info("deleted by the administrator", id: id)
+                    remove(m)
+                }
+            case "reload":
+                loadStates()
+            default:
+                log.warning("unknown trigger command '\(line)'")
+            }
+        }
+    }
+
+    // MARK: - Housekeeping
+
+    /// Removes what interrupted injections left: files in tmp/ and message files without an
+    /// envelope or state, once they are older than orphan_age (qmail-clean's job).
+    func cleanOrphans(now: Int64) {
+        lastCleanup = now
+        let age = configuration.duration("orphan_age")
+        for name in (try? FileIO.listDirectory(layout.tmp)) ?? [] {
+            let path = "\(layout.tmp)/\(name)"
+            if let st = FileIO.status(path), now - Int64(st.st_mtim.tv_sec) > age {
+                unlink(path)
+                log.info("removed stale temporary file tmp/\(name)")
+            }
+        }
+        for id in (try? FileIO.listDirectory(layout.messages)) ?? [] {
+            if messages[id] != nil || FileIO.exists(layout.envelope(id)) || FileIO.exists(layout.stateFile(id)) { continue }
+            let path = layout.message(id)
+            if let st = FileIO.status(path), now - Int64(st.st_mtim.tv_sec) > age {
+                unlink(path)
+                log.info("removed orphaned message file", id: id)
+            }
+        }
+    }
+}
+
+extension QueueRunner.Running {
+    func withText(_ text: [UInt8]) -> QueueRunner.Running {
+        var copy = self
+        copy.text = text
+        return copy
+    }
+}
+
+/// A binary min-heap of (time, message id) wake-ups.
+struct MinHeap {
+    private var items: [(time: Int64, id: String)] = []
+
+    func peek() -> (time: Int64, id: String)? { items.first }
+
+    mutating func push(_ time: Int64, _ id: String) {
+        items.append((time, id))
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            if items[parent].time <= items[i].time { break }
+            items.swapAt(parent, i)
+            i = parent
+        }
+    }
+
+    @discardableResult
+    mutating func pop() -> (time: Int64, id: String)? {
+        guard !items.isEmpty else { return nil }
+        let top = items[0]
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count && items[l].time < items[m].time { m = l }
+                if r < items.count && items[r].time < items[m].time { m = r }
+                if m == i { break }
+                items.swapAt(i, m)
+                i = m
+            }
+        }
+        return top
+    }
+}

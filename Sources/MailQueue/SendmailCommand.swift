@@ -1,0 +1,164 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailCore
+import MailMessage
+import MailSystem
+
+/// sendmail(1)'s command line, as cron, mailutils, s-nail, mutt and unattended-upgrades use it.
+public struct SendmailOptions: Equatable {
+    public enum Mode: Equatable { case deliver, listQueue, flushQueue, smtpSession, version }
+    public var mode: Mode = .deliver
+    public var extractRecipients = false      // -t
+    public var ignoreDots = false             // -i, -oi
+    public var sender: String? = nil          // -f, -r
+    public var fullName: String? = nil        // -F
+    public var recipients: [String] = []
+    public var warnings: [String] = []
+
+    public struct UsageError: Error, Equatable, CustomStringConvertible {
+        public let text: String
+        public var description: String { text }
+    }
+
+    /// Parses argv (without argv[0]). `invokedAs` "mailq" means -bp.
+    public static func parse(_ argv: [String], invokedAs name: String = "sendmail") throws(UsageError) -> SendmailOptions {
+        var o = SendmailOptions()
+        if name == "mailq" { o.mode = .listQueue }
+        var i = 0
+        func value(_ flag: String, _ attached: Substring) throws(UsageError) -> String {
+            if !attached.isEmpty { return String(attached) }
+            i += 1
+            guard i < argv.count else { throw UsageError(text: "option \(flag) needs a value") }
+            return argv[i]
+        }
+        while i < argv.count {
+            let a = argv[i]
+            if a == "--" { i += 1; break }
+            guard a.hasPrefix("-"), a.count > 1 else { break }
+            let flag = a.dropFirst().prefix(1)
+            let rest = a.dropFirst(2)
+            switch flag {
+            case "t": o.extractRecipients = true
+            case "i": o.ignoreDots = true
+            case "f", "r": o.sender = try value("-\(flag)", rest)
+            case "F": o.fullName = try value("-F", rest)
+            case "B", "N", "R", "V", "L", "X", "p", "h", "C": _ = try value("-\(flag)", rest) // accepted, no effect
+            case "U", "v", "m", "n", "G", "A", "s": break
+            case "o":
+                if rest == "i" { o.ignoreDots = true }
+                else if rest.hasPrefix("e") || rest.hasPrefix("d") || rest.hasPrefix("m") || rest.hasPrefix("em") { /* error/delivery modes: exit status says all */ }
+                else if rest.isEmpty { _ = try value("-o", rest) }
+                else { o.warnings.append("ignoring option -o\(rest)") }
+            case "b":
+                switch rest {
+                case "p": o.mode = .listQueue
+                case "s": o.mode = .smtpSession
+                case "m", "": o.mode = .deliver
+                case "v": o.warnings.append("-bv is not supported; delivering")
+                default: throw UsageError(text: "unsupported mode -b\(rest)")
+                }
+            case "q":
+                o.mode = .flushQueue
+            case "V" where rest.isEmpty:
+                o.mode = .version
+            default:
+                throw UsageError(text: "unknown option \(a)")
+            }
+            i += 1
+        }
+        // sendmail splits recipient arguments at commas too.
+        for r in argv[min(i, argv.count)...] {
+            for part in r.split(separator: ",") {
+                let t = part.trimmingSpaces()
+                if !t.isEmpty { o.recipients.append(t) }
+            }
+        }
+        return o
+    }
+}
+
+/// Prepares a message the way qmail-inject and Postfix's sendmail/cleanup do: adds Date:,
+/// Message-ID: and From: when missing, removes Bcc:, never touches the body.
+public struct SendmailMessage {
+    public let bytes: [UInt8]
+    public let headerRecipients: [String]
+
+    public static func prepare(input: [UInt8], options: SendmailOptions, hostname: String, senderAddress: String,
+                               fullName: String?, queueHint: String, now: Int64 = Clock.seconds()) -> SendmailMessage {
+        var data = input
+        if !options.ignoreDots { data = truncateAtDotLine(data) }
+        let headers = HeaderSection.parse(data, limit: 1 << 20)
+        var headerRecipients: [String] = []
+        if options.extractRecipients {
+            for f in headers.fields where f.isNamed("To") || f.isNamed("Cc") || f.isNamed("Bcc")
+                || f.isNamed("Resent-To") || f.isNamed("Resent-Cc") || f.isNamed("Resent-Bcc") {
+                headerRecipients += AddressList.addresses(in: f.value)
+            }
+        }
+        var added = ""
+        if !headers.has("From") {
+            if let name = fullName, !name.isEmpty {
+                added += "From: \(quotedDisplayName(name)) <\(senderAddress)>\n"
+            } else {
+                added += "From: \(senderAddress)\n"
+            }
+        }
+        if !headers.has("Date") { added += "Date: \(Clock.rfc5322Date(now))\n" }
+        if !headers.has("Message-ID") {
+            added += "Message-ID: <\(now).\(queueHint).\(UInt32.random(in: 0...UInt32.max))@\(hostname)>\n"
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(data.count + added.utf8.count + 2)
+        // Existing header fields first, without Bcc: (RFC 5322 §3.6.3: its contents are not sent on).
+        var position = 0
+        for f in headers.fields {
+            out += data[position..<f.range.lowerBound]
+            if !f.isNamed("Bcc") { out += data[f.range] }
+            position = f.range.upperBound
+        }
+        let headerEnd = position
+        out += Array(added.utf8)
+        if headers.missingSeparator || (headers.fields.isEmpty && headers.bodyStart == 0 && !data.isEmpty) {
+            // The input had no empty line after its header fields: add one, as cleanup does.
+            if out.last != 0x0A && !out.isEmpty { out.append(0x0A) }
+            out.append(0x0A)
+            out += data[headerEnd...]
+        } else if headers.endedAtEOF {
+            out += data[headerEnd...]
+            if out.last != 0x0A { out.append(0x0A) }
+            out.append(0x0A)
+        } else {
+            out += data[headerEnd...]
+        }
+        return SendmailMessage(bytes: out, headerRecipients: headerRecipients)
+    }
+
+    static func quotedDisplayName(_ name: String) -> String {
+        let specials: Set<Character> = ["(", ")", "<", ">", "[", "]", ":", ";", "@", "\\", ",", ".", "\""]
+        if name.contains(where: { specials.contains($0) }) {
+            var q = "\""
+            for c in name { if c == "\"" || c == "\\" { q.append("\\") }; q.append(c) }
+            return q + "\""
+        }
+        return name
+    }
+
+    /// Without -i, a line holding only "." ends the message (sendmail's old convention).
+    static func truncateAtDotLine(_ data: [UInt8]) -> [UInt8] {
+        var lineStart = 0
+        var i = 0
+        while i < data.count {
+            if data[i] == 0x0A {
+                let line = data[lineStart..<i]
+                if line.count == 1 && line.first == UInt8(ascii: ".") || (line.count == 2 && line.first == UInt8(ascii: ".") && line.last == 0x0D) {
+                    return Array(data[0..<lineStart])
+                }
+                lineStart = i + 1
+            }
+            i += 1
+        }
+        if data.count - lineStart == 1 && data.last == UInt8(ascii: ".") { return Array(data[0..<lineStart]) }
+        return data
+    }
+}

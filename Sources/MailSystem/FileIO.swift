@@ -1,0 +1,199 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file descriptor we own: it is closed exactly once, when the value ends.
+///
+/// `~Copyable` so that ownership is explicit, as in swift-subprocess's IODescriptor.
+/// EBADF on close would be a bug in our code, not an error to report, so close ignores results.
+public struct OwnedFD: ~Copyable {
+    public let raw: Int32
+
+    public init(adopting raw: Int32) { self.raw = raw }
+
+    deinit { Glibc.close(raw) }
+
+    /// Gives up ownership without closing (for a descriptor handed to a child or kept open).
+    public consuming func release() -> Int32 {
+        let fd = raw
+        discard self
+        return fd
+    }
+
+    /// Closes now and reports the result: a close that fails after writes means lost data on
+    /// some file systems (NFS), so durable writers check it.
+    public consuming func closeChecked() throws {
+        let fd = raw
+        discard self
+        if Glibc.close(fd) != 0 && errno != EINTR { throw SystemError("close") }
+    }
+}
+
+public enum FileIO {
+    /// open(2) with O_CLOEXEC, retrying EINTR.
+    public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o600) throws -> OwnedFD {
+        let fd = try retryingEINTR("open \(path)") { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        return OwnedFD(adopting: fd)
+    }
+
+    /// Writes every byte, retrying short writes and EINTR.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { if errno == EAGAIN { waitWritable(fd) }; continue }
+                throw SystemError("write")
+            }
+            offset += n
+        }
+    }
+
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try writeAll(fd, $0) }
+    }
+
+    public static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) throws {
+        try bytes.withUnsafeBytes { try writeAll(fd, $0) }
+    }
+
+    public static func writeAll(_ fd: Int32, _ text: String) throws {
+        var text = text
+        try text.withUTF8 { try writeAll(fd, UnsafeRawBufferPointer($0)) }
+    }
+
+    private static func waitWritable(_ fd: Int32) {
+        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        _ = poll(&p, 1, 1000)
+    }
+
+    /// Reads up to `max` bytes; an empty result means end of file.
+    public static func read(_ fd: Int32, max: Int = 65536) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: max)
+        let n = try buffer.withUnsafeMutableBytes { raw in
+            try retryingEINTR("read") { Glibc.read(fd, raw.baseAddress, max) }
+        }
+        buffer.removeSubrange(n...)
+        return buffer
+    }
+
+    /// Reads until end of file, refusing more than `limit` bytes.
+    public static func readAll(_ fd: Int32, limit: Int = Int.max) throws -> [UInt8] {
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { raw in
+                try retryingEINTR("read") { Glibc.read(fd, raw.baseAddress, raw.count) }
+            }
+            if n == 0 { return result }
+            if result.count + n > limit { throw SystemError("read", errno: EFBIG) }
+            result.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// Reads a whole file; nil when it does not exist.
+    public static func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8]? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw SystemError("open \(path)")
+        }
+        let owned = OwnedFD(adopting: fd)
+        return try readAll(owned.raw, limit: limit)
+    }
+
+    public static func fsync(_ fd: Int32, _ what: @autoclosure () -> String = "fsync") throws {
+        _ = try retryingEINTR(what()) { Glibc.fsync(fd) }
+    }
+
+    /// fsync of a directory, the step that makes a link/rename/unlink in it durable.
+    public static func fsyncDirectory(_ path: String) throws {
+        let dir = try open(path, O_RDONLY | O_DIRECTORY)
+        try fsync(dir.raw, "fsync \(path)")
+    }
+
+    /// Writes `bytes` to `path` durably and atomically: a temporary file in the same directory,
+    /// fsync, rename over `path`, fsync of the directory. A reader sees the old or the new file,
+    /// never a torn one. A failed fsync is not retried: the attempt is discarded and thrown.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o640) throws {
+        let dir = directoryName(path)
+        let temp = "\(dir)/.tmp.\(getpid()).\(Clock.monotonicNanoseconds()).\(baseName(path))"
+        do {
+            let fd = try open(temp, O_WRONLY | O_CREAT | O_EXCL, mode: mode)
+            try writeAll(fd.raw, bytes)
+            try fsync(fd.raw, "fsync \(temp)")
+            try fd.closeChecked()
+            _ = try retryingEINTR("rename \(temp)") { Glibc.rename(temp, path) }
+        } catch {
+            Glibc.unlink(temp)
+            throw error
+        }
+        try fsyncDirectory(dir)
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// mkdir -p with a mode for the directories it creates.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        if isDirectory(path) { return }
+        let parent = directoryName(path)
+        if parent != path && !parent.isEmpty { try makeDirectories(parent, mode: mode) }
+        if mkdir(path, mode) != 0 {
+            if errno != EEXIST { throw SystemError("mkdir \(path)") }
+        } else {
+            chmod(path, mode) // the mode asked for, whatever the umask
+        }
+    }
+
+    /// Names in a directory, without "." and "..".
+    public static func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw SystemError("opendir \(path)") }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    public static func unlinkIfPresent(_ path: String) throws {
+        if Glibc.unlink(path) != 0 && errno != ENOENT { throw SystemError("unlink \(path)") }
+    }
+
+    public static func directoryName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    public static func baseName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// The size and modification time of a file, or nil when it does not exist.
+    public static func status(_ path: String) -> stat? {
+        var st = stat()
+        return stat(path, &st) == 0 ? st : nil
+    }
+
+    /// The directory that holds the running executable (/proc/self/exe, links resolved).
+    public static func executableDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return "." }
+        let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return directoryName(path)
+    }
+}

@@ -1,0 +1,56 @@
+// postamt-runner: the queue manager (postamt-runner(8)).
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailCore
+import MailQueue
+import MailSystem
+
+let log = Log(program: "postamt-runner")
+signal(SIGPIPE, SIG_IGN)
+umask(0o027)
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+var rootArgument: String? = nil
+var once = false
+var spawner = false
+while let first = arguments.first {
+    arguments.removeFirst()
+    switch first {
+    case "--root":
+        guard let value = arguments.first else { log.error("--root needs a directory"); exit(64) }
+        rootArgument = value
+        arguments.removeFirst()
+    case "--once": once = true
+    case "--spawner": spawner = true
+    case "--foreground": break
+    default:
+        log.error("usage: postamt-runner [--root DIR] [--once]")
+        exit(64)
+    }
+}
+
+let configuration: Configuration
+do {
+    configuration = try Configuration.load(root: Configuration.installationRoot(argument: rootArgument))
+} catch {
+    log.error("cannot read the configuration: \(error)")
+    exit(78)
+}
+
+if spawner {
+    guard Privileges.isRoot else { log.error("--spawner is internal and runs as root only"); exit(77) }
+    PrivilegedSpawner.serve(socket: 3, program: configuration.program("postamt-local"),
+                            environment: RunnerStartup.environment(configuration: configuration), log: log)
+}
+
+do {
+    let runner = try RunnerStartup.makeRunner(configuration: configuration, log: log)
+    runner.exitWhenIdle = once
+    log.info("started, queue \(configuration.queueDirectory), as uid \(getuid())")
+    try runner.run()
+    exit(0)
+} catch {
+    log.error("\(error)")
+    exit(75)
+}

@@ -1,0 +1,163 @@
+// postamt: the administrator's command (postamt(8)).
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailCore
+import MailQueue
+import MailSystem
+
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Installation root (also POSTAMT_ROOT).")
+    var root: String?
+
+    func configuration() throws -> Configuration {
+        do {
+            return try Configuration.load(root: Configuration.installationRoot(argument: root))
+        } catch {
+            throw ValidationError("cannot read the configuration:\n\(error)")
+        }
+    }
+}
+
+@main
+struct Postamt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "postamt",
+        abstract: "Administer the Postamt mail system.",
+        subcommands: [Queue.self, Check.self, Config.self])
+}
+
+struct Queue: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List and manage the mail queue.",
+        subcommands: [List.self, Flush.self, Delete.self, Hold.self, Release.self, Show.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List queued messages (mailq format).")
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "One JSON object per message and line.") var json = false
+        func run() throws {
+            let admin = QueueAdmin(layout: QueueLayout(configuration: try global.configuration()))
+            do { print(json ? try admin.jsonLines() : try admin.mailqText(), terminator: "") } catch { throw fail(error) }
+        }
+    }
+
+    struct Flush: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Retry every deferred message now.")
+        @OptionGroup var global: GlobalOptions
+        func run() throws {
+            let admin = QueueAdmin(layout: QueueLayout(configuration: try global.configuration()))
+            guard admin.flush() else { throw fail("no runner is listening: start postamt-runner") }
+            print("flush requested")
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete messages from the queue, without bounces.")
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Delete every message.") var all = false
+        @Argument(help: "Queue ids.") var ids: [String] = []
+        func run() throws {
+            let admin = QueueAdmin(layout: QueueLayout(configuration: try global.configuration()))
+            do {
+                let targets = all ? try admin.entries().map(\.id) : ids
+                if targets.isEmpty { throw ValidationError("name queue ids or --all") }
+                for line in try admin.command("delete", ids: targets) { print(line) }
+            } catch let e as QueueAdmin.Failure { throw fail(e) }
+        }
+    }
+
+    struct Hold: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Keep messages in the queue without delivering them.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Queue ids.") var ids: [String]
+        func run() throws { try verb("hold", global, ids) }
+    }
+
+    struct Release: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Deliver held messages again.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Queue ids.") var ids: [String]
+        func run() throws { try verb("release", global, ids) }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a queued message with its envelope.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Queue id.") var id: String
+        func run() throws {
+            let layout = QueueLayout(configuration: try global.configuration())
+            guard QueueLayout.isValidID(id) else { throw fail("'\(id)' is not a queue id") }
+            let admin = QueueAdmin(layout: layout)
+            guard let entry = (try? admin.entries())?.first(where: { $0.id == id }) else { throw fail("no such message: \(id)") }
+            print("*** ENVELOPE \(entry.id) (\(entry.queue)) ***")
+            print("sender: \(entry.sender.isEmpty ? "<>" : entry.sender)")
+            for r in entry.recipients { print("recipient: \(r.address) [\(r.status)]\(r.reason.isEmpty ? "" : " \(r.reason)")") }
+            print("*** MESSAGE ***")
+            guard let bytes = try? FileIO.readFile(layout.message(id)) else { throw fail("cannot read \(layout.message(id))") }
+            try? FileIO.writeAll(1, bytes)
+        }
+    }
+}
+
+func verb(_ verb: String, _ global: GlobalOptions, _ ids: [String]) throws {
+    let admin = QueueAdmin(layout: QueueLayout(configuration: try global.configuration()))
+    do { for line in try admin.command(verb, ids: ids) { print(line) } } catch { throw fail(error) }
+}
+
+/// Prints the reason and exits 1 (ArgumentParser's failure exit, documented in postamt(8)).
+func fail(_ error: Any) -> ExitCode {
+    var text = "postamt: \(error)\n"
+    _ = text.withUTF8 { write(2, $0.baseAddress, $0.count) }
+    return ExitCode(1)
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check the configuration, tables, queue and programs; print each problem with file:line.")
+    @OptionGroup var global: GlobalOptions
+    func run() throws {
+        let root = Configuration.installationRoot(argument: global.root)
+        var problems: [String] = []
+        var configuration = Configuration(root: root, file: Configuration.configurationFile(root: root))
+        do {
+            configuration = try Configuration.load(root: root)
+        } catch {
+            problems += error.problems.map(\.description)
+            // Go on with what was valid, to find more problems.
+            if let bytes = try? FileIO.readFile(configuration.file) { configuration.apply(text: String(decoding: bytes ?? [], as: UTF8.self)) }
+        }
+        let aliasFile = configuration.string("alias_file")
+        if let bytes = try? FileIO.readFile(aliasFile) {
+            problems += AliasTable(text: String(decoding: bytes, as: UTF8.self), file: aliasFile).problems.map(\.description)
+        }
+        let layout = QueueLayout(configuration: configuration)
+        if !layout.isComplete { problems.append("\(layout.root): queue directory missing or incomplete (postamt-runner creates it)") }
+        for program in ["postamt-queue", "postamt-local", "postamt-runner"] {
+            let path = configuration.program(program)
+            if access(path, X_OK) != 0 { problems.append("\(path): program missing or not executable (program_directory)") }
+        }
+        let owner = configuration.string("mail_owner")
+        if SystemUser.named(owner) == nil { problems.append("\(configuration.file): mail_owner '\(owner)' is not a system user") }
+        let privs = configuration.string("default_privs")
+        if SystemUser.named(privs) == nil { problems.append("\(configuration.file): default_privs '\(privs)' is not a system user") }
+        if problems.isEmpty {
+            print("no problems found")
+            return
+        }
+        for p in problems { print(p) }
+        throw ExitCode(1)
+    }
+}
+
+struct Config: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the effective settings.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .short, help: "Only the settings postamt.conf sets.") var n = false
+    func run() throws {
+        let c = try global.configuration()
+        for s in knownSettings where !n || c.explicitKeys.contains(s.name) {
+            print("\(s.name) = \(c.string(s.name))")
+        }
+    }
+}

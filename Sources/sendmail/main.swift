@@ -1,0 +1,93 @@
+// sendmail (and mailq): the sendmail(1)-compatible injector.
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailCore
+import MailQueue
+import MailSystem
+
+let log = Log(program: "sendmail")
+signal(SIGPIPE, SIG_IGN)
+
+func fail(_ code: SysExit, _ text: String) -> Never {
+    log.error(text)
+    exit(code.rawValue)
+}
+
+let invokedAs = FileIO.baseName(CommandLine.arguments.first ?? "sendmail")
+let options: SendmailOptions
+do {
+    options = try SendmailOptions.parse(Array(CommandLine.arguments.dropFirst()), invokedAs: invokedAs)
+} catch {
+    fail(.usage, "\(error)")
+}
+for w in options.warnings { log.warning(w) }
+
+let configuration: Configuration
+do {
+    configuration = try Configuration.load()
+} catch {
+    fail(.configuration, "cannot read the configuration: \(error)")
+}
+let layout = QueueLayout(configuration: configuration)
+
+switch options.mode {
+case .version:
+    print("Postamt sendmail")
+    exit(0)
+case .listQueue:
+    do {
+        print(try QueueAdmin(layout: layout).mailqText(), terminator: "")
+        exit(0)
+    } catch {
+        fail(.noPermission, "\(error)")
+    }
+case .flushQueue:
+    exit(QueueAdmin(layout: layout).flush() ? 0 : SysExit.unavailable.rawValue)
+case .smtpSession:
+    fail(.usage, "-bs (SMTP on standard input) is not supported yet; use postamt-smtpd")
+case .deliver:
+    break
+}
+
+let hostname = configuration.hostname
+let me = SystemUser.withID(getuid())
+func qualify(_ address: String) -> String { address.contains("@") ? address : "\(address)@\(hostname)" }
+
+var senderText = options.sender ?? (me?.name ?? "nobody")
+if senderText == "<>" { senderText = "" }
+let senderAddress = senderText.isEmpty ? "" : qualify(senderText)
+let fullName = options.fullName ?? (getenv("NAME").map { String(cString: $0) })
+
+let input: [UInt8]
+do {
+    input = try FileIO.readAll(0, limit: Int(configuration.size("message_size_limit")))
+} catch let e as SystemError where e.errno == EFBIG {
+    fail(.dataError, "message is larger than message_size_limit (\(configuration.size("message_size_limit")) bytes)")
+} catch {
+    fail(.ioError, "cannot read the message: \(error)")
+}
+
+let prepared = SendmailMessage.prepare(input: input, options: options, hostname: hostname,
+                                       senderAddress: senderAddress.isEmpty ? "MAILER-DAEMON@\(hostname)" : senderAddress,
+                                       fullName: fullName, queueHint: String(getpid()))
+var recipients: [String] = options.recipients.map(qualify)
+for r in prepared.headerRecipients.map(qualify) where !recipients.contains(r) { recipients.append(r) }
+if recipients.isEmpty {
+    fail(.usage, options.extractRecipients ? "no recipient addresses found in the message header" : "no recipients given")
+}
+
+let envelope: Envelope
+do {
+    envelope = Envelope(sender: try EnvelopeAddress(senderAddress, allowEmpty: true, lengthLimit: configuration.count("address_length_limit")),
+                        recipients: try recipients.map { try EnvelopeAddress($0, lengthLimit: configuration.count("address_length_limit")) })
+} catch {
+    fail(.dataError, "bad address: \(error)")
+}
+
+switch QueueClient.inject(program: configuration.program("postamt-queue"), message: prepared.bytes, envelope: envelope) {
+case .success:
+    exit(0)
+case .failure(let why):
+    fail(why.hasPrefix("permanent") ? .dataError : .tempFail, "message not queued: \(why)")
+}
