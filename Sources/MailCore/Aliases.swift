@@ -65,7 +65,7 @@ public struct AliasTable: Sendable {
             let parsed = AliasTable.parseTargets(rest)
             switch parsed {
             case .failure(let why):
-                problems.append(ConfigProblem(file: file, line: line, message: "\(name): \(why)"))
+                problems.append(ConfigProblem(file: file, line: line, message: "\(name): \(why.why)"))
             case .success(let targets):
                 if targets.isEmpty {
                     problems.append(ConfigProblem(file: file, line: line, message: "\(name): no targets"))

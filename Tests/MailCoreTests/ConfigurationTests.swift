@@ -1,0 +1,90 @@
+import Testing
+@testable import MailCore
+
+@Suite struct ConfigurationTests {
+    @Test func defaultsAndRoot() {
+        let c = Configuration(root: "/srv/pa")
+        #expect(c.queueDirectory == "/srv/pa/var/spool/postamt")
+        #expect(c.string("alias_file") == "/srv/pa/etc/aliases")
+        #expect(c.duration("queue_lifetime") == 5 * 86400)
+        #expect(c.size("message_size_limit") == 50 << 20)
+        #expect(c.localDomains.contains("localhost"))
+        #expect(c.localDomains.contains(c.hostname.lowercased()))
+    }
+
+    @Test func parsesAndReportsEveryProblem() {
+        var c = Configuration(root: "", file: "t.conf")
+        let problems = c.apply(text: """
+        # comment
+        myhostname = mail.example.org
+        minimal_backoff = 10m
+        bogus = 1
+        delivery_concurrency = many
+        no equals sign
+        queue_directory = relative/path
+        """)
+        #expect(problems.map(\.description) == [
+            "t.conf:4: unknown setting 'bogus'",
+            "t.conf:5: delivery_concurrency: 'many' is not a whole number",
+            "t.conf:6: expected 'key = value'",
+            "t.conf:7: queue_directory: 'relative/path' is not an absolute path",
+        ])
+        #expect(c.hostname == "mail.example.org")
+        #expect(c.duration("minimal_backoff") == 600)
+        #expect(c.localDomains.contains("mail.example.org"))
+    }
+
+    @Test(arguments: [("300", 300), ("300s", 300), ("5m", 300), ("4h", 14400), ("5d", 432000), ("1w", 604800)])
+    func durations(text: String, seconds: Int64) { #expect(Configuration.parseDuration(text) == seconds) }
+
+    @Test(arguments: ["", "5x", "-1", "m", "1.5h"])
+    func badDurations(text: String) { #expect(Configuration.parseDuration(text) == nil) }
+
+    @Test func sizes() {
+        #expect(Configuration.parseSize("50M") == 52428800)
+        #expect(Configuration.parseSize("64k") == 65536)
+        #expect(Configuration.parseSize("99999999999999999G") == nil)
+    }
+}
+
+@Suite struct AliasTableTests {
+    @Test func parsesTheUsualSyntax() {
+        let table = AliasTable(text: """
+        # comment
+        postmaster: root
+        Team: alice, bob@example.org,
+          "|/usr/bin/procmail -a team",
+        \t/var/log/team.mbox
+        lists: :include:/etc/postamt/lists.txt, \\carol
+        quoted: "alice"
+        """)
+        #expect(table.problems.isEmpty)
+        #expect(table.lookup("POSTMASTER") == [.address("root")])
+        #expect(table.lookup("team") == [.address("alice"), .address("bob@example.org"),
+                                          .command("/usr/bin/procmail -a team"), .file("/var/log/team.mbox")])
+        #expect(table.lookup("lists") == [.include("/etc/postamt/lists.txt"), .mailbox("carol")])
+        #expect(table.lookup("quoted") == [.address("alice")])
+        #expect(table.lookup("nobody-here") == nil)
+    }
+
+    @Test func reportsProblemsWithLines() {
+        let table = AliasTable(text: """
+          leading continuation
+        a: b
+        a: c
+        broken line
+        empty:
+        q: "|unterminated
+        inc: :include:relative
+        """, file: "aliases")
+        #expect(table.problems.map(\.description) == [
+            "aliases:1: continuation line without an entry",
+            "aliases:3: a: duplicate entry, the one on line 2 is used",
+            "aliases:4: expected 'name: target, …'",
+            "aliases:5: empty: no targets",
+            "aliases:6: q: unbalanced quote",
+            "aliases:7: inc: :include: needs an absolute path",
+        ])
+        #expect(table.lookup("a") == [.address("b")])
+    }
+}

@@ -1,0 +1,142 @@
+import Testing
+import MailCore
+@testable import MailQueue
+
+@Suite struct QueueFormatTests {
+    @Test func envelopeFileRoundTrip() throws {
+        let env = Envelope(sender: .null, recipients: [try EnvelopeAddress("a@x"), try EnvelopeAddress("b c@y")])
+        let record = QueueEnvelope(id: "ABC123", arrival: 1700000000, size: 42, envelope: env)
+        #expect(try QueueEnvelope.decode(record.encoded()) == record)
+    }
+
+    @Test func truncatedEnvelopeFileIsNeverAMessage() throws {
+        let env = Envelope(sender: try EnvelopeAddress("s@x"), recipients: [try EnvelopeAddress("a@x")])
+        let full = QueueEnvelope(id: "ABC", arrival: 1, size: 2, envelope: env).encoded()
+        // Every proper prefix is refused.
+        for cut in 0..<full.count {
+            #expect(throws: QueueEnvelope.Invalid.self) { try QueueEnvelope.decode(Array(full[0..<cut])) }
+        }
+    }
+
+    @Test func stateRoundTripWithEveryDestination() throws {
+        let s = MessageState(id: "ID1", arrival: 5, size: 9, sender: "", held: true, recipients: [
+            RecipientState(status: .pending, attempts: 2, nextAttempt: 99, original: "a@x",
+                           destination: .user(name: "a", extension: "tag", address: "a+tag@x"), reason: "tab\there\nnewline"),
+            RecipientState(status: .delivered, original: "t@x", destination: .aliasCommand(command: "/bin/x -y", alias: "t")),
+            RecipientState(status: .failed, original: "t@x", destination: .aliasFile(path: "/var/f", alias: "t")),
+            RecipientState(status: .reported, original: "r@far", destination: .remote(address: "r@far")),
+            RecipientState(status: .failed, original: "nobody@x", destination: nil, reason: "no such user (#5.1.1)"),
+        ])
+        let decoded = try MessageState.decode(s.encoded())
+        #expect(decoded.recipients.count == 5)
+        #expect(decoded.recipients[0].reason == "tab here newline")
+        #expect(decoded.held)
+        #expect(decoded.recipients[1...] == s.recipients[1...])
+        for cut in stride(from: 0, to: s.encoded().count, by: 7) {
+            #expect(throws: MessageState.Invalid.self) { try MessageState.decode(Array(s.encoded()[0..<cut])) }
+        }
+    }
+
+    @Test func idsAreValidAndDistinct() {
+        let a = QueueLayout.newID()
+        #expect(QueueLayout.isValidID(a))
+        #expect(!QueueLayout.isValidID("../etc"))
+        #expect(!QueueLayout.isValidID(""))
+    }
+
+    @Test(arguments: [
+        ("no such user (#5.1.1)", "5.1.1"),
+        ("disk full (#4.2.2)", "4.2.2"),
+        ("550 5.7.1 relay denied", "5.7.1"),
+        ("exit 100", "5.0.0"),
+        ("version 1.2.3.4", "5.0.0"),
+    ])
+    func statusCodes(reason: String, code: String) { #expect(Bounce.statusCode(in: reason) == code) }
+
+    @Test func bounceIsAnRFC3464Report() {
+        let bytes = Bounce.message(queueID: "Q1", hostname: "mx.example", to: "s@x", arrival: 0,
+                                   failed: [.init(original: "team@mx.example", final: "bob@mx.example", reason: "no such user (#5.1.1)")],
+                                   originalHeaders: Array("Subject: hi\nFrom: s@x\n".utf8), now: 100)
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.contains("Content-Type: multipart/report; report-type=delivery-status;"))
+        #expect(text.contains("Content-Type: message/delivery-status"))
+        #expect(text.contains("Reporting-MTA: dns; mx.example"))
+        #expect(text.contains("Final-Recipient: rfc822; bob@mx.example\nOriginal-Recipient: rfc822; team@mx.example\nAction: failed\nStatus: 5.1.1"))
+        #expect(text.contains("Content-Type: text/rfc822-headers\n\nSubject: hi\nFrom: s@x\n"))
+        #expect(text.hasSuffix("--Q1.100/mx.example--\n"))
+        #expect(text.contains("Auto-Submitted: auto-replied"))
+    }
+
+    @Test func backoffHeap() {
+        var h = MinHeap()
+        for t in [5, 1, 9, 3, 7] as [Int64] { h.push(t, "m\(t)") }
+        var order: [Int64] = []
+        while let x = h.pop() { order.append(x.time) }
+        #expect(order == [1, 3, 5, 7, 9])
+    }
+
+    @Test func logPrefixIsStripped() {
+        #expect(QueueRunner.withoutLogPrefix("postamt-local[42]: ABC12: delivered to maildir /x/") == "delivered to maildir /x/")
+        #expect(QueueRunner.withoutLogPrefix("plain text") == "plain text")
+        #expect(QueueClient.queueID(in: "postamt-queue[7]: 6B0C6DA3: queued, from=<a>, size=1\n") == "6B0C6DA3")
+    }
+
+    @Test func json() {
+        #expect(MailQueue.json("a\"b\\c\n\u{1}") == "\"a\\\"b\\\\c\\n\\u0001\"")
+    }
+}
+
+@Suite struct SendmailTests {
+    @Test func cronStyleArguments() throws {
+        let o = try SendmailOptions.parse(["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "alice"])
+        #expect(o.fullName == "CronDaemon" && o.ignoreDots && o.recipients == ["alice"] && o.mode == .deliver)
+    }
+
+    @Test func mailutilsAndMutt() throws {
+        let o = try SendmailOptions.parse(["-oi", "-f", "me@x", "-t", "--", "a@x,b@y", "c@z"])
+        #expect(o.ignoreDots && o.extractRecipients && o.sender == "me@x")
+        #expect(o.recipients == ["a@x", "b@y", "c@z"])
+        let q = try SendmailOptions.parse([], invokedAs: "mailq")
+        #expect(q.mode == .listQueue)
+        #expect(try SendmailOptions.parse(["-bp"]).mode == .listQueue)
+        #expect(try SendmailOptions.parse(["-q"]).mode == .flushQueue)
+        #expect(try SendmailOptions.parse(["-fme@x", "-rother@y", "u"]).sender == "other@y")
+    }
+
+    @Test func usageErrors() {
+        #expect(throws: SendmailOptions.UsageError.self) { try SendmailOptions.parse(["-f"]) }
+        #expect(throws: SendmailOptions.UsageError.self) { try SendmailOptions.parse(["-Z"]) }
+        #expect(throws: SendmailOptions.UsageError.self) { try SendmailOptions.parse(["-bz"]) }
+    }
+
+    func prepare(_ input: String, _ args: [String]) throws -> (String, [String]) {
+        let o = try SendmailOptions.parse(args)
+        let m = SendmailMessage.prepare(input: Array(input.utf8), options: o, hostname: "h.example",
+                                        senderAddress: "me@h.example", fullName: o.fullName, queueHint: "1", now: 0)
+        return (String(decoding: m.bytes, as: UTF8.self), m.headerRecipients)
+    }
+
+    @Test func addsMissingHeadersAndKeepsTheBody() throws {
+        let (text, _) = try prepare("hi\n.\nafter\n", ["-FCron Daemon", "u"])
+        #expect(text.hasPrefix("From: Cron Daemon <me@h.example>\nDate: "))
+        #expect(text.contains("\nMessage-ID: <0.1."))
+        // Without -i a lone dot ends the input.
+        #expect(text.hasSuffix("\n\nhi\n"))
+        let (kept, _) = try prepare("Subject: x\n\n.\nafter\n", ["-i", "u"])
+        #expect(kept.hasSuffix("\n\n.\nafter\n"))
+    }
+
+    @Test func extractsRecipientsAndRemovesBcc() throws {
+        let (text, rcpts) = try prepare("From: a@x\nTo: Bob <b@x>\nCc: c@x, d@x\nBcc: secret@x\nSubject: s\n\nbody\n", ["-t", "-i"])
+        #expect(rcpts == ["b@x", "c@x", "d@x", "secret@x"])
+        #expect(!text.contains("Bcc") && !text.contains("secret"))
+        #expect(text.contains("From: a@x\nTo: Bob <b@x>\nCc: c@x, d@x\nSubject: s\n"))
+        #expect(text.hasSuffix("\n\nbody\n"))
+    }
+
+    @Test func eightBitAndCRLFUntouched() throws {
+        let body = "Subject: ü\r\n\r\nGrüße\r\nline\n"
+        let (text, _) = try prepare(body, ["-i", "u"])
+        #expect(text.hasSuffix("Grüße\r\nline\n"))
+    }
+}
