@@ -63,14 +63,33 @@ public struct Configuration: Sendable {
     public let root: String
     public let file: String
 
-    /// The installation root: `--root DIR` wins, then POSTAMT_ROOT (ignored in set-id programs,
-    /// whose environment belongs to the caller), else "" (the real system).
+    /// The installation root: `--root DIR` wins, then POSTAMT_ROOT, else "" (the real system).
+    /// A set-id program (postamt-queue) belongs to its caller's environment only as far as it
+    /// is safe: it takes a root from the environment or arguments only when the configuration
+    /// there is trusted (owned by root and writable by nobody else, and so are the directories
+    /// above it), so a user cannot point it at a configuration of their own.
     public static func installationRoot(argument: String? = nil) -> String {
-        if let argument, !argument.isEmpty { return trimmedRoot(argument) }
-        if !Privileges.isSetID, let env = getenv("POSTAMT_ROOT") {
-            return trimmedRoot(String(cString: env))
+        var candidate: String? = nil
+        if let argument, !argument.isEmpty { candidate = trimmedRoot(argument) }
+        else if let env = getenv("POSTAMT_ROOT") { candidate = trimmedRoot(String(cString: env)) }
+        guard let root = candidate else { return "" }
+        if Privileges.isSetID && !isTrustedRoot(root) { return "" }
+        return root
+    }
+
+    /// root/etc/postamt/postamt.conf and every directory above it are owned by root and not
+    /// writable by group or others.
+    public static func isTrustedRoot(_ root: String) -> Bool {
+        var path = configurationFile(root: root)
+        while true {
+            var st = stat()
+            // A sticky directory (like /tmp) owned by root is fine: nobody else can replace our entry.
+            guard lstat(path, &st) == 0, st.st_uid == 0, st.st_mode & 0o022 == 0 || st.st_mode & S_ISVTX != 0 else {
+                return false
+            }
+            if path == "/" || path.isEmpty { return true }
+            path = FileIO.directoryName(path)
         }
-        return ""
     }
 
     private static func trimmedRoot(_ path: String) -> String {

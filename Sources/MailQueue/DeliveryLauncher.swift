@@ -18,6 +18,8 @@ public protocol DeliveryLauncher: AnyObject {
     var notificationFD: Int32? { get }
     /// Children that ended since the last call.
     func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)]
+    /// False once the launcher cannot start anything any more (the spawner died).
+    var isAlive: Bool { get }
 }
 
 /// Runs postamt-local as ourselves.
@@ -38,6 +40,7 @@ public final class DirectLauncher: DeliveryLauncher {
     public func kill(_ pid: pid_t) { Glibc.kill(pid, SIGKILL) }
 
     public var notificationFD: Int32? { nil }
+    public var isAlive: Bool { true }
 
     public func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)] {
         var done: [(pid_t, ExitStatus)] = []
@@ -54,6 +57,7 @@ public final class DirectLauncher: DeliveryLauncher {
 public final class SpawnerClient: DeliveryLauncher {
     let socket: Int32
     var pendingExits: [(pid: pid_t, status: ExitStatus)] = []
+    public private(set) var isAlive = true
 
     public init(socket: Int32) { self.socket = socket }
 
@@ -106,7 +110,12 @@ public final class SpawnerClient: DeliveryLauncher {
     public var notificationFD: Int32? { socket }
 
     public func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)] {
-        while let message = try? receive(nonBlocking: true), !message.0.isEmpty {
+        while true {
+            guard let message = try? receive(nonBlocking: true) else {
+                isAlive = false // EOF or error: the spawner is gone
+                break
+            }
+            if message.0.isEmpty { break }
             if message.0.first == "exit" { recordExit(message.0) }
         }
         let done = pendingExits

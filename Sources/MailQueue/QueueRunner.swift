@@ -137,6 +137,9 @@ public final class QueueRunner {
             }
             waitForEvents(now: now)
             collectFinished()
+            guard launcher.isAlive else {
+                throw SystemError("the privileged spawner exited; stopping so that the supervisor restarts us", errno: EPIPE)
+            }
             enforceTimeLimits(now: Clock.seconds())
         }
     }

@@ -7,7 +7,7 @@ import MailDelivery
 import MailSystem
 
 let log = Log(program: "postamt-local")
-signal(SIGPIPE, SIG_IGN)
+Signals.resetForProgramStart()
 umask(0o077)
 
 func usage() -> Never {

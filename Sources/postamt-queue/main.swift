@@ -7,7 +7,7 @@ import MailQueue
 import MailSystem
 
 let log = Log(program: "postamt-queue")
-signal(SIGPIPE, SIG_IGN)
+Signals.resetForProgramStart()
 umask(0o027)
 // qmail-queue gives up after a day of waiting for its input: exit 52 (timeout).
 signal(SIGALRM) { _ in _exit(QueueExit.timeout.rawValue) }

@@ -7,7 +7,7 @@ import MailQueue
 import MailSystem
 
 let log = Log(program: "postamt-runner")
-signal(SIGPIPE, SIG_IGN)
+Signals.resetForProgramStart()
 umask(0o027)
 
 var arguments = Array(CommandLine.arguments.dropFirst())

@@ -7,7 +7,7 @@ import MailQueue
 import MailSystem
 
 let log = Log(program: "sendmail")
-signal(SIGPIPE, SIG_IGN)
+Signals.resetForProgramStart()
 
 func fail(_ code: SysExit, _ text: String) -> Never {
     log.error(text)

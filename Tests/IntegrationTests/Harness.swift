@@ -1,0 +1,249 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Integration tests run the built programs for real: relocated installations under /tmp,
+/// real system users made with useradd (and removed), a real runner with its privileged
+/// spawner. They need root; without it they are skipped with that reason.
+enum TestEnvironment {
+    static let isRoot = getuid() == 0
+    static let skipReason = "needs root: creates system users and runs the privileged spawner (CI runs as root)"
+
+    static let packageRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    /// Where the built programs are: POSTAMT_BUILD_DIR, else .build/debug.
+    static let buildDirectory: String = ProcessInfo.processInfo.environment["POSTAMT_BUILD_DIR"]
+        ?? "\(packageRoot)/.build/debug"
+
+    static let programs = ["postamt-queue", "postamt-local", "postamt-runner", "sendmail", "postamt"]
+
+    /// A program we feed may exit before reading everything (that is often the point of the
+    /// test): the write must fail with EPIPE, not kill the test process.
+    static let pipeSignalIgnored: Bool = {
+        signal(SIGPIPE, SIG_IGN)
+        return true
+    }()
+
+    static func ensureMailOwner() throws {
+        _ = pipeSignalIgnored
+        if getpwnam("postamt") == nil {
+            let r = try run("/usr/sbin/useradd", ["--system", "--no-create-home", "--home-dir", "/nonexistent",
+                                                 "--shell", "/usr/sbin/nologin", "postamt"])
+            if r.status != 0 && getpwnam("postamt") == nil { throw HarnessError("useradd postamt: \(r.stderr)") }
+        }
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ text: String) { description = text }
+}
+
+struct RunResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    let stdoutData: Data
+}
+
+/// Runs a program to completion, feeding `input`.
+@discardableResult
+func run(_ path: String, _ arguments: [String], input: Data = Data(), environment: [String: String]? = nil,
+         timeout: TimeInterval = 120) throws -> RunResult {
+    _ = TestEnvironment.pipeSignalIgnored
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    if let environment { p.environment = environment }
+    let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
+    p.standardInput = inPipe
+    p.standardOutput = outPipe
+    p.standardError = errPipe
+    try p.run()
+    var outData = Data(), errData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { outData = outPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    group.enter()
+    DispatchQueue.global().async { errData = errPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async {
+        try? inPipe.fileHandleForWriting.write(contentsOf: input)
+        try? inPipe.fileHandleForWriting.close()
+    }
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(2000) }
+    if p.isRunning { p.terminate(); kill(p.processIdentifier, SIGKILL) }
+    p.waitUntilExit()
+    group.wait()
+    return RunResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                     stderr: String(decoding: errData, as: UTF8.self), stdoutData: outData)
+}
+
+/// A system user for one test, removed with its home directory afterwards.
+final class TestUser {
+    let name: String
+    let uid: uid_t
+    let home: String
+
+    init() throws {
+        let letters = "abcdefghijklmnopqrstuvwxyz"
+        name = "pt" + String((0..<8).map { _ in letters.randomElement()! })
+        let r = try run("/usr/sbin/useradd", ["-m", "-s", "/bin/sh", name])
+        guard r.status == 0, let pw = getpwnam(name) else { throw HarnessError("useradd \(name): \(r.stderr)") }
+        uid = pw.pointee.pw_uid
+        home = String(cString: pw.pointee.pw_dir)
+    }
+
+    deinit {
+        _ = try? run("/usr/sbin/userdel", ["-r", "-f", name])
+    }
+
+    var maildirNew: String { "\(home)/Maildir/new" }
+
+    func messages() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: maildirNew)) ?? []
+        return names.sorted().compactMap { try? String(contentsOfFile: "\(maildirNew)/\($0)", encoding: .utf8) }
+    }
+
+    func messageData() -> [Data] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: maildirNew)) ?? []
+        return names.sorted().compactMap { FileManager.default.contents(atPath: "\(maildirNew)/\($0)") }
+    }
+
+    /// Writes a file in the home directory owned by the user, mode 0644.
+    func writeFile(_ relative: String, _ text: String) throws {
+        let path = "\(home)/\(relative)"
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        chown(path, uid, getpwnam(name).pointee.pw_gid)
+        chmod(path, 0o644)
+    }
+}
+
+/// One relocated Postamt installation: programs, configuration, queue, a runner.
+final class Installation {
+    let root: String
+    var runner: Process?
+    let hostname = "mail.test.example"
+
+    init(config: String = "", aliases: String = "") throws {
+        try TestEnvironment.ensureMailOwner()
+        var template = Array("/tmp/postamt-it-XXXXXX".utf8CString)
+        guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
+        root = String(cString: dir)
+        chmod(root, 0o755)
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: "\(root)/bin", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: "\(root)/etc/postamt", withIntermediateDirectories: true)
+        for p in TestEnvironment.programs {
+            try fm.copyItem(atPath: "\(TestEnvironment.buildDirectory)/\(p)", toPath: "\(root)/bin/\(p)")
+            chmod("\(root)/bin/\(p)", 0o755)
+        }
+        chmod("\(root)/bin", 0o755)
+        // As installed: postamt-queue is set-gid to the mail_owner's group.
+        if let group = getgrnam("postamt") {
+            chown("\(root)/bin/postamt-queue", 0, group.pointee.gr_gid)
+            chmod("\(root)/bin/postamt-queue", 0o2755)
+        }
+        let conf = """
+        myhostname = \(hostname)
+        program_directory = \(root)/bin
+        minimal_backoff = 1s
+        maximal_backoff = 2s
+        \(config)
+        """
+        try conf.write(toFile: "\(root)/etc/postamt/postamt.conf", atomically: true, encoding: .utf8)
+        try aliases.write(toFile: "\(root)/etc/aliases", atomically: true, encoding: .utf8)
+    }
+
+    deinit {
+        stopRunner()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    var queue: String { "\(root)/var/spool/postamt" }
+    var environment: [String: String] { ["POSTAMT_ROOT": root, "PATH": "/usr/bin:/bin"] }
+    var runnerLog: String { "\(root)/runner.log" }
+
+    func startRunner() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "\(root)/bin/postamt-runner")
+        p.arguments = []
+        p.environment = environment
+        FileManager.default.createFile(atPath: runnerLog, contents: nil)
+        let log = FileHandle(forUpdatingAtPath: runnerLog)!
+        log.seekToEndOfFile()
+        p.standardError = log
+        p.standardOutput = log
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        runner = p
+        // Ready once it holds the queue lock.
+        try waitFor("runner start", timeout: 20) { FileManager.default.fileExists(atPath: "\(self.queue)/lock") && self.lockHeld() }
+    }
+
+    func lockHeld() -> Bool {
+        let fd = open("\(queue)/lock", O_RDWR)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 { flock(fd, LOCK_UN); return false }
+        return true
+    }
+
+    func stopRunner(signal: Int32 = SIGTERM) {
+        guard let p = runner else { return }
+        kill(p.processIdentifier, signal)
+        for _ in 0..<1000 where p.isRunning { usleep(10_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        runner = nil
+        // The spawner leaves when its socket closes; wait for the lock to be free.
+        for _ in 0..<500 where lockHeld() { usleep(10_000) }
+    }
+
+    func sendmail(_ args: [String], _ message: String) throws -> RunResult {
+        try run("\(root)/bin/sendmail", args, input: Data(message.utf8), environment: environment)
+    }
+
+    func queueInject(message: Data, envelope: Data) throws -> RunResult {
+        // postamt-queue reads the envelope on fd 1: give it a pipe there through the shell.
+        let envFile = "\(root)/envelope.\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: envFile, contents: envelope)
+        defer { try? FileManager.default.removeItem(atPath: envFile) }
+        return try run("/bin/sh", ["-c", "exec \"$0\" 1<\"$1\"", "\(root)/bin/postamt-queue", envFile],
+                       input: message, environment: environment)
+    }
+
+    func postamt(_ args: [String]) throws -> RunResult {
+        try run("\(root)/bin/postamt", args, environment: environment)
+    }
+
+    func queueFiles(_ sub: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(queue)/\(sub)")) ?? []).sorted()
+    }
+
+    var queueIsEmpty: Bool { queueFiles("state").isEmpty && queueFiles("incoming").isEmpty }
+
+    func log() -> String { (try? String(contentsOfFile: runnerLog, encoding: .utf8)) ?? "" }
+}
+
+/// Waits (polling) until `condition` holds; throws with what it waited for otherwise.
+/// Not a timed assertion: the timeout is only a bound on a hang.
+func waitFor(_ what: String, timeout: TimeInterval = 60, _ condition: () -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return }
+        usleep(20_000)
+    }
+    throw HarnessError("timed out waiting for \(what)")
+}
+
+func envelope(_ sender: String, _ recipients: [String]) -> Data {
+    var d = Data("F\(sender)\0".utf8)
+    for r in recipients { d += Data("T\(r)\0".utf8) }
+    d.append(0)
+    return d
+}

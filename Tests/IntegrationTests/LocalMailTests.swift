@@ -1,0 +1,220 @@
+import Foundation
+import Glibc
+import Testing
+
+/// The local mail path end to end: sendmail → postamt-queue → postamt-runner → postamt-local
+/// → ~/Maildir, with real users.
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "\(TestEnvironment.skipReason)"))
+struct LocalMailTests {
+    @Test func cronStyleSendmailLandsInTheMaildir() throws {
+        let user = try TestUser()
+        let system = try Installation()
+        try system.startRunner()
+        let r = try system.sendmail(["-FCronDaemon", "-i", "-B8BITMIME", "-oem", user.name],
+                                    "Subject: Cron <root@host> run-parts\n\nline one\n.\nGrüße\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        try waitFor("delivery") { user.messages().count == 1 }
+        let text = user.messages()[0]
+        #expect(text.hasPrefix("Return-Path: <root@\(system.hostname)>\nDelivered-To: \(user.name)@\(system.hostname)\nReceived: (postamt-queue "))
+        #expect(text.contains("invoked by uid 0); "))
+        #expect(text.contains("\nSubject: Cron <root@host> run-parts\nFrom: CronDaemon <root@\(system.hostname)>\nDate: "))
+        #expect(text.contains("\nMessage-ID: <"))
+        #expect(text.hasSuffix("\n\nline one\n.\nGrüße\n"))
+        // The files belong to the user, and the Maildir is private.
+        let names = try FileManager.default.contentsOfDirectory(atPath: user.maildirNew)
+        var st = stat()
+        stat("\(user.maildirNew)/\(names[0])", &st)
+        #expect(st.st_uid == user.uid)
+        try waitFor("queue empty") { system.queueIsEmpty && system.log().contains("removed") }
+        #expect(system.log().contains("status=sent (delivered to maildir"))
+    }
+
+    @Test func extractRecipientsFromHeadersAndDropBcc() throws {
+        let a = try TestUser(), b = try TestUser(), c = try TestUser()
+        let system = try Installation()
+        try system.startRunner()
+        let r = try system.sendmail(["-t", "-i"], """
+        From: sender@elsewhere.example
+        To: A <\(a.name)@\(system.hostname)>
+        Cc: \(b.name)@localhost
+        Bcc: \(c.name)
+        Subject: three
+
+        hello
+
+        """)
+        #expect(r.status == 0, "\(r.stderr)")
+        try waitFor("three deliveries") { a.messages().count == 1 && b.messages().count == 1 && c.messages().count == 1 }
+        for u in [a, b, c] {
+            #expect(!u.messages()[0].contains("Bcc"))
+            #expect(u.messages()[0].contains("Subject: three\n"))
+        }
+    }
+
+    @Test func aliasToSeveralUsersAndAProgram() throws {
+        let a = try TestUser(), b = try TestUser()
+        let out = "/tmp/postamt-alias-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        chmod(out, 0o666)
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let system = try Installation(aliases: """
+        team: \(a.name), \(b.name),
+          "|/bin/sh -c 'cat >> \(out); id -un >> \(out)'"
+        staff: team
+        """)
+        try system.startRunner()
+        let r = try system.sendmail(["-i", "staff"], "Subject: alias\n\nfor the team\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        try waitFor("alias deliveries") {
+            a.messages().count == 1 && b.messages().count == 1 && ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").hasSuffix("nobody\n")
+        }
+        #expect(a.messages()[0].contains("Delivered-To: \(a.name)@\(system.hostname)"))
+        let piped = try String(contentsOfFile: out, encoding: .utf8)
+        // The alias command runs as default_privs and sees the message with our headers; its
+        // Delivered-To names the alias that holds the command.
+        #expect(piped.contains("Delivered-To: team@\(system.hostname)"))
+        #expect(piped.contains("for the team\n"))
+    }
+
+    @Test func programDeliveryRunsAsTheUserWithACleanEnvironment() throws {
+        let user = try TestUser()
+        try user.writeFile(".postamt", "|env > $HOME/env.txt; id -u > $HOME/uid.txt; cat > $HOME/msg.txt\n./Maildir/\n")
+        let system = try Installation()
+        try system.startRunner()
+        let r = try system.sendmail(["-i", "-f", "someone@else.example", "\(user.name)"], "Subject: prog\n\n$(touch /tmp/pwned) `id`\n")
+        #expect(r.status == 0)
+        try waitFor("program and maildir") { user.messages().count == 1 && FileManager.default.fileExists(atPath: "\(user.home)/msg.txt") }
+        let uid = try String(contentsOfFile: "\(user.home)/uid.txt", encoding: .utf8)
+        #expect(uid == "\(user.uid)\n")
+        let env = try String(contentsOfFile: "\(user.home)/env.txt", encoding: .utf8)
+        #expect(env.contains("SENDER=someone@else.example\n"))
+        #expect(env.contains("HOME=\(user.home)\n"))
+        #expect(env.contains("USER=\(user.name)\n"))
+        #expect(!env.contains("SUDO") && !env.contains("TERM="))
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/pwned"))
+    }
+
+    @Test func extensionAddressesUseTheirOwnFile() throws {
+        let user = try TestUser()
+        try user.writeFile(".postamt-lists", "./Lists/\n")
+        let system = try Installation()
+        try system.startRunner()
+        _ = try system.sendmail(["-i", "\(user.name)+lists"], "Subject: list mail\n\nx\n")
+        _ = try system.sendmail(["-i", "\(user.name)"], "Subject: plain\n\nx\n")
+        try waitFor("both") {
+            user.messages().count == 1 && ((try? FileManager.default.contentsOfDirectory(atPath: "\(user.home)/Lists/new")) ?? []).count == 1
+        }
+        #expect(user.messages()[0].contains("Subject: plain"))
+    }
+
+    @Test func forwardingLoopBouncesToTheSender() throws {
+        let a = try TestUser(), b = try TestUser(), sender = try TestUser()
+        let system = try Installation()
+        try a.writeFile(".forward", "\(b.name)@\(system.hostname)\n")
+        try b.writeFile(".forward", "\(a.name)@\(system.hostname)\n")
+        try system.startRunner()
+        let r = try system.sendmail(["-i", "-f", "\(sender.name)@\(system.hostname)", a.name], "Subject: loop\n\nround and round\n")
+        #expect(r.status == 0)
+        try waitFor("bounce", timeout: 90) { sender.messages().count == 1 }
+        let bounce = sender.messages()[0]
+        #expect(bounce.contains("Return-Path: <>"))
+        #expect(bounce.contains("looping"))
+        #expect(bounce.contains("Status: 5.4.6"))
+        #expect(bounce.contains("Subject: loop"))
+        #expect(a.messages().isEmpty && b.messages().isEmpty)
+    }
+
+    @Test func unknownUserBouncesWithAReport() throws {
+        let sender = try TestUser()
+        let system = try Installation()
+        try system.startRunner()
+        let r = try system.sendmail(["-i", "-f", sender.name, "nosuchuser-\(UUID().uuidString.prefix(6).lowercased())"], "Subject: lost\n\nhello\n")
+        #expect(r.status == 0)
+        try waitFor("bounce") { sender.messages().count == 1 }
+        let bounce = sender.messages()[0]
+        #expect(bounce.contains("Content-Type: multipart/report; report-type=delivery-status;"))
+        #expect(bounce.contains("Action: failed\nStatus: 5.1.1"))
+        #expect(bounce.contains("Subject: Undelivered Mail Returned to Sender"))
+        #expect(bounce.contains("Content-Type: text/rfc822-headers\n\nReceived: (postamt-queue"))
+        try waitFor("queue empty") { system.queueIsEmpty }
+        #expect(system.log().contains("sender non-delivery notification: "))
+    }
+
+    @Test func undeliverableBounceGoesToPostmasterAndStops() throws {
+        let admin = try TestUser()
+        let system = try Installation(aliases: "postmaster: \(admin.name)\n")
+        try system.startRunner()
+        // A bounce (null sender) to an unknown user: the postmaster gets the notice, nothing loops.
+        let r = try system.queueInject(message: Data("Subject: bounce\n\nx\n".utf8), envelope: envelope("", ["ghost-\(admin.name)@\(system.hostname)"]))
+        #expect(r.status == 0, "\(r.stderr)")
+        try waitFor("postmaster notice") { admin.messages().count == 1 }
+        #expect(admin.messages()[0].contains("Return-Path: <double-bounce@\(system.hostname)>"))
+        try waitFor("queue empty") { system.queueIsEmpty }
+    }
+
+    @Test func programExitCodesFollowQmail() throws {
+        let user = try TestUser(), sender = try TestUser()
+        // 111: temporary (retried), then success once the marker exists; 100: permanent.
+        try user.writeFile(".postamt-soft", "|test -e $HOME/ready || exit 111\n./Soft/\n")
+        try user.writeFile(".postamt-hard", "|echo refused by policy; exit 100\n")
+        let system = try Installation()
+        try system.startRunner()
+        _ = try system.sendmail(["-i", "-f", sender.name, "\(user.name)+soft"], "Subject: soft\n\nx\n")
+        _ = try system.sendmail(["-i", "-f", sender.name, "\(user.name)+hard"], "Subject: hard\n\nx\n")
+        try waitFor("hard bounce") { sender.messages().count == 1 }
+        #expect(sender.messages()[0].contains("refused by policy"))
+        try waitFor("deferral logged") { system.log().contains("status=deferred (command failed with exit 111") }
+        try user.writeFile("ready", "")
+        try waitFor("soft delivered after retry") {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "\(user.home)/Soft/new")) ?? []).count == 1
+        }
+    }
+
+    @Test func queueAdministration() throws {
+        let user = try TestUser()
+        let system = try Installation()
+        try system.startRunner()
+        system.stopRunner()
+        // With no runner, messages wait in incoming/; hold needs the runner to have seen them.
+        let r = try system.sendmail(["-i", user.name], "Subject: admin\n\nx\n")
+        #expect(r.status == 0)
+        let list = try system.postamt(["queue", "list"])
+        #expect(list.stdout.contains("\(user.name)@\(system.hostname)"))
+        let json = try system.postamt(["queue", "list", "--json"])
+        #expect(json.stdout.contains("\"queue_name\":\"incoming\""))
+        let id = system.queueFiles("incoming")[0]
+        try system.startRunner()
+        try waitFor("delivered") { user.messages().count == 1 && system.queueIsEmpty }
+        // Hold a message that cannot be delivered yet (a remote recipient), then delete it.
+        _ = try system.sendmail(["-i", "someone@remote.example"], "Subject: remote\n\nx\n")
+        try waitFor("deferred remote") { system.log().contains("to=<someone@remote.example>, relay=none") }
+        let remoteID = system.queueFiles("state")[0]
+        #expect(remoteID != id)
+        #expect(try system.postamt(["queue", "hold", remoteID]).status == 0)
+        try waitFor("held") { (try? system.postamt(["queue", "list"]).stdout.contains("\(remoteID)!")) == true }
+        #expect(try system.postamt(["queue", "release", remoteID]).status == 0)
+        let show = try system.postamt(["queue", "show", remoteID])
+        #expect(show.stdout.contains("Subject: remote"))
+        #expect(try system.postamt(["queue", "delete", remoteID]).status == 0)
+        try waitFor("deleted") { system.queueIsEmpty }
+        #expect(try system.postamt(["queue", "delete", "NOSUCHID"]).status == 1)
+        #expect(try system.postamt(["queue", "list"]).stdout == "Mail queue is empty\n")
+        #expect(try system.postamt(["queue", "flush"]).status == 0)
+    }
+
+    @Test func checkReportsProblemsWithFileAndLine() throws {
+        let system = try Installation(config: "bogus_key = 1\nminimal_backoff = soon\n", aliases: "x: \"|unterminated\n")
+        let r = try system.postamt(["check"])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("postamt.conf:5: unknown setting 'bogus_key'"))
+        #expect(r.stdout.contains("postamt.conf:6: minimal_backoff: 'soon' is not a duration"))
+        #expect(r.stdout.contains("aliases:1: x: unbalanced quote"))
+        let good = try Installation()
+        try good.startRunner()
+        let ok = try good.postamt(["check"])
+        #expect(ok.status == 0, "\(ok.stdout)")
+        let config = try good.postamt(["config"])
+        #expect(config.stdout.contains("minimal_backoff = 1s\n"))
+        #expect(config.stdout.contains("queue_lifetime = 5d\n"))
+    }
+}
