@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "postamt-local", targets: ["postamt-local"]),
         .executable(name: "sendmail", targets: ["sendmail"]),
         .executable(name: "postamt", targets: ["postamt"]),
+        .executable(name: "postamt-auth", targets: ["postamt-auth"]),
+        .executable(name: "postamt-listen", targets: ["postamt-listen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -19,23 +21,36 @@ let package = Package(
     targets: [
         // C shims: thin, and the only place where C appears.
         .target(name: "CSpawn", path: "Sources/CSpawn"),
-        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CPAM", path: "Sources/CPAM"),
+        .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
         .systemLibrary(name: "CResolv", path: "Sources/CResolv"),
 
         // Libraries: all the logic lives here, tests import them.
         .target(name: "MailSystem", dependencies: ["CSpawn"]),
         .target(name: "MailCore", dependencies: ["MailSystem"]),
-        .target(name: "MailMessage", dependencies: ["MailCore"]),
+        .target(name: "MailMessage"),
         .target(name: "Maildir", dependencies: ["MailSystem", "MailCore"]),
         .target(name: "MailQueue", dependencies: ["MailSystem", "MailCore", "MailMessage"]),
         .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueue"]),
+        // TLS over file descriptors, line reading with limits, DNS through libresolv.
+        .target(name: "MailNet", dependencies: ["COpenSSL", "CResolv"]),
+        // Password checks: the client side (no PAM) and the server side (only postamt-auth).
+        .target(name: "MailAuth", dependencies: ["MailSystem", "MailCore"]),
+        .target(name: "MailAuthServer", dependencies: ["MailAuth", "MailSystem", "MailCore", "CPAM", "CCrypt"]),
+        // Protocol engines: bytes in, bytes out, no I/O.
+        .target(name: "SMTPProtocol"),
+        .target(name: "POP3Protocol"),
+        .target(name: "IMAPProtocol"),
+        .target(name: "SpamFilter"),
 
         // Executables: one short entry file each.
         .executableTarget(name: "postamt-queue", dependencies: ["MailQueue"]),
         .executableTarget(name: "postamt-runner", dependencies: ["MailQueue"]),
         .executableTarget(name: "postamt-local", dependencies: ["MailDelivery"]),
         .executableTarget(name: "sendmail", dependencies: ["MailQueue", "MailMessage"]),
+        .executableTarget(name: "postamt-auth", dependencies: ["MailAuthServer"]),
+        .executableTarget(name: "postamt-listen", dependencies: ["MailNet", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt", dependencies: [
             "MailQueue", "MailDelivery",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -47,6 +62,14 @@ let package = Package(
         .testTarget(name: "MaildirTests", dependencies: ["Maildir"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue"]),
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery"]),
+        .testTarget(name: "MaildirReaderTests", dependencies: ["Maildir", "MailSystem"]),
+        .testTarget(name: "MailNetTests", dependencies: ["MailNet"]),
+        .testTarget(name: "MailAuthTests", dependencies: ["MailAuth", "MailCore"]),
+        .testTarget(name: "MailAuthServerTests", dependencies: ["MailAuthServer", "MailAuth", "MailSystem"]),
+        .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"]),
+        .testTarget(name: "POP3ProtocolTests", dependencies: ["POP3Protocol"]),
+        .testTarget(name: "IMAPProtocolTests", dependencies: ["IMAPProtocol"]),
+        .testTarget(name: "SpamFilterTests", dependencies: ["SpamFilter"]),
         .testTarget(name: "IntegrationTests", dependencies: ["MailCore", "MailSystem"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,5 +1,74 @@
+/*
+ * COpenSSL: the OpenSSL 3 headers for Swift, plus static-inline wrappers for the
+ * macros Swift cannot import (function-like macros and computed option bits).
+ * Only MailNet's TLS wrapper uses this module; keep it thin.
+ */
 #ifndef POSTAMT_COPENSSL_SHIM_H
 #define POSTAMT_COPENSSL_SHIM_H
+
 #include <openssl/ssl.h>
 #include <openssl/err.h>
+#include <openssl/bio.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+/* Option bits (SSL_OP_* are built with SSL_OP_BIT(), which Swift does not import). */
+static inline uint64_t postamt_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
+static inline uint64_t postamt_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
+static inline uint64_t postamt_SSL_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
+static inline uint64_t postamt_SSL_OP_IGNORE_UNEXPECTED_EOF(void) { return SSL_OP_IGNORE_UNEXPECTED_EOF; }
+
+static inline long postamt_SSL_MODE_ENABLE_PARTIAL_WRITE(void) { return SSL_MODE_ENABLE_PARTIAL_WRITE; }
+static inline long postamt_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER(void) { return SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER; }
+static inline long postamt_SSL_SESS_CACHE_OFF(void) { return SSL_SESS_CACHE_OFF; }
+static inline int postamt_SSL_FILETYPE_PEM(void) { return SSL_FILETYPE_PEM; }
+static inline unsigned int postamt_X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS(void) {
+    return X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+}
+
+/* Function-like macros. */
+static inline int postamt_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_min_proto_version(ctx, version);
+}
+static inline long postamt_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_mode(ctx, mode);
+}
+static inline long postamt_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_session_cache_mode(ctx, mode);
+}
+static inline int postamt_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+    return (int)SSL_CTX_set1_groups_list(ctx, list);
+}
+static inline int postamt_SSL_CTX_set_dh_auto(SSL_CTX *ctx, int onoff) {
+    return (int)SSL_CTX_set_dh_auto(ctx, onoff);
+}
+static inline int postamt_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+static inline long postamt_BIO_get_mem_data(BIO *bio, char **data) {
+    return BIO_get_mem_data(bio, data);
+}
+
+/*
+ * Writes the subject of a certificate in RFC 2253 form into buf (not NUL-terminated);
+ * returns the number of bytes written (truncated to size), or -1.
+ */
+static inline int postamt_X509_subject_rfc2253(X509 *cert, char *buf, int size) {
+    X509_NAME *name = X509_get_subject_name(cert);
+    if (name == NULL || size <= 0) return -1;
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL) return -1;
+    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) < 0) { BIO_free(bio); return -1; }
+    char *data = NULL;
+    long length = postamt_BIO_get_mem_data(bio, &data);
+    int n = -1;
+    if (length >= 0 && data != NULL) {
+        n = length < (long)size ? (int)length : size;
+        memcpy(buf, data, (size_t)n);
+    }
+    BIO_free(bio);
+    return n;
+}
+
 #endif

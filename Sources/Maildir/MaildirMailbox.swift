@@ -1,0 +1,440 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailSystem
+
+/// How STORE changes flags (RFC 3501 §6.4.6: FLAGS, +FLAGS, -FLAGS).
+public enum FlagChange: Sendable, Equatable {
+    case replace(MaildirFlags)
+    case add(MaildirFlags)
+    case remove(MaildirFlags)
+
+    public func applied(to flags: MaildirFlags) -> MaildirFlags {
+        switch self {
+        case .replace(let f): return f
+        case .add(let f): return flags.union(f)
+        case .remove(let f): return flags.subtracting(f)
+        }
+    }
+}
+
+/// What `MaildirMailbox.store` did.
+public struct StoreResult: Sendable, Equatable {
+    /// Messages whose flags are now as asked (changed or already so), with their modseq.
+    public var updated: [MaildirMessage] = []
+    /// RFC 7162 §3.1.3 UNCHANGEDSINCE: messages with a larger modseq, left alone.
+    public var modifiedSince: [UInt32] = []
+    /// Messages that were gone (expunged by another session).
+    public var expunged: [UInt32] = []
+}
+
+/// One folder opened by a session (an IMAP SELECT, a POP3 login): its uid list, its messages,
+/// their cache, and every change IMAP and POP3 make.
+///
+/// Not thread-safe: one per session. Several sessions (processes, hosts) may open the same
+/// folder; they coordinate only through the file system (renames, links and the uid list lock).
+public final class MaildirMailbox {
+    public let maildir: Maildir
+    public let uidList: UIDList
+    /// The state after the last `synchronize` (and this session's own changes since).
+    public private(set) var snapshot: MaildirSnapshot
+    var indexByUID: [UInt32: Int] = [:]
+    var cache: MessageCache?
+    var cacheDirty = false
+
+    public init(maildir: Maildir, rootPath: String? = nil, lockOptions: DotLock.Options = DotLock.Options()) {
+        self.maildir = maildir
+        self.uidList = UIDList(folderPath: maildir.path, rootPath: rootPath, lockOptions: lockOptions)
+        self.snapshot = MaildirSnapshot(uidValidity: 0, nextUID: 1, highestModSeq: 0, messages: [])
+    }
+
+    public var path: String { maildir.path }
+
+    /// Brings the snapshot up to date (see `UIDList.synchronize`).
+    @discardableResult
+    public func synchronize(moveNew: Bool = true) throws -> MaildirSnapshot {
+        if !maildir.exists { try mapSystemErrors { try maildir.create() } }
+        install(try uidList.synchronize(moveNew: moveNew))
+        return snapshot
+    }
+
+    func install(_ new: MaildirSnapshot) {
+        if new.uidValidity != snapshot.uidValidity { cache = nil; cacheDirty = false }
+        snapshot = new
+        indexByUID = [:]
+        indexByUID.reserveCapacity(new.messages.count)
+        for (i, m) in new.messages.enumerated() { indexByUID[m.uid] = i }
+    }
+
+    public func message(uid: UInt32) -> MaildirMessage? {
+        indexByUID[uid].map { snapshot.messages[$0] }
+    }
+
+    // MARK: Finding files
+
+    /// The current path of a message's file, rescanning when it moved; nil when it is gone.
+    func locate(_ baseName: String, hint: String?) throws -> String? {
+        if let hint, !hint.isEmpty, FileIO.exists("\(path)/\(hint)") { return hint }
+        let scanned = try MaildirScanner.scan(path, moveNew: false)
+        guard let m = scanned[baseName] else { return nil }
+        refreshLocations(scanned)
+        return m.relativePath
+    }
+
+    func refreshLocations(_ scanned: [String: ScannedMessage]) {
+        for i in snapshot.messages.indices {
+            if let m = scanned[snapshot.messages[i].baseName] { snapshot.messages[i].relativePath = m.relativePath }
+        }
+    }
+
+    /// The absolute path of a message's file now; nil when it was expunged.
+    public func filePath(uid: UInt32) throws -> String? {
+        guard let m = message(uid: uid) else { return nil }
+        return try locate(m.baseName, hint: m.relativePath).map { "\(path)/\($0)" }
+    }
+
+    /// Opens a message for reading, following renames by other sessions; nil when it was expunged.
+    public func open(uid: UInt32) throws -> OwnedFD? {
+        guard let m = message(uid: uid) else { return nil }
+        var hint: String? = m.relativePath
+        for _ in 0..<5 {
+            guard let rel = try locate(m.baseName, hint: hint) else { return nil }
+            let fd = Glibc.open("\(path)/\(rel)", O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { return OwnedFD(adopting: fd) }
+            if errno != ENOENT { throw MaildirError.system(SystemError("open \(path)/\(rel)")) }
+            hint = nil
+        }
+        return nil
+    }
+
+    /// The whole message; nil when it was expunged.
+    public func read(uid: UInt32, limit: Int = 1 << 30) throws -> [UInt8]? {
+        guard let fd = try open(uid: uid) else { return nil }
+        return try mapSystemErrors { try FileIO.readAll(fd.raw, limit: limit) }
+    }
+
+    // MARK: Cached per-message data
+
+    /// Size, CRLF size (computed when `crlfSize` is asked for), internal date and blob of a
+    /// message, from the cache when it matches, else from the name and stat(2); nil when gone.
+    public func info(uid: UInt32, crlfSize wantCRLF: Bool = false) throws -> MessageCacheEntry? {
+        guard let m = message(uid: uid) else { return nil }
+        if cache == nil { cache = MessageCache.load(folderPath: path, uidValidity: snapshot.uidValidity) }
+        if var entry = cache!.entries[uid], entry.baseName == m.baseName {
+            if wantCRLF && entry.crlfSize == nil {
+                guard let rel = try locate(m.baseName, hint: m.relativePath),
+                      let crlf = try MessageSize.crlfSize(fileAt: "\(path)/\(rel)") else { return nil }
+                entry.crlfSize = crlf
+                cache!.entries[uid] = entry
+                cacheDirty = true
+            }
+            return entry
+        }
+        var hint: String? = m.relativePath
+        for _ in 0..<5 {
+            guard let rel = try locate(m.baseName, hint: hint) else { return nil }
+            guard let st = FileIO.status("\(path)/\(rel)") else { hint = nil; continue }
+            let name = MaildirFileName(parsing: FileIO.baseName(rel))
+            var entry = MessageCacheEntry(baseName: m.baseName, size: name.size ?? Int(st.st_size),
+                                          crlfSize: name.crlfSize, internalDate: Int64(st.st_mtim.tv_sec))
+            if wantCRLF && entry.crlfSize == nil {
+                guard let crlf = try MessageSize.crlfSize(fileAt: "\(path)/\(rel)") else { hint = nil; continue }
+                entry.crlfSize = crlf
+            }
+            cache!.entries[uid] = entry
+            cacheDirty = true
+            return entry
+        }
+        return nil
+    }
+
+    /// Stores opaque data (ENVELOPE, BODYSTRUCTURE) for a message in the cache.
+    public func setBlob(uid: UInt32, _ blob: [UInt8]) throws {
+        guard blob.count <= MessageCache.maximumBlob else { throw MaildirError.tooLarge("cache blob") }
+        guard var entry = try info(uid: uid) else { return }
+        entry.blob = blob
+        cache!.entries[uid] = entry
+        cacheDirty = true
+    }
+
+    /// Writes the cache when it changed, dropping entries of expunged messages.
+    public func saveCache() throws {
+        guard cacheDirty, var cache else { return }
+        cache.entries = cache.entries.filter { indexByUID[$0.key] != nil }
+        try cache.save(folderPath: path)
+        self.cache = cache
+        cacheDirty = false
+    }
+
+    // MARK: Keywords
+
+    /// The folder's keyword table as it is on disk now.
+    public func keywords() throws -> MaildirKeywords { try MaildirKeywords.load(folderPath: path) }
+
+    /// Flag letters for IMAP keywords, adding them to the folder's table when `create` (under the
+    /// uid list lock). Unknown keywords are left out when not creating.
+    public func keywordFlags(_ names: [String], create: Bool = true) throws -> MaildirFlags {
+        var table = try keywords()
+        let (flags, _) = try table.letters(for: names, create: false)
+        let allKnown = names.allSatisfy { table.index(of: $0) != nil }
+        if !create || allKnown { return flags }
+        return try uidList.update { _, _ in try allocateKeywordsLocked(names) }
+    }
+
+    func allocateKeywordsLocked(_ names: [String]) throws -> MaildirFlags {
+        var table = try keywords()
+        let (flags, added) = try table.letters(for: names, create: true)
+        if added {
+            try mapSystemErrors { try FileIO.writeAtomically("\(path)/\(MaildirKeywords.fileName)", table.encoded(), mode: 0o600) }
+        }
+        return flags
+    }
+
+    // MARK: Flags
+
+    /// Changes flags of `uids` by renaming their files in cur/ (a message still in new/ moves to
+    /// cur/). A rename that fails because another session renamed the file first rescans and
+    /// applies the change to the flags it finds; every changed message gets one new modseq
+    /// (RFC 7162 §3.1.3), also recorded in the uid list.
+    public func store(uids: [UInt32], _ change: FlagChange, unchangedSince: UInt64? = nil) throws -> StoreResult {
+        var result = StoreResult()
+        try uidList.update { file, _ in
+            var position: [UInt32: Int] = [:]
+            for (i, e) in file.entries.enumerated() { position[e.uid] = i }
+            var newModSeq: UInt64?
+            for uid in uids {
+                guard let i = position[uid] else { result.expunged.append(uid); continue }
+                var entry = file.entries[i]
+                if let limit = unchangedSince, entry.modSeq > limit { result.modifiedSince.append(uid); continue }
+                var hint: String? = message(uid: uid)?.relativePath
+                var done = false
+                for _ in 0..<10 {
+                    guard let rel = try locate(entry.baseName, hint: hint) else { break }
+                    let name = MaildirFileName(parsing: FileIO.baseName(rel))
+                    let inCur = rel.hasPrefix("cur/")
+                    let target = name.with(flags: change.applied(to: name.flags))
+                    if inCur && target.name == name.name {
+                        if entry.flags != name.flags { // changed by someone else since we last looked
+                            if newModSeq == nil { file.highestModSeq += 1; newModSeq = file.highestModSeq }
+                            entry.flags = name.flags; entry.modSeq = newModSeq!
+                        }
+                        done = true; break
+                    }
+                    if rename("\(path)/\(rel)", "\(path)/cur/\(target.name)") == 0 {
+                        if newModSeq == nil { file.highestModSeq += 1; newModSeq = file.highestModSeq }
+                        entry.flags = target.flags; entry.modSeq = newModSeq!
+                        done = true; break
+                    }
+                    if errno != ENOENT { throw MaildirError.system(SystemError("rename \(path)/\(rel)")) }
+                    hint = nil // moved under us: look again
+                }
+                guard done else { result.expunged.append(uid); continue }
+                file.entries[i] = entry
+                let m = MaildirMessage(uid: uid, modSeq: entry.modSeq, baseName: entry.baseName,
+                                       relativePath: "cur/\(MaildirFileName(baseName: entry.baseName, flags: entry.flags).name)",
+                                       flags: entry.flags)
+                result.updated.append(m)
+                if let k = indexByUID[uid] { snapshot.messages[k] = m }
+            }
+            snapshot.highestModSeq = file.highestModSeq
+        }
+        return result
+    }
+
+    // MARK: Expunge
+
+    /// Deletes the files of messages flagged \Deleted (T), all of them or only those in `uids`
+    /// (UID EXPUNGE, RFC 4315 §2.1). Returns the UIDs removed, ascending. A message whose file
+    /// another session renamed is found again; one that lost \Deleted meanwhile stays.
+    @discardableResult
+    public func expunge(uids: [UInt32]? = nil) throws -> [UInt32] {
+        try remove(where: { entry, flags in
+            flags.contains(.trashed) && (uids.map { $0.contains(entry.uid) } ?? true)
+        })
+    }
+
+    /// Deletes messages whatever their flags (MOVE's second half, POP3 DELE at QUIT).
+    @discardableResult
+    public func remove(uids: [UInt32]) throws -> [UInt32] {
+        let set = Set(uids)
+        return try remove(where: { entry, _ in set.contains(entry.uid) })
+    }
+
+    /// Deletes messages by base name (POP3). Returns the UIDs removed.
+    @discardableResult
+    public func remove(baseNames: [String]) throws -> [UInt32] {
+        let set = Set(baseNames)
+        return try remove(where: { entry, _ in set.contains(entry.baseName) })
+    }
+
+    func remove(where shouldRemove: (UIDListEntry, MaildirFlags) -> Bool) throws -> [UInt32] {
+        var removed: [UInt32] = []
+        try uidList.update { file, _ in
+            var gone = Set<UInt32>()
+            let scanned = try MaildirScanner.scan(path, moveNew: false)
+            for entry in file.entries {
+                guard var hint = scanned[entry.baseName]?.relativePath as String? else { gone.insert(entry.uid); continue }
+                // Cheap test first: most messages are not to be removed.
+                if !shouldRemove(entry, hint.hasPrefix("cur/") ? MaildirFileName(parsing: FileIO.baseName(hint)).flags : []) { continue }
+                for _ in 0..<10 {
+                    guard let rel = try locate(entry.baseName, hint: hint) else { gone.insert(entry.uid); break }
+                    let flags = MaildirFileName(parsing: FileIO.baseName(rel)).flags
+                    guard shouldRemove(entry, rel.hasPrefix("cur/") ? flags : []) else { break }
+                    if unlink("\(path)/\(rel)") == 0 { gone.insert(entry.uid); removed.append(entry.uid); break }
+                    if errno != ENOENT { throw MaildirError.system(SystemError("unlink \(path)/\(rel)")) }
+                    hint = "" // renamed under us: look again
+                }
+            }
+            guard !gone.isEmpty else { return }
+            try mapSystemErrors { try FileIO.fsyncDirectory("\(path)/cur") }
+            file.entries.removeAll { gone.contains($0.uid) }
+            file.highestModSeq += 1 // RFC 7162 §3.2.10: expunges raise HIGHESTMODSEQ too
+            snapshot.messages.removeAll { gone.contains($0.uid) }
+            snapshot.highestModSeq = file.highestModSeq
+            indexByUID = [:]
+            for (i, m) in snapshot.messages.enumerated() { indexByUID[m.uid] = i }
+        }
+        return removed
+    }
+
+    // MARK: Append, copy, move
+
+    /// Writes a new message into cur/ with `flags` and `internalDate` (seconds; the file's
+    /// mtime, as Dovecot keeps it) and returns its UID for APPENDUID (RFC 4315 §3). The file is
+    /// written and fsync'd in tmp/, then linked into cur/ and given its UID under the uid list
+    /// lock, so no other session can number it first. This session's snapshot shows it after
+    /// the next `synchronize` (with the rest of the news, as IMAP's EXISTS does).
+    public func append(_ message: [UInt8], flags: MaildirFlags = [], internalDate: Int64? = nil) throws -> UInt32 {
+        if !maildir.exists { try mapSystemErrors { try maildir.create() } }
+        let base = MaildirName.unique(size: message.count) + ",W=\(MessageSize.crlfSize(of: message))"
+        let tmp = "\(path)/tmp/\(base)"
+        try writeDurably(tmp, internalDate: internalDate) { fd in try FileIO.writeAll(fd, message) }
+        defer { unlink(tmp) }
+        return try uidList.update { file, _ in
+            let name = try linkIntoCur(tmp, base: base, flags: flags)
+            try mapSystemErrors { try FileIO.fsyncDirectory("\(path)/cur") }
+            return assign(&file, baseName: name.baseName, flags: flags)
+        }
+    }
+
+    func assign(_ file: inout UIDListFile, baseName: String, flags: MaildirFlags) -> UInt32 {
+        file.highestModSeq += 1
+        let uid = file.nextUID
+        file.nextUID += 1
+        file.entries.append(UIDListEntry(uid: uid, modSeq: file.highestModSeq, flags: flags, baseName: baseName))
+        return uid
+    }
+
+    /// link(2) `source` to cur/<base>:2,<flags>; on a clash (never expected) a fresh base name.
+    func linkIntoCur(_ source: String, base: String, flags: MaildirFlags) throws -> MaildirFileName {
+        var name = MaildirFileName(baseName: base, flags: flags)
+        for _ in 0..<10 {
+            if link(source, "\(path)/cur/\(name.name)") == 0 { return name }
+            if errno != EEXIST { throw MaildirError.system(SystemError("link \(path)/cur/\(name.name)")) }
+            name.baseName = MaildirName.unique() + String(base[(base.firstIndex(of: ",") ?? base.endIndex)...])
+        }
+        throw MaildirError.system(SystemError("link \(path)/cur", errno: EEXIST))
+    }
+
+    /// Creates `path` exclusively, fills it, sets its mtime, fsyncs and closes it (checked).
+    func writeDurably(_ file: String, internalDate: Int64?, _ fill: (Int32) throws -> Void) throws {
+        try mapSystemErrors {
+            let fd = try FileIO.open(file, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            do {
+                try fill(fd.raw)
+                if let internalDate { try setTimes(fd.raw, internalDate) }
+                try FileIO.fsync(fd.raw, "fsync \(file)")
+                try fd.closeChecked()
+            } catch {
+                unlink(file)
+                throw error
+            }
+        }
+    }
+
+    func setTimes(_ fd: Int32, _ seconds: Int64) throws {
+        var times = [timespec(tv_sec: Int(seconds), tv_nsec: 0), timespec(tv_sec: Int(seconds), tv_nsec: 0)]
+        if futimens(fd, &times) != 0 { throw SystemError("futimens") }
+    }
+
+    /// Copies messages into `destination` (RFC 4315 COPYUID): a hard link when the file system
+    /// allows it (the same inode, so size and internal date come along), else a byte copy
+    /// written through destination's tmp/ and fsync'd. Flags are kept; keyword letters are
+    /// translated through both folders' keyword tables. Messages expunged meanwhile are skipped.
+    /// Returns (source uid, destination uid) pairs in source uid order.
+    public func copy(uids: [UInt32], to destination: MaildirMailbox) throws -> [(source: UInt32, destination: UInt32)] {
+        let sourceKeywords = try keywords()
+        var pairs: [(source: UInt32, destination: UInt32)] = []
+        if !destination.maildir.exists { try mapSystemErrors { try destination.maildir.create() } }
+        try destination.uidList.update { file, lock in
+            var keywordMap: [Int: MaildirFlags] = [:]
+            for uid in uids.sorted() {
+                guard let m = message(uid: uid) else { continue }
+                var hint: String? = m.relativePath
+                for _ in 0..<10 {
+                    guard let rel = try locate(m.baseName, hint: hint) else { break }
+                    let sourcePath = "\(path)/\(rel)"
+                    let sourceName = MaildirFileName(parsing: FileIO.baseName(rel))
+                    var flags = rel.hasPrefix("cur/") ? sourceName.flags : []
+                    for index in flags.keywordIndexes {
+                        flags.remove(.keyword(index))
+                        if keywordMap[index] == nil {
+                            let names = sourceKeywords.names[index].map { [$0] } ?? []
+                            keywordMap[index] = try destination.allocateKeywordsLocked(names)
+                        }
+                        flags.formUnion(keywordMap[index]!)
+                    }
+                    var fields = ""
+                    if let s = sourceName.size { fields += ",S=\(s)" }
+                    if let w = sourceName.crlfSize { fields += ",W=\(w)" }
+                    let base = MaildirName.unique() + fields
+                    let name: MaildirFileName
+                    do {
+                        name = try destination.linkIntoCur(sourcePath, base: base, flags: flags)
+                    } catch MaildirError.system(let e) where e.errno == ENOENT {
+                        hint = nil; continue // renamed or expunged under us
+                    } catch MaildirError.system(let e) where [EXDEV, EPERM, EMLINK, ENOTSUP].contains(e.errno) {
+                        guard let copied = try destination.copyFile(sourcePath, base: base, flags: flags) else { hint = nil; continue }
+                        name = copied
+                    }
+                    lock.refresh()
+                    pairs.append((uid, destination.assign(&file, baseName: name.baseName, flags: flags)))
+                    break
+                }
+            }
+            if !pairs.isEmpty { try mapSystemErrors { try FileIO.fsyncDirectory("\(destination.path)/cur") } }
+        }
+        return pairs
+    }
+
+    /// A byte copy of `source` into cur/ (through tmp/), keeping its mtime; nil when it vanished.
+    func copyFile(_ source: String, base: String, flags: MaildirFlags) throws -> MaildirFileName? {
+        let raw = Glibc.open(source, O_RDONLY | O_CLOEXEC)
+        if raw < 0 {
+            if errno == ENOENT { return nil }
+            throw MaildirError.system(SystemError("open \(source)"))
+        }
+        let input = OwnedFD(adopting: raw)
+        var st = stat()
+        fstat(input.raw, &st)
+        let tmp = "\(path)/tmp/\(base)"
+        try writeDurably(tmp, internalDate: nil) { fd in
+            while true {
+                let chunk = try FileIO.read(input.raw, max: 65536)
+                if chunk.isEmpty { break }
+                try FileIO.writeAll(fd, chunk)
+            }
+            try setTimes(fd, Int64(st.st_mtim.tv_sec))
+        }
+        defer { unlink(tmp) }
+        return try linkIntoCur(tmp, base: base, flags: flags)
+    }
+
+    /// MOVE (RFC 6851): copy, then remove the originals. A crash in between leaves the message
+    /// in both folders, never in neither (§4.1 allows that order).
+    public func move(uids: [UInt32], to destination: MaildirMailbox) throws -> [(source: UInt32, destination: UInt32)] {
+        let pairs = try copy(uids: uids, to: destination)
+        try remove(uids: pairs.map(\.source))
+        return pairs
+    }
+}

@@ -1,0 +1,60 @@
+/// Entry points for fuzzers: arbitrary bytes in, must never trap. They drive a real session
+/// (submission role with plaintext AUTH allowed, so every state is reachable) and answer every
+/// host callback, so the whole engine is exercised.
+public enum SMTPFuzzing {
+    private final class PermissivePolicy: SMTPServerPolicy {
+        func isLocalDomain(_ domain: String) -> Bool { domain.hasSuffix("example.org") }
+        func checkRecipient(_ recipient: SMTPRecipient, session: SMTPSessionFacts) -> SMTPRecipientVerdict {
+            recipient.mailbox.localPart.hasPrefix("x") ? .unknownUser : .accept
+        }
+        func authenticate(user: String, password: [UInt8], session: SMTPSessionFacts) -> SMTPAuthResult {
+            user == "user" && password == Array("pass".utf8) ? .success : .failure
+        }
+    }
+
+    /// Feeds `bytes` to a server session in pieces whose sizes come from the bytes themselves;
+    /// returns the number of events (so the optimizer keeps the work).
+    @discardableResult
+    public static func runServer(_ bytes: [UInt8], role: SMTPServerRole = .submission) -> Int {
+        var configuration = SMTPServerConfiguration(role: role, hostname: "mx.example.org")
+        configuration.startTLSAvailable = true
+        configuration.allowsPlaintextAuthentication = true
+        configuration.limits.maximumMessageSize = 4096
+        configuration.limits.maximumCommandLineLength = 512
+        let session = SMTPServerSession(configuration: configuration, connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+                                        policy: PermissivePolicy())
+        var count = session.start().count
+        var index = 0
+        while index < bytes.count && !session.isClosed {
+            let length = Int(bytes[index] % 17) + 1
+            let end = min(bytes.count, index + length)
+            var events = session.feed(bytes[index..<end])
+            index = end
+            var rounds = 0
+            while rounds < 1000, let event = events.first(where: { $0 == .messageEnd || $0 == .startTLS }) {
+                rounds += 1
+                events = event == .messageEnd
+                    ? session.messageQueued(.accepted(queueID: "Q\(index)"))
+                    : session.tlsEstablished(SMTPTLSInfo(version: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256"))
+                count += events.count
+            }
+            count += events.count
+        }
+        count += session.endOfInput().count
+        return count
+    }
+
+    /// Feeds `bytes` to the reply parser and the DATA encoder.
+    @discardableResult
+    public static func runClient(_ bytes: [UInt8]) -> Int {
+        var parser = SMTPReplyParser()
+        var count = 0
+        for reply in (try? parser.feed(bytes)) ?? [] {
+            count += reply.lines.count
+            if let capabilities = SMTPCapabilities(ehloReply: reply) { count += capabilities.keywords.count }
+        }
+        var encoder = SMTPDataEncoder()
+        count += encoder.encode(bytes).count + encoder.finish().count
+        return count
+    }
+}

@@ -1,0 +1,85 @@
+// postamt-listen: a small tcpserver-like launcher (postamt-listen(8)): accepts TCP connections
+// and runs PROGRAM for each with the connection on fd 0 and fd 1, as inetd and systemd's
+// Accept=yes do, with UCSPI environment variables (TCPREMOTEIP, …) and connection limits.
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailCore
+import MailNet
+import MailSystem
+
+let log = Log(program: "postamt-listen")
+Signals.resetForProgramStart()
+
+func usage() -> Never {
+    log.error("usage: postamt-listen [-1] [-c max] [-C max-per-ip] address:port program [arg…]")
+    exit(SysExit.usage.rawValue)
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+var maxConnections = 40
+var maxPerIP = 10
+var printPort = false
+while let a = args.first, a.hasPrefix("-") {
+    args.removeFirst()
+    switch a {
+    case "-1": printPort = true
+    case "-c": guard let v = args.first, let n = Int(v), n > 0 else { usage() }; maxConnections = n; args.removeFirst()
+    case "-C": guard let v = args.first, let n = Int(v), n > 0 else { usage() }; maxPerIP = n; args.removeFirst()
+    case "--": break
+    default: usage()
+    }
+}
+guard args.count >= 2, let address = SocketAddress(parsing: args[0], defaultPort: 0) else { usage() }
+let program = args[1]
+let programArgs = Array(args[1...])
+
+let listener: TCPListener
+do {
+    listener = try TCPListener(address: address)
+} catch {
+    log.error("\(error)")
+    exit(SysExit.osError.rawValue)
+}
+if printPort {
+    var line = Array("\(listener.address.port)\n".utf8)
+    _ = line.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
+}
+
+var baseEnvironment: [String] = []
+var e = environ
+while let p = e.pointee {
+    let entry = String(cString: p)
+    if !entry.hasPrefix("TCP") && !entry.hasPrefix("PROTO=") { baseEnvironment.append(entry) }
+    e += 1
+}
+
+var children: [pid_t: IPAddress] = [:]
+func reap() {
+    while let (pid, _) = Spawn.reapAny() { children.removeValue(forKey: pid) }
+}
+
+log.info("listening on \(listener.address), running \(program)")
+while true {
+    var p = pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)
+    _ = poll(&p, 1, 1000)
+    reap()
+    guard p.revents != 0, let (conn, peer) = listener.accept() else { continue }
+    let ip = peer?.address.unmapped
+    let fromThisIP = children.values.filter { $0 == ip }.count
+    if children.count >= maxConnections || fromThisIP >= maxPerIP {
+        log.warning("refused \(peer.map { "\($0)" } ?? "?"): \(children.count >= maxConnections ? "too many connections" : "too many connections from this address")")
+        close(conn)
+        continue
+    }
+    var env = baseEnvironment + ["PROTO=TCP"]
+    if let peer { env += ["TCPREMOTEIP=\(peer.address.unmapped)", "TCPREMOTEPORT=\(peer.port)"] }
+    if let local = SocketAddress.local(ofSocket: conn) { env += ["TCPLOCALIP=\(local.address.unmapped)", "TCPLOCALPORT=\(local.port)"] }
+    do {
+        let pid = try Spawn.start(program, arguments: programArgs, environment: env, fds: [(0, conn), (1, conn), (2, 2)])
+        children[pid] = ip ?? IPAddress("0.0.0.0")!
+    } catch {
+        log.error("\(error)")
+    }
+    close(conn)
+}

@@ -1,0 +1,66 @@
+import Testing
+@testable import MailMessage
+
+@Suite struct MIMECharsetTests {
+    @Test(arguments: [
+        ("iso-8859-1", [0xE9] as [UInt8], "é"),
+        ("latin1", [0x63, 0x61, 0x66, 0xE9], "café"),
+        ("ISO_8859-1:1987", [0xE9], "é"),
+        ("windows-1252", [0x80], "€"),
+        ("cp1252", [0x93, 0x68, 0x69, 0x94], "\u{201C}hi\u{201D}"),
+        ("iso-8859-1", [0x80], "€"),                 // decided: Latin-1 labels decode as Windows-1252
+        ("iso-8859-15", [0xA4], "€"),
+        ("latin9", [0xBD], "œ"),
+        ("iso-8859-2", [0xB9, 0xE6], "šć"),
+        ("koi8-r", [0xF0, 0xD2, 0xC9, 0xD7, 0xC5, 0xD4], "Привет"),
+        ("KOI8R", [0xF0, 0xD2, 0xC9, 0xD7, 0xC5, 0xD4], "Привет"),
+        ("windows-1251", [0xCF, 0xF0, 0xE8, 0xE2, 0xE5, 0xF2], "Привет"),
+        ("x-cp1251", [0xCF, 0xF0, 0xE8, 0xE2, 0xE5, 0xF2], "Привет"),
+        ("windows-1250", [0x8A, 0x9A], "Šš"),
+        ("iso-8859-5", [0xBF, 0xE0], "Пр"),
+        ("iso-8859-7", [0xE1], "α"),
+        ("utf-8", [0xE2, 0x82, 0xAC], "€"),
+        ("UTF8", [0xC3, 0xA9], "é"),
+        ("utf-8", [0xC3], "\u{FFFD}"),
+        ("utf-16be", [0x00, 0x41, 0x20, 0xAC], "A€"),
+        ("utf-16le", [0x41, 0x00, 0xAC, 0x20], "A€"),
+        ("utf-16", [0xFF, 0xFE, 0x41, 0x00], "A"),     // BOM says little endian
+        ("utf-16", [0x00, 0x41], "A"),                 // RFC 2781: big endian without BOM
+        ("us-ascii", [0x68, 0x69], "hi"),
+        ("us-ascii", [0xC3, 0xA9], "é"),               // mislabelled UTF-8 is recognised
+        ("no-such-charset", [0xE9], "é"),              // fallback: Latin-1
+        ("no-such-charset", [0xC3, 0xA9], "é"),        // fallback: valid UTF-8
+    ])
+    func decodes(_ name: String, _ bytes: [UInt8], _ expected: String) {
+        #expect(Charset.lookup(name).decode(bytes) == expected)
+    }
+
+    @Test(arguments: ["utf-8", "latin1", "l1", "cp1252", "iso8859-15", "ISO-8859-16", "koi8-u", "windows-1258", "latin2", "greek", "utf-16le"])
+    func knowsAliases(_ name: String) {
+        #expect(Charset(named: name) != nil)
+    }
+
+    @Test(arguments: ["gb2312-unknown-here", "iso-8859-12", "iso-8859-99", "", "ebcdic"])
+    func unknownNames(_ name: String) {
+        #expect(Charset(named: name) == nil)
+        #expect(Charset.lookup(name) == .fallback)
+    }
+
+    @Test func everySingleByteTableIsComplete() {
+        for table in [CharsetTables.iso8859_2, CharsetTables.iso8859_15, CharsetTables.windows1250, CharsetTables.windows1251,
+                      CharsetTables.windows1252, CharsetTables.koi8R, CharsetTables.koi8U] {
+            #expect(table.count == 128)
+        }
+        // Every byte of every single-byte charset decodes to exactly one character.
+        let all = (0...255).map { UInt8($0) }
+        #expect(Charset.lookup("koi8-r").decode(all).unicodeScalars.count == 256)
+        #expect(Charset.lookup("iso-8859-1").decode(all).unicodeScalars.count == 256)
+    }
+
+    @Test func utf8Validation() {
+        #expect(Charset.isValidUTF8(Array("héllo €".utf8)))
+        #expect(!Charset.isValidUTF8([0xC0, 0xAF]))           // overlong
+        #expect(!Charset.isValidUTF8([0xED, 0xA0, 0x80]))     // surrogate
+        #expect(!Charset.isValidUTF8([0xE9]))
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import MailSystem
+@testable import Maildir
+
+/// A fresh directory under /tmp, removed when the value is released.
+final class TemporaryDirectory {
+    let path: String
+    init() {
+        var template = Array("/tmp/maildir-test.XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }
+    deinit { try? MaildirFolders.removeTree(path) }
+}
+
+/// Puts a message into new/ the way an MDA does (write in tmp/, link into new/).
+@discardableResult
+func deliver(_ maildir: Maildir, _ text: String) throws -> String {
+    try maildir.deliver([ArraySlice(Array(text.utf8))])
+}
+
+func names(in dir: String) -> [String] {
+    ((try? FileIO.listDirectory(dir)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+}
+
+func writeFile(_ path: String, _ text: String) throws {
+    try FileIO.writeAtomically(path, Array(text.utf8), mode: 0o600)
+}
+
+func readText(_ path: String) -> String? {
+    (try? FileIO.readFile(path)).flatMap { $0.map { String(decoding: $0, as: UTF8.self) } }
+}
+
+func sh(_ script: String, in dir: String) throws -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", script]
+    p.currentDirectoryURL = URL(fileURLWithPath: dir)
+    try p.run()
+    p.waitUntilExit()
+    return p.terminationStatus
+}
+
+/// The bytes behind an opened message, nil when there was none.
+func contents(_ fd: consuming OwnedFD?) throws -> [UInt8]? {
+    guard let fd else { return nil }
+    return try FileIO.readAll(fd.raw)
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+import MailSystem
+@testable import Maildir
+
+struct UIDListTests {
+    @Test func scanMovesNewToCurAndSkipsDotFilesAndTmp() throws {
+        let dir = TemporaryDirectory()
+        let md = Maildir(path: dir.path)
+        try md.create()
+        let a = try deliver(md, "a\n")
+        try writeFile("\(md.path)/new/.hidden", "x")
+        try writeFile("\(md.path)/tmp/incomplete", "x")
+        let scanned = try MaildirScanner.scan(md.path, moveNew: true)
+        #expect(Array(scanned.keys) == [a])
+        #expect(scanned[a]?.relativePath == "cur/\(a):2,")
+        #expect(names(in: "\(md.path)/new").isEmpty)
+        #expect(names(in: "\(md.path)/cur") == ["\(a):2,"])
+        // Read-only sessions leave new/ alone.
+        let b = try deliver(md, "b\n")
+        let readOnly = try MaildirScanner.scan(md.path, moveNew: false)
+        #expect(readOnly[b]?.relativePath == "new/\(b)")
+        #expect(names(in: "\(md.path)/new") == [b])
+    }
+
+    @Test func uidsStableAcrossRescansAndRestarts() throws {
+        let dir = TemporaryDirectory()
+        let md = Maildir(path: dir.path)
+        let names = try (0..<5).map { try deliver(md, "message \($0)\n") }
+        let first = try UIDList(folderPath: md.path).synchronize()
+        #expect(first.messages.map(\.uid) == [1, 2, 3, 4, 5])
+        #expect(first.messages.map(\.baseName) == names) // delivery order
+        #expect(first.nextUID == 6)
+        let again = try UIDList(folderPath: md.path).synchronize()
+        #expect(again.messages == first.messages)
+        #expect(again.uidValidity == first.uidValidity)
+        // A "restart": a new mailbox object, messages renamed with flags by another program.
+        let cur = "\(md.path)/cur"
+        #expect(rename("\(cur)/\(names[2]):2,", "\(cur)/\(names[2]):2,FS") == 0)
+        let restarted = try MaildirMailbox(maildir: md).synchronize()
+        #expect(restarted.messages.map(\.uid) == [1, 2, 3, 4, 5])
+        #expect(restarted.messages[2].flags == [.flagged, .seen])
+        // The external change bumped the message's modseq above everyone else's.
+        #expect(restarted.messages[2].modSeq == restarted.highestModSeq)
+        #expect(restarted.messages[1].modSeq < restarted.highestModSeq)
+    }
+
+    @Test func uidsAscendAndAreNeverReusedAfterExpunge() throws {
+        let dir = TemporaryDirectory()
+        let md = Maildir(path: dir.path)
+        let box = MaildirMailbox(maildir: md)
+        try deliver(md, "1\n"); try deliver(md, "2\n"); try deliver(md, "3\n")
+        try box.synchronize()
+        // Another process expunges the newest message directly.
+        let last = box.snapshot.messages.last!
+        #expect(unlink("\(md.path)/\(last.relativePath)") == 0)
+        try box.synchronize()
+        #expect(box.snapshot.messages.map(\.uid) == [1, 2])
+        try deliver(md, "4\n")
+        try box.synchronize()
+        #expect(box.snapshot.messages.map(\.uid) == [1, 2, 4])
+        #expect(box.snapshot.nextUID == 5)
+        let file = try #require(try box.uidList.read())
+        #expect(file.entries.map(\.uid) == [1, 2, 4])
+    }
+
+    @Test func lostUIDListGetsLargerUIDValidity() throws {
+        let dir = TemporaryDirectory()
+        let md = Maildir(path: dir.path)
+        try deliver(md, "a\n")
+        let old = try UIDList(folderPath: md.path).synchronize()
+        #expect(unlink("\(md.path)/\(UIDList.fileName)") == 0)
+        let new = try UIDList(folderPath: md.path).synchronize()
+        #expect(new.uidValidity > old.uidValidity) // even within the same second
+        // A damaged file is treated as lost too, and its readable header is honoured.
+        try writeFile("\(md.path)/\(UIDList.fileName)", "postamt-uidlist 1 V4000000000 N9 M3\n1 garbage\n")
+        let afterDamage = try UIDList(folderPath: md.path).synchronize()
+        #expect(afterDamage.uidValidity > 4_000_000_000)
+        #expect(afterDamage.messages.map(\.uid) == [1])
+    }
+
+    @Test func folderUIDValidityComesFromRoot() throws {
+        let dir = TemporaryDirectory()
+        let root = Maildir(path: dir.path)
+        try root.create()
+        let folders = MaildirFolders(root: root)
+        let sent = try folders.create("Sent")
+        let a = try UIDList(folderPath: sent.path).synchronize()
+        let b = try UIDList(folderPath: root.path).synchronize()
+        #expect(b.uidValidity > a.uidValidity)
+        #expect(FileIO.exists("\(root.path)/\(UIDValidityAllocator.fileName)"))
+        #expect(!FileIO.exists("\(sent.path)/\(UIDValidityAllocator.fileName)"))
+    }
+
+    @Test func fileFormatRoundTripAndDamage() throws {
+        let file = UIDListFile(uidValidity: 1764441600, nextUID: 8, highestModSeq: 9, entries: [
+            UIDListEntry(uid: 3, modSeq: 2, flags: [], baseName: "1.M1P1.host,S=10"),
+            UIDListEntry(uid: 7, modSeq: 9, flags: [.seen, .keyword(0)], baseName: "2.M1P1.host name"),
+        ])
+        let text = String(decoding: file.encoded(), as: UTF8.self)
+        #expect(text == "postamt-uidlist 1 V1764441600 N8 M9\n3 M2 F :1.M1P1.host,S=10\n7 M9 FSa :2.M1P1.host name\n")
+        #expect(UIDListFile.parse(file.encoded()) == file)
+        let damaged = [
+            "postamt-uidlist 1 V1 N8 M9\n3 M2 F :a\n",                  // fine (control)
+            "postamt-uidlist 1 V1 N8 M9\n3 M2 F :a",                    // truncated
+            "postamt-uidlist 2 V1 N8 M9\n",                             // unknown version
+            "postamt-uidlist 1 V0 N8 M9\n",                             // UIDVALIDITY 0
+            "postamt-uidlist 1 V1 N8 M9\n8 M2 F :a\n",                  // uid not below N
+            "postamt-uidlist 1 V1 N8 M9\n3 M2 F :a\n3 M2 F :b\n",       // not ascending
+            "postamt-uidlist 1 V1 N8 M9\n3 M2 F :a\n4 M2 F :a\n",       // duplicate name
+            "postamt-uidlist 1 V1 N8 M9\n3 M10 F :a\n",                 // modseq above highest
+            "postamt-uidlist 1 V1 N8 M9\n3 M2 FSD :a\n",                // flags not in order
+            "postamt-uidlist 1 V1 N8 M9\n3 M2 F :\n",                   // empty name
+            "postamt-uidlist 1 V1 N8 M9\n3 F :a\n",                     // missing field
+        ]
+        #expect(UIDListFile.parse(Array(damaged[0].utf8)) != nil)
+        for text in damaged.dropFirst() { #expect(UIDListFile.parse(Array(text.utf8)) == nil, "\(text)") }
+    }
+
+    @Test func garbageNeverTraps() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let n = Int.random(in: 0..<200, using: &rng)
+            var bytes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            if Bool.random() { bytes = Array("postamt-uidlist 1 V1 N9 M9\n".utf8) + bytes.map { $0 % 3 == 0 ? 10 : $0 } }
+            _ = UIDListFile.parse(bytes)
+            _ = MessageCache.decode(bytes)
+            _ = MaildirKeywords(parsing: bytes)
+            _ = MaildirFileName(parsing: String(decoding: bytes, as: UTF8.self)).name
+        }
+    }
+
+    @Test func realDuplicateIsRenamedAndHardLinkDropped() throws {
+        let dir = TemporaryDirectory()
+        let md = Maildir(path: dir.path)
+        let a = try deliver(md, "a\n")
+        try MaildirMailbox(maildir: md).synchronize()
+        let cur = "\(md.path)/cur"
+        // Two different files with one base name: both messages must survive.
+        try writeFile("\(cur)/\(a):2,S", "copy\n")
+        let box = MaildirMailbox(maildir: md)
+        try box.synchronize()
+        #expect(box.snapshot.messages.count == 2)
+        #expect(names(in: cur).count == 2)
+        // A hard link with another flag set is the same message: one entry is dropped.
+        let b = try deliver(md, "b\n")
+        try box.synchronize()
+        #expect(link("\(cur)/\(b):2,", "\(cur)/\(b):2,F") == 0)
+        try box.synchronize()
+        #expect(box.snapshot.messages.count == 3)
+        #expect(names(in: cur).filter { $0.hasPrefix(b) }.count == 1)
+    }
+}

@@ -1,0 +1,127 @@
+import Testing
+@testable import SMTPProtocol
+
+@Suite("Fuzzing: garbage never traps and replies stay well-formed")
+struct FuzzTests {
+    /// Bytes that look a bit like SMTP, so the fuzzer reaches deep states.
+    static let fragments: [[UInt8]] = [
+        "EHLO x\r\n", "HELO x\r\n", "MAIL FROM:<a@b.example>", "MAIL FROM:<>", " SIZE=", "99999999999999999999", " BODY=8BITMIME",
+        " SMTPUTF8", "RCPT TO:<alice@example.org>", "RCPT TO:<x@y.example>", " NOTIFY=SUCCESS", "DATA\r\n", "BDAT ", "1", "0",
+        " LAST", "\r\n", "\n", "\r", ".", "\0", "RSET\r\n", "NOOP\r\n", "QUIT\r\n", "STARTTLS\r\n", "AUTH PLAIN ",
+        "AGFsaWNlAHNlY3JldA==", "AUTH LOGIN\r\n", "dXNlcg==\r\n", "cGFzcw==\r\n", "*\r\n", "AHVzZXIAcGFzcw==", "\"", "<", ">", "@",
+        "ü", "\u{7F}", "\t", " ", "VRFY x\r\n", "HELP\r\n", "\r\n.\r\n",
+    ].map { Array($0.utf8) }
+
+    @Test("random bytes and random SMTP-ish fragments", arguments: [SMTPServerRole.mx, .submission, .smtps])
+    func randomInput(role: SMTPServerRole) {
+        var generator = SplitMix64(seed: UInt64(role.rawValue.count) * 7919)
+        for round in 0..<300 {
+            var input: [UInt8] = []
+            let length = Int(generator.next() % 3000)
+            while input.count < length {
+                if round % 3 == 0 {
+                    input.append(UInt8(truncatingIfNeeded: generator.next()))
+                } else {
+                    input += Self.fragments[Int(generator.next() % UInt64(Self.fragments.count))]
+                }
+            }
+            SMTPFuzzing.runServer(input, role: role)
+            SMTPFuzzing.runClient(input)
+        }
+    }
+
+    @Test("under random input: replies well formed, message events properly nested, logs clean")
+    func replyShape() throws {
+        var generator = SplitMix64(seed: 99)
+        for _ in 0..<200 {
+            let session = SMTPServerSession(configuration: makeConfiguration(.submission) { $0.allowsPlaintextAuthentication = true },
+                                            connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"), policy: TestPolicy())
+            var sent: [UInt8] = []
+            var events = session.start()
+            var input: [UInt8] = []
+            for _ in 0..<40 { input += Self.fragments[Int(generator.next() % UInt64(Self.fragments.count))] }
+            var index = 0
+            var inMessage = false
+            var closed = false
+            while true {
+                for event in events {
+                    #expect(!closed, "event after close: \(event)")
+                    switch event {
+                    case .send(let bytes): sent += bytes
+                    case .messageBegin:
+                        #expect(!inMessage, "messageBegin inside a message")
+                        inMessage = true
+                    case .messageData(let bytes):
+                        #expect(inMessage, "messageData outside a message")
+                        #expect(!bytes.contains(13) && !bytes.contains(0), "CR or NUL in message data")
+                    case .messageEnd, .messageAbort:
+                        #expect(inMessage, "end or abort outside a message")
+                        inMessage = false
+                    case .log(let text):
+                        #expect(!text.unicodeScalars.contains { $0.value < 0x20 }, "control character in log")
+                    case .close: closed = true
+                    default: break
+                    }
+                }
+                if let end = events.firstIndex(of: .messageEnd) {
+                    _ = end
+                    events = session.messageQueued(.accepted(queueID: "Q"))
+                    continue
+                }
+                if events.contains(.startTLS) {
+                    events = session.tlsEstablished(SMTPTLSInfo(version: "TLSv1.3", cipher: "C"))
+                    continue
+                }
+                guard index < input.count else { break }
+                let end = min(input.count, index + Int(generator.next() % 20) + 1)
+                events = session.feed(input[index..<end])
+                index = end
+            }
+            // Every line of server output is "ddd[ -]text" CRLF, with no CR or LF inside.
+            var parser = SMTPReplyParser()
+            let replies = try parser.feed(sent)
+            #expect(!parser.hasIncompleteReply)
+            #expect(!replies.isEmpty)
+            var line: [UInt8] = []
+            for byte in sent {
+                line.append(byte)
+                if byte == 10 {
+                    #expect(line.suffix(2) == [13, 10])
+                    #expect(!line.dropLast(2).contains(13))
+                    line = []
+                }
+            }
+            #expect(line.isEmpty)
+        }
+    }
+
+    @Test("the DATA decoder gives the same result for every split of hostile input")
+    func decoderSplitInvariance() {
+        var generator = SplitMix64(seed: 4242)
+        let alphabet: [UInt8] = [13, 10, UInt8(ascii: "."), UInt8(ascii: "a"), 0]
+        for _ in 0..<300 {
+            let input = (0..<Int(generator.next() % 40)).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
+            var whole = DotStuffedDataDecoder(limits: SMTPLimits())
+            var wholeOutput: [UInt8] = []
+            let wholeResult = whole.decode(input[...], into: &wholeOutput)
+            var pieces = DotStuffedDataDecoder(limits: SMTPLimits())
+            var piecesOutput: [UInt8] = []
+            var consumed = 0
+            var finished = false
+            for byte in input where !finished {
+                let result = pieces.decode([byte][...], into: &piecesOutput)
+                consumed += result.consumed
+                finished = result.finished
+            }
+            #expect(consumed == wholeResult.consumed && finished == wholeResult.finished)
+            #expect(pieces.violation == whole.violation)
+            if whole.violation == nil { #expect(piecesOutput == wholeOutput) }
+            // The end is found only right after CRLF "." CRLF (or ".\r\n" at the very start).
+            if wholeResult.finished {
+                let prefix = Array(input[..<wholeResult.consumed])
+                #expect(prefix == [46, 13, 10] || prefix.suffix(5) == [13, 10, 46, 13, 10])
+            }
+            if whole.violation == nil { #expect(!wholeOutput.contains(13) && !wholeOutput.contains(0)) }
+        }
+    }
+}
