@@ -28,11 +28,12 @@ let package = Package(
         .target(name: "MailCore", dependencies: ["MailSystem"]),
         .target(name: "MailMessage", dependencies: ["MailCore"]),
         .target(name: "Maildir", dependencies: ["MailSystem", "MailCore"]),
-        .target(name: "MailQueue", dependencies: ["MailSystem", "MailCore", "MailMessage"]),
+        .target(name: "MailQueueStore", dependencies: ["MailSystem", "MailCore"]),
+        .target(name: "MailQueue", dependencies: ["MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
         .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueue"]),
 
         // Executables: one short entry file each.
-        .executableTarget(name: "postamt-queue", dependencies: ["MailQueue"]),
+        .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore"]),
         .executableTarget(name: "postamt-runner", dependencies: ["MailQueue"]),
         .executableTarget(name: "postamt-local", dependencies: ["MailDelivery"]),
         .executableTarget(name: "sendmail", dependencies: ["MailQueue", "MailMessage"]),
