@@ -31,7 +31,8 @@ let package = Package(
         .target(name: "MailCore", dependencies: ["MailSystem"]),
         .target(name: "MailMessage"),
         .target(name: "Maildir", dependencies: ["MailSystem", "MailCore"]),
-        .target(name: "MailQueue", dependencies: ["MailSystem", "MailCore", "MailMessage"]),
+        .target(name: "MailQueueStore", dependencies: ["MailSystem", "MailCore"]),
+        .target(name: "MailQueue", dependencies: ["MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
         .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueue"]),
         // TLS over file descriptors, line reading with limits, DNS through libresolv.
         .target(name: "MailNet", dependencies: ["COpenSSL", "CResolv"]),
@@ -45,7 +46,7 @@ let package = Package(
         .target(name: "SpamFilter"),
 
         // Executables: one short entry file each.
-        .executableTarget(name: "postamt-queue", dependencies: ["MailQueue"]),
+        .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore"]),
         .executableTarget(name: "postamt-runner", dependencies: ["MailQueue"]),
         .executableTarget(name: "postamt-local", dependencies: ["MailDelivery"]),
         .executableTarget(name: "sendmail", dependencies: ["MailQueue", "MailMessage"]),

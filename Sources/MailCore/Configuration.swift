@@ -148,7 +148,11 @@ public struct Configuration: Sendable {
                 continue
             }
             let key = String(line[..<eq]).trimmingSpaces()
-            let value = String(line[line.index(after: eq)...]).trimmingSpaces()
+            var value = String(line[line.index(after: eq)...]).trimmingSpaces()
+            // A "#" after white space starts a comment, as at the start of a line.
+            if let hash = value.firstRange(of: " #") ?? value.firstRange(of: "\t#") {
+                value = String(value[..<hash.lowerBound]).trimmingSpaces()
+            }
             guard let setting = knownSettings.first(where: { $0.name == key }) else {
                 problems.append(ConfigProblem(file: file, line: lineNumber, message: "unknown setting '\(key)'"))
                 continue
@@ -183,9 +187,13 @@ public struct Configuration: Sendable {
     public func string(_ key: String) -> String {
         let setting = knownSettings.first { $0.name == key }
         precondition(setting != nil, "unknown setting \(key)")
-        if let v = values[key] { return expand(v) }
+        if key == "myhostname" {
+            // Never expanded: $myhostname in its own value would recurse.
+            if let v = values[key], !v.isEmpty { return v }
+            return Configuration.systemHostname()
+        }
+        if let v = values[key], !(v.isEmpty && key == "program_directory") { return expand(v) }
         var d = setting!.defaultValue
-        if key == "myhostname" && d.isEmpty { return Configuration.systemHostname() }
         if key == "program_directory" && d.isEmpty { return FileIO.executableDirectory() }
         d = d.replacingAll("{root}", with: root)
         return expand(d)

@@ -48,7 +48,7 @@ public struct LocalDelivery {
 
     var recipientAddress: String {
         if let a = request.address, !a.isEmpty { return a }
-        if let ext = request.extensionPart { return "\(request.user)\(configuration.string("recipient_delimiter").prefix(1))\(ext)@\(hostname)" }
+        if let ext = request.extensionPart, !ext.isEmpty { return "\(request.user)\(configuration.string("recipient_delimiter").prefix(1))\(ext)@\(hostname)" }
         return "\(request.user)@\(hostname)"
     }
 
@@ -147,9 +147,10 @@ public struct LocalDelivery {
             let safe = ext.replacingAll(".", with: ":")
             candidates.append((".postamt-\(safe)", true))
             candidates.append((".postamt-default", true))
-        } else {
-            candidates.append((".postamt", true))
         }
+        // Without a file for the extension, the user's own files apply (Postfix's way; qmail
+        // would refuse the address).
+        candidates.append((".postamt", true))
         candidates.append((".forward", false))
         for (name, dotQmail) in candidates {
             let path = "\(user.home)/\(name)"
@@ -237,10 +238,16 @@ public struct LocalDelivery {
     func runProgram(_ command: String, user: SystemUser?) -> ProgramOutcome {
         // A clean environment: only what a qmail-command or Postfix pipe gets. The envelope is
         // passed in variables, never interpolated into the command line.
+        // qmail-command(8): LOCAL and HOST are the recipient address's parts; DTLINE and RPLINE
+        // end in a newline.
+        let address = recipientAddress
+        let at = address.lastIndex(of: "@")
+        let local = at.map { String(address[..<$0]) } ?? address
+        let host = at.map { String(address[address.index(after: $0)...]) } ?? hostname
         var env = ["PATH=/usr/local/bin:/usr/bin:/bin", "SHELL=/bin/sh",
-                   "SENDER=\(request.sender)", "RECIPIENT=\(recipientAddress)",
-                   "LOCAL=\(request.user)", "HOST=\(hostname)",
-                   "DTLINE=Delivered-To: \(recipientAddress)", "RPLINE=Return-Path: <\(request.sender)>"]
+                   "SENDER=\(request.sender)", "RECIPIENT=\(address)",
+                   "LOCAL=\(local)", "HOST=\(host)",
+                   "DTLINE=Delivered-To: \(address)\n", "RPLINE=Return-Path: <\(request.sender)>\n"]
         if let ext = request.extensionPart { env.append("EXTENSION=\(ext)"); env.append("EXT=\(ext)") }
         if let user { env += ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)"] }
         if !configuration.root.isEmpty { env.append("POSTAMT_ROOT=\(configuration.root)") }

@@ -161,7 +161,7 @@ public enum PrivilegedSpawner {
             switch fields.first {
             case "spawn":
                 guard fields.count >= 3, nfds == 2 else { send(socket, "error\0bad request"); continue }
-                guard let user = SystemUser.named(fields[1]) else { send(socket, "error\0no such user \(fields[1])"); continue }
+                guard let user = SystemUser.named(fields[1]) else { send(socket, "error\0no such user \(fields[1]) (#5.1.1)"); continue }
                 guard user.uid != 0 else { send(socket, "error\0refusing to deliver as root (#5.7.1)"); continue }
                 let home = FileIO.isDirectory(user.home) ? user.home : "/"
                 let env = environment + ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)"]

@@ -133,8 +133,7 @@ public struct QueueAdmin {
                 said.append("\(id): deleted")
             case "hold", "release":
                 guard let bytes = try? FileIO.readFile(layout.stateFile(id)), var s = try? MessageState.decode(bytes) else {
-                    said.append("\(id): not picked up by the runner yet; start postamt-runner first")
-                    continue
+                    throw Failure(text: "\(id): not picked up by the runner yet; start postamt-runner first")
                 }
                 s.held = verb == "hold"
                 do { try FileIO.writeAtomically(layout.stateFile(id), s.encoded()) } catch { throw Failure(text: "\(id): \(error)") }

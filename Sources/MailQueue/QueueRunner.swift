@@ -91,6 +91,11 @@ public final class QueueRunner {
         if !FileIO.exists(layout.trigger) { mkfifo(layout.trigger, 0o660) }
         triggerFD = open(layout.trigger, O_RDWR | O_NONBLOCK | O_CLOEXEC)
         if triggerFD < 0 { throw SystemError("open \(layout.trigger)") }
+        // Temporary files of state writes that a killed runner (or postamt) left: nobody else
+        // writes state/ while we hold the lock.
+        for name in (try? FileIO.listDirectory(layout.state)) ?? [] where name.hasPrefix(".tmp.") {
+            unlink("\(layout.state)/\(name)")
+        }
         loadStates()
         cleanOrphans(now: Clock.seconds())
     }
@@ -109,8 +114,9 @@ public final class QueueRunner {
                 messages[id] = Message(state)
                 markReady(id)
             } catch {
-                log.error("\(error); moved to corrupt/", id: id)
+                log.error("\(error); moved to corrupt/ with its message", id: id)
                 rename(layout.stateFile(id), "\(layout.corrupt)/\(id).state")
+                rename(layout.message(id), "\(layout.corrupt)/\(id).message")
             }
         }
     }
@@ -132,7 +138,8 @@ public final class QueueRunner {
             }
             startDeliveries(now: now)
             if now - lastCleanup >= 3600 { cleanOrphans(now: now) }
-            if exitWhenIdle && messages.isEmpty && running.isEmpty && !rescanIncoming {
+            // --once: done when nothing runs and nothing more is due now (deferred mail waits).
+            if exitWhenIdle && running.isEmpty && ready.isEmpty && !rescanIncoming && (timers.peek()?.time ?? .max) > now {
                 if ((try? FileIO.listDirectory(layout.incoming)) ?? []).isEmpty { return }
             }
             waitForEvents(now: now)
@@ -242,8 +249,9 @@ public final class QueueRunner {
                 throw QueueEnvelope.Invalid(why: "message file missing or not \(record.size) bytes")
             }
         } catch {
-            log.error("\(error); moved to corrupt/", id: id)
+            log.error("\(error); moved to corrupt/ with its message", id: id)
             rename(layout.envelope(id), "\(layout.corrupt)/\(id).envelope")
+            rename(layout.message(id), "\(layout.corrupt)/\(id).message")
             return
         }
         reloadAliasesIfChanged()
@@ -261,7 +269,10 @@ public final class QueueRunner {
             return
         }
         unlink(layout.envelope(id))
-        log.info("from=<\(state.sender)>, size=\(state.size), nrcpt=\(record.envelope.recipients.count) (queue active)", id: id)
+        log.info("\(record.uid.map { "uid=\($0), " } ?? "")from=<\(state.sender)>, size=\(state.size), nrcpt=\(record.envelope.recipients.count) (queue active)", id: id)
+        for r in recipients where r.status == .failed {
+            log.info("to=<\(r.original)>, relay=none, delay=0, status=bounced (\(r.reason))", id: id)
+        }
         messages[id] = Message(state)
         markReady(id)
     }
@@ -325,6 +336,7 @@ public final class QueueRunner {
                 if r.nextAttempt < 0 { continue } // in flight
                 if case .remote = r.destination {
                     // Remote delivery is a later piece of work: keep the recipient, never drop it.
+                    m.state.recipients[index].attempts += 1
                     defer_(m, index, reason: "remote delivery is not available on this host yet (#4.4.1)", now: now)
                     changed = true
                     if m.state.recipients[index].status == .pending {
@@ -408,7 +420,7 @@ public final class QueueRunner {
         let age = now - m.state.arrival
         if age >= limit {
             r.status = .failed
-            r.reason = "message expired after \(age / 3600)h in the queue; last error: \(reason.replacingAll("#4.", with: "#4.")) (#4.4.7)"
+            r.reason = "message expired after \(age / 3600)h in the queue (#4.4.7); last error: \(reason)"
             log.info("to=<\(r.destination?.address ?? r.original)>, status=expired, returned to sender (\(reason))", id: m.state.id)
         } else {
             r.status = .pending
@@ -576,7 +588,8 @@ public final class QueueRunner {
             log.error("cannot address the bounce to <\(recipient)>: \(error); discarded", id: m.state.id)
             return true
         }
-        switch QueueClient.inject(program: configuration.program("postamt-queue"), message: bytes, envelope: envelope) {
+        switch QueueClient.inject(program: configuration.program("postamt-queue"), message: bytes, envelope: envelope,
+                                  environment: RunnerStartup.environment(configuration: configuration)) {
         case .success(let newID):
             log.info("\(postmasterNotice ? "postmaster" : "sender") non-delivery notification: \(newID)", id: m.state.id)
             return true
@@ -588,11 +601,25 @@ public final class QueueRunner {
 
     // MARK: - Commands from `postamt` through the trigger FIFO
 
+    var triggerBuffer: [UInt8] = []
+
     func readTrigger() {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { read(triggerFD, $0.baseAddress, $0.count) }
-        guard n > 0 else { return }
-        for line in String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\n") {
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(triggerFD, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            triggerBuffer += buffer[0..<n]
+        }
+        // Whole lines only; a command split across reads waits for its end.
+        guard let lastNewline = triggerBuffer.lastIndex(of: 0x0A) else {
+            if triggerBuffer.count > 65536 { triggerBuffer.removeAll() }
+            return
+        }
+        let text = String(decoding: triggerBuffer[...lastNewline], as: UTF8.self)
+        triggerBuffer.removeSubrange(...lastNewline)
+        // Commands may name messages that are still in incoming/: pick those up first.
+        ingestIncoming()
+        for line in text.split(separator: "\n") {
             let words = line.split(separator: " ").map(String.init)
             switch words.first {
             case "flush":

@@ -7,7 +7,7 @@ import MailSystem
 
 /// sendmail(1)'s command line, as cron, mailutils, s-nail, mutt and unattended-upgrades use it.
 public struct SendmailOptions: Equatable {
-    public enum Mode: Equatable { case deliver, listQueue, flushQueue, smtpSession, version }
+    public enum Mode: Equatable { case deliver, listQueue, flushQueue, smtpSession }
     public var mode: Mode = .deliver
     public var extractRecipients = false      // -t
     public var ignoreDots = false             // -i, -oi
@@ -38,10 +38,19 @@ public struct SendmailOptions: Equatable {
             guard a.hasPrefix("-"), a.count > 1 else { break }
             let flag = a.dropFirst().prefix(1)
             let rest = a.dropFirst(2)
+            // A cluster of flags without values, like -ti or -it.
+            if rest.count > 0, a.dropFirst().allSatisfy({ "tivmnU".contains($0) }) {
+                for c in a.dropFirst() {
+                    if c == "t" { o.extractRecipients = true }
+                    if c == "i" { o.ignoreDots = true }
+                }
+                i += 1
+                continue
+            }
             switch flag {
             case "t": o.extractRecipients = true
             case "i": o.ignoreDots = true
-            case "f", "r": o.sender = try value("-\(flag)", rest)
+            case "f", "r": o.sender = stripAngles(try value("-\(flag)", rest))
             case "F": o.fullName = try value("-F", rest)
             case "B", "N", "R", "V", "L", "X", "p", "h", "C": _ = try value("-\(flag)", rest) // accepted, no effect
             case "U", "v", "m", "n", "G", "A", "s": break
@@ -55,13 +64,11 @@ public struct SendmailOptions: Equatable {
                 case "p": o.mode = .listQueue
                 case "s": o.mode = .smtpSession
                 case "m", "": o.mode = .deliver
-                case "v": o.warnings.append("-bv is not supported; delivering")
+                case "v": throw UsageError(text: "-bv (address verification) is not supported")
                 default: throw UsageError(text: "unsupported mode -b\(rest)")
                 }
             case "q":
                 o.mode = .flushQueue
-            case "V" where rest.isEmpty:
-                o.mode = .version
             default:
                 throw UsageError(text: "unknown option \(a)")
             }
@@ -70,12 +77,17 @@ public struct SendmailOptions: Equatable {
         // sendmail splits recipient arguments at commas too.
         for r in argv[min(i, argv.count)...] {
             for part in r.split(separator: ",") {
-                let t = part.trimmingSpaces()
+                let t = stripAngles(part.trimmingSpaces())
                 if !t.isEmpty { o.recipients.append(t) }
             }
         }
         return o
     }
+}
+
+/// `<a@b>` → `a@b`, as sendmail accepts both.
+func stripAngles(_ s: String) -> String {
+    s.hasPrefix("<") && s.hasSuffix(">") && s.count >= 2 ? String(s.dropFirst().dropLast()) : s
 }
 
 /// Prepares a message the way qmail-inject and Postfix's sendmail/cleanup do: adds Date:,
@@ -85,14 +97,17 @@ public struct SendmailMessage {
     public let headerRecipients: [String]
 
     public static func prepare(input: [UInt8], options: SendmailOptions, hostname: String, senderAddress: String,
-                               fullName: String?, queueHint: String, now: Int64 = Clock.seconds()) -> SendmailMessage {
+                               fullName: String?, queueHint: String, now: Int64 = Clock.seconds(),
+                               headerLimit: Int = 1 << 20) -> SendmailMessage {
         var data = input
         if !options.ignoreDots { data = truncateAtDotLine(data) }
-        let headers = HeaderSection.parse(data, limit: 1 << 20)
+        let headers = HeaderSection.parse(data, limit: headerLimit)
         var headerRecipients: [String] = []
         if options.extractRecipients {
-            for f in headers.fields where f.isNamed("To") || f.isNamed("Cc") || f.isNamed("Bcc")
-                || f.isNamed("Resent-To") || f.isNamed("Resent-Cc") || f.isNamed("Resent-Bcc") {
+            // With Resent- fields, the resent recipients are the ones (RFC 5322 §3.6.6).
+            let resent = headers.fields.contains { $0.isNamed("Resent-To") || $0.isNamed("Resent-Cc") || $0.isNamed("Resent-Bcc") }
+            let names = resent ? ["Resent-To", "Resent-Cc", "Resent-Bcc"] : ["To", "Cc", "Bcc"]
+            for f in headers.fields where names.contains(where: { f.isNamed($0) }) {
                 headerRecipients += AddressList.addresses(in: f.value)
             }
         }
@@ -114,7 +129,7 @@ public struct SendmailMessage {
         var position = 0
         for f in headers.fields {
             out += data[position..<f.range.lowerBound]
-            if !f.isNamed("Bcc") { out += data[f.range] }
+            if !f.isNamed("Bcc") && !f.isNamed("Resent-Bcc") { out += data[f.range] }
             position = f.range.upperBound
         }
         let headerEnd = position

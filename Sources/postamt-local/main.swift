@@ -30,7 +30,7 @@ while let a = args.first, a.hasPrefix("-") {
     case "-n": request.skipAliases = true
     case "-f": request.sender = value()
     case "-a": request.address = value()
-    case "-e": request.extensionPart = value()
+    case "-e": let e = value(); request.extensionPart = e.isEmpty ? nil : e
     case "-D": request.target = value()
     case "-q": request.queueID = value()
     case "--root": rootArgument = value()
@@ -52,6 +52,10 @@ do {
 let message: [UInt8]
 do {
     message = try FileIO.readAll(0, limit: Int(configuration.size("message_size_limit")) + (1 << 20))
+} catch let e as SystemError where e.errno == EFBIG {
+    // It will never fit: a permanent failure, not a retry for ever.
+    log.error("message is larger than message_size_limit (#5.3.4)")
+    exit(SysExit.dataError.rawValue)
 } catch {
     log.error("cannot read the message: \(error) (#4.3.0)")
     exit(SysExit.tempFail.rawValue)

@@ -15,13 +15,32 @@ struct GlobalOptions: ParsableArguments {
         do {
             return try Configuration.load(root: Configuration.installationRoot(argument: root))
         } catch {
-            throw ValidationError("cannot read the configuration:\n\(error)")
+            throw fail("cannot read the configuration:\n\(error)")
         }
     }
 }
 
 @main
 struct Postamt: ParsableCommand {
+    /// `postamt --root DIR queue list` as well as `postamt queue list --root DIR`: a leading
+    /// --root is taken out before the subcommands are parsed.
+    static func main() {
+        var args = Array(CommandLine.arguments.dropFirst())
+        if args.count >= 2, args[0] == "--root" {
+            setenv("POSTAMT_ROOT", args[1], 1)
+            args.removeFirst(2)
+        } else if let first = args.first, first.hasPrefix("--root=") {
+            setenv("POSTAMT_ROOT", String(first.dropFirst(7)), 1)
+            args.removeFirst()
+        }
+        do {
+            var command = try parseAsRoot(args)
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "postamt",
         abstract: "Administer the Postamt mail system.",

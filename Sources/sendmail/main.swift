@@ -32,9 +32,6 @@ do {
 let layout = QueueLayout(configuration: configuration)
 
 switch options.mode {
-case .version:
-    print("Postamt sendmail")
-    exit(0)
 case .listQueue:
     do {
         print(try QueueAdmin(layout: layout).mailqText(), terminator: "")
@@ -70,7 +67,8 @@ do {
 
 let prepared = SendmailMessage.prepare(input: input, options: options, hostname: hostname,
                                        senderAddress: senderAddress.isEmpty ? "MAILER-DAEMON@\(hostname)" : senderAddress,
-                                       fullName: fullName, queueHint: String(getpid()))
+                                       fullName: fullName, queueHint: String(getpid()),
+                                       headerLimit: Int(configuration.size("header_size_limit")))
 var recipients: [String] = options.recipients.map(qualify)
 for r in prepared.headerRecipients.map(qualify) where !recipients.contains(r) { recipients.append(r) }
 if recipients.isEmpty {
@@ -86,7 +84,9 @@ do {
 }
 
 switch QueueClient.inject(program: configuration.program("postamt-queue"), message: prepared.bytes, envelope: envelope) {
-case .success:
+case .success(let id):
+    // Quiet on success like sendmail; the id goes to the log for `grep ID`.
+    if getenv("POSTAMT_SENDMAIL_VERBOSE") != nil { log.info("queued as \(id)") }
     exit(0)
 case .failure(let why):
     fail(why.hasPrefix("permanent") ? .dataError : .tempFail, "message not queued: \(why)")

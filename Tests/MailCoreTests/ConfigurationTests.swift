@@ -34,6 +34,14 @@ import Testing
         #expect(c.localDomains.contains("mail.example.org"))
     }
 
+    @Test func selfReferenceAndInlineComments() {
+        var c = Configuration(root: "")
+        c.apply(text: "myhostname = $myhostname.example\nminimal_backoff = 10s  # ten seconds\nprogram_directory =\n")
+        #expect(c.hostname == "$myhostname.example")
+        #expect(c.duration("minimal_backoff") == 10)
+        #expect(!c.programDirectory.isEmpty)
+    }
+
     @Test(arguments: [("300", 300), ("300s", 300), ("5m", 300), ("4h", 14400), ("5d", 432000), ("1w", 604800)])
     func durations(text: String, seconds: Int64) { #expect(Configuration.parseDuration(text) == seconds) }
 

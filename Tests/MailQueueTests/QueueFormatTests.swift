@@ -5,7 +5,7 @@ import MailCore
 @Suite struct QueueFormatTests {
     @Test func envelopeFileRoundTrip() throws {
         let env = Envelope(sender: .null, recipients: [try EnvelopeAddress("a@x"), try EnvelopeAddress("b c@y")])
-        let record = QueueEnvelope(id: "ABC123", arrival: 1700000000, size: 42, envelope: env)
+        let record = QueueEnvelope(id: "ABC123", arrival: 1700000000, size: 42, envelope: env, uid: 1000)
         #expect(try QueueEnvelope.decode(record.encoded()) == record)
     }
 
@@ -101,6 +101,19 @@ import MailCore
         #expect(try SendmailOptions.parse(["-bp"]).mode == .listQueue)
         #expect(try SendmailOptions.parse(["-q"]).mode == .flushQueue)
         #expect(try SendmailOptions.parse(["-fme@x", "-rother@y", "u"]).sender == "other@y")
+    }
+
+    @Test func flagClustersAndAngleBrackets() throws {
+        let o = try SendmailOptions.parse(["-ti", "-f", "<me@x>", "<a@y>"])
+        #expect(o.extractRecipients && o.ignoreDots)
+        #expect(o.sender == "me@x" && o.recipients == ["a@y"])
+        #expect(throws: SendmailOptions.UsageError.self) { try SendmailOptions.parse(["-bv", "a"]) }
+    }
+
+    @Test func resentFieldsWin() throws {
+        let (text, rcpts) = try prepare("To: old@x\nResent-To: new@x\nResent-Bcc: hidden@x\n\nb\n", ["-t", "-i"])
+        #expect(rcpts == ["new@x", "hidden@x"])
+        #expect(!text.contains("hidden"))
     }
 
     @Test func usageErrors() {

@@ -75,12 +75,33 @@ public struct QueueLayout: Sendable {
 
     /// Sends one command line to a running runner through the trigger FIFO. Returns false when
     /// no runner has it open (ENXIO), so the caller knows nothing listened.
+    /// A long command (`delete` of many ids) is sent as several lines, each under PIPE_BUF so
+    /// that every write is atomic.
     @discardableResult
     public func sendTrigger(_ command: String) -> Bool {
         let fd = open(trigger, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var bytes = Array((command + "\n").utf8)
-        return bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count
+        var words = command.split(separator: " ").map(String.init)
+        guard let verb = words.first else { return false }
+        words.removeFirst()
+        var lines: [String] = []
+        var line = verb
+        for w in words {
+            if line.utf8.count + w.utf8.count + 2 > 512 { lines.append(line); line = verb }
+            line += " " + w
+        }
+        lines.append(line)
+        for l in lines {
+            var bytes = Array((l + "\n").utf8)
+            var sent = -1
+            for _ in 0..<100 {
+                sent = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
+                if sent >= 0 || errno != EAGAIN { break }
+                usleep(10_000) // the FIFO is full: the runner is busy; wait a little
+            }
+            if sent != bytes.count { return false }
+        }
+        return true
     }
 }

@@ -42,8 +42,12 @@ public struct QueueInjector {
         return "Received: (postamt-queue \(pid) invoked by uid \(uid)); \(date)\n"
     }
 
-    /// A peer address from the environment, kept only if it looks like an IP address.
-    public static func peerFromEnvironment() -> String? {
+    /// A peer address from the environment, believed only when the caller is root or the
+    /// mail_owner (smtpd runs as it): anyone else could set TCPREMOTEIP to hide their uid, so
+    /// for them the Received: line names the uid (qmail decides by uid too).
+    public static func peerFromEnvironment(mailOwner: String) -> String? {
+        let uid = getuid()
+        guard uid == 0 || SystemUser.named(mailOwner)?.uid == uid else { return nil }
         for name in ["POSTAMT_PEER", "TCPREMOTEIP", "REMOTE_ADDR"] {
             if let v = getenv(name) {
                 let s = String(cString: v)
@@ -83,7 +87,7 @@ public struct QueueInjector {
             do { try owned.closeChecked() } catch { throw Failure(exit: .writeError, reason: "\(error)") }
 
             let envelope = try readEnvelope(envelopeFD)
-            let record = QueueEnvelope(id: id, arrival: Clock.seconds(), size: size, envelope: envelope)
+            let record = QueueEnvelope(id: id, arrival: Clock.seconds(), size: size, envelope: envelope, uid: getuid())
             do {
                 let efd = try FileIO.open(tmpEnvelope, O_WRONLY | O_CREAT | O_EXCL, mode: 0o640)
                 try FileIO.writeAll(efd.raw, record.encoded())

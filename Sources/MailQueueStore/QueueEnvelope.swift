@@ -9,15 +9,19 @@ public struct QueueEnvelope: Equatable, Sendable {
     public var arrival: Int64
     public var size: Int64
     public var envelope: Envelope
+    /// The real uid that ran postamt-queue (Postfix's pickup logs it too).
+    public var uid: UInt32?
 
-    public init(id: String, arrival: Int64, size: Int64, envelope: Envelope) {
-        self.id = id; self.arrival = arrival; self.size = size; self.envelope = envelope
+    public init(id: String, arrival: Int64, size: Int64, envelope: Envelope, uid: UInt32? = nil) {
+        self.id = id; self.arrival = arrival; self.size = size; self.envelope = envelope; self.uid = uid
     }
 
     static let magic = "POSTAMT-ENVELOPE 1"
 
     public func encoded() -> [UInt8] {
-        var text = "\(QueueEnvelope.magic)\nid \(id)\narrival \(arrival)\nsize \(size)\nsender \(envelope.sender.text)\n"
+        var text = "\(QueueEnvelope.magic)\nid \(id)\narrival \(arrival)\nsize \(size)\n"
+        if let uid { text += "uid \(uid)\n" }
+        text += "sender \(envelope.sender.text)\n"
         for r in envelope.recipients { text += "rcpt \(r.text)\n" }
         text += "end\n"
         return Array(text.utf8)
@@ -25,6 +29,7 @@ public struct QueueEnvelope: Equatable, Sendable {
 
     public struct Invalid: Error, CustomStringConvertible {
         public let why: String
+        public init(why: String) { self.why = why }
         public var description: String { "invalid envelope file: \(why)" }
     }
 
@@ -35,7 +40,7 @@ public struct QueueEnvelope: Equatable, Sendable {
         lines.removeLast()
         guard lines.first == Substring(magic) else { throw Invalid(why: "bad magic") }
         guard lines.last == "end" else { throw Invalid(why: "truncated (no end line)") }
-        var id: String?, arrival: Int64?, size: Int64?, sender: EnvelopeAddress?
+        var id: String?, arrival: Int64?, size: Int64?, sender: EnvelopeAddress?, uid: UInt32?
         var recipients: [EnvelopeAddress] = []
         for line in lines.dropFirst().dropLast() {
             guard let space = line.firstIndex(of: " ") else { throw Invalid(why: "bad line '\(line)'") }
@@ -45,6 +50,7 @@ public struct QueueEnvelope: Equatable, Sendable {
             case "id": id = value
             case "arrival": arrival = Int64(value)
             case "size": size = Int64(value)
+            case "uid": uid = UInt32(value)
             case "sender":
                 do { sender = try EnvelopeAddress(value, allowEmpty: true, lengthLimit: 4096) } catch { throw Invalid(why: "sender: \(error)") }
             case "rcpt":
@@ -53,6 +59,6 @@ public struct QueueEnvelope: Equatable, Sendable {
             }
         }
         guard let id, let arrival, let size, let sender, !recipients.isEmpty else { throw Invalid(why: "missing fields") }
-        return QueueEnvelope(id: id, arrival: arrival, size: size, envelope: Envelope(sender: sender, recipients: recipients))
+        return QueueEnvelope(id: id, arrival: arrival, size: size, envelope: Envelope(sender: sender, recipients: recipients), uid: uid)
     }
 }
