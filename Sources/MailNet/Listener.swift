@@ -33,8 +33,11 @@ public struct TCPListener {
     /// Accepts one connection (blocking); the new socket is close-on-exec.
     public func accept() -> (fd: Int32, peer: SocketAddress?)? {
         while true {
-            let c = accept4(fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-            if c >= 0 { return (c, SocketAddress.peer(ofSocket: c)) }
+            let c = Glibc.accept(fd, nil, nil)
+            if c >= 0 {
+                _ = fcntl(c, F_SETFD, FD_CLOEXEC)
+                return (c, SocketAddress.peer(ofSocket: c))
+            }
             if errno == EINTR || errno == ECONNABORTED { continue }
             return nil
         }
