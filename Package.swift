@@ -14,6 +14,11 @@ let package = Package(
         .executable(name: "postamt", targets: ["postamt"]),
         .executable(name: "postamt-auth", targets: ["postamt-auth"]),
         .executable(name: "postamt-listen", targets: ["postamt-listen"]),
+        // -- smtp products --
+        // -- pop3 products --
+        // -- imap products --
+        // -- remote products --
+        // -- spam products --
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,6 +57,17 @@ let package = Package(
         .executableTarget(name: "sendmail", dependencies: ["MailQueue", "MailMessage"]),
         .executableTarget(name: "postamt-auth", dependencies: ["MailAuthServer"]),
         .executableTarget(name: "postamt-listen", dependencies: ["MailNet", "MailSystem", "MailCore"]),
+
+        // -- smtp targets --
+
+        // -- pop3 targets --
+
+        // -- imap targets --
+
+        // -- remote targets --
+
+        // -- spam targets --
+
         .executableTarget(name: "postamt", dependencies: [
             "MailQueue", "MailDelivery",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -27,7 +27,11 @@ public struct Setting: Sendable {
 }
 
 /// Every key postamt.conf knows. postamt.conf(5) documents each one; `postamt config` prints them.
-public let knownSettings: [Setting] = [
+/// Each area keeps its own list in a file of its own (Settings+Area.swift).
+public let knownSettings: [Setting] = coreSettings + authSettings + smtpSettings + pop3Settings + imapSettings
+    + remoteSettings + spamSettings
+
+let coreSettings: [Setting] = [
     Setting(name: "myhostname", kind: .text, defaultValue: "", summary: "this host's name, used in Received:, Message-ID: and bounces (default: gethostname)"),
     Setting(name: "local_domains", kind: .list, defaultValue: "$myhostname, localhost, localhost.localdomain", summary: "domains delivered on this machine"),
     Setting(name: "queue_directory", kind: .path, defaultValue: "{root}/var/spool/postamt", summary: "the queue"),
@@ -53,18 +57,6 @@ public let knownSettings: [Setting] = [
     Setting(name: "delivery_time_limit", kind: .duration, defaultValue: "1h", summary: "how long one postamt-local run may take before the runner kills it"),
     Setting(name: "alias_expansion_limit", kind: .count, defaultValue: "1000", summary: "addresses one alias may expand to, nested aliases and :include: files included"),
     Setting(name: "hop_count_limit", kind: .count, defaultValue: "50", summary: "Received:/Delivered-To: headers after which a message is taken as looping"),
-    // postamt-auth(8) and its clients
-    Setting(name: "auth_socket", kind: .path, defaultValue: "{root}/run/postamt/auth", summary: "the Unix socket where postamt-auth answers smtpd, imapd and pop3d"),
-    Setting(name: "auth_group", kind: .text, defaultValue: "postamt", summary: "besides root, the group whose processes may ask postamt-auth (checked with SO_PEERCRED)"),
-    Setting(name: "pam_service", kind: .text, defaultValue: "postamt", summary: "the PAM service postamt-auth uses; %s is replaced by the caller's protocol (imap, pop3, smtp)"),
-    Setting(name: "auth_passwd_file", kind: .path, defaultValue: "", summary: "when set, users are checked against this file of user:crypt-hash lines instead of PAM"),
-    Setting(name: "auth_cache_ttl", kind: .duration, defaultValue: "1h", summary: "how long a successful password check is remembered (0: not at all)"),
-    Setting(name: "auth_cache_negative_ttl", kind: .duration, defaultValue: "30s", summary: "how long a failed password check is remembered (0: not at all)"),
-    Setting(name: "auth_cache_size", kind: .count, defaultValue: "10000", summary: "the most password checks remembered (0: no cache)"),
-    Setting(name: "auth_failure_delay", kind: .duration, defaultValue: "2s", summary: "how long a failed password check waits before it is answered"),
-    Setting(name: "auth_worker_limit", kind: .count, defaultValue: "8", summary: "password checks postamt-auth runs at once (one worker process each)"),
-    Setting(name: "auth_worker_timeout", kind: .duration, defaultValue: "10s", summary: "how long one password check may take before its worker is killed"),
-    Setting(name: "auth_timeout", kind: .duration, defaultValue: "15s", summary: "how long smtpd, imapd and pop3d wait for postamt-auth's answer"),
 ]
 
 /// The effective configuration: postamt.conf over the defaults, with the root applied.

@@ -1,0 +1,3 @@
+/// postamt-imapd(8).
+let imapSettings: [Setting] = [
+]

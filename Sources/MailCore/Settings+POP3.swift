@@ -1,0 +1,3 @@
+/// postamt-pop3d(8).
+let pop3Settings: [Setting] = [
+]

@@ -1,0 +1,3 @@
+/// postamt-remote(8) and remote delivery.
+let remoteSettings: [Setting] = [
+]

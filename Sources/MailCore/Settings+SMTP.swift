@@ -1,0 +1,3 @@
+/// postamt-smtpd(8).
+let smtpSettings: [Setting] = [
+]

@@ -1,0 +1,3 @@
+/// postamt-spamcheck(8).
+let spamSettings: [Setting] = [
+]
