@@ -64,7 +64,12 @@ public enum UnixSocket {
             let ready = poll(&p, 1, Int32(min(remaining, 60_000)))
             if ready < 0 && errno != EINTR { throw SystemError("poll") }
             if ready <= 0 { continue }
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            // Peek, then consume no more than this line: a second line that arrived in the same
+            // segment stays in the socket for the next call.
+            let peeked = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_PEEK)) }
+            var want = peeked
+            if peeked > 0, let lf = chunk[0..<peeked].firstIndex(of: 0x0A) { want = lf + 1 }
+            let n = want <= 0 ? want : chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, want) }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
                 throw SystemError("read answer")

@@ -142,7 +142,9 @@ public struct Configuration: Sendable {
             let key = String(line[..<eq]).trimmingSpaces()
             var value = String(line[line.index(after: eq)...]).trimmingSpaces()
             // A "#" after white space starts a comment, as at the start of a line.
-            if let hash = value.firstRange(of: " #") ?? value.firstRange(of: "\t#") {
+            if value.hasPrefix("#") {
+                value = ""
+            } else if let hash = value.firstRange(of: " #") ?? value.firstRange(of: "\t#") {
                 value = String(value[..<hash.lowerBound]).trimmingSpaces()
             }
             guard let setting = knownSettings.first(where: { $0.name == key }) else {

@@ -11,7 +11,7 @@ public struct TCPListener {
     public init(address: SocketAddress, backlog: Int32 = 128) throws(NetError) {
         let family = address.address.isIPv4 ? AF_INET : AF_INET6
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw NetError(.system(errno: errno), operation: "socket", detail: "") }
+        guard fd >= 0 else { throw NetError(.system(errno: errno), operation: "socket", detail: String(cString: strerror(errno))) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var rc: Int32 = 0
@@ -19,12 +19,12 @@ public struct TCPListener {
         if rc != 0 {
             let e = errno
             close(fd)
-            throw NetError(.system(errno: e), operation: "bind \(address)", detail: "")
+            throw NetError(.system(errno: e), operation: "bind \(address)", detail: String(cString: strerror(e)))
         }
         guard listen(fd, backlog) == 0 else {
             let e = errno
             close(fd)
-            throw NetError(.system(errno: e), operation: "listen", detail: "")
+            throw NetError(.system(errno: e), operation: "listen", detail: String(cString: strerror(e)))
         }
         self.fd = fd
         self.address = SocketAddress.local(ofSocket: fd) ?? address

@@ -124,6 +124,12 @@ public struct QueueAdmin {
         let lock = open(layout.lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o660)
         guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else { throw Failure(text: "cannot lock \(layout.lockFile)") }
         defer { close(lock) }
+        if verb == "hold" || verb == "release" {
+            // All or nothing: check every id before changing any.
+            for id in ids where !FileIO.exists(layout.stateFile(id)) {
+                throw Failure(text: "\(id): not picked up by the runner yet; start postamt-runner first")
+            }
+        }
         var said: [String] = []
         for id in ids {
             switch verb {

@@ -21,6 +21,26 @@ public struct SendmailOptions: Equatable {
         public var description: String { text }
     }
 
+    static func apply(_ flag: Character, value: String, to o: inout SendmailOptions) throws(UsageError) {
+        switch flag {
+        case "f", "r": o.sender = stripAngles(value)
+        case "F": o.fullName = value
+        case "o":
+            if value == "i" { o.ignoreDots = true }
+            else if value.hasPrefix("e") || value.hasPrefix("d") || value.hasPrefix("m") { /* error/delivery modes: the exit status says all */ }
+            else { o.warnings.append("ignoring option -o\(value)") }
+        case "b":
+            switch value {
+            case "p": o.mode = .listQueue
+            case "s": o.mode = .smtpSession
+            case "m": o.mode = .deliver
+            case "v": throw UsageError(text: "-bv (address verification) is not supported")
+            default: throw UsageError(text: "unsupported mode -b\(value)")
+            }
+        default: break // -B, -N, -R, -V, -L, -X, -p, -h, -C: accepted, no effect
+        }
+    }
+
     /// Parses argv (without argv[0]). `invokedAs` "mailq" means -bp.
     public static func parse(_ argv: [String], invokedAs name: String = "sendmail") throws(UsageError) -> SendmailOptions {
         var o = SendmailOptions()
@@ -32,45 +52,28 @@ public struct SendmailOptions: Equatable {
             guard i < argv.count else { throw UsageError(text: "option \(flag) needs a value") }
             return argv[i]
         }
+        // getopt style: boolean letters may be clustered (-ti), and a letter that takes a value
+        // takes the rest of its word or the next argument (-tf addr, -faddr).
+        let valueLetters: Set<Character> = ["f", "r", "F", "B", "N", "R", "V", "L", "X", "p", "h", "C", "o", "b"]
         while i < argv.count {
             let a = argv[i]
             if a == "--" { i += 1; break }
             guard a.hasPrefix("-"), a.count > 1 else { break }
-            let flag = a.dropFirst().prefix(1)
-            let rest = a.dropFirst(2)
-            // A cluster of flags without values, like -ti or -it.
-            if rest.count > 0, a.dropFirst().allSatisfy({ "tivmnU".contains($0) }) {
-                for c in a.dropFirst() {
-                    if c == "t" { o.extractRecipients = true }
-                    if c == "i" { o.ignoreDots = true }
+            var letters = Substring(a.dropFirst())
+            while let flag = letters.first {
+                letters = letters.dropFirst()
+                if valueLetters.contains(flag) {
+                    let v = try value("-\(flag)", letters)
+                    try apply(flag, value: v, to: &o)
+                    break
                 }
-                i += 1
-                continue
-            }
-            switch flag {
-            case "t": o.extractRecipients = true
-            case "i": o.ignoreDots = true
-            case "f", "r": o.sender = stripAngles(try value("-\(flag)", rest))
-            case "F": o.fullName = try value("-F", rest)
-            case "B", "N", "R", "V", "L", "X", "p", "h", "C": _ = try value("-\(flag)", rest) // accepted, no effect
-            case "U", "v", "m", "n", "G", "A", "s": break
-            case "o":
-                if rest == "i" { o.ignoreDots = true }
-                else if rest.hasPrefix("e") || rest.hasPrefix("d") || rest.hasPrefix("m") || rest.hasPrefix("em") { /* error/delivery modes: exit status says all */ }
-                else if rest.isEmpty { _ = try value("-o", rest) }
-                else { o.warnings.append("ignoring option -o\(rest)") }
-            case "b":
-                switch rest {
-                case "p": o.mode = .listQueue
-                case "s": o.mode = .smtpSession
-                case "m", "": o.mode = .deliver
-                case "v": throw UsageError(text: "-bv (address verification) is not supported")
-                default: throw UsageError(text: "unsupported mode -b\(rest)")
+                switch flag {
+                case "t": o.extractRecipients = true
+                case "i": o.ignoreDots = true
+                case "q": o.mode = .flushQueue; letters = "" // -q, -q30m: flush now
+                case "U", "v", "m", "n", "G", "A", "s": break
+                default: throw UsageError(text: "unknown option -\(flag)")
                 }
-            case "q":
-                o.mode = .flushQueue
-            default:
-                throw UsageError(text: "unknown option \(a)")
             }
             i += 1
         }
@@ -83,6 +86,11 @@ public struct SendmailOptions: Equatable {
         }
         return o
     }
+}
+
+public struct HeaderTooLarge: Error, CustomStringConvertible {
+    public let limit: Int
+    public var description: String { "the message header is larger than header_size_limit (\(limit) bytes)" }
 }
 
 /// `<a@b>` → `a@b`, as sendmail accepts both.
@@ -98,10 +106,18 @@ public struct SendmailMessage {
 
     public static func prepare(input: [UInt8], options: SendmailOptions, hostname: String, senderAddress: String,
                                fullName: String?, queueHint: String, now: Int64 = Clock.seconds(),
-                               headerLimit: Int = 1 << 20) -> SendmailMessage {
+                               headerLimit: Int = 1 << 20) throws(HeaderTooLarge) -> SendmailMessage {
         var data = input
         if !options.ignoreDots { data = truncateAtDotLine(data) }
         let headers = HeaderSection.parse(data, limit: headerLimit)
+        // A header section that does not end within the limit is refused whole: cutting it
+        // would pass on a Bcc: beyond the cut.
+        if data.count > headerLimit {
+            // The parse stopped at the limit inside the header: at the end of its input, or at a
+            // line cut short by the limit (which looks like a body line).
+            let cutLine = headers.missingSeparator && !data[headers.bodyStart..<headerLimit].contains(0x0A)
+            if headers.endedAtEOF || cutLine { throw HeaderTooLarge(limit: headerLimit) }
+        }
         var headerRecipients: [String] = []
         if options.extractRecipients {
             // With Resent- fields, the resent recipients are the ones (RFC 5322 §3.6.6).

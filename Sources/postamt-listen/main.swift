@@ -20,17 +20,21 @@ var args = Array(CommandLine.arguments.dropFirst())
 var maxConnections = 40
 var maxPerIP = 10
 var printPort = false
-while let a = args.first, a.hasPrefix("-") {
+options: while let a = args.first, a.hasPrefix("-") {
     args.removeFirst()
     switch a {
     case "-1": printPort = true
     case "-c": guard let v = args.first, let n = Int(v), n > 0 else { usage() }; maxConnections = n; args.removeFirst()
     case "-C": guard let v = args.first, let n = Int(v), n > 0 else { usage() }; maxPerIP = n; args.removeFirst()
-    case "--": break
+    case "--": break options
     default: usage()
     }
 }
-guard args.count >= 2, let address = SocketAddress(parsing: args[0], defaultPort: 0) else { usage() }
+// "ADDR:0" asks for a free port (print it with -1); SocketAddress refuses port 0 itself.
+var listenText = args.first ?? ""
+if listenText.hasSuffix(":0") { listenText.removeLast(2) }
+if listenText.hasPrefix("[") && listenText.hasSuffix("]") { listenText = String(listenText.dropFirst().dropLast()) }
+guard args.count >= 2, let address = SocketAddress(parsing: listenText, defaultPort: 0) else { usage() }
 let program = args[1]
 let programArgs = Array(args[1...])
 

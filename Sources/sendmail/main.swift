@@ -65,10 +65,15 @@ do {
     fail(.ioError, "cannot read the message: \(error)")
 }
 
-let prepared = SendmailMessage.prepare(input: input, options: options, hostname: hostname,
+let prepared: SendmailMessage
+do {
+    prepared = try SendmailMessage.prepare(input: input, options: options, hostname: hostname,
                                        senderAddress: senderAddress.isEmpty ? "MAILER-DAEMON@\(hostname)" : senderAddress,
                                        fullName: fullName, queueHint: String(getpid()),
                                        headerLimit: Int(configuration.size("header_size_limit")))
+} catch {
+    fail(.dataError, "\(error)")
+}
 var recipients: [String] = options.recipients.map(qualify)
 for r in prepared.headerRecipients.map(qualify) where !recipients.contains(r) { recipients.append(r) }
 if recipients.isEmpty {

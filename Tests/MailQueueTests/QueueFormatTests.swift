@@ -110,6 +110,20 @@ import MailCore
         #expect(throws: SendmailOptions.UsageError.self) { try SendmailOptions.parse(["-bv", "a"]) }
     }
 
+    @Test func valueFlagInACluster() throws {
+        let o = try SendmailOptions.parse(["-tf", "me@x", "-oi", "-Fname"])
+        #expect(o.extractRecipients && o.sender == "me@x" && o.ignoreDots && o.fullName == "name" && o.recipients.isEmpty)
+    }
+
+    @Test func oversizedHeaderIsRefused() throws {
+        let o = try SendmailOptions.parse(["-t", "-i"])
+        let input = Array(("To: a@x\n" + String(repeating: "X-Pad: y\n", count: 100) + "Bcc: secret@x\n\nbody\n").utf8)
+        #expect(throws: HeaderTooLarge.self) {
+            _ = try SendmailMessage.prepare(input: input, options: o, hostname: "h", senderAddress: "s@h", fullName: nil,
+                                            queueHint: "1", headerLimit: 200)
+        }
+    }
+
     @Test func resentFieldsWin() throws {
         let (text, rcpts) = try prepare("To: old@x\nResent-To: new@x\nResent-Bcc: hidden@x\n\nb\n", ["-t", "-i"])
         #expect(rcpts == ["new@x", "hidden@x"])
@@ -124,7 +138,7 @@ import MailCore
 
     func prepare(_ input: String, _ args: [String]) throws -> (String, [String]) {
         let o = try SendmailOptions.parse(args)
-        let m = SendmailMessage.prepare(input: Array(input.utf8), options: o, hostname: "h.example",
+        let m = try SendmailMessage.prepare(input: Array(input.utf8), options: o, hostname: "h.example",
                                         senderAddress: "me@h.example", fullName: o.fullName, queueHint: "1", now: 0)
         return (String(decoding: m.bytes, as: UTF8.self), m.headerRecipients)
     }
