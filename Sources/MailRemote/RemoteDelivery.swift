@@ -154,6 +154,7 @@ public final class RemoteDelivery {
                 if reply.isPositive {
                     // RFC 3207 §4.2: anything the server sent before the handshake is discarded.
                     session.pending.removeAll()
+                    session.leftover.removeAll()
                     session.parser = SMTPReplyParser()
                     do {
                         let context = try makeTLSContext()

@@ -21,6 +21,8 @@ final class SMTPClientSession {
     let peer: String
     var parser = SMTPReplyParser()
     var pending: [SMTPReply] = []
+    /// Bytes read beyond the last complete reply.
+    var leftover: [UInt8] = []
     let commandTimeout: Duration
     /// Every line we send, for the log of a failed session (never AUTH data).
     var capabilities: SMTPCapabilities?
@@ -40,19 +42,31 @@ final class SMTPClientSession {
         defer { stream.timeout = saved }
         while pending.isEmpty {
             var buffer: [UInt8] = []
-            let n: Int
-            do {
-                n = try stream.read(appendingTo: &buffer, max: 16384)
-            } catch {
-                let what = (error as? NetError)?.isTimeout == true ? "timed out waiting for a reply from \(peer)" : "reading from \(peer): \(error)"
-                throw SMTPClientFailure(stage: stage, reply: nil, text: "\(what) (#4.4.2)")
+            if !leftover.isEmpty {
+                swap(&buffer, &leftover)
+            } else {
+                let n: Int
+                do {
+                    n = try stream.read(appendingTo: &buffer, max: 16384)
+                } catch {
+                    let what = (error as? NetError)?.isTimeout == true ? "timed out waiting for a reply from \(peer)" : "reading from \(peer): \(error)"
+                    throw SMTPClientFailure(stage: stage, reply: nil, text: "\(what) (#4.4.2)")
+                }
+                if n == 0 { throw SMTPClientFailure(stage: stage, reply: nil, text: "\(peer) closed the connection (#4.4.2)") }
             }
-            if n == 0 { throw SMTPClientFailure(stage: stage, reply: nil, text: "\(peer) closed the connection (#4.4.2)") }
-            do {
-                pending += try parser.feed(buffer)
-            } catch {
-                throw SMTPClientFailure(stage: stage, reply: nil, text: "\(peer) does not speak SMTP: \(error) (#4.5.0)")
+            // Line by line, stopping after a complete reply: what follows belongs to the next
+            // reply, or, after "220" to STARTTLS, is plaintext that must be discarded (RFC 3207 §6).
+            var start = 0
+            while start < buffer.count && pending.isEmpty {
+                let end = buffer[start...].firstIndex(of: 10).map { $0 + 1 } ?? buffer.count
+                do {
+                    pending += try parser.feed(buffer[start..<end])
+                } catch {
+                    throw SMTPClientFailure(stage: stage, reply: nil, text: "\(peer) does not speak SMTP: \(error) (#4.5.0)")
+                }
+                start = end
             }
+            leftover = Array(buffer[start...])
         }
         return pending.removeFirst()
     }

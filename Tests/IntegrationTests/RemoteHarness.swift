@@ -160,6 +160,9 @@ final class RemoteTestBed {
         received().filter { ($0.record["rcpts"] as? [String])?.contains(rcpt) == true }
     }
 
+    /// Queue entries of a subdirectory, without the temporary files of state writes.
+    func queued(_ sub: String) -> [String] { system.queueFiles(sub).filter { !$0.hasPrefix(".") } }
+
     /// Runs postamt-remote directly, as the mail owner.
     func remote(_ args: [String], message: String) throws -> RunResult {
         try run("/usr/bin/setpriv", ["--reuid=postamt", "--regid=postamt", "--clear-groups", "--",
