@@ -501,6 +501,7 @@ public final class QueueRunner {
             remove(m)
             return
         }
+        warnIfDelayed(m)
         persist(m)
         if m.inFlight == 0 { finishRound(m) }
     }

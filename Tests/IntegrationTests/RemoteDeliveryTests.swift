@@ -41,6 +41,16 @@ struct RemoteDeliveryTests {
         #expect(bed.received().isEmpty)
     }
 
+    @Test func smtpUTF8NeededButMissing() throws {
+        let bed = try RemoteTestBed()
+        let r = try bed.remote(["plain.test", "a@mail.test.example", "j\u{fc}rgen@plain.test"], message: "Subject: x\n\ny\n")
+        #expect(RemoteTestBed.reports(r).last?.hasPrefix("D") == true)
+        #expect(RemoteTestBed.reports(r).last?.contains("#5.6.7") == true, "\(RemoteTestBed.reports(r))")
+        let ok = try bed.remote(["mixed.test", "a@mail.test.example", "j\u{fc}rgen@mixed.test"], message: "Subject: x\n\ny\n")
+        #expect(RemoteTestBed.reports(ok).last?.hasPrefix("K") == true, "\(RemoteTestBed.reports(ok))")
+        #expect((bed.received().first?.record["mail"] as? String)?.hasSuffix(" SMTPUTF8") == true)
+    }
+
     @Test func silentServerTimesOut() throws {
         let bed = try RemoteTestBed()
         let r = try bed.remote(["silent.test", "a@mail.test.example", "u@silent.test"], message: "Subject: x\n\ny\n")
@@ -56,6 +66,32 @@ struct RemoteDeliveryTests {
             #expect(RemoteTestBed.reports(r).last?.hasPrefix("K") == true, "\(domain): \(RemoteTestBed.reports(r)) \(r.stderr)")
         }
         #expect(bed.received().count == 3)
+    }
+
+    @Test(.enabled(if: RemoteTestBed.hasIPv6, "no IPv6 loopback here"))
+    func ipv6AndIPv4() throws {
+        let bed = try RemoteTestBed()
+        for domain in ["v6.test", "dual.test"] {
+            let r = try bed.remote([domain, "a@mail.test.example", "u@\(domain)"], message: "Subject: \(domain)\n\ny\n")
+            #expect(RemoteTestBed.reports(r).last?.hasPrefix("K") == true, "\(domain): \(RemoteTestBed.reports(r)) \(r.stderr)")
+        }
+        #expect(bed.received().map { $0.record["addr"] as? String } == ["::1", "127.0.0.3"])
+    }
+
+    /// delay_warning_time: one delay notice, however many retries follow.
+    @Test func delayNoticeOnce() throws {
+        let bed = try RemoteTestBed(config: "delay_warning_time = 1s")
+        let sender = try TestUser()
+        try bed.system.startRunner()
+        let from = "\(sender.name)@\(bed.system.hostname)"
+        _ = try bed.system.sendmail(["-f", from, "u@mail451.test"], "From: \(from)\nSubject: slow\n\nbody\n")
+        try waitFor("delay notice") { sender.messages().contains { $0.contains("Delayed Mail") } }
+        try waitFor("more retries", timeout: 90) { bed.system.log().components(separatedBy: "to=<u@mail451.test>").count >= 4 }
+        let notices = sender.messages().filter { $0.contains("Delayed Mail") }
+        #expect(notices.count == 1)
+        #expect(notices.first?.contains("Action: delayed") == true)
+        #expect(notices.first?.contains("Status: 4.3.0") == true)
+        #expect(bed.queued("state").count == 1)
     }
 
     @Test func refusesRoot() throws {

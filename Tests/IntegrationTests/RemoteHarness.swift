@@ -14,8 +14,21 @@ final class RemoteTestBed {
     static let servers: [(String, String)] = [
         ("127.0.0.2", "ok,tls"), ("127.0.0.3", "ok"), ("127.0.0.4", "greet554"), ("127.0.0.5", "silent"),
         ("127.0.0.6", "closedata"), ("127.0.0.7", "starttlsfail"), ("127.0.0.8", "nopipelining,no8bitmime,nosmtputf8"),
-        ("127.0.0.9", "size100"), ("127.0.0.10", "tls,auth"), ("127.0.0.12", "mail451"),
+        ("127.0.0.9", "size100"), ("127.0.0.10", "tls,auth"), ("127.0.0.12", "mail451"), ("::1", "ok"),
     ]
+
+    /// Whether the IPv6 loopback works here.
+    static let hasIPv6: Bool = {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in6()
+        addr.sin6_family = sa_family_t(AF_INET6)
+        addr.sin6_addr.__in6_u.__u6_addr8.15 = 1
+        return withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
+        }
+    }()
 
     static let records = [
         "--host-record=ready.test,192.0.2.99",
@@ -36,6 +49,9 @@ final class RemoteTestBed {
         // An MX that is a CNAME's target.
         "--mx-host=cname.test,alias.cname.test,10", "--cname=alias.cname.test,mx.mixed.test",
         "--mx-host=nullmx.test,.,0",
+        // IPv6: an MX with only ::1, and one whose AAAA leads nowhere but whose A works.
+        "--mx-host=v6.test,mx.v6.test,10", "--host-record=mx.v6.test,::1",
+        "--mx-host=dual.test,mx.dual.test,10", "--host-record=mx.dual.test,127.0.0.3,::2",
         "--server=/broken.example/127.0.0.1#9",
     ]
 
