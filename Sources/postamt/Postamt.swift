@@ -152,7 +152,7 @@ struct Check: ParsableCommand {
         }
         let layout = QueueLayout(configuration: configuration)
         if !layout.isComplete { problems.append("\(layout.root): queue directory missing or incomplete (postamt-runner creates it)") }
-        for program in ["postamt-queue", "postamt-local", "postamt-runner", "postamt-remote"] {
+        for program in ["postamt-queue", "postamt-local", "postamt-runner"] {
             let path = configuration.program(program)
             if access(path, X_OK) != 0 { problems.append("\(path): program missing or not executable (program_directory)") }
         }
