@@ -36,6 +36,11 @@ public enum RemoteCommand {
         } catch {
             return finish(RemoteReport(message: (.temporary, "cannot read the message: \(error) (#4.3.0)")))
         }
+        // Addresses go into MAIL FROM:<…> and RCPT TO:<…> as they are: nothing that could end
+        // the command or the brackets early (the queue never stores such addresses anyway).
+        for address in arguments[1...] where address.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") }) {
+            return finish(RemoteReport(message: (.permanent, "invalid envelope address \(address.debugDescription) (#5.1.3)")))
+        }
         let delivery = RemoteDelivery(configuration: configuration, log: log, queueID: queueID, destination: arguments[0],
                                       sender: arguments[1], recipients: Array(arguments[2...]), message: message)
         return finish(delivery.run())

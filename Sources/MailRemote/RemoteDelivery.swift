@@ -74,7 +74,7 @@ public final class RemoteDelivery {
     /// Runs the delivery; never throws: every failure becomes a report.
     public func run() -> RemoteReport {
         let domain = destination.lowercased()
-        if !isSmarthost && configuration.isLocal(domain: domain) {
+        if configuration.isLocal(domain: domain) {
             return RemoteReport(message: (.temporary, "\(destination) is a local domain; it is never delivered remotely (#4.3.5)"))
         }
         let needsUTF8 = ([sender] + recipients).contains { $0.utf8.contains { $0 >= 0x80 } }

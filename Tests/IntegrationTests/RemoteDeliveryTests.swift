@@ -94,6 +94,16 @@ struct RemoteDeliveryTests {
         #expect(bed.queued("state").count == 1)
     }
 
+    @Test func refusesAddressesThatCouldInjectCommands() throws {
+        let bed = try RemoteTestBed()
+        let r = try bed.remote(["mixed.test", "a@mail.test.example", "x@mixed.test>\r\nRSET"], message: "Subject: x\n\ny\n")
+        #expect(RemoteTestBed.reports(r).last?.hasPrefix("D") == true)
+        #expect(RemoteTestBed.reports(r).last?.contains("#5.1.3") == true)
+        #expect(bed.received().isEmpty)
+        let local = try bed.remote(["mail.test.example", "a@mail.test.example", "x@mail.test.example"], message: "x\n")
+        #expect(RemoteTestBed.reports(local).last?.hasPrefix("Z") == true)
+    }
+
     @Test func refusesRoot() throws {
         let bed = try RemoteTestBed()
         let r = try run("\(bed.system.root)/bin/postamt-remote", ["ok.test", "a@b", "c@ok.test"], input: Data("x\n".utf8),
