@@ -161,6 +161,7 @@ extension QueueRunner {
         let unreachable = results.recipients.isEmpty && messageResult == "Z"
         if unreachable {
             remoteScheduler.blockedUntil[run.domain] = now + remoteScheduler.destinationBackoff
+            log.info("destination \(run.domain) is unreachable; mail to it waits \(remoteScheduler.destinationBackoff)s (remote_destination_backoff)", id: m.state.id)
         }
         for (k, index) in run.indices.enumerated() {
             var rs = m.state.recipients[index]

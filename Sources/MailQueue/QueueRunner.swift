@@ -642,6 +642,7 @@ public final class QueueRunner {
             switch words.first {
             case "flush":
                 rescanIncoming = true
+                remoteScheduler.blockedUntil.removeAll()
                 loadStates()
                 for (id, m) in messages where !m.state.held {
                     for i in m.state.recipients.indices where m.state.recipients[i].status == .pending && m.state.recipients[i].nextAttempt > 0 {

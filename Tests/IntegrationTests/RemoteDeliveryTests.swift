@@ -51,6 +51,56 @@ struct RemoteDeliveryTests {
         #expect((bed.received().first?.record["mail"] as? String)?.hasSuffix(" SMTPUTF8") == true)
     }
 
+    /// 4xx and 5xx at every stage of the transaction (recipient names choose the replies).
+    @Test(arguments: [
+        ("mail550.test", "u", ["h", "D"], "550 5.7.1"),
+        ("greet421.test", "u", ["Z"], "421"),
+        ("mixed.test", "data554a", ["r", "D"], "554 5.6.0"),
+        ("mixed.test", "data451a", ["r", "Z"], "451 4.3.0"),
+        ("mixed.test", "dot554a", ["r", "D"], "554 5.7.1"),
+        ("mixed.test", "dot451a", ["r", "Z"], "451 4.7.1"),
+        ("mixed.test", "rcpt550a", ["h", "D"], "550 5.1.1"),
+        ("mixed.test", "rcpt451a", ["s", "Z"], "451 4.2.0"),
+    ])
+    func failuresAtEveryStage(domain: String, user: String, kinds: [String], text: String) throws {
+        let bed = try RemoteTestBed()
+        let r = try bed.remote([domain, "a@mail.test.example", "\(user)@\(domain)"], message: "Subject: x\n\ny\n")
+        let reports = RemoteTestBed.reports(r)
+        #expect(reports.map { String($0.prefix(1)) } == kinds, "\(reports)")
+        #expect(reports.last?.contains(text) == true || reports.first?.contains(text) == true, "\(reports)")
+    }
+
+    @Test func verifiedTLS() throws {
+        let bed = try RemoteTestBed(config: "remote_tls_policy = verify")
+        var conf = try String(contentsOfFile: "\(bed.system.root)/etc/postamt/postamt.conf", encoding: .utf8)
+        conf += "\nremote_tls_ca_file = \(bed.certificate)\n"
+        try conf.write(toFile: "\(bed.system.root)/etc/postamt/postamt.conf", atomically: true, encoding: .utf8)
+        let r = try bed.remote(["ok.test", "a@mail.test.example", "u@ok.test"], message: "Subject: x\n\ny\n")
+        #expect(RemoteTestBed.reports(r).last?.hasPrefix("K") == true, "\(RemoteTestBed.reports(r)) \(r.stderr)")
+        #expect(r.stderr.contains("tls=verified"))
+        // Policy verify and a host without STARTTLS: not delivered in plaintext.
+        let plain = try bed.remote(["mixed.test", "a@mail.test.example", "u@mixed.test"], message: "Subject: x\n\ny\n")
+        #expect(RemoteTestBed.reports(plain).last?.hasPrefix("Z") == true)
+        #expect(RemoteTestBed.reports(plain).last?.contains("#4.7.5") == true)
+    }
+
+    /// A destination nobody answers for is left alone for remote_destination_backoff: a
+    /// second message to it waits instead of connecting again at once.
+    @Test func unreachableDestinationBackoff() throws {
+        let bed = try RemoteTestBed(config: "remote_destination_backoff = 1h")
+        try bed.system.startRunner()
+        _ = try bed.system.sendmail(["-f", "ann@mail.test.example", "u@silent.test"], "Subject: 1\n\nbody\n")
+        try waitFor("first deferral") { bed.system.log().contains("to=<u@silent.test>, relay=silent.test") }
+        _ = try bed.system.sendmail(["-f", "ann@mail.test.example", "v@silent.test"], "Subject: 2\n\nbody\n")
+        try waitFor("second message picked up") { bed.system.log().components(separatedBy: "(queue active)").count == 3 }
+        usleep(500_000)
+        let log = bed.system.log()
+        #expect(log.contains("silent.test is unreachable"))
+        // Only the first message ever reached postamt-remote.
+        #expect(!log.contains("to=<v@silent.test>"), "\(log)")
+        #expect(bed.queued("state").count == 2)
+    }
+
     @Test func silentServerTimesOut() throws {
         let bed = try RemoteTestBed()
         let r = try bed.remote(["silent.test", "a@mail.test.example", "u@silent.test"], message: "Subject: x\n\ny\n")

@@ -14,7 +14,7 @@ final class RemoteTestBed {
     static let servers: [(String, String)] = [
         ("127.0.0.2", "ok,tls"), ("127.0.0.3", "ok"), ("127.0.0.4", "greet554"), ("127.0.0.5", "silent"),
         ("127.0.0.6", "closedata"), ("127.0.0.7", "starttlsfail"), ("127.0.0.8", "nopipelining,no8bitmime,nosmtputf8"),
-        ("127.0.0.9", "size100"), ("127.0.0.10", "tls,auth"), ("127.0.0.12", "mail451"), ("::1", "ok"),
+        ("127.0.0.9", "size100"), ("127.0.0.10", "tls,auth"), ("127.0.0.12", "mail451"), ("127.0.0.13", "mail550"), ("127.0.0.14", "greet421"), ("::1", "ok"),
     ]
 
     /// Whether the IPv6 loopback works here.
@@ -41,6 +41,8 @@ final class RemoteTestBed {
         "--mx-host=plain.test,mx.plain.test,10", "--host-record=mx.plain.test,127.0.0.8",
         "--mx-host=small.test,mx.small.test,10", "--host-record=mx.small.test,127.0.0.9",
         "--mx-host=mail451.test,mx.mail451.test,10", "--host-record=mx.mail451.test,127.0.0.12",
+        "--mx-host=mail550.test,mx.mail550.test,10", "--host-record=mx.mail550.test,127.0.0.13",
+        "--mx-host=greet421.test,mx.greet421.test,10", "--host-record=mx.greet421.test,127.0.0.14",
         // No MX: the A record is the implicit MX (RFC 5321 §5.1).
         "--host-record=amx.test,127.0.0.3",
         // The first MX refuses connections (nothing listens on .11): the second one takes it.
@@ -65,6 +67,7 @@ final class RemoteTestBed {
     private let smtpLifeline = Pipe()
 
     var outbox: String { "\(work)/outbox" }
+    var certificate: String { "\(work)/cert.pem" }
 
     init(config: String = "") throws {
         var template = Array("/tmp/postamt-remote-XXXXXX".utf8CString)
@@ -73,8 +76,12 @@ final class RemoteTestBed {
         try FileManager.default.createDirectory(atPath: "\(work)/outbox", withIntermediateDirectories: true)
         let cert = "\(work)/cert.pem", key = "\(work)/key.pem"
         let r = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                                              "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=mx.test"])
+                                              "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=mx.ok.test",
+                                              "-addext", "subjectAltName=DNS:mx.ok.test"])
         guard r.status == 0 else { throw HarnessError("openssl: \(r.stderr)") }
+        // postamt-remote (the mail owner) reads the certificate as its CA file in some tests.
+        chmod(work, 0o711)
+        chmod(cert, 0o644)
         try remoteTestServerScript.write(toFile: "\(work)/server.py", atomically: true, encoding: .utf8)
 
         dnsPort = try RemoteTestBed.freePort(host: "127.0.0.1", udpToo: true)
