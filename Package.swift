@@ -76,7 +76,7 @@ let package = Package(
         // -- spam targets --
 
         .executableTarget(name: "postamt", dependencies: [
-            "MailQueue", "MailDelivery", "MailDKIM",
+            "MailQueue", "MailDelivery", "MailDKIM", "MailRemote",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

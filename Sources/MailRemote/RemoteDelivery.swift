@@ -331,3 +331,37 @@ public final class RemoteDelivery {
         return signed
     }
 }
+
+/// Checks of the remote settings that their kinds cannot express, for `postamt check`.
+public enum RemoteSettingsCheck {
+    public static func problems(_ configuration: Configuration) -> [String] {
+        var problems: [String] = []
+        let file = configuration.file
+        if RemoteTLSPolicy(rawValue: configuration.string("remote_tls_policy")) == nil {
+            problems.append("\(file): remote_tls_policy must be none, may, encrypt or verify")
+        }
+        for entry in configuration.list("remote_tls_policy_map") {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count != 2 || parts[0].isEmpty || RemoteTLSPolicy(rawValue: parts[1]) == nil {
+                problems.append("\(file): remote_tls_policy_map: '\(entry)' is not domain=none|may|encrypt|verify")
+            }
+        }
+        if configuration.count("remote_smtp_port") == 0 || configuration.count("remote_smtp_port") > 65535 {
+            problems.append("\(file): remote_smtp_port must be 1-65535")
+        }
+        let ns = configuration.string("remote_nameserver")
+        if !ns.isEmpty && SocketAddress(parsing: ns, defaultPort: 53) == nil {
+            problems.append("\(file): remote_nameserver '\(ns)' is not ADDRESS or ADDRESS:PORT")
+        }
+        let auth = configuration.string("relayhost_auth_file")
+        if !auth.isEmpty {
+            if configuration.string("relayhost").isEmpty {
+                problems.append("\(file): relayhost_auth_file is set but relayhost is not")
+            }
+            if let st = FileIO.status(auth), st.st_mode & 0o004 != 0 {
+                problems.append("\(auth): readable by everyone; make it root:\(configuration.string("mail_owner")) 0640")
+            }
+        }
+        return problems
+    }
+}

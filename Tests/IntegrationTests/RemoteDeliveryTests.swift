@@ -154,6 +154,16 @@ struct RemoteDeliveryTests {
         #expect(RemoteTestBed.reports(local).last?.hasPrefix("Z") == true)
     }
 
+    @Test func checkFindsBadRemoteSettings() throws {
+        let system = try Installation(config: "remote_tls_policy = sometimes\nremote_tls_policy_map = a.example=verify, b.example\nremote_nameserver = not-an-ip")
+        let r = try system.postamt(["check"])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("remote_tls_policy must be none, may, encrypt or verify"))
+        #expect(r.stdout.contains("'b.example' is not domain="))
+        #expect(!r.stdout.contains("'a.example=verify'"))
+        #expect(r.stdout.contains("remote_nameserver 'not-an-ip'"))
+    }
+
     @Test func refusesRoot() throws {
         let bed = try RemoteTestBed()
         let r = try run("\(bed.system.root)/bin/postamt-remote", ["ok.test", "a@b", "c@ok.test"], input: Data("x\n".utf8),
