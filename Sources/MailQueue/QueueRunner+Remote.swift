@@ -140,13 +140,15 @@ extension QueueRunner {
     }
 
     /// Applies a run's reports to each of its recipients.
-    func finishRemote(_ m: Message, _ run: RemoteRun, running r: Running) {
-        m.inFlight -= 1
+    func finishRemote(_ run: RemoteRun, running r: Running) {
         remoteScheduler.running[run.domain, default: 1] -= 1
         if remoteScheduler.running[run.domain] == 0 { remoteScheduler.running[run.domain] = nil }
         remoteScheduler.runningTotal -= 1
         for id in remoteScheduler.waiting { markReady(id) }
         remoteScheduler.waiting.removeAll()
+        // Deleted by the administrator while the run went on: its results go with it.
+        guard let m = messages[r.id] else { return }
+        m.inFlight -= 1
         let now = Clock.seconds()
         let delay = String(Double(Int((Clock.secondsDouble() - Double(m.state.arrival)) * 100)) / 100)
         var results = RemoteResults(parsing: r.text)

@@ -448,11 +448,11 @@ public final class QueueRunner {
     }
 
     func finishDelivery(running r: Running) {
-        guard let m = messages[r.id] else { return }
         if let remote = r.remote {
-            finishRemote(m, remote, running: r)
+            finishRemote(remote, running: r)
             return
         }
+        guard let m = messages[r.id] else { return }
         m.inFlight -= 1
         let now = Clock.seconds()
         var reason = Self.withoutLogPrefix(Self.lastLine(r.text))
