@@ -18,6 +18,7 @@ let package = Package(
         // -- pop3 products --
         // -- imap products --
         // -- remote products --
+        .executable(name: "postamt-remote", targets: ["postamt-remote"]),
         // -- spam products --
     ],
     dependencies: [
@@ -65,11 +66,17 @@ let package = Package(
         // -- imap targets --
 
         // -- remote targets --
+        // DKIM canonicalisation and signing (OpenSSL); the verifier can join this module.
+        .target(name: "MailDKIM", dependencies: ["COpenSSL", "SMTPProtocol"]),
+        // The SMTP client: MX routing, STARTTLS, smarthost AUTH, DKIM signing.
+        .target(name: "MailRemote", dependencies: ["MailNet", "MailCore", "MailSystem", "SMTPProtocol", "MailDKIM"]),
+        .executableTarget(name: "postamt-remote", dependencies: ["MailRemote"]),
+        .testTarget(name: "MailRemoteTests", dependencies: ["MailRemote", "MailDKIM", "MailNet", "SMTPProtocol"]),
 
         // -- spam targets --
 
         .executableTarget(name: "postamt", dependencies: [
-            "MailQueue", "MailDelivery",
+            "MailQueue", "MailDelivery", "MailDKIM", "MailRemote",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,3 +1,23 @@
 /// postamt-remote(8) and remote delivery.
 let remoteSettings: [Setting] = [
+    Setting(name: "remote_smtp_port", kind: .count, defaultValue: "25", summary: "the TCP port postamt-remote connects to at an MX (tests use another)"),
+    Setting(name: "remote_nameserver", kind: .text, defaultValue: "", summary: "one name server (ADDRESS or ADDRESS:PORT) for MX/A/AAAA lookups (default: /etc/resolv.conf)"),
+    Setting(name: "remote_dns_timeout", kind: .duration, defaultValue: "5s", summary: "how long one DNS query may take"),
+    Setting(name: "remote_connect_timeout", kind: .duration, defaultValue: "30s", summary: "how long a TCP connection to a remote host may take to open"),
+    Setting(name: "remote_greeting_timeout", kind: .duration, defaultValue: "300s", summary: "how long a remote host may take for its greeting"),
+    Setting(name: "remote_command_timeout", kind: .duration, defaultValue: "300s", summary: "how long a remote host may take to answer one command (RFC 5321 §4.5.3.2)"),
+    Setting(name: "remote_data_timeout", kind: .duration, defaultValue: "600s", summary: "how long a remote host may take to answer the end of the message data"),
+    Setting(name: "remote_host_limit", kind: .count, defaultValue: "5", summary: "MX hosts (addresses) postamt-remote tries for one destination before it gives up for now"),
+    Setting(name: "remote_concurrency", kind: .count, defaultValue: "100", summary: "postamt-remote runs the runner starts at once, over all destinations"),
+    Setting(name: "remote_destination_concurrency", kind: .count, defaultValue: "20", summary: "postamt-remote runs at once to one destination domain"),
+    Setting(name: "remote_destination_backoff", kind: .duration, defaultValue: "60s", summary: "after a destination could not be reached at all, how long every message to it waits"),
+    Setting(name: "delay_warning_time", kind: .duration, defaultValue: "0", summary: "after how long a still-deferred message earns the sender a warning (0: never)"),
+    Setting(name: "remote_tls_policy", kind: .text, defaultValue: "may", summary: "STARTTLS to MX hosts: none, may (opportunistic), encrypt (TLS required) or verify (TLS with a valid certificate)"),
+    Setting(name: "remote_tls_policy_map", kind: .list, defaultValue: "", summary: "per-destination TLS policies: domain=policy, comma-separated (e.g. example.org=verify)"),
+    Setting(name: "remote_tls_ca_file", kind: .path, defaultValue: "", summary: "CA certificates (PEM) for checking remote hosts (default: the system's bundle)"),
+    Setting(name: "relayhost", kind: .text, defaultValue: "", summary: "send all remote mail through this smarthost: [host]:port, host:port or host (then its MX); TLS required"),
+    Setting(name: "relayhost_auth_file", kind: .path, defaultValue: "", summary: "a root-readable file 'user password' for AUTH PLAIN/LOGIN at the relayhost"),
+    Setting(name: "dkim_key_directory", kind: .path, defaultValue: "{root}/etc/postamt/dkim", summary: "DKIM signing keys: DIR/DOMAIN/SELECTOR.key (made by postamt dkim keygen)"),
+    Setting(name: "dkim_selector", kind: .text, defaultValue: "postamt", summary: "the selector used to sign when a domain has several keys"),
+    Setting(name: "dkim_signed_headers", kind: .list, defaultValue: "from, to, cc, subject, date, message-id, reply-to, in-reply-to, references, mime-version, content-type, content-transfer-encoding, list-id, list-unsubscribe", summary: "header fields a DKIM signature covers (From: always)"),
 ]

@@ -56,6 +56,8 @@ public struct MessageState: Equatable, Sendable {
     public let size: Int64
     public let sender: String
     public var held: Bool
+    /// A delay notice went to the sender (delay_warning_time); written only when set.
+    public var warned = false
     public var recipients: [RecipientState]
 
     public init(id: String, arrival: Int64, size: Int64, sender: String, held: Bool = false, recipients: [RecipientState]) {
@@ -70,6 +72,7 @@ public struct MessageState: Equatable, Sendable {
     /// Fields are separated by TAB; values never hold TAB or line ends (sanitised on encode).
     public func encoded() -> [UInt8] {
         var text = "\(MessageState.magic)\nid\t\(id)\narrival\t\(arrival)\nsize\t\(size)\nsender\t\(sender)\nheld\t\(held ? 1 : 0)\n"
+        if warned { text += "warned\t1\n" }
         for r in recipients {
             var fields = ["rcpt", r.status.rawValue, String(r.attempts), String(r.nextAttempt), r.original]
             switch r.destination {
@@ -101,7 +104,7 @@ public struct MessageState: Equatable, Sendable {
         guard lines.last == "" else { throw Invalid(why: "no final line end") }
         lines.removeLast()
         guard lines.first == Substring(magic), lines.last == "end" else { throw Invalid(why: "bad magic or truncated") }
-        var id: String?, arrival: Int64?, size: Int64?, sender: String?, held = false
+        var id: String?, arrival: Int64?, size: Int64?, sender: String?, held = false, warned = false
         var recipients: [RecipientState] = []
         for line in lines.dropFirst().dropLast() {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
@@ -111,6 +114,7 @@ public struct MessageState: Equatable, Sendable {
             case "size": size = f.count == 2 ? Int64(f[1]) : nil
             case "sender": sender = f.count == 2 ? f[1] : nil
             case "held": held = f.count == 2 && f[1] == "1"
+            case "warned": warned = f.count == 2 && f[1] == "1"
             case "rcpt":
                 guard f.count == 10, let status = RecipientState.Status(rawValue: f[1]),
                       let attempts = Int(f[2]), let next = Int64(f[3]) else { throw Invalid(why: "bad rcpt line") }
@@ -129,6 +133,8 @@ public struct MessageState: Equatable, Sendable {
             }
         }
         guard let id, let arrival, let size, let sender, !recipients.isEmpty else { throw Invalid(why: "missing fields") }
-        return MessageState(id: id, arrival: arrival, size: size, sender: sender, held: held, recipients: recipients)
+        var state = MessageState(id: id, arrival: arrival, size: size, sender: sender, held: held, recipients: recipients)
+        state.warned = warned
+        return state
     }
 }

@@ -28,6 +28,8 @@ public final class QueueRunner {
         let started: Int64
         var status: ExitStatus?
         let pid: pid_t
+        /// Set for a postamt-remote run: its destination and every recipient index it carries.
+        var remote: RemoteRun? = nil
     }
 
     let configuration: Configuration
@@ -55,6 +57,8 @@ public final class QueueRunner {
     var rescanIncoming = true
     /// When set, the loop ends once the queue is empty (`postamt-runner --once`).
     public var exitWhenIdle = false
+    /// Remote destinations: concurrency and backoff per domain (QueueRunner+Remote.swift).
+    var remoteScheduler: RemoteScheduler
 
     public init(configuration: Configuration, launcher: DeliveryLauncher, log: Log) {
         self.configuration = configuration
@@ -70,6 +74,7 @@ public final class QueueRunner {
         self.deliveryTimeLimit = max(1, configuration.duration("delivery_time_limit"))
         self.defaultPrivs = configuration.string("default_privs")
         self.resolver = LocalRecipientResolver(configuration: configuration, aliases: AliasTable())
+        self.remoteScheduler = RemoteScheduler(configuration: configuration)
         reloadAliasesIfChanged()
     }
 
@@ -162,7 +167,7 @@ public final class QueueRunner {
         }
         var timeout: Int64 = 60_000
         if let top = timers.peek() { timeout = min(timeout, max(0, (top.time - now) * 1000)) }
-        if !ready.isEmpty && running.count < concurrency { timeout = 0 }
+        if !ready.isEmpty && localRunningCount < concurrency { timeout = 0 }
         if running.values.contains(where: { !$0.outputOpen && $0.status == nil }) { timeout = min(timeout, 10) }
         if exitWhenIdle { timeout = min(timeout, 200) }
         let n = poll(&fds, nfds_t(fds.count), Int32(timeout))
@@ -186,9 +191,10 @@ public final class QueueRunner {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = buffer.withUnsafeMutableBytes { read(r.output, $0.baseAddress, $0.count) }
         if n > 0 {
-            // Keep the tail only: the last line is the result.
+            // Keep the tail only: the last line is the result (postamt-remote's reports: all).
             r.text += buffer[0..<n]
-            if r.text.count > 8192 { r.text.removeFirst(r.text.count - 8192) }
+            let cap = r.remote == nil ? 8192 : 1 << 20
+            if r.text.count > cap { r.text.removeFirst(r.text.count - cap) }
         } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
             r.outputOpen = false
             close(r.output)
@@ -200,6 +206,7 @@ public final class QueueRunner {
         for (pid, status) in launcher.finished(among: Array(running.keys)) {
             running[pid]?.status = status
         }
+        reapRemoteRuns()
         for (pid, r) in running where r.status != nil {
             if r.outputOpen {
                 // Drain what the child left in the pipe; it has exited, so EOF comes soon.
@@ -214,7 +221,7 @@ public final class QueueRunner {
     func enforceTimeLimits(now: Int64) {
         for (pid, r) in running where r.status == nil && now - r.started > deliveryTimeLimit {
             log.warning("delivery pid \(pid) ran longer than delivery_time_limit; killed", id: r.id)
-            launcher.kill(pid)
+            if r.remote != nil { Glibc.kill(pid, SIGKILL) } else { launcher.kill(pid) }
         }
     }
 
@@ -322,33 +329,33 @@ public final class QueueRunner {
         var deferredIDs: [String] = []
         var i = 0
         while i < ready.count {
-            if running.count >= concurrency { break }
             let id = ready[i]
             i += 1
             readySet.remove(id)
             guard let m = messages[id], !m.state.held else { continue }
             var changed = false
             var later: Int64? = nil
+            var remoteDue: [Int] = []
             for index in m.state.recipients.indices {
                 let r = m.state.recipients[index]
                 guard r.status == .pending else { continue }
                 if r.nextAttempt > now { later = min(later ?? r.nextAttempt, r.nextAttempt); continue }
                 if r.nextAttempt < 0 { continue } // in flight
                 if case .remote = r.destination {
-                    // Remote delivery is a later piece of work: keep the recipient, never drop it.
-                    m.state.recipients[index].attempts += 1
-                    defer_(m, index, reason: "remote delivery is not available on this host yet (#4.4.1)", now: now)
-                    changed = true
-                    if m.state.recipients[index].status == .pending {
-                        later = min(later ?? m.state.recipients[index].nextAttempt, m.state.recipients[index].nextAttempt)
-                    }
+                    // Remote recipients go per destination domain, one postamt-remote run each.
+                    remoteDue.append(index)
                     continue
                 }
-                if running.count >= concurrency {
+                if localRunningCount >= concurrency {
                     deferredIDs.append(id)
                     break
                 }
                 start(m, index, now: now)
+            }
+            if !remoteDue.isEmpty {
+                let outcome = startRemote(m, remoteDue, now: now)
+                changed = changed || outcome.changed
+                if let t = outcome.later { later = min(later ?? t, t) }
             }
             if changed && m.inFlight == 0 { persist(m) }
             if let later { timers.push(later, id) }
@@ -413,7 +420,7 @@ public final class QueueRunner {
     }
 
     /// A temporary failure: retry later, or fail for good once the queue lifetime is over.
-    func defer_(_ m: Message, _ index: Int, reason: String, now: Int64) {
+    func defer_(_ m: Message, _ index: Int, reason: String, now: Int64, relay: String? = nil) {
         var r = m.state.recipients[index]
         r.attempts = max(r.attempts, 1)
         let limit = m.state.sender.isEmpty ? bounceLifetime : lifetime
@@ -426,7 +433,7 @@ public final class QueueRunner {
             r.status = .pending
             r.nextAttempt = now + backoff(attempts: r.attempts)
             r.reason = reason
-            log.info("to=<\(r.destination?.address ?? r.original)>\(orig(r)), relay=\(relay(r)), delay=\(now - m.state.arrival), status=deferred (\(reason))", id: m.state.id)
+            log.info("to=<\(r.destination?.address ?? r.original)>\(orig(r)), relay=\(relay ?? self.relay(r)), delay=\(now - m.state.arrival), status=deferred (\(reason))", id: m.state.id)
         }
         m.state.recipients[index] = r
     }
@@ -441,6 +448,10 @@ public final class QueueRunner {
     }
 
     func finishDelivery(running r: Running) {
+        if let remote = r.remote {
+            finishRemote(remote, running: r)
+            return
+        }
         guard let m = messages[r.id] else { return }
         m.inFlight -= 1
         let now = Clock.seconds()
@@ -480,10 +491,17 @@ public final class QueueRunner {
             m.state.recipients[r.index] = rs
             log.info("to=<\(rs.destination?.address ?? rs.original)>\(orig(rs)), relay=local, delay=\(delay), status=bounced (\(reason))", id: r.id)
         }
+        completeResult(m)
+    }
+
+    /// After results were applied: remove a finished message, else save it and, once nothing
+    /// of it runs, bounce what failed.
+    func completeResult(_ m: Message) {
         if m.state.isComplete && m.inFlight == 0 {
             remove(m)
             return
         }
+        warnIfDelayed(m)
         persist(m)
         if m.inFlight == 0 { finishRound(m) }
     }
@@ -624,6 +642,7 @@ public final class QueueRunner {
             switch words.first {
             case "flush":
                 rescanIncoming = true
+                remoteScheduler.blockedUntil.removeAll()
                 loadStates()
                 for (id, m) in messages where !m.state.held {
                     for i in m.state.recipients.indices where m.state.recipients[i].status == .pending && m.state.recipients[i].nextAttempt > 0 {

@@ -5,6 +5,7 @@ import Glibc
 #endif
 import MailCore
 import MailQueue
+import MailRemote
 import MailSystem
 
 struct GlobalOptions: ParsableArguments {
@@ -44,7 +45,7 @@ struct Postamt: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postamt",
         abstract: "Administer the Postamt mail system.",
-        subcommands: [Queue.self, Check.self, Config.self])
+        subcommands: [Queue.self, Check.self, Config.self, DKIM.self, DNSRecords.self])
 }
 
 struct Queue: ParsableCommand {
@@ -150,6 +151,7 @@ struct Check: ParsableCommand {
         if let bytes = try? FileIO.readFile(aliasFile) {
             problems += AliasTable(text: String(decoding: bytes, as: UTF8.self), file: aliasFile).problems.map(\.description)
         }
+        problems += RemoteSettingsCheck.problems(configuration)
         let layout = QueueLayout(configuration: configuration)
         if !layout.isComplete { problems.append("\(layout.root): queue directory missing or incomplete (postamt-runner creates it)") }
         for program in ["postamt-queue", "postamt-local", "postamt-runner"] {

@@ -1,0 +1,97 @@
+import MailCore
+import MailDKIM
+import MailSystem
+
+/// Chooses the key for a message and signs it: the domain of From: (RFC 6376 d= should match
+/// it for DMARC), its key in dkim_key_directory/DOMAIN/ (the only one, or dkim_selector's).
+/// Keys exist only for our own domains, so mail relayed for others is not signed.
+enum DKIMSigning {
+    static func sign(_ crlfMessage: [UInt8], configuration: Configuration, log: Log?, queueID: String?) -> [UInt8] {
+        let message = DKIMMessage(crlfMessage: crlfMessage)
+        func none(_ why: String) -> [UInt8] {
+            log?.info("dkim=none (\(why))", id: queueID)
+            return crlfMessage
+        }
+        guard let from = message.value(of: "from") else { return none("no From: header") }
+        guard let domain = fromDomain(from) else { return none("no domain in From:") }
+        let directory = "\(configuration.string("dkim_key_directory"))/\(domain)"
+        let keys = ((try? FileIO.listDirectory(directory)) ?? []).filter { $0.hasSuffix(".key") }.sorted()
+        guard !keys.isEmpty else { return none("no key for \(domain)") }
+        let preferred = configuration.string("dkim_selector") + ".key"
+        let file = keys.count == 1 ? keys[0] : (keys.contains(preferred) ? preferred : keys[0])
+        let selector = String(file.dropLast(4))
+        do {
+            guard let pem = try FileIO.readFile("\(directory)/\(file)", limit: 65536) else { return none("no key for \(domain)") }
+            let key = try DKIMKey(pem: pem)
+            let signer = DKIMSigner(domain: domain, selector: selector, key: key,
+                                    signedHeaders: configuration.list("dkim_signed_headers"))
+            let field = try signer.signatureField(for: message, time: Clock.seconds())
+            log?.info("dkim=signed (d=\(domain), s=\(selector), a=\(key.algorithm.signatureAlgorithm))", id: queueID)
+            return field + crlfMessage
+        } catch {
+            return none("signing with \(directory)/\(file) failed: \(error)")
+        }
+    }
+
+    /// The domain of the (first) address in a From: value, lower case.
+    static func fromDomain(_ value: String) -> String? {
+        var text = Substring(value)
+        if let open = text.lastIndex(of: "<"), let close = text[open...].firstIndex(of: ">") {
+            text = text[text.index(after: open)..<close]
+        } else if let comma = text.firstIndex(of: ",") {
+            text = text[..<comma]
+        }
+        guard let at = text.lastIndex(of: "@") else { return nil }
+        var domain = String(text[text.index(after: at)...]).trimmingSpaces().lowercased()
+        if let paren = domain.firstIndex(of: "(") { domain = String(domain[..<paren]).trimmingSpaces() }
+        guard !domain.isEmpty, !domain.contains("/"), !domain.hasPrefix("."), !domain.contains("..") else { return nil }
+        return domain
+    }
+}
+
+/// RFC 6152 fallback: a single-part 8-bit message for a server without 8BITMIME gets its body
+/// as quoted-printable (RFC 2045 §6.7) and Content-Transfer-Encoding says so.
+enum SevenBitDowngrade {
+    static func downgrade(_ crlfMessage: [UInt8]) -> [UInt8]? {
+        let message = DKIMMessage(crlfMessage: crlfMessage)
+        if let type = message.value(of: "content-type"), type.lowercased().hasPrefix("multipart/") || type.lowercased().hasPrefix("message/") {
+            return nil
+        }
+        if let cte = message.value(of: "content-transfer-encoding")?.lowercased(), cte != "8bit" && cte != "7bit" {
+            return nil
+        }
+        var out: [UInt8] = []
+        for f in message.fields where DKIMMessage.name(of: f) != "content-transfer-encoding" { out += f }
+        if message.value(of: "mime-version") == nil { out += Array("MIME-Version: 1.0\r\n".utf8) }
+        if message.value(of: "content-type") == nil { out += Array("Content-Type: text/plain; charset=utf-8\r\n".utf8) }
+        out += Array("Content-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
+        out += quotedPrintable(message.body)
+        return out
+    }
+
+    static func quotedPrintable(_ body: ArraySlice<UInt8>) -> [UInt8] {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        var lineLength = 0
+        var i = body.startIndex
+        while i < body.endIndex {
+            let b = body[i]
+            if b == 13, i + 1 < body.endIndex, body[i + 1] == 10 {
+                out += [13, 10]; lineLength = 0; i += 2; continue
+            }
+            let atLineEnd = i + 1 == body.endIndex || body[i + 1] == 13
+            var encoded: [UInt8]
+            if (b >= 33 && b <= 126 && b != 61) || ((b == 32 || b == 9) && !atLineEnd) {
+                encoded = [b]
+            } else {
+                encoded = [61, hex[Int(b >> 4)], hex[Int(b & 15)]]
+            }
+            // A line starting with "." is left to dot-stuffing; keep lines under 76 characters.
+            if lineLength + encoded.count > 75 { out += [61, 13, 10]; lineLength = 0 }
+            out += encoded
+            lineLength += encoded.count
+            i += 1
+        }
+        return out
+    }
+}

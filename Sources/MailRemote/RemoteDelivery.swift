@@ -1,0 +1,367 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailCore
+import MailDKIM
+import MailNet
+import MailSystem
+import SMTPProtocol
+
+/// STARTTLS policy for one destination (remote_tls_policy, remote_tls_policy_map).
+public enum RemoteTLSPolicy: String, Sendable, Comparable {
+    /// Never STARTTLS.
+    case none
+    /// STARTTLS when offered; on a failed handshake the host is tried again without TLS.
+    case may
+    /// TLS required, any certificate.
+    case encrypt
+    /// TLS required with a certificate that verifies for the host name.
+    case verify
+
+    var rank: Int { switch self { case .none: 0; case .may: 1; case .encrypt: 2; case .verify: 3 } }
+    public static func < (a: RemoteTLSPolicy, b: RemoteTLSPolicy) -> Bool { a.rank < b.rank }
+
+    /// The policy for `domain`: the map's entry, else the global one.
+    public static func forDestination(_ domain: String, configuration: Configuration) -> RemoteTLSPolicy {
+        let d = domain.lowercased()
+        for entry in configuration.list("remote_tls_policy_map") {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2, parts[0].lowercased() == d, let p = RemoteTLSPolicy(rawValue: parts[1]) { return p }
+        }
+        return RemoteTLSPolicy(rawValue: configuration.string("remote_tls_policy")) ?? .may
+    }
+}
+
+/// One postamt-remote run: route the destination, talk SMTP to its hosts in order until one
+/// takes the transaction, and report per recipient.
+public final class RemoteDelivery {
+    let configuration: Configuration
+    let log: Log
+    let queueID: String?
+    let destination: String
+    let sender: String
+    let recipients: [String]
+    let original: [UInt8]
+    let connectTimeout: Duration
+    let greetingTimeout: Duration
+    let commandTimeout: Duration
+    let dataTimeout: Duration
+    let isSmarthost: Bool
+    let policy: RemoteTLSPolicy
+    var prepared: [Bool: [UInt8]] = [:]
+    var dkimLogged = false
+
+    public init(configuration: Configuration, log: Log, queueID: String?, destination: String, sender: String,
+                recipients: [String], message: [UInt8]) {
+        self.configuration = configuration
+        self.log = log
+        self.queueID = queueID
+        self.destination = destination
+        self.sender = sender
+        self.recipients = recipients
+        self.original = message
+        connectTimeout = .seconds(max(1, configuration.duration("remote_connect_timeout")))
+        greetingTimeout = .seconds(max(1, configuration.duration("remote_greeting_timeout")))
+        commandTimeout = .seconds(max(1, configuration.duration("remote_command_timeout")))
+        dataTimeout = .seconds(max(1, configuration.duration("remote_data_timeout")))
+        isSmarthost = !configuration.string("relayhost").isEmpty
+        var p = RemoteTLSPolicy.forDestination(destination, configuration: configuration)
+        // A smarthost gets our password: never without TLS.
+        if isSmarthost { p = max(p, .encrypt) }
+        policy = p
+    }
+
+    /// Runs the delivery; never throws: every failure becomes a report.
+    public func run() -> RemoteReport {
+        let domain = destination.lowercased()
+        if configuration.isLocal(domain: domain) {
+            return RemoteReport(message: (.temporary, "\(destination) is a local domain; it is never delivered remotely (#4.3.5)"))
+        }
+        let needsUTF8 = ([sender] + recipients).contains { $0.utf8.contains { $0 >= 0x80 } }
+        let resolver: DNSResolver
+        do {
+            let ns = configuration.string("remote_nameserver")
+            resolver = try DNSResolver(nameserver: ns.isEmpty ? nil : ns,
+                                       timeout: .seconds(max(1, configuration.duration("remote_dns_timeout"))))
+        } catch {
+            return RemoteReport(message: (.temporary, "cannot set up the DNS resolver: \(error) (#4.3.0)"))
+        }
+        let port = UInt16(clamping: configuration.count("remote_smtp_port"))
+        let router = RemoteRouter(resolver: resolver, port: port, myHostname: configuration.hostname,
+                                  hostLimit: configuration.count("remote_host_limit"))
+        let target = isSmarthost ? configuration.string("relayhost") : destination
+        let hosts: [RemoteHost]
+        switch router.route(target) {
+        case .permanent(let why): return RemoteReport(message: (.permanent, why))
+        case .temporary(let why): return RemoteReport(message: (.temporary, why))
+        case .hosts(let h): hosts = h
+        }
+        var lastFailure = "no host to try (#4.4.1)"
+        var permanentEverywhere = true
+        for (index, host) in hosts.enumerated() {
+            var withoutTLS = policy == .none
+            while true {
+                let outcome = attempt(host, withoutTLS: withoutTLS, needsUTF8: needsUTF8)
+                switch outcome {
+                case .report(let report):
+                    return report
+                case .retryWithoutTLS(let why):
+                    log.info("\(host.name)[\(host.address.address)]: STARTTLS failed (\(why)); trying again without TLS (policy may)", id: queueID)
+                    withoutTLS = true
+                    continue
+                case .nextHost(let failure, let permanent):
+                    log.info("\(host.name)[\(host.address.address)]: \(failure)", id: queueID)
+                    lastFailure = failure
+                    if !permanent { permanentEverywhere = false }
+                    // RFC 5321 §5.1: a 5xx greeting only ends the attempt at the last host.
+                    if index == hosts.count - 1 && permanent && permanentEverywhere {
+                        return RemoteReport(message: (.permanent, failure))
+                    }
+                }
+                break
+            }
+        }
+        return RemoteReport(message: (.temporary, lastFailure))
+    }
+
+    enum Outcome {
+        case report(RemoteReport)
+        case nextHost(String, permanent: Bool)
+        case retryWithoutTLS(String)
+    }
+
+    func attempt(_ host: RemoteHost, withoutTLS: Bool, needsUTF8: Bool) -> Outcome {
+        let peer = "\(host.name)[\(host.address.address)]"
+        let plain: PlainStream
+        do {
+            plain = try PlainStream.connect(to: host.address, timeout: connectTimeout)
+        } catch {
+            return .nextHost("cannot connect to \(peer): \(error) (#4.4.1)", permanent: false)
+        }
+        defer { plain.close() }
+        let session = SMTPClientSession(plain: plain, peer: peer, commandTimeout: commandTimeout)
+        let me = configuration.hostname
+        do throws(SMTPClientFailure) {
+            let greeting = try session.readReply(timeout: greetingTimeout, stage: .greeting)
+            guard greeting.isPositive else {
+                session.quit()
+                return .nextHost(session.said(greeting, after: "the greeting"), permanent: greeting.isPermanentFailure)
+            }
+            try session.hello(me)
+            var tlsNote = "none"
+            if !withoutTLS, session.capabilities?.startTLS == true {
+                let reply = try session.command("STARTTLS", stage: .startTLS)
+                if reply.isPositive {
+                    // RFC 3207 §4.2: anything the server sent before the handshake is discarded.
+                    session.pending.removeAll()
+                    session.leftover.removeAll()
+                    session.parser = SMTPReplyParser()
+                    do {
+                        let context = try makeTLSContext()
+                        let tls = try TLSConnection(client: context, serverName: host.name, over: plain)
+                        tls.timeout = commandTimeout
+                        try tls.handshake()
+                        session.stream = tls
+                        switch tls.peerVerification {
+                        case .verified: tlsNote = "verified (\(tls.protocolVersion), \(tls.cipherName))"
+                        case .failed(let why): tlsNote = "unverified (\(tls.protocolVersion), \(tls.cipherName); \(why))"
+                        case .notChecked: tlsNote = "unverified (\(tls.protocolVersion), \(tls.cipherName))"
+                        }
+                        if policy == .verify, tls.peerVerification != .verified {
+                            return .nextHost("TLS certificate of \(peer) does not verify and the TLS policy is verify (#4.7.5)", permanent: false)
+                        }
+                    } catch {
+                        if policy == .may { return .retryWithoutTLS("\(error)") }
+                        return .nextHost("TLS handshake with \(peer) failed: \(error) (#4.7.5)", permanent: false)
+                    }
+                    session.capabilities = nil
+                    try session.hello(me)
+                } else if policy >= .encrypt {
+                    session.quit()
+                    return .nextHost(session.said(reply, after: "STARTTLS") + "; TLS is required (#4.7.5)", permanent: false)
+                }
+            } else if policy >= .encrypt {
+                session.quit()
+                return .nextHost("\(peer) does not offer STARTTLS and the TLS policy for \(destination) requires TLS (#4.7.5)", permanent: false)
+            }
+            log.info("\(peer): tls=\(tlsNote)", id: queueID)
+            if isSmarthost, let failure = try authenticate(session) {
+                return failure
+            }
+            return .report(try transaction(session, peer: peer, needsUTF8: needsUTF8))
+        } catch {
+            if error.stage == .transaction {
+                return .report(RemoteReport(message: (.temporary, error.text)))
+            }
+            return .nextHost(error.reply.map { session.said($0, after: "\(error.stage)") } ?? error.text, permanent: false)
+        }
+    }
+
+    func makeTLSContext() throws -> TLSClientContext {
+        let ca = configuration.string("remote_tls_ca_file")
+        let anchors: TLSTrustAnchors = ca.isEmpty ? .systemDefault : .caFile(ca)
+        return try TLSClientContext(verification: policy == .verify ? .peer(anchors) : .opportunistic(anchors))
+    }
+
+    /// AUTH PLAIN (RFC 4616) or LOGIN at the smarthost, with "user password" from
+    /// relayhost_auth_file. Nothing of it is logged.
+    func authenticate(_ session: SMTPClientSession) throws(SMTPClientFailure) -> Outcome? {
+        let path = configuration.string("relayhost_auth_file")
+        guard !path.isEmpty else { return nil }
+        guard let bytes = (try? FileIO.readFile(path, limit: 4096)) ?? nil else {
+            return .report(RemoteReport(message: (.temporary, "cannot read relayhost_auth_file \(path) (#4.3.5)")))
+        }
+        let line = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" }).first ?? ""
+        let parts = line.trimmingSpaces().split(separator: " ", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else {
+            return .report(RemoteReport(message: (.temporary, "relayhost_auth_file \(path) is not 'user password' (#4.3.5)")))
+        }
+        let mechanisms = session.capabilities?.authenticationMechanisms ?? []
+        var reply: SMTPReply
+        if mechanisms.contains("PLAIN") {
+            let token = Base64.encode(Array(("\0" + parts[0] + "\0" + parts[1]).utf8))
+            try session.send(Array("AUTH PLAIN \(token)\r\n".utf8), stage: .auth)
+            reply = try session.readReply(stage: .auth)
+        } else if mechanisms.contains("LOGIN") {
+            reply = try session.command("AUTH LOGIN", stage: .auth)
+            if reply.code == 334 {
+                try session.send(Array((Base64.encode(Array(parts[0].utf8)) + "\r\n").utf8), stage: .auth)
+                reply = try session.readReply(stage: .auth)
+                if reply.code == 334 {
+                    try session.send(Array((Base64.encode(Array(parts[1].utf8)) + "\r\n").utf8), stage: .auth)
+                    reply = try session.readReply(stage: .auth)
+                }
+            }
+        } else {
+            return .report(RemoteReport(message: (.temporary, "\(session.peer) offers neither AUTH PLAIN nor AUTH LOGIN (#4.7.0)")))
+        }
+        guard reply.isPositive else {
+            // A wrong password is our configuration's fault: keep the mail.
+            return .report(RemoteReport(message: (.temporary, session.said(reply, after: "AUTH") + " (#4.7.0)")))
+        }
+        log.info("\(session.peer): authenticated as \(parts[0])", id: queueID)
+        return nil
+    }
+
+    func transaction(_ session: SMTPClientSession, peer: String, needsUTF8: Bool) throws(SMTPClientFailure) -> RemoteReport {
+        let caps = session.capabilities ?? SMTPCapabilities(ehloReply: SMTPReply(250, nil, "x"))!
+        if needsUTF8 && !caps.smtpUTF8 {
+            session.quit()
+            return RemoteReport(message: (.permanent, "an address of this message needs SMTPUTF8 (RFC 6531), which \(peer) does not offer (#5.6.7)"))
+        }
+        let eightBit = original.contains { $0 >= 0x80 }
+        let message = prepare(sevenBit: eightBit && !caps.eightBitMIME)
+        if let limit = caps.maximumMessageSize, limit > 0, UInt64(message.count) > limit {
+            session.quit()
+            return RemoteReport(message: (.permanent, "message of \(message.count) bytes exceeds the size limit of \(limit) bytes that \(peer) announced (#5.3.4)"))
+        }
+        var mail = "MAIL FROM:<\(sender)>"
+        if caps.maximumMessageSize != nil { mail += " SIZE=\(message.count)" }
+        if eightBit && caps.eightBitMIME { mail += " BODY=8BITMIME" }
+        if needsUTF8 { mail += " SMTPUTF8" }
+        var results: [(RemoteReport.RecipientResult, String)] = []
+        // RFC 2920: with PIPELINING, MAIL and every RCPT go in one write; DATA waits for their replies.
+        let commands = [mail] + recipients.map { "RCPT TO:<\($0)>" }
+        var replies: [SMTPReply] = []
+        if caps.pipelining {
+            try session.send(Array(commands.map { $0 + "\r\n" }.joined().utf8), stage: .transaction)
+            for _ in commands { replies.append(try session.readReply(stage: .transaction)) }
+        } else {
+            for c in commands {
+                let r = try session.command(c, stage: .transaction)
+                replies.append(r)
+                if replies.count == 1 && !r.isPositive { break }
+            }
+        }
+        let mailReply = replies[0]
+        if !mailReply.isPositive {
+            session.quit()
+            let text = session.said(mailReply, after: "MAIL FROM")
+            return RemoteReport(recipients: recipients.map { _ in (mailReply.isPermanentFailure ? .permanent : .temporary, text) },
+                                message: (mailReply.isPermanentFailure ? .permanent : .temporary, text))
+        }
+        for (i, rcpt) in recipients.enumerated() {
+            let r = replies[i + 1]
+            let text = session.said(r, after: "RCPT TO:<\(rcpt)>")
+            results.append((r.isPositive ? .accepted : r.isPermanentFailure ? .permanent : .temporary, text))
+        }
+        guard results.contains(where: { $0.0 == .accepted }) else {
+            session.quit()
+            let allPermanent = results.allSatisfy { $0.0 == .permanent }
+            return RemoteReport(recipients: results, message: (allPermanent ? .permanent : .temporary, "no recipient was accepted by \(peer)"))
+        }
+        let data = try session.command("DATA", stage: .transaction)
+        guard data.code == 354 else {
+            session.quit()
+            let text = session.said(data, after: "DATA")
+            return RemoteReport(recipients: results, message: (data.isPermanentFailure ? .permanent : .temporary, text))
+        }
+        var encoder = SMTPDataEncoder()
+        var offset = 0
+        while offset < message.count {
+            let end = min(message.count, offset + 65536)
+            try session.send(encoder.encode(message[offset..<end]), stage: .transaction)
+            offset = end
+        }
+        try session.send(encoder.finish(), stage: .transaction)
+        let final = try session.readReply(timeout: dataTimeout, stage: .transaction)
+        session.quit()
+        let text = session.said(final, after: "end of DATA")
+        if final.isPositive {
+            return RemoteReport(recipients: results, message: (.delivered, "\(peer) accepted the message. " + text))
+        }
+        return RemoteReport(recipients: results, message: (final.isPermanentFailure ? .permanent : .temporary, text))
+    }
+
+    /// The bytes to send: CRLF line ends, 7-bit if asked (RFC 6152 fallback), then DKIM-signed.
+    func prepare(sevenBit: Bool) -> [UInt8] {
+        if let done = prepared[sevenBit] { return done }
+        var bytes = DKIMMessage.normalizingLineEnds(original)
+        if sevenBit {
+            if let downgraded = SevenBitDowngrade.downgrade(bytes) {
+                bytes = downgraded
+                log.info("8-bit body converted to quoted-printable: the server lacks 8BITMIME", id: queueID)
+            } else {
+                log.warning("8-bit multipart message sent as is to a server without 8BITMIME", id: queueID)
+            }
+        }
+        let signed = DKIMSigning.sign(bytes, configuration: configuration, log: dkimLogged ? nil : log, queueID: queueID)
+        dkimLogged = true
+        prepared[sevenBit] = signed
+        return signed
+    }
+}
+
+/// Checks of the remote settings that their kinds cannot express, for `postamt check`.
+public enum RemoteSettingsCheck {
+    public static func problems(_ configuration: Configuration) -> [String] {
+        var problems: [String] = []
+        let file = configuration.file
+        if RemoteTLSPolicy(rawValue: configuration.string("remote_tls_policy")) == nil {
+            problems.append("\(file): remote_tls_policy must be none, may, encrypt or verify")
+        }
+        for entry in configuration.list("remote_tls_policy_map") {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count != 2 || parts[0].isEmpty || RemoteTLSPolicy(rawValue: parts[1]) == nil {
+                problems.append("\(file): remote_tls_policy_map: '\(entry)' is not domain=none|may|encrypt|verify")
+            }
+        }
+        if configuration.count("remote_smtp_port") == 0 || configuration.count("remote_smtp_port") > 65535 {
+            problems.append("\(file): remote_smtp_port must be 1-65535")
+        }
+        let ns = configuration.string("remote_nameserver")
+        if !ns.isEmpty && SocketAddress(parsing: ns, defaultPort: 53) == nil {
+            problems.append("\(file): remote_nameserver '\(ns)' is not ADDRESS or ADDRESS:PORT")
+        }
+        let auth = configuration.string("relayhost_auth_file")
+        if !auth.isEmpty {
+            if configuration.string("relayhost").isEmpty {
+                problems.append("\(file): relayhost_auth_file is set but relayhost is not")
+            }
+            if let st = FileIO.status(auth), st.st_mode & 0o004 != 0 {
+                problems.append("\(auth): readable by everyone; make it root:\(configuration.string("mail_owner")) 0640")
+            }
+        }
+        return problems
+    }
+}
