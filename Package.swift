@@ -19,6 +19,8 @@ let package = Package(
         // -- imap products --
         // -- remote products --
         // -- spam products --
+        .executable(name: "postamt-spamcheck", targets: ["postamt-spamcheck"]),
+        .executable(name: "spam-classify", targets: ["spam-classify"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,7 +50,7 @@ let package = Package(
         .target(name: "SMTPProtocol"),
         .target(name: "POP3Protocol"),
         .target(name: "IMAPProtocol"),
-        .target(name: "SpamFilter"),
+        .target(name: "SpamFilter", dependencies: ["MailMessage"]),
 
         // Executables: one short entry file each.
         .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore"]),
@@ -67,9 +69,15 @@ let package = Package(
         // -- remote targets --
 
         // -- spam targets --
+        // SPF, DKIM, DMARC, DNS lists, header rules, scoring and training around SpamFilter.
+        .target(name: "SpamCheck", dependencies: ["SpamFilter", "MailMessage", "MailNet", "MailCore", "MailSystem", "Maildir", "COpenSSL"]),
+        .executableTarget(name: "postamt-spamcheck", dependencies: ["SpamCheck"]),
+        // The benchmark's bulk classifier (scripts/bench spam): not installed.
+        .executableTarget(name: "spam-classify", dependencies: ["SpamFilter"]),
+        .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore"]),
 
         .executableTarget(name: "postamt", dependencies: [
-            "MailQueue", "MailDelivery",
+            "MailQueue", "MailDelivery", "SpamCheck",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

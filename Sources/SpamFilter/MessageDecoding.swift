@@ -1,3 +1,5 @@
+import MailMessage
+
 /// Bounds on the stand-in MIME decoder; every one of them makes decoding partial, never fail.
 public struct SpamDecodeLimits: Sendable, Equatable {
     /// Raw message bytes looked at; the rest is ignored. Default 1 MiB
@@ -18,33 +20,73 @@ public struct SpamDecodeLimits: Sendable, Equatable {
 }
 
 extension SpamDocument {
-    /// Splits a raw RFC 5322 message into header fields and decoded text parts.
-    ///
-    /// Best effort and bounded: base64 and quoted-printable bodies (RFC 2045 §6.7, §6.8),
-    /// multipart bodies (RFC 2046 §5.1) and message/rfc822 parts up to `limits.maxMimeDepth`,
-    /// HTML reduced to text, RFC 2047 encoded words in header values, charsets read as UTF-8
-    /// when valid and Latin-1 otherwise. Never traps; what a limit cut off is named in
-    /// `truncation`.
+    /// Splits a raw RFC 5322 message into header fields and decoded text parts, through
+    /// MailMessage's MIME parser (`MIMEMessage`, `textContents`: transfer encodings, charsets,
+    /// HTML to text, message/rfc822 parts) within `limits`. Never traps; what a limit cut off
+    /// is named in `truncation`.
     public static func decode(rawMessage: [UInt8], limits: SpamDecodeLimits = SpamDecodeLimits()) -> SpamDocument {
-        var decoder = MimeWalker(limits: limits)
-        var scanned = rawMessage[...]
-        if rawMessage.count > limits.maxScannedBytes {
-            scanned = rawMessage[..<max(0, limits.maxScannedBytes)]
-            decoder.truncation.insert(.scannedBytes)
+        var truncation: Set<SpamTruncation> = []
+        var scanned = rawMessage
+        // An mbox "From " separator line (files saved from mailboxes, corpora) is no header.
+        if scanned.starts(with: Array("From ".utf8)), let end = scanned.firstIndex(of: 10) {
+            scanned.removeSubrange(...end)
         }
-        let bodyStart = decoder.walk(entity: scanned, depth: 0, isTop: true, defaultType: "text/plain")
+        if scanned.count > limits.maxScannedBytes {
+            scanned = Array(scanned.prefix(max(0, limits.maxScannedBytes)))
+            truncation.insert(.scannedBytes)
+        }
+        let mimeLimits = MIMELimits(maxDepth: max(0, limits.maxMimeDepth), maxParts: max(1, limits.maxParts),
+                                    maxHeaderBytes: max(0, limits.maxHeaderBytes))
+        let message = MIMEMessage(parsing: scanned, limits: mimeLimits)
+        if message.limitReached {
+            truncation.insert(message.partCount >= mimeLimits.maxParts ? .mimeParts : .mimeDepth)
+        }
+        if message.root.header.fields.count > limits.maxHeaderFields || message.root.headerRange.count > limits.maxHeaderBytes {
+            truncation.insert(.headers)
+        }
+        var headers: [(name: String, value: String)] = []
+        for field in message.root.header.fields.prefix(limits.maxHeaderFields) {
+            headers.append((name: field.name, value: decodeHeaderValue(field.rawValue.filter { $0 != 10 && $0 != 13 })))
+        }
+        // The shape of the message: every part's content fields.
+        var first = true
+        message.root.forEachPart { part in
+            if first { first = false; return }
+            for field in part.header.fields.prefix(limits.maxHeaderFields) {
+                let name = field.name.lowercased()
+                if name == "content-type" || name == "content-transfer-encoding" || name == "content-disposition" {
+                    headers.append((name: field.name, value: decodeHeaderValue(field.rawValue.filter { $0 != 10 && $0 != 13 })))
+                }
+            }
+        }
+        // Text parts as MailMessage decodes them (transfer encoding, charset); HTML reduced by
+        // our own `HTMLText.strip`, which keeps link and image URLs as text: they are among the
+        // strongest clues (MailMessage's HTML-to-text drops them).
+        var textParts: [String] = []
+        var budget = max(0, limits.maxTextBytes)
+        message.root.forEachPart { part in
+            guard !part.isMultipart, part.encapsulatedMessage == nil, !part.isOpaque, part.contentType.isText else { return }
+            let subtype = part.contentType.subtype
+            guard ["plain", "html", "enriched", "richtext"].contains(subtype) else { return }
+            guard budget > 0 else { truncation.insert(.textBytes); return }
+            let decoded = message.decodedBody(of: part, limit: budget + 1)
+            if decoded.count > budget { truncation.insert(.textBytes) }
+            let kept = Array(decoded.prefix(budget))
+            budget -= kept.count
+            let text = Charset.lookup(part.contentType.charset).decode(kept)
+            textParts.append(subtype == "html" ? String(decoding: HTMLText.strip(Array(text.utf8)), as: UTF8.self) : text)
+        }
         let key: UInt64
-        if let id = decoder.headers.first(where: { asciiCaseInsensitiveEquals($0.name, "message-id") }),
+        if let id = headers.first(where: { asciiCaseInsensitiveEquals($0.name, "message-id") }),
            !trimmedASCIIWhitespace(id.value).isEmpty {
             key = SpamDocument.messageKey(messageID: id.value)
         } else {
             var hasher = TokenHasher()
             hasher.combine("body:".utf8)
-            hasher.combine(rawMessage[min(bodyStart, rawMessage.count)...])
+            hasher.combine(scanned[min(message.root.bodyRange.lowerBound, scanned.count)...])
             key = hasher.value
         }
-        return SpamDocument(headers: decoder.headers, textParts: decoder.textParts,
-                            messageKey: key, truncation: decoder.truncation)
+        return SpamDocument(headers: headers, textParts: textParts, messageKey: key, truncation: truncation)
     }
 }
 

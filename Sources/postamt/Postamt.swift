@@ -44,7 +44,7 @@ struct Postamt: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postamt",
         abstract: "Administer the Postamt mail system.",
-        subcommands: [Queue.self, Check.self, Config.self])
+        subcommands: [Queue.self, Check.self, Config.self, Spam.self])
 }
 
 struct Queue: ParsableCommand {
