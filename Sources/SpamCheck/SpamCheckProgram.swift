@@ -108,7 +108,16 @@ public enum SpamCheckProgram {
             report.notes = ["not scanned: configuration error"]
             return (report, nil)
         }
-        return (SpamChecker(options: options).check(input), options)
+        let (report, failure) = IsolatedCheck.run(timeLimit: options.timeLimitSeconds) {
+            SpamChecker(options: options).check(input)
+        }
+        if let report { return (report, options) }
+        log.error("spam check failed: \(failure ?? "unknown"); message passed unscanned")
+        var unscanned = SpamReport()
+        unscanned.unscanned = true
+        unscanned.hits = [SpamRuleHit(name: "UNSCANNED", weight: 0)]
+        unscanned.notes = ["not scanned: \(failure ?? "internal error")"]
+        return (unscanned, options)
     }
 
     /// The message with our fields on top and any earlier ones of ours removed (RFC 8601 §5:

@@ -95,7 +95,11 @@ public final class SpamChecker {
             report.notes.append("\(what) skipped: time limit")
             return false
         }
-        let message = input.message
+        var message = input.message
+        // An mbox "From " separator line (a message saved from a mailbox) is not a header field.
+        if message.starts(with: Array("From ".utf8)), let end = message.firstIndex(of: 10) {
+            message = Array(message[(end + 1)...])
+        }
         let header = HeaderSection.parse(message, limit: options.decodeLimits.maxHeaderBytes)
         let fromMailbox = header.first("From").flatMap { MailboxList.mailboxes(in: $0.value).first }
         let fromDomain = fromMailbox?.domain?.lowercased() ?? ""

@@ -100,4 +100,24 @@ struct SpamCheckIntegrationTests {
         let stats = try system.postamt(["spam", "stats"])
         #expect(stats.stdout.contains("3 spam, 0 ham"), "\(stats.stdout)")
     }
+
+    @Test func aCrashOrHangInTheChecksPassesTheMessageUnscanned() throws {
+        let system = try Installation(config: offlineSpamSettings + "\nspam_time_limit = 1s\n")
+        try system.installSpamcheck()
+        let message = Data("From: a@b.test\nSubject: hi\n\nbody\n".utf8)
+        for fault in ["crash", "hang"] {
+            let r = try run("\(system.root)/bin/postamt-spamcheck", [], input: message,
+                            environment: system.environment.merging(["POSTAMT_SPAMCHECK_FAULT": fault]) { $1 })
+            #expect(r.status == 3, "\(fault): \(r.stderr)")
+            #expect(r.stdout.hasPrefix("X-Spam-Status: No, score=0.0, tests=UNSCANNED(0.0)\n"), "\(fault)")
+            #expect(r.stdoutData.suffix(message.count) == message)
+            #expect(r.stderr.contains("message passed unscanned"))
+        }
+        // In front of the queue, the message is queued.
+        try system.startRunner()
+        let queued = try system.spamcheckQueue(message: message, envelope: envelope("a@b.test", ["x@\(system.hostname)"]),
+                                               environment: ["POSTAMT_SPAMCHECK_FAULT": "crash"])
+        #expect(queued.status == 0, "\(queued.stderr)")
+        #expect(queued.stderr.contains("message passed unscanned"))
+    }
 }
