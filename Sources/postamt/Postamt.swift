@@ -156,6 +156,7 @@ struct Check: ParsableCommand {
             let path = configuration.program(program)
             if access(path, X_OK) != 0 { problems.append("\(path): program missing or not executable (program_directory)") }
         }
+        problems += Spam.check(configuration)
         let owner = configuration.string("mail_owner")
         if SystemUser.named(owner) == nil { problems.append("\(configuration.file): mail_owner '\(owner)' is not a system user") }
         let privs = configuration.string("default_privs")

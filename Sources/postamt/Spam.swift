@@ -9,6 +9,16 @@ struct Spam: ParsableCommand {
         abstract: "Train and inspect the spam filter.",
         subcommands: [Learn.self, Forget.self, Stats.self])
 
+    /// `postamt check`'s part: the spam settings' values (numbers, choices, weights).
+    static func check(_ configuration: Configuration) -> [String] {
+        do {
+            _ = try SpamCheckOptions(configuration: configuration)
+            return []
+        } catch {
+            return error.problems.map(\.description)
+        }
+    }
+
     struct DatabaseOptions: ParsableArguments {
         @Option(name: .shortAndLong, help: "Train this user's database (spam_database = per-user).")
         var user: String?

@@ -32,6 +32,10 @@ struct SPFTests {
         "--txt-record=_dmarc.dm.test,v=DMARC1; p=reject; adkim=r; aspf=r",
         "--txt-record=dm.test,v=spf1 ip4:192.0.2.0/24 -all",
         "--txt-record=_dmarc.quar.test,v=DMARC1; p=quarantine; sp=none",
+        // RFC 5782 lists: 192.0.2.2 is listed (127.0.0.2), 192.0.2.3 gets an error code only.
+        "--host-record=2.2.0.192.bl.test,127.0.0.2",
+        "--host-record=3.2.0.192.bl.test,127.255.255.254",
+        "--host-record=2.2.0.192.wl.test,127.0.10.0",
     ]
 
     let server: Dnsmasq
@@ -108,6 +112,23 @@ struct SPFTests {
         let sub = dmarc.check(fromDomain: "news.quar.test", spf: .none, spfDomain: "", dkimPassDomains: [])
         #expect(sub.result == .fail && sub.policy == "none")
         #expect(dmarc.check(fromDomain: "nothing.test", spf: .none, spfDomain: "", dkimPassDomains: []).result == .none)
+    }
+
+    @Test func dnsListsOfTheClientAddress() {
+        var options = SpamCheckOptions()
+        options.databaseDirectory = "/nonexistent"
+        options.dnsblZones = ["bl.test", "broken.example"]
+        options.dnswlZones = ["wl.test"]
+        let checker = SpamChecker(options: options, dns: resolver)
+        func names(_ ip: String) -> [String] {
+            var input = SpamCheckInput(message: Array("From: a@b.test\nDate: d\nMessage-ID: <1@b>\n\nx\n".utf8))
+            input.clientIP = ip
+            return checker.check(input).hits.map(\.name)
+        }
+        #expect(names("192.0.2.2").contains("DNSBL_BL_TEST"))
+        #expect(names("192.0.2.2").contains("DNSWL_WL_TEST"))
+        #expect(!names("192.0.2.3").contains { $0.hasPrefix("DNSBL") })   // an error code is no listing
+        #expect(!names("192.0.2.4").contains { $0.hasPrefix("DNS") })     // and a failing zone never counts
     }
 
     @Test func dmarcRejectAtSMTPTime() {
