@@ -43,9 +43,16 @@ public struct SpamReport: Sendable {
     public init() {}
 
     /// The fields postamt-spamcheck adds at the top of the message, each ending in LF.
-    public func headerFields(authservID: String) -> [UInt8] {
+    public func headerFields(authservID rawID: String) -> [UInt8] {
+        // Everything below comes from rules, DNS and the message: no line ends may slip in.
+        func oneLine(_ text: String) -> String {
+            String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? " " : $0 }))
+        }
+        let authservID = oneLine(rawID)
+        let notes = self.notes.map(oneLine), authResults = self.authResults.map(oneLine)
+        let bayesExplanation = self.bayesExplanation.map(oneLine)
         var text = ""
-        let tests = hits.map { "\($0.name)(\(formatScore($0.weight)))" }.joined(separator: ",")
+        let tests = hits.map { "\(oneLine($0.name))(\(formatScore($0.weight)))" }.joined(separator: ",")
         text += "X-Spam-Status: \(isSpam ? "Yes" : "No"), score=\(formatScore(score)), tests=\(tests.isEmpty ? "none" : tests)\n"
         text += "X-Spam-Score: \(formatScore(score))\n"
         if let bayesExplanation { text += "X-Spam-Bayes: \(bayesExplanation)\n" }

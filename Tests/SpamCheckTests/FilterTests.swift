@@ -103,6 +103,15 @@ struct HeuristicsTests {
         #expect(SpamChecker(options: options, dns: dns).check(input).score < 0)
     }
 
+    @Test func headerFieldsStayOneLineEach() {
+        var report = SpamReport()
+        report.authResults = ["spf=none smtp.helo=evil\r\nX-Injected: yes"]
+        report.notes = ["a\nb"]
+        let text = String(decoding: report.headerFields(authservID: "h"), as: UTF8.self)
+        #expect(!text.contains("\nX-Injected"))
+        #expect(text.split(separator: "\n").allSatisfy { !$0.contains("\r") })
+    }
+
     @Test func rewriteRemovesForgedFieldsOfOurs() {
         var report = SpamReport()
         report.hits = [SpamRuleHit(name: "MISSING_DATE", weight: 1)]
