@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import MailCore
 import SpamFilter
 @testable import SpamCheck
 
@@ -58,6 +59,21 @@ struct TrainingTests {
         let ham = checker.check(SpamCheckInput(message: Array("Message-ID: <new2@x>\nDate: now\nSubject: meeting notes\n\nthe quarterly meeting agenda project schedule\n".utf8)))
         #expect(ham.hits.contains { $0.name == "BAYES_00" })
         #expect(!ham.isSpam)
+    }
+}
+
+struct OptionsTests {
+    @Test func databasePerUserOrGlobal() throws {
+        var configuration = Configuration(root: "/srv")
+        #expect(configuration.apply(text: "spam_database = per-user\nspam_rule_weights = BAYES_90=4.5, dnsbl=7\n").isEmpty)
+        let options = try SpamCheckOptions(configuration: configuration)
+        #expect(options.databasePath(user: "alice") == "/srv/var/lib/postamt/spam/users/alice.db")
+        #expect(options.databasePath(user: nil) == "/srv/var/lib/postamt/spam/tokens.db")
+        #expect(options.databasePath(user: "../etc") == "/srv/var/lib/postamt/spam/tokens.db")
+        #expect(options.weights["BAYES_90"] == 4.5 && options.weights["DNSBL"] == 7)
+        var bad = Configuration(root: "/srv")
+        _ = bad.apply(text: "spam_tag_score = lots\nspam_database = shared\n")
+        #expect(throws: ConfigErrors.self) { try SpamCheckOptions(configuration: bad) }
     }
 }
 
