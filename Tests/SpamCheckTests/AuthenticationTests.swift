@@ -217,6 +217,15 @@ struct DKIMTests {
         #expect(results.first?.reason.contains("body hash") == true)
     }
 
+    @Test func wireFormatCRLFMessageVerifies() throws {
+        let crlf = DKIMTests.message.replacingOccurrences(of: "\n", with: "\r\n")
+        let signed = try sign("rsa", "rsa-sha256", header: "simple", body: "simple", message: crlf)
+        #expect(verify(signed).first?.result == .pass, "\(verify(signed).first?.reason ?? "")")
+        // The same message stored with LF line ends (as the queue keeps it) still verifies.
+        let lf = String(decoding: signed, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
+        #expect(verify(Array(lf.utf8)).first?.result == .pass)
+    }
+
     @Test func tamperedHeaderFails() throws {
         var signed = String(decoding: try sign("rsa", "rsa-sha256", header: "relaxed", body: "simple"), as: UTF8.self)
         signed = signed.replacingOccurrences(of: "Subject: DKIM test", with: "Subject: DKIM best")
