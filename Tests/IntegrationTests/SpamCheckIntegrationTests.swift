@@ -120,4 +120,28 @@ struct SpamCheckIntegrationTests {
         #expect(queued.status == 0, "\(queued.stderr)")
         #expect(queued.stderr.contains("message passed unscanned"))
     }
+
+    @Test func nightlyLearningFollowsWhatTheUserMoved() throws {
+        let user = try TestUser()
+        let system = try Installation(config: offlineSpamSettings)
+        let maildir = "\(user.home)/Maildir"
+        for folder in ["", "/.Junk"] {
+            for sub in ["cur", "new", "tmp"] {
+                try FileManager.default.createDirectory(atPath: "\(maildir)\(folder)/\(sub)", withIntermediateDirectories: true)
+            }
+        }
+        for i in 0..<3 { try "Message-ID: <j\(i)@x>\nSubject: pills\n\ncheap pills\n".write(toFile: "\(maildir)/.Junk/cur/j\(i):2,S", atomically: true, encoding: .utf8) }
+        for i in 0..<2 { try "Message-ID: <h\(i)@x>\nSubject: lunch\n\nlunch today\n".write(toFile: "\(maildir)/cur/h\(i):2,S", atomically: true, encoding: .utf8) }
+        try "Message-ID: <unread@x>\nSubject: ?\n\nnot read yet\n".write(toFile: "\(maildir)/new/u1", atomically: true, encoding: .utf8)
+        for _ in 0..<2 {
+            let r = try system.postamt(["spam", "learn-folders", user.name])
+            #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        }
+        #expect(try system.postamt(["spam", "stats"]).stdout.contains("3 spam, 2 ham"))
+        // The user takes one message out of Junk: the next night it counts as ham.
+        try FileManager.default.moveItem(atPath: "\(maildir)/.Junk/cur/j0:2,S", toPath: "\(maildir)/cur/j0:2,S")
+        let moved = try system.postamt(["spam", "learn-folders", user.name])
+        #expect(moved.stdout.contains("ham 0 learnt, 1 moved"), "\(moved.stdout)")
+        #expect(try system.postamt(["spam", "stats"]).stdout.contains("2 spam, 3 ham"))
+    }
 }
