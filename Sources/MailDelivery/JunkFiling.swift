@@ -25,13 +25,13 @@ extension LocalDelivery {
 }
 
 extension LocalDelivery {
-    /// Creates the Junk folder (and the inbox Maildir above it) with the `maildirfolder` marker.
+    /// Creates the Junk folder (and the inbox Maildir above it) with the `maildirfolder` marker,
+    /// as IMAP's special-use folder of that name is created.
     func createJunkFolder(_ inbox: String, _ junk: String) -> DeliveryOutcome? {
         let folder = configuration.string("spam_junk_folder")
         do {
-            let root = Maildir(path: String(inbox.dropLast()))
-            if !root.exists { try root.create() }
-            _ = try root.folder(folder)
+            // Race-safe with another delivery or an IMAP session creating it at the same time.
+            _ = try MaildirFolders(root: Maildir(path: String(inbox.dropLast()))).specialFolder(folder)
             return nil
         } catch {
             return .temporary("cannot create the folder \(junk): \(error) (#4.2.0)")
