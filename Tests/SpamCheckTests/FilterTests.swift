@@ -119,6 +119,13 @@ struct HeuristicsTests {
         #expect(SpamChecker(options: options, dns: dns).check(input).score < 0)
     }
 
+    @Test func checksPastTheTimeLimitAreSkipped() {
+        let report = check("From: a@far.test\n\nbody\n") { $0.timeLimitSeconds = 0 }
+        #expect(report.hits.map(\.name).contains("TIME_LIMIT"))
+        #expect(report.notes.contains { $0.hasPrefix("SPF skipped: time limit") })
+        #expect(report.rejectReason == nil)
+    }
+
     @Test func headerFieldsStayOneLineEach() {
         var report = SpamReport()
         report.authResults = ["spf=none smtp.helo=evil\r\nX-Injected: yes"]
