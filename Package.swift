@@ -20,6 +20,8 @@ let package = Package(
         // -- remote products --
         .executable(name: "postamt-remote", targets: ["postamt-remote"]),
         // -- spam products --
+        .executable(name: "postamt-spamcheck", targets: ["postamt-spamcheck"]),
+        .executable(name: "spam-classify", targets: ["spam-classify"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,7 +51,7 @@ let package = Package(
         .target(name: "SMTPProtocol"),
         .target(name: "POP3Protocol"),
         .target(name: "IMAPProtocol"),
-        .target(name: "SpamFilter"),
+        .target(name: "SpamFilter", dependencies: ["MailMessage"]),
 
         // Executables: one short entry file each.
         .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore"]),
@@ -74,9 +76,15 @@ let package = Package(
         .testTarget(name: "MailRemoteTests", dependencies: ["MailRemote", "MailDKIM", "MailNet", "SMTPProtocol"]),
 
         // -- spam targets --
+        // SPF, DKIM, DMARC, DNS lists, header rules, scoring and training around SpamFilter.
+        .target(name: "SpamCheck", dependencies: ["SpamFilter", "MailMessage", "MailNet", "MailCore", "MailSystem", "Maildir", "COpenSSL"]),
+        .executableTarget(name: "postamt-spamcheck", dependencies: ["SpamCheck"]),
+        // The benchmark's bulk classifier (scripts/bench spam): not installed.
+        .executableTarget(name: "spam-classify", dependencies: ["SpamFilter"]),
+        .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore"]),
 
         .executableTarget(name: "postamt", dependencies: [
-            "MailQueue", "MailDelivery", "MailDKIM", "MailRemote",
+            "MailQueue", "MailDelivery", "MailDKIM", "MailRemote", "SpamCheck",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

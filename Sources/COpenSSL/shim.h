@@ -1,7 +1,7 @@
 /*
  * COpenSSL: the OpenSSL 3 headers for Swift, plus static-inline wrappers for the
  * macros Swift cannot import (function-like macros and computed option bits).
- * Only MailNet's TLS wrapper uses this module; keep it thin.
+ * MailNet's TLS wrapper and SpamCheck's DKIM verifier use this module; keep it thin.
  */
 #ifndef POSTAMT_COPENSSL_SHIM_H
 #define POSTAMT_COPENSSL_SHIM_H
@@ -11,6 +11,7 @@
 #include <openssl/bio.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <openssl/evp.h>
 #include <string.h>
 
 /* Option bits (SSL_OP_* are built with SSL_OP_BIT(), which Swift does not import). */
@@ -69,6 +70,56 @@ static inline int postamt_X509_subject_rfc2253(X509 *cert, char *buf, int size) 
     }
     BIO_free(bio);
     return n;
+}
+
+/* DKIM (RFC 6376, RFC 8463): digests and signature checks over whole buffers. */
+
+/* SHA-256 of data into out (32 bytes); 1 on success. */
+static inline int postamt_sha256(const unsigned char *data, size_t length, unsigned char *out) {
+    unsigned int size = 0;
+    return EVP_Digest(data, length, out, &size, EVP_sha256(), NULL) == 1 && size == 32;
+}
+
+/*
+ * Verifies an RSASSA-PKCS1-v1_5 SHA-256 signature over data with a DER public key
+ * (SubjectPublicKeyInfo, or a bare PKCS#1 RSAPublicKey as some DKIM records carry).
+ * Returns 1 good, 0 bad signature, -1 unusable key, -2 key shorter than min_bits.
+ */
+static inline int postamt_verify_rsa_sha256(const unsigned char *der, long der_length,
+                                            const unsigned char *data, size_t data_length,
+                                            const unsigned char *sig, size_t sig_length, int min_bits) {
+    const unsigned char *p = der;
+    EVP_PKEY *key = d2i_PUBKEY(NULL, &p, der_length);
+    if (key == NULL) { p = der; key = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, der_length); }
+    if (key == NULL) { ERR_clear_error(); return -1; }
+    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) { EVP_PKEY_free(key); return -1; }
+    if (EVP_PKEY_get_bits(key) < min_bits) { EVP_PKEY_free(key); return -2; }
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int result = -1;
+    if (ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key) == 1) {
+        result = EVP_DigestVerify(ctx, sig, sig_length, data, data_length) == 1 ? 1 : 0;
+    }
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    return result;
+}
+
+/* Verifies a pure Ed25519 signature over message with a raw 32-byte public key. 1/0/-1 as above. */
+static inline int postamt_verify_ed25519(const unsigned char *raw_key, size_t key_length,
+                                         const unsigned char *message, size_t message_length,
+                                         const unsigned char *sig, size_t sig_length) {
+    EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw_key, key_length);
+    if (key == NULL) { ERR_clear_error(); return -1; }
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int result = -1;
+    if (ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1) {
+        result = EVP_DigestVerify(ctx, sig, sig_length, message, message_length) == 1 ? 1 : 0;
+    }
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    return result;
 }
 
 #endif

@@ -191,7 +191,9 @@ public struct LocalDelivery {
             switch instruction {
             case .defaultMailbox:
                 let mailbox = configuration.string("home_mailbox")
-                let path = mailbox.hasPrefix("/") ? mailbox : "\(home)/\(mailbox)"
+                let inbox = mailbox.hasPrefix("/") ? mailbox : "\(home)/\(mailbox)"
+                let (path, junk) = defaultMailboxTarget(inbox)
+                if junk, let failure = createJunkFolder(inbox, path) { return failure }
                 if let failure = deliverToFile(path, maildir: path.hasSuffix("/")) { return failure }
                 done.append(path.hasSuffix("/") ? "maildir \(path)" : "mailbox \(path)")
             case .maildir(let path):

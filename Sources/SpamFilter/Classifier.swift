@@ -102,7 +102,8 @@ func formatFixed(_ value: Double, digits: Int) -> String {
 /// where C⁻¹ is the inverse chi-square with 2N degrees of freedom (Robinson, "A statistical
 /// approach to the spam problem", Linux Journal 2003; SpamBayes `chi2_spamprob`).
 ///
-/// Chosen by measurement (`spam-bench`, SpamAssassin public corpus: 2,784 ham incl. hard_ham,
+/// Chosen by measurement (`spam-bench`; `scripts/bench spam` repeats the 50/50 run beside
+/// bogofilter; SpamAssassin public corpus: 2,784 ham incl. hard_ham,
 /// 1,396 spam; 50/50 split by FNV-1a of the file name, and 5-fold cross-validation):
 ///
 /// | FN at the lowest threshold with FP ≤ 0.1 %  | 50/50  | 5-fold |

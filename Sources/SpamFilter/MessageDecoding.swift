@@ -1,4 +1,6 @@
-/// Bounds on the stand-in MIME decoder; every one of them makes decoding partial, never fail.
+import MailMessage
+
+/// Bounds on decoding a message for the classifier; each makes decoding partial, never fail.
 public struct SpamDecodeLimits: Sendable, Equatable {
     /// Raw message bytes looked at; the rest is ignored. Default 1 MiB
     /// (spam is small; a large message is judged on its beginning).
@@ -18,206 +20,73 @@ public struct SpamDecodeLimits: Sendable, Equatable {
 }
 
 extension SpamDocument {
-    /// Splits a raw RFC 5322 message into header fields and decoded text parts.
-    ///
-    /// Best effort and bounded: base64 and quoted-printable bodies (RFC 2045 §6.7, §6.8),
-    /// multipart bodies (RFC 2046 §5.1) and message/rfc822 parts up to `limits.maxMimeDepth`,
-    /// HTML reduced to text, RFC 2047 encoded words in header values, charsets read as UTF-8
-    /// when valid and Latin-1 otherwise. Never traps; what a limit cut off is named in
-    /// `truncation`.
+    /// Splits a raw RFC 5322 message into header fields and decoded text parts, through
+    /// MailMessage's MIME parser (`MIMEMessage`, `textContents`: transfer encodings, charsets,
+    /// HTML to text, message/rfc822 parts) within `limits`. Never traps; what a limit cut off
+    /// is named in `truncation`.
     public static func decode(rawMessage: [UInt8], limits: SpamDecodeLimits = SpamDecodeLimits()) -> SpamDocument {
-        var decoder = MimeWalker(limits: limits)
-        var scanned = rawMessage[...]
-        if rawMessage.count > limits.maxScannedBytes {
-            scanned = rawMessage[..<max(0, limits.maxScannedBytes)]
-            decoder.truncation.insert(.scannedBytes)
+        var truncation: Set<SpamTruncation> = []
+        var scanned = rawMessage
+        // An mbox "From " separator line (files saved from mailboxes, corpora) is no header.
+        if scanned.starts(with: Array("From ".utf8)), let end = scanned.firstIndex(of: 10) {
+            scanned.removeSubrange(...end)
         }
-        let bodyStart = decoder.walk(entity: scanned, depth: 0, isTop: true, defaultType: "text/plain")
+        if scanned.count > limits.maxScannedBytes {
+            scanned = Array(scanned.prefix(max(0, limits.maxScannedBytes)))
+            truncation.insert(.scannedBytes)
+        }
+        let mimeLimits = MIMELimits(maxDepth: max(0, limits.maxMimeDepth), maxParts: max(1, limits.maxParts),
+                                    maxHeaderBytes: max(0, limits.maxHeaderBytes))
+        let message = MIMEMessage(parsing: scanned, limits: mimeLimits)
+        if message.limitReached {
+            truncation.insert(message.partCount >= mimeLimits.maxParts ? .mimeParts : .mimeDepth)
+        }
+        if message.root.header.fields.count > limits.maxHeaderFields || message.root.headerRange.count > limits.maxHeaderBytes {
+            truncation.insert(.headers)
+        }
+        var headers: [(name: String, value: String)] = []
+        for field in message.root.header.fields.prefix(limits.maxHeaderFields) {
+            headers.append((name: field.name, value: decodeHeaderValue(field.rawValue.filter { $0 != 10 && $0 != 13 })))
+        }
+        // The shape of the message: every part's content fields.
+        var first = true
+        message.root.forEachPart { part in
+            if first { first = false; return }
+            for field in part.header.fields.prefix(limits.maxHeaderFields) {
+                let name = field.name.lowercased()
+                if name == "content-type" || name == "content-transfer-encoding" || name == "content-disposition" {
+                    headers.append((name: field.name, value: decodeHeaderValue(field.rawValue.filter { $0 != 10 && $0 != 13 })))
+                }
+            }
+        }
+        // Text parts as MailMessage decodes them (transfer encoding, charset); HTML reduced by
+        // our own `HTMLText.strip`, which keeps link and image URLs as text: they are among the
+        // strongest clues (MailMessage's HTML-to-text drops them).
+        var textParts: [String] = []
+        var budget = max(0, limits.maxTextBytes)
+        message.root.forEachPart { part in
+            guard !part.isMultipart, part.encapsulatedMessage == nil, !part.isOpaque, part.contentType.isText else { return }
+            let subtype = part.contentType.subtype
+            guard ["plain", "html", "enriched", "richtext"].contains(subtype) else { return }
+            guard budget > 0 else { truncation.insert(.textBytes); return }
+            let decoded = message.decodedBody(of: part, limit: budget + 1)
+            if decoded.count > budget { truncation.insert(.textBytes) }
+            let kept = Array(decoded.prefix(budget))
+            budget -= kept.count
+            let text = Charset.lookup(part.contentType.charset).decode(kept)
+            textParts.append(subtype == "html" ? String(decoding: HTMLText.strip(Array(text.utf8)), as: UTF8.self) : text)
+        }
         let key: UInt64
-        if let id = decoder.headers.first(where: { asciiCaseInsensitiveEquals($0.name, "message-id") }),
+        if let id = headers.first(where: { asciiCaseInsensitiveEquals($0.name, "message-id") }),
            !trimmedASCIIWhitespace(id.value).isEmpty {
             key = SpamDocument.messageKey(messageID: id.value)
         } else {
             var hasher = TokenHasher()
             hasher.combine("body:".utf8)
-            hasher.combine(rawMessage[min(bodyStart, rawMessage.count)...])
+            hasher.combine(scanned[min(message.root.bodyRange.lowerBound, scanned.count)...])
             key = hasher.value
         }
-        return SpamDocument(headers: decoder.headers, textParts: decoder.textParts,
-                            messageKey: key, truncation: decoder.truncation)
-    }
-}
-
-/// Walks the MIME tree of one message, collecting fields and text within the limits.
-struct MimeWalker {
-    let limits: SpamDecodeLimits
-    var headers: [(name: String, value: String)] = []
-    var textParts: [String] = []
-    var truncation: Set<SpamTruncation> = []
-    var partCount = 0
-    var textBytes = 0
-
-    init(limits: SpamDecodeLimits) { self.limits = limits }
-
-    /// Decodes one entity; returns the index where its body starts.
-    @discardableResult
-    mutating func walk(entity: ArraySlice<UInt8>, depth: Int, isTop: Bool, defaultType: String) -> Int {
-        partCount += 1
-        if partCount > limits.maxParts {
-            truncation.insert(.mimeParts)
-            return entity.endIndex
-        }
-        let (fields, bodyStart) = parseHeaderSection(entity)
-        var contentType = MediaType(type: defaultType, parameters: [:])
-        var transferEncoding = ""
-        for field in fields {
-            let keep = isTop || ["content-type", "content-transfer-encoding", "content-disposition"].contains(field.lowerName)
-            let value = decodeHeaderValue(field.value)
-            if keep { headers.append((name: field.name, value: value)) }
-            if field.lowerName == "content-type" {
-                contentType = MediaType.parse(value, default: defaultType)
-            } else if field.lowerName == "content-transfer-encoding" {
-                transferEncoding = String(trimmedASCIIWhitespace(value)).lowercased()
-            }
-        }
-        let body = entity[bodyStart...]
-        if contentType.type.hasPrefix("multipart/") {
-            guard depth < limits.maxMimeDepth else { truncation.insert(.mimeDepth); return bodyStart }
-            guard let boundary = contentType.parameters["boundary"], !boundary.isEmpty else {
-                appendText(decodeBody(body, encoding: transferEncoding), charset: nil, html: false)
-                return bodyStart
-            }
-            let childType = contentType.type == "multipart/digest" ? "message/rfc822" : "text/plain"
-            for part in multipartBodies(body, boundary: Array(boundary.utf8)) {
-                if partCount >= limits.maxParts { truncation.insert(.mimeParts); break }
-                walk(entity: part, depth: depth + 1, isTop: false, defaultType: childType)
-            }
-        } else if contentType.type == "message/rfc822" {
-            guard depth < limits.maxMimeDepth else { truncation.insert(.mimeDepth); return bodyStart }
-            let inner = decodeBody(body, encoding: transferEncoding)
-            walk(entity: inner[...], depth: depth + 1, isTop: false, defaultType: "text/plain")
-        } else if contentType.type.hasPrefix("text/") || contentType.type.isEmpty {
-            let decoded = decodeBody(body, encoding: transferEncoding)
-            appendText(decoded, charset: contentType.parameters["charset"],
-                       html: contentType.type == "text/html" || looksLikeHTML(decoded))
-        }
-        return bodyStart
-    }
-
-    mutating func appendText(_ bytes: [UInt8], charset: String?, html: Bool) {
-        let room = limits.maxTextBytes - textBytes
-        guard room > 0 else { if !bytes.isEmpty { truncation.insert(.textBytes) }; return }
-        var utf8 = TextCharset.utf8Bytes(bytes[...], charset: charset)
-        if html { utf8 = HTMLText.strip(utf8) }
-        if utf8.count > room {
-            truncation.insert(.textBytes)
-            utf8.removeSubrange(room...)
-        }
-        textBytes += utf8.count
-        textParts.append(String(decoding: utf8, as: UTF8.self))
-    }
-
-    func decodeBody(_ body: ArraySlice<UInt8>, encoding: String) -> [UInt8] {
-        switch encoding {
-        case "base64": return TransferDecoding.base64(body)
-        case "quoted-printable": return TransferDecoding.quotedPrintable(body)
-        default: return Array(body)
-        }
-    }
-
-    func looksLikeHTML(_ bytes: [UInt8]) -> Bool {
-        // Plain-text parts that are really HTML are common in spam.
-        let probe = bytes.prefix(2048)
-        return containsCaseInsensitive(probe, "<html") || containsCaseInsensitive(probe, "<body")
-    }
-
-    struct RawField {
-        var name: String
-        var lowerName: String
-        var value: [UInt8]
-    }
-
-    /// Splits the header section (RFC 5322 §2.2, unfolding per §2.2.3) from the body.
-    mutating func parseHeaderSection(_ entity: ArraySlice<UInt8>) -> ([RawField], Int) {
-        var fields: [RawField] = []
-        var index = entity.startIndex
-        let end = entity.endIndex
-        // A part that starts with an empty line has no header fields.
-        var current: RawField?
-        var headerBytes = 0
-        var limited = false
-        while index < end {
-            var lineEnd = index
-            while lineEnd < end, entity[lineEnd] != 10 { lineEnd += 1 }
-            let next = lineEnd < end ? lineEnd + 1 : end
-            var contentEnd = lineEnd
-            if contentEnd > index, entity[contentEnd - 1] == 13 { contentEnd -= 1 }
-            if contentEnd == index {
-                if let field = current, !limited { fields.append(field) }
-                if limited { truncation.insert(.headers) }
-                return (fields, next)
-            }
-            headerBytes += next - index
-            if headerBytes > limits.maxHeaderBytes { limited = true }
-            let first = entity[index]
-            if first == 32 || first == 9 {
-                if !limited, current != nil { current!.value.append(contentsOf: entity[index..<contentEnd]) }
-            } else if let colon = entity[index..<contentEnd].firstIndex(of: 58),
-                      colon > index, entity[index..<colon].allSatisfy({ $0 > 32 && $0 < 127 }) {
-                // RFC 5322 §3.6.8: a field name is printable ASCII without space or colon.
-                if let field = current, !limited { fields.append(field) }
-                current = nil
-                if fields.count >= limits.maxHeaderFields { limited = true }
-                if !limited {
-                    let nameBytes = entity[index..<colon]
-                    let name = String(decoding: nameBytes, as: UTF8.self)
-                    current = RawField(name: name, lowerName: name.lowercased(),
-                                       value: Array(entity[(colon + 1)..<contentEnd]))
-                }
-            } else if entity[index..<contentEnd].starts(with: "From ".utf8), fields.isEmpty {
-                // An mbox "From " separator line before the header (not part of the message).
-                current = nil
-            } else if index == entity.startIndex || fields.isEmpty && current == nil {
-                // Not a header section at all (e.g. a body part without headers
-                // that does not start with an empty line): everything is body.
-                return ([], entity.startIndex)
-            }
-            // Other malformed lines inside the header section are skipped.
-            index = next
-        }
-        if limited { truncation.insert(.headers) }
-        if let field = current, !limited { fields.append(field) }
-        return (fields, end)
-    }
-
-    /// The bodies between the boundary delimiter lines of a multipart body (RFC 2046 §5.1.1:
-    /// the line break before a delimiter belongs to the delimiter; preamble and epilogue are dropped).
-    func multipartBodies(_ body: ArraySlice<UInt8>, boundary: [UInt8]) -> [ArraySlice<UInt8>] {
-        var parts: [ArraySlice<UInt8>] = []
-        var partStart: Int?
-        var index = body.startIndex
-        let end = body.endIndex
-        while index < end {
-            var lineEnd = index
-            while lineEnd < end, body[lineEnd] != 10 { lineEnd += 1 }
-            let next = lineEnd < end ? lineEnd + 1 : end
-            if lineEnd - index >= boundary.count + 2, body[index] == 45, body[index + 1] == 45,
-               body[(index + 2)..<(index + 2 + boundary.count)].elementsEqual(boundary) {
-                let afterBoundary = index + 2 + boundary.count
-                let isClose = afterBoundary + 1 < lineEnd && body[afterBoundary] == 45 && body[afterBoundary + 1] == 45
-                if let start = partStart {
-                    var partEnd = index
-                    if partEnd > start, body[partEnd - 1] == 10 { partEnd -= 1 }
-                    if partEnd > start, body[partEnd - 1] == 13 { partEnd -= 1 }
-                    parts.append(body[start..<max(start, partEnd)])
-                }
-                if isClose { return parts }
-                partStart = next
-            }
-            index = next
-        }
-        if let start = partStart, start < end { parts.append(body[start..<end]) }
-        return parts
+        return SpamDocument(headers: headers, textParts: textParts, messageKey: key, truncation: truncation)
     }
 }
 

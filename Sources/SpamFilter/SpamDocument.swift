@@ -1,7 +1,7 @@
 /// A message as the spam filter sees it: its header fields and its decoded text.
 ///
-/// The full MIME decoder (MailMessage) will produce this later; until then
-/// `SpamDocument.decode(rawMessage:limits:)` is a small, bounded stand-in.
+/// `SpamDocument.decode(rawMessage:limits:)` makes one from raw bytes with MailMessage's MIME
+/// parser, within `SpamDecodeLimits`.
 /// `headers` holds the top-level fields in order, followed by the `Content-Type`,
 /// `Content-Transfer-Encoding` and `Content-Disposition` fields of every MIME part
 /// (so a tokeniser sees the shape of the message). `textParts` holds each text part

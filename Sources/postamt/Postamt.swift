@@ -45,7 +45,7 @@ struct Postamt: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postamt",
         abstract: "Administer the Postamt mail system.",
-        subcommands: [Queue.self, Check.self, Config.self, DKIM.self, DNSRecords.self])
+        subcommands: [Queue.self, Check.self, Config.self, DKIM.self, DNSRecords.self, Spam.self])
 }
 
 struct Queue: ParsableCommand {
@@ -158,6 +158,7 @@ struct Check: ParsableCommand {
             let path = configuration.program(program)
             if access(path, X_OK) != 0 { problems.append("\(path): program missing or not executable (program_directory)") }
         }
+        problems += Spam.check(configuration)
         let owner = configuration.string("mail_owner")
         if SystemUser.named(owner) == nil { problems.append("\(configuration.file): mail_owner '\(owner)' is not a system user") }
         let privs = configuration.string("default_privs")

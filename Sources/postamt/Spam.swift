@@ -1,0 +1,144 @@
+// postamt spam: training and inspecting the spam filter's token databases (postamt(8)).
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailCore
+import MailSystem
+import SpamCheck
+import SpamFilter
+
+struct Spam: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train and inspect the spam filter.",
+        subcommands: [Learn.self, LearnFolders.self, Forget.self, Stats.self])
+
+    /// `postamt check`'s part: the spam settings' values (numbers, choices, weights).
+    static func check(_ configuration: Configuration) -> [String] {
+        do {
+            _ = try SpamCheckOptions(configuration: configuration)
+            return []
+        } catch {
+            return error.problems.map(\.description)
+        }
+    }
+
+    struct DatabaseOptions: ParsableArguments {
+        @Option(name: .shortAndLong, help: "Train this user's database (spam_database = per-user).")
+        var user: String?
+        @Option(help: "Train the token database at this path instead.")
+        var database: String?
+
+        func setup(_ global: GlobalOptions) throws -> (SpamCheckOptions, TokenDatabase) {
+            let options: SpamCheckOptions
+            do { options = try SpamCheckOptions(configuration: try global.configuration()) } catch {
+                throw fail("spam settings: \(error)")
+            }
+            return (options, TokenDatabase(path: database ?? options.databasePath(user: user)))
+        }
+    }
+
+    struct Learn: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Learn messages (files, directories of files, Maildirs) as spam or ham; each message counts once.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var database: DatabaseOptions
+        @Flag(help: "The messages are spam.") var spam = false
+        @Flag(help: "The messages are ham (wanted mail).") var ham = false
+        @Argument(help: "Message files, directories or Maildirs (cur/ and new/).") var paths: [String]
+
+        func validate() throws {
+            guard spam != ham else { throw ValidationError("say --spam or --ham") }
+        }
+
+        func run() throws {
+            let (options, db) = try database.setup(global)
+            do {
+                let (summary, files) = try SpamTraining(database: db, options: options).train(paths, as: spam ? .spam : .ham)
+                print("\(db.path): \(files) messages: \(summary.learnt) learnt, \(summary.reclassified) moved from \(spam ? "ham" : "spam"), \(summary.alreadyKnown) known already")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct LearnFolders: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "learn-folders",
+            abstract: "For each user: learn the Junk folder as spam and the read mail of the inbox as ham (the nightly job).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Users (default: every user with a Maildir in the home directory).") var users: [String] = []
+
+        func run() throws {
+            let configuration = try global.configuration()
+            let options: SpamCheckOptions
+            do { options = try SpamCheckOptions(configuration: configuration) } catch { throw fail("spam settings: \(error)") }
+            let mailbox = configuration.string("home_mailbox")
+            let junk = configuration.string("spam_junk_folder")
+            guard mailbox.hasSuffix("/"), !junk.isEmpty else {
+                throw fail("learn-folders needs Maildir delivery (home_mailbox ending in /) and a spam_junk_folder")
+            }
+            var names = users
+            if names.isEmpty {
+                setpwent()
+                while let entry = getpwent() { names.append(String(cString: entry.pointee.pw_name)) }
+                endpwent()
+            }
+            var failed = false
+            for name in names {
+                guard let user = SystemUser.named(name) else { print("\(name): no such user"); failed = true; continue }
+                let maildir = mailbox.hasPrefix("/") ? mailbox : "\(user.home)/\(mailbox)"
+                guard FileIO.isDirectory("\(maildir)cur") else {
+                    if !users.isEmpty { print("\(name): no Maildir at \(maildir)"); failed = true }
+                    continue
+                }
+                let training = SpamTraining(database: TokenDatabase(path: options.databasePath(user: name)), options: options)
+                do {
+                    // Ham: what the user read and left in the inbox (cur/); new/ may hold spam
+                    // nobody has looked at yet. Spam: everything in the Junk folder.
+                    let ham = try training.train(["\(maildir)cur"], as: .ham)
+                    let junkPath = "\(maildir).\(junk)"
+                    let spam = FileIO.isDirectory(junkPath) ? try training.train([junkPath], as: .spam).summary : LearnSummary()
+                    print("\(name): spam \(spam.learnt) learnt, \(spam.reclassified) moved; ham \(ham.summary.learnt) learnt, \(ham.summary.reclassified) moved")
+                } catch {
+                    print("\(name): \(error)")
+                    failed = true
+                }
+            }
+            if failed { throw ExitCode(1) }
+        }
+    }
+
+    struct Forget: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove messages from the counts they were learnt into.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "Message files, directories or Maildirs.") var paths: [String]
+
+        func run() throws {
+            let (options, db) = try database.setup(global)
+            do {
+                let (summary, files) = try SpamTraining(database: db, options: options).train(paths, as: nil)
+                print("\(db.path): \(files) messages: \(summary.forgotten) forgotten, \(summary.unknown) not learnt")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show what a token database has learnt.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            let (_, db) = try database.setup(global)
+            do {
+                let snapshot = try db.snapshot(verifyContents: true)
+                print("\(db.path): \(snapshot.spamMessageCount) spam, \(snapshot.hamMessageCount) ham, \(snapshot.tokenCount) tokens, \(snapshot.messageIDCount) message ids")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}
