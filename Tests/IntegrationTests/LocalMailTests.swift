@@ -185,9 +185,11 @@ struct LocalMailTests {
         let id = system.queueFiles("incoming")[0]
         try system.startRunner()
         try waitFor("delivered") { user.messages().count == 1 && system.queueIsEmpty }
-        // Hold a message that cannot be delivered yet (a remote recipient), then delete it.
-        _ = try system.sendmail(["-i", "someone@remote.example"], "Subject: remote\n\nx\n")
-        try waitFor("deferred remote") { system.log().contains("to=<someone@remote.example>, relay=none") }
+        // Hold a message that cannot be delivered yet (its program says "try later"), then
+        // delete it.
+        try user.writeFile(".postamt-later", "|exit 111\n")
+        _ = try system.sendmail(["-i", "\(user.name)+later"], "Subject: remote\n\nx\n")
+        try waitFor("deferred") { system.log().contains("status=deferred (command failed with exit 111") }
         let remoteID = system.queueFiles("state")[0]
         #expect(remoteID != id)
         #expect(try system.postamt(["queue", "hold", remoteID]).status == 0)
