@@ -201,7 +201,7 @@ public final class IMAPSession {
             ok(tag, "CAPABILITY completed")
         case .noop, .check:
             if selected != nil { synchronize() }
-            ok(tag, "NOOP completed")
+            ok(tag, command.kind == .check ? "CHECK completed" : "NOOP completed")
         case .logout:
             out.untagged(.bye, "Logging out")
             if let selected { try? selected.mailbox.saveCache() }

@@ -117,4 +117,389 @@ import Testing
         S: a33 OK LOGOUT completed
         """#, fixture: fixture)
     }
+
+    @Test func selectedStateCommands() throws {
+        let fixture = try EngineFixture()
+        Transcript.check(#"""
+        C: b1 EXAMINE INBOX
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
+        S: * 3 EXISTS
+        S: * 0 RECENT
+        S: * OK [UNSEEN 1] First unseen
+        S: * OK [PERMANENTFLAGS ()] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 4] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 2] Highest
+        S: b1 OK [READ-ONLY] EXAMINE completed
+        C: b2 STORE 1 +FLAGS (\Seen)
+        S: b2 NO [READ-ONLY] Mailbox is read-only
+        C: b3 SELECT INBOX
+        S: * OK [CLOSED] Previous mailbox closed
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
+        S: * 3 EXISTS
+        S: * 0 RECENT
+        S: * OK [UNSEEN 1] First unseen
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 4] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 2] Highest
+        S: b3 OK [READ-WRITE] SELECT completed
+        C: b4 FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)
+        S: * 1 FETCH (FLAGS () INTERNALDATE " 2-Jan-2006 15:04:05 +0000" RFC822.SIZE 157 ENVELOPE ("Mon, 2 Jan 2006 15:04:05 +0000" "first" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<1@example.org>"))
+        S: b4 OK FETCH completed
+        C: b5 FETCH 2 (BODYSTRUCTURE)
+        S: * 2 FETCH (BODYSTRUCTURE (("text" "plain" ("charset" "utf-8") NIL NIL "QUOTED-PRINTABLE" 15 1 NIL NIL NIL NIL)("message" "rfc822" NIL NIL NIL "7BIT" 53 (NIL "inner" ((NIL NIL "inner" "example.org")) ((NIL NIL "inner" "example.org")) ((NIL NIL "inner" "example.org")) NIL NIL NIL NIL NIL) ("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 10 1 NIL NIL NIL NIL) 4 NIL NIL NIL NIL) "mixed" ("boundary" "XX") NIL NIL NIL))
+        S: b5 OK FETCH completed
+        C: b6 FETCH 2 (BODY)
+        S: * 2 FETCH (BODY (("text" "plain" ("charset" "utf-8") NIL NIL "QUOTED-PRINTABLE" 15 1)("message" "rfc822" NIL NIL NIL "7BIT" 53 (NIL "inner" ((NIL NIL "inner" "example.org")) ((NIL NIL "inner" "example.org")) ((NIL NIL "inner" "example.org")) NIL NIL NIL NIL NIL) ("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 10 1) 4) "mixed"))
+        S: b6 OK FETCH completed
+        C: b7 FETCH 2 (BODY.PEEK[1] BODY.PEEK[2.HEADER] BODY.PEEK[2.TEXT] BODY.PEEK[1.MIME])
+        S: * 2 FETCH (BODY[1] {15}
+        S: Gr=C3=BC=C3=9Fe BODY[2.HEADER] {43}
+        S: From: inner@example.org
+        S: Subject: inner
+        S: 
+        S:  BODY[2.TEXT] {10}
+        S: inner body BODY[1.MIME] {88}
+        S: Content-Type: text/plain; charset=utf-8
+        S: Content-Transfer-Encoding: quoted-printable
+        S: 
+        S: )
+        S: b7 OK FETCH completed
+        C: b8 FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject From)] BODY.PEEK[TEXT]<0.5>)
+        S: * 1 FETCH (BODY[HEADER.FIELDS (Subject From)] {51}
+        S: From: Alice <alice@example.org>
+        S: Subject: first
+        S: 
+        S:  BODY[TEXT]<0> {5}
+        S: Hello)
+        S: b8 OK FETCH completed
+        C: b9 FETCH 1 BODY[1.2.3.4.5.6.7.8.9]
+        S: * 1 FETCH (BODY[1.2.3.4.5.6.7.8.9] NIL FLAGS (\Seen))
+        S: b9 OK FETCH completed
+        C: b10 FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1])
+        S: * 1 FETCH (BINARY[1] {12}
+        S: Hello Bob.
+        S:  BINARY.SIZE[1] 12)
+        S: b10 OK FETCH completed
+        C: b11 FETCH 1 RFC822.HEADER
+        S: * 1 FETCH (RFC822.HEADER {145}
+        S: From: Alice <alice@example.org>
+        S: To: Bob <bob@example.org>
+        S: Subject: first
+        S: Date: Mon, 2 Jan 2006 15:04:05 +0000
+        S: Message-ID: <1@example.org>
+        S: 
+        S: )
+        S: b11 OK FETCH completed
+        C: b12 FETCH 1 BODY[]<0.20>
+        S: * 1 FETCH (BODY[]<0> {20}
+        S: From: Alice <alice@e FLAGS (\Seen))
+        S: b12 OK FETCH completed
+        C: b13 FETCH 9 FLAGS
+        S: b13 BAD Invalid message sequence number
+        C: b14 UID FETCH 1:* (FLAGS)
+        S: * 1 FETCH (UID 1 FLAGS (\Seen))
+        S: * 2 FETCH (UID 2 FLAGS ())
+        S: * 3 FETCH (UID 3 FLAGS ())
+        S: b14 OK FETCH completed
+        C: b15 STORE 1:2 +FLAGS (\Flagged $Work)
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded $Work)
+        S: * 1 FETCH (FLAGS (\Flagged \Seen $Work))
+        S: * 2 FETCH (FLAGS (\Flagged $Work))
+        S: b15 OK STORE completed
+        C: b16 STORE 1 +FLAGS (\Flagged)
+        S: * 1 FETCH (FLAGS (\Flagged \Seen $Work))
+        S: b16 OK STORE completed
+        C: b17 STORE 2 -FLAGS.SILENT (\Flagged)
+        S: b17 OK STORE completed
+        C: b18 STORE 3 FLAGS (\Answered \Draft)
+        S: * 3 FETCH (FLAGS (\Answered \Draft))
+        S: b18 OK STORE completed
+        C: b19 UID STORE 3 +FLAGS (\Bogus)
+        S: b19 NO Unknown system flag \Bogus
+        C: b20 SEARCH FLAGGED
+        S: * SEARCH 1
+        S: b20 OK SEARCH completed
+        C: b21 SEARCH KEYWORD $Work NOT SEEN
+        S: * SEARCH 2
+        S: b21 OK SEARCH completed
+        C: b22 SEARCH FROM carol
+        S: * SEARCH 2
+        S: b22 OK SEARCH completed
+        C: b23 SEARCH CHARSET UTF-8 SUBJECT "Köln"
+        S: * SEARCH 2
+        S: b23 OK SEARCH completed
+        C: b24 SEARCH CHARSET UTF-8 BODY {7+}
+        C: grüße
+        S: * SEARCH 2
+        S: b24 OK SEARCH completed
+        C: b25 SEARCH TEXT "inner body"
+        S: * SEARCH 2
+        S: b25 OK SEARCH completed
+        C: b26 SEARCH OR ANSWERED FLAGGED
+        S: * SEARCH 1 3
+        S: b26 OK SEARCH completed
+        C: b27 SEARCH SENTBEFORE 3-Jan-2006
+        S: * SEARCH 1
+        S: b27 OK SEARCH completed
+        C: b28 SEARCH SINCE 3-Jan-2006
+        S: * SEARCH 2 3
+        S: b28 OK SEARCH completed
+        C: b29 SEARCH LARGER 300 SMALLER 1000
+        S: * SEARCH 2
+        S: b29 OK SEARCH completed
+        C: b30 SEARCH HEADER Message-ID "<1@example.org>"
+        S: * SEARCH 1
+        S: b30 OK SEARCH completed
+        C: b31 UID SEARCH UID 2:*
+        S: * SEARCH 2 3
+        S: b31 OK SEARCH completed
+        C: b32 SEARCH RETURN (MIN MAX COUNT ALL) ALL
+        S: * ESEARCH (TAG "b32") MIN 1 MAX 3 COUNT 3 ALL 1:3
+        S: b32 OK SEARCH completed
+        C: b33 SEARCH RETURN (SAVE) FLAGGED
+        S: b33 OK SEARCH completed
+        C: b34 FETCH $ (UID)
+        S: * 1 FETCH (UID 1)
+        S: b34 OK FETCH completed
+        C: b35 SEARCH CHARSET KOI8-R ALL
+        S: b35 NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset
+        C: b36 SEARCH 2:3 NOT 3
+        S: * SEARCH 2
+        S: b36 OK SEARCH completed
+        C: b37 SORT (SUBJECT) UTF-8 ALL
+        S: * SORT 1 3 2
+        S: b37 OK SORT completed
+        C: b38 SORT (REVERSE DATE) UTF-8 ALL
+        S: * SORT 3 2 1
+        S: b38 OK SORT completed
+        C: b39 SORT (FROM) UTF-8 ALL
+        S: * SORT 1 3 2
+        S: b39 OK SORT completed
+        C: b40 SORT (DISPLAYFROM) UTF-8 ALL
+        S: * SORT 1 3 2
+        S: b40 OK SORT completed
+        C: b41 UID SORT (SIZE) UTF-8 ALL
+        S: * SORT 3 1 2
+        S: b41 OK SORT completed
+        C: b42 SORT (ARRIVAL) KOI8-R ALL
+        S: b42 NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset
+        C: b43 COPY 1 Archive
+        S: b43 OK [COPYUID V 1 1] COPY completed
+        C: b44 COPY 1 Nope
+        S: b44 NO [TRYCREATE] No such mailbox
+        C: b45 UID MOVE 3 Trash
+        S: * OK [COPYUID V 3 1] Moved UIDs
+        S: * 3 EXPUNGE
+        S: b45 OK MOVE completed
+        C: b46 STATUS Trash (MESSAGES UIDNEXT)
+        S: * STATUS Trash (MESSAGES 1 UIDNEXT 2)
+        S: b46 OK STATUS completed
+        C: b47 APPEND INBOX (\Seen) " 2-Jan-2006 10:00:00 +0000" {19+}
+        C: Subject: appended
+        C: 
+        S: * 3 EXISTS
+        S: b47 OK [APPENDUID V 4] APPEND completed
+        C: b47a FETCH 3 (FLAGS INTERNALDATE BODY[])
+        S: * 3 FETCH (FLAGS (\Seen) INTERNALDATE " 2-Jan-2006 10:00:00 +0000" BODY[] {19}
+        S: Subject: appended
+        S: )
+        S: b47a OK FETCH completed
+        C: b48 APPEND Nope {3+}
+        C: abc
+        S: b48 NO [TRYCREATE] No such mailbox
+        C: b49 NOOP
+        S: b49 OK NOOP completed
+        C: b50 STORE 1 +FLAGS.SILENT (\Deleted)
+        S: b50 OK STORE completed
+        C: b51 EXPUNGE
+        S: * 1 EXPUNGE
+        S: b51 OK EXPUNGE completed
+        C: b52 FETCH 1:* (UID FLAGS)
+        S: * 1 FETCH (UID 2 FLAGS ($Work))
+        S: * 2 FETCH (UID 4 FLAGS (\Seen))
+        S: b52 OK FETCH completed
+        C: b53 UID EXPUNGE 1:*
+        S: b53 OK EXPUNGE completed
+        C: b54 CHECK
+        S: b54 OK CHECK completed
+        C: b55 UNSELECT
+        S: b55 OK UNSELECT completed
+        C: b56 SELECT Archive
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded $Work)
+        S: * 1 EXISTS
+        S: * 0 RECENT
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded $Work \*)] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 2] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 2] Highest
+        S: b56 OK [READ-WRITE] SELECT completed
+        C: b57 STORE 1 +FLAGS (\Deleted)
+        S: * 1 FETCH (FLAGS (\Flagged \Deleted \Seen $Work))
+        S: b57 OK STORE completed
+        C: b58 CLOSE
+        S: b58 OK CLOSE completed
+        C: b59 STATUS Archive (MESSAGES)
+        S: * STATUS Archive (MESSAGES 0)
+        S: b59 OK STATUS completed
+        C: b60 SELECT Nope
+        S: b60 NO [NONEXISTENT] No such mailbox
+        C: b61 LOGOUT
+        S: * BYE Logging out
+        S: b61 OK LOGOUT completed
+        """#, fixture: fixture)
+    }
+
+    @Test func condStoreAndIdle() throws {
+        let fixture = try EngineFixture()
+        Transcript.check(#"""
+        C: c1 SELECT INBOX (CONDSTORE)
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
+        S: * 3 EXISTS
+        S: * 0 RECENT
+        S: * OK [UNSEEN 1] First unseen
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 4] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 2] Highest
+        S: c1 OK [READ-WRITE] SELECT completed
+        C: c2 FETCH 1:* (UID MODSEQ)
+        S: * 1 FETCH (UID 1 MODSEQ (2))
+        S: * 2 FETCH (UID 2 MODSEQ (2))
+        S: * 3 FETCH (UID 3 MODSEQ (2))
+        S: c2 OK FETCH completed
+        C: c3 STORE 1 +FLAGS (\Seen)
+        S: * 1 FETCH (UID 1 FLAGS (\Seen) MODSEQ (3))
+        S: c3 OK STORE completed
+        C: c4 FETCH 1:* (FLAGS) (CHANGEDSINCE 2)
+        S: * 1 FETCH (UID 1 FLAGS (\Seen) MODSEQ (3))
+        S: c4 OK FETCH completed
+        C: c5 STORE 1,2 (UNCHANGEDSINCE 2) +FLAGS (\Flagged)
+        S: * 2 FETCH (UID 2 FLAGS (\Flagged) MODSEQ (4))
+        S: c5 OK [MODIFIED 1] Conditional STORE failed for some messages
+        C: c6 SEARCH MODSEQ 3
+        S: * SEARCH 1 2 (MODSEQ 4)
+        S: c6 OK SEARCH completed
+        C: c7 STATUS INBOX (HIGHESTMODSEQ)
+        S: * STATUS INBOX (HIGHESTMODSEQ 4)
+        S: c7 OK STATUS completed
+        C: c8 IDLE
+        S: + idling
+        C: DONE
+        S: c8 OK IDLE terminated
+        C: c9 LOGOUT
+        S: * BYE Logging out
+        S: c9 OK LOGOUT completed
+        """#, fixture: fixture)
+    }
+
+    @Test func notAuthenticatedState() throws {
+        let fixture = try EngineFixture(preauth: false) { $0.allowPlaintextAuth = true; $0.maxAuthFailures = 2 }
+        Transcript.check(#"""
+        C: d1 CAPABILITY
+        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
+        S: d1 OK CAPABILITY completed
+        C: d2 SELECT INBOX
+        S: d2 BAD Log in first
+        C: d3 STARTTLS
+        S: d3 BAD TLS is not available
+        C: d4 AUTHENTICATE CRAM-MD5
+        S: d4 NO [CANNOT] Unsupported mechanism
+        C: d5 AUTHENTICATE PLAIN
+        S: + 
+        C: *
+        S: d5 BAD Authentication cancelled
+        C: d6 AUTHENTICATE PLAIN AHRlc3RlcgB3cm9uZw==
+        S: d6 NO [AUTHENTICATIONFAILED] Authentication failed
+        C: d7 LOGIN {6}
+        S: + Ready for literal
+        C: tester {6}
+        S: + Ready for literal
+        C: secret
+        S: d7 OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND] Logged in
+        C: d8 SELECT INBOX
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
+        S: * 3 EXISTS
+        S: * 0 RECENT
+        S: * OK [UNSEEN 1] First unseen
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 4] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 2] Highest
+        S: d8 OK [READ-WRITE] SELECT completed
+        C: d9 LOGOUT
+        S: * BYE Logging out
+        S: d9 OK LOGOUT completed
+        """#, fixture: fixture)
+    }
+
+    @Test func loginFailuresDisconnect() throws {
+        let fixture = try EngineFixture(preauth: false) { $0.allowPlaintextAuth = true; $0.maxAuthFailures = 2 }
+        Transcript.check(#"""
+        C: e1 LOGIN tester wrong
+        S: e1 NO [AUTHENTICATIONFAILED] Authentication failed
+        C: e2 AUTHENTICATE LOGIN
+        S: + VXNlcm5hbWU6
+        C: dGVzdGVy
+        S: + UGFzc3dvcmQ6
+        C: bm9wZQ==
+        S: e2 NO [AUTHENTICATIONFAILED] Authentication failed
+        S: * BYE Too many authentication failures
+        C: e3 NOOP
+        """#, fixture: fixture)
+        #expect(fixture.session.isFinished)
+    }
+
+    @Test func loginNeedsTLS() throws {
+        let fixture = try EngineFixture(preauth: false) { $0.startTLSAvailable = true }
+        Transcript.check(#"""
+        C: f1 CAPABILITY
+        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE STARTTLS LOGINDISABLED
+        S: f1 OK CAPABILITY completed
+        C: f2 LOGIN tester secret
+        S: f2 NO [PRIVACYREQUIRED] LOGIN needs TLS (STARTTLS)
+        C: f3 AUTHENTICATE PLAIN AHRlc3RlcgBzZWNyZXQ=
+        S: f3 NO [PRIVACYREQUIRED] Authentication needs TLS (STARTTLS)
+        C: f4 STARTTLS
+        S: f4 OK Begin TLS negotiation now
+        C: f5 NOOP
+        """#, fixture: fixture)
+        #expect(fixture.session.wantsStartTLS)
+        fixture.session.tlsStarted()
+        Transcript.check(#"""
+        C: f6 CAPABILITY
+        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
+        S: f6 OK CAPABILITY completed
+        C: f7 LOGIN tester secret
+        S: f7 OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND] Logged in
+        """#, fixture: fixture)
+    }
+
+    @Test func hostileInput() throws {
+        let fixture = try EngineFixture()
+        let nested = String(repeating: "(", count: 10_000)
+        Transcript.check(#"""
+        C: g1 LOGIN {4294967296}
+        S: g1 BAD [TOOBIG] Literal larger than 65536 octets
+        C: g2 SELECT INBOX
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
+        S: * 3 EXISTS
+        S: * 0 RECENT
+        S: * OK [UNSEEN 1] First unseen
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 4] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 2] Highest
+        S: g2 OK [READ-WRITE] SELECT completed
+        C: g3 FETCH 1 (BODY[1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20.21.22.23.24.25.26.27.28.29.30.31.32.33])
+        S: g3 BAD [LIMIT] Section deeper than 32 parts
+        C: g4 APPEND INBOX {99999999999}
+        S: g4 NO [TOOBIG] Literal larger than 67108864 octets
+        C: g5 NOOP
+        S: g5 OK NOOP completed
+        """#, fixture: fixture)
+        #expect(fixture.send("g6 SEARCH \(nested)").hasPrefix("g6 BAD"))
+        #expect(fixture.send("g7 NOOP") == "g7 OK NOOP completed\r\n")
+    }
 }
