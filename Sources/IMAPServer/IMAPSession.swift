@@ -88,6 +88,10 @@ public final class IMAPSession {
         store.prepare()
         self.store = store
         state = .authenticated
+        // LITERAL+ after login (RFC 7888 §3): non-synchronising literals as large as the
+        // synchronising ones; before login only LITERAL- (4096 octets).
+        reader.limits.maxNonSynchronizingLiteralSize = max(configuration.limits.maxLiteralSize,
+                                                           configuration.limits.maxAppendLiteralSize)
     }
 
     public var isFinished: Bool { state == .logout }
@@ -111,7 +115,7 @@ public final class IMAPSession {
 
     /// The capabilities for the current state: each one is advertised because it works.
     public var capabilities: [String] {
-        var list = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
+        var list = ["IMAP4rev1", state == .notAuthenticated ? "LITERAL-" : "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
         if state == .notAuthenticated {
             if configuration.startTLSAvailable && !configuration.tlsActive { list.append("STARTTLS") }
             if configuration.tlsActive || configuration.allowPlaintextAuth {
@@ -122,7 +126,7 @@ public final class IMAPSession {
         } else {
             list += ["NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "LIST-EXTENDED",
                      "LIST-STATUS", "ESEARCH", "SEARCHRES", "WITHIN", "CONDSTORE", "SORT", "SORT=DISPLAY",
-                     "STATUS=SIZE", "MULTIAPPEND"]
+                     "STATUS=SIZE", "MULTIAPPEND", "UTF8=ACCEPT"]
         }
         return list
     }
@@ -228,6 +232,12 @@ public final class IMAPSession {
             var enabled: [String] = []
             for name in names {
                 if name == "CONDSTORE" && !condStoreEnabled { condStoreEnabled = true; enabled.append(name) }
+                // RFC 6855 §3: mailbox names and quoted strings in UTF-8 from now on.
+                if name == "UTF8=ACCEPT" && !utf8Enabled {
+                    utf8Enabled = true
+                    out.utf8Enabled = true
+                    enabled.append(name)
+                }
             }
             out.enabled(enabled)
             ok(tag, "ENABLE completed")

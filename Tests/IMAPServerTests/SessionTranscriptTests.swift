@@ -7,7 +7,7 @@ import Testing
         let fixture = try EngineFixture()
         Transcript.check(#"""
         C: a1 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND
+        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT
         S: a1 OK CAPABILITY completed
         C: a2 NOOP
         S: a2 OK NOOP completed
@@ -398,7 +398,7 @@ import Testing
         let fixture = try EngineFixture(preauth: false) { $0.allowPlaintextAuth = true; $0.maxAuthFailures = 2 }
         Transcript.check(#"""
         C: d1 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
+        S: * CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
         S: d1 OK CAPABILITY completed
         C: d2 SELECT INBOX
         S: d2 BAD Log in first
@@ -417,7 +417,7 @@ import Testing
         C: tester {6}
         S: + Ready for literal
         C: secret
-        S: d7 OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND] Logged in
+        S: d7 OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT] Logged in
         C: d8 SELECT INBOX
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
         S: * 3 EXISTS
@@ -455,7 +455,7 @@ import Testing
         let fixture = try EngineFixture(preauth: false) { $0.startTLSAvailable = true }
         Transcript.check(#"""
         C: f1 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE STARTTLS LOGINDISABLED
+        S: * CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID ENABLE IDLE STARTTLS LOGINDISABLED
         S: f1 OK CAPABILITY completed
         C: f2 LOGIN tester secret
         S: f2 NO [PRIVACYREQUIRED] LOGIN needs TLS (STARTTLS)
@@ -469,10 +469,10 @@ import Testing
         fixture.session.tlsStarted()
         Transcript.check(#"""
         C: f6 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
+        S: * CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
         S: f6 OK CAPABILITY completed
         C: f7 LOGIN tester secret
-        S: f7 OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND] Logged in
+        S: f7 OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT] Logged in
         """#, fixture: fixture)
     }
 
@@ -501,5 +501,56 @@ import Testing
         """#, fixture: fixture)
         #expect(fixture.send("g6 SEARCH \(nested)").hasPrefix("g6 BAD"))
         #expect(fixture.send("g7 NOOP") == "g7 OK NOOP completed\r\n")
+    }
+
+    @Test func utf8AcceptMultiAppendAndWithin() throws {
+        let fixture = try EngineFixture()
+        Transcript.check(#"""
+        C: h1 CREATE "&AMQ-pfel"
+        S: h1 OK CREATE completed
+        C: h2 ENABLE UTF8=ACCEPT
+        S: * ENABLED UTF8=ACCEPT
+        S: h2 OK ENABLE completed
+        C: h3 LIST "" "Ä*"
+        S: * LIST (\HasNoChildren) "." "Äpfel"
+        S: h3 OK LIST completed
+        C: h4 CREATE "Birnen/Kerne"
+        S: h4 NO [CANNOT] Invalid mailbox name
+        C: h5 CREATE "Birnen.Kerne"
+        S: h5 OK CREATE completed
+        C: h6 LIST "" "B*" RETURN (CHILDREN SPECIAL-USE)
+        S: * LIST (\NonExistent \Noselect \HasChildren) "." Birnen
+        S: * LIST (\HasNoChildren) "." Birnen.Kerne
+        S: h6 OK LIST completed
+        C: h7 APPEND "Äpfel" (\Seen) {14+}
+        C: Subject: one
+        C:  (\Flagged) {14+}
+        C: Subject: two
+        C: 
+        S: h7 OK [APPENDUID V 1:2] APPEND completed
+        C: h8 SELECT "Äpfel"
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
+        S: * 2 EXISTS
+        S: * 0 RECENT
+        S: * OK [UNSEEN 2] First unseen
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 3] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 3] Highest
+        S: h8 OK [READ-WRITE] SELECT completed
+        C: h9 SEARCH YOUNGER 3600
+        S: * SEARCH 1 2
+        S: h9 OK SEARCH completed
+        C: h10 SEARCH OLDER 3600
+        S: * SEARCH
+        S: h10 OK SEARCH completed
+        C: h11 UID SEARCH RETURN (COUNT) FLAGGED
+        S: * ESEARCH (TAG "h11") UID COUNT 1
+        S: h11 OK SEARCH completed
+        C: h12 FETCH 1:2 (FLAGS)
+        S: * 1 FETCH (FLAGS (\Seen))
+        S: * 2 FETCH (FLAGS (\Flagged))
+        S: h12 OK FETCH completed
+        """#, fixture: fixture)
     }
 }
