@@ -108,9 +108,18 @@ extension IMAPSession {
         state = .selected
         out.flags(view.definedFlags)
         out.exists(view.count)
-        out.recent(0)
-        if let firstUnseen = snapshot.messages.firstIndex(where: { !$0.flags.contains(.seen) }) {
-            out.untagged(.ok, code: .unseen(UInt32(firstUnseen + 1)), "First unseen")
+        if rev2Enabled {
+            // RFC 9051 §6.3.2: a LIST response with the mailbox's name and attributes; no
+            // RECENT and no UNSEEN code any more.
+            var attributes: [IMAPMailboxAttribute] = []
+            if let folder, let special = IMAPMailStore.specialUse(folder) { attributes.append(special) }
+            let listName = folder.map { store.wireName($0, utf8Enabled: true) } ?? IMAPMailboxName(bytes: Array("INBOX".utf8))
+            out.list(IMAPListResponse(attributes: attributes, delimiter: IMAPMailStore.delimiter, name: listName))
+        } else {
+            out.recent(0)
+            if let firstUnseen = snapshot.messages.firstIndex(where: { !$0.flags.contains(.seen) }) {
+                out.untagged(.ok, code: .unseen(UInt32(firstUnseen + 1)), "First unseen")
+            }
         }
         out.untagged(.ok, code: .permanentFlags(readOnly ? [] : view.definedFlags, allowsNewKeywords: !readOnly), "Flags permitted")
         out.untagged(.ok, code: .uidValidity(view.uidValidity), "UIDs valid")

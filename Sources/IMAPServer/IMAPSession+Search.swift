@@ -59,7 +59,8 @@ extension IMAPSession {
         if usesModSeq { condStoreEnabled = true }
         let highest = usesModSeq ? matched.map(\.modSeq).max() : nil
         let numbers = matched.map { uid ? $0.uid : $0.sequenceNumber }
-        guard let options = command.returnOptions else {
+        // RFC 9051 §7.3.4: IMAP4rev2 answers every SEARCH with ESEARCH (RETURN () is ALL).
+        guard let options = command.returnOptions ?? (rev2Enabled ? [] : nil) else {
             out.search(numbers, highestModSeq: highest)
             return ok(tag, "SEARCH completed")
         }

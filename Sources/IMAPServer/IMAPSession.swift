@@ -62,6 +62,8 @@ public final class IMAPSession {
     var commandsBeforeLogin = 0
     var condStoreEnabled = false
     var utf8Enabled = false
+    /// After ENABLE IMAP4rev2 (RFC 9051): ESEARCH for SEARCH, no \Recent, UTF-8 names.
+    var rev2Enabled = false
     var idleTag: String?
     var pendingAuthentication: (tag: String, mechanism: String, user: [UInt8]?)?
     /// A FETCH, STORE or SEARCH (not UID) runs: EXPUNGE must wait (RFC 3501 §7.4.1).
@@ -115,7 +117,7 @@ public final class IMAPSession {
 
     /// The capabilities for the current state: each one is advertised because it works.
     public var capabilities: [String] {
-        var list = ["IMAP4rev1", state == .notAuthenticated ? "LITERAL-" : "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
+        var list = ["IMAP4rev1", "IMAP4rev2", state == .notAuthenticated ? "LITERAL-" : "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
         if state == .notAuthenticated {
             if configuration.startTLSAvailable && !configuration.tlsActive { list.append("STARTTLS") }
             if configuration.tlsActive || configuration.allowPlaintextAuth {
@@ -232,6 +234,12 @@ public final class IMAPSession {
             var enabled: [String] = []
             for name in names {
                 if name == "CONDSTORE" && !condStoreEnabled { condStoreEnabled = true; enabled.append(name) }
+                if name == "IMAP4REV2" && !rev2Enabled {
+                    rev2Enabled = true
+                    utf8Enabled = true  // RFC 9051 §5.1: mailbox names are UTF-8
+                    out.utf8Enabled = true
+                    enabled.append("IMAP4rev2")
+                }
                 // RFC 6855 §3: mailbox names and quoted strings in UTF-8 from now on.
                 if name == "UTF8=ACCEPT" && !utf8Enabled {
                     utf8Enabled = true

@@ -7,7 +7,7 @@ import Testing
         let fixture = try EngineFixture()
         Transcript.check(#"""
         C: a1 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT
+        S: * CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT
         S: a1 OK CAPABILITY completed
         C: a2 NOOP
         S: a2 OK NOOP completed
@@ -398,7 +398,7 @@ import Testing
         let fixture = try EngineFixture(preauth: false) { $0.allowPlaintextAuth = true; $0.maxAuthFailures = 2 }
         Transcript.check(#"""
         C: d1 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
+        S: * CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL- SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
         S: d1 OK CAPABILITY completed
         C: d2 SELECT INBOX
         S: d2 BAD Log in first
@@ -417,7 +417,7 @@ import Testing
         C: tester {6}
         S: + Ready for literal
         C: secret
-        S: d7 OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT] Logged in
+        S: d7 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT] Logged in
         C: d8 SELECT INBOX
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
         S: * 3 EXISTS
@@ -455,7 +455,7 @@ import Testing
         let fixture = try EngineFixture(preauth: false) { $0.startTLSAvailable = true }
         Transcript.check(#"""
         C: f1 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID ENABLE IDLE STARTTLS LOGINDISABLED
+        S: * CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL- SASL-IR ID ENABLE IDLE STARTTLS LOGINDISABLED
         S: f1 OK CAPABILITY completed
         C: f2 LOGIN tester secret
         S: f2 NO [PRIVACYREQUIRED] LOGIN needs TLS (STARTTLS)
@@ -469,10 +469,10 @@ import Testing
         fixture.session.tlsStarted()
         Transcript.check(#"""
         C: f6 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
+        S: * CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL- SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
         S: f6 OK CAPABILITY completed
         C: f7 LOGIN tester secret
-        S: f7 OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT] Logged in
+        S: f7 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT] Logged in
         """#, fixture: fixture)
     }
 
@@ -551,6 +551,62 @@ import Testing
         S: * 1 FETCH (FLAGS (\Seen))
         S: * 2 FETCH (FLAGS (\Flagged))
         S: h12 OK FETCH completed
+        """#, fixture: fixture)
+    }
+
+    @Test func imap4rev2() throws {
+        let fixture = try EngineFixture()
+        Transcript.check(#"""
+        C: i1 ENABLE IMAP4rev2
+        S: * ENABLED IMAP4rev2
+        S: i1 OK ENABLE completed
+        C: i2 CREATE "Bücher"
+        S: i2 OK CREATE completed
+        C: i3 LIST "" "B*"
+        S: * LIST (\HasNoChildren) "." "Bücher"
+        S: i3 OK LIST completed
+        C: i4 SELECT INBOX
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
+        S: * 3 EXISTS
+        S: * LIST () "." INBOX
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 4] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 2] Highest
+        S: i4 OK [READ-WRITE] SELECT completed
+        C: i5 SEARCH FROM alice
+        S: * ESEARCH (TAG "i5") ALL 1
+        S: i5 OK SEARCH completed
+        C: i6 UID SEARCH NOT ALL
+        S: * ESEARCH (TAG "i6") UID
+        S: i6 OK SEARCH completed
+        C: i7 FETCH 2 (BINARY.PEEK[1] BINARY.SIZE[1])
+        S: * 2 FETCH (BINARY[1] {7}
+        S: Grüße BINARY.SIZE[1] 7)
+        S: i7 OK FETCH completed
+        C: i8 EXAMINE "Bücher"
+        S: * OK [CLOSED] Previous mailbox closed
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
+        S: * 0 EXISTS
+        S: * LIST () "." "Bücher"
+        S: * OK [PERMANENTFLAGS ()] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 1] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 1] Highest
+        S: i8 OK [READ-ONLY] EXAMINE completed
+        C: i9 SELECT Sent
+        S: * OK [CLOSED] Previous mailbox closed
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
+        S: * 0 EXISTS
+        S: * LIST (\Sent) "." Sent
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 1] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 1] Highest
+        S: i9 OK [READ-WRITE] SELECT completed
+        C: i10 STATUS "Bücher" (MESSAGES SIZE DELETED)
+        S: * STATUS "Bücher" (MESSAGES 0 SIZE 0 DELETED 0)
+        S: i10 OK STATUS completed
         """#, fixture: fixture)
     }
 }
