@@ -1,5 +1,6 @@
 import IMAPProtocol
 import Maildir
+import MailSystem
 
 /// The selected mailbox as this session's client knows it: the UIDs in sequence-number order,
 /// their flags and modseqs as last reported, and SEARCHRES's saved result. The Maildir may be
@@ -16,6 +17,9 @@ final class IMAPSelectedMailbox {
     var uidValidity: UInt32 = 0
     var nextUID: UInt32 = 1
     var highestModSeq: UInt64 = 0
+    /// \Recent (RFC 3501 §2.3.2): messages this session moved from new/ to cur/, so no other
+    /// session sees them as recent.
+    var recent = Set<UInt32>()
     /// RFC 5182: UIDs of the last `SEARCH RETURN (SAVE)`.
     var savedSearch: [UInt32] = []
     /// The most recently read message (clients fetch one message in several commands).
@@ -42,8 +46,9 @@ final class IMAPSelectedMailbox {
 
     /// IMAP flags of Maildir flags (RFC 9051 §2.3.2): the system flags, `$Forwarded` for "P"
     /// (as Dovecot maps it) and the folder's keywords for the letters a–z.
-    func imapFlags(_ f: MaildirFlags) -> [IMAPFlag] {
+    func imapFlags(_ f: MaildirFlags, uid: UInt32? = nil) -> [IMAPFlag] {
         var result: [IMAPFlag] = []
+        if let uid, recent.contains(uid) { result.append(.recent) }
         if f.contains(.replied) { result.append(.answered) }
         if f.contains(.flagged) { result.append(.flagged) }
         if f.contains(.trashed) { result.append(.deleted) }
@@ -58,6 +63,12 @@ final class IMAPSelectedMailbox {
     var definedFlags: [IMAPFlag] {
         [.answered, .flagged, .deleted, .seen, .draft, IMAPFlag("$Forwarded")]
             + keywords.names.sorted { $0.key < $1.key }.map { IMAPFlag($0.value) }
+    }
+
+    /// Base names of the messages waiting in new/ (read before a synchronisation moves them).
+    static func namesInNew(_ path: String) -> Set<String> {
+        guard let names = try? FileIO.listDirectory("\(path)/new") else { return [] }
+        return Set(names.filter { !$0.hasPrefix(".") }.map { String(MaildirName.baseName($0)) })
     }
 
     func reloadKeywords() {
@@ -97,6 +108,7 @@ extension IMAPSession {
     func synchronize() {
         guard let selected else { return }
         let snapshot: MaildirSnapshot
+        let inNew = selected.readOnly ? [] : IMAPSelectedMailbox.namesInNew(selected.mailbox.path)
         do { snapshot = try selected.mailbox.synchronize(moveNew: !selected.readOnly) } catch {
             log?("synchronize \(selected.mailbox.path): \(error)")
             return
@@ -117,6 +129,7 @@ extension IMAPSession {
                     selected.uids.remove(at: index)
                     selected.flags[uid] = nil
                     selected.modSeqs[uid] = nil
+                    selected.recent.remove(uid)
                     if selected.cachedMessage?.uid == uid { selected.cachedMessage = nil }
                 } else {
                     index += 1
@@ -134,7 +147,7 @@ extension IMAPSession {
                     selected.flags[message.uid] = message.flags
                     selected.modSeqs[message.uid] = message.modSeq
                     if known != message.flags, let seq = selected.sequenceNumber(of: message.uid) {
-                        var items: [IMAPFetchResponseItem] = [.uid(message.uid), .flags(selected.imapFlags(message.flags))]
+                        var items: [IMAPFetchResponseItem] = [.uid(message.uid), .flags(selected.imapFlags(message.flags, uid: message.uid))]
                         if condStoreEnabled { items.append(.modSeq(message.modSeq)) }
                         out.fetch(IMAPFetchResponse(sequenceNumber: seq, items: items))
                     }
@@ -145,11 +158,13 @@ extension IMAPSession {
         let fresh = snapshot.messages.filter { $0.uid > newest && selected.flags[$0.uid] == nil }
         if !fresh.isEmpty {
             for message in fresh {
+                if inNew.contains(message.baseName) && !rev2Enabled { selected.recent.insert(message.uid) }
                 selected.uids.append(message.uid)
                 selected.flags[message.uid] = message.flags
                 selected.modSeqs[message.uid] = message.modSeq
             }
             out.exists(selected.count)
+            if !rev2Enabled { out.recent(UInt32(selected.recent.count)) }
         }
         selected.nextUID = snapshot.nextUID
         selected.highestModSeq = snapshot.highestModSeq

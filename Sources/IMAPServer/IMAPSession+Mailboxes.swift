@@ -93,6 +93,7 @@ extension IMAPSession {
             return no(tag, code: .nonexistent, "No such mailbox")
         }
         let mailbox = store.open(folder)
+        let inNew = readOnly ? [] : IMAPSelectedMailbox.namesInNew(mailbox.path)
         let snapshot = try mailbox.synchronize(moveNew: !readOnly)
         let view = IMAPSelectedMailbox(mailbox: mailbox, name: name, folder: folder, readOnly: readOnly)
         view.reloadKeywords()
@@ -100,6 +101,7 @@ extension IMAPSession {
         view.nextUID = snapshot.nextUID
         view.highestModSeq = snapshot.highestModSeq
         for message in snapshot.messages {
+            if inNew.contains(message.baseName) && !rev2Enabled { view.recent.insert(message.uid) }
             view.uids.append(message.uid)
             view.flags[message.uid] = message.flags
             view.modSeqs[message.uid] = message.modSeq
@@ -116,7 +118,7 @@ extension IMAPSession {
             let listName = folder.map { store.wireName($0, utf8Enabled: true) } ?? IMAPMailboxName(bytes: Array("INBOX".utf8))
             out.list(IMAPListResponse(attributes: attributes, delimiter: IMAPMailStore.delimiter, name: listName))
         } else {
-            out.recent(0)
+            out.recent(UInt32(view.recent.count))
             if let firstUnseen = snapshot.messages.firstIndex(where: { !$0.flags.contains(.seen) }) {
                 out.untagged(.ok, code: .unseen(UInt32(firstUnseen + 1)), "First unseen")
             }
@@ -242,7 +244,7 @@ extension IMAPSession {
         for attribute in attributes {
             switch attribute {
             case .messages: values.append((attribute, UInt64(snapshot.messages.count)))
-            case .recent: values.append((attribute, 0))
+            case .recent: values.append((attribute, UInt64(IMAPSelectedMailbox.namesInNew(mailbox.path).count)))
             case .uidNext: values.append((attribute, UInt64(snapshot.nextUID)))
             case .uidValidity: values.append((attribute, UInt64(snapshot.uidValidity)))
             case .unseen: values.append((attribute, UInt64(snapshot.messages.filter { !$0.flags.contains(.seen) }.count)))

@@ -63,7 +63,7 @@ extension IMAPSession {
                 if action.silent && !condStoreEnabled { continue }
                 var items: [IMAPFetchResponseItem] = []
                 if uid || condStoreEnabled { items.append(.uid(message.uid)) }
-                if !action.silent { items.append(.flags(selected.imapFlags(message.flags))) }
+                if !action.silent { items.append(.flags(selected.imapFlags(message.flags, uid: message.uid))) }
                 if condStoreEnabled { items.append(.modSeq(message.modSeq)) }
                 out.fetch(IMAPFetchResponse(sequenceNumber: seq, items: items))
             }
@@ -177,7 +177,7 @@ extension IMAPSession {
                 switch attribute {
                 case .uid: if !items.contains(.uid(messageUID)) { items.append(.uid(messageUID)) }
                 case .flags:
-                    items.append(.flags(selected.imapFlags(selected.flags[messageUID] ?? [])))
+                    items.append(.flags(selected.imapFlags(selected.flags[messageUID] ?? [], uid: messageUID)))
                     flagsSent = true
                 case .modSeq: break
                 case .internalDate:
@@ -203,7 +203,7 @@ extension IMAPSession {
                     items.append(.binarySize(part: part, size: UInt64(data!.binary(part)?.count ?? 0)))
                 }
             }
-            if setsSeen && !flagsSent { items.append(.flags(selected.imapFlags(selected.flags[messageUID] ?? []))) }
+            if setsSeen && !flagsSent { items.append(.flags(selected.imapFlags(selected.flags[messageUID] ?? [], uid: messageUID))) }
             if condStoreEnabled { items.append(.modSeq(selected.modSeqs[messageUID] ?? 1)) }
             out.fetch(IMAPFetchResponse(sequenceNumber: seq, items: items))
         }

@@ -115,8 +115,9 @@ extension IMAPSession {
         case .undraft: return !c.flags.contains(.draft)
         case .unflagged: return !c.flags.contains(.flagged)
         case .unseen: return !c.flags.contains(.seen)
-        case .recent, .new: return false   // \Recent is not kept (see the man page)
-        case .old: return true
+        case .recent: return selected.recent.contains(c.uid)
+        case .new: return selected.recent.contains(c.uid) && !c.flags.contains(.seen)
+        case .old: return !selected.recent.contains(c.uid)
         case .keyword(let flag), .unkeyword(let flag):
             var has = false
             if flag == IMAPFlag("$Forwarded") { has = c.flags.contains(.passed) }

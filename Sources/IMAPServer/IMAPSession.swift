@@ -236,6 +236,7 @@ public final class IMAPSession {
                 if name == "CONDSTORE" && !condStoreEnabled { condStoreEnabled = true; enabled.append(name) }
                 if name == "IMAP4REV2" && !rev2Enabled {
                     rev2Enabled = true
+                    selected?.recent = []
                     utf8Enabled = true  // RFC 9051 §5.1: mailbox names are UTF-8
                     out.utf8Enabled = true
                     enabled.append("IMAP4rev2")

@@ -88,7 +88,7 @@ import Testing
         C: a21 DELETE INBOX
         S: a21 NO [CANNOT] INBOX cannot be deleted
         C: a22 STATUS INBOX (MESSAGES RECENT UIDNEXT UNSEEN DELETED SIZE)
-        S: * STATUS INBOX (MESSAGES 3 RECENT 0 UIDNEXT 4 UNSEEN 3 DELETED 0 SIZE 739)
+        S: * STATUS INBOX (MESSAGES 3 RECENT 3 UIDNEXT 4 UNSEEN 3 DELETED 0 SIZE 739)
         S: a22 OK STATUS completed
         C: a23 STATUS Nope (MESSAGES)
         S: a23 NO [NONEXISTENT] No such mailbox
@@ -137,7 +137,7 @@ import Testing
         S: * OK [CLOSED] Previous mailbox closed
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
         S: * 3 EXISTS
-        S: * 0 RECENT
+        S: * 3 RECENT
         S: * OK [UNSEEN 1] First unseen
         S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
         S: * OK [UIDVALIDITY V] UIDs valid
@@ -145,7 +145,7 @@ import Testing
         S: * OK [HIGHESTMODSEQ 2] Highest
         S: b3 OK [READ-WRITE] SELECT completed
         C: b4 FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)
-        S: * 1 FETCH (FLAGS () INTERNALDATE " 2-Jan-2006 15:04:05 +0000" RFC822.SIZE 157 ENVELOPE ("Mon, 2 Jan 2006 15:04:05 +0000" "first" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<1@example.org>"))
+        S: * 1 FETCH (FLAGS (\Recent) INTERNALDATE " 2-Jan-2006 15:04:05 +0000" RFC822.SIZE 157 ENVELOPE ("Mon, 2 Jan 2006 15:04:05 +0000" "first" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<1@example.org>"))
         S: b4 OK FETCH completed
         C: b5 FETCH 2 (BODYSTRUCTURE)
         S: * 2 FETCH (BODYSTRUCTURE (("text" "plain" ("charset" "utf-8") NIL NIL "QUOTED-PRINTABLE" 15 1 NIL NIL NIL NIL)("message" "rfc822" NIL NIL NIL "7BIT" 53 (NIL "inner" ((NIL NIL "inner" "example.org")) ((NIL NIL "inner" "example.org")) ((NIL NIL "inner" "example.org")) NIL NIL NIL NIL NIL) ("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 10 1 NIL NIL NIL NIL) 4 NIL NIL NIL NIL) "mixed" ("boundary" "XX") NIL NIL NIL))
@@ -175,7 +175,7 @@ import Testing
         S: Hello)
         S: b8 OK FETCH completed
         C: b9 FETCH 1 BODY[1.2.3.4.5.6.7.8.9]
-        S: * 1 FETCH (BODY[1.2.3.4.5.6.7.8.9] NIL FLAGS (\Seen))
+        S: * 1 FETCH (BODY[1.2.3.4.5.6.7.8.9] NIL FLAGS (\Recent \Seen))
         S: b9 OK FETCH completed
         C: b10 FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1])
         S: * 1 FETCH (BINARY[1] {12}
@@ -194,27 +194,27 @@ import Testing
         S: b11 OK FETCH completed
         C: b12 FETCH 1 BODY[]<0.20>
         S: * 1 FETCH (BODY[]<0> {20}
-        S: From: Alice <alice@e FLAGS (\Seen))
+        S: From: Alice <alice@e FLAGS (\Recent \Seen))
         S: b12 OK FETCH completed
         C: b13 FETCH 9 FLAGS
         S: b13 BAD Invalid message sequence number
         C: b14 UID FETCH 1:* (FLAGS)
-        S: * 1 FETCH (UID 1 FLAGS (\Seen))
-        S: * 2 FETCH (UID 2 FLAGS ())
-        S: * 3 FETCH (UID 3 FLAGS ())
+        S: * 1 FETCH (UID 1 FLAGS (\Recent \Seen))
+        S: * 2 FETCH (UID 2 FLAGS (\Recent))
+        S: * 3 FETCH (UID 3 FLAGS (\Recent))
         S: b14 OK FETCH completed
         C: b15 STORE 1:2 +FLAGS (\Flagged $Work)
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded $Work)
-        S: * 1 FETCH (FLAGS (\Flagged \Seen $Work))
-        S: * 2 FETCH (FLAGS (\Flagged $Work))
+        S: * 1 FETCH (FLAGS (\Recent \Flagged \Seen $Work))
+        S: * 2 FETCH (FLAGS (\Recent \Flagged $Work))
         S: b15 OK STORE completed
         C: b16 STORE 1 +FLAGS (\Flagged)
-        S: * 1 FETCH (FLAGS (\Flagged \Seen $Work))
+        S: * 1 FETCH (FLAGS (\Recent \Flagged \Seen $Work))
         S: b16 OK STORE completed
         C: b17 STORE 2 -FLAGS.SILENT (\Flagged)
         S: b17 OK STORE completed
         C: b18 STORE 3 FLAGS (\Answered \Draft)
-        S: * 3 FETCH (FLAGS (\Answered \Draft))
+        S: * 3 FETCH (FLAGS (\Recent \Answered \Draft))
         S: b18 OK STORE completed
         C: b19 UID STORE 3 +FLAGS (\Bogus)
         S: b19 NO Unknown system flag \Bogus
@@ -268,6 +268,9 @@ import Testing
         C: b36 SEARCH 2:3 NOT 3
         S: * SEARCH 2
         S: b36 OK SEARCH completed
+        C: b36a SEARCH RECENT NEW
+        S: * SEARCH 2 3
+        S: b36a OK SEARCH completed
         C: b37 SORT (SUBJECT) UTF-8 ALL
         S: * SORT 1 3 2
         S: b37 OK SORT completed
@@ -300,6 +303,7 @@ import Testing
         C: Subject: appended
         C: 
         S: * 3 EXISTS
+        S: * 2 RECENT
         S: b47 OK [APPENDUID V 4] APPEND completed
         C: b47a FETCH 3 (FLAGS INTERNALDATE BODY[])
         S: * 3 FETCH (FLAGS (\Seen) INTERNALDATE " 2-Jan-2006 10:00:00 +0000" BODY[] {19}
@@ -317,7 +321,7 @@ import Testing
         S: * 1 EXPUNGE
         S: b51 OK EXPUNGE completed
         C: b52 FETCH 1:* (UID FLAGS)
-        S: * 1 FETCH (UID 2 FLAGS ($Work))
+        S: * 1 FETCH (UID 2 FLAGS (\Recent $Work))
         S: * 2 FETCH (UID 4 FLAGS (\Seen))
         S: b52 OK FETCH completed
         C: b53 UID EXPUNGE 1:*
@@ -357,7 +361,7 @@ import Testing
         C: c1 SELECT INBOX (CONDSTORE)
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
         S: * 3 EXISTS
-        S: * 0 RECENT
+        S: * 3 RECENT
         S: * OK [UNSEEN 1] First unseen
         S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
         S: * OK [UIDVALIDITY V] UIDs valid
@@ -370,13 +374,13 @@ import Testing
         S: * 3 FETCH (UID 3 MODSEQ (2))
         S: c2 OK FETCH completed
         C: c3 STORE 1 +FLAGS (\Seen)
-        S: * 1 FETCH (UID 1 FLAGS (\Seen) MODSEQ (3))
+        S: * 1 FETCH (UID 1 FLAGS (\Recent \Seen) MODSEQ (3))
         S: c3 OK STORE completed
         C: c4 FETCH 1:* (FLAGS) (CHANGEDSINCE 2)
-        S: * 1 FETCH (UID 1 FLAGS (\Seen) MODSEQ (3))
+        S: * 1 FETCH (UID 1 FLAGS (\Recent \Seen) MODSEQ (3))
         S: c4 OK FETCH completed
         C: c5 STORE 1,2 (UNCHANGEDSINCE 2) +FLAGS (\Flagged)
-        S: * 2 FETCH (UID 2 FLAGS (\Flagged) MODSEQ (4))
+        S: * 2 FETCH (UID 2 FLAGS (\Recent \Flagged) MODSEQ (4))
         S: c5 OK [MODIFIED 1] Conditional STORE failed for some messages
         C: c6 SEARCH MODSEQ 3
         S: * SEARCH 1 2 (MODSEQ 4)
@@ -421,7 +425,7 @@ import Testing
         C: d8 SELECT INBOX
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
         S: * 3 EXISTS
-        S: * 0 RECENT
+        S: * 3 RECENT
         S: * OK [UNSEEN 1] First unseen
         S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
         S: * OK [UIDVALIDITY V] UIDs valid
@@ -485,7 +489,7 @@ import Testing
         C: g2 SELECT INBOX
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
         S: * 3 EXISTS
-        S: * 0 RECENT
+        S: * 3 RECENT
         S: * OK [UNSEEN 1] First unseen
         S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
         S: * OK [UIDVALIDITY V] UIDs valid
