@@ -168,7 +168,8 @@ struct Connection {
         self.session = session
         self.loginTimeout = max(1, config.duration("imap_login_timeout"))
         self.idleTimeout = max(60, config.duration("imap_idle_timeout"))
-        session.log = { Connection.log.info($0) }
+        let peer = String(cString: getenv("TCPREMOTEIP") ?? strdup("-"))
+        session.log = { Connection.log.info("\(peer): \($0)") }
     }
 
     mutating func startTLS() throws {
@@ -177,10 +178,13 @@ struct Connection {
         try connection.handshake()
         tls = connection
         stream = connection
+        session.outputSink = { bytes in (try? connection.write(bytes)) != nil }
     }
 
     /// Serves until LOGOUT, end of input, an error or the timeout.
     mutating func run() -> Int32 {
+        let output = stream
+        session.outputSink = { bytes in (try? output.write(bytes)) != nil }
         do {
             try stream.write(session.greeting())
             var watcher: DirectoryWatcher?

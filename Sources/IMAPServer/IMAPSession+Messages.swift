@@ -206,6 +206,8 @@ extension IMAPSession {
             if setsSeen && !flagsSent { items.append(.flags(selected.imapFlags(selected.flags[messageUID] ?? [], uid: messageUID))) }
             if condStoreEnabled { items.append(.modSeq(selected.modSeqs[messageUID] ?? 1)) }
             out.fetch(IMAPFetchResponse(sequenceNumber: seq, items: items))
+            flushIfLarge()
+            if state == .logout { return }
         }
         try? selected.mailbox.saveCache()
     }

@@ -52,6 +52,11 @@ public final class IMAPSession {
     public var authenticator: ((_ user: String, _ password: [UInt8]) -> IMAPLoginOutcome)?
     /// One line per event for the host's log (never a password or a message body).
     public var log: ((String) -> Void)?
+    /// Where long responses (FETCH of many messages) go while they are produced, so a session
+    /// holds at most about `flushThreshold` octets of output; false stops the session (the
+    /// connection failed). Without a sink everything is returned by `receive(_:)`.
+    public var outputSink: (([UInt8]) -> Bool)?
+    public var flushThreshold = 256 * 1024
 
     var reader: IMAPCommandReader
     let parser: IMAPCommandParser
@@ -256,6 +261,12 @@ public final class IMAPSession {
             }
             executeAuthenticated(command, store: store)
         }
+    }
+
+    /// Hands the output produced so far to `outputSink` once it is large.
+    func flushIfLarge() {
+        guard let outputSink, out.bytes.count >= flushThreshold else { return }
+        if !outputSink(out.takeBytes()) { state = .logout }
     }
 
     // MARK: - Replies
