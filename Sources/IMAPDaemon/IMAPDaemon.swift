@@ -60,6 +60,8 @@ public enum IMAPDaemon {
         sessionConfiguration.limits.maxLineLength = Int(max(1024, config.size("imap_max_line_length")))
         sessionConfiguration.maxMessageSize = Int(max(1024, config.size("imap_max_message_size")))
         sessionConfiguration.limits.maxAppendLiteralSize = sessionConfiguration.maxMessageSize
+        // MULTIAPPEND: all messages of one command together (held in memory until parsed).
+        sessionConfiguration.limits.maxAppendCommandSize = sessionConfiguration.maxMessageSize * 2
         sessionConfiguration.allowPlaintextAuth = config.string("imap_plaintext_auth") == "yes" || config.string("imap_plaintext_auth") == "true"
         let peer = String(cString: getenv("TCPREMOTEIP") ?? getenv("REMOTE_ADDR") ?? strdup("-"))
 
@@ -188,8 +190,12 @@ struct Connection {
         do {
             try stream.write(session.greeting())
             var watcher: DirectoryWatcher?
+            // The whole pre-login dialogue has one deadline: a client trickling bytes cannot
+            // stretch it.
+            let loginDeadline = Clock.monotonicNanoseconds() / 1_000_000_000 + loginTimeout
             while !session.isFinished {
-                let timeout = session.state == .notAuthenticated ? loginTimeout : idleTimeout
+                let timeout = session.state == .notAuthenticated
+                    ? max(0, loginDeadline - Clock.monotonicNanoseconds() / 1_000_000_000) : idleTimeout
                 if session.isIdling && watcher == nil { watcher = DirectoryWatcher(session.watchedDirectories) }
                 if !session.isIdling { watcher = nil }
                 switch wait(seconds: timeout, watcher: watcher) {

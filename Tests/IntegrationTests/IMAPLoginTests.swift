@@ -156,4 +156,29 @@ struct IMAPLoginTests {
         let etc = try FileManager.default.contentsOfDirectory(atPath: "\(user.home)/Maildir").filter { $0.contains("etc") || $0.contains("..") }
         #expect(etc.isEmpty, "\(etc)")
     }
+
+    static let trickleScript = #"""
+    import socket, sys, time
+    s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=60); f = s.makefile('rb'); print(f.readline())
+    s.setblocking(False)
+    data = b''
+    for i in range(200):   # one byte every 0.2 s: each resets no timer, the login deadline holds
+        try: s.send(b'x')
+        except OSError: break
+        time.sleep(0.2)
+        try:
+            chunk = s.recv(4096)
+            if not chunk: break
+            data += chunk
+        except BlockingIOError: pass
+    print(data); assert b'* BYE' in data, data
+    print('OK')
+    """#
+
+    @Test func loginDeadlineHoldsAgainstTrickling() throws {
+        let installation = try Installation(config: "imap_login_timeout = 2s")
+        let server = try IMAPListener(installation, arguments: [])
+        let result = try PythonClient.run(Self.trickleScript, [String(server.port)])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(server.logText())")
+    }
 }
