@@ -198,15 +198,37 @@ extension IMAPSession {
             out.list(IMAPListResponse(attributes: [.noSelect], delimiter: IMAPMailStore.delimiter, name: IMAPMailboxName(bytes: [])))
             return
         }
-        let all = allMailboxes(store)
+        if command.selectionOptions.contains(.recursiveMatch) && !subscribedOnly {
+            // RFC 5258 §3: RECURSIVEMATCH needs another selection option to modify.
+            throw IMAPMailStoreError(code: .clientBug, text: "RECURSIVEMATCH needs SUBSCRIBED")
+        }
+        var all = allMailboxes(store)
         let subscriptions = Set(try store.folders.subscriptions())
+        if subscribedOnly {
+            // Subscribed names whose mailbox is gone are listed too, \NonExistent (RFC 5258 §3).
+            for name in subscriptions where name != "INBOX" && !all.contains(where: { $0.folder == name }) {
+                all.append(ListEntry(folder: name, wire: store.wireName(name, utf8Enabled: utf8Enabled).bytes, exists: false))
+            }
+            all.sort { a, b in
+                if a.folder == nil { return b.folder != nil }
+                if b.folder == nil { return false }
+                return a.wire.lexicographicallyPrecedes(b.wire)
+            }
+        }
         for entry in all {
             let matched = command.patterns.contains { pattern in
                 IMAPPattern.matchesMailbox(reference + pattern.bytes, entry.wire, delimiter: IMAPMailStore.delimiter)
             }
             guard matched else { continue }
             let subscribed = subscriptions.contains(entry.folder ?? "INBOX")
-            if subscribedOnly && !subscribed { continue }
+            var childInfo: [String] = []
+            if subscribedOnly && !subscribed {
+                // RFC 5258 §3: with RECURSIVEMATCH, a parent of subscribed mailboxes is listed
+                // with CHILDINFO ("SUBSCRIBED").
+                guard command.selectionOptions.contains(.recursiveMatch), let folder = entry.folder,
+                      subscriptions.contains(where: { $0.hasPrefix(folder + ".") }) else { continue }
+                childInfo = ["SUBSCRIBED"]
+            }
             let special = entry.folder.flatMap(IMAPMailStore.specialUse)
             if specialUseOnly && special == nil { continue }
             var attributes: [IMAPMailboxAttribute] = []
@@ -215,7 +237,7 @@ extension IMAPSession {
             if let special { attributes.append(special) }
             if returnSubscribed && subscribed { attributes.append(.subscribed) }
             let name = IMAPMailboxName(bytes: entry.wire)
-            out.list(IMAPListResponse(attributes: attributes, delimiter: IMAPMailStore.delimiter, name: name))
+            out.list(IMAPListResponse(attributes: attributes, delimiter: IMAPMailStore.delimiter, name: name, childInfo: childInfo))
             if let statusAttributes, entry.exists {
                 out.status(name, try status(entry.folder, statusAttributes, store: store))
             }

@@ -613,4 +613,56 @@ import Testing
         S: i10 OK STATUS completed
         """#, fixture: fixture)
     }
+
+    @Test func listExtendedSubscriptions() throws {
+        let fixture = try EngineFixture()
+        Transcript.check(#"""
+        C: j1 CREATE Lists.Work
+        S: j1 OK CREATE completed
+        C: j2 CREATE Lists.Home
+        S: j2 OK CREATE completed
+        C: j3 SUBSCRIBE Lists.Work
+        S: j3 OK SUBSCRIBE completed
+        C: j4 SUBSCRIBE Gone
+        S: j4 OK SUBSCRIBE completed
+        C: j5 LIST (SUBSCRIBED) "" "*"
+        S: * LIST (\HasNoChildren \Archive \Subscribed) "." Archive
+        S: * LIST (\HasNoChildren \Drafts \Subscribed) "." Drafts
+        S: * LIST (\NonExistent \Noselect \HasNoChildren \Subscribed) "." Gone
+        S: * LIST (\HasNoChildren \Junk \Subscribed) "." Junk
+        S: * LIST (\HasNoChildren \Subscribed) "." Lists.Work
+        S: * LIST (\HasNoChildren \Sent \Subscribed) "." Sent
+        S: * LIST (\HasNoChildren \Trash \Subscribed) "." Trash
+        S: j5 OK LIST completed
+        C: j6 LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"
+        S: * LIST (\HasNoChildren \Archive \Subscribed) "." Archive
+        S: * LIST (\HasNoChildren \Drafts \Subscribed) "." Drafts
+        S: * LIST (\NonExistent \Noselect \HasNoChildren \Subscribed) "." Gone
+        S: * LIST (\HasNoChildren \Junk \Subscribed) "." Junk
+        S: * LIST (\NonExistent \Noselect \HasChildren) "." Lists ("CHILDINFO" ("SUBSCRIBED"))
+        S: * LIST (\HasNoChildren \Sent \Subscribed) "." Sent
+        S: * LIST (\HasNoChildren \Trash \Subscribed) "." Trash
+        S: j6 OK LIST completed
+        C: j7 LIST (RECURSIVEMATCH) "" "%"
+        S: j7 BAD RECURSIVEMATCH needs another selection option
+        C: j8 LIST "" ("Lists.*" "INBOX") RETURN (SUBSCRIBED CHILDREN)
+        S: * LIST (\HasNoChildren) "." INBOX
+        S: * LIST (\HasNoChildren) "." Lists.Home
+        S: * LIST (\HasNoChildren \Subscribed) "." Lists.Work
+        S: j8 OK LIST completed
+        C: j9 LIST "Lists." "%"
+        S: * LIST (\HasNoChildren) "." Lists.Home
+        S: * LIST (\HasNoChildren) "." Lists.Work
+        S: j9 OK LIST completed
+        C: j10 LSUB "" "*"
+        S: * LSUB () "." Sent
+        S: * LSUB () "." Drafts
+        S: * LSUB () "." Trash
+        S: * LSUB () "." Junk
+        S: * LSUB () "." Archive
+        S: * LSUB () "." Lists.Work
+        S: * LSUB (\Noselect) "." Gone
+        S: j10 OK LSUB completed
+        """#, fixture: fixture)
+    }
 }
