@@ -665,4 +665,54 @@ import Testing
         S: j10 OK LSUB completed
         """#, fixture: fixture)
     }
+
+    @Test func renameInbox() throws {
+        let fixture = try EngineFixture()
+        Transcript.check(#"""
+        C: k1 SELECT INBOX
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
+        S: * 3 EXISTS
+        S: * 3 RECENT
+        S: * OK [UNSEEN 1] First unseen
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 4] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 2] Highest
+        S: k1 OK [READ-WRITE] SELECT completed
+        C: k2 STORE 1 +FLAGS (\Flagged)
+        S: * 1 FETCH (FLAGS (\Recent \Flagged))
+        S: k2 OK STORE completed
+        C: k3 RENAME INBOX Old
+        S: * 1 EXPUNGE
+        S: * 1 EXPUNGE
+        S: * 1 EXPUNGE
+        S: k3 OK RENAME completed
+        C: k4 NOOP
+        S: k4 OK NOOP completed
+        C: k5 STATUS Old (MESSAGES)
+        S: * STATUS Old (MESSAGES 3)
+        S: k5 OK STATUS completed
+        C: k6 RENAME INBOX Sent
+        S: k6 NO [ALREADYEXISTS] Mailbox exists
+        C: k7 RENAME Old INBOX
+        S: k7 NO [ALREADYEXISTS] INBOX exists
+        C: k8 RENAME Old Old.Inner
+        S: k8 NO [CANNOT] Invalid mailbox name
+        """#, fixture: fixture)
+    }
+
+    @Test func commandsBeforeLoginAreLimited() throws {
+        let fixture = try EngineFixture(preauth: false) { $0.maxCommandsBeforeLogin = 3 }
+        Transcript.check(#"""
+        C: l1 NOOP
+        S: l1 OK NOOP completed
+        C: l2 NOOP
+        S: l2 OK NOOP completed
+        C: l3 NOOP
+        S: l3 OK NOOP completed
+        C: l4 NOOP
+        S: * BYE Too many commands before login
+        """#, fixture: fixture)
+        #expect(fixture.session.isFinished)
+    }
 }
