@@ -144,8 +144,14 @@ extension IMAPSession {
                selected: IMAPSelectedMailbox) throws {
         let needsData = attributes.contains { attribute in
             switch attribute {
-            case .flags, .internalDate, .rfc822Size, .uid, .modSeq: return false
+            case .flags, .internalDate, .rfc822Size, .uid, .modSeq, .envelope, .body, .bodyStructure: return false
             default: return true
+            }
+        }
+        let needsStructure = attributes.contains { attribute in
+            switch attribute {
+            case .envelope, .body, .bodyStructure: return true
+            default: return false
             }
         }
         let setsSeen = !selected.readOnly && attributes.contains { attribute in
@@ -162,6 +168,17 @@ extension IMAPSession {
             if needsData {
                 data = try messageData(uid: messageUID, selected: selected)
                 if data == nil { continue } // expunged by another session; its EXPUNGE comes later
+            }
+            var structure: (envelope: IMAPEnvelope, body: IMAPBodyStructure)?
+            if needsStructure {
+                if let blob = try selected.mailbox.info(uid: messageUID)?.blob, let cached = IMAPStructureCache.decode(blob) {
+                    structure = cached
+                } else {
+                    if data == nil { data = try messageData(uid: messageUID, selected: selected) }
+                    guard let data else { continue }
+                    structure = (data.envelope, data.bodyStructure)
+                    try? selected.mailbox.setBlob(uid: messageUID, IMAPStructureCache.encode(data.envelope, data.bodyStructure))
+                }
             }
             if setsSeen, let flags = selected.flags[messageUID], !flags.contains(.seen) {
                 let result = try selected.mailbox.store(uids: [messageUID], .add(.seen))
@@ -187,9 +204,9 @@ extension IMAPSession {
                     if let data { items.append(.rfc822Size(UInt64(data.bytes.count))); continue }
                     let info = try selected.mailbox.info(uid: messageUID, crlfSize: true)
                     items.append(.rfc822Size(UInt64(info?.crlfSize ?? info?.size ?? 0)))
-                case .envelope: items.append(.envelope(data!.envelope))
-                case .body: items.append(.body(data!.bodyStructure))
-                case .bodyStructure: items.append(.bodyStructure(data!.bodyStructure))
+                case .envelope: items.append(.envelope(structure!.envelope))
+                case .body: items.append(.body(structure!.body))
+                case .bodyStructure: items.append(.bodyStructure(structure!.body))
                 case .rfc822: items.append(.rfc822(data!.bytes))
                 case .rfc822Header: items.append(.rfc822Header(data!.section(IMAPSection(text: .header))))
                 case .rfc822Text: items.append(.rfc822Text(data!.section(IMAPSection(text: .text))))
