@@ -105,9 +105,13 @@ struct IMAPMessageData {
 
     /// BINARY[part]: the part's body with its transfer encoding undone (RFC 3516 §4.2); nil when
     /// the part does not exist or is not a leaf.
-    func binary(_ part: [UInt32]) -> [UInt8]? {
+    func binary(_ part: [UInt32]) throws(IMAPMailStoreError) -> [UInt8]? {
         if part.isEmpty { return bytes }
         guard let p = message.part(at: part.map { Int($0) }), !p.isMultipart else { return nil }
+        if case .other = p.transferEncoding {
+            // RFC 3516 §4.2: a transfer encoding the server cannot decode.
+            throw IMAPMailStoreError(code: .unknownCTE, text: "Unknown Content-Transfer-Encoding")
+        }
         return message.decodedBody(of: p)
     }
 

@@ -214,10 +214,10 @@ extension IMAPSession {
                     let (origin, bytes) = IMAPSession.partial(data!.section(section), partial)
                     items.append(.bodySection(section, origin: origin, data: bytes))
                 case .binary(let part, let partial, _):
-                    let (origin, bytes) = IMAPSession.partial(data!.binary(part), partial)
+                    let (origin, bytes) = IMAPSession.partial(try data!.binary(part), partial)
                     items.append(.binary(part: part, origin: origin, data: bytes))
                 case .binarySize(let part):
-                    items.append(.binarySize(part: part, size: UInt64(data!.binary(part)?.count ?? 0)))
+                    items.append(.binarySize(part: part, size: UInt64(try data!.binary(part)?.count ?? 0)))
                 }
             }
             if setsSeen && !flagsSent { items.append(.flags(selected.imapFlags(selected.flags[messageUID] ?? [], uid: messageUID))) }

@@ -133,7 +133,7 @@ public final class IMAPSession {
         } else {
             list += ["NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "LIST-EXTENDED",
                      "LIST-STATUS", "ESEARCH", "SEARCHRES", "WITHIN", "CONDSTORE", "SORT", "SORT=DISPLAY",
-                     "STATUS=SIZE", "MULTIAPPEND", "UTF8=ACCEPT"]
+                     "STATUS=SIZE", "MULTIAPPEND", "UTF8=ACCEPT", "BINARY"]
         }
         return list
     }

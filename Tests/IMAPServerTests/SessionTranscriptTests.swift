@@ -7,7 +7,7 @@ import Testing
         let fixture = try EngineFixture()
         Transcript.check(#"""
         C: a1 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT
+        S: * CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT BINARY
         S: a1 OK CAPABILITY completed
         C: a2 NOOP
         S: a2 OK NOOP completed
@@ -421,7 +421,7 @@ import Testing
         C: tester {6}
         S: + Ready for literal
         C: secret
-        S: d7 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT] Logged in
+        S: d7 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT BINARY] Logged in
         C: d8 SELECT INBOX
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
         S: * 3 EXISTS
@@ -476,7 +476,7 @@ import Testing
         S: * CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL- SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
         S: f6 OK CAPABILITY completed
         C: f7 LOGIN tester secret
-        S: f7 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT] Logged in
+        S: f7 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT BINARY] Logged in
         """#, fixture: fixture)
     }
 
@@ -714,5 +714,42 @@ import Testing
         S: * BYE Too many commands before login
         """#, fixture: fixture)
         #expect(fixture.session.isFinished)
+    }
+
+    @Test func binaryFetchAndAppend() throws {
+        let fixture = try EngineFixture(messages: [
+            "Subject: bin\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=Z\n\n--Z\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nYWJj\n--Z\nContent-Type: text/plain\nContent-Transfer-Encoding: x-uuencode\n\nbegin 644 x\n--Z\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAEC\n--Z--\n",
+        ])
+        Transcript.check(#"""
+        C: m1 SELECT INBOX
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
+        S: * 1 EXISTS
+        S: * 1 RECENT
+        S: * OK [UNSEEN 1] First unseen
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
+        S: * OK [UIDVALIDITY V] UIDs valid
+        S: * OK [UIDNEXT 2] Predicted next UID
+        S: * OK [HIGHESTMODSEQ 2] Highest
+        S: m1 OK [READ-WRITE] SELECT completed
+        C: m2 FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])
+        S: * 1 FETCH (BINARY.SIZE[1] 3 BINARY[1] {3}
+        S: abc)
+        S: m2 OK FETCH completed
+        C: m3 FETCH 1 BINARY.PEEK[2]
+        S: m3 NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding
+        C: m4 FETCH 1 BINARY.PEEK[4]
+        S: * 1 FETCH (BINARY[4] NIL)
+        S: m4 OK FETCH completed
+        C: m5 APPEND INBOX ~{5+}
+        C: abc
+        C: 
+        S: * 2 EXISTS
+        S: * 1 RECENT
+        S: m5 OK [APPENDUID V 2] APPEND completed
+        """#, fixture: fixture)
+        // A message holding NUL cannot be stored: NO [UNKNOWN-CTE] (RFC 3516 §4.4).
+        #expect(fixture.send("m6 APPEND INBOX ~{3+}\r\na\u{0}b") == "m6 NO [UNKNOWN-CTE] Message contains NUL\r\n")
+        // NUL octets go out as a literal8 (RFC 3516 §4.2).
+        #expect(fixture.send("m7 FETCH 1 BINARY.PEEK[3]") == "* 1 FETCH (BINARY[3] ~{3}\r\n\u{0}\u{1}\u{2})\r\nm7 OK FETCH completed\r\n")
     }
 }
