@@ -17,6 +17,7 @@ let package = Package(
         // -- smtp products --
         // -- pop3 products --
         // -- imap products --
+        .executable(name: "postamt-imapd", targets: ["postamt-imapd"]),
         // -- remote products --
         .executable(name: "postamt-remote", targets: ["postamt-remote"]),
         // -- spam products --
@@ -66,6 +67,12 @@ let package = Package(
         // -- pop3 targets --
 
         // -- imap targets --
+        // The IMAP session engine over Maildir: parsed commands in, response bytes out, no sockets.
+        .target(name: "IMAPServer", dependencies: ["IMAPProtocol", "Maildir", "MailMessage", "MailSystem"]),
+        // The connection loop of postamt-imapd: TLS, login through postamt-auth, IDLE on inotify.
+        .target(name: "IMAPDaemon", dependencies: ["IMAPServer", "IMAPProtocol", "MailNet", "MailAuth", "MailSystem", "MailCore"]),
+        .executableTarget(name: "postamt-imapd", dependencies: ["IMAPDaemon"]),
+        .testTarget(name: "IMAPServerTests", dependencies: ["IMAPServer", "IMAPProtocol", "Maildir"]),
 
         // -- remote targets --
         // DKIM canonicalisation and signing (OpenSSL); the verifier can join this module.

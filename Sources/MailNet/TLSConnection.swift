@@ -98,6 +98,9 @@ public final class TLSConnection: ByteStream {
         handshakeDone = true
     }
 
+    /// Decrypted bytes wait inside OpenSSL (poll(2) on the socket does not see them).
+    public var hasBufferedData: Bool { SSL_pending(ssl) > 0 }
+
     public func read(appendingTo buffer: inout [UInt8], max: Int) throws -> Int {
         guard max > 0 else { return 0 }
         let deadline = Deadline.after(timeout)

@@ -1,0 +1,172 @@
+import IMAPProtocol
+import Maildir
+import MailSystem
+
+/// The selected mailbox as this session's client knows it: the UIDs in sequence-number order,
+/// their flags and modseqs as last reported, and SEARCHRES's saved result. The Maildir may be
+/// ahead (other sessions, deliveries); `IMAPSession.synchronize` reports the difference.
+final class IMAPSelectedMailbox {
+    let mailbox: MaildirMailbox
+    let name: IMAPMailboxName
+    let folder: String?
+    let readOnly: Bool
+    var uids: [UInt32] = []
+    var flags: [UInt32: MaildirFlags] = [:]
+    var modSeqs: [UInt32: UInt64] = [:]
+    var keywords = MaildirKeywords()
+    var uidValidity: UInt32 = 0
+    var nextUID: UInt32 = 1
+    var highestModSeq: UInt64 = 0
+    /// \Recent (RFC 3501 §2.3.2): messages this session moved from new/ to cur/, so no other
+    /// session sees them as recent.
+    var recent = Set<UInt32>()
+    /// RFC 5182: UIDs of the last `SEARCH RETURN (SAVE)`.
+    var savedSearch: [UInt32] = []
+    /// The most recently read message (clients fetch one message in several commands).
+    var cachedMessage: (uid: UInt32, data: IMAPMessageData)?
+
+    init(mailbox: MaildirMailbox, name: IMAPMailboxName, folder: String?, readOnly: Bool) {
+        self.mailbox = mailbox
+        self.name = name
+        self.folder = folder
+        self.readOnly = readOnly
+    }
+
+    var count: UInt32 { UInt32(uids.count) }
+
+    func sequenceNumber(of uid: UInt32) -> UInt32? {
+        // uids is ascending: binary search.
+        var low = 0, high = uids.count
+        while low < high {
+            let mid = (low + high) / 2
+            if uids[mid] < uid { low = mid + 1 } else { high = mid }
+        }
+        return low < uids.count && uids[low] == uid ? UInt32(low + 1) : nil
+    }
+
+    /// IMAP flags of Maildir flags (RFC 9051 §2.3.2): the system flags, `$Forwarded` for "P"
+    /// (as Dovecot maps it) and the folder's keywords for the letters a–z.
+    func imapFlags(_ f: MaildirFlags, uid: UInt32? = nil) -> [IMAPFlag] {
+        var result: [IMAPFlag] = []
+        if let uid, recent.contains(uid) { result.append(.recent) }
+        if f.contains(.replied) { result.append(.answered) }
+        if f.contains(.flagged) { result.append(.flagged) }
+        if f.contains(.trashed) { result.append(.deleted) }
+        if f.contains(.seen) { result.append(.seen) }
+        if f.contains(.draft) { result.append(.draft) }
+        if f.contains(.passed) { result.append(IMAPFlag("$Forwarded")) }
+        for name in keywords.keywords(in: f) { result.append(IMAPFlag(name)) }
+        return result
+    }
+
+    /// The FLAGS response's list: system flags and every keyword the folder defines.
+    var definedFlags: [IMAPFlag] {
+        [.answered, .flagged, .deleted, .seen, .draft, IMAPFlag("$Forwarded")]
+            + keywords.names.sorted { $0.key < $1.key }.map { IMAPFlag($0.value) }
+    }
+
+    /// Base names of the messages waiting in new/ (read before a synchronisation moves them).
+    static func namesInNew(_ path: String) -> Set<String> {
+        guard let names = try? FileIO.listDirectory("\(path)/new") else { return [] }
+        return Set(names.filter { !$0.hasPrefix(".") }.map { String(MaildirName.baseName($0)) })
+    }
+
+    func reloadKeywords() {
+        if let table = try? mailbox.keywords() { keywords = table }
+    }
+}
+
+extension IMAPSession {
+    /// Maildir flags for IMAP flags; keywords get letters in the folder's table (created when
+    /// `create`). `\Recent` is ignored (it cannot be stored, RFC 3501 §2.3.2).
+    static func maildirFlags(_ flags: [IMAPFlag], in mailbox: MaildirMailbox, create: Bool = true) throws -> MaildirFlags {
+        var result: MaildirFlags = []
+        var keywordNames: [String] = []
+        for flag in flags {
+            switch flag {
+            case .seen: result.insert(.seen)
+            case .answered: result.insert(.replied)
+            case .flagged: result.insert(.flagged)
+            case .deleted: result.insert(.trashed)
+            case .draft: result.insert(.draft)
+            case .recent: break
+            case IMAPFlag("$Forwarded"): result.insert(.passed)
+            default:
+                if flag.isSystemOrExtension { throw IMAPMailStoreError(code: nil, text: "Unknown system flag \(flag.name)") }
+                keywordNames.append(flag.name)
+            }
+        }
+        if !keywordNames.isEmpty {
+            result.formUnion(try mailbox.keywordFlags(keywordNames, create: create))
+        }
+        return result
+    }
+
+    /// Brings the client's view up to date: EXPUNGE for vanished messages (unless a FETCH,
+    /// STORE or SEARCH is running, RFC 3501 §7.4.1), EXISTS for new ones, FETCH FLAGS for flags
+    /// another session changed.
+    func synchronize() {
+        guard let selected else { return }
+        let snapshot: MaildirSnapshot
+        let inNew = selected.readOnly ? [] : IMAPSelectedMailbox.namesInNew(selected.mailbox.path)
+        do { snapshot = try selected.mailbox.synchronize(moveNew: !selected.readOnly) } catch {
+            log?("synchronize \(selected.mailbox.path): \(error)")
+            return
+        }
+        if snapshot.uidValidity != selected.uidValidity && selected.uidValidity != 0 {
+            // The uid list was recreated (damaged and rebuilt): the client must start over.
+            out.untagged(.bye, "Mailbox UIDVALIDITY changed, please reconnect")
+            state = .logout
+            return
+        }
+        let current = Dictionary(snapshot.messages.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
+        if expungeAllowed {
+            var index = 0
+            while index < selected.uids.count {
+                let uid = selected.uids[index]
+                if current[uid] == nil {
+                    out.expunge(UInt32(index + 1))
+                    selected.uids.remove(at: index)
+                    selected.flags[uid] = nil
+                    selected.modSeqs[uid] = nil
+                    selected.recent.remove(uid)
+                    if selected.cachedMessage?.uid == uid { selected.cachedMessage = nil }
+                } else {
+                    index += 1
+                }
+            }
+        }
+        let keywordLetters = snapshot.messages.reduce(MaildirFlags()) { $0.union($1.flags) }.keywordIndexes
+        if keywordLetters.contains(where: { selected.keywords.names[$0] == nil }) {
+            selected.reloadKeywords()
+            out.flags(selected.definedFlags)
+        }
+        for message in snapshot.messages {
+            if let known = selected.flags[message.uid] {
+                if known != message.flags || (condStoreEnabled && selected.modSeqs[message.uid] != message.modSeq) {
+                    selected.flags[message.uid] = message.flags
+                    selected.modSeqs[message.uid] = message.modSeq
+                    if known != message.flags, let seq = selected.sequenceNumber(of: message.uid) {
+                        var items: [IMAPFetchResponseItem] = [.uid(message.uid), .flags(selected.imapFlags(message.flags, uid: message.uid))]
+                        if condStoreEnabled { items.append(.modSeq(message.modSeq)) }
+                        out.fetch(IMAPFetchResponse(sequenceNumber: seq, items: items))
+                    }
+                }
+            }
+        }
+        let newest = selected.uids.last ?? 0
+        let fresh = snapshot.messages.filter { $0.uid > newest && selected.flags[$0.uid] == nil }
+        if !fresh.isEmpty {
+            for message in fresh {
+                if inNew.contains(message.baseName) && !rev2Enabled { selected.recent.insert(message.uid) }
+                selected.uids.append(message.uid)
+                selected.flags[message.uid] = message.flags
+                selected.modSeqs[message.uid] = message.modSeq
+            }
+            out.exists(selected.count)
+            if !rev2Enabled { out.recent(UInt32(selected.recent.count)) }
+        }
+        selected.nextUID = snapshot.nextUID
+        selected.highestModSeq = snapshot.highestModSeq
+    }
+}

@@ -1,0 +1,249 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IMAPProtocol
+import Maildir
+import MailMessage
+
+/// What SEARCH and SORT know about one message; the parsed message is read only when a key
+/// needs it.
+struct IMAPSearchCandidate {
+    let uid: UInt32
+    let sequenceNumber: UInt32
+    let flags: MaildirFlags
+    let modSeq: UInt64
+    let load: () -> IMAPMessageData?
+    let info: () -> MessageCacheEntry?
+    var loaded: IMAPMessageData??
+    var loadedInfo: MessageCacheEntry??
+
+    mutating func data() -> IMAPMessageData? {
+        if let loaded { return loaded }
+        let value = load()
+        loaded = .some(value)
+        return value
+    }
+
+    mutating func cacheEntry() -> MessageCacheEntry? {
+        if let loadedInfo { return loadedInfo }
+        let value = info()
+        loadedInfo = .some(value)
+        return value
+    }
+}
+
+extension IMAPSession {
+    static let searchCharsets = ["US-ASCII", "UTF-8"]
+
+    func candidates(_ selected: IMAPSelectedMailbox) -> [IMAPSearchCandidate] {
+        selected.uids.enumerated().map { index, uid in
+            IMAPSearchCandidate(uid: uid, sequenceNumber: UInt32(index + 1), flags: selected.flags[uid] ?? [],
+                                modSeq: selected.modSeqs[uid] ?? 1,
+                                load: { [unowned self] in try? self.messageData(uid: uid, selected: selected) },
+                                info: { try? selected.mailbox.info(uid: uid, crlfSize: true) })
+        }
+    }
+
+    func search(tag: String, _ command: IMAPSearchCommand, uid: Bool, selected: IMAPSelectedMailbox) throws {
+        if let charset = command.charset, !IMAPSession.searchCharsets.contains(charset) {
+            return no(tag, code: .badCharset(IMAPSession.searchCharsets), "Unsupported charset")
+        }
+        var all = candidates(selected)
+        var matched: [IMAPSearchCandidate] = []
+        let now = Int64(time(nil))
+        for index in all.indices where matches(command.key, &all[index], selected: selected, now: now) {
+            matched.append(all[index])
+        }
+        try? selected.mailbox.saveCache()
+        let usesModSeq = IMAPSession.mentionsModSeq(command.key)
+        if usesModSeq { condStoreEnabled = true }
+        let highest = usesModSeq ? matched.map(\.modSeq).max() : nil
+        let numbers = matched.map { uid ? $0.uid : $0.sequenceNumber }
+        // RFC 9051 §7.3.4: IMAP4rev2 answers every SEARCH with ESEARCH (RETURN () is ALL).
+        guard let options = command.returnOptions ?? (rev2Enabled ? [] : nil) else {
+            out.search(numbers, highestModSeq: highest)
+            return ok(tag, "SEARCH completed")
+        }
+        let wanted = options.isEmpty ? [.all] : options
+        if wanted.contains(.save) { selected.savedSearch = matched.map(\.uid) }
+        let onlySave = wanted == [.save]
+        if !onlySave {
+            var response = IMAPESearchResponse(tag: tag, uid: uid)
+            if wanted.contains(.min) { response.min = numbers.min() }
+            if wanted.contains(.max) { response.max = numbers.max() }
+            if wanted.contains(.count) { response.count = UInt32(numbers.count) }
+            if wanted.contains(.all) { response.all = IMAPNumberSet(numbers: numbers) }
+            if let highest, !numbers.isEmpty { response.modSeq = highest }
+            out.esearch(response)
+        }
+        ok(tag, "SEARCH completed")
+    }
+
+    static func mentionsModSeq(_ key: IMAPSearchKey) -> Bool {
+        switch key {
+        case .modSeq: return true
+        case .not(let inner): return mentionsModSeq(inner)
+        case .or(let a, let b): return mentionsModSeq(a) || mentionsModSeq(b)
+        case .and(let keys): return keys.contains(where: mentionsModSeq)
+        default: return false
+        }
+    }
+
+    func matches(_ key: IMAPSearchKey, _ c: inout IMAPSearchCandidate, selected: IMAPSelectedMailbox, now: Int64) -> Bool {
+        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+        func header(_ name: String, _ needle: [UInt8]) -> Bool {
+            guard let data = c.data() else { return false }
+            let values = data.headerValues(name)
+            if needle.isEmpty { return !values.isEmpty } // RFC 9051: empty string matches a present field
+            return values.contains { IMAPTextMatch.contains($0, text(needle)) }
+        }
+        func internalDay() -> Int64 { (c.cacheEntry()?.internalDate ?? 0) / 86400 }
+        func sentDay() -> Int64? {
+            guard let data = c.data(), let value = data.message.root.header.first("Date")?.unfoldedText,
+                  let date = MessageDate.parse(value), let day = IMAPDate(year: date.year, month: date.month, day: date.day) else { return nil }
+            return day.daysSinceEpoch
+        }
+        switch key {
+        case .all: return true
+        case .answered: return c.flags.contains(.replied)
+        case .deleted: return c.flags.contains(.trashed)
+        case .draft: return c.flags.contains(.draft)
+        case .flagged: return c.flags.contains(.flagged)
+        case .seen: return c.flags.contains(.seen)
+        case .unanswered: return !c.flags.contains(.replied)
+        case .undeleted: return !c.flags.contains(.trashed)
+        case .undraft: return !c.flags.contains(.draft)
+        case .unflagged: return !c.flags.contains(.flagged)
+        case .unseen: return !c.flags.contains(.seen)
+        case .recent: return selected.recent.contains(c.uid)
+        case .new: return selected.recent.contains(c.uid) && !c.flags.contains(.seen)
+        case .old: return !selected.recent.contains(c.uid)
+        case .keyword(let flag), .unkeyword(let flag):
+            var has = false
+            if flag == IMAPFlag("$Forwarded") { has = c.flags.contains(.passed) }
+            else if let index = selected.keywords.index(of: flag.name) { has = c.flags.contains(.keyword(index)) }
+            if case .keyword = key { return has }
+            return !has
+        case .bcc(let s): return header("Bcc", s)
+        case .cc(let s): return header("Cc", s)
+        case .from(let s): return header("From", s)
+        case .to(let s): return header("To", s)
+        case .subject(let s): return header("Subject", s)
+        case .header(let name, let s): return header(name, s)
+        case .body(let s):
+            guard let data = c.data() else { return false }
+            return IMAPTextMatch.contains(data.bodyText, text(s))
+        case .text(let s):
+            guard let data = c.data() else { return false }
+            return IMAPTextMatch.contains(data.headerText, text(s)) || IMAPTextMatch.contains(data.bodyText, text(s))
+        case .before(let date): return internalDay() < date.daysSinceEpoch
+        case .on(let date): return internalDay() == date.daysSinceEpoch
+        case .since(let date): return internalDay() >= date.daysSinceEpoch
+        case .sentBefore(let date): return sentDay().map { $0 < date.daysSinceEpoch } ?? false
+        case .sentOn(let date): return sentDay().map { $0 == date.daysSinceEpoch } ?? false
+        case .sentSince(let date): return sentDay().map { $0 >= date.daysSinceEpoch } ?? false
+        case .larger(let n): return UInt64(c.cacheEntry().map { $0.crlfSize ?? $0.size } ?? 0) > n
+        case .smaller(let n): return UInt64(c.cacheEntry().map { $0.crlfSize ?? $0.size } ?? 0) < n
+        case .uid(let set):
+            switch set {
+            case .lastSearchResult: return selected.savedSearch.contains(c.uid)
+            case .set(let s): return s.resolved(largest: selected.uids.last ?? 0).contains(c.uid)
+            }
+        case .sequenceNumbers(let set):
+            switch set {
+            case .lastSearchResult: return selected.savedSearch.contains(c.uid)
+            case .set(let s): return s.resolved(largest: selected.count).contains(c.sequenceNumber)
+            }
+        case .older(let seconds): return (c.cacheEntry()?.internalDate ?? 0) <= now - Int64(seconds)
+        case .younger(let seconds): return (c.cacheEntry()?.internalDate ?? 0) > now - Int64(seconds)
+        case .modSeq(let value, _): return c.modSeq >= value
+        case .not(let inner): return !matches(inner, &c, selected: selected, now: now)
+        case .or(let a, let b): return matches(a, &c, selected: selected, now: now) || matches(b, &c, selected: selected, now: now)
+        case .and(let keys):
+            for k in keys where !matches(k, &c, selected: selected, now: now) { return false }
+            return true
+        }
+    }
+
+    // MARK: SORT (RFC 5256, RFC 5957)
+
+    func sort(tag: String, _ command: IMAPSortCommand, uid: Bool, selected: IMAPSelectedMailbox) throws {
+        guard IMAPSession.searchCharsets.contains(command.charset) else {
+            return no(tag, code: .badCharset(IMAPSession.searchCharsets), "Unsupported charset")
+        }
+        var all = candidates(selected)
+        let now = Int64(time(nil))
+        var matched: [(candidate: IMAPSearchCandidate, keys: [SortKey])] = []
+        for index in all.indices where matches(command.key, &all[index], selected: selected, now: now) {
+            let keys = command.criteria.map { sortKey($0.key, &all[index]) }
+            matched.append((all[index], keys))
+        }
+        try? selected.mailbox.saveCache()
+        matched.sort { a, b in
+            for (i, criterion) in command.criteria.enumerated() {
+                let (x, y) = (a.keys[i], b.keys[i])
+                if x == y { continue }
+                return criterion.reverse ? y < x : x < y
+            }
+            return a.candidate.sequenceNumber < b.candidate.sequenceNumber
+        }
+        out.sort(matched.map { uid ? $0.candidate.uid : $0.candidate.sequenceNumber })
+        ok(tag, "SORT completed")
+    }
+
+    enum SortKey: Comparable {
+        case number(Int64)
+        case text(String)
+    }
+
+    func sortKey(_ key: IMAPSortCriterion.Key, _ c: inout IMAPSearchCandidate) -> SortKey {
+        func firstAddress(_ field: String, display: Bool) -> String {
+            guard let data = c.data(), let f = data.message.root.header.first(field) else { return "" }
+            guard let mailbox = MailboxList.mailboxes(in: f.unfoldedText).first else { return "" }
+            if display, let name = mailbox.decodedDisplayName, !name.isEmpty { return name.lowercased() }
+            return display ? mailbox.address.lowercased() : mailbox.localPart.lowercased()
+        }
+        switch key {
+        case .arrival: return .number(c.cacheEntry()?.internalDate ?? 0)
+        case .size: return .number(Int64(c.cacheEntry().map { $0.crlfSize ?? $0.size } ?? 0))
+        case .date:
+            if let data = c.data(), let value = data.message.root.header.first("Date")?.unfoldedText,
+               let date = MessageDate.parse(value) { return .number(date.secondsSinceEpoch) }
+            return .number(c.cacheEntry()?.internalDate ?? 0)
+        case .from: return .text(firstAddress("From", display: false))
+        case .to: return .text(firstAddress("To", display: false))
+        case .cc: return .text(firstAddress("Cc", display: false))
+        case .displayFrom: return .text(firstAddress("From", display: true))
+        case .displayTo: return .text(firstAddress("To", display: true))
+        case .subject:
+            return .text(IMAPSession.baseSubject(c.data()?.message.root.header.first("Subject")?.decodedText ?? ""))
+        }
+    }
+
+    /// RFC 5256 §2.1 base subject, simplified: leading "Re:", "Fw:", "Fwd:" and "[blob]"
+    /// prefixes and a trailing "(fwd)" removed, white space collapsed, lowercased.
+    static func baseSubject(_ subject: String) -> String {
+        var s = subject.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ").lowercased()
+        var changed = true
+        while changed {
+            changed = false
+            while s.hasSuffix("(fwd)") { s = String(s.dropLast(5)).trimmingSpaces(); changed = true }
+            for prefix in ["re:", "fw:", "fwd:"] where s.hasPrefix(prefix) {
+                s = String(s.dropFirst(prefix.count)).trimmingSpaces(); changed = true
+            }
+            if s.hasPrefix("["), let close = s.firstIndex(of: "]"), s.index(after: close) != s.endIndex {
+                s = String(s[s.index(after: close)...]).trimmingSpaces(); changed = true
+            }
+        }
+        return s
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import Testing
+@testable import IMAPServer
+
+@Suite struct StructureCacheTests {
+    @Test func roundTripsEveryMessage() throws {
+        for text in EngineFixture.messages {
+            let data = IMAPMessageData(fileBytes: Array(text.utf8))
+            let blob = IMAPStructureCache.encode(data.envelope, data.bodyStructure)
+            let decoded = try #require(IMAPStructureCache.decode(blob))
+            #expect(decoded.0 == data.envelope)
+            #expect(decoded.1 == data.bodyStructure)
+            // Truncated or extended blobs are refused, never trusted.
+            #expect(IMAPStructureCache.decode(Array(blob.dropLast())) == nil)
+            #expect(IMAPStructureCache.decode(blob + [0]) == nil)
+        }
+    }
+
+    /// A second session answers BODYSTRUCTURE from the folder's cache, byte for byte alike.
+    @Test func secondSessionUsesTheCache() throws {
+        let fixture = try EngineFixture()
+        _ = fixture.send("a SELECT INBOX")
+        let first = fixture.send("b FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY)")
+        _ = fixture.send("c LOGOUT")
+        #expect(FileManager.default.fileExists(atPath: fixture.root + "/Maildir/postamt-cache"))
+        let other = IMAPSession(preauthenticatedUser: "tester", maildirPath: fixture.root + "/Maildir")
+        _ = other.receive(Array("a SELECT INBOX\r\n".utf8))
+        let second = String(decoding: other.receive(Array("b FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY)\r\n".utf8)), as: UTF8.self)
+        #expect(first == second)
+    }
+}
