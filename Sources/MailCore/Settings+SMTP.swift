@@ -1,3 +1,23 @@
 /// postamt-smtpd(8).
 let smtpSettings: [Setting] = [
+    Setting(name: "smtpd_tls_cert_file", kind: .path, defaultValue: "", summary: "smtpd's certificate chain (PEM); empty: no STARTTLS, and the smtps role refuses to start"),
+    Setting(name: "smtpd_tls_key_file", kind: .path, defaultValue: "", summary: "smtpd's private key (PEM), read at each connection start before privileges are dropped"),
+    Setting(name: "smtpd_greeting", kind: .text, defaultValue: "ESMTP Postamt", summary: "text after the host name in smtpd's 220 greeting"),
+    Setting(name: "smtpd_trusted_networks", kind: .list, defaultValue: "", summary: "networks (CIDR, e.g. 127.0.0.0/8, ::1/128) whose clients may relay and submit without AUTH"),
+    Setting(name: "smtpd_plaintext_auth", kind: .boolean, defaultValue: "no", summary: "allow AUTH before STARTTLS (only for a loopback-only listener)"),
+    Setting(name: "smtpd_mx_auth", kind: .boolean, defaultValue: "no", summary: "offer AUTH in the mx role too (after STARTTLS); AUTH is never required there"),
+    Setting(name: "smtpd_received_auth_user", kind: .boolean, defaultValue: "no", summary: "name the authenticated user in the Received: header smtpd adds"),
+    Setting(name: "smtpd_queue_program", kind: .path, defaultValue: "", summary: "the qmail-queue compatible program smtpd hands messages to (default: $POSTAMT_QUEUE, else postamt-queue)"),
+    Setting(name: "smtpd_recipient_limit", kind: .count, defaultValue: "100", summary: "recipients per message; the next RCPT gets 452 4.5.3"),
+    Setting(name: "smtpd_message_size_limit", kind: .size, defaultValue: "50M", summary: "the largest message smtpd takes (announced with SIZE, enforced during DATA and BDAT)"),
+    Setting(name: "smtpd_line_length_limit", kind: .count, defaultValue: "2048", summary: "the longest command line, CRLF included (500 5.5.6 beyond)"),
+    Setting(name: "smtpd_text_line_length_limit", kind: .count, defaultValue: "10000", summary: "the longest line of message text, CRLF included (the message is refused beyond)"),
+    Setting(name: "smtpd_junk_command_limit", kind: .count, defaultValue: "20", summary: "HELO/EHLO/NOOP/RSET/VRFY/HELP commands before a message is accepted; then 421"),
+    Setting(name: "smtpd_error_limit", kind: .count, defaultValue: "10", summary: "errors before smtpd says 421 and disconnects"),
+    Setting(name: "smtpd_soft_error_limit", kind: .count, defaultValue: "3", summary: "errors answered without delay; each further error waits smtpd_error_delay longer"),
+    Setting(name: "smtpd_error_delay", kind: .duration, defaultValue: "1s", summary: "the growing delay per error beyond smtpd_soft_error_limit"),
+    Setting(name: "smtpd_auth_failure_limit", kind: .count, defaultValue: "3", summary: "failed AUTH attempts before 421 and disconnect"),
+    Setting(name: "smtpd_auth_failure_delay", kind: .duration, defaultValue: "2s", summary: "delay per failed AUTH so far before 535 is sent (1st: 1x, 2nd: 2x)"),
+    Setting(name: "smtpd_idle_timeout", kind: .duration, defaultValue: "300s", summary: "how long smtpd waits for the client's next bytes (RFC 5321 4.5.3.2)"),
+    Setting(name: "smtpd_session_timeout", kind: .duration, defaultValue: "1h", summary: "the longest whole SMTP session; then 421 4.4.2"),
 ]
