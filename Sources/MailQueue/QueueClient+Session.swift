@@ -38,12 +38,13 @@ extension QueueClient.Run {
         }
     }
 
-    /// Abandons the message: the queue program is killed before it could commit (qmail-queue's
-    /// commit point is after the envelope, which it never gets), and reaped.
+    /// Abandons the message: the queue program gets the end of the message and an empty
+    /// envelope, which qmail-queue's interface defines as a failure (nothing is committed
+    /// before the envelope is complete), so it removes what it wrote and exits non-zero.
     public func abandon() {
-        kill(pid, SIGKILL)
         close(messageFD)
         close(envelopeFD)
+        _ = try? FileIO.readAll(errorFD, limit: 65536)
         close(errorFD)
         _ = try? Spawn.wait(pid)
     }

@@ -84,6 +84,7 @@ final class SMTPDaemonSession {
                     break
                 }
             } catch let error as NetError where error.isTimeout {
+                log.info(Clock.monotonicNanoseconds() >= sessionDeadline ? "session time limit reached" : "idle timeout")
                 handle(engine.timedOut())
                 break
             } catch {
