@@ -96,7 +96,7 @@ public enum SMTPDaemon {
         return SMTPDaemonPolicy(localDomains: configuration.localDomains,
                                 resolver: LocalRecipientResolver(configuration: configuration, aliases: aliases),
                                 aliasesUnavailable: unavailable,
-                                authClient: AuthClient(socketPath: auth.socketPath, timeout: auth.clientTimeout))
+                                authClient: AuthClient(socketPath: auth.socketPath, timeout: auth.clientTimeout), log: log)
     }
 
     /// The client's address: getpeername on fd 0, else $TCPREMOTEIP (tcpserver, postamt-listen).

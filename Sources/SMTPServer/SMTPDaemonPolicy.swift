@@ -13,9 +13,11 @@ public final class SMTPDaemonPolicy: SMTPServerPolicy {
     /// wrong 550.
     let aliasesUnavailable: Bool
     let authClient: AuthClient?
+    let log: Log?
 
     public init(localDomains: Set<String>, resolver: LocalRecipientResolver, aliasesUnavailable: Bool = false,
-                authClient: AuthClient?) {
+                authClient: AuthClient?, log: Log? = nil) {
+        self.log = log
         self.localDomains = localDomains
         self.resolver = resolver
         self.aliasesUnavailable = aliasesUnavailable
@@ -49,11 +51,17 @@ public final class SMTPDaemonPolicy: SMTPServerPolicy {
     }
 
     public func authenticate(user: String, password: [UInt8], session: SMTPSessionFacts) -> SMTPAuthResult {
-        guard let authClient else { return .temporaryFailure }
+        guard let authClient else {
+            log?.warning("AUTH: no postamt-auth configured")
+            return .temporaryFailure
+        }
         switch authClient.authenticate(service: "smtp", user: Array(user.utf8), password: password, peer: session.peerAddress) {
         case .success: return .success
         case .failure: return .failure
-        case .temporary: return .temporaryFailure
+        case .temporary(let reason):
+            // The reason names the socket or the server's complaint, never the password.
+            log?.warning("AUTH: postamt-auth unavailable: \(reason)")
+            return .temporaryFailure
         }
     }
 
