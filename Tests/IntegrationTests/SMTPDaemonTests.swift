@@ -250,6 +250,35 @@ struct SMTPDaemonTests {
         #expect(site.nothingInFlight)
     }
 
+    @Test func trustedNetworksRelayWithoutAuth() throws {
+        let user = try TestUser()
+        let site = try transcriptSite(user, config: "smtpd_trusted_networks = 192.0.2.0/24, 127.0.0.0/8")
+        let port = try site.start("submission")
+        try runTranscriptAgainstServer("""
+            \(Self.greeting)
+            C: EHLO client.example
+            S~ 250-mx.example.org
+            S~ 250-PIPELINING
+            S~ 250-SIZE
+            S~ 250-8BITMIME
+            S~ 250-SMTPUTF8
+            S~ 250-ENHANCEDSTATUSCODES
+            S~ 250-CHUNKING
+            S~ 250-DSN
+            S: 250 STARTTLS
+            C: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+            S: 538 5.7.11 Encryption required for requested authentication mechanism
+            C: MAIL FROM:<alice@example.org>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<someone@elsewhere.example>
+            S: 250 2.1.5 Ok
+            C: RCPT TO:<alice@example.org>
+            S: 250 2.1.5 Ok
+            C: QUIT
+            S: 221 2.0.0 mx.example.org closing connection
+            """, port: port)
+    }
+
     @Test func queueVerdictsBecomeReplies() throws {
         let user = try TestUser()
         let site = try transcriptSite(user)
