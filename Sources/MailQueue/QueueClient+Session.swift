@@ -17,9 +17,10 @@ extension QueueClient.Run {
     }
 
     /// Closes the message (all of it has been written through `messageFD`), writes the
-    /// envelope, closes it and waits.
-    public func commit(envelope: Envelope) -> Verdict {
-        close(messageFD)
+    /// envelope, closes it and waits. `messageClosed`: the caller handed `messageFD` to a
+    /// filter and closed its own copy already.
+    public func commit(envelope: Envelope, messageClosed: Bool = false) -> Verdict {
+        if !messageClosed { close(messageFD) }
         var envelopeError: String? = nil
         do { try FileIO.writeAll(envelopeFD, envelope.qmailBytes) } catch { envelopeError = "\(error)" }
         close(envelopeFD)
@@ -41,8 +42,8 @@ extension QueueClient.Run {
     /// Abandons the message: the queue program gets the end of the message and an empty
     /// envelope, which qmail-queue's interface defines as a failure (nothing is committed
     /// before the envelope is complete), so it removes what it wrote and exits non-zero.
-    public func abandon() {
-        close(messageFD)
+    public func abandon(messageClosed: Bool = false) {
+        if !messageClosed { close(messageFD) }
         close(envelopeFD)
         _ = try? FileIO.readAll(errorFD, limit: 65536)
         close(errorFD)

@@ -22,7 +22,7 @@ final class SMTPDaemonSession {
 
     /// The message being received: the queue program and what we know about it.
     struct Transfer {
-        var run: QueueClient.Run
+        var pipeline: MessagePipeline
         var envelope: SMTPEnvelope
         /// A write to the queue program failed (it exited early): its exit status tells why.
         var writeFailed = false
@@ -121,7 +121,7 @@ final class SMTPDaemonSession {
                 beginTransfer(envelope)
             case .messageData(let bytes):
                 if var current = transfer, !current.writeFailed {
-                    do { try FileIO.writeAll(current.run.messageFD, bytes) } catch {
+                    do { try FileIO.writeAll(current.pipeline.inputFD, bytes) } catch {
                         current.writeFailed = true
                         transfer = current
                     }
@@ -147,16 +147,17 @@ final class SMTPDaemonSession {
         // postamt-queue believes this only from the mail_owner (postamt-queue(8)).
         if let peer { environment.append("TCPREMOTEIP=\(peer)") }
         do {
-            let run = try QueueClient.start(program: settings.queueProgram, environment: environment)
-            transfer = Transfer(run: run, envelope: envelope)
+            let pipeline = try MessagePipeline(queueProgram: settings.queueProgram, filters: settings.filters,
+                                               environment: environment)
+            transfer = Transfer(pipeline: pipeline, envelope: envelope)
             let header = SMTPReceivedHeader(facts: engine.facts, hostname: settings.hostname, smtpUTF8: envelope.smtpUTF8,
                                             queueID: nil,
                                             recipient: envelope.recipients.count == 1 ? envelope.recipients[0].mailbox : nil,
                                             date: Clock.rfc5322Date(),
                                             includeAuthenticatedUser: settings.includeAuthenticatedUserInReceived).rendered()
-            do { try FileIO.writeAll(run.messageFD, header) } catch { transfer?.writeFailed = true }
+            do { try FileIO.writeAll(pipeline.inputFD, header) } catch { transfer?.writeFailed = true }
         } catch {
-            log.error("cannot start \(settings.queueProgram): \(error)")
+            log.error("cannot start \(settings.queueProgram) or a filter: \(error)")
             transferStartFailure = "\(error)"
         }
     }
@@ -172,14 +173,14 @@ final class SMTPDaemonSession {
             let recipients = try current.envelope.recipients.map { try EnvelopeAddress($0.mailbox.text) }
             envelope = Envelope(sender: sender, recipients: recipients)
         } catch {
-            current.run.abandon()
+            current.pipeline.abandon()
             return .permanentFailure("Error: envelope address refused: \(error)", enhancedCode: "5.1.3")
         }
-        switch current.run.commit(envelope: envelope) {
+        switch current.pipeline.commit(envelope: envelope) {
         case .queued(let id):
             return .accepted(queueID: id ?? "queued")
         case .refused(let disposition, let reason, let code):
-            log.info("queue program refused the message (exit \(code.map(String.init) ?? "signal")): \(reason)")
+            log.info("message not queued (\(code.map { "exit \($0)" } ?? "no exit code")): \(reason)")
             let text = "Error: queue: \(reason)"
             return disposition == .permanent ? .permanentFailure(text, enhancedCode: "5.3.0")
                                              : .temporaryFailure(text, enhancedCode: "4.3.0")
@@ -189,7 +190,7 @@ final class SMTPDaemonSession {
     func abandonTransfer() {
         guard let current = transfer else { return }
         transfer = nil
-        current.run.abandon()
+        current.pipeline.abandon()
     }
 
     /// RFC 3207: the 220 is out; anything the client sent after STARTTLS in plaintext is

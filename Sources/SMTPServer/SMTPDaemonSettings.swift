@@ -12,6 +12,8 @@ public struct SMTPDaemonSettings: Sendable {
     public var sessionTimeoutSeconds: Int64
     public var includeAuthenticatedUserInReceived: Bool
     public var queueProgram: String
+    /// smtpd_filters: absolute paths, run in order between smtpd and the queue program.
+    public var filters: [String]
     public var engine: SMTPServerConfiguration
 
     /// `queueOverride` is `$POSTAMT_QUEUE` (qmail's QMAILQUEUE convention): it wins over the
@@ -32,6 +34,7 @@ public struct SMTPDaemonSettings: Sendable {
         } else {
             queueProgram = configuration.program("postamt-queue")
         }
+        filters = configuration.list("smtpd_filters")
 
         var engine = SMTPServerConfiguration(role: role, hostname: hostname)
         engine.greetingText = configuration.string("smtpd_greeting")

@@ -279,6 +279,43 @@ struct SMTPDaemonTests {
             """, port: port)
     }
 
+    @Test func filtersSitBetweenSmtpdAndTheQueue() throws {
+        let user = try TestUser()
+        var template = Array("/tmp/postamt-filter-XXXXXX".utf8CString)
+        guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
+        let directory = String(cString: dir)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        chmod(directory, 0o755)
+        let first = "\(directory)/add-header", second = "\(directory)/add-another", failing = "\(directory)/fail"
+        try "#!/bin/sh\necho 'X-Filter-One: yes'\nexec cat\n".write(toFile: first, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\necho 'X-Filter-Two: yes'\nexec cat\n".write(toFile: second, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\ncat >/dev/null\necho 'filter: broken on purpose' >&2\nexit 1\n".write(toFile: failing, atomically: true, encoding: .utf8)
+        for path in [first, second, failing] { chmod(path, 0o755) }
+        let site = try transcriptSite(user, config: "smtpd_filters = \(first), \(second)")
+        let port = try site.start("mx")
+        let client = try RawSMTPClient(port: port)
+        _ = client.readReplies()
+        client.send("HELO c\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+        _ = client.readReplies(4)
+        client.send("Subject: filtered\r\n\r\nbody\r\n.\r\n")
+        #expect(client.readReplies().hasPrefix("250 2.0.0 Ok: queued as "))
+        try waitFor("the filtered message", timeout: 60) { user.messages().contains { $0.contains("Subject: filtered") } }
+        let message = user.messages().first { $0.contains("Subject: filtered") } ?? ""
+        // Filter one ran first, so filter two's header is above it.
+        #expect(message.contains("X-Filter-Two: yes\nX-Filter-One: yes\nReceived: from c ([127.0.0.1])"))
+
+        let failingSite = try transcriptSite(user, config: "smtpd_filters = \(failing)")
+        let failingPort = try failingSite.start("mx")
+        let refused = try RawSMTPClient(port: failingPort)
+        _ = refused.readReplies()
+        refused.send("HELO c\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+        _ = refused.readReplies(4)
+        refused.send("Subject: not filtered\r\n\r\nbody\r\n.\r\n")
+        #expect(refused.readReplies().hasPrefix("451 4.3.0 Error: queue: filter \(failing) failed"))
+        #expect(failingSite.nothingInFlight)
+        #expect(failingSite.system.queueIsEmpty)
+    }
+
     @Test func queueVerdictsBecomeReplies() throws {
         let user = try TestUser()
         let site = try transcriptSite(user)
