@@ -146,6 +146,7 @@ final class SMTPDaemonSession {
         var environment = QueueClient.inheritedEnvironment()
         // postamt-queue believes this only from the mail_owner (postamt-queue(8)).
         if let peer { environment.append("TCPREMOTEIP=\(peer)") }
+        environment += DSNSideChannel.environment(for: envelope)
         do {
             let pipeline = try MessagePipeline(queueProgram: settings.queueProgram, filters: settings.filters,
                                                environment: environment)

@@ -316,6 +316,42 @@ struct SMTPDaemonTests {
         #expect(failingSite.system.queueIsEmpty)
     }
 
+    @Test func dsnParametersReachTheQueueProgram() throws {
+        let user = try TestUser()
+        let site = try transcriptSite(user)
+        let dump = "\(site.system.root)/dsn-dump"
+        let recorder = "\(site.system.root)/bin/record-queue"
+        // A qmail-queue wrapper that records the side channel, then queues for real.
+        try "#!/bin/sh\nprintf '%s|%s' \"$POSTAMT_DSN\" \"$POSTAMT_DSN_RCPT\" > \(dump)\nexec \(site.system.root)/bin/postamt-queue\n"
+            .write(toFile: recorder, atomically: true, encoding: .utf8)
+        chmod(recorder, 0o755)
+        chmod(site.system.root, 0o777)   // the wrapper runs as the mail_owner and writes there
+        defer { chmod(site.system.root, 0o755) }
+        let port = try site.start("mx", environment: ["POSTAMT_QUEUE": recorder])
+        try runTranscriptAgainstServer("""
+            \(Self.greeting)
+            C: EHLO client.example
+            \(Self.ehloMX)
+            C: MAIL FROM:<a@remote.example> RET=HDRS ENVID=QQ+2B1
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alice+40example.org
+            S: 250 2.1.5 Ok
+            C: RCPT TO:<bob@example.org>
+            S: 250 2.1.5 Ok
+            C: DATA
+            S: 354 End data with <CR><LF>.<CR><LF>
+            C: Subject: dsn
+            C:
+            C: body
+            C: .
+            S~ 250 2.0.0 Ok: queued as
+            C: QUIT
+            S: 221 2.0.0 mx.example.org closing connection
+            """, port: port)
+        let recorded = try String(contentsOfFile: dump, encoding: .utf8)
+        #expect(recorded == "RET=HDRS ENVID=QQ+2B1|NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alice+40example.org\n-")
+    }
+
     @Test func queueVerdictsBecomeReplies() throws {
         let user = try TestUser()
         let site = try transcriptSite(user)
