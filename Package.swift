@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "postamt-auth", targets: ["postamt-auth"]),
         .executable(name: "postamt-listen", targets: ["postamt-listen"]),
         // -- smtp products --
+        .executable(name: "postamt-smtpd", targets: ["postamt-smtpd"]),
         // -- pop3 products --
         // -- imap products --
         .executable(name: "postamt-imapd", targets: ["postamt-imapd"]),
@@ -63,6 +64,10 @@ let package = Package(
         .executableTarget(name: "postamt-listen", dependencies: ["MailNet", "MailSystem", "MailCore"]),
 
         // -- smtp targets --
+        // The SMTP daemon's host side: I/O, TLS, timers, the queue hand-off, the auth client.
+        .target(name: "SMTPServer", dependencies: ["SMTPProtocol", "MailNet", "MailAuth", "MailQueue", "MailCore", "MailSystem"]),
+        .executableTarget(name: "postamt-smtpd", dependencies: ["SMTPServer"]),
+        .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "SMTPProtocol", "MailCore", "MailNet", "MailSystem"]),
 
         // -- pop3 targets --
 

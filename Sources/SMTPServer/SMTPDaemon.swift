@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailAuth
+import MailCore
+import MailNet
+import MailQueue
+import MailSystem
+import SMTPProtocol
+
+/// postamt-smtpd(8): one SMTP session on fd 0/1 (socket activation with Accept=yes, inetd,
+/// tcpserver or postamt-listen). It runs the SMTP engine, does the I/O, TLS and timing the
+/// engine leaves to its host, and hands each message to the queue program, answering 250 only
+/// once that program exited 0.
+public enum SMTPDaemon {
+    /// Exit statuses (postamt-smtpd(8)).
+    public enum Exit: Int32 {
+        /// The session ended (QUIT, a 421 from a limit, the client went away).
+        case sessionEnded = 0
+        /// Bad arguments.
+        case usage = 64
+        /// The configuration, the certificate or the mail_owner is unusable: the client got 421.
+        case temporary = 75
+    }
+
+    static let log = Log(program: "postamt-smtpd")
+
+    /// The program: `postamt-smtpd [mx|submission|smtps]`.
+    public static func main(arguments: [String]) -> Never {
+        Signals.resetForProgramStart()
+        ignoreBrokenPipeSignal()
+        let role: SMTPServerRole
+        switch arguments.count {
+        case 0: role = .mx
+        case 1:
+            guard let parsed = SMTPServerRole(rawValue: arguments[0]) else { usage() }
+            role = parsed
+        default: usage()
+        }
+        let configuration: Configuration
+        do {
+            configuration = try Configuration.load()
+        } catch {
+            refuse("configuration error: \(error.description.split(separator: "\n").first ?? "")", hostname: Configuration.systemHostname())
+        }
+        let queueOverride = getenv("POSTAMT_QUEUE").map { String(cString: $0) }
+        let settings = SMTPDaemonSettings(configuration: configuration, role: role, queueOverride: queueOverride)
+        for entry in settings.trustedNetworks.invalid {
+            log.warning("smtpd_trusted_networks: '\(entry)' is not a network; ignored")
+        }
+
+        // The key is read now, while we may still be root (postamt-smtpd(8), DESIGN.md).
+        var tlsContext: TLSServerContext? = nil
+        if settings.engine.startTLSAvailable {
+            do {
+                tlsContext = try TLSServerContext(certificateChainPath: settings.certificateFile, privateKeyPath: settings.keyFile)
+            } catch {
+                log.error("TLS disabled: \(error)")
+                if role == .smtps { refuse("no usable certificate for implicit TLS", hostname: settings.hostname) }
+            }
+        } else if role == .smtps {
+            refuse("smtpd_tls_cert_file and smtpd_tls_key_file are needed for the smtps role", hostname: settings.hostname)
+        }
+
+        let mailOwner = configuration.string("mail_owner")
+        if Privileges.isRoot {
+            guard let owner = SystemUser.named(mailOwner) else { refuse("mail_owner \(mailOwner) does not exist", hostname: settings.hostname) }
+            do { try Privileges.drop(to: owner) } catch { refuse("\(error)", hostname: settings.hostname) }
+        }
+
+        var engineConfiguration = settings.engine
+        if tlsContext == nil { engineConfiguration.startTLSAvailable = false }
+        let peer = peerAddress()
+        let trusted = peer.map { settings.trustedNetworks.contains($0) } ?? false
+        let policy = makePolicy(configuration)
+
+        let session = SMTPDaemonSession(settings: settings, engineConfiguration: engineConfiguration,
+                                        tlsContext: tlsContext, peer: peer, trusted: trusted, policy: policy, log: log)
+        session.run()
+        exit(Exit.sessionEnded.rawValue)
+    }
+
+    static func makePolicy(_ configuration: Configuration) -> SMTPDaemonPolicy {
+        let aliasFile = configuration.string("alias_file")
+        var aliases = AliasTable()
+        var unavailable = false
+        do {
+            if let bytes = try FileIO.readFile(aliasFile, limit: 16 << 20) {
+                aliases = AliasTable(text: String(decoding: bytes, as: UTF8.self), file: aliasFile)
+            }
+        } catch {
+            log.error("cannot read \(aliasFile): \(error); local recipients get 451 until it is readable")
+            unavailable = true
+        }
+        let auth = AuthConfiguration(configuration)
+        return SMTPDaemonPolicy(localDomains: configuration.localDomains,
+                                resolver: LocalRecipientResolver(configuration: configuration, aliases: aliases),
+                                aliasesUnavailable: unavailable,
+                                authClient: AuthClient(socketPath: auth.socketPath, timeout: auth.clientTimeout), log: log)
+    }
+
+    /// The client's address: getpeername on fd 0, else $TCPREMOTEIP (tcpserver, postamt-listen).
+    static func peerAddress() -> IPAddress? {
+        if let peer = SocketAddress.peer(ofSocket: 0) { return peer.address.unmapped }
+        if let value = getenv("TCPREMOTEIP"), let address = IPAddress(String(cString: value)) { return address.unmapped }
+        return nil
+    }
+
+    static func usage() -> Never {
+        log.error("usage: postamt-smtpd [mx|submission|smtps]")
+        exit(Exit.usage.rawValue)
+    }
+
+    /// Tells the client (plaintext, the only thing we can speak yet) and the log, then exits 75.
+    static func refuse(_ reason: String, hostname: String) -> Never {
+        log.error(reason)
+        _ = try? FileIO.writeAll(1, "421 4.3.0 \(hostname) Service temporarily unavailable\r\n")
+        exit(Exit.temporary.rawValue)
+    }
+}

@@ -1,0 +1,213 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailCore
+import MailNet
+import MailQueue
+import MailSystem
+import SMTPProtocol
+
+/// One connection: reads, feeds the engine, carries out its events in order.
+final class SMTPDaemonSession {
+    let settings: SMTPDaemonSettings
+    let tlsContext: TLSServerContext?
+    let log: Log
+    let peer: IPAddress?
+    let engine: SMTPServerSession
+    let plain: PlainStream
+    var stream: any ByteStream
+    var finished = false
+    /// Monotonic deadline of the whole session (smtpd_session_timeout).
+    let sessionDeadline: Int64
+
+    /// The message being received: the queue program and what we know about it.
+    struct Transfer {
+        var pipeline: MessagePipeline
+        var envelope: SMTPEnvelope
+        /// A write to the queue program failed (it exited early): its exit status tells why.
+        var writeFailed = false
+    }
+    var transfer: Transfer?
+    var transferStartFailure: String?
+
+    init(settings: SMTPDaemonSettings, engineConfiguration: SMTPServerConfiguration, tlsContext: TLSServerContext?,
+         peer: IPAddress?, trusted: Bool, policy: SMTPDaemonPolicy, log: Log) {
+        self.settings = settings
+        self.tlsContext = tlsContext
+        self.log = log
+        self.peer = peer
+        sessionDeadline = Clock.monotonicNanoseconds() + settings.sessionTimeoutSeconds * 1_000_000_000
+        do {
+            plain = try PlainStream(readFD: 0, writeFD: 1, timeout: .seconds(settings.idleTimeoutSeconds))
+        } catch {
+            log.error("fd 0/1 unusable: \(error)")
+            exit(SMTPDaemon.Exit.temporary.rawValue)
+        }
+        stream = plain
+        var tlsInfo: SMTPTLSInfo? = nil
+        if settings.role == .smtps, let tlsContext {
+            // RFC 8314 implicit TLS: the handshake comes before the greeting.
+            do {
+                let tls = try TLSConnection(server: tlsContext, over: plain)
+                try tls.handshake()
+                stream = tls
+                tlsInfo = SMTPTLSInfo(version: tls.protocolVersion, cipher: tls.cipherName)
+            } catch {
+                log.info("TLS handshake failed from [\(peer.map { "\($0)" } ?? "unknown")]: \(error)")
+                exit(SMTPDaemon.Exit.sessionEnded.rawValue)
+            }
+        }
+        engine = SMTPServerSession(configuration: engineConfiguration,
+                                   connection: SMTPConnectionInfo(peerAddress: peer.map { "\($0)" } ?? "unknown",
+                                                                  trustedClient: trusted, tls: tlsInfo),
+                                   policy: policy)
+    }
+
+    func run() {
+        handle(engine.start())
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(65536)
+        while !finished {
+            let left = sessionDeadline - Clock.monotonicNanoseconds()
+            if left <= 0 {
+                log.info("session time limit reached")
+                handle(engine.timedOut())
+                break
+            }
+            let wait = min(settings.idleTimeoutSeconds * 1_000_000_000, left)
+            stream.timeout = .nanoseconds(wait)
+            buffer.removeAll(keepingCapacity: true)
+            do {
+                let count = try stream.read(appendingTo: &buffer, max: 65536)
+                if count == 0 {
+                    handle(engine.endOfInput())
+                    break
+                }
+            } catch let error as NetError where error.isTimeout {
+                log.info(Clock.monotonicNanoseconds() >= sessionDeadline ? "session time limit reached" : "idle timeout")
+                handle(engine.timedOut())
+                break
+            } catch {
+                log.info("read failed: \(error)")
+                handle(engine.endOfInput())
+                break
+            }
+            handle(engine.feed(buffer))
+        }
+        abandonTransfer()
+        if let tls = stream as? TLSConnection { try? tls.shutdown() }
+        try? plain.shutdown()
+    }
+
+    /// Carries out events in order; answers to the engine (queue results, TLS) add their
+    /// own events at the front.
+    func handle(_ initial: [SMTPServerEvent]) {
+        var events = initial[...]
+        while let event = events.popFirst() {
+            var more: [SMTPServerEvent] = []
+            switch event {
+            case .send(let bytes):
+                guard !finished else { continue }
+                do { try stream.write(bytes) } catch {
+                    log.info("write failed: \(error)")
+                    finished = true
+                    abandonTransfer()
+                }
+            case .log(let text):
+                log.info(text)
+            case .delay(let milliseconds):
+                if milliseconds > 0 && !finished { usleep(UInt32(min(milliseconds, 60_000)) * 1000) }
+            case .messageBegin(let envelope):
+                beginTransfer(envelope)
+            case .messageData(let bytes):
+                if var current = transfer, !current.writeFailed {
+                    do { try FileIO.writeAll(current.pipeline.inputFD, bytes) } catch {
+                        current.writeFailed = true
+                        transfer = current
+                    }
+                }
+            case .messageEnd:
+                more = engine.messageQueued(commitTransfer())
+            case .messageAbort(let reason):
+                if transfer != nil { log.info("message discarded: \(reason)") }
+                abandonTransfer()
+            case .startTLS:
+                more = startTLS()
+            case .close:
+                finished = true
+            }
+            events = more[...] + events
+        }
+    }
+
+    func beginTransfer(_ envelope: SMTPEnvelope) {
+        abandonTransfer()
+        transferStartFailure = nil
+        var environment = QueueClient.inheritedEnvironment()
+        // postamt-queue believes this only from the mail_owner (postamt-queue(8)).
+        if let peer { environment.append("TCPREMOTEIP=\(peer)") }
+        environment += DSNSideChannel.environment(for: envelope)
+        do {
+            let pipeline = try MessagePipeline(queueProgram: settings.queueProgram, filters: settings.filters,
+                                               environment: environment)
+            transfer = Transfer(pipeline: pipeline, envelope: envelope)
+            let header = SMTPReceivedHeader(facts: engine.facts, hostname: settings.hostname, smtpUTF8: envelope.smtpUTF8,
+                                            queueID: nil,
+                                            recipient: envelope.recipients.count == 1 ? envelope.recipients[0].mailbox : nil,
+                                            date: Clock.rfc5322Date(),
+                                            includeAuthenticatedUser: settings.includeAuthenticatedUserInReceived).rendered()
+            do { try FileIO.writeAll(pipeline.inputFD, header) } catch { transfer?.writeFailed = true }
+        } catch {
+            log.error("cannot start \(settings.queueProgram) or a filter: \(error)")
+            transferStartFailure = "\(error)"
+        }
+    }
+
+    func commitTransfer() -> SMTPQueueResult {
+        guard let current = transfer else {
+            return .temporaryFailure("Error: queue unavailable, try again later", enhancedCode: "4.3.0")
+        }
+        transfer = nil
+        let envelope: Envelope
+        do {
+            let sender = try EnvelopeAddress(current.envelope.sender.text, allowEmpty: true)
+            let recipients = try current.envelope.recipients.map { try EnvelopeAddress($0.mailbox.text) }
+            envelope = Envelope(sender: sender, recipients: recipients)
+        } catch {
+            current.pipeline.abandon()
+            return .permanentFailure("Error: envelope address refused: \(error)", enhancedCode: "5.1.3")
+        }
+        switch current.pipeline.commit(envelope: envelope) {
+        case .queued(let id):
+            return .accepted(queueID: id ?? "queued")
+        case .refused(let disposition, let reason, let code):
+            log.info("message not queued (\(code.map { "exit \($0)" } ?? "no exit code")): \(reason)")
+            let text = "Error: queue: \(reason)"
+            return disposition == .permanent ? .permanentFailure(text, enhancedCode: "5.3.0")
+                                             : .temporaryFailure(text, enhancedCode: "4.3.0")
+        }
+    }
+
+    func abandonTransfer() {
+        guard let current = transfer else { return }
+        transfer = nil
+        current.pipeline.abandon()
+    }
+
+    /// RFC 3207: the 220 is out; anything the client sent after STARTTLS in plaintext is
+    /// discarded (the engine dropped what it had; what is still in the kernel's buffer is not
+    /// TLS and fails the handshake), then the session starts over.
+    func startTLS() -> [SMTPServerEvent] {
+        guard let tlsContext else { return engine.endOfInput() }
+        do {
+            let tls = try TLSConnection(server: tlsContext, over: plain)
+            try tls.handshake()
+            stream = tls
+            return engine.tlsEstablished(SMTPTLSInfo(version: tls.protocolVersion, cipher: tls.cipherName))
+        } catch {
+            log.info("TLS handshake failed: \(error)")
+            finished = true
+            return engine.endOfInput()
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import MailCore
+import SMTPProtocol
+
+/// Everything postamt-smtpd takes from postamt.conf(5) for one connection (postamt-smtpd(8)).
+public struct SMTPDaemonSettings: Sendable {
+    public var role: SMTPServerRole
+    public var hostname: String
+    public var certificateFile: String
+    public var keyFile: String
+    public var trustedNetworks: NetworkList
+    public var idleTimeoutSeconds: Int64
+    public var sessionTimeoutSeconds: Int64
+    public var includeAuthenticatedUserInReceived: Bool
+    public var queueProgram: String
+    /// smtpd_filters: absolute paths, run in order between smtpd and the queue program.
+    public var filters: [String]
+    public var engine: SMTPServerConfiguration
+
+    /// `queueOverride` is `$POSTAMT_QUEUE` (qmail's QMAILQUEUE convention): it wins over the
+    /// setting smtpd_queue_program, which wins over the installed postamt-queue.
+    public init(configuration: Configuration, role: SMTPServerRole, queueOverride: String?) {
+        self.role = role
+        hostname = configuration.hostname
+        certificateFile = configuration.string("smtpd_tls_cert_file")
+        keyFile = configuration.string("smtpd_tls_key_file")
+        trustedNetworks = NetworkList(configuration.list("smtpd_trusted_networks"))
+        idleTimeoutSeconds = max(1, configuration.duration("smtpd_idle_timeout"))
+        sessionTimeoutSeconds = max(1, configuration.duration("smtpd_session_timeout"))
+        includeAuthenticatedUserInReceived = SMTPDaemonSettings.isYes(configuration.string("smtpd_received_auth_user"))
+        if let queueOverride, !queueOverride.isEmpty {
+            queueProgram = queueOverride
+        } else if !configuration.string("smtpd_queue_program").isEmpty {
+            queueProgram = configuration.string("smtpd_queue_program")
+        } else {
+            queueProgram = configuration.program("postamt-queue")
+        }
+        filters = configuration.list("smtpd_filters")
+
+        var engine = SMTPServerConfiguration(role: role, hostname: hostname)
+        engine.greetingText = configuration.string("smtpd_greeting")
+        engine.startTLSAvailable = !certificateFile.isEmpty && !keyFile.isEmpty
+        engine.allowsPlaintextAuthentication = SMTPDaemonSettings.isYes(configuration.string("smtpd_plaintext_auth"))
+        if role == .mx { engine.offersAuthentication = SMTPDaemonSettings.isYes(configuration.string("smtpd_mx_auth")) }
+        var limits = SMTPLimits()
+        limits.maximumRecipients = max(1, configuration.count("smtpd_recipient_limit"))
+        limits.maximumMessageSize = UInt64(max(1, configuration.size("smtpd_message_size_limit")))
+        limits.maximumCommandLineLength = max(512, configuration.count("smtpd_line_length_limit"))
+        limits.maximumTextLineLength = max(1000, configuration.count("smtpd_text_line_length_limit"))
+        limits.maximumJunkCommands = max(1, configuration.count("smtpd_junk_command_limit"))
+        limits.maximumErrors = max(1, configuration.count("smtpd_error_limit"))
+        limits.errorsBeforeDelay = configuration.count("smtpd_soft_error_limit")
+        limits.errorDelayStepMilliseconds = Int(configuration.duration("smtpd_error_delay")) * 1000
+        limits.maximumAuthenticationFailures = max(1, configuration.count("smtpd_auth_failure_limit"))
+        limits.authenticationFailureDelayMilliseconds = Int(configuration.duration("smtpd_auth_failure_delay")) * 1000
+        engine.limits = limits
+        self.engine = engine
+    }
+
+    static func isYes(_ value: String) -> Bool { value == "yes" || value == "true" }
+}
