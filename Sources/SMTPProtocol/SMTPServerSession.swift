@@ -124,8 +124,11 @@ public final class SMTPServerSession {
                            lines: [sanitizedText(text)]))
         case .permanentFailure(let text, let code):
             log("message rejected: \(sanitizedText(text))")
-            send(SMTPReply(code: 554, enhancedCode: SMTPEnhancedStatusCode(code).flatMap { $0.statusClass == 5 ? $0 : nil } ?? SMTPEnhancedStatusCode("5.7.1"),
-                           lines: [sanitizedText(text)]))
+            let enhanced = SMTPEnhancedStatusCode(code).flatMap { $0.statusClass == 5 ? $0 : nil } ?? SMTPEnhancedStatusCode("5.7.1")
+            // A policy refusal (5.7.x, e.g. the spam filter) is "550 5.7.1" as Postfix answers
+            // content rejections; other permanent queue failures stay "554 Transaction failed".
+            let replyCode = code.hasPrefix("5.7.") ? 550 : 554
+            send(SMTPReply(code: replyCode, enhancedCode: enhanced, lines: [sanitizedText(text)]))
         }
         resetTransaction(abortReason: nil)
         processInput()

@@ -183,9 +183,22 @@ final class SMTPDaemonSession {
         case .refused(let disposition, let reason, let code):
             log.info("message not queued (\(code.map { "exit \($0)" } ?? "no exit code")): \(reason)")
             let text = "Error: queue: \(reason)"
-            return disposition == .permanent ? .permanentFailure(text, enhancedCode: "5.3.0")
-                                             : .temporaryFailure(text, enhancedCode: "4.3.0")
+            // The queue program may name its own status, qmail-style "(#5.7.1)" (the spam filter does).
+            let named = Self.enhancedCode(in: reason)
+            return disposition == .permanent ? .permanentFailure(text, enhancedCode: named.flatMap { $0.hasPrefix("5.") ? $0 : nil } ?? "5.3.0")
+                                             : .temporaryFailure(text, enhancedCode: named.flatMap { $0.hasPrefix("4.") ? $0 : nil } ?? "4.3.0")
         }
+    }
+
+    /// "… (#5.7.1)" → "5.7.1".
+    static func enhancedCode(in text: String) -> String? {
+        guard let open = text.firstRange(of: "(#") else { return nil }
+        let rest = text[open.upperBound...]
+        guard let close = rest.firstIndex(of: ")") else { return nil }
+        let code = String(rest[..<close])
+        let parts = code.split(separator: ".")
+        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) }) else { return nil }
+        return code
     }
 
     func abandonTransfer() {

@@ -318,7 +318,7 @@ struct ServerTranscriptTests {
             S: 250 2.1.0 Ok
             S: 250 2.1.5 Ok
             S: 354 End data with <CR><LF>.<CR><LF>
-            S: 554 5.7.1 Spam
+            S: 550 5.7.1 Spam
             S: 250 2.1.0 Ok
             S: 250 2.1.5 Ok
             S: 554 5.6.0 Malformed message

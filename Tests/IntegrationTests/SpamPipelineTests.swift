@@ -1,0 +1,55 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Issue 7's wiring: postamt-smtpd hands messages to postamt-spamcheck (POSTAMT_QUEUE), which
+/// refuses high scores at DATA (550 5.7.1, nothing queued) and tags the rest, and postamt-local
+/// files tagged mail into .Junk.
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "\(TestEnvironment.skipReason)"))
+struct SpamPipelineTests {
+    func site(_ extra: String) throws -> (SMTPSite, UInt16) {
+        let site = try SMTPSite(config: offlineSpamSettings + "\nspam_block_senders = @spammer.test\n" + extra, auth: false)
+        try site.system.installSpamcheck()
+        let link = "\(site.system.root)/bin/postamt-spamcheck-queue"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "postamt-spamcheck")
+        let port = try site.start("mx", environment: ["POSTAMT_QUEUE": link])
+        return (site, port)
+    }
+
+    func send(_ port: UInt16, from: String, to: String, body: String) throws -> RunResult {
+        try run("/usr/bin/python3", ["-c", """
+            import smtplib, sys
+            s = smtplib.SMTP("127.0.0.1", \(port))
+            s.ehlo("client.test")
+            try:
+                s.sendmail("\(from)", ["\(to)"], "From: \(from)\\r\\nTo: \(to)\\r\\nSubject: offer\\r\\n\\r\\n\(body)\\r\\n")
+                print("accepted")
+            except smtplib.SMTPDataError as e:
+                print("refused", e.smtp_code, e.smtp_error.decode())
+            s.quit()
+            """])
+    }
+
+    @Test func highScoringMessageIsRefusedAtData() throws {
+        let user = try TestUser()
+        let (site, port) = try site("")
+        let r = try send(port, from: "x@spammer.test", to: "\(user.name)@\(site.system.hostname)", body: "money")
+        #expect(r.stdout.hasPrefix("refused 550 5.7.1"), "\(r.stdout) \(r.stderr) \(site.log())")
+        #expect(site.system.queueIsEmpty && site.nothingInFlight)
+        #expect(user.messages().isEmpty)
+    }
+
+    @Test func taggedMessageLandsInJunk() throws {
+        let user = try TestUser()
+        let (site, port) = try site("spam_reject_score = 0\n")
+        let r = try send(port, from: "x@spammer.test", to: "\(user.name)@\(site.system.hostname)", body: "money")
+        #expect(r.stdout.hasPrefix("accepted"), "\(r.stdout) \(r.stderr)")
+        let junk = "\(user.home)/Maildir/.Junk/new"
+        try waitFor("filed into .Junk") { ((try? FileManager.default.contentsOfDirectory(atPath: junk)) ?? []).count == 1 }
+        let name = try FileManager.default.contentsOfDirectory(atPath: junk)[0]
+        let text = try String(contentsOfFile: "\(junk)/\(name)", encoding: .utf8)
+        #expect(text.contains("X-Spam-Status: Yes"))
+        #expect(text.contains("Received: from client.test"))
+        #expect(user.messages().isEmpty)
+    }
+}
