@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "postamt-listen", targets: ["postamt-listen"]),
         // -- smtp products --
         // -- pop3 products --
+        .executable(name: "postamt-pop3d", targets: ["postamt-pop3d"]),
         // -- imap products --
         // -- remote products --
         // -- spam products --
@@ -61,6 +62,11 @@ let package = Package(
         // -- smtp targets --
 
         // -- pop3 targets --
+        // The login plumbing imapd and pop3d share: TLS, postamt-auth, becoming the user, the session loop.
+        .target(name: "MailLogin", dependencies: ["MailNet", "MailAuth", "MailSystem", "MailCore"]),
+        .target(name: "POP3Server", dependencies: ["POP3Protocol", "MailLogin", "Maildir", "MailNet", "MailSystem", "MailCore"]),
+        .executableTarget(name: "postamt-pop3d", dependencies: ["POP3Server"]),
+        .testTarget(name: "POP3ServerTests", dependencies: ["POP3Server", "MailLogin", "POP3Protocol", "Maildir", "MailNet", "MailCore"]),
 
         // -- imap targets --
 
