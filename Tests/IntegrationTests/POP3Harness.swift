@@ -74,10 +74,10 @@ final class POP3Service {
         return p
     }
 
-    /// postamt-listen -1 on 127.0.0.1:0; returns the port it printed.
+    /// postamt-listen -1 on 127.0.0.1 (no port: any free one); returns the port it printed.
     private func listen(_ pop3Arguments: [String]) throws -> Int {
         let pipe = Pipe()
-        _ = try start("\(system.root)/bin/postamt-listen", ["-1", "127.0.0.1:0", "\(system.root)/bin/postamt-pop3d"] + pop3Arguments, stdout: pipe)
+        _ = try start("\(system.root)/bin/postamt-listen", ["-1", "127.0.0.1", "\(system.root)/bin/postamt-pop3d"] + pop3Arguments, stdout: pipe)
         var line = Data()
         while !line.contains(10) {
             let byte = pipe.fileHandleForReading.readData(ofLength: 1)

@@ -252,7 +252,7 @@ struct POP3IntegrationTests {
             set no syslog
             poll localhost via 127.0.0.1 protocol POP3 service \(implicit ? service.tlsPort : service.plainPort) uidl
                 user "\(user.name)" there with password "\(POP3Service.password)" is "root" here
-                \(implicit ? "ssl" : "sslproto 'TLS1.2+'") sslcertck sslcertfile "\(service.certificate)"
+                \(implicit ? "ssl" : "sslproto 'TLS1.2+'") sslcertck sslcommonname localhost sslcertfile "\(service.certificate)"
                 \(options)
                 mda "/bin/sh -c 'cat >> \(mbox)'"
 
