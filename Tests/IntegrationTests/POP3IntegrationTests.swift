@@ -286,6 +286,58 @@ struct POP3IntegrationTests {
         #expect(user.baseNames().isEmpty, "without keep fetchmail deletes")
     }
 
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/getmail"), "getmail6 is not installed (scripts/setup installs it)"))
+    func getmailOverPOP3SKeepsTracksAndDeletes() throws {
+        let (service, user) = try setUp()
+        let dir = "\(service.system.root)/getmail"
+        for sub in ["", "/out", "/out/new", "/out/cur", "/out/tmp"] {
+            try FileManager.default.createDirectory(atPath: dir + sub, withIntermediateDirectories: true)
+            // getmail refuses to deliver as root: it runs as the test user.
+            chown(dir + sub, user.user.uid, getpwnam(user.name).pointee.pw_gid)
+        }
+        func fetch(readAll: Bool, delete: Bool) throws -> RunResult {
+            let rc = """
+            [retriever]
+            type = SimplePOP3SSLRetriever
+            server = 127.0.0.1
+            port = \(service.tlsPort)
+            username = \(user.name)
+            password = \(POP3Service.password)
+            ca_certs = \(service.certificate)
+
+            [destination]
+            type = Maildir
+            path = \(dir)/out/
+
+            [options]
+            read_all = \(readAll)
+            delete = \(delete)
+            verbose = 1
+
+            """
+            try rc.write(toFile: "\(dir)/rc", atomically: true, encoding: .utf8)
+            chown("\(dir)/rc", user.user.uid, getpwnam(user.name).pointee.pw_gid)
+            // The test process may have SIGCHLD ignored or blocked, which children inherit and which makes
+            // getmail's wait for its delivery child time out: reset it before exec.
+            let resetChild = "import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_DFL); signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])"
+            return try run("/usr/bin/python3", ["-c", resetChild, "/usr/sbin/runuser", "-u", user.name, "--",
+                                                "/usr/bin/getmail", "--getmaildir", dir, "--rcfile", "\(dir)/rc"],
+                           environment: ["HOME": dir, "PATH": "/usr/bin:/bin"], timeout: 60)
+        }
+        func fetched() -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/out/new")) ?? []).count }
+        var r = try fetch(readAll: false, delete: false)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)\n\(service.log())")
+        #expect(fetched() == 3)
+        r = try fetch(readAll: false, delete: false)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(fetched() == 3, "UIDL tracking: nothing new")
+        #expect(user.baseNames().count == 3)
+        r = try fetch(readAll: true, delete: true)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(fetched() == 6)
+        #expect(user.baseNames().isEmpty)
+    }
+
     @Test func loginTimeoutEndsASilentClient() throws {
         let (service, user) = try setUp(config: "pop3_login_timeout = 1s")
         let out = try runPython(service, user, """
