@@ -338,6 +338,22 @@ struct POP3IntegrationTests {
         #expect(user.baseNames().isEmpty)
     }
 
+    @Test func preauthServesTheUserOnAPipe() throws {
+        let (service, user) = try setUp()
+        let r = try run("\(service.system.root)/bin/postamt-pop3d", ["--preauth", user.name],
+                        input: Data("STAT\r\nUIDL 1\r\nQUIT\r\n".utf8), environment: service.system.environment)
+        let total = Self.messages.map { Self.crlfSize($0.1) }.reduce(0, +)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "+OK \(service.system.hostname) Postamt POP3 server ready\r\n+OK 3 \(total)\r\n"
+                + "+OK 1 \(Self.messages[0].0)\r\n+OK Logging out, 0 messages deleted\r\n")
+        let refused = try run("\(service.system.root)/bin/postamt-pop3d", ["--preauth", "root"],
+                              input: Data("STAT\r\n".utf8), environment: service.system.environment)
+        #expect(refused.stdout == "-ERR [SYS/TEMP] Cannot open mailbox, try later\r\n", "root never logs in")
+        let usage = try run("\(service.system.root)/bin/postamt-pop3d", ["--bogus"], environment: service.system.environment)
+        #expect(usage.status == 64)
+        #expect(usage.stderr.contains("usage: postamt-pop3d"))
+    }
+
     @Test func loginTimeoutEndsASilentClient() throws {
         let (service, user) = try setUp(config: "pop3_login_timeout = 1s")
         let out = try runPython(service, user, """
