@@ -45,16 +45,15 @@ public final class POP3LoginPolicy: POP3ServerPolicy {
             log("already running as \(currentUser), cannot log in \(name)")
             return .temporaryFailure
         }
-        let systemUser: SystemUserInfo
+        let home: String
         do {
-            let became = try UserSwitch.become(name)
-            systemUser = SystemUserInfo(name: became.name, home: became.home)
+            home = try UserSwitch.become(name).home
             currentUser = name
         } catch {
             log("login \(name): \(error)")
             return .temporaryFailure
         }
-        guard let path = settings.maildirPath(home: systemUser.home) else {
+        guard let path = settings.maildirPath(home: home) else {
             log("home_mailbox \(settings.homeMailbox) is not a Maildir (no trailing /)")
             return .temporaryFailure
         }
@@ -67,6 +66,4 @@ public final class POP3LoginPolicy: POP3ServerPolicy {
         }
         return .opened(MaildirMaildrop(drop: drop, log: log))
     }
-
-    struct SystemUserInfo { let name: String; let home: String }
 }
