@@ -17,6 +17,7 @@ let package = Package(
         // -- smtp products --
         .executable(name: "postamt-smtpd", targets: ["postamt-smtpd"]),
         // -- pop3 products --
+        .executable(name: "postamt-pop3d", targets: ["postamt-pop3d"]),
         // -- imap products --
         .executable(name: "postamt-imapd", targets: ["postamt-imapd"]),
         // -- remote products --
@@ -70,6 +71,11 @@ let package = Package(
         .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "SMTPProtocol", "MailCore", "MailNet", "MailSystem"]),
 
         // -- pop3 targets --
+        // The login plumbing imapd and pop3d share: TLS, postamt-auth, becoming the user, the session loop.
+        .target(name: "MailLogin", dependencies: ["MailNet", "MailAuth", "MailSystem", "MailCore"]),
+        .target(name: "POP3Server", dependencies: ["POP3Protocol", "MailLogin", "Maildir", "MailNet", "MailSystem", "MailCore"]),
+        .executableTarget(name: "postamt-pop3d", dependencies: ["POP3Server"]),
+        .testTarget(name: "POP3ServerTests", dependencies: ["POP3Server", "MailLogin", "POP3Protocol", "Maildir", "MailNet", "MailCore"]),
 
         // -- imap targets --
         // The IMAP session engine over Maildir: parsed commands in, response bytes out, no sockets.
