@@ -80,8 +80,8 @@ let package = Package(
         // -- imap targets --
         // The IMAP session engine over Maildir: parsed commands in, response bytes out, no sockets.
         .target(name: "IMAPServer", dependencies: ["IMAPProtocol", "Maildir", "MailMessage", "MailSystem"]),
-        // The connection loop of postamt-imapd: TLS, login through postamt-auth, IDLE on inotify.
-        .target(name: "IMAPDaemon", dependencies: ["IMAPServer", "IMAPProtocol", "MailNet", "MailAuth", "MailSystem", "MailCore"]),
+        // postamt-imapd on MailLogin (TLS, postamt-auth, becoming the user, timeouts); IDLE on inotify.
+        .target(name: "IMAPDaemon", dependencies: ["IMAPServer", "MailLogin", "MailNet", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-imapd", dependencies: ["IMAPDaemon"]),
         .testTarget(name: "IMAPServerTests", dependencies: ["IMAPServer", "IMAPProtocol", "Maildir"]),
 

@@ -1,7 +1,7 @@
 /// postamt-smtpd(8).
 let smtpSettings: [Setting] = [
-    Setting(name: "smtpd_tls_cert_file", kind: .path, defaultValue: "", summary: "smtpd's certificate chain (PEM); empty: no STARTTLS, and the smtps role refuses to start"),
-    Setting(name: "smtpd_tls_key_file", kind: .path, defaultValue: "", summary: "smtpd's private key (PEM), read at each connection start before privileges are dropped"),
+    Setting(name: "smtpd_tls_cert_file", kind: .path, defaultValue: "", summary: "smtpd's certificate chain (PEM); empty: tls_certificate, and if that is empty too no STARTTLS (smtps refuses to start)"),
+    Setting(name: "smtpd_tls_key_file", kind: .path, defaultValue: "", summary: "smtpd's private key (PEM), read as root at each connection start; empty: tls_key"),
     Setting(name: "smtpd_greeting", kind: .text, defaultValue: "ESMTP Postamt", summary: "text after the host name in smtpd's 220 greeting"),
     Setting(name: "smtpd_trusted_networks", kind: .list, defaultValue: "", summary: "networks (CIDR, e.g. 127.0.0.0/8, ::1/128) whose clients may relay and submit without AUTH"),
     Setting(name: "smtpd_plaintext_auth", kind: .boolean, defaultValue: "no", summary: "allow AUTH before STARTTLS (only for a loopback-only listener)"),

@@ -38,13 +38,17 @@ public final class ClientConnection {
         stream = session
     }
 
+    /// True when TLS holds decrypted bytes not yet read: they do not show on the socket, so a
+    /// poll(2) on the fd alone would wait for nothing.
+    public var hasBufferedInput: Bool { tls?.hasBufferedData ?? false }
+
     /// "TLSv1.3 TLS_AES_256_GCM_SHA384", for a log line; empty without TLS.
     public var tlsDescription: String {
         guard let tls else { return "" }
         return "\(tls.protocolVersion) \(tls.cipherName)"
     }
 
-    static func peerFromEnvironment() -> String {
+    public static func peerFromEnvironment() -> String {
         for name in ["TCPREMOTEIP", "REMOTE_ADDR"] {
             if let value = getenv(name) {
                 let text = String(cString: value)

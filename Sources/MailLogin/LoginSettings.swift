@@ -16,10 +16,20 @@ public struct LoginSettings: Sendable, Equatable {
     /// `home_mailbox`: the Maildir below a user's home directory ("Maildir/"), or an absolute path.
     public var homeMailbox: String
 
-    public init(_ configuration: Configuration) {
+    /// `certificateSetting`/`keySetting` name a server's own pair (imapd's `imap_tls_certificate`
+    /// and `imap_tls_key`); each falls back to `tls_certificate`/`tls_key` when empty, so one
+    /// certificate setting serves every server.
+    public init(_ configuration: Configuration, certificateSetting: String? = nil, keySetting: String? = nil) {
+        func path(_ specific: String?, _ general: String) -> String {
+            if let specific {
+                let value = configuration.string(specific)
+                if !value.isEmpty { return value }
+            }
+            return configuration.string(general)
+        }
         hostname = configuration.hostname
-        certificatePath = configuration.string("tls_certificate")
-        keyPath = configuration.string("tls_key")
+        certificatePath = path(certificateSetting, "tls_certificate")
+        keyPath = path(keySetting, "tls_key")
         authSocket = configuration.string("auth_socket")
         authTimeoutSeconds = max(1, configuration.duration("auth_timeout"))
         homeMailbox = configuration.string("home_mailbox")

@@ -36,11 +36,16 @@ public protocol SessionEngine: AnyObject {
     /// If set, `wake()` is called this often while the client is quiet after login (IMAP IDLE
     /// looks at the mailbox then).
     var wakeInterval: Duration? { get }
+    /// If set, a descriptor that becomes readable when the engine has news for a quiet client
+    /// (IMAP IDLE: inotify on the selected folder); `wake()` is called then. Asked before each
+    /// wait after login, so the engine can start and stop watching between commands.
+    var wakeDescriptor: Int32? { get }
     func wake() -> [SessionAction]
 }
 
 extension SessionEngine {
     public var wakeInterval: Duration? { nil }
+    public var wakeDescriptor: Int32? { nil }
     public func wake() -> [SessionAction] { [] }
 }
 
@@ -120,7 +125,23 @@ public final class SessionHost {
                 actions = engine.timedOut()
                 continue
             }
-            connection.stream.timeout = .nanoseconds(deadline - now)
+            if engine.isAuthenticated, let descriptor = engine.wakeDescriptor {
+                switch waitForInput(or: descriptor, until: deadline) {
+                case .input: break
+                case .wake:
+                    actions = engine.wake()
+                    continue
+                case .timeout:
+                    if wakes {
+                        actions = engine.wake()
+                    } else {
+                        cause = .timedOut
+                        actions = engine.timedOut()
+                    }
+                    continue
+                }
+            }
+            connection.stream.timeout = .nanoseconds(max(1, deadline - Clock.monotonicNanoseconds()))
             do {
                 if let bytes = try connection.stream.read(max: readSize) {
                     idleDeadline = Clock.monotonicNanoseconds() + nanoseconds(timeouts.idle)
@@ -145,6 +166,40 @@ public final class SessionHost {
     }
 
     private var closed = false
+
+    /// Writes `bytes` to the client at once, outside the action list: for an engine that
+    /// streams a long response while producing it. False when the connection failed.
+    public func send(_ bytes: [UInt8]) -> Bool {
+        guard !closed else { return false }
+        connection.stream.timeout = timeouts.idle
+        do {
+            try connection.stream.write(bytes)
+            return true
+        } catch {
+            log("write: \(error)")
+            return false
+        }
+    }
+
+    private enum Readiness { case input, wake, timeout }
+
+    /// Waits until the client sent something (or TLS holds decrypted bytes), `descriptor` is
+    /// readable, or `deadline` passes.
+    private func waitForInput(or descriptor: Int32, until deadline: Int64) -> Readiness {
+        if connection.hasBufferedInput { return .input }
+        var fds = [pollfd(fd: connection.plain.readFD, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)]
+        while true {
+            let remaining = (deadline - Clock.monotonicNanoseconds()) / 1_000_000
+            if remaining <= 0 { return .timeout }
+            let rc = poll(&fds, nfds_t(fds.count), Int32(min(remaining, 60_000)))
+            if rc < 0 && errno == EINTR { continue }
+            if rc < 0 { return .input }  // the read reports the problem
+            if rc == 0 { continue }
+            if fds[0].revents != 0 { return .input }
+            if fds[1].revents != 0 { return .wake }
+        }
+    }
 
     /// Does the actions in order (and those they lead to); a failure to write or to set up TLS
     /// ends the session.

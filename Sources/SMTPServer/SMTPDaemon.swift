@@ -59,7 +59,7 @@ public enum SMTPDaemon {
                 if role == .smtps { refuse("no usable certificate for implicit TLS", hostname: settings.hostname) }
             }
         } else if role == .smtps {
-            refuse("smtpd_tls_cert_file and smtpd_tls_key_file are needed for the smtps role", hostname: settings.hostname)
+            refuse("smtpd_tls_cert_file and smtpd_tls_key_file (or tls_certificate and tls_key) are needed for the smtps role", hostname: settings.hostname)
         }
 
         let mailOwner = configuration.string("mail_owner")

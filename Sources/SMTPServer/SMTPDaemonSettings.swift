@@ -21,8 +21,13 @@ public struct SMTPDaemonSettings: Sendable {
     public init(configuration: Configuration, role: SMTPServerRole, queueOverride: String?) {
         self.role = role
         hostname = configuration.hostname
-        certificateFile = configuration.string("smtpd_tls_cert_file")
-        keyFile = configuration.string("smtpd_tls_key_file")
+        // Empty: the login servers' tls_certificate/tls_key, so one setting serves all.
+        func path(_ own: String, _ shared: String) -> String {
+            let value = configuration.string(own)
+            return value.isEmpty ? configuration.string(shared) : value
+        }
+        certificateFile = path("smtpd_tls_cert_file", "tls_certificate")
+        keyFile = path("smtpd_tls_key_file", "tls_key")
         trustedNetworks = NetworkList(configuration.list("smtpd_trusted_networks"))
         idleTimeoutSeconds = max(1, configuration.duration("smtpd_idle_timeout"))
         sessionTimeoutSeconds = max(1, configuration.duration("smtpd_session_timeout"))

@@ -9,8 +9,10 @@ import Testing
 struct IMAPLoginTests {
     static let password = "Imap-Pass-42"
 
-    /// An installation with a self-signed certificate for IMAP and postamt-auth running.
-    static func tlsInstallation() throws -> (Installation, AuthServerProcess) {
+    /// An installation with a self-signed certificate for IMAP and postamt-auth running; with
+    /// `shared` the certificate is the login servers' tls_certificate/tls_key, which imapd falls
+    /// back to when imap_tls_certificate/imap_tls_key are empty.
+    static func tlsInstallation(shared: Bool = false) throws -> (Installation, AuthServerProcess) {
         let installation = try Installation(config: "")
         let root = installation.root
         let r = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -19,7 +21,7 @@ struct IMAPLoginTests {
         guard r.status == 0 else { throw HarnessError("openssl: \(r.stderr)") }
         let conf = "\(root)/etc/postamt/postamt.conf"
         let text = try String(contentsOfFile: conf, encoding: .utf8)
-            + "\nimap_tls_certificate = \(root)/etc/postamt/cert.pem\nimap_tls_key = \(root)/etc/postamt/key.pem\n"
+            + "\n\(shared ? "" : "imap_")tls_certificate = \(root)/etc/postamt/cert.pem\n\(shared ? "" : "imap_")tls_key = \(root)/etc/postamt/key.pem\n"
         try text.write(toFile: conf, atomically: true, encoding: .utf8)
         return (installation, try AuthServerProcess(installation))
     }
@@ -65,7 +67,7 @@ struct IMAPLoginTests {
     """#
 
     @Test func startTLSImplicitTLSAndLogin() throws {
-        let (installation, auth) = try Self.tlsInstallation()
+        let (installation, auth) = try Self.tlsInstallation(shared: true)
         let user = try TestUser()
         try user.setPassword(Self.password)
         try user.deliver("From: a@example.org\nSubject: over tls\n\nhi\n")

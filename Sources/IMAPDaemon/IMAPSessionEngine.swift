@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IMAPServer
+import MailLogin
+
+/// `IMAPSession` in the shape MailLogin's `SessionHost` drives. While the client idles (RFC
+/// 2177), the selected folder's new/ and cur/ are watched with inotify: the host wakes the
+/// engine when they change, and the session sends the untagged updates.
+final class IMAPSessionEngine: SessionEngine {
+    let session: IMAPSession
+    private var watcher: DirectoryWatcher?
+
+    init(_ session: IMAPSession) { self.session = session }
+
+    var isAuthenticated: Bool { session.user != nil }
+
+    func start() -> [SessionAction] { [.send(session.greeting())] }
+
+    func feed(_ bytes: [UInt8]) -> [SessionAction] { after(session.receive(bytes)) }
+
+    func continueOutput() -> [SessionAction] { [] }
+
+    func tlsEstablished() -> [SessionAction] {
+        session.tlsStarted()
+        return []
+    }
+
+    func endOfInput() -> [SessionAction] { [.close] }
+
+    func timedOut() -> [SessionAction] { [.send(session.timeout()), .close] }
+
+    var wakeDescriptor: Int32? {
+        guard session.isIdling else {
+            watcher = nil
+            return nil
+        }
+        if watcher == nil { watcher = DirectoryWatcher(session.watchedDirectories) }
+        return watcher?.fd
+    }
+
+    func wake() -> [SessionAction] {
+        watcher?.drain()
+        return after(session.idleCheck())
+    }
+
+    private func after(_ bytes: [UInt8]) -> [SessionAction] {
+        var actions: [SessionAction] = bytes.isEmpty ? [] : [.send(bytes)]
+        if session.isFinished {
+            actions.append(.close)
+        } else if session.wantsStartTLS {
+            actions.append(.startTLS)
+        }
+        return actions
+    }
+}
+
+/// inotify on a few directories (the selected folder's new/ and cur/).
+final class DirectoryWatcher {
+    let fd: Int32
+
+    init?(_ directories: [String]) {
+        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else { return nil }
+        self.fd = fd
+        let mask = UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)
+        for directory in directories { _ = inotify_add_watch(fd, directory, mask) }
+    }
+
+    func drain() {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+    }
+
+    deinit { close(fd) }
+}
