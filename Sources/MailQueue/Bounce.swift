@@ -10,8 +10,10 @@ public enum Bounce {
         public let reason: String
         /// DSN ORCPT (addr-type;xtext), reported as Original-Recipient when given.
         public let orcpt: String?
-        public init(original: String, final: String, reason: String, orcpt: String? = nil) {
-            self.original = original; self.final = final; self.reason = reason; self.orcpt = orcpt
+        /// The Action field when not the report's default (failed, or delivered for success).
+        public let action: String?
+        public init(original: String, final: String, reason: String, orcpt: String? = nil, action: String? = nil) {
+            self.original = original; self.final = final; self.reason = reason; self.orcpt = orcpt; self.action = action
         }
 
         /// RFC 3461 §6.3/RFC 3464 §2.3.1: the ORCPT value (xtext decoded), else the envelope
@@ -87,7 +89,7 @@ public enum Bounce {
             // RFC 3464 §2.3: per-recipient fields.
             text += "\nFinal-Recipient: rfc822; \(f.final)\n"
             if let field = f.originalRecipientField { text += "Original-Recipient: \(field)\n" }
-            text += success ? "Action: delivered\n" : "Action: failed\n"
+            text += "Action: \(f.action ?? (success ? "delivered" : "failed"))\n"
             text += "Status: \(success ? "2.0.0" : statusCode(in: f.reason))\n"
             text += "Diagnostic-Code: X-Postamt; \(f.reason)\n"
         }

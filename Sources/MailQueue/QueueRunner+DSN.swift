@@ -39,8 +39,12 @@ extension QueueRunner {
         }
         let items = indices.map { i -> Bounce.Failed in
             let r = m.state.recipients[i]
+            // Handed to another MTA without the DSN parameters (postamt-remote does not pass
+            // them on): RFC 3461 §6.2.1 calls that "relayed".
+            var action: String? = nil
+            if case .remote = r.destination { action = "relayed" }
             return Bounce.Failed(original: r.original, final: r.destination?.address ?? r.original,
-                                 reason: r.reason.isEmpty ? "delivered" : r.reason, orcpt: r.orcpt)
+                                 reason: r.reason.isEmpty ? "delivered" : r.reason, orcpt: r.orcpt, action: action)
         }
         let bytes = Bounce.message(queueID: m.state.id, hostname: configuration.hostname, to: m.state.sender,
                                    arrival: m.state.arrival, failed: items,

@@ -71,7 +71,9 @@ struct DSNTests {
     @Test func forgedSideChannelFromAnOrdinaryUserIsIgnored() throws {
         let user = try TestUser()
         let system = try Installation()
-        // No runner: the envelope stays in incoming/ to be read.
+        // The runner makes the queue; stopped, it leaves the envelopes in incoming/ to be read.
+        try system.startRunner()
+        system.stopRunner()
         let dsn = ["POSTAMT_DSN": "RET=FULL ENVID=forged", "POSTAMT_DSN_RCPT": "NOTIFY=NEVER ORCPT=rfc822;x+40y"]
         let envFile = "\(system.root)/forged-envelope"
         FileManager.default.createFile(atPath: envFile, contents: envelope(user.name, ["\(user.name)@\(system.hostname)"]))
