@@ -47,6 +47,7 @@ let coreSettings: [Setting] = [
     Setting(name: "minimal_backoff", kind: .duration, defaultValue: "300s", summary: "first retry delay after a temporary failure"),
     Setting(name: "maximal_backoff", kind: .duration, defaultValue: "4000s", summary: "the longest delay between retries"),
     Setting(name: "queue_lifetime", kind: .duration, defaultValue: "5d", summary: "how long a message is retried before it bounces"),
+    Setting(name: "dsn_full_message_limit", kind: .size, defaultValue: "1M", summary: "the largest original a RET=FULL notice returns whole (bytes); bigger ones are returned as headers only"),
     Setting(name: "bounce_lifetime", kind: .duration, defaultValue: "5d", summary: "how long a bounce is retried before it is given up"),
     Setting(name: "message_size_limit", kind: .size, defaultValue: "50M", summary: "the largest message the queue accepts (bytes; k, M, G suffixes)"),
     Setting(name: "address_length_limit", kind: .count, defaultValue: "512", summary: "the longest envelope address, in bytes"),

@@ -8,7 +8,23 @@ public enum Bounce {
         public let original: String
         public let final: String
         public let reason: String
-        public init(original: String, final: String, reason: String) { self.original = original; self.final = final; self.reason = reason }
+        /// DSN ORCPT (addr-type;xtext), reported as Original-Recipient when given.
+        public let orcpt: String?
+        /// The Action field when not the report's default (failed, or delivered for success).
+        public let action: String?
+        public init(original: String, final: String, reason: String, orcpt: String? = nil, action: String? = nil) {
+            self.original = original; self.final = final; self.reason = reason; self.orcpt = orcpt; self.action = action
+        }
+
+        /// RFC 3461 §6.3/RFC 3464 §2.3.1: the ORCPT value (xtext decoded), else the envelope
+        /// recipient when aliasing changed it.
+        var originalRecipientField: String? {
+            if let orcpt, let semi = orcpt.firstIndex(of: ";") {
+                let type = orcpt[..<semi], value = String(orcpt[orcpt.index(after: semi)...])
+                return "\(type);\(DSNParameters.decodeXtext(value) ?? value)"
+            }
+            return original != final ? "rfc822; \(original)" : nil
+        }
     }
 
     /// The enhanced status code (RFC 3463) in a reason, qmail-style "(#5.1.1)" or bare "5.1.1".
@@ -39,12 +55,14 @@ public enum Bounce {
     /// Builds the bounce message (LF line ends, as the queue stores messages).
     public static func message(queueID: String, hostname: String, to recipient: String, arrival: Int64,
                                failed: [Failed], originalHeaders: [UInt8], now: Int64 = Clock.seconds(),
-                               postmasterNotice: Bool = false) -> [UInt8] {
+                               postmasterNotice: Bool = false, envelopeID: String? = nil,
+                               returnedMessage: [UInt8]? = nil, success: Bool = false) -> [UInt8] {
         let boundary = "\(queueID).\(now)/\(hostname)"
         var text = ""
         text += "From: MAILER-DAEMON@\(hostname) (Mail Delivery System)\n"
         text += "To: \(recipient)\n"
-        text += postmasterNotice ? "Subject: Undeliverable mail notification (postmaster copy)\n"
+        text += success ? "Subject: Successful Mail Delivery Report\n"
+            : postmasterNotice ? "Subject: Undeliverable mail notification (postmaster copy)\n"
                                  : "Subject: Undelivered Mail Returned to Sender\n"
         text += "Date: \(Clock.rfc5322Date(now))\n"
         text += "Message-ID: <\(queueID).\(now).bounce@\(hostname)>\n"
@@ -55,28 +73,35 @@ public enum Bounce {
         text += "--\(boundary)\n"
         text += "Content-Description: Notification\nContent-Type: text/plain; charset=utf-8\n\n"
         text += "This is the mail system at host \(hostname).\n\n"
-        text += "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients. The reasons are below.\n\n"
+        text += success ? "Your message was delivered to the recipients below, as you asked\n(DSN NOTIFY=SUCCESS).\n\n"
+            : "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients. The reasons are below.\n\n"
         for f in failed {
             text += "<\(f.final)>: \(f.reason)\n"
         }
         text += "\n--\(boundary)\n"
         text += "Content-Description: Delivery report\nContent-Type: message/delivery-status\n\n"
         // RFC 3464 §2.2: per-message fields.
+        if let envelopeID { text += "Original-Envelope-Id: \(DSNParameters.decodeXtext(envelopeID) ?? envelopeID)\n" }
         text += "Reporting-MTA: dns; \(hostname)\n"
         text += "X-Postamt-Queue-ID: \(queueID)\n"
         text += "Arrival-Date: \(Clock.rfc5322Date(arrival))\n"
         for f in failed {
             // RFC 3464 §2.3: per-recipient fields.
             text += "\nFinal-Recipient: rfc822; \(f.final)\n"
-            if f.original != f.final { text += "Original-Recipient: rfc822; \(f.original)\n" }
-            text += "Action: failed\n"
-            text += "Status: \(statusCode(in: f.reason))\n"
+            if let field = f.originalRecipientField { text += "Original-Recipient: \(field)\n" }
+            text += "Action: \(f.action ?? (success ? "delivered" : "failed"))\n"
+            text += "Status: \(success ? "2.0.0" : statusCode(in: f.reason))\n"
             text += "Diagnostic-Code: X-Postamt; \(f.reason)\n"
         }
         text += "\n--\(boundary)\n"
-        text += "Content-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\n\n"
+        if let returnedMessage {
+            text += "Content-Description: Undelivered Message\nContent-Type: message/rfc822\n\n"
+        } else {
+            text += success ? "Content-Description: Delivered Message Headers\nContent-Type: text/rfc822-headers\n\n"
+                            : "Content-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\n\n"
+        }
         var bytes = Array(text.utf8)
-        bytes += originalHeaders
+        bytes += returnedMessage ?? originalHeaders
         if bytes.last != 0x0A { bytes.append(0x0A) }
         bytes += Array("\n--\(boundary)--\n".utf8)
         return bytes

@@ -65,7 +65,8 @@ extension QueueRunner {
         let now = Clock.seconds()
         guard after > 0, !m.state.warned, !m.state.sender.isEmpty, m.state.sender != doubleBounceSender,
               now - m.state.arrival >= after else { return }
-        let delayed = m.state.recipients.filter { $0.status == .pending && $0.attempts > 0 }
+        // DSN: only recipients whose NOTIFY (if given) includes DELAY.
+        let delayed = m.state.recipients.filter { $0.status == .pending && $0.attempts > 0 && $0.wants("DELAY") }
         guard !delayed.isEmpty else { return }
         let bytes = DelayNotice.message(
             queueID: m.state.id, hostname: configuration.hostname, to: m.state.sender, arrival: m.state.arrival,

@@ -38,14 +38,31 @@ public struct RecipientState: Equatable, Sendable {
     public var destination: Destination?
     /// The last result text (with an enhanced status code like "#5.1.1" where one is known).
     public var reason: String
+    /// DSN (RFC 3461) NOTIFY of the envelope recipient this copy came from: nil (not given),
+    /// "NEVER" or a list of SUCCESS, FAILURE, DELAY.
+    public var notify: String?
+    /// DSN ORCPT (addr-type;xtext) of the envelope recipient.
+    public var orcpt: String?
+    /// NOTIFY=SUCCESS: the success notice for this delivery is queued.
+    public var successReported = false
 
     public init(status: Status = .pending, attempts: Int = 0, nextAttempt: Int64 = 0, original: String,
-                destination: Destination?, reason: String = "") {
+                destination: Destination?, reason: String = "", notify: String? = nil, orcpt: String? = nil) {
         self.status = status; self.attempts = attempts; self.nextAttempt = nextAttempt
         self.original = original; self.destination = destination; self.reason = reason
+        self.notify = notify; self.orcpt = orcpt
     }
 
-    public var isFinal: Bool { status == .delivered || status == .reported }
+    /// Whether NOTIFY asks for (or, when absent, defaults to) reports of `kind`.
+    public func wants(_ kind: String) -> Bool {
+        guard let notify else { return kind == "FAILURE" || kind == "DELAY" }
+        return notify.split(separator: ",").contains { $0 == kind }
+    }
+
+    /// Delivered and, when NOTIFY=SUCCESS asked for it, reported.
+    public var needsSuccessNotice: Bool { status == .delivered && !successReported && notify != nil && wants("SUCCESS") }
+
+    public var isFinal: Bool { (status == .delivered && !needsSuccessNotice) || status == .reported }
 }
 
 /// The runner's record of one queued message: state/ID. Rewritten as a whole through a
@@ -58,6 +75,9 @@ public struct MessageState: Equatable, Sendable {
     public var held: Bool
     /// A delay notice went to the sender (delay_warning_time); written only when set.
     public var warned = false
+    /// DSN RET ("FULL" or "HDRS") and ENVID (xtext); written only when set.
+    public var ret: String?
+    public var envid: String?
     public var recipients: [RecipientState]
 
     public init(id: String, arrival: Int64, size: Int64, sender: String, held: Bool = false, recipients: [RecipientState]) {
@@ -73,6 +93,8 @@ public struct MessageState: Equatable, Sendable {
     public func encoded() -> [UInt8] {
         var text = "\(MessageState.magic)\nid\t\(id)\narrival\t\(arrival)\nsize\t\(size)\nsender\t\(sender)\nheld\t\(held ? 1 : 0)\n"
         if warned { text += "warned\t1\n" }
+        if let ret { text += "ret\t\(MessageState.sanitize(ret))\n" }
+        if let envid { text += "envid\t\(MessageState.sanitize(envid))\n" }
         for r in recipients {
             var fields = ["rcpt", r.status.rawValue, String(r.attempts), String(r.nextAttempt), r.original]
             switch r.destination {
@@ -83,6 +105,10 @@ public struct MessageState: Equatable, Sendable {
             case .remote(let a): fields += ["remote", a, "", ""]
             }
             fields.append(r.reason)
+            // Three more fields only with DSN data: older state files have ten.
+            if r.notify != nil || r.orcpt != nil || r.successReported {
+                fields += [r.notify ?? "", r.orcpt ?? "", r.successReported ? "1" : "0"]
+            }
             text += fields.map(MessageState.sanitize).joined(separator: "\t") + "\n"
         }
         text += "end\n"
@@ -105,6 +131,7 @@ public struct MessageState: Equatable, Sendable {
         lines.removeLast()
         guard lines.first == Substring(magic), lines.last == "end" else { throw Invalid(why: "bad magic or truncated") }
         var id: String?, arrival: Int64?, size: Int64?, sender: String?, held = false, warned = false
+        var ret: String?, envid: String?
         var recipients: [RecipientState] = []
         for line in lines.dropFirst().dropLast() {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
@@ -115,8 +142,14 @@ public struct MessageState: Equatable, Sendable {
             case "sender": sender = f.count == 2 ? f[1] : nil
             case "held": held = f.count == 2 && f[1] == "1"
             case "warned": warned = f.count == 2 && f[1] == "1"
+            case "ret":
+                guard f.count == 2, f[1] == "FULL" || f[1] == "HDRS" else { throw Invalid(why: "bad ret line") }
+                ret = f[1]
+            case "envid":
+                guard f.count == 2, !f[1].isEmpty else { throw Invalid(why: "bad envid line") }
+                envid = f[1]
             case "rcpt":
-                guard f.count == 10, let status = RecipientState.Status(rawValue: f[1]),
+                guard f.count == 10 || f.count == 13, let status = RecipientState.Status(rawValue: f[1]),
                       let attempts = Int(f[2]), let next = Int64(f[3]) else { throw Invalid(why: "bad rcpt line") }
                 let destination: Destination?
                 switch f[5] {
@@ -127,14 +160,23 @@ public struct MessageState: Equatable, Sendable {
                 case "remote": destination = .remote(address: f[6])
                 default: throw Invalid(why: "unknown destination kind \(f[5])")
                 }
-                recipients.append(RecipientState(status: status, attempts: attempts, nextAttempt: next,
-                                                 original: f[4], destination: destination, reason: f[9]))
+                var r = RecipientState(status: status, attempts: attempts, nextAttempt: next,
+                                       original: f[4], destination: destination, reason: f[9])
+                if f.count == 13 {
+                    guard f[12] == "0" || f[12] == "1" else { throw Invalid(why: "bad rcpt line") }
+                    r.notify = f[10].isEmpty ? nil : f[10]
+                    r.orcpt = f[11].isEmpty ? nil : f[11]
+                    r.successReported = f[12] == "1"
+                }
+                recipients.append(r)
             default: throw Invalid(why: "unknown field \(f[0])")
             }
         }
         guard let id, let arrival, let size, let sender, !recipients.isEmpty else { throw Invalid(why: "missing fields") }
         var state = MessageState(id: id, arrival: arrival, size: size, sender: sender, held: held, recipients: recipients)
         state.warned = warned
+        state.ret = ret
+        state.envid = envid
         return state
     }
 }

@@ -263,11 +263,21 @@ public final class QueueRunner {
         }
         reloadAliasesIfChanged()
         var recipients: [RecipientState] = []
-        for rcpt in record.envelope.recipients {
-            recipients += resolve(rcpt.text)
+        for (i, rcpt) in record.envelope.recipients.enumerated() {
+            var copies = resolve(rcpt.text)
+            // DSN NOTIFY/ORCPT belong to the envelope recipient: every copy carries them.
+            if i < record.dsn.recipients.count {
+                for j in copies.indices {
+                    copies[j].notify = record.dsn.recipients[i].notify
+                    copies[j].orcpt = record.dsn.recipients[i].orcpt
+                }
+            }
+            recipients += copies
         }
-        let state = MessageState(id: id, arrival: record.arrival, size: record.size,
+        var state = MessageState(id: id, arrival: record.arrival, size: record.size,
                                  sender: record.envelope.sender.text, recipients: recipients)
+        state.ret = record.dsn.ret
+        state.envid = record.dsn.envid
         do {
             try FileIO.writeAtomically(layout.stateFile(id), state.encoded())
         } catch {
@@ -538,7 +548,14 @@ public final class QueueRunner {
     /// After a round of attempts: one bounce for the recipients that failed, and removal when
     /// every recipient is done.
     func finishRound(_ m: Message) {
-        let failed = m.state.recipients.indices.filter { m.state.recipients[$0].status == .failed }
+        var failed = m.state.recipients.indices.filter { m.state.recipients[$0].status == .failed }
+        let silenced = settleUnwantedFailures(m, failed)
+        failed.removeAll(where: silenced.contains)
+        if !sendSuccessNotices(m) {
+            timers.push(Clock.seconds() + 60, m.state.id)
+            persist(m)
+            return
+        }
         if !failed.isEmpty {
             if sendBounce(m, failed: failed) {
                 for i in failed { m.state.recipients[i].status = .reported }
@@ -550,7 +567,7 @@ public final class QueueRunner {
         }
         if m.state.isComplete {
             remove(m)
-        } else if !failed.isEmpty {
+        } else if !failed.isEmpty || !silenced.isEmpty {
             persist(m)
         }
     }
@@ -577,7 +594,7 @@ public final class QueueRunner {
             case .user(_, _, let a), .remote(let a): final = a
             default: final = r.original
             }
-            return Bounce.Failed(original: r.original, final: final, reason: r.reason)
+            return Bounce.Failed(original: r.original, final: final, reason: r.reason, orcpt: r.orcpt)
         }
         let sender: String
         let recipient: String
@@ -597,7 +614,8 @@ public final class QueueRunner {
         }
         let headers = Bounce.headers(ofMessageAt: layout.message(m.state.id))
         let bytes = Bounce.message(queueID: m.state.id, hostname: host, to: recipient, arrival: m.state.arrival,
-                                   failed: items, originalHeaders: headers, postmasterNotice: postmasterNotice)
+                                   failed: items, originalHeaders: headers, postmasterNotice: postmasterNotice,
+                                   envelopeID: m.state.envid, returnedMessage: returnedMessage(m))
         let envelope: Envelope
         do {
             envelope = Envelope(sender: try EnvelopeAddress(sender, allowEmpty: true, lengthLimit: 4096),

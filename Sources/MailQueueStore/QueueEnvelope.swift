@@ -11,9 +11,12 @@ public struct QueueEnvelope: Equatable, Sendable {
     public var envelope: Envelope
     /// The real uid that ran postamt-queue (Postfix's pickup logs it too).
     public var uid: UInt32?
+    /// DSN parameters (RFC 3461): `ret`/`envid` lines after `sender`, `notify`/`orcpt` lines
+    /// after the `rcpt` line they belong to. Optional: files without them stay valid.
+    public var dsn: DSNParameters
 
-    public init(id: String, arrival: Int64, size: Int64, envelope: Envelope, uid: UInt32? = nil) {
-        self.id = id; self.arrival = arrival; self.size = size; self.envelope = envelope; self.uid = uid
+    public init(id: String, arrival: Int64, size: Int64, envelope: Envelope, uid: UInt32? = nil, dsn: DSNParameters = DSNParameters()) {
+        self.id = id; self.arrival = arrival; self.size = size; self.envelope = envelope; self.uid = uid; self.dsn = dsn
     }
 
     static let magic = "POSTAMT-ENVELOPE 1"
@@ -22,7 +25,15 @@ public struct QueueEnvelope: Equatable, Sendable {
         var text = "\(QueueEnvelope.magic)\nid \(id)\narrival \(arrival)\nsize \(size)\n"
         if let uid { text += "uid \(uid)\n" }
         text += "sender \(envelope.sender.text)\n"
-        for r in envelope.recipients { text += "rcpt \(r.text)\n" }
+        if let ret = dsn.ret { text += "ret \(ret)\n" }
+        if let envid = dsn.envid { text += "envid \(envid)\n" }
+        for (i, r) in envelope.recipients.enumerated() {
+            text += "rcpt \(r.text)\n"
+            if i < dsn.recipients.count {
+                if let notify = dsn.recipients[i].notify { text += "notify \(notify)\n" }
+                if let orcpt = dsn.recipients[i].orcpt { text += "orcpt \(orcpt)\n" }
+            }
+        }
         text += "end\n"
         return Array(text.utf8)
     }
@@ -42,6 +53,8 @@ public struct QueueEnvelope: Equatable, Sendable {
         guard lines.last == "end" else { throw Invalid(why: "truncated (no end line)") }
         var id: String?, arrival: Int64?, size: Int64?, sender: EnvelopeAddress?, uid: UInt32?
         var recipients: [EnvelopeAddress] = []
+        var dsn = DSNParameters()
+        var perRecipient: [RecipientDSN] = []
         for line in lines.dropFirst().dropLast() {
             guard let space = line.firstIndex(of: " ") else { throw Invalid(why: "bad line '\(line)'") }
             let key = line[..<space]
@@ -55,10 +68,26 @@ public struct QueueEnvelope: Equatable, Sendable {
                 do { sender = try EnvelopeAddress(value, allowEmpty: true, lengthLimit: 4096) } catch { throw Invalid(why: "sender: \(error)") }
             case "rcpt":
                 do { recipients.append(try EnvelopeAddress(value, lengthLimit: 4096)) } catch { throw Invalid(why: "rcpt: \(error)") }
+                perRecipient.append(RecipientDSN())
+            case "ret":
+                guard dsn.ret == nil, recipients.isEmpty, let ret = DSNParameters.validRet(value), ret == value else { throw Invalid(why: "bad ret line") }
+                dsn.ret = ret
+            case "envid":
+                guard dsn.envid == nil, recipients.isEmpty, DSNParameters.isXtext(value, limit: 100) else { throw Invalid(why: "bad envid line") }
+                dsn.envid = value
+            case "notify":
+                guard !perRecipient.isEmpty, perRecipient[perRecipient.count - 1].notify == nil,
+                      let notify = DSNParameters.validNotify(value), notify == value else { throw Invalid(why: "bad notify line") }
+                perRecipient[perRecipient.count - 1].notify = notify
+            case "orcpt":
+                guard !perRecipient.isEmpty, perRecipient[perRecipient.count - 1].orcpt == nil,
+                      DSNParameters.validOrcpt(value) else { throw Invalid(why: "bad orcpt line") }
+                perRecipient[perRecipient.count - 1].orcpt = value
             default: throw Invalid(why: "unknown field '\(key)'")
             }
         }
         guard let id, let arrival, let size, let sender, !recipients.isEmpty else { throw Invalid(why: "missing fields") }
-        return QueueEnvelope(id: id, arrival: arrival, size: size, envelope: Envelope(sender: sender, recipients: recipients), uid: uid)
+        if !perRecipient.allSatisfy(\.isEmpty) { dsn.recipients = perRecipient }
+        return QueueEnvelope(id: id, arrival: arrival, size: size, envelope: Envelope(sender: sender, recipients: recipients), uid: uid, dsn: dsn)
     }
 }

@@ -57,8 +57,35 @@ public struct QueueInjector {
         return nil
     }
 
+    /// The DSN side channel (POSTAMT_DSN, POSTAMT_DSN_RCPT; postamt-smtpd(8)), believed only
+    /// when the caller is root or the mail_owner, like the peer address: anyone else could
+    /// forge it. nil when absent or not believed.
+    public static func dsnFromEnvironment(mailOwner: String) -> (transaction: String, recipients: String?)? {
+        guard let v = getenv("POSTAMT_DSN") else { return nil }
+        let uid = getuid()
+        guard uid == 0 || SystemUser.named(mailOwner)?.uid == uid else { return nil }
+        return (String(cString: v), getenv("POSTAMT_DSN_RCPT").map { String(cString: $0) })
+    }
+
+    /// Validates the side channel against the envelope; invalid data is dropped with a
+    /// warning, never a reason to refuse the message.
+    public func dsnParameters(_ raw: (transaction: String, recipients: String?)?, envelope: Envelope) -> DSNParameters {
+        guard let raw else { return DSNParameters() }
+        guard raw.transaction.utf8.count <= 1024, (raw.recipients?.utf8.count ?? 0) <= 1024 * (recipientLimit + 1) else {
+            log.warning("DSN parameters ignored: too long")
+            return DSNParameters()
+        }
+        do {
+            return try DSNParameters.parse(transaction: raw.transaction, recipientLines: raw.recipients, count: envelope.recipients.count)
+        } catch {
+            log.warning("DSN parameters ignored: \(error)")
+            return DSNParameters()
+        }
+    }
+
     /// Runs the whole injection; returns the queue id.
-    public func inject(messageFD: Int32 = 0, envelopeFD: Int32 = 1, received: String) throws(Failure) -> String {
+    public func inject(messageFD: Int32 = 0, envelopeFD: Int32 = 1, received: String,
+                       dsn: (transaction: String, recipients: String?)? = nil) throws(Failure) -> String {
         guard layout.isComplete else {
             throw Failure(exit: .queueDirectory, reason: "queue directory \(layout.root) is missing or incomplete")
         }
@@ -87,7 +114,8 @@ public struct QueueInjector {
             do { try owned.closeChecked() } catch { throw Failure(exit: .writeError, reason: "\(error)") }
 
             let envelope = try readEnvelope(envelopeFD)
-            let record = QueueEnvelope(id: id, arrival: Clock.seconds(), size: size, envelope: envelope, uid: getuid())
+            let record = QueueEnvelope(id: id, arrival: Clock.seconds(), size: size, envelope: envelope, uid: getuid(),
+                                       dsn: dsnParameters(dsn, envelope: envelope))
             do {
                 let efd = try FileIO.open(tmpEnvelope, O_WRONLY | O_CREAT | O_EXCL, mode: 0o640)
                 try FileIO.writeAll(efd.raw, record.encoded())
