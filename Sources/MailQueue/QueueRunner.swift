@@ -213,8 +213,9 @@ public final class QueueRunner {
                 readOutput(pid)
                 if running[pid]!.outputOpen { continue }
             }
-            running.removeValue(forKey: pid)
-            finishDelivery(running: r.withText(running[pid]?.text ?? r.text))
+            // The stored entry, not the loop's copy: the drain above may have added the last line.
+            guard let finished = running.removeValue(forKey: pid) else { continue }
+            finishDelivery(running: finished)
         }
     }
 
@@ -716,13 +717,6 @@ public final class QueueRunner {
     }
 }
 
-extension QueueRunner.Running {
-    func withText(_ text: [UInt8]) -> QueueRunner.Running {
-        var copy = self
-        copy.text = text
-        return copy
-    }
-}
 
 /// A binary min-heap of (time, message id) wake-ups.
 struct MinHeap {
