@@ -22,6 +22,9 @@ final class IMAPSelectedMailbox {
     var recent = Set<UInt32>()
     /// RFC 5182: UIDs of the last `SEARCH RETURN (SAVE)`.
     var savedSearch: [UInt32] = []
+    /// The mailbox's `generation` this view was last compared with (nothing to report while
+    /// it is the same).
+    var comparedGeneration = -1
     /// The most recently read message (clients fetch one message in several commands).
     var cachedMessage: (uid: UInt32, data: IMAPMessageData)?
 
@@ -113,28 +116,34 @@ extension IMAPSession {
             log?("synchronize \(selected.mailbox.path): \(error)")
             return
         }
+        if selected.mailbox.generation == selected.comparedGeneration { return }
+        // Expunges held back now (RFC 3501 §7.4.1) must be compared again later.
+        if expungeAllowed { selected.comparedGeneration = selected.mailbox.generation }
         if snapshot.uidValidity != selected.uidValidity && selected.uidValidity != 0 {
             // The uid list was recreated (damaged and rebuilt): the client must start over.
             out.untagged(.bye, "Mailbox UIDVALIDITY changed, please reconnect")
             state = .logout
             return
         }
-        let current = Dictionary(snapshot.messages.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
         if expungeAllowed {
-            var index = 0
-            while index < selected.uids.count {
-                let uid = selected.uids[index]
-                if current[uid] == nil {
-                    out.expunge(UInt32(index + 1))
-                    selected.uids.remove(at: index)
+            // Both lists ascend by UID: one merge walk finds the vanished ones.
+            var kept: [UInt32] = []
+            kept.reserveCapacity(selected.uids.count)
+            var j = 0
+            let messages = snapshot.messages
+            for uid in selected.uids {
+                while j < messages.count && messages[j].uid < uid { j += 1 }
+                if j < messages.count && messages[j].uid == uid {
+                    kept.append(uid)
+                } else {
+                    out.expunge(UInt32(kept.count + 1)) // its number now, after the ones before it went
                     selected.flags[uid] = nil
                     selected.modSeqs[uid] = nil
                     selected.recent.remove(uid)
                     if selected.cachedMessage?.uid == uid { selected.cachedMessage = nil }
-                } else {
-                    index += 1
                 }
             }
+            selected.uids = kept
         }
         let keywordLetters = snapshot.messages.reduce(MaildirFlags()) { $0.union($1.flags) }.keywordIndexes
         if keywordLetters.contains(where: { selected.keywords.names[$0] == nil }) {

@@ -98,6 +98,7 @@ extension IMAPSession {
         let view = IMAPSelectedMailbox(mailbox: mailbox, name: name, folder: folder, readOnly: readOnly)
         view.reloadKeywords()
         view.uidValidity = snapshot.uidValidity
+        view.comparedGeneration = mailbox.generation
         view.nextUID = snapshot.nextUID
         view.highestModSeq = snapshot.highestModSeq
         for message in snapshot.messages {

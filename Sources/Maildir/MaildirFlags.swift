@@ -71,6 +71,12 @@ public struct MaildirFlags: OptionSet, Hashable, Sendable, CustomStringConvertib
         return out
     }
 
+    /// Appends `letters` as bytes (the uid list's encoder: no String on the way).
+    public func appendLetters(to out: inout [UInt8]) {
+        for bit in 0..<26 where rawValue & (1 << UInt64(bit)) != 0 { out.append(UInt8(ascii: "A") + UInt8(bit)) }
+        for bit in 0..<26 where rawValue & (1 << UInt64(32 + bit)) != 0 { out.append(UInt8(ascii: "a") + UInt8(bit)) }
+    }
+
     /// Indexes (0–25) of the keyword letters set.
     public var keywordIndexes: [Int] {
         (0..<26).filter { rawValue & (1 << UInt64(32 + $0)) != 0 }
@@ -101,6 +107,16 @@ public struct MaildirFileName: Hashable, Sendable {
         self.flags = flags
         self.foreignInfo = nil
         self.hasInfo = hasInfo
+    }
+
+    /// Whether `fileName` is exactly `<baseName>:2,<flags in ASCII order>`, compared byte by byte.
+    public static func isCanonical(_ fileName: String, baseName: String, flags: MaildirFlags) -> Bool {
+        var expected: [UInt8] = []
+        expected.reserveCapacity(baseName.utf8.count + 16)
+        expected.append(contentsOf: baseName.utf8)
+        expected.append(contentsOf: ":2,".utf8)
+        flags.appendLetters(to: &expected)
+        return fileName.utf8.elementsEqual(expected)
     }
 
     /// Splits a directory entry. Never fails: any name is a base name and perhaps info.

@@ -38,7 +38,12 @@ public final class MaildirMailbox {
     public let uidList: UIDList
     /// The state after the last `synchronize` (and this session's own changes since).
     public private(set) var snapshot: MaildirSnapshot
-    var indexByUID: [UInt32: Int] = [:]
+    /// Counts changes of `snapshot` (a synchronisation that found news, this session's own
+    /// STORE, EXPUNGE…), so a caller can skip comparing when nothing happened.
+    public private(set) var generation = 0
+    /// The uid list file and cur/ stamp the snapshot was taken from (see `UIDList.quickCheck`).
+    var listIdentity: FileIdentity?
+    var listStamp: CurStamp?
     var cache: MessageCache?
     var cacheDirty = false
 
@@ -51,23 +56,56 @@ public final class MaildirMailbox {
     public var path: String { maildir.path }
 
     /// Brings the snapshot up to date (see `UIDList.synchronize`).
+    ///
+    /// Costs two stat(2)s and one empty listing of new/ when nothing changed; reads the uid
+    /// list alone when another session changed it and cur/ still has the list's stamp; moves
+    /// and numbers new/'s messages without reading cur/ when the list was exact; scans the
+    /// folder otherwise.
     @discardableResult
     public func synchronize(moveNew: Bool = true) throws -> MaildirSnapshot {
-        if !maildir.exists { try mapSystemErrors { try maildir.create() } }
-        install(try uidList.synchronize(moveNew: moveNew))
+        switch try uidList.quickCheck(known: listIdentity, knownStamp: listStamp) {
+        case .unchanged:
+            return snapshot
+        case .current(let file, let identity):
+            install(UIDList.snapshot(file))
+            listIdentity = identity
+            listStamp = file.curStamp
+        case .newMessages where moveNew:
+            guard let adopted = try uidList.adoptNew() else { fallthrough }
+            install(adopted.snapshot)
+            listIdentity = adopted.identity
+            listStamp = adopted.stamp
+        case .newMessages, .needsScan:
+            if !maildir.exists { try mapSystemErrors { try maildir.create() } }
+            let result = try uidList.synchronizeReportingIdentity(moveNew: moveNew)
+            install(result.snapshot)
+            listIdentity = result.identity
+            listStamp = result.stamp
+        }
         return snapshot
     }
 
     func install(_ new: MaildirSnapshot) {
         if new.uidValidity != snapshot.uidValidity { cache = nil; cacheDirty = false }
+        let same = new.uidValidity == snapshot.uidValidity && new.nextUID == snapshot.nextUID
+            && new.highestModSeq == snapshot.highestModSeq && new.messages.count == snapshot.messages.count
         snapshot = new
-        indexByUID = [:]
-        indexByUID.reserveCapacity(new.messages.count)
-        for (i, m) in new.messages.enumerated() { indexByUID[m.uid] = i }
+        if !same { generation += 1 }
+    }
+
+    /// The index of `uid` in `snapshot.messages` (ascending by uid: a binary search).
+    func index(of uid: UInt32) -> Int? {
+        let messages = snapshot.messages
+        var low = 0, high = messages.count
+        while low < high {
+            let mid = (low + high) / 2
+            if messages[mid].uid < uid { low = mid + 1 } else { high = mid }
+        }
+        return low < messages.count && messages[low].uid == uid ? low : nil
     }
 
     public func message(uid: UInt32) -> MaildirMessage? {
-        indexByUID[uid].map { snapshot.messages[$0] }
+        index(of: uid).map { snapshot.messages[$0] }
     }
 
     // MARK: Finding files
@@ -160,7 +198,7 @@ public final class MaildirMailbox {
     /// Writes the cache when it changed, dropping entries of expunged messages.
     public func saveCache() throws {
         guard cacheDirty, var cache else { return }
-        cache.entries = cache.entries.filter { indexByUID[$0.key] != nil }
+        cache.entries = cache.entries.filter { index(of: $0.key) != nil }
         try cache.save(folderPath: path)
         self.cache = cache
         cacheDirty = false
@@ -198,7 +236,7 @@ public final class MaildirMailbox {
     /// (RFC 7162 §3.1.3), also recorded in the uid list.
     public func store(uids: [UInt32], _ change: FlagChange, unchangedSince: UInt64? = nil) throws -> StoreResult {
         var result = StoreResult()
-        try uidList.update { file, _ in
+        let outcome = try uidList.updateTracked { file, _ in
             var position: [UInt32: Int] = [:]
             for (i, e) in file.entries.enumerated() { position[e.uid] = i }
             var newModSeq: UInt64?
@@ -234,11 +272,22 @@ public final class MaildirMailbox {
                                        relativePath: "cur/\(MaildirFileName(baseName: entry.baseName, flags: entry.flags).name)",
                                        flags: entry.flags)
                 result.updated.append(m)
-                if let k = indexByUID[uid] { snapshot.messages[k] = m }
+                if let k = index(of: uid) { snapshot.messages[k] = m }
             }
             snapshot.highestModSeq = file.highestModSeq
+            generation += 1
         }
+        followOwnChange(outcome)
         return result
+    }
+
+    /// After this session's own change under the lock: when the file it started from was the
+    /// one the snapshot came from, the snapshot (changed alongside) matches the file it left,
+    /// so the next `synchronize` need not read it again.
+    func followOwnChange<T>(_ outcome: UIDList.UpdateOutcome<T>) {
+        guard outcome.before != nil, outcome.before == listIdentity else { return }
+        listIdentity = outcome.after
+        listStamp = outcome.stamp
     }
 
     // MARK: Expunge
@@ -269,7 +318,7 @@ public final class MaildirMailbox {
 
     func remove(where shouldRemove: (UIDListEntry, MaildirFlags) -> Bool) throws -> [UInt32] {
         var removed: [UInt32] = []
-        try uidList.update { file, _ in
+        let outcome = try uidList.updateTracked { file, _ in
             var gone = Set<UInt32>()
             let scanned = try MaildirScanner.scan(path, moveNew: false)
             for entry in file.entries {
@@ -291,9 +340,9 @@ public final class MaildirMailbox {
             file.highestModSeq += 1 // RFC 7162 §3.2.10: expunges raise HIGHESTMODSEQ too
             snapshot.messages.removeAll { gone.contains($0.uid) }
             snapshot.highestModSeq = file.highestModSeq
-            indexByUID = [:]
-            for (i, m) in snapshot.messages.enumerated() { indexByUID[m.uid] = i }
+            generation += 1
         }
+        followOwnChange(outcome)
         return removed
     }
 

@@ -9,10 +9,18 @@ public struct ScannedMessage: Hashable, Sendable {
     public var directory: String
     /// The directory entry (base name plus info).
     public var fileName: String
+    public let baseName: String
+    public let flags: MaildirFlags
+
+    public init(directory: String, fileName: String) {
+        self.directory = directory
+        self.fileName = fileName
+        let parsed = MaildirFileName(parsing: fileName)
+        baseName = parsed.baseName
+        flags = parsed.flags
+    }
 
     public var parsed: MaildirFileName { MaildirFileName(parsing: fileName) }
-    public var baseName: String { parsed.baseName }
-    public var flags: MaildirFlags { parsed.flags }
     /// The path relative to the folder, e.g. "cur/1700000000.M1P2.host:2,S".
     public var relativePath: String { "\(directory)/\(fileName)" }
 }
@@ -29,10 +37,21 @@ public enum MaildirScanner {
     /// appended, which IMAP requires of a session that opens a folder read-write (RFC 3501
     /// \Recent semantics are the session's business; the move only records "seen by a client").
     public static func scan(_ folderPath: String, moveNew: Bool, attempts: Int = 5) throws -> [String: ScannedMessage] {
+        try scanStamped(folderPath, moveNew: moveNew, attempts: attempts).messages
+    }
+
+    /// A scan and the mtime cur/ had all through its listing (nil when it kept changing).
+    public struct StampedScan: Sendable {
+        public var messages: [String: ScannedMessage]
+        public var curTime: CurStamp?
+    }
+
+    public static func scanStamped(_ folderPath: String, moveNew: Bool, attempts: Int = 5) throws -> StampedScan {
         var result: [String: ScannedMessage] = [:]
+        var curTime: CurStamp?
         for attempt in 0..<max(1, attempts) {
             result = [:]
-            let before = FileIO.status("\(folderPath)/cur")
+            curTime = nil
             let newEntries = try listMessages("\(folderPath)/new")
             for name in newEntries {
                 if moveNew {
@@ -45,7 +64,11 @@ public enum MaildirScanner {
                 let m = ScannedMessage(directory: "new", fileName: name)
                 result[m.baseName] = m
             }
+            // After the moves: they change cur/'s mtime themselves.
+            let checked = FileTime.now()
+            let before = FileIO.status("\(folderPath)/cur")
             let curEntries = try listMessages("\(folderPath)/cur")
+            result.reserveCapacity(result.count + curEntries.count)
             let after = FileIO.status("\(folderPath)/cur")
             var duplicates: [ScannedMessage] = []
             for name in curEntries {
@@ -62,11 +85,12 @@ public enum MaildirScanner {
             let unchanged = before != nil && after != nil
                 && before!.st_mtim.tv_sec == after!.st_mtim.tv_sec && before!.st_mtim.tv_nsec == after!.st_mtim.tv_nsec
                 && before!.st_ino == after!.st_ino
+            if unchanged { curTime = CurStamp(modified: FileTime(before!.st_mtim), checked: checked) }
             if unchanged || attempt == attempts - 1 { break }
             // cur/ changed under us (mtime granularity permitting): the listing may have missed
             // a renamed entry; list again.
         }
-        return result
+        return StampedScan(messages: result, curTime: curTime)
     }
 
     /// Two names with one base name in cur/. Usually a rename that happened during readdir (the

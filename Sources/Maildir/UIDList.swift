@@ -18,11 +18,57 @@ public struct UIDListEntry: Hashable, Sendable {
     }
 }
 
+/// A file time as stat(2) reports it (st_mtim), to the nanosecond.
+public struct FileTime: Hashable, Sendable, Comparable {
+    public var seconds: Int64
+    public var nanoseconds: Int64
+
+    public init(seconds: Int64, nanoseconds: Int64) { self.seconds = seconds; self.nanoseconds = nanoseconds }
+    public init(_ t: timespec) { self.init(seconds: Int64(t.tv_sec), nanoseconds: Int64(t.tv_nsec)) }
+
+    public static func < (a: FileTime, b: FileTime) -> Bool {
+        (a.seconds, a.nanoseconds) < (b.seconds, b.nanoseconds)
+    }
+
+    /// CLOCK_REALTIME now (the clock file times come from).
+    public static func now() -> FileTime {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        return FileTime(t)
+    }
+
+    /// Nanoseconds from `earlier` to `self`.
+    func nanoseconds(since earlier: FileTime) -> Int64 {
+        (seconds - earlier.seconds) &* 1_000_000_000 &+ (nanoseconds - earlier.nanoseconds)
+    }
+}
+
+/// cur/'s mtime at a moment the uid list described cur/ exactly, and when that was seen.
+///
+/// Dovecot's rule for Maildir (maildir-sync.c, "delayed refresh"): a change by another program
+/// within the same timestamp tick as the one stamped leaves the mtime as it was, so a stamp
+/// taken less than `settle` after the mtime ("dirty") is trusted only for `settle` after it was
+/// taken; then the folder is scanned once more, which gives a clean stamp.
+public struct CurStamp: Hashable, Sendable {
+    public var modified: FileTime
+    public var checked: FileTime
+    public static let settle: Int64 = 2_000_000_000
+
+    public init(modified: FileTime, checked: FileTime) { self.modified = modified; self.checked = checked }
+
+    /// Whether the list still describes cur/, whose mtime is `curTime`, at `clock`.
+    public func holds(for curTime: FileTime?, at clock: FileTime = .now()) -> Bool {
+        guard let curTime, curTime == modified else { return false }
+        let dirty = checked.nanoseconds(since: modified) < CurStamp.settle
+        return !dirty || clock.nanoseconds(since: checked) < CurStamp.settle
+    }
+}
+
 /// The contents of a folder's `postamt-uidlist` (invariant 3 of DESIGN.md).
 ///
 /// Format (text, one record per line, "\n" line ends; described in postamt-maildir(5)):
 ///
-///     postamt-uidlist 1 V<uidvalidity> N<next uid> M<highest modseq>
+///     postamt-uidlist 1 V<uidvalidity> N<next uid> M<highest modseq> [C<sec>.<nsec>,<sec>.<nsec>]
 ///     <uid> M<modseq> F<flag letters> :<base name>
 ///     ...
 ///
@@ -33,63 +79,144 @@ public struct UIDListEntry: Hashable, Sendable {
 /// damaged: it is then treated as lost (a new UIDVALIDITY, larger than the one in a readable
 /// header and than any this Maildir handed out before, see `UIDValidityAllocator`).
 /// The layout follows Dovecot's dovecot-uidlist v3 (`3 V… N… G…` / `<uid> :<name>`).
+///
+/// The optional `C` field (`CurStamp`) is cur/'s mtime at a moment the list described cur/ exactly (a full
+/// scan, or a change by Postamt itself to a list that was exact before it, both under the
+/// lock). While cur/ still has that mtime, the list describes cur/ without reading it (Dovecot
+/// keeps cur/'s mtime in its index for the same purpose): every rename, link or unlink in
+/// cur/ sets a new mtime. Postamt changes cur/ only under the uid list lock; a change by
+/// another program (a local MUA working on the Maildir) is noticed by the mtime, and one made
+/// within the same file-system timestamp tick as the stamp by the rescan `CurStamp` asks for
+/// within `CurStamp.settle`. The second time in the field is when the mtime was read.
 public struct UIDListFile: Hashable, Sendable {
     public var uidValidity: UInt32
     public var nextUID: UInt32
     public var highestModSeq: UInt64
+    /// cur/'s mtime when a full scan last matched the list (see above); nil: not known.
+    public var curStamp: CurStamp?
     /// Ascending by uid.
     public var entries: [UIDListEntry]
 
-    public init(uidValidity: UInt32, nextUID: UInt32 = 1, highestModSeq: UInt64 = 1, entries: [UIDListEntry] = []) {
-        self.uidValidity = uidValidity; self.nextUID = nextUID; self.highestModSeq = highestModSeq; self.entries = entries
+    public init(uidValidity: UInt32, nextUID: UInt32 = 1, highestModSeq: UInt64 = 1, curStamp: CurStamp? = nil, entries: [UIDListEntry] = []) {
+        self.uidValidity = uidValidity; self.nextUID = nextUID; self.highestModSeq = highestModSeq
+        self.curStamp = curStamp; self.entries = entries
     }
 
     static let magic = "postamt-uidlist"
 
     public func encoded() -> [UInt8] {
-        var out = "\(UIDListFile.magic) 1 V\(uidValidity) N\(nextUID) M\(highestModSeq)\n"
-        out.reserveCapacity(entries.count * 64 + 64)
-        for e in entries { out += "\(e.uid) M\(e.modSeq) F\(e.flags.letters) :\(e.baseName)\n" }
-        return Array(out.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(entries.count * 64 + 96)
+        var header = "\(UIDListFile.magic) 1 V\(uidValidity) N\(nextUID) M\(highestModSeq)"
+        if let c = curStamp {
+            header += " C\(c.modified.seconds).\(c.modified.nanoseconds),\(c.checked.seconds).\(c.checked.nanoseconds)"
+        }
+        out.append(contentsOf: header.utf8)
+        out.append(0x0A)
+        for e in entries {
+            appendDecimal(&out, UInt64(e.uid))
+            out.append(0x20); out.append(UInt8(ascii: "M"))
+            appendDecimal(&out, e.modSeq)
+            out.append(0x20); out.append(UInt8(ascii: "F"))
+            e.flags.appendLetters(to: &out)
+            out.append(0x20); out.append(UInt8(ascii: ":"))
+            out.append(contentsOf: e.baseName.utf8)
+            out.append(0x0A)
+        }
+        return out
+    }
+
+    func appendDecimal(_ out: inout [UInt8], _ value: UInt64) {
+        let start = out.count
+        var v = value
+        repeat { out.append(0x30 + UInt8(v % 10)); v /= 10 } while v > 0
+        out[start...].reverse()
     }
 
     /// Parses a file; nil when it is damaged in any way (never trusted halfway).
     public static func parse(_ bytes: [UInt8]) -> UIDListFile? {
-        guard bytes.last == UInt8(ascii: "\n") else { return nil } // truncated
-        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast()
-        guard let headerLine = lines.first,
-              let header = parseHeader(headerLine) else { return nil }
-        var file = UIDListFile(uidValidity: header.validity, nextUID: header.next, highestModSeq: header.modSeq)
-        var seen = Set<String>()
+        bytes.withUnsafeBufferPointer { parse(buffer: $0) }
+    }
+
+    static func parse(buffer b: UnsafeBufferPointer<UInt8>) -> UIDListFile? {
+        guard b.last == 0x0A, let headerEnd = b.firstIndex(of: 0x0A),
+              let header = parseHeader(ArraySlice(b[0..<headerEnd])) else { return nil } // truncated or bad
+        var file = UIDListFile(uidValidity: header.validity, nextUID: header.next, highestModSeq: header.modSeq,
+                               curStamp: header.curStamp)
         var lastUID: UInt32 = 0
-        file.entries.reserveCapacity(lines.count)
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
-                  line[line.index(before: colon)] == UInt8(ascii: " ") else { return nil }
-            let fields = line[..<line.index(before: colon)].split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-            guard fields.count == 3,
-                  let uid = UInt32(String(decoding: fields[0], as: UTF8.self)), uid > lastUID, uid < file.nextUID,
-                  fields[1].first == UInt8(ascii: "M"),
-                  let modSeq = UInt64(String(decoding: fields[1].dropFirst(), as: UTF8.self)), modSeq <= file.highestModSeq,
-                  fields[2].first == UInt8(ascii: "F") else { return nil }
-            let letters = String(decoding: fields[2].dropFirst(), as: UTF8.self)
-            let flags = MaildirFlags(letters: letters)
-            guard flags.letters == letters else { return nil }
-            let base = String(decoding: line[line.index(after: colon)...], as: UTF8.self)
-            guard !base.isEmpty, !base.contains(":"), seen.insert(base).inserted else { return nil }
-            lastUID = uid
-            file.entries.append(UIDListEntry(uid: uid, modSeq: modSeq, flags: flags, baseName: base))
+        var i = headerEnd + 1
+        let end = b.count
+        // Reads decimal digits at i (at most 20, no sign, no leading "+"); nil when none.
+        func number() -> UInt64? {
+            var value: UInt64 = 0
+            let start = i
+            while i < end, b[i] >= 0x30, b[i] <= 0x39 {
+                guard i - start < 20 else { return nil }
+                let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(UInt64(b[i] - 0x30))
+                guard !o1, !o2 else { return nil }
+                value = a
+                i += 1
+            }
+            return i > start ? value : nil
+        }
+        func expect(_ byte: UInt8) -> Bool {
+            guard i < end, b[i] == byte else { return false }
+            i += 1
+            return true
+        }
+        while i < end {
+            guard let uid = number(), uid > UInt64(lastUID), uid < UInt64(file.nextUID),
+                  expect(0x20), expect(UInt8(ascii: "M")),
+                  let modSeq = number(), modSeq <= file.highestModSeq,
+                  expect(0x20), expect(UInt8(ascii: "F")) else { return nil }
+            // Flag letters in strictly ascending ASCII order: the canonical form only.
+            var flags: UInt64 = 0
+            var previous: UInt8 = 0
+            while i < end, b[i] != 0x20 {
+                let c = b[i]
+                guard c > previous else { return nil }
+                switch c {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): flags |= 1 << UInt64(c - UInt8(ascii: "A"))
+                case UInt8(ascii: "a")...UInt8(ascii: "z"): flags |= 1 << UInt64(32 + c - UInt8(ascii: "a"))
+                default: return nil
+                }
+                previous = c
+                i += 1
+            }
+            guard expect(0x20), expect(UInt8(ascii: ":")) else { return nil }
+            let nameStart = i
+            while i < end, b[i] != 0x0A {
+                guard b[i] != UInt8(ascii: ":") else { return nil }
+                i += 1
+            }
+            guard i > nameStart, i < end else { return nil }
+            let base = String(decoding: UnsafeBufferPointer(rebasing: b[nameStart..<i]), as: UTF8.self)
+            i += 1 // "\n"
+            lastUID = UInt32(uid)
+            file.entries.append(UIDListEntry(uid: UInt32(uid), modSeq: modSeq, flags: MaildirFlags(rawValue: flags), baseName: base))
         }
         return file
     }
 
-    static func parseHeader(_ line: ArraySlice<UInt8>) -> (validity: UInt32, next: UInt32, modSeq: UInt64)? {
+    static func parseHeader(_ line: ArraySlice<UInt8>) -> (validity: UInt32, next: UInt32, modSeq: UInt64, curStamp: CurStamp?)? {
         let f = line.split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
-        guard f.count == 5, f[0] == magic, f[1] == "1",
+        guard f.count == 5 || f.count == 6, f[0] == magic, f[1] == "1",
               f[2].hasPrefix("V"), let v = UInt32(f[2].dropFirst()), v > 0,
               f[3].hasPrefix("N"), let n = UInt32(f[3].dropFirst()), n > 0,
               f[4].hasPrefix("M"), let m = UInt64(f[4].dropFirst()) else { return nil }
-        return (v, n, m)
+        var stamp: CurStamp?
+        if f.count == 6 {
+            func time(_ text: Substring) -> FileTime? {
+                let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+                guard parts.count == 2, let s = Int64(parts[0]), let ns = Int64(parts[1]), ns >= 0, ns < 1_000_000_000 else { return nil }
+                return FileTime(seconds: s, nanoseconds: ns)
+            }
+            let times = f[5].dropFirst().split(separator: ",", omittingEmptySubsequences: false)
+            guard f[5].hasPrefix("C"), times.count == 2, let modified = time(times[0]), let checked = time(times[1]) else { return nil }
+            stamp = CurStamp(modified: modified, checked: checked)
+        }
+        return (v, n, m, stamp)
     }
 
     /// The UIDVALIDITY of a damaged file whose first line is still readable.
@@ -132,15 +259,40 @@ extension String {
     }
 }
 
+/// Which file a path names now: device, inode, size and mtime (files replaced by rename get
+/// a new inode, so a reader can tell a rewritten uid list from the one it holds).
+public struct FileIdentity: Hashable, Sendable {
+    public var device: UInt64
+    public var inode: UInt64
+    public var size: Int64
+    public var modified: FileTime
+
+    public init(_ st: stat) {
+        device = UInt64(st.st_dev); inode = UInt64(st.st_ino); size = Int64(st.st_size); modified = FileTime(st.st_mtim)
+    }
+}
+
 /// A message of a synchronised folder.
 public struct MaildirMessage: Hashable, Sendable {
     public var uid: UInt32
     public var modSeq: UInt64
     public var baseName: String
+    public var flags: MaildirFlags
+    /// The file's path when it is not `cur/<base name>:2,<flags>` (still in new/, or info we do
+    /// not write ourselves); nil for the usual case, which costs no string per message.
+    public var unusualPath: String?
+
+    public init(uid: UInt32, modSeq: UInt64, baseName: String, relativePath: String? = nil, flags: MaildirFlags) {
+        self.uid = uid; self.modSeq = modSeq; self.baseName = baseName; self.flags = flags
+        if let relativePath { self.relativePath = relativePath }
+    }
+
     /// Where the file was at the last scan ("cur/<name>"); it may have moved since (flags
     /// changed by another session): lookups that fail with ENOENT rescan.
-    public var relativePath: String
-    public var flags: MaildirFlags
+    public var relativePath: String {
+        get { unusualPath ?? "cur/\(baseName):2,\(flags.letters)" }
+        set { unusualPath = newValue == "cur/\(baseName):2,\(flags.letters)" ? nil : newValue }
+    }
 }
 
 /// The folder's state after `UIDList.synchronize`.
@@ -182,61 +334,191 @@ public struct UIDList: Sendable {
     public var filePath: String { "\(folderPath)/\(UIDList.fileName)" }
 
     /// The file as it is now, without locking; nil when missing or damaged.
-    public func read() throws -> UIDListFile? {
-        guard let bytes = try mapSystemErrors({ try FileIO.readFile(filePath, limit: 1 << 30) }) else { return nil }
-        return UIDListFile.parse(bytes)
+    public func read() throws -> UIDListFile? { try readWithIdentity()?.file }
+
+    /// The file and the identity of the inode it was read from (the file is replaced by
+    /// rename, so a changed identity means a changed file).
+    public func readWithIdentity() throws -> (file: UIDListFile, identity: FileIdentity)? {
+        let raw = Glibc.open(filePath, O_RDONLY | O_CLOEXEC)
+        if raw < 0 {
+            if errno == ENOENT { return nil }
+            throw MaildirError.system(SystemError("open \(filePath)"))
+        }
+        let fd = OwnedFD(adopting: raw)
+        var st = stat()
+        guard fstat(fd.raw, &st) == 0 else { throw MaildirError.system(SystemError("fstat \(filePath)")) }
+        let bytes = try mapSystemErrors { try FileIO.readAll(fd.raw, limit: 1 << 30) }
+        guard let file = UIDListFile.parse(bytes) else { return nil }
+        return (file, FileIdentity(st))
+    }
+
+    /// The identity of the file now (stat, no read); nil when it is missing.
+    public func identity() -> FileIdentity? { FileIO.status(filePath).map(FileIdentity.init) }
+
+    /// What `quickCheck` found.
+    public enum QuickCheck {
+        /// The file is the one the caller knows and cur/ still has its stamp: nothing changed.
+        case unchanged
+        /// The file describes the folder (cur/ has the file's stamp, new/ is empty).
+        case current(UIDListFile, FileIdentity)
+        /// The file describes cur/, and new/ has messages (see `adoptNew`).
+        case newMessages
+        /// The folder must be scanned.
+        case needsScan
+    }
+
+    /// cur/'s mtime now.
+    func curTime() -> FileTime? { FileIO.status("\(folderPath)/cur").map { FileTime($0.st_mtim) } }
+
+    /// Decides without reading cur/ whether the uid list describes the folder: cur/ must
+    /// still have the mtime stamped in the file. `known` and `knownStamp` are the identity and
+    /// stamp of the file the caller last read.
+    public func quickCheck(known: FileIdentity?, knownStamp: CurStamp?) throws -> QuickCheck {
+        guard let curTime = curTime() else { return .needsScan }
+        let newIsEmpty = try MaildirScanner.listMessages("\(folderPath)/new").isEmpty
+        let clock = FileTime.now()
+        if let known, let knownStamp, knownStamp.holds(for: curTime, at: clock), identity() == known {
+            return newIsEmpty ? .unchanged : .newMessages
+        }
+        guard let (file, identity) = try readWithIdentity(), file.curStamp?.holds(for: curTime, at: clock) == true else { return .needsScan }
+        return newIsEmpty ? .current(file, identity) : .newMessages
+    }
+
+    /// Moves the messages waiting in new/ into cur/ and numbers them without reading cur/,
+    /// when the list describes cur/ exactly (cur/ has its stamp). nil when it does not, or on
+    /// anything unusual (a base name already listed, UIDs running out): the caller scans.
+    public func adoptNew() throws -> (snapshot: MaildirSnapshot, identity: FileIdentity?, stamp: CurStamp?)? {
+        let outcome: UpdateOutcome<MaildirSnapshot?> = try updateTracked { file, _ in
+            guard file.curStamp?.holds(for: curTime()) == true else { return nil }
+            let names = try MaildirScanner.listMessages("\(folderPath)/new")
+                .sorted { MaildirFileName.deliveryOrder(String(MaildirName.baseName($0)), String(MaildirName.baseName($1))) }
+            guard UInt64(file.nextUID) + UInt64(names.count) < UInt64(UInt32.max) else { return nil }
+            var known = Set<String>()
+            known.reserveCapacity(file.entries.count)
+            for e in file.entries { known.insert(e.baseName) }
+            var moved = false
+            for name in names {
+                let target = MaildirFileName(parsing: name.contains(":") ? name : name + ":2,")
+                guard !known.contains(target.baseName) else { return nil } // a duplicate: a scan sorts it out
+                guard rename("\(folderPath)/new/\(name)", "\(folderPath)/cur/\(target.name)") == 0 else {
+                    if errno == ENOENT { continue } // gone meanwhile (another program)
+                    throw MaildirError.system(SystemError("rename \(folderPath)/new/\(name)"))
+                }
+                if !moved { file.highestModSeq += 1; moved = true }
+                known.insert(target.baseName)
+                file.entries.append(UIDListEntry(uid: file.nextUID, modSeq: file.highestModSeq, flags: target.flags, baseName: target.baseName))
+                file.nextUID += 1
+            }
+            return UIDList.snapshot(file)
+        }
+        return outcome.result.map { ($0, outcome.after, outcome.stamp) }
     }
 
     /// Runs `body` on the file under the lock, creating a fresh file (new UIDVALIDITY) when it
     /// is missing or damaged, and writes it back (temp file + fsync + rename + dir fsync) when
     /// `body` changed it.
     public func update<T>(_ body: (inout UIDListFile, DotLock) throws -> T) throws -> T {
+        try updateTracked(body).result
+    }
+
+    /// What `updateTracked` did: the body's result, the identity of the file before and after
+    /// (nil: there was none), and the stamp the file has now.
+    public struct UpdateOutcome<T> {
+        public var result: T
+        public var before: FileIdentity?
+        public var after: FileIdentity?
+        public var stamp: CurStamp?
+    }
+
+    /// `update`, telling which file it started from and which it left (both under the lock,
+    /// so no other writer came between).
+    public func updateTracked<T>(_ body: (inout UIDListFile, DotLock) throws -> T) throws -> UpdateOutcome<T> {
         try DotLock.withLock(for: filePath, options: lockOptions) { lock in
             let original = try loadOrCreateLocked()
             var file = original.file
+            // Exact: the list describes cur/ right now. Postamt changes cur/ only under this
+            // lock and records every change in the list, so after `body` the list describes
+            // cur/ at its new mtime (see the stamp in UIDListFile).
+            let exact = file.curStamp?.holds(for: curTime()) == true
             let result = try body(&file, lock)
+            if exact && file.curStamp == original.file.curStamp {
+                let checked = FileTime.now()
+                file.curStamp = curTime().map { CurStamp(modified: $0, checked: checked) }
+            }
+            var after = original.identity
             if file != original.file || original.fresh {
                 lock.refresh()
                 try mapSystemErrors { try FileIO.writeAtomically(filePath, file.encoded(), mode: 0o600) }
+                after = identity()
             }
-            return result
+            return UpdateOutcome(result: result, before: original.fresh ? nil : original.identity, after: after, stamp: file.curStamp)
         }
     }
 
-    func loadOrCreateLocked() throws -> (file: UIDListFile, fresh: Bool) {
-        let bytes = try mapSystemErrors { try FileIO.readFile(filePath, limit: 1 << 30) }
-        if let bytes, let file = UIDListFile.parse(bytes) { return (file, false) }
+    func loadOrCreateLocked() throws -> (file: UIDListFile, fresh: Bool, identity: FileIdentity?) {
+        let raw = Glibc.open(filePath, O_RDONLY | O_CLOEXEC)
+        var bytes: [UInt8]?
+        var identity: FileIdentity?
+        if raw >= 0 {
+            let fd = OwnedFD(adopting: raw)
+            var st = stat()
+            if fstat(fd.raw, &st) == 0 { identity = FileIdentity(st) }
+            bytes = try mapSystemErrors { try FileIO.readAll(fd.raw, limit: 1 << 30) }
+        } else if errno != ENOENT {
+            throw MaildirError.system(SystemError("open \(filePath)"))
+        }
+        if let bytes, let file = UIDListFile.parse(bytes) { return (file, false, identity) }
         var minimum: UInt32 = 1
         if let bytes, let old = UIDListFile.salvageValidity(bytes), old < UInt32.max { minimum = old + 1 }
         let validity = try UIDValidityAllocator.next(root: rootPath, atLeast: minimum, lockOptions: lockOptions)
-        return (UIDListFile(uidValidity: validity), true)
+        return (UIDListFile(uidValidity: validity), true, nil)
     }
 
     /// Scans the folder and brings the uid list up to date: known messages keep their UIDs,
     /// new ones get the next UIDs in delivery order (the time in their names), vanished ones are
     /// dropped (their UIDs are never handed out again: `nextUID` only grows), and a flag change
     /// made by another program bumps the message's modseq. With `moveNew`, new/ is emptied into
-    /// cur/ first (IMAP read-write sessions and POP3).
+    /// cur/ first (IMAP read-write sessions and POP3). Also returns the identity of the file
+    /// the snapshot matches, when known.
     public func synchronize(moveNew: Bool = true) throws -> MaildirSnapshot {
-        // Fast path, no lock: every file already has its UID and nothing changed.
-        let scanned = try MaildirScanner.scan(folderPath, moveNew: moveNew)
-        if let file = try read(), let snapshot = UIDList.snapshotIfCurrent(file, scanned) {
-            return snapshot
+        try synchronizeReportingIdentity(moveNew: moveNew).snapshot
+    }
+
+    public func synchronizeReportingIdentity(moveNew: Bool = true) throws -> (snapshot: MaildirSnapshot, identity: FileIdentity?, stamp: CurStamp?) {
+        // Fast path, no lock (and no moves: Postamt changes cur/ only under the lock): every
+        // file already has its UID and nothing changed.
+        let scanned = try MaildirScanner.scanStamped(folderPath, moveNew: false)
+        let stamp = UIDList.stampable(scanned)
+        let waitingInNew = scanned.messages.values.contains { $0.directory == "new" }
+        if !(moveNew && waitingInNew), let (file, identity) = try readWithIdentity(), stamp == nil || file.curStamp?.holds(for: stamp!.modified) == true,
+           let snapshot = UIDList.snapshotIfCurrent(file, scanned.messages) {
+            return (snapshot, identity, file.curStamp)
         }
-        return try update { file, lock in
-            var now = try MaildirScanner.scan(folderPath, moveNew: moveNew)
+        let outcome = try updateTracked { file, lock in
+            var now = try MaildirScanner.scanStamped(folderPath, moveNew: moveNew)
             let known = Set(file.entries.map(\.baseName))
-            if known.contains(where: { now[$0] == nil }) {
+            if known.contains(where: { now.messages[$0] == nil }) {
                 // Something looks expunged: make sure it is not a rename that readdir missed.
                 lock.refresh()
                 // Drop only what is missing from both listings.
-                var union = try MaildirScanner.scan(folderPath, moveNew: moveNew)
-                for (base, m) in now where union[base] == nil && known.contains(base) { union[base] = m }
+                var union = try MaildirScanner.scanStamped(folderPath, moveNew: moveNew)
+                for (base, m) in now.messages where union.messages[base] == nil && known.contains(base) { union.messages[base] = m }
+                union.curTime = nil // two listings: no single moment to stamp
                 now = union
             }
-            try UIDList.merge(&file, now, rootPath: rootPath, lockOptions: lockOptions)
-            return UIDList.snapshot(file, now)
+            try UIDList.merge(&file, now.messages, rootPath: rootPath, lockOptions: lockOptions)
+            file.curStamp = UIDList.stampable(now)
+            return UIDList.snapshot(file, now.messages)
         }
+        return (outcome.result, outcome.after, outcome.stamp)
+    }
+
+    /// cur/'s mtime from a scan when it may be stamped into the list: cur/ did not change
+    /// during the listing and no listed message is left in new/ (one could vanish from there
+    /// without cur/ noticing).
+    static func stampable(_ scan: MaildirScanner.StampedScan) -> CurStamp? {
+        guard let t = scan.curTime, !scan.messages.values.contains(where: { $0.directory == "new" }) else { return nil }
+        return t
     }
 
     /// `file` brought up to date with `scanned` (see `synchronize`).
@@ -246,9 +528,10 @@ public struct UIDList: Sendable {
         var changed = false
         var dropped = false
         var known = Set<String>()
+        known.reserveCapacity(file.entries.count)
         for var entry in file.entries {
-            known.insert(entry.baseName)
-            guard let m = scanned[entry.baseName] else { dropped = true; continue }
+            // A base name listed twice (a damaged list): the first UID keeps it.
+            guard known.insert(entry.baseName).inserted, let m = scanned[entry.baseName] else { dropped = true; continue }
             if m.directory == "cur" && m.flags != entry.flags {
                 if !changed { file.highestModSeq += 1; changed = true }
                 entry.flags = m.flags
@@ -281,6 +564,17 @@ public struct UIDList: Sendable {
         file.entries = kept
     }
 
+    /// The snapshot of a list trusted without a scan (see `quickCheck`).
+    public static func snapshot(_ file: UIDListFile) -> MaildirSnapshot {
+        var messages: [MaildirMessage] = []
+        messages.reserveCapacity(file.entries.count)
+        for e in file.entries {
+            messages.append(MaildirMessage(uid: e.uid, modSeq: e.modSeq, baseName: e.baseName, flags: e.flags))
+        }
+        return MaildirSnapshot(uidValidity: file.uidValidity, nextUID: file.nextUID,
+                               highestModSeq: file.highestModSeq, messages: messages)
+    }
+
     /// The snapshot when `file` already describes every scanned message exactly; else nil.
     static func snapshotIfCurrent(_ file: UIDListFile, _ scanned: [String: ScannedMessage]) -> MaildirSnapshot? {
         guard file.entries.count == scanned.count else { return nil }
@@ -296,9 +590,12 @@ public struct UIDList: Sendable {
         messages.reserveCapacity(file.entries.count)
         for e in file.entries {
             let m = scanned[e.baseName]
-            messages.append(MaildirMessage(uid: e.uid, modSeq: e.modSeq, baseName: e.baseName,
-                                           relativePath: m?.relativePath ?? "cur/\(e.baseName):2,\(e.flags.letters)",
-                                           flags: m?.directory == "cur" ? m!.flags : e.flags))
+            var message = MaildirMessage(uid: e.uid, modSeq: e.modSeq, baseName: e.baseName,
+                                         flags: m?.directory == "cur" ? m!.flags : e.flags)
+            if let m, m.directory != "cur" || !MaildirFileName.isCanonical(m.fileName, baseName: e.baseName, flags: message.flags) {
+                message.unusualPath = m.relativePath
+            }
+            messages.append(message)
         }
         return MaildirSnapshot(uidValidity: file.uidValidity, nextUID: file.nextUID,
                                highestModSeq: file.highestModSeq, messages: messages)

@@ -107,11 +107,14 @@ struct UIDListTests {
             "postamt-uidlist 1 V0 N8 M9\n",                             // UIDVALIDITY 0
             "postamt-uidlist 1 V1 N8 M9\n8 M2 F :a\n",                  // uid not below N
             "postamt-uidlist 1 V1 N8 M9\n3 M2 F :a\n3 M2 F :b\n",       // not ascending
-            "postamt-uidlist 1 V1 N8 M9\n3 M2 F :a\n4 M2 F :a\n",       // duplicate name
             "postamt-uidlist 1 V1 N8 M9\n3 M10 F :a\n",                 // modseq above highest
             "postamt-uidlist 1 V1 N8 M9\n3 M2 FSD :a\n",                // flags not in order
             "postamt-uidlist 1 V1 N8 M9\n3 M2 F :\n",                   // empty name
             "postamt-uidlist 1 V1 N8 M9\n3 F :a\n",                     // missing field
+            "postamt-uidlist 1 V1 N8 M9 C5\n",                          // stamp without nanoseconds
+            "postamt-uidlist 1 V1 N8 M9 C5.1\n",                        // stamp without the check time
+            "postamt-uidlist 1 V1 N8 M9 C5.1000000000,6.0\n",           // nanoseconds out of range
+            "postamt-uidlist 1 V1 N8 M9 X5.1,6.0\n",                    // unknown field
         ]
         #expect(UIDListFile.parse(Array(damaged[0].utf8)) != nil)
         for text in damaged.dropFirst() { #expect(UIDListFile.parse(Array(text.utf8)) == nil, "\(text)") }
