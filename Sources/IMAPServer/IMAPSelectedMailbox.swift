@@ -10,9 +10,12 @@ final class IMAPSelectedMailbox {
     let name: IMAPMailboxName
     let folder: String?
     let readOnly: Bool
+    /// Ascending; index i is sequence number i + 1.
     var uids: [UInt32] = []
-    var flags: [UInt32: MaildirFlags] = [:]
-    var modSeqs: [UInt32: UInt64] = [:]
+    /// Flags and modseqs as last reported, parallel to `uids` (arrays: a SELECT of 100,000
+    /// messages builds no dictionary).
+    var flags: [MaildirFlags] = []
+    var modSeqs: [UInt64] = []
     var keywords = MaildirKeywords()
     var uidValidity: UInt32 = 0
     var nextUID: UInt32 = 1
@@ -36,6 +39,24 @@ final class IMAPSelectedMailbox {
     }
 
     var count: UInt32 { UInt32(uids.count) }
+
+    func index(of uid: UInt32) -> Int? { sequenceNumber(of: uid).map { Int($0) - 1 } }
+    func flags(of uid: UInt32) -> MaildirFlags? { index(of: uid).map { flags[$0] } }
+    func modSeq(of uid: UInt32) -> UInt64? { index(of: uid).map { modSeqs[$0] } }
+
+    /// Records what the client was told about a message it knows.
+    func record(_ uid: UInt32, flags newFlags: MaildirFlags, modSeq: UInt64) {
+        guard let i = index(of: uid) else { return }
+        flags[i] = newFlags
+        modSeqs[i] = modSeq
+    }
+
+    /// A message the client is told about (EXISTS): UIDs only grow.
+    func append(_ uid: UInt32, flags newFlags: MaildirFlags, modSeq: UInt64) {
+        uids.append(uid)
+        flags.append(newFlags)
+        modSeqs.append(modSeq)
+    }
 
     func sequenceNumber(of uid: UInt32) -> UInt32? {
         // uids is ascending: binary search.
@@ -125,52 +146,57 @@ extension IMAPSession {
             state = .logout
             return
         }
+        let messages = snapshot.messages
         if expungeAllowed {
             // Both lists ascend by UID: one merge walk finds the vanished ones.
-            var kept: [UInt32] = []
-            kept.reserveCapacity(selected.uids.count)
+            var kept = 0
             var j = 0
-            let messages = snapshot.messages
-            for uid in selected.uids {
+            for i in selected.uids.indices {
+                let uid = selected.uids[i]
                 while j < messages.count && messages[j].uid < uid { j += 1 }
                 if j < messages.count && messages[j].uid == uid {
-                    kept.append(uid)
+                    selected.uids[kept] = uid
+                    selected.flags[kept] = selected.flags[i]
+                    selected.modSeqs[kept] = selected.modSeqs[i]
+                    kept += 1
                 } else {
-                    out.expunge(UInt32(kept.count + 1)) // its number now, after the ones before it went
-                    selected.flags[uid] = nil
-                    selected.modSeqs[uid] = nil
+                    out.expunge(UInt32(kept + 1)) // its number now, after the ones before it went
                     selected.recent.remove(uid)
                     if selected.cachedMessage?.uid == uid { selected.cachedMessage = nil }
                 }
             }
-            selected.uids = kept
+            selected.uids.removeLast(selected.uids.count - kept)
+            selected.flags.removeLast(selected.flags.count - kept)
+            selected.modSeqs.removeLast(selected.modSeqs.count - kept)
         }
-        let keywordLetters = snapshot.messages.reduce(MaildirFlags()) { $0.union($1.flags) }.keywordIndexes
+        let keywordLetters = messages.reduce(MaildirFlags()) { $0.union($1.flags) }.keywordIndexes
         if keywordLetters.contains(where: { selected.keywords.names[$0] == nil }) {
             selected.reloadKeywords()
             out.flags(selected.definedFlags)
         }
-        for message in snapshot.messages {
-            if let known = selected.flags[message.uid] {
-                if known != message.flags || (condStoreEnabled && selected.modSeqs[message.uid] != message.modSeq) {
-                    selected.flags[message.uid] = message.flags
-                    selected.modSeqs[message.uid] = message.modSeq
-                    if known != message.flags, let seq = selected.sequenceNumber(of: message.uid) {
-                        var items: [IMAPFetchResponseItem] = [.uid(message.uid), .flags(selected.imapFlags(message.flags, uid: message.uid))]
-                        if condStoreEnabled { items.append(.modSeq(message.modSeq)) }
-                        out.fetch(IMAPFetchResponse(sequenceNumber: seq, items: items))
-                    }
-                }
+        // Flags another session changed, for the messages the client knows (a merge walk).
+        var j = 0
+        for i in selected.uids.indices {
+            let uid = selected.uids[i]
+            while j < messages.count && messages[j].uid < uid { j += 1 }
+            guard j < messages.count, messages[j].uid == uid else { continue }
+            let message = messages[j]
+            let known = selected.flags[i]
+            guard known != message.flags || (condStoreEnabled && selected.modSeqs[i] != message.modSeq) else { continue }
+            selected.flags[i] = message.flags
+            selected.modSeqs[i] = message.modSeq
+            if known != message.flags {
+                var items: [IMAPFetchResponseItem] = [.uid(message.uid), .flags(selected.imapFlags(message.flags, uid: message.uid))]
+                if condStoreEnabled { items.append(.modSeq(message.modSeq)) }
+                out.fetch(IMAPFetchResponse(sequenceNumber: UInt32(i + 1), items: items))
             }
         }
         let newest = selected.uids.last ?? 0
-        let fresh = snapshot.messages.filter { $0.uid > newest && selected.flags[$0.uid] == nil }
-        if !fresh.isEmpty {
-            for message in fresh {
+        let firstFresh = messages.firstIndex { $0.uid > newest } ?? messages.endIndex
+        if firstFresh < messages.endIndex {
+            for message in messages[firstFresh...] {
                 if inNew.contains(message.baseName) && !rev2Enabled { selected.recent.insert(message.uid) }
-                selected.uids.append(message.uid)
-                selected.flags[message.uid] = message.flags
-                selected.modSeqs[message.uid] = message.modSeq
+                selected.append(message.uid, flags: message.flags, modSeq: message.modSeq)
             }
             out.exists(selected.count)
             if !rev2Enabled { out.recent(UInt32(selected.recent.count)) }

@@ -101,11 +101,12 @@ extension IMAPSession {
         view.comparedGeneration = mailbox.generation
         view.nextUID = snapshot.nextUID
         view.highestModSeq = snapshot.highestModSeq
+        view.uids.reserveCapacity(snapshot.messages.count)
+        view.flags.reserveCapacity(snapshot.messages.count)
+        view.modSeqs.reserveCapacity(snapshot.messages.count)
         for message in snapshot.messages {
-            if inNew.contains(message.baseName) && !rev2Enabled { view.recent.insert(message.uid) }
-            view.uids.append(message.uid)
-            view.flags[message.uid] = message.flags
-            view.modSeqs[message.uid] = message.modSeq
+            if !inNew.isEmpty && inNew.contains(message.baseName) && !rev2Enabled { view.recent.insert(message.uid) }
+            view.append(message.uid, flags: message.flags, modSeq: message.modSeq)
         }
         selected = view
         state = .selected

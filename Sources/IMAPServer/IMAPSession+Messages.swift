@@ -55,8 +55,7 @@ extension IMAPSession {
             }
             let result = try selected.mailbox.store(uids: uids, change, unchangedSince: unchangedSince)
             for message in result.updated {
-                selected.flags[message.uid] = message.flags
-                selected.modSeqs[message.uid] = message.modSeq
+                selected.record(message.uid, flags: message.flags, modSeq: message.modSeq)
                 guard let seq = selected.sequenceNumber(of: message.uid) else { continue }
                 // RFC 3501 §6.4.6: an untagged FETCH for every message of a non-silent STORE,
                 // whether or not its flags changed. RFC 7162 §3.2: .SILENT still reports MODSEQ.
@@ -163,7 +162,7 @@ extension IMAPSession {
         }
         for messageUID in uids {
             guard let seq = selected.sequenceNumber(of: messageUID) else { continue }
-            if let changedSince, (selected.modSeqs[messageUID] ?? 0) <= changedSince { continue }
+            if let changedSince, selected.modSeqs[Int(seq) - 1] <= changedSince { continue }
             var data: IMAPMessageData?
             if needsData {
                 data = try messageData(uid: messageUID, selected: selected)
@@ -180,11 +179,10 @@ extension IMAPSession {
                     try? selected.mailbox.setBlob(uid: messageUID, IMAPStructureCache.encode(data.envelope, data.bodyStructure))
                 }
             }
-            if setsSeen, let flags = selected.flags[messageUID], !flags.contains(.seen) {
+            if setsSeen, !selected.flags[Int(seq) - 1].contains(.seen) {
                 let result = try selected.mailbox.store(uids: [messageUID], .add(.seen))
                 for message in result.updated {
-                    selected.flags[message.uid] = message.flags
-                    selected.modSeqs[message.uid] = message.modSeq
+                    selected.record(message.uid, flags: message.flags, modSeq: message.modSeq)
                 }
             }
             var items: [IMAPFetchResponseItem] = []
@@ -194,7 +192,7 @@ extension IMAPSession {
                 switch attribute {
                 case .uid: if !items.contains(.uid(messageUID)) { items.append(.uid(messageUID)) }
                 case .flags:
-                    items.append(.flags(selected.imapFlags(selected.flags[messageUID] ?? [], uid: messageUID)))
+                    items.append(.flags(selected.imapFlags(selected.flags[Int(seq) - 1], uid: messageUID)))
                     flagsSent = true
                 case .modSeq: break
                 case .internalDate:
@@ -220,8 +218,8 @@ extension IMAPSession {
                     items.append(.binarySize(part: part, size: UInt64(try data!.binary(part)?.count ?? 0)))
                 }
             }
-            if setsSeen && !flagsSent { items.append(.flags(selected.imapFlags(selected.flags[messageUID] ?? [], uid: messageUID))) }
-            if condStoreEnabled { items.append(.modSeq(selected.modSeqs[messageUID] ?? 1)) }
+            if setsSeen && !flagsSent { items.append(.flags(selected.imapFlags(selected.flags[Int(seq) - 1], uid: messageUID))) }
+            if condStoreEnabled { items.append(.modSeq(selected.modSeqs[Int(seq) - 1])) }
             out.fetch(IMAPFetchResponse(sequenceNumber: seq, items: items))
             flushIfLarge()
             if state == .logout { return }

@@ -37,8 +37,8 @@ extension IMAPSession {
 
     func candidates(_ selected: IMAPSelectedMailbox) -> [IMAPSearchCandidate] {
         selected.uids.enumerated().map { index, uid in
-            IMAPSearchCandidate(uid: uid, sequenceNumber: UInt32(index + 1), flags: selected.flags[uid] ?? [],
-                                modSeq: selected.modSeqs[uid] ?? 1,
+            IMAPSearchCandidate(uid: uid, sequenceNumber: UInt32(index + 1), flags: selected.flags[index],
+                                modSeq: selected.modSeqs[index],
                                 load: { [unowned self] in try? self.messageData(uid: uid, selected: selected) },
                                 info: { try? selected.mailbox.info(uid: uid, crlfSize: true) })
         }
