@@ -32,7 +32,8 @@ let package = Package(
     targets: [
         // C shims: thin, and the only place where C appears.
         .target(name: "CSpawn", path: "Sources/CSpawn"),
-        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // OpenSSL headers plus a loader that maps libssl.so.3 at first use (no link-time dependency).
+        .target(name: "COpenSSL", path: "Sources/COpenSSL"),
         .systemLibrary(name: "CPAM", path: "Sources/CPAM"),
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
         .systemLibrary(name: "CResolv", path: "Sources/CResolv"),

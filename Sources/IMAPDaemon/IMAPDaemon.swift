@@ -86,10 +86,14 @@ public enum IMAPDaemon {
             return serve(session, tlsContext: nil, implicitTLS: false, timeouts: timeouts)
         }
 
-        // The key is read now, as root, before the client says anything.
+        // The files are checked now; the context is built (and OpenSSL loaded) when a client
+        // says STARTTLS or connects to the implicit-TLS port, still as root before login.
         var tlsContext: TLSServerContext?
         if settings.tlsConfigured {
-            do { tlsContext = try TLSServerContext(certificateChainPath: settings.certificatePath, privateKeyPath: settings.keyPath) } catch {
+            do {
+                tlsContext = try TLSServerContext(certificateChainPath: settings.certificatePath, privateKeyPath: settings.keyPath,
+                                                  loadNow: false)
+            } catch {
                 log.error("TLS: \(error)")
                 return Exit.config.rawValue
             }

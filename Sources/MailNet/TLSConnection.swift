@@ -41,7 +41,7 @@ public final class TLSConnection: ByteStream {
 
     /// The server side of a session, e.g. right after answering STARTTLS with 220.
     public convenience init(server context: TLSServerContext, over transport: PlainStream) throws {
-        try self.init(context: context.context, owner: context, isClient: false, verification: .none,
+        try self.init(context: try context.load(), owner: context, isClient: false, verification: .none,
                       serverName: nil, transport: transport)
     }
 

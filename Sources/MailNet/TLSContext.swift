@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import COpenSSL
 
 /// The lowest TLS version a context accepts.
@@ -56,8 +59,13 @@ private func applyCommonPolicy(_ context: OpaquePointer, minimumVersion: TLSProt
 /// renegotiation, no session tickets or cache (each connection is its own process, so a per-process
 /// ticket key could never resume a session anyway).
 public final class TLSServerContext: @unchecked Sendable {
-    // @unchecked: the SSL_CTX is not changed after init; OpenSSL allows SSL_new from any thread.
-    let context: OpaquePointer
+    // @unchecked: the SSL_CTX is not changed once built; OpenSSL allows SSL_new from any thread.
+    // Built once, at init or (with `loadNow: false`) at the first connection that uses it.
+    private var built: OpaquePointer?
+    public let certificateChainPath: String
+    public let privateKeyPath: String
+    let minimumVersion: TLSProtocolVersion
+    let cipherList: String
 
     /// TLS 1.2 ciphers of Mozilla's "intermediate" configuration (v5.7); TLS 1.3 suites are OpenSSL's defaults.
     public static let intermediateCipherList =
@@ -69,40 +77,81 @@ public final class TLSServerContext: @unchecked Sendable {
     public static let intermediateGroups = "X25519:prime256v1:secp384r1"
 
     /// Loads a PEM certificate chain (leaf first) and the matching PEM private key.
+    ///
+    /// With `loadNow: false` only checks that both files can be read and builds the context
+    /// when the first connection needs it (`load()`): a per-connection server whose client
+    /// never says STARTTLS then never loads OpenSSL at all. That needs the files to be readable
+    /// at that later moment too (imapd and pop3d are still root before login; smtpd, which
+    /// drops privileges at once, loads now).
     public init(
         certificateChainPath: String,
         privateKeyPath: String,
         minimumVersion: TLSProtocolVersion = .tls12,
-        cipherList: String = TLSServerContext.intermediateCipherList
+        cipherList: String = TLSServerContext.intermediateCipherList,
+        loadNow: Bool = true
     ) throws {
+        self.certificateChainPath = certificateChainPath
+        self.privateKeyPath = privateKeyPath
+        self.minimumVersion = minimumVersion
+        self.cipherList = cipherList
+        if loadNow {
+            _ = try load()
+        } else {
+            for path in [certificateChainPath, privateKeyPath] where access(path, R_OK) != 0 {
+                throw NetError.system(errno, "read \(path)")
+            }
+        }
+    }
+
+    /// The OpenSSL context, built at the first call.
+    public func load() throws -> OpaquePointer {
+        if let built { return built }
+        try OpenSSLLibrary.load()
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_server_method()) else {
             throw OpenSSLErrorQueue.error("TLS server context")
         }
-        self.context = context
-        try applyCommonPolicy(context, minimumVersion: minimumVersion)
-        _ = SSL_CTX_set_options(context, postamt_SSL_OP_NO_TICKET())
-        _ = SSL_CTX_set_num_tickets(context, 0)
-        _ = postamt_SSL_CTX_set_session_cache_mode(context, postamt_SSL_SESS_CACHE_OFF())
-        guard SSL_CTX_set_cipher_list(context, cipherList) == 1 else {
-            throw OpenSSLErrorQueue.error("TLS server context: cipher list")
+        do {
+            try applyCommonPolicy(context, minimumVersion: minimumVersion)
+            _ = SSL_CTX_set_options(context, postamt_SSL_OP_NO_TICKET())
+            _ = SSL_CTX_set_num_tickets(context, 0)
+            _ = postamt_SSL_CTX_set_session_cache_mode(context, postamt_SSL_SESS_CACHE_OFF())
+            guard SSL_CTX_set_cipher_list(context, cipherList) == 1 else {
+                throw OpenSSLErrorQueue.error("TLS server context: cipher list")
+            }
+            guard postamt_SSL_CTX_set1_groups_list(context, TLSServerContext.intermediateGroups) == 1 else {
+                throw OpenSSLErrorQueue.error("TLS server context: groups")
+            }
+            _ = postamt_SSL_CTX_set_dh_auto(context, 1)
+            guard SSL_CTX_use_certificate_chain_file(context, certificateChainPath) == 1 else {
+                throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
+            }
+            guard SSL_CTX_use_PrivateKey_file(context, privateKeyPath, postamt_SSL_FILETYPE_PEM()) == 1 else {
+                throw OpenSSLErrorQueue.error("load private key \(privateKeyPath)")
+            }
+            guard SSL_CTX_check_private_key(context) == 1 else {
+                throw OpenSSLErrorQueue.error("private key \(privateKeyPath) does not match certificate \(certificateChainPath)")
+            }
+        } catch {
+            SSL_CTX_free(context)
+            throw error
         }
-        guard postamt_SSL_CTX_set1_groups_list(context, TLSServerContext.intermediateGroups) == 1 else {
-            throw OpenSSLErrorQueue.error("TLS server context: groups")
-        }
-        _ = postamt_SSL_CTX_set_dh_auto(context, 1)
-        guard SSL_CTX_use_certificate_chain_file(context, certificateChainPath) == 1 else {
-            throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
-        }
-        guard SSL_CTX_use_PrivateKey_file(context, privateKeyPath, postamt_SSL_FILETYPE_PEM()) == 1 else {
-            throw OpenSSLErrorQueue.error("load private key \(privateKeyPath)")
-        }
-        guard SSL_CTX_check_private_key(context) == 1 else {
-            throw OpenSSLErrorQueue.error("private key \(privateKeyPath) does not match certificate \(certificateChainPath)")
-        }
+        built = context
+        return context
     }
 
-    deinit { SSL_CTX_free(context) }
+    deinit { if let built { SSL_CTX_free(built) } }
+}
+
+/// OpenSSL itself, mapped at first use (see COpenSSL's loader.c): `load()` reports a missing
+/// libssl.so.3 as an error instead of the exit that a call into an unloaded library makes.
+public enum OpenSSLLibrary {
+    public static func load() throws {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard postamt_openssl_load(&buffer, buffer.count) == 1 else {
+            throw NetError(.tls, operation: "load OpenSSL", detail: String(cString: buffer))
+        }
+    }
 }
 
 /// A client's TLS configuration (the remote delivery agent's STARTTLS): TLS 1.2 minimum, OpenSSL's
@@ -114,6 +163,7 @@ public final class TLSClientContext: @unchecked Sendable {
     public let verification: TLSVerification
 
     public init(verification: TLSVerification, minimumVersion: TLSProtocolVersion = .tls12) throws {
+        try OpenSSLLibrary.load()
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_client_method()) else {
             throw OpenSSLErrorQueue.error("TLS client context")

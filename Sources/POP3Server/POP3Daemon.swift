@@ -52,12 +52,13 @@ public enum POP3Daemon {
         }
         let settings = POP3Settings(configuration)
 
-        // The key is read now, as root, before the client says anything (postamt-pop3d(8)).
+        // The files are checked now; the context is built (and OpenSSL loaded) at STLS or on the
+        // implicit-TLS port, still as root before login (postamt-pop3d(8)).
         var tlsContext: TLSServerContext?
         if settings.login.tlsConfigured {
             do {
                 tlsContext = try TLSServerContext(certificateChainPath: settings.login.certificatePath,
-                                                  privateKeyPath: settings.login.keyPath)
+                                                  privateKeyPath: settings.login.keyPath, loadNow: false)
             } catch {
                 log.error("TLS: \(error)")
                 refuse(implicitTLS: implicitTLS)

@@ -1,7 +1,13 @@
 /*
  * COpenSSL: the OpenSSL 3 headers for Swift, plus static-inline wrappers for the
  * macros Swift cannot import (function-like macros and computed option bits).
- * MailNet's TLS wrapper and SpamCheck's DKIM verifier use this module; keep it thin.
+ * MailNet's TLS wrapper and the DKIM code use this module; keep it thin.
+ *
+ * The programs do not link libssl: loader.c defines every OpenSSL function they call as a
+ * jump through a pointer that is filled by dlopen("libssl.so.3") at the first call (or
+ * at postamt_openssl_load). A connection that never uses TLS never maps OpenSSL, which
+ * saves about 450 KiB of private memory (libcrypto's relocated data) and the loading time
+ * of two large libraries on every exec of a per-connection program.
  */
 #ifndef POSTAMT_COPENSSL_SHIM_H
 #define POSTAMT_COPENSSL_SHIM_H
@@ -13,6 +19,13 @@
 #include <openssl/x509v3.h>
 #include <openssl/evp.h>
 #include <string.h>
+
+/*
+ * Loads OpenSSL now. Returns 1, or 0 with a one-line reason in error (size bytes, NUL-terminated).
+ * Calling an OpenSSL function loads it too; if that fails, the program prints the reason on
+ * stderr and exits with status 75 (EX_TEMPFAIL).
+ */
+int postamt_openssl_load(char *error, size_t size);
 
 /* Option bits (SSL_OP_* are built with SSL_OP_BIT(), which Swift does not import). */
 static inline uint64_t postamt_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
