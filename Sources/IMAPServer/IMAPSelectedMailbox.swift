@@ -20,8 +20,8 @@ final class IMAPSelectedMailbox {
     var uidValidity: UInt32 = 0
     var nextUID: UInt32 = 1
     var highestModSeq: UInt64 = 0
-    /// \Recent (RFC 3501 §2.3.2): messages this session moved from new/ to cur/, so no other
-    /// session sees them as recent.
+    /// \Recent (RFC 3501 §2.3.2): messages this session moved from new/ to cur/ (under the uid
+    /// list lock, so exactly one session does), so no other session sees them as recent.
     var recent = Set<UInt32>()
     /// RFC 5182: UIDs of the last `SEARCH RETURN (SAVE)`.
     var savedSearch: [UInt32] = []
@@ -132,12 +132,12 @@ extension IMAPSession {
     func synchronize() {
         guard let selected else { return }
         let snapshot: MaildirSnapshot
-        let inNew = selected.readOnly ? [] : IMAPSelectedMailbox.namesInNew(selected.mailbox.path)
         do { snapshot = try selected.mailbox.synchronize(moveNew: !selected.readOnly) } catch {
             log?("synchronize \(selected.mailbox.path): \(error)")
             return
         }
         if selected.mailbox.generation == selected.comparedGeneration { return }
+        let movedHere = selected.mailbox.movedFromNew // \Recent: this session took them from new/
         // Expunges held back now (RFC 3501 §7.4.1) must be compared again later.
         if expungeAllowed { selected.comparedGeneration = selected.mailbox.generation }
         if snapshot.uidValidity != selected.uidValidity && selected.uidValidity != 0 {
@@ -195,7 +195,7 @@ extension IMAPSession {
         let firstFresh = messages.firstIndex { $0.uid > newest } ?? messages.endIndex
         if firstFresh < messages.endIndex {
             for message in messages[firstFresh...] {
-                if inNew.contains(message.baseName) && !rev2Enabled { selected.recent.insert(message.uid) }
+                if !movedHere.isEmpty && movedHere.contains(message.baseName) && !rev2Enabled { selected.recent.insert(message.uid) }
                 selected.append(message.uid, flags: message.flags, modSeq: message.modSeq)
             }
             out.exists(selected.count)

@@ -93,8 +93,8 @@ extension IMAPSession {
             return no(tag, code: .nonexistent, "No such mailbox")
         }
         let mailbox = store.open(folder)
-        let inNew = readOnly ? [] : IMAPSelectedMailbox.namesInNew(mailbox.path)
         let snapshot = try mailbox.synchronize(moveNew: !readOnly)
+        let inNew = mailbox.movedFromNew
         let view = IMAPSelectedMailbox(mailbox: mailbox, name: name, folder: folder, readOnly: readOnly)
         view.reloadKeywords()
         view.uidValidity = snapshot.uidValidity

@@ -43,6 +43,9 @@ public final class MaildirMailbox {
     public private(set) var generation = 0
     /// The uid list file and cur/ stamp the snapshot was taken from (see `UIDList.quickCheck`).
     var listIdentity: FileIdentity?
+    /// Base names the last `synchronize` moved from new/ to cur/: this process was the first to
+    /// see them (IMAP's \Recent, RFC 3501 §2.3.2, belongs to exactly one session).
+    public private(set) var movedFromNew: Set<String> = []
     var listStamp: CurStamp?
     var cache: MessageCache?
     var cacheDirty = false
@@ -63,6 +66,7 @@ public final class MaildirMailbox {
     /// folder otherwise.
     @discardableResult
     public func synchronize(moveNew: Bool = true) throws -> MaildirSnapshot {
+        movedFromNew = []
         switch try uidList.quickCheck(known: listIdentity, knownStamp: listStamp) {
         case .unchanged:
             return snapshot
@@ -75,12 +79,14 @@ public final class MaildirMailbox {
             install(adopted.snapshot)
             listIdentity = adopted.identity
             listStamp = adopted.stamp
+            movedFromNew = Set(adopted.movedFromNew)
         case .newMessages, .needsScan:
             if !maildir.exists { try mapSystemErrors { try maildir.create() } }
             let result = try uidList.synchronizeReportingIdentity(moveNew: moveNew)
             install(result.snapshot)
             listIdentity = result.identity
             listStamp = result.stamp
+            movedFromNew = Set(result.movedFromNew)
         }
         return snapshot
     }
@@ -320,11 +326,21 @@ public final class MaildirMailbox {
         var removed: [UInt32] = []
         let outcome = try uidList.updateTracked { file, _ in
             var gone = Set<UInt32>()
-            let scanned = try MaildirScanner.scan(path, moveNew: false)
+            // An exact list (cur/ still has its stamp) says where every file is; otherwise
+            // the directory is listed once.
+            let exact = file.curStamp?.holds(for: uidList.curTime()) == true
+            let scanned = exact ? nil : try MaildirScanner.scan(path, moveNew: false)
             for entry in file.entries {
-                guard var hint = scanned[entry.baseName]?.relativePath as String? else { gone.insert(entry.uid); continue }
+                let flags: MaildirFlags
+                if let scanned {
+                    guard let m = scanned[entry.baseName] else { gone.insert(entry.uid); continue }
+                    flags = m.directory == "cur" ? m.flags : []
+                } else {
+                    flags = entry.flags
+                }
                 // Cheap test first: most messages are not to be removed.
-                if !shouldRemove(entry, hint.hasPrefix("cur/") ? MaildirFileName(parsing: FileIO.baseName(hint)).flags : []) { continue }
+                if !shouldRemove(entry, flags) { continue }
+                var hint = scanned?[entry.baseName]?.relativePath ?? "cur/\(entry.baseName):2,\(entry.flags.letters)"
                 for _ in 0..<10 {
                     guard let rel = try locate(entry.baseName, hint: hint) else { gone.insert(entry.uid); break }
                     let flags = MaildirFileName(parsing: FileIO.baseName(rel)).flags

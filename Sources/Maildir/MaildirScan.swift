@@ -44,11 +44,14 @@ public enum MaildirScanner {
     public struct StampedScan: Sendable {
         public var messages: [String: ScannedMessage]
         public var curTime: CurStamp?
+        /// Base names this scan moved from new/ to cur/ (IMAP \Recent belongs to this session).
+        public var movedFromNew: [String] = []
     }
 
     public static func scanStamped(_ folderPath: String, moveNew: Bool, attempts: Int = 5) throws -> StampedScan {
         var result: [String: ScannedMessage] = [:]
         var curTime: CurStamp?
+        var moved: [String] = []
         for attempt in 0..<max(1, attempts) {
             result = [:]
             curTime = nil
@@ -56,7 +59,10 @@ public enum MaildirScanner {
             for name in newEntries {
                 if moveNew {
                     let target = name.contains(":") ? name : name + ":2,"
-                    if rename("\(folderPath)/new/\(name)", "\(folderPath)/cur/\(target)") == 0 { continue }
+                    if rename("\(folderPath)/new/\(name)", "\(folderPath)/cur/\(target)") == 0 {
+                        moved.append(String(MaildirName.baseName(name)))
+                        continue
+                    }
                     // ENOENT: another session moved or expunged it; the cur/ listing below decides.
                     if errno == ENOENT { continue }
                     throw MaildirError.system(SystemError("rename \(folderPath)/new/\(name)"))
@@ -90,7 +96,7 @@ public enum MaildirScanner {
             // cur/ changed under us (mtime granularity permitting): the listing may have missed
             // a renamed entry; list again.
         }
-        return StampedScan(messages: result, curTime: curTime)
+        return StampedScan(messages: result, curTime: curTime, movedFromNew: moved)
     }
 
     /// Two names with one base name in cur/. Usually a rename that happened during readdir (the

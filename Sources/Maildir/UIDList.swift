@@ -387,7 +387,8 @@ public struct UIDList: Sendable {
     /// Moves the messages waiting in new/ into cur/ and numbers them without reading cur/,
     /// when the list describes cur/ exactly (cur/ has its stamp). nil when it does not, or on
     /// anything unusual (a base name already listed, UIDs running out): the caller scans.
-    public func adoptNew() throws -> (snapshot: MaildirSnapshot, identity: FileIdentity?, stamp: CurStamp?)? {
+    public func adoptNew() throws -> SyncOutcome? {
+        var moved: [String] = []
         let outcome: UpdateOutcome<MaildirSnapshot?> = try updateTracked { file, _ in
             guard file.curStamp?.holds(for: curTime()) == true else { return nil }
             let names = try MaildirScanner.listMessages("\(folderPath)/new")
@@ -396,7 +397,6 @@ public struct UIDList: Sendable {
             var known = Set<String>()
             known.reserveCapacity(file.entries.count)
             for e in file.entries { known.insert(e.baseName) }
-            var moved = false
             for name in names {
                 let target = MaildirFileName(parsing: name.contains(":") ? name : name + ":2,")
                 guard !known.contains(target.baseName) else { return nil } // a duplicate: a scan sorts it out
@@ -404,14 +404,15 @@ public struct UIDList: Sendable {
                     if errno == ENOENT { continue } // gone meanwhile (another program)
                     throw MaildirError.system(SystemError("rename \(folderPath)/new/\(name)"))
                 }
-                if !moved { file.highestModSeq += 1; moved = true }
+                if moved.isEmpty { file.highestModSeq += 1 }
+                moved.append(target.baseName)
                 known.insert(target.baseName)
                 file.entries.append(UIDListEntry(uid: file.nextUID, modSeq: file.highestModSeq, flags: target.flags, baseName: target.baseName))
                 file.nextUID += 1
             }
             return UIDList.snapshot(file)
         }
-        return outcome.result.map { ($0, outcome.after, outcome.stamp) }
+        return outcome.result.map { SyncOutcome(snapshot: $0, identity: outcome.after, stamp: outcome.stamp, movedFromNew: moved) }
     }
 
     /// Runs `body` on the file under the lock, creating a fresh file (new UIDVALIDITY) when it
@@ -484,7 +485,16 @@ public struct UIDList: Sendable {
         try synchronizeReportingIdentity(moveNew: moveNew).snapshot
     }
 
-    public func synchronizeReportingIdentity(moveNew: Bool = true) throws -> (snapshot: MaildirSnapshot, identity: FileIdentity?, stamp: CurStamp?) {
+    /// A synchronisation's result: the snapshot, the identity and stamp of the uid list it
+    /// matches (when known), and the base names this process moved from new/ to cur/.
+    public struct SyncOutcome {
+        public var snapshot: MaildirSnapshot
+        public var identity: FileIdentity?
+        public var stamp: CurStamp?
+        public var movedFromNew: [String] = []
+    }
+
+    public func synchronizeReportingIdentity(moveNew: Bool = true) throws -> SyncOutcome {
         // Fast path, no lock (and no moves: Postamt changes cur/ only under the lock): every
         // file already has its UID and nothing changed.
         let scanned = try MaildirScanner.scanStamped(folderPath, moveNew: false)
@@ -492,16 +502,19 @@ public struct UIDList: Sendable {
         let waitingInNew = scanned.messages.values.contains { $0.directory == "new" }
         if !(moveNew && waitingInNew), let (file, identity) = try readWithIdentity(), stamp == nil || file.curStamp?.holds(for: stamp!.modified) == true,
            let snapshot = UIDList.snapshotIfCurrent(file, scanned.messages) {
-            return (snapshot, identity, file.curStamp)
+            return SyncOutcome(snapshot: snapshot, identity: identity, stamp: file.curStamp)
         }
+        var moved: [String] = []
         let outcome = try updateTracked { file, lock in
             var now = try MaildirScanner.scanStamped(folderPath, moveNew: moveNew)
+            moved = now.movedFromNew
             let known = Set(file.entries.map(\.baseName))
             if known.contains(where: { now.messages[$0] == nil }) {
                 // Something looks expunged: make sure it is not a rename that readdir missed.
                 lock.refresh()
                 // Drop only what is missing from both listings.
                 var union = try MaildirScanner.scanStamped(folderPath, moveNew: moveNew)
+                moved += union.movedFromNew
                 for (base, m) in now.messages where union.messages[base] == nil && known.contains(base) { union.messages[base] = m }
                 union.curTime = nil // two listings: no single moment to stamp
                 now = union
@@ -510,7 +523,7 @@ public struct UIDList: Sendable {
             file.curStamp = UIDList.stampable(now)
             return UIDList.snapshot(file, now.messages)
         }
-        return (outcome.result, outcome.after, outcome.stamp)
+        return SyncOutcome(snapshot: outcome.result, identity: outcome.after, stamp: outcome.stamp, movedFromNew: moved)
     }
 
     /// cur/'s mtime from a scan when it may be stamped into the list: cur/ did not change
