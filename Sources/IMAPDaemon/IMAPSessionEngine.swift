@@ -63,7 +63,8 @@ final class DirectoryWatcher {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { return nil }
         self.fd = fd
-        let mask = UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)
+        // MOVE_SELF/DELETE_SELF: the folder was renamed or deleted (the session then ends).
+        let mask = UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MOVE_SELF | IN_DELETE_SELF)
         for directory in directories { _ = inotify_add_watch(fd, directory, mask) }
     }
 

@@ -152,6 +152,11 @@ extension IMAPSession {
         guard store.folders.exists(source) else { return no(tag, code: .nonexistent, "No such mailbox") }
         try store.folders.rename(source, to: target)
         ok(tag, "RENAME completed")
+        // The selected mailbox (or a parent of it) was renamed: its directory is gone. As
+        // Dovecot does, the session ends rather than go on with a path that no longer exists.
+        if let folder = selected?.folder, folder == source || folder.hasPrefix(source + ".") {
+            endForVanishedMailbox()
+        }
     }
 
     // MARK: LIST / LSUB

@@ -157,7 +157,11 @@ public final class IMAPSession {
 
     /// Called while idling when a watched directory changed: the untagged updates.
     public func idleCheck() -> [UInt8] {
-        if selected != nil { synchronize() }
+        if selectedMailboxIsGone {
+            endForVanishedMailbox()
+        } else if selected != nil {
+            synchronize()
+        }
         return out.takeBytes()
     }
 
@@ -181,6 +185,7 @@ public final class IMAPSession {
                     return
                 }
             }
+            if selectedMailboxIsGone { return endForVanishedMailbox() }
             do {
                 let command = try parser.parse(frame)
                 execute(command)
@@ -196,6 +201,7 @@ public final class IMAPSession {
         case .idleDone:
             if let tag = idleTag {
                 idleTag = nil
+                if selectedMailboxIsGone { return endForVanishedMailbox() }
                 if selected != nil { synchronize() }
                 out.tagged(tag, .ok, "IDLE terminated")
             }
