@@ -131,7 +131,7 @@ public final class IMAPSession {
                 list.append("LOGINDISABLED")
             }
         } else {
-            list += ["NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "LIST-EXTENDED",
+            list += ["NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED",
                      "LIST-STATUS", "ESEARCH", "SEARCHRES", "WITHIN", "CONDSTORE", "SORT", "SORT=DISPLAY",
                      "STATUS=SIZE", "MULTIAPPEND", "UTF8=ACCEPT", "BINARY"]
         }
