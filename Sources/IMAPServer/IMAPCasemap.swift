@@ -30,20 +30,46 @@ enum UnicodeCasemap {
     }
 
     private static func canonicalUnicode(_ text: String) -> [UInt8] {
-        var scalars = Array(text.unicodeScalars)
         // Titlecase, then decompose; a decomposition can bring characters with a titlecase
         // mapping (U+0345 from ᾳ), so until stable (two rounds suffice in practice).
+        var current = titlecased(text.unicodeScalars)
         for _ in 0..<4 {
-            var titled = String.UnicodeScalarView()
-            for scalar in scalars { titled.append(titlecase(scalar)) }
-            let next = Array(String(titled)._nfd)
-            if next == scalars { break }
-            scalars = next
+            let decomposed = String(decoding: current, as: UTF8.self)._nfd
+            var plain: [UInt8] = []
+            plain.reserveCapacity(current.count + current.count / 8)
+            var changed = false
+            for scalar in decomposed {
+                let mapped = titlecase(scalar)
+                if mapped != scalar { changed = true }
+                append(scalar, to: &plain)
+            }
+            if !changed { return plain }
+            current = titlecased(String(decoding: plain, as: UTF8.self).unicodeScalars)
         }
+        return current
+    }
+
+    private static func titlecased<S: Sequence<Unicode.Scalar>>(_ scalars: S) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(scalars.count * 2)
-        for scalar in scalars { out.append(contentsOf: UTF8.encode(scalar)!) }
+        out.reserveCapacity(scalars.underestimatedCount * 2)
+        for scalar in scalars { append(titlecase(scalar), to: &out) }
         return out
+    }
+
+    private static func append(_ scalar: Unicode.Scalar, to out: inout [UInt8]) {
+        let v = scalar.value
+        switch v {
+        case 0..<0x80:
+            out.append(UInt8(v))
+        case 0x80..<0x800:
+            out.append(UInt8(0xC0 | (v >> 6))); out.append(UInt8(0x80 | (v & 0x3F)))
+        case 0x800..<0x10000:
+            out.append(UInt8(0xE0 | (v >> 12))); out.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (v & 0x3F)))
+        default:
+            out.append(UInt8(0xF0 | (v >> 18))); out.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+            out.append(UInt8(0x80 | ((v >> 6) & 0x3F))); out.append(UInt8(0x80 | (v & 0x3F)))
+        }
     }
 
     /// The simple titlecase mapping: the full one when it is a single scalar, else the scalar.
