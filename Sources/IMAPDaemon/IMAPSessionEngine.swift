@@ -35,7 +35,9 @@ final class IMAPSessionEngine: SessionEngine {
             watcher = nil
             return nil
         }
-        if watcher == nil { watcher = DirectoryWatcher(session.watchedDirectories) }
+        if watcher == nil {
+            watcher = DirectoryWatcher(session.watchedDirectories, movedOrDeleted: session.selectedMailboxPath.map { [$0] } ?? [])
+        }
         return watcher?.fd
     }
 
@@ -55,17 +57,21 @@ final class IMAPSessionEngine: SessionEngine {
     }
 }
 
-/// inotify on a few directories (the selected folder's new/ and cur/).
+/// inotify on a few directories (the selected folder's new/ and cur/ for their entries, the
+/// folder itself only for its being moved or deleted).
 final class DirectoryWatcher {
     let fd: Int32
 
-    init?(_ directories: [String]) {
+    init?(_ directories: [String], movedOrDeleted: [String] = []) {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { return nil }
         self.fd = fd
-        // MOVE_SELF/DELETE_SELF: the folder was renamed or deleted (the session then ends).
-        let mask = UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MOVE_SELF | IN_DELETE_SELF)
+        let mask = UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF)
         for directory in directories { _ = inotify_add_watch(fd, directory, mask) }
+        // A RENAME moves the folder's directory, not new/ and cur/ inside it: only a watch on
+        // the folder sees that (MOVE_SELF). Not its entries: the session's own uid list and
+        // cache writes there would wake it for nothing.
+        for directory in movedOrDeleted { _ = inotify_add_watch(fd, directory, UInt32(IN_MOVE_SELF | IN_DELETE_SELF)) }
     }
 
     func drain() {

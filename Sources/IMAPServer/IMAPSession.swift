@@ -110,6 +110,10 @@ public final class IMAPSession {
         return ["\(selected.mailbox.path)/new", "\(selected.mailbox.path)/cur"]
     }
 
+    /// The selected folder's directory: its being moved or deleted (RENAME or DELETE in another
+    /// session) should wake an idling session too, which then ends (`idleCheck()`).
+    public var selectedMailboxPath: String? { selected?.mailbox.path }
+
     /// The greeting: `* OK [CAPABILITY …]` or `* PREAUTH`.
     public func greeting() -> [UInt8] {
         if state == .authenticated {
