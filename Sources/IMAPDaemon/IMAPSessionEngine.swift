@@ -37,11 +37,37 @@ final class IMAPSessionEngine: SessionEngine {
         }
         if watcher == nil {
             watcher = DirectoryWatcher(session.watchedDirectories, movedOrDeleted: session.selectedMailboxPath.map { [$0] } ?? [])
+            // IDLE looked at the mailbox before the watch began: a delivery, an expunge or a
+            // RENAME in between would wait for the next change. Look once more now that the
+            // watch is on; if that found news, wake at once (a descriptor that is readable).
+            let missed = session.idleCheck()
+            if !missed.isEmpty || session.isFinished {
+                pendingWake = missed
+            }
         }
+        if pendingWake != nil, let ready = Self.alwaysReadable { return ready }
         return watcher?.fd
     }
 
+    /// Updates found when the watch began, sent at the wake that follows.
+    private var pendingWake: [UInt8]?
+
+    /// A pipe holding one byte that is never read: poll(2) always finds it readable.
+    private static let alwaysReadable: Int32? = {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return nil }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        var byte: UInt8 = 0
+        guard write(fds[1], &byte, 1) == 1 else { return nil }
+        return fds[0]
+    }()
+
     func wake() -> [SessionAction] {
+        if let pending = pendingWake {
+            pendingWake = nil
+            return after(pending)
+        }
         watcher?.drain()
         return after(session.idleCheck())
     }

@@ -247,12 +247,3 @@ extension IMAPSession {
     /// RFC 5256 §2.1 base subject (`IMAPBaseSubject`).
     static func baseSubject(_ subject: String) -> String { IMAPBaseSubject.of(subject) }
 }
-
-extension String {
-    func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while s.first == " " { s.removeFirst() }
-        while s.last == " " { s.removeLast() }
-        return String(s)
-    }
-}

@@ -31,10 +31,15 @@ struct IMAPSpecialUse {
         return result
     }
 
-    /// A folder's attributes: by name, and those assigned with CREATE.
+    /// A folder's attributes: those assigned with CREATE, and the one its name gives unless
+    /// CREATE gave that use to another folder (the default folders come back at each login, see
+    /// `IMAPMailStore.prepare`; the folder the user chose keeps the use).
     func attributes(_ folder: String, stored: [String: [IMAPMailboxAttribute]]) -> [IMAPMailboxAttribute] {
         var list: [IMAPMailboxAttribute] = []
-        if let byName = IMAPMailStore.specialUse(folder) { list.append(byName) }
+        if let byName = IMAPMailStore.specialUse(folder),
+           !stored.contains(where: { $0.key != folder && $0.value.contains(byName) && folders.exists($0.key) }) {
+            list.append(byName)
+        }
         for use in stored[folder] ?? [] where !list.contains(use) { list.append(use) }
         return list
     }

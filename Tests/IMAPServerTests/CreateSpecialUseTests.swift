@@ -71,3 +71,20 @@ import Testing
         #expect(fixture.send("c CAPABILITY").contains(" CREATE-SPECIAL-USE "))
     }
 }
+
+extension CreateSpecialUseTests {
+    /// The default folders come back at the next login; the folder CREATE gave the use to keeps
+    /// it, and the recreated default is listed without it.
+    @Test func theChosenFolderKeepsTheUseAfterTheDefaultReturns() throws {
+        let fixture = try EngineFixture()
+        #expect(fixture.send("a DELETE Junk").hasPrefix("a OK"))
+        #expect(fixture.send("b CREATE Spam (USE (\\Junk))").hasPrefix("b OK"))
+        let again = IMAPSession(preauthenticatedUser: "tester", maildirPath: fixture.root + "/Maildir",
+                                configuration: IMAPSessionConfiguration())
+        let list = String(decoding: again.receive(Array("c LIST (SPECIAL-USE) \"\" \"*\"\r\n".utf8)), as: UTF8.self)
+        #expect(list.contains("* LIST (\\HasNoChildren \\Junk) \".\" Spam\r\n"), "\(list)")
+        #expect(!list.contains("Junk) \".\" Junk"), "\(list)")
+        let create = String(decoding: again.receive(Array("d CREATE More (USE (\\Junk))\r\n".utf8)), as: UTF8.self)
+        #expect(create == "d NO [USEATTR] Mailbox not created; Spam is already the \\Junk mailbox\r\n")
+    }
+}
