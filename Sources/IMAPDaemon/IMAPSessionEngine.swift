@@ -35,11 +35,39 @@ final class IMAPSessionEngine: SessionEngine {
             watcher = nil
             return nil
         }
-        if watcher == nil { watcher = DirectoryWatcher(session.watchedDirectories) }
+        if watcher == nil {
+            watcher = DirectoryWatcher(session.watchedDirectories, movedOrDeleted: session.selectedMailboxPath.map { [$0] } ?? [])
+            // IDLE looked at the mailbox before the watch began: a delivery, an expunge or a
+            // RENAME in between would wait for the next change. Look once more now that the
+            // watch is on; if that found news, wake at once (a descriptor that is readable).
+            let missed = session.idleCheck()
+            if !missed.isEmpty || session.isFinished {
+                pendingWake = missed
+            }
+        }
+        if pendingWake != nil, let ready = Self.alwaysReadable { return ready }
         return watcher?.fd
     }
 
+    /// Updates found when the watch began, sent at the wake that follows.
+    private var pendingWake: [UInt8]?
+
+    /// A pipe holding one byte that is never read: poll(2) always finds it readable.
+    private static let alwaysReadable: Int32? = {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return nil }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        var byte: UInt8 = 0
+        guard write(fds[1], &byte, 1) == 1 else { return nil }
+        return fds[0]
+    }()
+
     func wake() -> [SessionAction] {
+        if let pending = pendingWake {
+            pendingWake = nil
+            return after(pending)
+        }
         watcher?.drain()
         return after(session.idleCheck())
     }
@@ -55,16 +83,21 @@ final class IMAPSessionEngine: SessionEngine {
     }
 }
 
-/// inotify on a few directories (the selected folder's new/ and cur/).
+/// inotify on a few directories (the selected folder's new/ and cur/ for their entries, the
+/// folder itself only for its being moved or deleted).
 final class DirectoryWatcher {
     let fd: Int32
 
-    init?(_ directories: [String]) {
+    init?(_ directories: [String], movedOrDeleted: [String] = []) {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { return nil }
         self.fd = fd
-        let mask = UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)
+        let mask = UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF)
         for directory in directories { _ = inotify_add_watch(fd, directory, mask) }
+        // A RENAME moves the folder's directory, not new/ and cur/ inside it: only a watch on
+        // the folder sees that (MOVE_SELF). Not its entries: the session's own uid list and
+        // cache writes there would wake it for nothing.
+        for directory in movedOrDeleted { _ = inotify_add_watch(fd, directory, UInt32(IN_MOVE_SELF | IN_DELETE_SELF)) }
     }
 
     func drain() {

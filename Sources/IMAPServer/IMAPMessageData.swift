@@ -130,10 +130,9 @@ struct IMAPMessageData {
 }
 
 /// Case-insensitive substring search as RFC 9051 §6.4.4 asks ("case-insensitive substring"),
-/// on Unicode text after decoding; simple case folding through lowercasing.
+/// on Unicode text after decoding, with the i;unicode-casemap collation (RFC 5051).
 enum IMAPTextMatch {
     static func contains(_ haystack: String, _ needle: String) -> Bool {
-        if needle.isEmpty { return true }
-        return haystack.lowercased().contains(needle.lowercased())
+        UnicodeCasemap.contains(haystack, needle)
     }
 }

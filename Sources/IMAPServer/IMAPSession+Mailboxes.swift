@@ -12,7 +12,6 @@ extension IMAPSession {
                 if condStore { condStoreEnabled = true }
                 try select(tag: tag, name: name, readOnly: readOnly, store: store)
             case .create(let name, let use):
-                guard use.isEmpty else { return no(tag, code: .useAttribute, "CREATE with special use is not supported") }
                 var wire = name.bytes
                 while wire.last == IMAPMailStore.delimiter { wire.removeLast() } // RFC 9051 §6.3.4
                 let target = IMAPMailboxName(bytes: wire)
@@ -20,11 +19,32 @@ extension IMAPSession {
                     return no(tag, code: .alreadyExists, "INBOX always exists")
                 }
                 if store.exists(folder) { return no(tag, code: .alreadyExists, "Mailbox exists") }
+                // RFC 6154 §3: a use that cannot be given refuses the CREATE, before anything
+                // is made, with [USEATTR].
+                let specialUse = IMAPSpecialUse(folders: store.folders)
+                var uses: [IMAPMailboxAttribute] = []
+                for attribute in use where !uses.contains(attribute) {
+                    guard IMAPSpecialUse.assignable.contains(attribute) else {
+                        return no(tag, code: .useAttribute, "Mailbox not created; special use \(attribute.name) is not supported")
+                    }
+                    if let holder = specialUse.holder(of: attribute, existing: store.list().filter { store.exists($0) }) {
+                        let holderName = String(decoding: store.wireName(holder, utf8Enabled: true).bytes, as: UTF8.self)
+                        return no(tag, code: .useAttribute, "Mailbox not created; \(holderName) is already the \(attribute.name) mailbox")
+                    }
+                    uses.append(attribute)
+                }
                 if store.folders.exists(folder) {
                     // A directory without cur/new/tmp: make it a folder.
                     try store.maildir(folder).create()
                 } else {
                     try store.folders.create(folder)
+                }
+                do {
+                    // Uses stored for a folder that was removed outside IMAP are dropped.
+                    if !uses.isEmpty || specialUse.stored()[folder] != nil { try specialUse.assign(uses, to: folder) }
+                } catch {
+                    try? store.folders.delete(folder)
+                    throw error
                 }
                 ok(tag, "CREATE completed")
             case .delete(let name):
@@ -34,6 +54,7 @@ extension IMAPSession {
                 if selected?.folder == folder { return no(tag, code: .inUse, "Mailbox is selected") }
                 guard store.folders.exists(folder) else { return no(tag, code: .nonexistent, "No such mailbox") }
                 try store.folders.delete(folder)
+                try? IMAPSpecialUse(folders: store.folders).remove(folder)
                 ok(tag, "DELETE completed")
             case .rename(let from, let to):
                 try rename(tag: tag, from: from, to: to, store: store)
@@ -116,7 +137,10 @@ extension IMAPSession {
             // RFC 9051 §6.3.2: a LIST response with the mailbox's name and attributes; no
             // RECENT and no UNSEEN code any more.
             var attributes: [IMAPMailboxAttribute] = []
-            if let folder, let special = IMAPMailStore.specialUse(folder) { attributes.append(special) }
+            if let folder {
+                let specialUse = IMAPSpecialUse(folders: store.folders)
+                attributes += specialUse.attributes(folder, stored: specialUse.stored())
+            }
             let listName = folder.map { store.wireName($0, utf8Enabled: true) } ?? IMAPMailboxName(bytes: Array("INBOX".utf8))
             out.list(IMAPListResponse(attributes: attributes, delimiter: IMAPMailStore.delimiter, name: listName))
         } else {
@@ -153,7 +177,13 @@ extension IMAPSession {
         }
         guard store.folders.exists(source) else { return no(tag, code: .nonexistent, "No such mailbox") }
         try store.folders.rename(source, to: target)
+        try? IMAPSpecialUse(folders: store.folders).rename(source, to: target)
         ok(tag, "RENAME completed")
+        // The selected mailbox (or a parent of it) was renamed: its directory is gone. As
+        // Dovecot does, the session ends rather than go on with a path that no longer exists.
+        if let folder = selected?.folder, folder == source || folder.hasPrefix(source + ".") {
+            endForVanishedMailbox()
+        }
     }
 
     // MARK: LIST / LSUB
@@ -206,6 +236,8 @@ extension IMAPSession {
         }
         var all = allMailboxes(store)
         let subscriptions = Set(try store.folders.subscriptions())
+        let specialUse = IMAPSpecialUse(folders: store.folders)
+        let storedUses = specialUse.stored()
         if subscribedOnly {
             // Subscribed names whose mailbox is gone are listed too, \NonExistent (RFC 5258 §3).
             for name in subscriptions where name != "INBOX" && !all.contains(where: { $0.folder == name }) {
@@ -231,12 +263,12 @@ extension IMAPSession {
                       subscriptions.contains(where: { $0.hasPrefix(folder + ".") }) else { continue }
                 childInfo = ["SUBSCRIBED"]
             }
-            let special = entry.folder.flatMap(IMAPMailStore.specialUse)
-            if specialUseOnly && special == nil { continue }
+            let special = entry.folder.map { specialUse.attributes($0, stored: storedUses) } ?? []
+            if specialUseOnly && special.isEmpty { continue }
             var attributes: [IMAPMailboxAttribute] = []
             if !entry.exists { attributes += [.nonExistent, .noSelect] }
             attributes.append(hasChildren(entry, in: all) ? .hasChildren : .hasNoChildren)
-            if let special { attributes.append(special) }
+            attributes += special
             if returnSubscribed && subscribed { attributes.append(.subscribed) }
             let name = IMAPMailboxName(bytes: entry.wire)
             out.list(IMAPListResponse(attributes: attributes, delimiter: IMAPMailStore.delimiter, name: name, childInfo: childInfo))

@@ -191,59 +191,59 @@ extension IMAPSession {
         ok(tag, "SORT completed")
     }
 
+    /// A SORT key value: a number, or a string as its i;unicode-casemap canonical form (RFC
+    /// 5051), compared as octets.
     enum SortKey: Comparable {
         case number(Int64)
-        case text(String)
+        case text([UInt8])
+
+        static func text(_ string: String) -> SortKey { .text(UnicodeCasemap.canonical(string)) }
+
+        static func < (a: SortKey, b: SortKey) -> Bool {
+            switch (a, b) {
+            case (.number(let x), .number(let y)): return x < y
+            case (.text(let x), .text(let y)): return x.lexicographicallyPrecedes(y)
+            case (.number, .text): return true
+            case (.text, .number): return false
+            }
+        }
     }
 
+    /// The SORT keys of RFC 5256 §3 and RFC 5957 for one message. A missing field or address
+    /// sorts as the empty string.
     func sortKey(_ key: IMAPSortCriterion.Key, _ c: inout IMAPSearchCandidate) -> SortKey {
-        func firstAddress(_ field: String, display: Bool) -> String {
-            guard let data = c.data(), let f = data.message.root.header.first(field) else { return "" }
-            guard let mailbox = MailboxList.mailboxes(in: f.unfoldedText).first else { return "" }
-            if display, let name = mailbox.decodedDisplayName, !name.isEmpty { return name.lowercased() }
-            return display ? mailbox.address.lowercased() : mailbox.localPart.lowercased()
+        func firstMailbox(_ field: String) -> Mailbox? {
+            guard let data = c.data(), let f = data.message.root.header.first(field) else { return nil }
+            return MailboxList.mailboxes(in: f.unfoldedText).first
+        }
+        /// RFC 5256: the addr-mailbox (local part) of the first address.
+        func addrMailbox(_ field: String) -> SortKey { .text(firstMailbox(field)?.localPart ?? "") }
+        /// RFC 5957: the decoded display name of the first address if present and not empty,
+        /// else its addr-mailbox "@" addr-host.
+        func display(_ field: String) -> SortKey {
+            guard let mailbox = firstMailbox(field) else { return .text("") }
+            if let name = mailbox.decodedDisplayName, !name.isEmpty { return .text(name) }
+            return .text(mailbox.address)
         }
         switch key {
         case .arrival: return .number(c.cacheEntry()?.internalDate ?? 0)
         case .size: return .number(Int64(c.cacheEntry().map { $0.crlfSize ?? $0.size } ?? 0))
         case .date:
+            // RFC 5256 §2.2: the sent date, in UTC; the internal date when Date: is missing or
+            // does not parse.
             if let data = c.data(), let value = data.message.root.header.first("Date")?.unfoldedText,
                let date = MessageDate.parse(value) { return .number(date.secondsSinceEpoch) }
             return .number(c.cacheEntry()?.internalDate ?? 0)
-        case .from: return .text(firstAddress("From", display: false))
-        case .to: return .text(firstAddress("To", display: false))
-        case .cc: return .text(firstAddress("Cc", display: false))
-        case .displayFrom: return .text(firstAddress("From", display: true))
-        case .displayTo: return .text(firstAddress("To", display: true))
+        case .from: return addrMailbox("From")
+        case .to: return addrMailbox("To")
+        case .cc: return addrMailbox("Cc")
+        case .displayFrom: return display("From")
+        case .displayTo: return display("To")
         case .subject:
             return .text(IMAPSession.baseSubject(c.data()?.message.root.header.first("Subject")?.decodedText ?? ""))
         }
     }
 
-    /// RFC 5256 §2.1 base subject, simplified: leading "Re:", "Fw:", "Fwd:" and "[blob]"
-    /// prefixes and a trailing "(fwd)" removed, white space collapsed, lowercased.
-    static func baseSubject(_ subject: String) -> String {
-        var s = subject.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ").lowercased()
-        var changed = true
-        while changed {
-            changed = false
-            while s.hasSuffix("(fwd)") { s = String(s.dropLast(5)).trimmingSpaces(); changed = true }
-            for prefix in ["re:", "fw:", "fwd:"] where s.hasPrefix(prefix) {
-                s = String(s.dropFirst(prefix.count)).trimmingSpaces(); changed = true
-            }
-            if s.hasPrefix("["), let close = s.firstIndex(of: "]"), s.index(after: close) != s.endIndex {
-                s = String(s[s.index(after: close)...]).trimmingSpaces(); changed = true
-            }
-        }
-        return s
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while s.first == " " { s.removeFirst() }
-        while s.last == " " { s.removeLast() }
-        return String(s)
-    }
+    /// RFC 5256 §2.1 base subject (`IMAPBaseSubject`).
+    static func baseSubject(_ subject: String) -> String { IMAPBaseSubject.of(subject) }
 }

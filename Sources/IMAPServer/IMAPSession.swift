@@ -110,6 +110,10 @@ public final class IMAPSession {
         return ["\(selected.mailbox.path)/new", "\(selected.mailbox.path)/cur"]
     }
 
+    /// The selected folder's directory: its being moved or deleted (RENAME or DELETE in another
+    /// session) should wake an idling session too, which then ends (`idleCheck()`).
+    public var selectedMailboxPath: String? { selected?.mailbox.path }
+
     /// The greeting: `* OK [CAPABILITY …]` or `* PREAUTH`.
     public func greeting() -> [UInt8] {
         if state == .authenticated {
@@ -131,7 +135,7 @@ public final class IMAPSession {
                 list.append("LOGINDISABLED")
             }
         } else {
-            list += ["NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "LIST-EXTENDED",
+            list += ["NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED",
                      "LIST-STATUS", "ESEARCH", "SEARCHRES", "WITHIN", "CONDSTORE", "SORT", "SORT=DISPLAY",
                      "STATUS=SIZE", "MULTIAPPEND", "UTF8=ACCEPT", "BINARY"]
         }
@@ -157,7 +161,11 @@ public final class IMAPSession {
 
     /// Called while idling when a watched directory changed: the untagged updates.
     public func idleCheck() -> [UInt8] {
-        if selected != nil { synchronize() }
+        if selectedMailboxIsGone {
+            endForVanishedMailbox()
+        } else if selected != nil {
+            synchronize()
+        }
         return out.takeBytes()
     }
 
@@ -181,6 +189,7 @@ public final class IMAPSession {
                     return
                 }
             }
+            if selectedMailboxIsGone { return endForVanishedMailbox() }
             do {
                 let command = try parser.parse(frame)
                 execute(command)
@@ -196,6 +205,7 @@ public final class IMAPSession {
         case .idleDone:
             if let tag = idleTag {
                 idleTag = nil
+                if selectedMailboxIsGone { return endForVanishedMailbox() }
                 if selected != nil { synchronize() }
                 out.tagged(tag, .ok, "IDLE terminated")
             }
