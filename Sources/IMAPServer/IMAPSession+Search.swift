@@ -14,8 +14,18 @@ struct IMAPSearchCandidate {
     let modSeq: UInt64
     let load: () -> IMAPMessageData?
     let info: () -> MessageCacheEntry?
+    /// The ENVELOPE from the message cache, else computed (and cached) from the message.
+    let loadEnvelope: () -> IMAPEnvelope?
     var loaded: IMAPMessageData??
     var loadedInfo: MessageCacheEntry??
+    var loadedEnvelope: IMAPEnvelope??
+
+    mutating func envelope() -> IMAPEnvelope? {
+        if let loadedEnvelope { return loadedEnvelope }
+        let value = loadEnvelope()
+        loadedEnvelope = .some(value)
+        return value
+    }
 
     mutating func data() -> IMAPMessageData? {
         if let loaded { return loaded }
@@ -40,8 +50,34 @@ extension IMAPSession {
             IMAPSearchCandidate(uid: uid, sequenceNumber: UInt32(index + 1), flags: selected.flags[index],
                                 modSeq: selected.modSeqs[index],
                                 load: { [unowned self] in try? self.messageData(uid: uid, selected: selected) },
-                                info: { try? selected.mailbox.info(uid: uid, crlfSize: true) })
+                                info: { try? selected.mailbox.info(uid: uid, crlfSize: true) },
+                                loadEnvelope: { [unowned self] in self.structure(uid: uid, selected: selected)?.envelope })
         }
+    }
+
+    /// ENVELOPE and BODYSTRUCTURE of a message: from the message cache (`IMAPStructureCache`),
+    /// else parsed from the file and stored in the cache for the next FETCH or SEARCH.
+    func structure(uid: UInt32, selected: IMAPSelectedMailbox) -> (envelope: IMAPEnvelope, body: IMAPBodyStructure)? {
+        if let blob = try? selected.mailbox.info(uid: uid)?.blob, let cached = IMAPStructureCache.decode(blob) {
+            return cached
+        }
+        guard let data = try? messageData(uid: uid, selected: selected) else { return nil }
+        let structure = (data.envelope, data.bodyStructure)
+        try? selected.mailbox.setBlob(uid: uid, IMAPStructureCache.encode(structure.0, structure.1))
+        return structure
+    }
+
+    /// An address list as SEARCH FROM/TO/CC/BCC sees it: `Name <mailbox@host>`, names with
+    /// RFC 2047 words decoded, group names included, comma separated.
+    static func searchText(_ addresses: [IMAPAddress]) -> String {
+        addresses.map { a -> String in
+            let name = a.name.map { EncodedWord.decode(bytes: $0) } ?? ""
+            guard let mailbox = a.mailbox else { return name } // group end
+            let local = String(decoding: mailbox, as: UTF8.self)
+            guard let host = a.host else { return EncodedWord.decode(bytes: mailbox) } // group start: its name
+            let address = "\(local)@\(String(decoding: host, as: UTF8.self))"
+            return name.isEmpty ? address : "\(name) <\(address)>"
+        }.filter { !$0.isEmpty }.joined(separator: ", ")
     }
 
     func search(tag: String, _ command: IMAPSearchCommand, uid: Bool, selected: IMAPSelectedMailbox) throws {
@@ -97,6 +133,18 @@ extension IMAPSession {
             if needle.isEmpty { return !values.isEmpty } // RFC 9051: empty string matches a present field
             return values.contains { IMAPTextMatch.contains($0, text(needle)) }
         }
+        // SUBJECT, FROM, TO, CC and BCC search the ENVELOPE (cached after the first FETCH or
+        // SEARCH, as Dovecot's cache holds these fields), decoded; other fields the header.
+        func envelopeField(_ field: KeyPath<IMAPEnvelope, [IMAPAddress]>, _ needle: [UInt8]) -> Bool {
+            guard let envelope = c.envelope() else { return false }
+            let addresses = envelope[keyPath: field]
+            if needle.isEmpty { return !addresses.isEmpty }
+            return IMAPTextMatch.contains(IMAPSession.searchText(addresses), text(needle))
+        }
+        func subject(_ needle: [UInt8]) -> Bool {
+            guard let envelope = c.envelope(), let subject = envelope.subject else { return false }
+            return needle.isEmpty || IMAPTextMatch.contains(EncodedWord.decode(bytes: subject), text(needle))
+        }
         func internalDay() -> Int64 { (c.cacheEntry()?.internalDate ?? 0) / 86400 }
         func sentDay() -> Int64? {
             guard let data = c.data(), let value = data.message.root.header.first("Date")?.unfoldedText,
@@ -124,11 +172,11 @@ extension IMAPSession {
             else if let index = selected.keywords.index(of: flag.name) { has = c.flags.contains(.keyword(index)) }
             if case .keyword = key { return has }
             return !has
-        case .bcc(let s): return header("Bcc", s)
-        case .cc(let s): return header("Cc", s)
-        case .from(let s): return header("From", s)
-        case .to(let s): return header("To", s)
-        case .subject(let s): return header("Subject", s)
+        case .bcc(let s): return envelopeField(\.bcc, s)
+        case .cc(let s): return envelopeField(\.cc, s)
+        case .from(let s): return envelopeField(\.from, s)
+        case .to(let s): return envelopeField(\.to, s)
+        case .subject(let s): return subject(s)
         case .header(let name, let s): return header(name, s)
         case .body(let s):
             guard let data = c.data() else { return false }

@@ -116,19 +116,41 @@ public enum FileIO {
     /// fsync, rename over `path`, fsync of the directory. A reader sees the old or the new file,
     /// never a torn one. A failed fsync is not retried: the attempt is discarded and thrown.
     public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o640) throws {
+        try replace(path, bytes, mode: mode, durability: .full)
+    }
+
+    /// How much of a replacement survives a crash.
+    public enum Durability: Sendable {
+        /// No fsync: a crash may leave the old file or (on file systems that do not order the
+        /// data before the rename) a short one — for caches that check their own integrity.
+        case none
+        /// The new file's contents are fsync'd before the rename, the directory is not: a crash
+        /// leaves the old file or the new one, whole, never a torn one.
+        case contents
+        /// Contents and directory fsync'd: once this returns, the new file survives a crash.
+        case full
+    }
+
+    /// Replaces `path` with `bytes` through a temporary file and rename(2): a reader sees the
+    /// old or the new file, never a torn one; `durability` says what a crash can do.
+    public static func replace(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o640, durable: Bool) throws {
+        try replace(path, bytes, mode: mode, durability: durable ? .full : .none)
+    }
+
+    public static func replace(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o640, durability: Durability) throws {
         let dir = directoryName(path)
         let temp = "\(dir)/.tmp.\(getpid()).\(Clock.monotonicNanoseconds()).\(baseName(path))"
         do {
             let fd = try open(temp, O_WRONLY | O_CREAT | O_EXCL, mode: mode)
             try writeAll(fd.raw, bytes)
-            try fsync(fd.raw, "fsync \(temp)")
+            if durability != .none { try fsync(fd.raw, "fsync \(temp)") }
             try fd.closeChecked()
             _ = try retryingEINTR("rename \(temp)") { Glibc.rename(temp, path) }
         } catch {
             Glibc.unlink(temp)
             throw error
         }
-        try fsyncDirectory(dir)
+        if durability == .full { try fsyncDirectory(dir) }
     }
 
     public static func exists(_ path: String) -> Bool {

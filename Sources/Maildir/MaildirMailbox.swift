@@ -246,6 +246,7 @@ public final class MaildirMailbox {
             var position: [UInt32: Int] = [:]
             for (i, e) in file.entries.enumerated() { position[e.uid] = i }
             var newModSeq: UInt64?
+            var steppedOver = false
             for uid in uids {
                 guard let i = position[uid] else { result.expunged.append(uid); continue }
                 var entry = file.entries[i]
@@ -257,9 +258,15 @@ public final class MaildirMailbox {
                     let name = MaildirFileName(parsing: FileIO.baseName(rel))
                     let inCur = rel.hasPrefix("cur/")
                     let target = name.with(flags: change.applied(to: name.flags))
+                    if inCur && entry.flags != name.flags && !steppedOver {
+                        // A change the list did not record: another program's, or one of ours
+                        // whose list update a crash took back — step over its modseqs.
+                        file.highestModSeq += UIDList.unrecordedChangeModSeqStep
+                        newModSeq = file.highestModSeq
+                        steppedOver = true
+                    }
                     if inCur && target.name == name.name {
                         if entry.flags != name.flags { // changed by someone else since we last looked
-                            if newModSeq == nil { file.highestModSeq += 1; newModSeq = file.highestModSeq }
                             entry.flags = name.flags; entry.modSeq = newModSeq!
                         }
                         done = true; break

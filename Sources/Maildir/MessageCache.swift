@@ -68,8 +68,9 @@ public struct MessageCacheEntry: Hashable, Sendable {
 ///
 /// Never authoritative: an entry counts only when its UID and base name match the message, and
 /// a file that is damaged in any way (bad magic, truncated, checksum mismatch, other
-/// UIDVALIDITY) is discarded whole and rebuilt. Written with temp file + rename and no lock:
-/// the last writer wins, which can only lose cached work.
+/// UIDVALIDITY) is discarded whole and rebuilt. Written with temp file + rename, no lock and no
+/// fsync: the last writer wins, and a crash can only lose cached work (a short file fails the
+/// checksum).
 ///
 /// Format (little-endian): "PAMC", u32 version 1, u32 uidvalidity, u32 count; per entry u32 uid,
 /// u64 size, i64 crlf size (-1 unknown), i64 internal date, u16 name length + name bytes, u32
@@ -96,7 +97,7 @@ public struct MessageCache: Hashable, Sendable {
     }
 
     public func save(folderPath: String) throws {
-        try mapSystemErrors { try FileIO.writeAtomically("\(folderPath)/\(MessageCache.fileName)", encoded(), mode: 0o600) }
+        try mapSystemErrors { try FileIO.replace("\(folderPath)/\(MessageCache.fileName)", encoded(), mode: 0o600, durable: false) }
     }
 
     public func encoded() -> [UInt8] {

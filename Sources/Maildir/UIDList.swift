@@ -355,6 +355,14 @@ public struct UIDList: Sendable {
     /// The identity of the file now (stat, no read); nil when it is missing.
     public func identity() -> FileIdentity? { FileIO.status(filePath).map(FileIdentity.init) }
 
+    /// How far HIGHESTMODSEQ jumps when a scan finds flags the list did not record. Such a
+    /// change is another program's, or one of Postamt's own whose list update a crash took back
+    /// (a flag-only update is written whole but without a directory fsync, so a crash may keep
+    /// the previous list): its modseqs may already have been shown to a client, so the next
+    /// ones must be larger than any of them (RFC 7162 §3.1.2: modseqs only grow). A million
+    /// flag changes fit in any commit interval of a journalling file system.
+    public static let unrecordedChangeModSeqStep: UInt64 = 1_000_000
+
     /// What `quickCheck` found.
     public enum QuickCheck {
         /// The file is the one the caller knows and cur/ still has its stamp: nothing changed.
@@ -449,7 +457,15 @@ public struct UIDList: Sendable {
             var after = original.identity
             if file != original.file || original.fresh {
                 lock.refresh()
-                try mapSystemErrors { try FileIO.writeAtomically(filePath, file.encoded(), mode: 0o600) }
+                // Only flags, modseqs or the stamp changed (no UID came or went): the new list
+                // needs to be whole, not durable at once — a crash that keeps the old one loses
+                // nothing the names in cur/ do not say again (the flags; their modseqs are
+                // raised anew). UIDs handed out and expunges are made durable.
+                let flagsOnly = !original.fresh && file.uidValidity == original.file.uidValidity
+                    && file.nextUID == original.file.nextUID && file.entries.count == original.file.entries.count
+                try mapSystemErrors {
+                    try FileIO.replace(filePath, file.encoded(), mode: 0o600, durability: flagsOnly ? .contents : .full)
+                }
                 after = identity()
             }
             return UpdateOutcome(result: result, before: original.fresh ? nil : original.identity, after: after, stamp: file.curStamp)
@@ -546,7 +562,7 @@ public struct UIDList: Sendable {
             // A base name listed twice (a damaged list): the first UID keeps it.
             guard known.insert(entry.baseName).inserted, let m = scanned[entry.baseName] else { dropped = true; continue }
             if m.directory == "cur" && m.flags != entry.flags {
-                if !changed { file.highestModSeq += 1; changed = true }
+                if !changed { file.highestModSeq += UIDList.unrecordedChangeModSeqStep; changed = true }
                 entry.flags = m.flags
                 entry.modSeq = file.highestModSeq
             }

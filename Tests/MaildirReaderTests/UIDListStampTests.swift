@@ -130,4 +130,31 @@ struct UIDListStampTests {
         #expect(try other.synchronize().messages.map(\.uid) == [3, 4])
         #expect(try box.uidList.read()?.curStamp?.holds(for: mtime("\(md.path)/cur")) == true)
     }
+
+    @Test func unrecordedFlagChangeStepsOverModSeqs() throws {
+        let dir = TemporaryDirectory()
+        let md = Maildir(path: dir.path)
+        for i in 0..<3 { try deliver(md, "m\(i)\n") }
+        let box = MaildirMailbox(maildir: md)
+        let before = try box.synchronize().highestModSeq
+        // Another program (or a crash that took back our list) set \Seen on message 1: a scan
+        // finds it and the modseqs jump over anything that could have been handed out.
+        let first = box.snapshot.messages[0]
+        let cur = "\(md.path)/cur"
+        #expect(rename("\(md.path)/\(first.relativePath)", "\(cur)/\(first.baseName):2,S") == 0)
+        let after = try MaildirMailbox(maildir: md).synchronize()
+        #expect(after.messages[0].flags == [.seen])
+        #expect(after.highestModSeq >= before + UIDList.unrecordedChangeModSeqStep)
+        #expect(after.messages[0].modSeq == after.highestModSeq)
+        // The same through a STORE that meets the unrecorded change itself: the session's
+        // snapshot predates the rename.
+        let fresh = MaildirMailbox(maildir: md)
+        _ = try fresh.synchronize()
+        let highest = try #require(try fresh.uidList.read()).highestModSeq
+        let second = fresh.snapshot.messages[1]
+        #expect(rename("\(md.path)/\(second.relativePath)", "\(cur)/\(second.baseName):2,F") == 0)
+        let result = try fresh.store(uids: [second.uid], .add([.seen]))
+        #expect(result.updated.first?.flags == [.flagged, .seen])
+        #expect(result.updated.first.map { $0.modSeq >= highest + UIDList.unrecordedChangeModSeqStep } == true)
+    }
 }
