@@ -543,7 +543,10 @@ public struct IMAPResponseEncoder: Sendable {
     /// Response text with CR, LF and other controls replaced by spaces, so a message from a lower
     /// layer can never inject a response line.
     static func sanitizedText(_ text: String, allowBracket: Bool) -> String {
-        var cleaned = String(String.UnicodeScalarView(text.unicodeScalars.map {
+        // Almost always clean: check the bytes first, copy only when something must go.
+        let clean = text.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F }
+        if clean && (allowBracket || text.utf8.first != UInt8(ascii: "[")) { return text }
+        var cleaned = clean ? text : String(String.UnicodeScalarView(text.unicodeScalars.map {
             ($0.value < 0x20 || $0.value == 0x7F) ? " " : $0
         }))
         if !allowBracket && cleaned.hasPrefix("[") { cleaned = "(" + cleaned.dropFirst() }

@@ -37,15 +37,15 @@ func mapSystemErrors<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as SystemError { throw MaildirError.system(e) }
 }
 
-/// A lock file that works on NFS, as Dovecot's dotlock (src/lib/file-dotlock.c) and qmail's
-/// advice do: O_EXCL is not atomic over NFSv2, link() is.
+/// A lock file that works on NFS, as Dovecot's dotlock (src/lib/file-dotlock.c) with its
+/// default `dotlock_use_excl = yes`: the lock is created with O_CREAT|O_EXCL, which is atomic on
+/// local file systems and on NFSv3 and later (open(2); only NFSv2 needed qmail's link(2) trick,
+/// at four more system calls per lock), and holds "<pid> <host>\n".
 ///
-/// Acquire: create a unique temporary file beside the lock holding "<pid> <host>\n", link() it
-/// to `<path>.lock`, and treat a failed link whose temporary file now has two links as success
-/// (the NFS server did the link but the reply was lost). An existing lock is stale when its
-/// holder is on this host and its pid is gone, or when its mtime is older than `staleAfter`
-/// (a holder refreshes the mtime while it works, see `refresh`). A stale lock is renamed away and
-/// removed, and the attempt repeats.
+/// An existing lock is stale when its holder is on this host and its pid is gone, when it is
+/// still empty (its holder died between creating and writing it) after `emptyStaleSeconds`, or
+/// when its mtime is older than `staleAfter` (a holder refreshes the mtime while it works, see
+/// `refresh`). A stale lock is renamed away and removed, and the attempt repeats.
 ///
 /// XXX Two waiters can judge the same lock stale at once; the second could then break the
 /// first's fresh lock. We re-check the inode and mtime right before breaking it, which leaves a
@@ -87,28 +87,32 @@ public struct DotLock: Sendable {
 
     /// One try: nil when someone else holds the lock.
     static func attempt(lockPath: String, content: String) throws -> ino_t? {
-        let dir = FileIO.directoryName(lockPath)
-        let temp = "\(dir)/.\(FileIO.baseName(lockPath)).\(MaildirName.unique())"
-        do {
-            let fd = try FileIO.open(temp, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
-            try FileIO.writeAll(fd.raw, content)
-            try fd.closeChecked()
-        } catch let e as SystemError { throw MaildirError.system(e) }
-        defer { unlink(temp) }
-        if link(temp, lockPath) == 0 {
-            return FileIO.status(temp).map { $0.st_ino }
+        let raw = open(lockPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if raw < 0 {
+            if errno == EEXIST { return nil }
+            throw MaildirError.system(SystemError("create \(lockPath)"))
         }
-        let linkErrno = errno
-        // NFS: the link may have happened although the reply said otherwise.
-        if let st = FileIO.status(temp), st.st_nlink == 2 { return st.st_ino }
-        if linkErrno == EEXIST { return nil }
-        throw MaildirError.system(SystemError("link \(lockPath)", errno: linkErrno))
+        let fd = OwnedFD(adopting: raw)
+        var st = stat()
+        do {
+            try FileIO.writeAll(fd.raw, content)
+            guard fstat(fd.raw, &st) == 0 else { throw SystemError("fstat \(lockPath)") }
+            try fd.closeChecked()
+        } catch let e as SystemError {
+            unlink(lockPath)
+            throw MaildirError.system(e)
+        }
+        return st.st_ino
     }
+
+    /// A lock file still empty after this long lost its holder between open(2) and write(2).
+    static let emptyStaleSeconds: Int64 = 10
 
     /// Whether the lock at `lockPath` is abandoned; if so, it has been removed.
     static func isStale(_ lockPath: String, options: Options, host: String) -> Bool {
         guard let st = FileIO.status(lockPath) else { return true } // gone: try again at once
-        var stale = Clock.seconds() - Int64(st.st_mtim.tv_sec) > options.staleAfterSeconds
+        let age = Clock.seconds() - Int64(st.st_mtim.tv_sec)
+        var stale = age > options.staleAfterSeconds || (st.st_size == 0 && age > emptyStaleSeconds)
         if !stale, let bytes = try? FileIO.readFile(lockPath, limit: 4096) {
             let fields = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
             if fields.count >= 2, fields[1] == host, let pid = Int32(fields[0]), pid > 0,

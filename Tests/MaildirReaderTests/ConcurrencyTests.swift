@@ -51,6 +51,23 @@ struct LockTests {
         lock.release()
     }
 
+    @Test func emptyLockIsBrokenOnlyWhenOld() throws {
+        let dir = TemporaryDirectory()
+        let file = "\(dir.path)/x"
+        // Its holder died between creating and writing it: respected while young…
+        try writeFile(file + ".lock", "")
+        #expect(throws: MaildirError.lockTimeout(file + ".lock")) {
+            _ = try DotLock.acquire(for: file, options: DotLock.Options(timeoutMilliseconds: 200))
+        }
+        // …broken once older than ten seconds.
+        var times = [timespec(tv_sec: Int(Clock.seconds() - 11), tv_nsec: 0), timespec(tv_sec: Int(Clock.seconds() - 11), tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, file + ".lock", &times, 0) == 0)
+        let lock = try DotLock.acquire(for: file, options: DotLock.Options(timeoutMilliseconds: 2000))
+        #expect(readText(file + ".lock") == "\(getpid()) \(MaildirName.hostName())\n")
+        lock.release()
+        #expect(!FileIO.exists(file + ".lock"))
+    }
+
     @Test func liveLockTimesOutAndIsLeftAlone() throws {
         let dir = TemporaryDirectory()
         let file = "\(dir.path)/x"
