@@ -121,12 +121,15 @@ public enum MaildirName {
         return out
     }
 
-    public static func hostName() -> String {
+    public static func hostName() -> String { cachedHostName }
+
+    /// Read once per process (every unique name and every lock asks; qmail reads it at start).
+    static let cachedHostName: String = {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, 255)
         let s = String(cString: buffer)
         return s.isEmpty ? "localhost" : s
-    }
+    }()
 
     /// The unique part of a name (before ":2," flags), which identifies a message for its life.
     public static func baseName(_ name: String) -> Substring {

@@ -47,6 +47,8 @@ public final class MaildirMailbox {
     /// see them (IMAP's \Recent, RFC 3501 §2.3.2, belongs to exactly one session).
     public private(set) var movedFromNew: Set<String> = []
     var listStamp: CurStamp?
+    /// new/'s mtime when it was last listed empty (see `UIDList.quickCheck`).
+    var newStamp: CurStamp?
     var cache: MessageCache?
     var cacheDirty = false
 
@@ -67,7 +69,7 @@ public final class MaildirMailbox {
     @discardableResult
     public func synchronize(moveNew: Bool = true) throws -> MaildirSnapshot {
         movedFromNew = []
-        switch try uidList.quickCheck(known: listIdentity, knownStamp: listStamp) {
+        switch try uidList.quickCheck(known: listIdentity, knownStamp: listStamp, newStamp: &newStamp) {
         case .unchanged:
             return snapshot
         case .current(let file, let identity):

@@ -382,8 +382,25 @@ public struct UIDList: Sendable {
     /// still have the mtime stamped in the file. `known` and `knownStamp` are the identity and
     /// stamp of the file the caller last read.
     public func quickCheck(known: FileIdentity?, knownStamp: CurStamp?) throws -> QuickCheck {
+        var newStamp: CurStamp?
+        return try quickCheck(known: known, knownStamp: knownStamp, newStamp: &newStamp)
+    }
+
+    /// `quickCheck`, remembering in `newStamp` new/'s mtime when it was listed empty: while
+    /// new/ keeps it (under `CurStamp`'s settle rule), new/ is known empty from one stat(2).
+    public func quickCheck(known: FileIdentity?, knownStamp: CurStamp?, newStamp: inout CurStamp?) throws -> QuickCheck {
         guard let curTime = curTime() else { return .needsScan }
-        let newIsEmpty = try MaildirScanner.listMessages("\(folderPath)/new").isEmpty
+        let newPath = "\(folderPath)/new"
+        let newTime = FileIO.status(newPath).map { FileTime($0.st_mtim) }
+        let newIsEmpty: Bool
+        if let stamp = newStamp, stamp.holds(for: newTime) {
+            newIsEmpty = true
+        } else {
+            let checked = FileTime.now()
+            newIsEmpty = try MaildirScanner.listMessages(newPath).isEmpty
+            let after = FileIO.status(newPath).map { FileTime($0.st_mtim) }
+            newStamp = newIsEmpty && newTime != nil && after == newTime ? CurStamp(modified: newTime!, checked: checked) : nil
+        }
         let clock = FileTime.now()
         if let known, let knownStamp, knownStamp.holds(for: curTime, at: clock), identity() == known {
             return newIsEmpty ? .unchanged : .newMessages

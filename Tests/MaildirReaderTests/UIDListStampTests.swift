@@ -157,4 +157,29 @@ struct UIDListStampTests {
         #expect(result.updated.first?.flags == [.flagged, .seen])
         #expect(result.updated.first.map { $0.modSeq >= highest + UIDList.unrecordedChangeModSeqStep } == true)
     }
+
+    @Test func emptyNewIsKnownFromItsMTimeUnderTheSettleRule() throws {
+        let dir = TemporaryDirectory()
+        let md = Maildir(path: dir.path)
+        try deliver(md, "first\n")
+        let box = MaildirMailbox(maildir: md)
+        try box.synchronize()
+        try box.synchronize() // new/ listed empty: its mtime is remembered
+        let new = "\(md.path)/new"
+        let stamp = try #require(box.newStamp)
+        #expect(stamp.modified == mtime(new))
+        // A delivery within the same timestamp tick (simulated: the mtime put back) is not seen
+        // while the (dirty) stamp holds…
+        let now = FileTime.now()
+        box.newStamp = CurStamp(modified: FileTime(seconds: now.seconds - 1, nanoseconds: 0), checked: now)
+        setMTime(new, box.newStamp!.modified)
+        try deliver(md, "second\n")
+        setMTime(new, box.newStamp!.modified)
+        #expect(try box.synchronize().messages.count == 1)
+        // …and is once the check is older than the settle time.
+        box.newStamp!.checked = FileTime(seconds: now.seconds - 3, nanoseconds: 0)
+        box.newStamp!.modified = FileTime(seconds: now.seconds - 4, nanoseconds: 0)
+        setMTime(new, box.newStamp!.modified)
+        #expect(try box.synchronize().messages.count == 2)
+    }
 }
