@@ -60,7 +60,8 @@ public struct CurStamp: Hashable, Sendable {
     public func holds(for curTime: FileTime?, at clock: FileTime = .now()) -> Bool {
         guard let curTime, curTime == modified else { return false }
         let dirty = checked.nanoseconds(since: modified) < CurStamp.settle
-        return !dirty || clock.nanoseconds(since: checked) < CurStamp.settle
+        let sinceCheck = clock.nanoseconds(since: checked) // negative: the clock was set back
+        return !dirty || (sinceCheck >= 0 && sinceCheck < CurStamp.settle)
     }
 }
 

@@ -32,6 +32,7 @@ struct UIDListStampTests {
         #expect(!clean.holds(for: nil))
         #expect(dirty.holds(for: m, at: FileTime(seconds: 101, nanoseconds: 0)))
         #expect(!dirty.holds(for: m, at: FileTime(seconds: 102, nanoseconds: 500)))
+        #expect(!dirty.holds(for: m, at: FileTime(seconds: 99, nanoseconds: 0))) // clock set back
     }
 
     @Test func duplicateBaseNameInTheListKeepsTheFirstUID() throws {
