@@ -1,7 +1,7 @@
 /// postamt-imapd(8).
 let imapSettings: [Setting] = [
     Setting(name: "imap_tls_certificate", kind: .path, defaultValue: "", summary: "PEM certificate chain for IMAP's STARTTLS and implicit TLS (empty: tls_certificate)"),
-    Setting(name: "imap_tls_key", kind: .path, defaultValue: "", summary: "PEM private key of imap_tls_certificate, read as root before the login dialogue (empty: tls_key)"),
+    Setting(name: "imap_tls_key", kind: .path, defaultValue: "", summary: "PEM private key of imap_tls_certificate, read as root when a client asks for TLS, before login (empty: tls_key)"),
     Setting(name: "imap_plaintext_auth", kind: .boolean, defaultValue: "no", summary: "allow LOGIN and AUTHENTICATE without TLS (only for loopback and tests)"),
     Setting(name: "imap_login_timeout", kind: .duration, defaultValue: "60s", summary: "how long an IMAP client may take to log in"),
     Setting(name: "imap_idle_timeout", kind: .duration, defaultValue: "30m", summary: "autologout after this long without a command (IDLE is refreshed, RFC 9051 §5.4)"),

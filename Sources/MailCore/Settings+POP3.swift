@@ -1,7 +1,7 @@
 /// postamt-pop3d(8), and the certificate that the login servers share.
 let pop3Settings: [Setting] = [
     Setting(name: "tls_certificate", kind: .path, defaultValue: "", summary: "PEM certificate chain (leaf first) of the login servers; empty: no TLS, no STLS"),
-    Setting(name: "tls_key", kind: .path, defaultValue: "", summary: "PEM private key of tls_certificate, read as root before the client speaks"),
+    Setting(name: "tls_key", kind: .path, defaultValue: "", summary: "PEM private key of tls_certificate, read as root (imapd, pop3d: when a client asks for TLS, before login)"),
     Setting(name: "pop3_plaintext_auth", kind: .boolean, defaultValue: "no", summary: "allow USER/PASS and AUTH on a connection without TLS (RFC 2595 section 2 says no)"),
     Setting(name: "pop3_idle_timeout", kind: .duration, defaultValue: "10m", summary: "silence after which a POP3 session ends without deleting anything (RFC 1939: at least 10 minutes)"),
     Setting(name: "pop3_login_timeout", kind: .duration, defaultValue: "60s", summary: "time from connecting to a successful POP3 login"),

@@ -64,6 +64,10 @@ public final class TLSServerContext: @unchecked Sendable {
     private var built: OpaquePointer?
     public let certificateChainPath: String
     public let privateKeyPath: String
+    /// The PEM files' contents when they were read up front (`init(certificateChainPEM:…)`):
+    /// a program that drops its privileges before the first STARTTLS builds from these.
+    private var certificateChainPEM: [UInt8]?
+    private var privateKeyPEM: [UInt8]?
     let minimumVersion: TLSProtocolVersion
     let cipherList: String
 
@@ -103,6 +107,24 @@ public final class TLSServerContext: @unchecked Sendable {
         }
     }
 
+    /// A context from PEM contents already read (as root, before a privilege drop); built at
+    /// `load()`, so a session that never starts TLS never loads OpenSSL. `certificateChainPath`
+    /// and `privateKeyPath` only name the files in messages. The key bytes are overwritten once
+    /// the context holds the key.
+    public init(
+        certificateChainPEM: [UInt8], privateKeyPEM: [UInt8],
+        certificateChainPath: String, privateKeyPath: String,
+        minimumVersion: TLSProtocolVersion = .tls12,
+        cipherList: String = TLSServerContext.intermediateCipherList
+    ) {
+        self.certificateChainPath = certificateChainPath
+        self.privateKeyPath = privateKeyPath
+        self.minimumVersion = minimumVersion
+        self.cipherList = cipherList
+        self.certificateChainPEM = certificateChainPEM
+        self.privateKeyPEM = privateKeyPEM
+    }
+
     /// The OpenSSL context, built at the first call.
     public func load() throws -> OpaquePointer {
         if let built { return built }
@@ -123,11 +145,17 @@ public final class TLSServerContext: @unchecked Sendable {
                 throw OpenSSLErrorQueue.error("TLS server context: groups")
             }
             _ = postamt_SSL_CTX_set_dh_auto(context, 1)
-            guard SSL_CTX_use_certificate_chain_file(context, certificateChainPath) == 1 else {
-                throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
-            }
-            guard SSL_CTX_use_PrivateKey_file(context, privateKeyPath, postamt_SSL_FILETYPE_PEM()) == 1 else {
-                throw OpenSSLErrorQueue.error("load private key \(privateKeyPath)")
+            if let chain = certificateChainPEM, let key = privateKeyPEM {
+                try useChain(context, pem: chain)
+                try useKey(context, pem: key)
+                privateKeyPEM = [UInt8](repeating: 0, count: key.count)
+            } else {
+                guard SSL_CTX_use_certificate_chain_file(context, certificateChainPath) == 1 else {
+                    throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
+                }
+                guard SSL_CTX_use_PrivateKey_file(context, privateKeyPath, postamt_SSL_FILETYPE_PEM()) == 1 else {
+                    throw OpenSSLErrorQueue.error("load private key \(privateKeyPath)")
+                }
             }
             guard SSL_CTX_check_private_key(context) == 1 else {
                 throw OpenSSLErrorQueue.error("private key \(privateKeyPath) does not match certificate \(certificateChainPath)")
@@ -138,6 +166,48 @@ public final class TLSServerContext: @unchecked Sendable {
         }
         built = context
         return context
+    }
+
+    /// The leaf (first) certificate and the chain behind it, as SSL_CTX_use_certificate_chain_file
+    /// reads a file.
+    private func useChain(_ context: OpaquePointer, pem: [UInt8]) throws {
+        try pem.withUnsafeBytes { raw in
+            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else {
+                throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
+            }
+            defer { BIO_free(bio) }
+            guard let leaf = PEM_read_bio_X509_AUX(bio, nil, nil, nil) else {
+                throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
+            }
+            defer { X509_free(leaf) }
+            guard SSL_CTX_use_certificate(context, leaf) == 1 else {
+                throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
+            }
+            while let next = PEM_read_bio_X509(bio, nil, nil, nil) {
+                // add0: the context takes the certificate over.
+                guard postamt_SSL_CTX_add0_chain_cert(context, next) == 1 else {
+                    X509_free(next)
+                    throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
+                }
+            }
+            ERR_clear_error() // the end of the PEM data reads as "no start line"
+        }
+    }
+
+    private func useKey(_ context: OpaquePointer, pem: [UInt8]) throws {
+        try pem.withUnsafeBytes { raw in
+            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else {
+                throw OpenSSLErrorQueue.error("load private key \(privateKeyPath)")
+            }
+            defer { BIO_free(bio) }
+            guard let key = PEM_read_bio_PrivateKey(bio, nil, nil, nil) else {
+                throw OpenSSLErrorQueue.error("load private key \(privateKeyPath)")
+            }
+            defer { EVP_PKEY_free(key) }
+            guard SSL_CTX_use_PrivateKey(context, key) == 1 else {
+                throw OpenSSLErrorQueue.error("load private key \(privateKeyPath)")
+            }
+        }
     }
 
     deinit { if let built { SSL_CTX_free(built) } }

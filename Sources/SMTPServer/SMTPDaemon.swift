@@ -49,11 +49,22 @@ public enum SMTPDaemon {
             log.warning("smtpd_trusted_networks: '\(entry)' is not a network; ignored")
         }
 
-        // The key is read now, while we may still be root (postamt-smtpd(8), DESIGN.md).
+        // The key is read now, while we may still be root (postamt-smtpd(8), DESIGN.md); the TLS
+        // context is built from it (and OpenSSL loaded) at the first STARTTLS, or at once for
+        // the smtps role, which needs it before the greeting.
         var tlsContext: TLSServerContext? = nil
         if settings.engine.startTLSAvailable {
             do {
-                tlsContext = try TLSServerContext(certificateChainPath: settings.certificateFile, privateKeyPath: settings.keyFile)
+                guard let chain = try FileIO.readFile(settings.certificateFile, limit: 1 << 20) else {
+                    throw SystemError("open \(settings.certificateFile)", errno: ENOENT)
+                }
+                guard let key = try FileIO.readFile(settings.keyFile, limit: 1 << 20) else {
+                    throw SystemError("open \(settings.keyFile)", errno: ENOENT)
+                }
+                let context = TLSServerContext(certificateChainPEM: chain, privateKeyPEM: key,
+                                               certificateChainPath: settings.certificateFile, privateKeyPath: settings.keyFile)
+                if role == .smtps { _ = try context.load() }
+                tlsContext = context
             } catch {
                 log.error("TLS disabled: \(error)")
                 if role == .smtps { refuse("no usable certificate for implicit TLS", hostname: settings.hostname) }

@@ -5,6 +5,7 @@ import Glibc
 #endif
 import MailCore
 import MailQueue
+import MailNet
 import MailRemote
 import MailSystem
 
@@ -159,6 +160,7 @@ struct Check: ParsableCommand {
             if access(path, X_OK) != 0 { problems.append("\(path): program missing or not executable (program_directory)") }
         }
         problems += Spam.check(configuration)
+        problems += Check.tlsProblems(configuration)
         let owner = configuration.string("mail_owner")
         if SystemUser.named(owner) == nil { problems.append("\(configuration.file): mail_owner '\(owner)' is not a system user") }
         let privs = configuration.string("default_privs")
@@ -169,6 +171,36 @@ struct Check: ParsableCommand {
         }
         for p in problems { print(p) }
         throw ExitCode(1)
+    }
+}
+
+extension Check {
+    /// Each certificate/key pair the servers would use builds a TLS context. The servers
+    /// themselves build theirs only when a client asks for TLS (OpenSSL is loaded then), so a
+    /// key that does not match its certificate shows here, or at the first handshake.
+    static func tlsProblems(_ configuration: Configuration) -> [String] {
+        func setting(_ own: String, _ shared: String) -> String {
+            let value = configuration.string(own)
+            return value.isEmpty ? configuration.string(shared) : value
+        }
+        let pairs = [
+            ("tls_certificate", configuration.string("tls_certificate"), configuration.string("tls_key")),
+            ("imap_tls_certificate", setting("imap_tls_certificate", "tls_certificate"), setting("imap_tls_key", "tls_key")),
+            ("smtpd_tls_cert_file", setting("smtpd_tls_cert_file", "tls_certificate"), setting("smtpd_tls_key_file", "tls_key")),
+        ]
+        var problems: [String] = []
+        var seen = Set<String>()
+        for (name, certificate, key) in pairs where !(certificate.isEmpty && key.isEmpty) {
+            guard seen.insert(certificate + "\u{0}" + key).inserted else { continue }
+            if certificate.isEmpty || key.isEmpty {
+                problems.append("\(configuration.file): \(name): a certificate needs its key and a key its certificate")
+                continue
+            }
+            do { _ = try TLSServerContext(certificateChainPath: certificate, privateKeyPath: key) } catch {
+                problems.append("\(configuration.file): \(name): \(error)")
+            }
+        }
+        return problems
     }
 }
 

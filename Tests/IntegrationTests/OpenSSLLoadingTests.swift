@@ -82,4 +82,38 @@ struct OpenSSLLoadingTests {
         try waitFor("libssl mapped after STLS", timeout: 20) { plain.mapsOpenSSL }
         plain.close()
     }
+
+    @Test func smtpdLoadsOpenSSLOnlyForSTARTTLS() throws {
+        let (installation, _) = try IMAPLoginTests.tlsInstallation(shared: true)
+        let smtpd = try Server(installation, program: "postamt-smtpd")
+        _ = try smtpd.readUntil("220 ")
+        smtpd.send("EHLO client.example")
+        var ehlo: [String] = []
+        repeat { ehlo.append(try smtpd.readUntil("250")) } while !ehlo.last!.hasPrefix("250 ")
+        #expect(ehlo.contains { $0.hasSuffix("STARTTLS") }, "\(ehlo)")
+        #expect(!smtpd.mapsOpenSSL, "a plaintext SMTP session mapped OpenSSL")
+        smtpd.send("STARTTLS")
+        _ = try smtpd.readUntil("220 ")
+        try waitFor("libssl mapped after STARTTLS", timeout: 20) { smtpd.mapsOpenSSL }
+        smtpd.close()
+    }
+
+    /// The servers build their TLS context only when a client asks, so `postamt check` is where
+    /// a key that does not belong to its certificate shows before the first handshake.
+    @Test func checkFindsAKeyThatDoesNotMatch() throws {
+        let (installation, _) = try IMAPLoginTests.tlsInstallation(shared: true)
+        let root = installation.root
+        let other = try run("/usr/bin/openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                                                 "-out", "\(root)/etc/postamt/other-key.pem"])
+        #expect(other.status == 0)
+        let good = try installation.postamt(["check"])
+        #expect(!good.stdout.contains("tls"), "\(good.stdout)")
+        let conf = "\(root)/etc/postamt/postamt.conf"
+        try ((try String(contentsOfFile: conf, encoding: .utf8)) + "\nimap_tls_key = \(root)/etc/postamt/other-key.pem\n")
+            .write(toFile: conf, atomically: true, encoding: .utf8)
+        let bad = try installation.postamt(["check"])
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("imap_tls_certificate") && bad.stdout.contains("mismatch"), "\(bad.stdout)")
+        #expect(!bad.stdout.contains("postamt.conf: tls_certificate"), "\(bad.stdout)")
+    }
 }

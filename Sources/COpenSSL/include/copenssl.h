@@ -60,6 +60,9 @@ static inline int postamt_SSL_CTX_set_dh_auto(SSL_CTX *ctx, int onoff) {
 static inline int postamt_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
 }
+static inline int postamt_SSL_CTX_add0_chain_cert(SSL_CTX *ctx, X509 *cert) {
+    return (int)SSL_CTX_add0_chain_cert(ctx, cert);
+}
 static inline long postamt_BIO_get_mem_data(BIO *bio, char **data) {
     return BIO_get_mem_data(bio, data);
 }
