@@ -2,15 +2,17 @@ import IMAPProtocol
 import MailMessage
 
 /// One message as IMAP serves it: its bytes with every line ending CRLF (RFC 9051 §2.3.1:
-/// messages are sent with CRLF; Maildir files usually hold LF) and the MIME tree over them.
-struct IMAPMessageData {
-    let message: MIMEMessage
+/// messages are sent with CRLF; Maildir files usually hold LF) and the MIME tree over them,
+/// parsed only when something asks for it (BODY[], RFC822 and RFC822.SIZE need none).
+final class IMAPMessageData {
+    let bytes: [UInt8]
+    let limits: MIMELimits
+    private(set) lazy var message = MIMEMessage(parsing: bytes, limits: limits)
 
     init(fileBytes: [UInt8], limits: MIMELimits = MIMELimits()) {
-        message = MIMEMessage(parsing: IMAPMessageData.crlf(fileBytes), limits: limits)
+        bytes = IMAPMessageData.crlf(fileBytes)
+        self.limits = limits
     }
-
-    var bytes: [UInt8] { message.bytes }
 
     /// Bare LF becomes CRLF; existing CRLF stays.
     static func crlf(_ bytes: [UInt8]) -> [UInt8] {
@@ -75,6 +77,7 @@ struct IMAPMessageData {
     func section(_ section: IMAPSection) -> [UInt8]? {
         let path = section.part.map { Int($0) }
         switch section.text {
+        case nil where path.isEmpty: return bytes // the whole message: no parse
         case nil: return slice(message.range(of: path, .all))
         case .header: return slice(message.range(of: path, .header))
         case .text: return slice(message.range(of: path, .text))
