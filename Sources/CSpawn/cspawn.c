@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <sys/vfs.h>
 #include "cspawn.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -160,4 +161,10 @@ long postamt_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds
         }
     }
     return (long)n;
+}
+
+long postamt_fs_type(const char *path) {
+    struct statfs fs;
+    if (statfs(path, &fs) != 0) return -1;
+    return (long)fs.f_type;
 }

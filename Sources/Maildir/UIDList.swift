@@ -478,11 +478,15 @@ public struct UIDList: Sendable {
                 // Only flags, modseqs or the stamp changed (no UID came or went): the new list
                 // needs to be whole, not durable at once — a crash that keeps the old one loses
                 // nothing the names in cur/ do not say again (the flags; their modseqs are
-                // raised anew). UIDs handed out and expunges are made durable.
+                // raised anew, see unrecordedChangeModSeqStep). Whole without an fsync where
+                // the file system writes a renamed file's data before the rename (ext4's
+                // defaults). UIDs handed out and expunges are made durable.
                 let flagsOnly = !original.fresh && file.uidValidity == original.file.uidValidity
                     && file.nextUID == original.file.nextUID && file.entries.count == original.file.entries.count
+                let durability: FileIO.Durability = !flagsOnly ? .full
+                    : ReplaceOrdering.of(folderPath) == .unknown ? .contents : .none
                 try mapSystemErrors {
-                    try FileIO.replace(filePath, file.encoded(), mode: 0o600, durability: flagsOnly ? .contents : .full)
+                    try FileIO.replace(filePath, file.encoded(), mode: 0o600, durability: durability)
                 }
                 after = identity()
             }

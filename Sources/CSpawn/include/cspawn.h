@@ -35,6 +35,9 @@ int postamt_send_with_fds(int sock, const void *buf, size_t len, const int *fds,
 long postamt_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
 
 /* WIFEXITED & co are macros. */
+/* statfs(2)'s f_type of the file system holding path, or -1 (sys/vfs.h is not in Glibc's module). */
+long postamt_fs_type(const char *path);
+
 int postamt_wifexited(int status);
 int postamt_wexitstatus(int status);
 int postamt_wifsignaled(int status);
