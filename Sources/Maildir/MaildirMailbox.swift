@@ -362,7 +362,9 @@ public final class MaildirMailbox {
             guard !gone.isEmpty else { return }
             try mapSystemErrors { try FileIO.fsyncDirectory("\(path)/cur") }
             file.entries.removeAll { gone.contains($0.uid) }
-            file.highestModSeq += 1 // RFC 7162 §3.2.10: expunges raise HIGHESTMODSEQ too
+            // RFC 7162 §3.2.10: expunges raise HIGHESTMODSEQ too; files that were gone before
+            // we came are an unrecorded change (see UIDList.unrecordedChangeModSeqStep).
+            file.highestModSeq += gone.count > removed.count ? UIDList.unrecordedChangeModSeqStep : 1
             snapshot.messages.removeAll { gone.contains($0.uid) }
             snapshot.highestModSeq = file.highestModSeq
             generation += 1

@@ -475,14 +475,16 @@ public struct UIDList: Sendable {
             var after = original.identity
             if file != original.file || original.fresh {
                 lock.refresh()
-                // Only flags, modseqs or the stamp changed (no UID came or went): the new list
+                // Only flags, modseqs or the stamp changed, or messages went (no UID came): the new list
                 // needs to be whole, not durable at once — a crash that keeps the old one loses
                 // nothing the names in cur/ do not say again (the flags; their modseqs are
                 // raised anew, see unrecordedChangeModSeqStep). Whole without an fsync where
                 // the file system writes a renamed file's data before the rename (ext4's
                 // defaults). UIDs handed out and expunges are made durable.
+                // (Removals too: the files are gone already, a kept old list only names them
+                // until the next scan drops them again.)
                 let flagsOnly = !original.fresh && file.uidValidity == original.file.uidValidity
-                    && file.nextUID == original.file.nextUID && file.entries.count == original.file.entries.count
+                    && file.nextUID == original.file.nextUID && file.entries.count <= original.file.entries.count
                 let durability: FileIO.Durability = !flagsOnly ? .full
                     : ReplaceOrdering.of(folderPath) == .unknown ? .contents : .none
                 try mapSystemErrors {
@@ -591,7 +593,8 @@ public struct UIDList: Sendable {
             kept.append(entry)
         }
         // RFC 7162 §3.2.10 (QRESYNC): an expunge also raises HIGHESTMODSEQ.
-        if dropped && !changed { file.highestModSeq += 1 }
+        // (An unrecorded expunge, like an unrecorded flag change, may be one a crash took back.)
+        if dropped && !changed { file.highestModSeq += UIDList.unrecordedChangeModSeqStep }
         let fresh = scanned.keys.filter { !known.contains($0) }.sorted(by: MaildirFileName.deliveryOrder)
         if !fresh.isEmpty {
             if UInt64(file.nextUID) + UInt64(fresh.count) >= UInt64(UInt32.max) {

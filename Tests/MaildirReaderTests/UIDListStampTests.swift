@@ -183,4 +183,23 @@ struct UIDListStampTests {
         setMTime(new, box.newStamp!.modified)
         #expect(try box.synchronize().messages.count == 2)
     }
+
+    @Test func unrecordedExpungeStepsOverModSeqs() throws {
+        let dir = TemporaryDirectory()
+        let md = Maildir(path: dir.path)
+        for i in 0..<3 { try deliver(md, "m\(i)\n") }
+        let box = MaildirMailbox(maildir: md)
+        let before = try box.synchronize().highestModSeq
+        // Our own expunge: one step.
+        _ = try box.store(uids: [1], .add([.trashed]))
+        let afterStore = box.snapshot.highestModSeq
+        #expect(try box.expunge() == [1])
+        #expect(box.snapshot.highestModSeq == afterStore + 1)
+        // A file another program removed (or whose expunge a crash took back): a big step.
+        let last = box.snapshot.messages.last!
+        #expect(unlink("\(md.path)/\(last.relativePath)") == 0)
+        let after = try MaildirMailbox(maildir: md).synchronize()
+        #expect(after.messages.map(\.uid) == [2])
+        #expect(after.highestModSeq >= before + UIDList.unrecordedChangeModSeqStep)
+    }
 }
