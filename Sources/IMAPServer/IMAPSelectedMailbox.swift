@@ -41,8 +41,6 @@ final class IMAPSelectedMailbox {
     var count: UInt32 { UInt32(uids.count) }
 
     func index(of uid: UInt32) -> Int? { sequenceNumber(of: uid).map { Int($0) - 1 } }
-    func flags(of uid: UInt32) -> MaildirFlags? { index(of: uid).map { flags[$0] } }
-    func modSeq(of uid: UInt32) -> UInt64? { index(of: uid).map { modSeqs[$0] } }
 
     /// Records what the client was told about a message it knows.
     func record(_ uid: UInt32, flags newFlags: MaildirFlags, modSeq: UInt64) {

@@ -170,14 +170,8 @@ extension IMAPSession {
             }
             var structure: (envelope: IMAPEnvelope, body: IMAPBodyStructure)?
             if needsStructure {
-                if let blob = try selected.mailbox.info(uid: messageUID)?.blob, let cached = IMAPStructureCache.decode(blob) {
-                    structure = cached
-                } else {
-                    if data == nil { data = try messageData(uid: messageUID, selected: selected) }
-                    guard let data else { continue }
-                    structure = (data.envelope, data.bodyStructure)
-                    try? selected.mailbox.setBlob(uid: messageUID, IMAPStructureCache.encode(data.envelope, data.bodyStructure))
-                }
+                guard let found = self.structure(uid: messageUID, selected: selected) else { continue }
+                structure = found
             }
             if setsSeen, !selected.flags[Int(seq) - 1].contains(.seen) {
                 let result = try selected.mailbox.store(uids: [messageUID], .add(.seen))

@@ -133,10 +133,6 @@ public enum FileIO {
 
     /// Replaces `path` with `bytes` through a temporary file and rename(2): a reader sees the
     /// old or the new file, never a torn one; `durability` says what a crash can do.
-    public static func replace(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o640, durable: Bool) throws {
-        try replace(path, bytes, mode: mode, durability: durable ? .full : .none)
-    }
-
     public static func replace(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o640, durability: Durability) throws {
         let dir = directoryName(path)
         let temp = "\(dir)/.tmp.\(getpid()).\(Clock.monotonicNanoseconds()).\(baseName(path))"

@@ -97,7 +97,7 @@ public struct MessageCache: Hashable, Sendable {
     }
 
     public func save(folderPath: String) throws {
-        try mapSystemErrors { try FileIO.replace("\(folderPath)/\(MessageCache.fileName)", encoded(), mode: 0o600, durable: false) }
+        try mapSystemErrors { try FileIO.replace("\(folderPath)/\(MessageCache.fileName)", encoded(), mode: 0o600, durability: .none) }
     }
 
     public func encoded() -> [UInt8] {

@@ -382,13 +382,8 @@ public struct UIDList: Sendable {
     /// Decides without reading cur/ whether the uid list describes the folder: cur/ must
     /// still have the mtime stamped in the file. `known` and `knownStamp` are the identity and
     /// stamp of the file the caller last read.
-    public func quickCheck(known: FileIdentity?, knownStamp: CurStamp?) throws -> QuickCheck {
-        var newStamp: CurStamp?
-        return try quickCheck(known: known, knownStamp: knownStamp, newStamp: &newStamp)
-    }
-
-    /// `quickCheck`, remembering in `newStamp` new/'s mtime when it was listed empty: while
-    /// new/ keeps it (under `CurStamp`'s settle rule), new/ is known empty from one stat(2).
+    /// `newStamp` remembers new/'s mtime when it was listed empty: while new/ keeps it (under
+    /// `CurStamp`'s settle rule), new/ is known empty from one stat(2).
     public func quickCheck(known: FileIdentity?, knownStamp: CurStamp?, newStamp: inout CurStamp?) throws -> QuickCheck {
         guard let curTime = curTime() else { return .needsScan }
         let newPath = "\(folderPath)/new"

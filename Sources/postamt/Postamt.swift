@@ -5,6 +5,7 @@ import Glibc
 #endif
 import MailCore
 import MailQueue
+import MailLogin
 import MailNet
 import MailRemote
 import MailSystem
@@ -179,15 +180,12 @@ extension Check {
     /// themselves build theirs only when a client asks for TLS (OpenSSL is loaded then), so a
     /// key that does not match its certificate shows here, or at the first handshake.
     static func tlsProblems(_ configuration: Configuration) -> [String] {
-        func setting(_ own: String, _ shared: String) -> String {
-            let value = configuration.string(own)
-            return value.isEmpty ? configuration.string(shared) : value
+        // Each pair falls back on tls_certificate/tls_key as the servers' own settings do.
+        let pairs = [("tls_certificate", nil, nil), ("imap_tls_certificate", "imap_tls_certificate", "imap_tls_key"),
+                     ("smtpd_tls_cert_file", "smtpd_tls_cert_file", "smtpd_tls_key_file")].map { name, cert, key in
+            let settings = LoginSettings(configuration, certificateSetting: cert, keySetting: key)
+            return (name, settings.certificatePath, settings.keyPath)
         }
-        let pairs = [
-            ("tls_certificate", configuration.string("tls_certificate"), configuration.string("tls_key")),
-            ("imap_tls_certificate", setting("imap_tls_certificate", "tls_certificate"), setting("imap_tls_key", "tls_key")),
-            ("smtpd_tls_cert_file", setting("smtpd_tls_cert_file", "tls_certificate"), setting("smtpd_tls_key_file", "tls_key")),
-        ]
         var problems: [String] = []
         var seen = Set<String>()
         for (name, certificate, key) in pairs where !(certificate.isEmpty && key.isEmpty) {
