@@ -89,6 +89,20 @@ public struct CurStamp: Hashable, Sendable {
 /// another program (a local MUA working on the Maildir) is noticed by the mtime, and one made
 /// within the same file-system timestamp tick as the stamp by the rescan `CurStamp` asks for
 /// within `CurStamp.settle`. The second time in the field is when the mtime was read.
+///
+/// Appended changes: a writer may append a batch of changes instead of writing the whole file
+/// (no temporary file, no rename, no new inode), as Dovecot appends to its dovecot-uidlist:
+///
+///     +<uid> M<modseq> F<flags> :<base name>      a new entry, or the new state of one
+///     -<uid>                                      the entry is gone
+///     =N<next uid> M<highest modseq> [C<stamp>]   the header's values now; ends the batch
+///
+/// A batch is written with one write(2) under the lock and counts only once its "=" line is
+/// there: a reader that comes upon an append in progress, or a file whose append a crash cut
+/// short, sees the state before the batch. (The last line, when it has no line end, is such an
+/// append; the next writer writes the whole file anew.) "=" may not lower N or M, and a batch's
+/// entries must stay below its N and at most its M. The appended part is folded into a full
+/// write once it is larger than `UIDList.changesLimit`.
 public struct UIDListFile: Hashable, Sendable {
     public var uidValidity: UInt32
     public var nextUID: UInt32
@@ -108,22 +122,8 @@ public struct UIDListFile: Hashable, Sendable {
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(entries.count * 64 + 96)
-        var header = "\(UIDListFile.magic) 1 V\(uidValidity) N\(nextUID) M\(highestModSeq)"
-        if let c = curStamp {
-            header += " C\(c.modified.seconds).\(c.modified.nanoseconds),\(c.checked.seconds).\(c.checked.nanoseconds)"
-        }
-        out.append(contentsOf: header.utf8)
-        out.append(0x0A)
-        for e in entries {
-            appendDecimal(&out, UInt64(e.uid))
-            out.append(0x20); out.append(UInt8(ascii: "M"))
-            appendDecimal(&out, e.modSeq)
-            out.append(0x20); out.append(UInt8(ascii: "F"))
-            e.flags.appendLetters(to: &out)
-            out.append(0x20); out.append(UInt8(ascii: ":"))
-            out.append(contentsOf: e.baseName.utf8)
-            out.append(0x0A)
-        }
+        out.append(contentsOf: "\(UIDListFile.magic) 1 V\(uidValidity) \(UIDListFile.stateFields(nextUID, highestModSeq, curStamp))\n".utf8)
+        for e in entries { appendEntry(&out, e) }
         return out
     }
 
@@ -134,19 +134,84 @@ public struct UIDListFile: Hashable, Sendable {
         out[start...].reverse()
     }
 
+    /// The encoded form of one entry's fields ("<uid> M<modseq> F<flags> :<base name>\n").
+    func appendEntry(_ out: inout [UInt8], _ e: UIDListEntry) {
+        appendDecimal(&out, UInt64(e.uid))
+        out.append(0x20); out.append(UInt8(ascii: "M"))
+        appendDecimal(&out, e.modSeq)
+        out.append(0x20); out.append(UInt8(ascii: "F"))
+        e.flags.appendLetters(to: &out)
+        out.append(0x20); out.append(UInt8(ascii: ":"))
+        out.append(contentsOf: e.baseName.utf8)
+        out.append(0x0A)
+    }
+
+    /// The change batch that turns `old` into `self`, for appending to a file that holds
+    /// `old` (see "Appended changes" above); nil when only a full write can say it (another
+    /// UIDVALIDITY, a smaller next UID or highest modseq, entries out of order).
+    public func encodedChanges(from old: UIDListFile) -> [UInt8]? {
+        guard uidValidity == old.uidValidity, nextUID >= old.nextUID, highestModSeq >= old.highestModSeq else { return nil }
+        var out: [UInt8] = []
+        let a = old.entries, b = entries
+        var i = 0, j = 0
+        while i < a.count || j < b.count {
+            if j < b.count, j > 0, b[j].uid <= b[j - 1].uid { return nil }
+            if j == b.count || (i < a.count && a[i].uid < b[j].uid) {
+                out.append(UInt8(ascii: "-"))
+                appendDecimal(&out, UInt64(a[i].uid))
+                out.append(0x0A)
+                i += 1
+            } else if i == a.count || b[j].uid < a[i].uid {
+                out.append(UInt8(ascii: "+"))
+                appendEntry(&out, b[j])
+                j += 1
+            } else {
+                if a[i] != b[j] {
+                    out.append(UInt8(ascii: "+"))
+                    appendEntry(&out, b[j])
+                }
+                i += 1; j += 1
+            }
+        }
+        out.append(contentsOf: "=\(UIDListFile.stateFields(nextUID, highestModSeq, curStamp))\n".utf8)
+        return out
+    }
+
+    /// "N<next> M<highest>[ C<stamp>]", the header's fields after the UIDVALIDITY.
+    static func stateFields(_ next: UInt32, _ modSeq: UInt64, _ stamp: CurStamp?) -> String {
+        var text = "N\(next) M\(modSeq)"
+        if let c = stamp {
+            text += " C\(c.modified.seconds).\(c.modified.nanoseconds),\(c.checked.seconds).\(c.checked.nanoseconds)"
+        }
+        return text
+    }
+
+    /// Where a parsed file's parts end.
+    public struct Layout: Equatable, Sendable {
+        /// Bytes up to the end of the last complete change batch (or of the base when none).
+        public var validLength: Int
+        /// Of those, the bytes of appended change batches.
+        public var changeBytes: Int
+        /// Bytes follow `validLength`: an append cut short by a crash, or one being written.
+        public var hasTornTail: Bool
+    }
+
     /// Parses a file; nil when it is damaged in any way (never trusted halfway).
-    public static func parse(_ bytes: [UInt8]) -> UIDListFile? {
+    public static func parse(_ bytes: [UInt8]) -> UIDListFile? { parseWithLayout(bytes)?.file }
+
+    /// `parse`, also telling where the file's parts end (for the next append).
+    public static func parseWithLayout(_ bytes: [UInt8]) -> (file: UIDListFile, layout: Layout)? {
         bytes.withUnsafeBufferPointer { parse(buffer: $0) }
     }
 
-    static func parse(buffer b: UnsafeBufferPointer<UInt8>) -> UIDListFile? {
-        guard b.last == 0x0A, let headerEnd = b.firstIndex(of: 0x0A),
-              let header = parseHeader(ArraySlice(b[0..<headerEnd])) else { return nil } // truncated or bad
+    static func parse(buffer b: UnsafeBufferPointer<UInt8>) -> (file: UIDListFile, layout: Layout)? {
+        // The last line without a line end is an append cut short or still being written.
+        guard let headerEnd = b.firstIndex(of: 0x0A), let lastLineEnd = b.lastIndex(of: 0x0A),
+              let header = parseHeader(ArraySlice(b[0..<headerEnd])) else { return nil }
         var file = UIDListFile(uidValidity: header.validity, nextUID: header.next, highestModSeq: header.modSeq,
                                curStamp: header.curStamp)
-        var lastUID: UInt32 = 0
         var i = headerEnd + 1
-        let end = b.count
+        let end = lastLineEnd + 1
         // Reads decimal digits at i (at most 20, no sign, no leading "+"); nil when none.
         func number() -> UInt64? {
             var value: UInt64 = 0
@@ -166,10 +231,10 @@ public struct UIDListFile: Hashable, Sendable {
             i += 1
             return true
         }
-        while i < end {
-            guard let uid = number(), uid > UInt64(lastUID), uid < UInt64(file.nextUID),
-                  expect(0x20), expect(UInt8(ascii: "M")),
-                  let modSeq = number(), modSeq <= file.highestModSeq,
+        // "<uid> M<modseq> F<flags> :<base name>\n" at i.
+        func entry() -> UIDListEntry? {
+            guard let uid = number(), uid > 0, uid < UInt64(UInt32.max),
+                  expect(0x20), expect(UInt8(ascii: "M")), let modSeq = number(),
                   expect(0x20), expect(UInt8(ascii: "F")) else { return nil }
             // Flag letters in strictly ascending ASCII order: the canonical form only.
             var flags: UInt64 = 0
@@ -194,30 +259,123 @@ public struct UIDListFile: Hashable, Sendable {
             guard i > nameStart, i < end else { return nil }
             let base = String(decoding: UnsafeBufferPointer(rebasing: b[nameStart..<i]), as: UTF8.self)
             i += 1 // "\n"
-            lastUID = UInt32(uid)
-            file.entries.append(UIDListEntry(uid: UInt32(uid), modSeq: modSeq, flags: MaildirFlags(rawValue: flags), baseName: base))
+            return UIDListEntry(uid: UInt32(uid), modSeq: modSeq, flags: MaildirFlags(rawValue: flags), baseName: base)
         }
-        return file
+        let plus = UInt8(ascii: "+"), minus = UInt8(ascii: "-"), equals = UInt8(ascii: "=")
+        // The base: UIDs strictly ascending and below N, modseqs at most M.
+        var lastUID: UInt32 = 0
+        while i < end, b[i] != plus, b[i] != minus, b[i] != equals {
+            guard let e = entry(), e.uid > lastUID, e.uid < file.nextUID, e.modSeq <= file.highestModSeq else { return nil }
+            lastUID = e.uid
+            file.entries.append(e)
+        }
+        let baseEnd = i
+        var validLength = i
+        // Change batches, each closed by its "=" line; a batch without one is ignored.
+        var puts: [UIDListEntry] = []
+        var removals: [UInt32] = []
+        var removed = Set<UInt32>()
+        while i < end {
+            let kind = b[i]
+            i += 1
+            switch kind {
+            case plus:
+                guard let e = entry() else { return nil }
+                puts.append(e)
+            case minus:
+                guard let uid = number(), uid < UInt64(UInt32.max), expect(0x0A) else { return nil }
+                removals.append(UInt32(uid))
+            case equals:
+                let lineEnd = b[i..<end].firstIndex(of: 0x0A)!
+                let fields = (i, lineEnd)
+                i = lineEnd + 1
+                guard let state = parseState(b, from: fields.0, to: fields.1),
+                      state.next >= file.nextUID, state.modSeq >= file.highestModSeq else { return nil }
+                for e in puts {
+                    guard e.uid < state.next, e.modSeq <= state.modSeq else { return nil }
+                    if e.uid > (file.entries.last?.uid ?? 0) { file.entries.append(e); continue }
+                    var low = 0, high = file.entries.count
+                    while low < high {
+                        let mid = (low + high) / 2
+                        if file.entries[mid].uid < e.uid { low = mid + 1 } else { high = mid }
+                    }
+                    if file.entries[low].uid == e.uid {
+                        file.entries[low] = e
+                        removed.remove(e.uid)
+                    } else {
+                        file.entries.insert(e, at: low)
+                    }
+                }
+                removed.formUnion(removals)
+                puts.removeAll(keepingCapacity: true)
+                removals.removeAll(keepingCapacity: true)
+                file.nextUID = state.next
+                file.highestModSeq = state.modSeq
+                file.curStamp = state.curStamp
+                validLength = i
+            default:
+                return nil
+            }
+        }
+        if !removed.isEmpty { file.entries.removeAll { removed.contains($0.uid) } }
+        return (file, Layout(validLength: validLength, changeBytes: validLength - baseEnd, hasTornTail: validLength < b.count))
     }
 
     static func parseHeader(_ line: ArraySlice<UInt8>) -> (validity: UInt32, next: UInt32, modSeq: UInt64, curStamp: CurStamp?)? {
-        let f = line.split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
-        guard f.count == 5 || f.count == 6, f[0] == magic, f[1] == "1",
-              f[2].hasPrefix("V"), let v = UInt32(f[2].dropFirst()), v > 0,
-              f[3].hasPrefix("N"), let n = UInt32(f[3].dropFirst()), n > 0,
-              f[4].hasPrefix("M"), let m = UInt64(f[4].dropFirst()) else { return nil }
-        var stamp: CurStamp?
-        if f.count == 6 {
-            func time(_ text: Substring) -> FileTime? {
-                let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-                guard parts.count == 2, let s = Int64(parts[0]), let ns = Int64(parts[1]), ns >= 0, ns < 1_000_000_000 else { return nil }
-                return FileTime(seconds: s, nanoseconds: ns)
+        let prefix = Array("\(magic) 1 V".utf8)
+        guard line.count > prefix.count, line.prefix(prefix.count).elementsEqual(prefix) else { return nil }
+        return line.withUnsafeBufferPointer { b in
+            var c = FieldCursor(b: b, i: prefix.count, end: b.count)
+            guard let v = c.number(), v > 0, v <= UInt64(UInt32.max), c.expect(0x20),
+                  let state = parseState(b, from: c.i, to: b.count) else { return nil }
+            return (UInt32(v), state.next, state.modSeq, state.curStamp)
+        }
+    }
+
+    /// Decimal fields of a line, byte by byte.
+    struct FieldCursor {
+        let b: UnsafeBufferPointer<UInt8>
+        var i: Int
+        let end: Int
+
+        /// Decimal digits (1 to 19, no sign); nil when none or too many.
+        mutating func number() -> UInt64? {
+            var value: UInt64 = 0
+            let start = i
+            while i < end, b[i] >= 0x30, b[i] <= 0x39 {
+                guard i - start < 19 else { return nil }
+                value = value * 10 + UInt64(b[i] - 0x30)
+                i += 1
             }
-            let times = f[5].dropFirst().split(separator: ",", omittingEmptySubsequences: false)
-            guard f[5].hasPrefix("C"), times.count == 2, let modified = time(times[0]), let checked = time(times[1]) else { return nil }
+            return i > start ? value : nil
+        }
+
+        mutating func expect(_ byte: UInt8) -> Bool {
+            guard i < end, b[i] == byte else { return false }
+            i += 1
+            return true
+        }
+
+        /// "<sec>.<nsec>" with nanoseconds below a billion.
+        mutating func time() -> FileTime? {
+            guard let s = number(), expect(UInt8(ascii: ".")), let ns = number(), ns < 1_000_000_000 else { return nil }
+            return FileTime(seconds: Int64(s), nanoseconds: Int64(ns))
+        }
+    }
+
+    /// "N<next> M<highest>[ C<sec>.<nsec>,<sec>.<nsec>]" filling b[from..<to] (see `stateFields`).
+    static func parseState(_ b: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> (next: UInt32, modSeq: UInt64, curStamp: CurStamp?)? {
+        var c = FieldCursor(b: b, i: from, end: to)
+        guard c.expect(UInt8(ascii: "N")), let n = c.number(), n > 0, n <= UInt64(UInt32.max),
+              c.expect(0x20), c.expect(UInt8(ascii: "M")), let m = c.number() else { return nil }
+        var stamp: CurStamp?
+        if c.expect(0x20) {
+            guard c.expect(UInt8(ascii: "C")), let modified = c.time(), c.expect(UInt8(ascii: ",")),
+                  let checked = c.time() else { return nil }
             stamp = CurStamp(modified: modified, checked: checked)
         }
-        return (v, n, m, stamp)
+        guard c.i == to else { return nil }
+        return (UInt32(n), m, stamp)
     }
 
     /// The UIDVALIDITY of a damaged file whose first line is still readable.
@@ -307,9 +465,9 @@ public struct MaildirSnapshot: Sendable {
 
 /// The uid list of one folder: reading, locking, and synchronising it with the directory.
 ///
-/// All writers take the folder's dot lock (`postamt-uidlist.lock`) for the whole
-/// read–scan–assign–write cycle, so UIDs are assigned once and in order whatever the number of
-/// imapd/pop3d processes and hosts (NFS). Readers need no lock: the file is replaced by
+/// All writers take the folder's fcntl lock (`FileLock` on `postamt-uidlist.lock`) for the
+/// whole read–scan–assign–write cycle, so UIDs are assigned once and in order whatever the
+/// number of imapd/pop3d processes and hosts (NFS with locking). Readers need no lock: the file is replaced by
 /// rename(2), so a reader sees a whole old or whole new file.
 public struct UIDList: Sendable {
     public static let fileName = "postamt-uidlist"
@@ -439,7 +597,7 @@ public struct UIDList: Sendable {
     /// Runs `body` on the file under the lock, creating a fresh file (new UIDVALIDITY) when it
     /// is missing or damaged, and writes it back (temp file + fsync + rename + dir fsync) when
     /// `body` changed it.
-    public func update<T>(_ body: (inout UIDListFile, DotLock) throws -> T) throws -> T {
+    public func update<T>(_ body: (inout UIDListFile, FileLock) throws -> T) throws -> T {
         try updateTracked(body).result
     }
 
@@ -454,8 +612,8 @@ public struct UIDList: Sendable {
 
     /// `update`, telling which file it started from and which it left (both under the lock,
     /// so no other writer came between).
-    public func updateTracked<T>(_ body: (inout UIDListFile, DotLock) throws -> T) throws -> UpdateOutcome<T> {
-        try DotLock.withLock(for: filePath, options: lockOptions) { lock in
+    public func updateTracked<T>(_ body: (inout UIDListFile, FileLock) throws -> T) throws -> UpdateOutcome<T> {
+        try FileLock.withLock(for: filePath, options: lockOptions) { lock in
             let original = try loadOrCreateLocked()
             var file = original.file
             // Exact: the list describes cur/ right now. Postamt changes cur/ only under this
@@ -470,6 +628,16 @@ public struct UIDList: Sendable {
             var after = original.identity
             if file != original.file || original.fresh {
                 lock.refresh()
+                // Most changes are a few entries: appended, without a new inode (see UIDListFile).
+                // A batch that hands out UIDs is made durable (fdatasync: the file exists);
+                // the others as the full write below would be.
+                let newUIDs = file.nextUID != original.file.nextUID
+                if !original.fresh, let layout = original.layout, !layout.hasTornTail,
+                   let batch = file.encodedChanges(from: original.file),
+                   layout.changeBytes + batch.count <= UIDList.changesLimit(baseBytes: layout.validLength - layout.changeBytes) {
+                    try appendChanges(batch, sync: newUIDs || ReplaceOrdering.of(folderPath) == .unknown)
+                    return UpdateOutcome(result: result, before: original.identity, after: identity(), stamp: file.curStamp)
+                }
                 // Only flags, modseqs or the stamp changed, or messages went (no UID came): the new list
                 // needs to be whole, not durable at once — a crash that keeps the old one loses
                 // nothing the names in cur/ do not say again (the flags; their modseqs are
@@ -491,7 +659,22 @@ public struct UIDList: Sendable {
         }
     }
 
-    func loadOrCreateLocked() throws -> (file: UIDListFile, fresh: Bool, identity: FileIdentity?) {
+    /// How many bytes of appended changes a file may carry before the next change writes it
+    /// whole: a quarter of the base, at least 8 KiB (every writer and every reader of a
+    /// changed file parses them).
+    static func changesLimit(baseBytes: Int) -> Int { max(8 << 10, baseBytes / 4) }
+
+    /// Appends a change batch with one write(2) (under the lock; see UIDListFile).
+    func appendChanges(_ batch: [UInt8], sync: Bool) throws {
+        try mapSystemErrors {
+            let fd = try FileIO.open(filePath, O_WRONLY | O_APPEND | O_NOFOLLOW)
+            try FileIO.writeAll(fd.raw, batch)
+            if sync { try FileIO.fsync(fd.raw, "fsync \(filePath)") }
+            try fd.closeChecked()
+        }
+    }
+
+    func loadOrCreateLocked() throws -> (file: UIDListFile, fresh: Bool, identity: FileIdentity?, layout: UIDListFile.Layout?) {
         let raw = Glibc.open(filePath, O_RDONLY | O_CLOEXEC)
         var bytes: [UInt8]?
         var identity: FileIdentity?
@@ -503,11 +686,11 @@ public struct UIDList: Sendable {
         } else if errno != ENOENT {
             throw MaildirError.system(SystemError("open \(filePath)"))
         }
-        if let bytes, let file = UIDListFile.parse(bytes) { return (file, false, identity) }
+        if let bytes, let (file, layout) = UIDListFile.parseWithLayout(bytes) { return (file, false, identity, layout) }
         var minimum: UInt32 = 1
         if let bytes, let old = UIDListFile.salvageValidity(bytes), old < UInt32.max { minimum = old + 1 }
         let validity = try UIDValidityAllocator.next(root: rootPath, atLeast: minimum, lockOptions: lockOptions)
-        return (UIDListFile(uidValidity: validity), true, nil)
+        return (UIDListFile(uidValidity: validity), true, nil, nil)
     }
 
     /// Scans the folder and brings the uid list up to date: known messages keep their UIDs,

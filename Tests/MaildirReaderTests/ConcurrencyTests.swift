@@ -68,6 +68,42 @@ struct LockTests {
         #expect(!FileIO.exists(file + ".lock"))
     }
 
+    @Test func fileLockIsExclusiveAndFreedWithItsHolder() throws {
+        let dir = TemporaryDirectory()
+        let file = "\(dir.path)/postamt-uidlist"
+        let options = DotLock.Options(timeoutMilliseconds: 100)
+        let held = try FileLock.acquire(for: file, options: options)
+        // Another open of the lock file (another session; OFD locks conflict within a process too).
+        #expect(throws: MaildirError.lockTimeout(file + ".lock")) { _ = try FileLock.acquire(for: file, options: options) }
+        held.release()
+        try FileLock.withLock(for: file, options: options) { _ in }
+        // A holder in another process (a POSIX lock, which conflicts with OFD locks) that is
+        // killed without letting go: the kernel releases its lock.
+        let script = "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR)\nfcntl.lockf(fd, fcntl.LOCK_EX)\ntime.sleep(60)\n"
+        let holder = try Spawn.start("/usr/bin/python3", arguments: ["python3", "-c", script, file + ".lock"], environment: [], fds: [])
+        var holds = false
+        for _ in 0..<250 where !holds {
+            do {
+                try FileLock.withLock(for: file, options: DotLock.Options(timeoutMilliseconds: 0)) { _ in }
+                usleep(20_000)
+            } catch MaildirError.lockTimeout {
+                holds = true
+            }
+        }
+        #expect(holds, "the holder never took the lock")
+        kill(holder, SIGKILL)
+        _ = try Spawn.wait(holder)
+        try FileLock.withLock(for: file, options: options) { _ in }
+        // The lock file was removed while a waiter held its descriptor: the waiter locks the one at the path.
+        let first = try FileLock.acquire(for: file, options: options)
+        #expect(unlink(file + ".lock") == 0)
+        let second = try FileLock.acquire(for: file, options: options)
+        #expect(FileIO.exists(file + ".lock"))
+        #expect(throws: MaildirError.lockTimeout(file + ".lock")) { _ = try FileLock.acquire(for: file, options: options) }
+        second.release()
+        first.release()
+    }
+
     @Test func liveLockTimesOutAndIsLeftAlone() throws {
         let dir = TemporaryDirectory()
         let file = "\(dir.path)/x"
@@ -80,7 +116,7 @@ struct LockTests {
         #expect(unlink(file + ".lock") == 0)
         let md = Maildir(path: dir.path)
         try deliver(md, "a\n")
-        let held = try DotLock.acquire(for: "\(md.path)/\(UIDList.fileName)")
+        let held = try FileLock.acquire(for: "\(md.path)/\(UIDList.fileName)")
         let quick = UIDList(folderPath: md.path, lockOptions: DotLock.Options(timeoutMilliseconds: 100))
         #expect(throws: MaildirError.lockTimeout("\(md.path)/\(UIDList.fileName).lock")) { _ = try quick.synchronize() }
         held.release()
@@ -161,6 +197,8 @@ struct ConcurrencyTests {
                 previousMax = max(previousMax, messages.map(\.uid).max() ?? 0)
             }
         }
-        #expect(!FileIO.exists("\(md.path)/\(UIDList.fileName).lock"))
+        // Every holder let go: the lock (which stays in place) is free.
+        let free = try FileLock.acquire(for: "\(md.path)/\(UIDList.fileName)", options: DotLock.Options(timeoutMilliseconds: 0))
+        free.release()
     }
 }

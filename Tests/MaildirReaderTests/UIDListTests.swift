@@ -102,7 +102,6 @@ struct UIDListTests {
         #expect(UIDListFile.parse(file.encoded()) == file)
         let damaged = [
             "postamt-uidlist 1 V1 N8 M9\n3 M2 F :a\n",                  // fine (control)
-            "postamt-uidlist 1 V1 N8 M9\n3 M2 F :a",                    // truncated
             "postamt-uidlist 2 V1 N8 M9\n",                             // unknown version
             "postamt-uidlist 1 V0 N8 M9\n",                             // UIDVALIDITY 0
             "postamt-uidlist 1 V1 N8 M9\n8 M2 F :a\n",                  // uid not below N
@@ -118,6 +117,118 @@ struct UIDListTests {
         ]
         #expect(UIDListFile.parse(Array(damaged[0].utf8)) != nil)
         for text in damaged.dropFirst() { #expect(UIDListFile.parse(Array(text.utf8)) == nil, "\(text)") }
+        // A last line without its line end is an append cut short: ignored, and said so.
+        let torn = UIDListFile.parseWithLayout(Array("postamt-uidlist 1 V1 N8 M9\n3 M2 F :a\n7 M2 F :b".utf8))
+        #expect(torn?.file.entries.map(\.uid) == [3])
+        #expect(torn?.layout == UIDListFile.Layout(validLength: 37, changeBytes: 0, hasTornTail: true))
+    }
+
+    @Test func appendedChangeBatches() throws {
+        let base = "postamt-uidlist 1 V7 N4 M5\n1 M2 F :a\n2 M3 FS :b\n3 M5 F :c\n"
+        func parse(_ text: String) -> UIDListFile? { UIDListFile.parse(Array(text.utf8)) }
+        // Replace 2, remove 1, add 4 and 6; the "=" line sets N, M and the stamp.
+        let changed = parse(base + "+2 M6 FRS :b\n-1\n+4 M7 F :d\n+6 M7 FT :e\n=N7 M7 C5.1,6.2\n")
+        #expect(changed == UIDListFile(uidValidity: 7, nextUID: 7, highestModSeq: 7,
+                                       curStamp: CurStamp(modified: FileTime(seconds: 5, nanoseconds: 1), checked: FileTime(seconds: 6, nanoseconds: 2)),
+                                       entries: [UIDListEntry(uid: 2, modSeq: 6, flags: [.replied, .seen], baseName: "b"),
+                                                 UIDListEntry(uid: 3, modSeq: 5, flags: [], baseName: "c"),
+                                                 UIDListEntry(uid: 4, modSeq: 7, flags: [], baseName: "d"),
+                                                 UIDListEntry(uid: 6, modSeq: 7, flags: [.trashed], baseName: "e")]))
+        // A batch without its "=" line (an append cut short, or one being written) does not count.
+        let open = base + "+2 M6 FRS :b\n=N4 M6\n"
+        #expect(parse(open + "-3\n+4 M7 F :d\n")?.entries.map(\.uid) == [1, 2, 3])
+        #expect(parse(open + "-3\n=N4 M")?.entries.map(\.uid) == [1, 2, 3])
+        #expect(UIDListFile.parseWithLayout(Array((open + "-3\n=N4 M").utf8))?.layout ==
+                UIDListFile.Layout(validLength: open.utf8.count, changeBytes: open.utf8.count - base.utf8.count, hasTornTail: true))
+        // Damage in a complete line makes the whole file damaged, as in the base.
+        for bad in ["+4 M6 F :d\n=N4 M6\n",        // a new entry not below N
+                    "+2 M9 F :b\n=N4 M6\n",        // a modseq above M
+                    "=N3 M6\n",                     // N lowered
+                    "=N4 M4\n",                     // M lowered
+                    "=N4\n",                        // M missing
+                    "=N4 M6 C1\n",                  // a broken stamp
+                    "+2 M6 FSR :b\n=N4 M6\n",      // flags out of order
+                    "-x\n=N4 M6\n",                // not a UID
+                    "*2\n=N4 M6\n",                // unknown record
+                    "=N4 M6\n1 M2 F :a\n"] {       // a base entry after a batch
+            #expect(parse(base + bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func encodedChangesReplayToTheSameFile() throws {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<300 {
+            var file = UIDListFile(uidValidity: 3, nextUID: 1, highestModSeq: 1)
+            var bytes = file.encoded()
+            for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                let old = file
+                for _ in 0..<Int.random(in: 0...5, using: &rng) {
+                    switch Int.random(in: 0..<3, using: &rng) {
+                    case 0:
+                        file.highestModSeq += 1
+                        file.entries.append(UIDListEntry(uid: file.nextUID, modSeq: file.highestModSeq, flags: [.seen], baseName: "m\(file.nextUID)"))
+                        file.nextUID += 1
+                    case 1 where !file.entries.isEmpty:
+                        file.entries.remove(at: Int.random(in: 0..<file.entries.count, using: &rng))
+                    case 2 where !file.entries.isEmpty:
+                        file.highestModSeq += 1
+                        let k = Int.random(in: 0..<file.entries.count, using: &rng)
+                        file.entries[k].flags = MaildirFlags(rawValue: UInt64.random(in: 0..<64, using: &rng))
+                        file.entries[k].modSeq = file.highestModSeq
+                    default:
+                        file.curStamp = Bool.random(using: &rng) ? nil : CurStamp(modified: .now(), checked: .now())
+                    }
+                }
+                bytes += try #require(file.encodedChanges(from: old))
+                #expect(UIDListFile.parse(bytes) == file)
+            }
+        }
+        // Only a full write can change the UIDVALIDITY or lower N.
+        let file = UIDListFile(uidValidity: 3, nextUID: 5, highestModSeq: 2)
+        #expect(UIDListFile(uidValidity: 4, nextUID: 5, highestModSeq: 2).encodedChanges(from: file) == nil)
+        #expect(UIDListFile(uidValidity: 3, nextUID: 4, highestModSeq: 2).encodedChanges(from: file) == nil)
+    }
+
+    @Test func changesAreAppendedAndFoldedIntoAFullWrite() throws {
+        let dir = TemporaryDirectory()
+        let md = Maildir(path: dir.path)
+        try md.create()
+        for i in 0..<3 { try deliver(md, "message \(i)\n") }
+        let mailbox = MaildirMailbox(maildir: md)
+        try mailbox.synchronize()
+        let list = mailbox.uidList
+        let inode = try #require(list.identity()).inode
+        // Flag changes append: the same file, longer.
+        var sizes: [Int64] = []
+        for k in 0..<20 {
+            _ = try mailbox.store(uids: [1 + UInt32(k % 3)], k % 2 == 0 ? .add([.flagged]) : .remove([.flagged]))
+            let now = try #require(list.identity())
+            #expect(now.inode == inode)
+            sizes.append(now.size)
+        }
+        #expect(sizes == sizes.sorted())
+        // Another session reads the same state from the appended file.
+        let other = MaildirMailbox(maildir: md)
+        #expect(try other.synchronize().messages.map(\.flags) == mailbox.snapshot.messages.map(\.flags))
+        // Past the limit the next change writes the file whole (a new inode, no "=" lines).
+        var k = 0
+        while try #require(list.identity()).inode == inode {
+            _ = try mailbox.store(uids: [2], k % 2 == 0 ? .add([.flagged]) : .remove([.flagged]))
+            k += 1
+        }
+        #expect(k > 50)
+        let text = String(decoding: try #require(try FileIO.readFile(list.filePath, limit: 1 << 20)), as: UTF8.self)
+        #expect(!text.contains("\n="))
+        #expect(try other.synchronize().messages.map(\.flags) == mailbox.snapshot.messages.map(\.flags))
+        // A torn tail (a crash in an append) is ignored and the next writer writes the file whole.
+        let fd = open(list.filePath, O_WRONLY | O_APPEND)
+        #expect(write(fd, "+1 M99 FS :torn", 15) == 15)
+        close(fd)
+        #expect(try list.read()?.entries.count == 3)
+        _ = try mailbox.store(uids: [3], .add([.seen]))
+        let after = String(decoding: try #require(try FileIO.readFile(list.filePath, limit: 1 << 20)), as: UTF8.self)
+        #expect(!after.contains("torn"))
+        #expect(try MaildirMailbox(maildir: md).synchronize().messages.map(\.flags) == mailbox.snapshot.messages.map(\.flags))
     }
 
     @Test func garbageNeverTraps() {
