@@ -64,9 +64,15 @@ public enum ReplaceOrdering: Sendable, Equatable {
 
 /// A pthread mutex for the few process-wide caches (programs are single-threaded but the
 /// runner is not).
-final class Mutex: @unchecked Sendable {
+public final class Mutex: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    func lock() { pthread_mutex_lock(&mutex) }
-    func unlock() { pthread_mutex_unlock(&mutex) }
+    public init() { pthread_mutex_init(&mutex, nil) }
+    public func lock() { pthread_mutex_lock(&mutex) }
+    public func unlock() { pthread_mutex_unlock(&mutex) }
+
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
 }

@@ -425,9 +425,34 @@ public struct FileIdentity: Hashable, Sendable {
     public var inode: UInt64
     public var size: Int64
     public var modified: FileTime
+    /// The inode change time: also set by a rename, so a file that got a freed inode number
+    /// back differs from the earlier file in it unless both times fall into the same tick.
+    public var changed: FileTime
 
     public init(_ st: stat) {
-        device = UInt64(st.st_dev); inode = UInt64(st.st_ino); size = Int64(st.st_size); modified = FileTime(st.st_mtim)
+        device = UInt64(st.st_dev); inode = UInt64(st.st_ino); size = Int64(st.st_size)
+        modified = FileTime(st.st_mtim); changed = FileTime(st.st_ctim)
+    }
+}
+
+/// The last uid list a `UIDList` (and its copies) read or wrote, by the identity of the file
+/// it came from: a file still of that identity is not read and parsed again. Appends change
+/// the size, full writes the inode (and the change time), so a file with the same identity has
+/// the same contents.
+final class ParsedUIDList: @unchecked Sendable {
+    private let mutex = Mutex()
+    private var identity: FileIdentity?
+    private var parsed: (file: UIDListFile, layout: UIDListFile.Layout)?
+
+    func lookup(_ identity: FileIdentity) -> (file: UIDListFile, layout: UIDListFile.Layout)? {
+        mutex.withLock { self.identity == identity ? parsed : nil }
+    }
+
+    func remember(_ identity: FileIdentity?, _ file: UIDListFile, _ layout: UIDListFile.Layout) {
+        mutex.withLock {
+            self.identity = identity
+            parsed = identity == nil ? nil : (file, layout)
+        }
     }
 }
 
@@ -476,6 +501,7 @@ public struct UIDList: Sendable {
     /// The Maildir root whose `postamt-uidvalidity` allocates UIDVALIDITY values.
     public let rootPath: String
     public var lockOptions: DotLock.Options
+    let memo = ParsedUIDList()
 
     public init(folderPath: String, rootPath: String? = nil, lockOptions: DotLock.Options = DotLock.Options()) {
         let folder = Maildir(path: folderPath).path
@@ -506,9 +532,14 @@ public struct UIDList: Sendable {
         let fd = OwnedFD(adopting: raw)
         var st = stat()
         guard fstat(fd.raw, &st) == 0 else { throw MaildirError.system(SystemError("fstat \(filePath)")) }
+        let identity = FileIdentity(st)
+        if let known = memo.lookup(identity) { return (known.file, identity) }
+        // Read after the fstat: the bytes are those of `identity` or newer (a later append),
+        // never older, so a changed file is never taken for the one remembered.
         let bytes = try mapSystemErrors { try FileIO.readAll(fd.raw, limit: 1 << 30) }
-        guard let file = UIDListFile.parse(bytes) else { return nil }
-        return (file, FileIdentity(st))
+        guard let (file, layout) = UIDListFile.parseWithLayout(bytes) else { return nil }
+        memo.remember(identity, file, layout)
+        return (file, identity)
     }
 
     /// The identity of the file now (stat, no read); nil when it is missing.
@@ -636,7 +667,10 @@ public struct UIDList: Sendable {
                    let batch = file.encodedChanges(from: original.file),
                    layout.changeBytes + batch.count <= UIDList.changesLimit(baseBytes: layout.validLength - layout.changeBytes) {
                     try appendChanges(batch, sync: newUIDs || ReplaceOrdering.of(folderPath) == .unknown)
-                    return UpdateOutcome(result: result, before: original.identity, after: identity(), stamp: file.curStamp)
+                    let now = identity()
+                    memo.remember(now, file, UIDListFile.Layout(validLength: layout.validLength + batch.count,
+                                                                changeBytes: layout.changeBytes + batch.count, hasTornTail: false))
+                    return UpdateOutcome(result: result, before: original.identity, after: now, stamp: file.curStamp)
                 }
                 // Only flags, modseqs or the stamp changed, or messages went (no UID came): the new list
                 // needs to be whole, not durable at once — a crash that keeps the old one loses
@@ -650,10 +684,10 @@ public struct UIDList: Sendable {
                     && file.nextUID == original.file.nextUID && file.entries.count <= original.file.entries.count
                 let durability: FileIO.Durability = !flagsOnly ? .full
                     : ReplaceOrdering.of(folderPath) == .unknown ? .contents : .none
-                try mapSystemErrors {
-                    try FileIO.replace(filePath, file.encoded(), mode: 0o600, durability: durability)
-                }
+                let bytes = file.encoded()
+                try mapSystemErrors { try FileIO.replace(filePath, bytes, mode: 0o600, durability: durability) }
                 after = identity()
+                memo.remember(after, file, UIDListFile.Layout(validLength: bytes.count, changeBytes: 0, hasTornTail: false))
             }
             return UpdateOutcome(result: result, before: original.fresh ? nil : original.identity, after: after, stamp: file.curStamp)
         }
@@ -681,12 +715,19 @@ public struct UIDList: Sendable {
         if raw >= 0 {
             let fd = OwnedFD(adopting: raw)
             var st = stat()
-            if fstat(fd.raw, &st) == 0 { identity = FileIdentity(st) }
+            if fstat(fd.raw, &st) == 0 {
+                let known = FileIdentity(st)
+                identity = known
+                if let (file, layout) = memo.lookup(known) { return (file, false, known, layout) }
+            }
             bytes = try mapSystemErrors { try FileIO.readAll(fd.raw, limit: 1 << 30) }
         } else if errno != ENOENT {
             throw MaildirError.system(SystemError("open \(filePath)"))
         }
-        if let bytes, let (file, layout) = UIDListFile.parseWithLayout(bytes) { return (file, false, identity, layout) }
+        if let bytes, let (file, layout) = UIDListFile.parseWithLayout(bytes) {
+            memo.remember(identity, file, layout)
+            return (file, false, identity, layout)
+        }
         var minimum: UInt32 = 1
         if let bytes, let old = UIDListFile.salvageValidity(bytes), old < UInt32.max { minimum = old + 1 }
         let validity = try UIDValidityAllocator.next(root: rootPath, atLeast: minimum, lockOptions: lockOptions)
