@@ -132,10 +132,3 @@ final class IMAPMessageData {
     var bodyText: String { message.textContents().joined(separator: "\n") }
 }
 
-/// Case-insensitive substring search as RFC 9051 §6.4.4 asks ("case-insensitive substring"),
-/// on Unicode text after decoding, with the i;unicode-casemap collation (RFC 5051).
-enum IMAPTextMatch {
-    static func contains(_ haystack: String, _ needle: String) -> Bool {
-        UnicodeCasemap.contains(haystack, needle)
-    }
-}

@@ -5,6 +5,27 @@ import IMAPProtocol
 import Maildir
 import MailMessage
 
+/// Where the candidates of one SEARCH or SORT load what a key needs: shared by all of them,
+/// so a candidate costs no allocation of its own.
+final class IMAPCandidateSource {
+    unowned let session: IMAPSession
+    let selected: IMAPSelectedMailbox
+    /// Search strings in their i;unicode-casemap canonical form, each computed once.
+    private var canonicalNeedles: [[UInt8]: [UInt8]] = [:]
+
+    init(session: IMAPSession, selected: IMAPSelectedMailbox) {
+        self.session = session
+        self.selected = selected
+    }
+
+    func canonical(_ needle: [UInt8]) -> [UInt8] {
+        if let known = canonicalNeedles[needle] { return known }
+        let value = UnicodeCasemap.canonical(String(decoding: needle, as: UTF8.self))
+        canonicalNeedles[needle] = value
+        return value
+    }
+}
+
 /// What SEARCH and SORT know about one message; the parsed message is read only when a key
 /// needs it.
 struct IMAPSearchCandidate {
@@ -12,31 +33,56 @@ struct IMAPSearchCandidate {
     let sequenceNumber: UInt32
     let flags: MaildirFlags
     let modSeq: UInt64
-    let load: () -> IMAPMessageData?
-    let info: () -> MessageCacheEntry?
-    /// The ENVELOPE from the message cache, else computed (and cached) from the message.
-    let loadEnvelope: () -> IMAPEnvelope?
+    let source: IMAPCandidateSource
     var loaded: IMAPMessageData??
     var loadedInfo: MessageCacheEntry??
     var loadedEnvelope: IMAPEnvelope??
 
+    /// The ENVELOPE from the message cache, else computed (and cached) from the message.
     mutating func envelope() -> IMAPEnvelope? {
         if let loadedEnvelope { return loadedEnvelope }
-        let value = loadEnvelope()
+        let value = source.session.envelope(uid: uid, selected: source.selected)
         loadedEnvelope = .some(value)
         return value
     }
 
+    /// The ENVELOPE's subject (raw, as in the header), without decoding the rest of the envelope
+    /// when the message cache has it.
+    mutating func subject() -> [UInt8]? {
+        if let loadedEnvelope { return loadedEnvelope?.subject }
+        if let blob = try? source.selected.mailbox.info(uid: uid)?.blob, let subject = IMAPStructureCache.decodeSubject(blob) {
+            return subject
+        }
+        return envelope()?.subject
+    }
+
+    /// One address list of the ENVELOPE, without decoding the rest when the message cache has it.
+    mutating func addresses(_ which: IMAPStructureCache.AddressList) -> [IMAPAddress]? {
+        if loadedEnvelope == nil, let blob = try? source.selected.mailbox.info(uid: uid)?.blob,
+           let list = IMAPStructureCache.decodeAddresses(blob, which) {
+            return list
+        }
+        guard let e = envelope() else { return nil }
+        switch which {
+        case .from: return e.from
+        case .sender: return e.sender
+        case .replyTo: return e.replyTo
+        case .to: return e.to
+        case .cc: return e.cc
+        case .bcc: return e.bcc
+        }
+    }
+
     mutating func data() -> IMAPMessageData? {
         if let loaded { return loaded }
-        let value = load()
+        let value = try? source.session.messageData(uid: uid, selected: source.selected)
         loaded = .some(value)
         return value
     }
 
     mutating func cacheEntry() -> MessageCacheEntry? {
         if let loadedInfo { return loadedInfo }
-        let value = info()
+        let value = try? source.selected.mailbox.info(uid: uid, crlfSize: true)
         loadedInfo = .some(value)
         return value
     }
@@ -46,13 +92,20 @@ extension IMAPSession {
     static let searchCharsets = ["US-ASCII", "UTF-8"]
 
     func candidates(_ selected: IMAPSelectedMailbox) -> [IMAPSearchCandidate] {
-        selected.uids.enumerated().map { index, uid in
+        let source = IMAPCandidateSource(session: self, selected: selected)
+        return selected.uids.enumerated().map { index, uid in
             IMAPSearchCandidate(uid: uid, sequenceNumber: UInt32(index + 1), flags: selected.flags[index],
-                                modSeq: selected.modSeqs[index],
-                                load: { [unowned self] in try? self.messageData(uid: uid, selected: selected) },
-                                info: { try? selected.mailbox.info(uid: uid, crlfSize: true) },
-                                loadEnvelope: { [unowned self] in self.structure(uid: uid, selected: selected)?.envelope })
+                                modSeq: selected.modSeqs[index], source: source)
         }
+    }
+
+    /// The ENVELOPE alone: from the message cache without decoding the BODYSTRUCTURE beside
+    /// it, else as `structure` finds it.
+    func envelope(uid: UInt32, selected: IMAPSelectedMailbox) -> IMAPEnvelope? {
+        if let blob = try? selected.mailbox.info(uid: uid)?.blob, let envelope = IMAPStructureCache.decodeEnvelope(blob) {
+            return envelope
+        }
+        return structure(uid: uid, selected: selected)?.envelope
     }
 
     /// ENVELOPE and BODYSTRUCTURE of a message: from the message cache (`IMAPStructureCache`),
@@ -126,24 +179,25 @@ extension IMAPSession {
     }
 
     func matches(_ key: IMAPSearchKey, _ c: inout IMAPSearchCandidate, selected: IMAPSelectedMailbox, now: Int64) -> Bool {
-        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
         func header(_ name: String, _ needle: [UInt8]) -> Bool {
             guard let data = c.data() else { return false }
             let values = data.headerValues(name)
             if needle.isEmpty { return !values.isEmpty } // RFC 9051: empty string matches a present field
-            return values.contains { IMAPTextMatch.contains($0, text(needle)) }
+            let n = c.source.canonical(needle)
+            return values.contains { UnicodeCasemap.contains(UnicodeCasemap.canonical($0), n) }
         }
+        // Substrings compare case-insensitively (RFC 9051 §6.4.4) after decoding, with the
+        // i;unicode-casemap collation (RFC 5051): octet search on the canonical forms.
         // SUBJECT, FROM, TO, CC and BCC search the ENVELOPE (cached after the first FETCH or
         // SEARCH, as Dovecot's cache holds these fields), decoded; other fields the header.
-        func envelopeField(_ field: KeyPath<IMAPEnvelope, [IMAPAddress]>, _ needle: [UInt8]) -> Bool {
-            guard let envelope = c.envelope() else { return false }
-            let addresses = envelope[keyPath: field]
+        func envelopeField(_ field: IMAPStructureCache.AddressList, _ needle: [UInt8]) -> Bool {
+            guard let addresses = c.addresses(field) else { return false }
             if needle.isEmpty { return !addresses.isEmpty }
-            return IMAPTextMatch.contains(IMAPSession.searchText(addresses), text(needle))
+            return UnicodeCasemap.contains(UnicodeCasemap.canonical(IMAPSession.searchText(addresses)), c.source.canonical(needle))
         }
         func subject(_ needle: [UInt8]) -> Bool {
-            guard let envelope = c.envelope(), let subject = envelope.subject else { return false }
-            return needle.isEmpty || IMAPTextMatch.contains(EncodedWord.decode(bytes: subject), text(needle))
+            guard let subject = c.subject() else { return false }
+            return needle.isEmpty || UnicodeCasemap.contains(UnicodeCasemap.canonical(EncodedWord.decode(bytes: subject)), c.source.canonical(needle))
         }
         func internalDay() -> Int64 { (c.cacheEntry()?.internalDate ?? 0) / 86400 }
         func sentDay() -> Int64? {
@@ -172,18 +226,20 @@ extension IMAPSession {
             else if let index = selected.keywords.index(of: flag.name) { has = c.flags.contains(.keyword(index)) }
             if case .keyword = key { return has }
             return !has
-        case .bcc(let s): return envelopeField(\.bcc, s)
-        case .cc(let s): return envelopeField(\.cc, s)
-        case .from(let s): return envelopeField(\.from, s)
-        case .to(let s): return envelopeField(\.to, s)
+        case .bcc(let s): return envelopeField(.bcc, s)
+        case .cc(let s): return envelopeField(.cc, s)
+        case .from(let s): return envelopeField(.from, s)
+        case .to(let s): return envelopeField(.to, s)
         case .subject(let s): return subject(s)
         case .header(let name, let s): return header(name, s)
         case .body(let s):
             guard let data = c.data() else { return false }
-            return IMAPTextMatch.contains(data.bodyText, text(s))
+            return UnicodeCasemap.contains(UnicodeCasemap.canonical(data.bodyText), c.source.canonical(s))
         case .text(let s):
             guard let data = c.data() else { return false }
-            return IMAPTextMatch.contains(data.headerText, text(s)) || IMAPTextMatch.contains(data.bodyText, text(s))
+            let n = c.source.canonical(s)
+            return UnicodeCasemap.contains(UnicodeCasemap.canonical(data.headerText), n)
+                || UnicodeCasemap.contains(UnicodeCasemap.canonical(data.bodyText), n)
         case .before(let date): return internalDay() < date.daysSinceEpoch
         case .on(let date): return internalDay() == date.daysSinceEpoch
         case .since(let date): return internalDay() >= date.daysSinceEpoch

@@ -25,6 +25,36 @@ enum IMAPStructureCache {
         return (envelope, structure)
     }
 
+    /// The envelope alone (SEARCH SUBJECT/FROM/…), without decoding the structure after it.
+    static func decodeEnvelope(_ bytes: [UInt8]) -> IMAPEnvelope? {
+        var reader = Reader(bytes: bytes)
+        guard reader.byte() == version else { return nil }
+        return reader.envelope()
+    }
+
+    /// The envelope's subject alone (SEARCH SUBJECT): .some(nil) when the message has none,
+    /// nil when the blob does not decode.
+    static func decodeSubject(_ bytes: [UInt8]) -> [UInt8]?? {
+        var reader = Reader(bytes: bytes)
+        guard reader.byte() == version, reader.data() != nil else { return nil } // the date
+        return reader.data()
+    }
+
+    /// The envelope's address lists in their order in the blob (and in ENVELOPE).
+    enum AddressList: Int { case from, sender, replyTo, to, cc, bcc }
+
+    /// One address list of the envelope alone (SEARCH FROM/TO/CC/BCC); nil when the blob does
+    /// not decode.
+    static func decodeAddresses(_ bytes: [UInt8], _ which: AddressList) -> [IMAPAddress]? {
+        var reader = Reader(bytes: bytes)
+        guard reader.byte() == version, reader.skipData(), reader.skipData() else { return nil } // date, subject
+        for _ in 0..<which.rawValue {
+            guard let n = reader.count(), n <= bytes.count else { return nil }
+            for _ in 0..<(4 * n) { guard reader.skipData() else { return nil } }
+        }
+        return reader.addresses()
+    }
+
     struct Writer {
         var bytes: [UInt8] = []
 
@@ -102,6 +132,14 @@ enum IMAPStructureCache {
             guard flag == 1, let n = count(), index + n <= bytes.count else { return nil }
             defer { index += n }
             return .some(Array(bytes[index..<(index + n)]))
+        }
+        /// `data()` without copying it out: false when malformed.
+        mutating func skipData() -> Bool {
+            guard let flag = byte() else { return false }
+            if flag == 0 { return true }
+            guard flag == 1, let n = count(), index + n <= bytes.count else { return false }
+            index += n
+            return true
         }
         mutating func text() -> String?? {
             guard let value = data() else { return nil }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import IMAPProtocol
 @testable import IMAPServer
 
 @Suite struct StructureCacheTests {
@@ -13,6 +14,15 @@ import Testing
             // Truncated or extended blobs are refused, never trusted.
             #expect(IMAPStructureCache.decode(Array(blob.dropLast())) == nil)
             #expect(IMAPStructureCache.decode(blob + [0]) == nil)
+            // SEARCH reads single fields without decoding the rest.
+            #expect(IMAPStructureCache.decodeEnvelope(blob) == data.envelope)
+            #expect(IMAPStructureCache.decodeSubject(blob) == .some(data.envelope.subject))
+            let lists: [(IMAPStructureCache.AddressList, [IMAPAddress])] = [
+                (.from, data.envelope.from), (.sender, data.envelope.sender), (.replyTo, data.envelope.replyTo),
+                (.to, data.envelope.to), (.cc, data.envelope.cc), (.bcc, data.envelope.bcc)]
+            for (which, list) in lists { #expect(IMAPStructureCache.decodeAddresses(blob, which) == list) }
+            #expect(IMAPStructureCache.decodeAddresses(Array(blob.prefix(3)), .from) == nil)
+            #expect(IMAPStructureCache.decodeSubject([9]) == nil)
         }
     }
 
