@@ -78,12 +78,16 @@ struct IMAPMailStore {
         }
     }
 
-    /// Creates INBOX and the special-use folders when missing (first login).
+    /// Creates INBOX when missing and, at the first login, the special-use folders, subscribed.
+    /// The first login is the one that finds no subscriptions file (the subscribing writes it):
+    /// a folder the user later deletes or unsubscribes stays so, and a Maildir that another
+    /// IMAP server kept (Dovecot and Courier use the same file) keeps its folders as they are.
     func prepare() {
         if !folders.root.exists { try? folders.root.create() }
+        guard !FileIO.exists(folders.subscriptionsPath) else { return }
         for name in MaildirFolders.specialFolders {
             _ = try? folders.specialFolder(name)
-            if !((try? folders.subscriptions()) ?? []).contains(name) { try? folders.subscribe(name) }
+            try? folders.subscribe(name)
         }
     }
 }

@@ -156,7 +156,8 @@ public struct MaildirFolders: Sendable {
         try changeSubscriptions { list in list.removeAll { $0 == name } }
     }
 
-    var subscriptionsPath: String { "\(root.path)/\(MaildirFolders.subscriptionsFileName)" }
+    /// The root's `subscriptions` file (one folder name per line, as Dovecot and Courier keep it).
+    public var subscriptionsPath: String { "\(root.path)/\(MaildirFolders.subscriptionsFileName)" }
 
     func changeSubscriptions(_ change: (inout [String]) -> Void) throws {
         if !root.exists { try mapSystemErrors { try root.create() } }
