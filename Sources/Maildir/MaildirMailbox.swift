@@ -51,6 +51,10 @@ public final class MaildirMailbox {
     var newStamp: CurStamp?
     var cache: MessageCache?
     var cacheDirty = false
+    /// UIDs whose cache entries this session added or changed since the last save.
+    var cacheChanged: Set<UInt32> = []
+    /// The cache file the cache was loaded from or last written to (appends go there).
+    var cacheFile: MessageCache.FileLayout?
 
     public init(maildir: Maildir, rootPath: String? = nil, lockOptions: DotLock.Options = DotLock.Options()) {
         self.maildir = maildir
@@ -94,7 +98,7 @@ public final class MaildirMailbox {
     }
 
     func install(_ new: MaildirSnapshot) {
-        if new.uidValidity != snapshot.uidValidity { cache = nil; cacheDirty = false }
+        if new.uidValidity != snapshot.uidValidity { cache = nil; cacheDirty = false; cacheChanged = []; cacheFile = nil }
         let same = new.uidValidity == snapshot.uidValidity && new.nextUID == snapshot.nextUID
             && new.highestModSeq == snapshot.highestModSeq && new.messages.count == snapshot.messages.count
         snapshot = new
@@ -165,7 +169,7 @@ public final class MaildirMailbox {
     /// message, from the cache when it matches, else from the name and stat(2); nil when gone.
     public func info(uid: UInt32, crlfSize wantCRLF: Bool = false) throws -> MessageCacheEntry? {
         guard let m = message(uid: uid) else { return nil }
-        if cache == nil { cache = MessageCache.load(folderPath: path, uidValidity: snapshot.uidValidity) }
+        if cache == nil { (cache, cacheFile) = MessageCache.loadWithLayout(folderPath: path, uidValidity: snapshot.uidValidity) }
         if var entry = cache!.entries[uid], entry.baseName == m.baseName {
             if wantCRLF && entry.crlfSize == nil {
                 guard let rel = try locate(m.baseName, hint: m.relativePath),
@@ -173,6 +177,7 @@ public final class MaildirMailbox {
                 entry.crlfSize = crlf
                 cache!.entries[uid] = entry
                 cacheDirty = true
+                cacheChanged.insert(uid)
             }
             return entry
         }
@@ -189,6 +194,7 @@ public final class MaildirMailbox {
             }
             cache!.entries[uid] = entry
             cacheDirty = true
+            cacheChanged.insert(uid)
             return entry
         }
         return nil
@@ -201,15 +207,24 @@ public final class MaildirMailbox {
         entry.blob = blob
         cache!.entries[uid] = entry
         cacheDirty = true
+        cacheChanged.insert(uid)
     }
 
-    /// Writes the cache when it changed, dropping entries of expunged messages.
+    /// Writes what the cache learnt: appended to the file it came from, or (when that file is
+    /// gone or its records are many) the whole file, dropping entries of expunged messages.
     public func saveCache() throws {
         guard cacheDirty, var cache else { return }
+        let changed = cacheChanged.filter { index(of: $0) != nil }
+        if let file = cacheFile, try cache.append(Array(changed), folderPath: path, layout: file) {
+            cacheDirty = false
+            cacheChanged = []
+            return
+        }
         cache.entries = cache.entries.filter { index(of: $0.key) != nil }
-        try cache.save(folderPath: path)
+        cacheFile = try cache.save(folderPath: path)
         self.cache = cache
         cacheDirty = false
+        cacheChanged = []
     }
 
     // MARK: Keywords

@@ -32,7 +32,8 @@ struct CacheTests {
             #expect(MessageCache.decode(bad) == nil)
         }
         #expect(MessageCache.decode(Array(bytes.dropLast())) == nil)
-        #expect(MessageCache.decode(bytes + [0]) == nil)
+        // A byte after the base is the start of a record cut short: ignored.
+        #expect(MessageCache.decode(bytes + [0]) == cache)
 
         let dir = TemporaryDirectory()
         try cache.save(folderPath: dir.path)
@@ -193,5 +194,62 @@ struct POP3Tests {
             #expect(u == POP3Maildir.uidl(forBaseName: base))
         }
         #expect(POP3Maildir.uidl(forBaseName: "a b") != POP3Maildir.uidl(forBaseName: "a  b"))
+    }
+
+    @Test func recordsAreAppendedAndReplaceEarlierEntries() throws {
+        let dir = TemporaryDirectory()
+        var cache = MessageCache(uidValidity: 7)
+        cache.entries[1] = MessageCacheEntry(baseName: "a", size: 1, internalDate: 1)
+        let layout = try #require(try cache.save(folderPath: dir.path))
+        let path = "\(dir.path)/\(MessageCache.fileName)"
+        cache.entries[1]!.blob = [9, 9]
+        cache.entries[2] = MessageCacheEntry(baseName: "b", size: 2, crlfSize: 3, internalDate: 2, blob: [1])
+        #expect(try cache.append([1, 2], folderPath: dir.path, layout: layout))
+        #expect(FileIO.status(path)?.st_ino == ino_t(layout.inode))
+        #expect(MessageCache.load(folderPath: dir.path, uidValidity: 7) == cache)
+        let whole = try #require(try FileIO.readFile(path))
+        // A record cut short, or one that does not check, ends the reading; what came before counts.
+        #expect(MessageCache.decode(Array(whole.dropLast(3)))?.entries[2] == nil)
+        #expect(MessageCache.decode(Array(whole.dropLast(3)))?.entries[1]?.blob == [9, 9])
+        var flipped = whole
+        flipped[whole.count - 12] ^= 1
+        #expect(MessageCache.decode(flipped)?.entries[2] == nil)
+        // Records of another UIDVALIDITY (a writer that knew an older file) are skipped.
+        var other = MessageCache(uidValidity: 8)
+        other.entries[3] = MessageCacheEntry(baseName: "c", size: 3, internalDate: 3)
+        #expect(try other.append([3], folderPath: dir.path, layout: layout))
+        #expect(MessageCache.load(folderPath: dir.path, uidValidity: 7) == cache)
+        // Another file in its place, or one gone: no append, the caller writes it whole.
+        try cache.save(folderPath: dir.path)
+        #expect(try !cache.append([1], folderPath: dir.path, layout: layout))
+        #expect(unlink(path) == 0)
+        #expect(try !cache.append([1], folderPath: dir.path, layout: layout))
+    }
+
+    @Test func mailboxAppendsWhatItLearntAndRewritesPastTheLimit() throws {
+        let dir = TemporaryDirectory()
+        let md = Maildir(path: dir.path)
+        for i in 0..<3 { try deliver(md, "message \(i)\n") }
+        let box = MaildirMailbox(maildir: md)
+        try box.synchronize()
+        _ = try box.info(uid: 1)
+        try box.saveCache() // the first save writes the file
+        let path = "\(md.path)/\(MessageCache.fileName)"
+        let inode = try #require(FileIO.status(path)).st_ino
+        _ = try box.info(uid: 2)
+        try box.saveCache()
+        #expect(FileIO.status(path)?.st_ino == inode) // appended
+        let blob = [UInt8](repeating: 7, count: 20_000)
+        var rounds = 0
+        while FileIO.status(path)?.st_ino == inode {
+            try box.setBlob(uid: 3, blob + [UInt8(rounds & 0xFF)])
+            try box.saveCache()
+            rounds += 1
+        }
+        #expect(rounds > 2) // several appends, then one whole write past 64 KiB of records
+        let later = MaildirMailbox(maildir: md)
+        try later.synchronize()
+        #expect(try later.info(uid: 3)?.blob == blob + [UInt8((rounds - 1) & 0xFF)])
+        #expect(try later.info(uid: 2)?.size == 10)
     }
 }
