@@ -155,16 +155,23 @@ public struct MaildirFileName: Hashable, Sendable {
     /// The delivery time in the unique name ("<seconds>.M<microseconds>..."), in microseconds
     /// since the epoch; nil when the name does not start with a time.
     public var deliveryTime: Int64? {
-        let utf8 = Array(baseName.utf8)
-        var i = 0
+        var bytes = baseName.utf8.makeIterator()
+        var next = bytes.next()
         var seconds: Int64 = 0
-        while i < utf8.count, i < 12, utf8[i] >= 48, utf8[i] <= 57 { seconds = seconds * 10 + Int64(utf8[i] - 48); i += 1 }
-        guard i > 0 else { return nil }
+        var digits = 0
+        while let c = next, digits < 12, c >= 48, c <= 57 {
+            seconds = seconds * 10 + Int64(c - 48)
+            digits += 1
+            next = bytes.next()
+        }
+        guard digits > 0 else { return nil }
         var micros: Int64 = 0
-        if i + 1 < utf8.count, utf8[i] == UInt8(ascii: "."), utf8[i + 1] == UInt8(ascii: "M") {
-            var j = i + 2
-            var digits = 0
-            while j < utf8.count, digits < 6, utf8[j] >= 48, utf8[j] <= 57 { micros = micros * 10 + Int64(utf8[j] - 48); j += 1; digits += 1 }
+        if next == UInt8(ascii: "."), bytes.next() == UInt8(ascii: "M") {
+            var count = 0
+            while count < 6, let c = bytes.next(), c >= 48, c <= 57 {
+                micros = micros * 10 + Int64(c - 48)
+                count += 1
+            }
         }
         return seconds * 1_000_000 + micros
     }
@@ -188,5 +195,16 @@ public struct MaildirFileName: Hashable, Sendable {
         let tb = MaildirFileName(baseName: b).deliveryTime ?? Int64.max
         if ta != tb { return ta < tb }
         return a < b
+    }
+
+    /// `names` in `deliveryOrder` of their base names (`baseName` of each), every time read
+    /// once rather than at every comparison.
+    public static func inDeliveryOrder<S: Sequence<String>>(_ names: S, baseName: (String) -> String = { $0 }) -> [String] {
+        names.map { name -> (time: Int64, base: String, name: String) in
+            let base = baseName(name)
+            return (MaildirFileName(baseName: base).deliveryTime ?? Int64.max, base, name)
+        }
+        .sorted { $0.time != $1.time ? $0.time < $1.time : $0.base < $1.base }
+        .map(\.name)
     }
 }

@@ -601,8 +601,8 @@ public struct UIDList: Sendable {
         var moved: [String] = []
         let outcome: UpdateOutcome<MaildirSnapshot?> = try updateTracked { file, _ in
             guard file.curStamp?.holds(for: curTime()) == true else { return nil }
-            let names = try MaildirScanner.listMessages("\(folderPath)/new")
-                .sorted { MaildirFileName.deliveryOrder(String(MaildirName.baseName($0)), String(MaildirName.baseName($1))) }
+            let names = MaildirFileName.inDeliveryOrder(try MaildirScanner.listMessages("\(folderPath)/new"),
+                                                        baseName: { String(MaildirName.baseName($0)) })
             guard UInt64(file.nextUID) + UInt64(names.count) < UInt64(UInt32.max) else { return nil }
             var known = Set<String>()
             known.reserveCapacity(file.entries.count)
@@ -814,12 +814,12 @@ public struct UIDList: Sendable {
         // RFC 7162 §3.2.10 (QRESYNC): an expunge also raises HIGHESTMODSEQ.
         // (An unrecorded expunge, like an unrecorded flag change, may be one a crash took back.)
         if dropped && !changed { file.highestModSeq += UIDList.unrecordedChangeModSeqStep }
-        let fresh = scanned.keys.filter { !known.contains($0) }.sorted(by: MaildirFileName.deliveryOrder)
+        let fresh = MaildirFileName.inDeliveryOrder(scanned.keys.filter { !known.contains($0) })
         if !fresh.isEmpty {
             if UInt64(file.nextUID) + UInt64(fresh.count) >= UInt64(UInt32.max) {
                 // UIDs exhausted: RFC 3501 §2.3.1.1 allows only a new UIDVALIDITY and renumbering.
                 let validity = try UIDValidityAllocator.next(root: rootPath, atLeast: file.uidValidity &+ 1, lockOptions: lockOptions)
-                let all = scanned.keys.sorted(by: MaildirFileName.deliveryOrder)
+                let all = MaildirFileName.inDeliveryOrder(scanned.keys)
                 file = UIDListFile(uidValidity: validity, nextUID: 1, highestModSeq: file.highestModSeq + 1)
                 for base in all {
                     file.entries.append(UIDListEntry(uid: file.nextUID, modSeq: file.highestModSeq,

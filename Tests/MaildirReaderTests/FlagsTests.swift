@@ -60,6 +60,17 @@ struct FlagsTests {
         let names = ["1700000000.M10P1.h", "1700000000.M9P1.h", "1699999999.M999999P1.h", "garbage"]
         #expect(names.sorted(by: MaildirFileName.deliveryOrder) ==
                 ["1699999999.M999999P1.h", "1700000000.M9P1.h", "1700000000.M10P1.h", "garbage"])
+        // The decorated sort gives the same order, also on names with info after the base name.
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<50 {
+            let many = (0..<40).map { _ in "\(1_700_000_000 + Int.random(in: 0..<3, using: &rng)).M\(Int.random(in: 0..<20, using: &rng))P\(Int.random(in: 0..<99, using: &rng)).h" }
+            #expect(MaildirFileName.inDeliveryOrder(many) == many.sorted(by: MaildirFileName.deliveryOrder))
+            #expect(MaildirFileName.inDeliveryOrder(many.map { $0 + ":2,S" }, baseName: { String(MaildirName.baseName($0)) })
+                    == many.sorted(by: MaildirFileName.deliveryOrder).map { $0 + ":2,S" })
+        }
+        #expect(MaildirFileName(baseName: "1700000000.M123456789P1.h").deliveryTime == 1_700_000_000_123_456)
+        #expect(MaildirFileName(baseName: "1700000000.X5.h").deliveryTime == 1_700_000_000_000_000)
+        #expect(MaildirFileName(baseName: "x1").deliveryTime == nil)
     }
 
     @Test func keywordTable() throws {
