@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -167,4 +168,8 @@ long postamt_fs_type(const char *path) {
     struct statfs fs;
     if (statfs(path, &fs) != 0) return -1;
     return (long)fs.f_type;
+}
+
+int postamt_malloc_trim(void) {
+    return malloc_trim(0);
 }

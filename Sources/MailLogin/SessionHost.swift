@@ -88,6 +88,12 @@ public final class SessionHost {
     /// Bytes asked for per read; the engine bounds what it keeps.
     public var readSize = 16 * 1024
     private let startedAt = Clock.monotonicNanoseconds()
+    /// After this much silence from the client, memory the session freed goes back to the
+    /// system (malloc_trim): a TLS handshake, a login or a big FETCH leave free heap pages
+    /// behind that an idle session would otherwise keep for hours. 0: never.
+    public var trimAfterQuietMilliseconds = 1000
+    /// Work was done since the last trim.
+    private var trimPending = true
 
     public init(connection: ClientConnection, tlsContext: TLSServerContext?, timeouts: SessionTimeouts,
                 log: @escaping (String) -> Void) {
@@ -103,6 +109,7 @@ public final class SessionHost {
         var actions = engine.start()
         var idleDeadline = Clock.monotonicNanoseconds() + nanoseconds(timeouts.idle)
         while true {
+            if !actions.isEmpty { trimPending = true }
             if let failure = perform(actions, engine: engine) {
                 finish()
                 return failure
@@ -124,6 +131,10 @@ public final class SessionHost {
                 cause = .timedOut
                 actions = engine.timedOut()
                 continue
+            }
+            if trimPending, trimAfterQuietMilliseconds > 0, deadline - now > nanoseconds(.milliseconds(trimAfterQuietMilliseconds)) {
+                trimPending = false
+                trimWhenQuiet(wakeDescriptor: engine.isAuthenticated ? engine.wakeDescriptor : nil)
             }
             if engine.isAuthenticated, let descriptor = engine.wakeDescriptor {
                 switch waitForInput(or: descriptor, until: deadline) {
@@ -182,6 +193,17 @@ public final class SessionHost {
     }
 
     private enum Readiness { case input, wake, timeout }
+
+    /// Waits up to `trimAfterQuietMilliseconds` for the client (or the wake descriptor); when
+    /// nothing comes, returns free heap pages to the system. One poll(2) per command otherwise.
+    private func trimWhenQuiet(wakeDescriptor: Int32?) {
+        if connection.hasBufferedInput { return }
+        var fds = [pollfd(fd: connection.plain.readFD, events: Int16(POLLIN), revents: 0)]
+        if let wakeDescriptor { fds.append(pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)) }
+        var rc: Int32
+        repeat { rc = poll(&fds, nfds_t(fds.count), Int32(trimAfterQuietMilliseconds)) } while rc < 0 && errno == EINTR
+        if rc == 0 { Heap.returnFreePages() }
+    }
 
     /// Waits until the client sent something (or TLS holds decrypted bytes), `descriptor` is
     /// readable, or `deadline` passes.

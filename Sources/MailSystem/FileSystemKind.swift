@@ -76,3 +76,10 @@ public final class Mutex: @unchecked Sendable {
         return try body()
     }
 }
+
+/// The process's heap.
+public enum Heap {
+    /// Gives free heap pages back to the system (glibc's malloc_trim): for a long-lived
+    /// process that just freed much (a TLS handshake, a big response) and now waits.
+    public static func returnFreePages() { _ = postamt_malloc_trim() }
+}

@@ -43,4 +43,7 @@ int postamt_wexitstatus(int status);
 int postamt_wifsignaled(int status);
 int postamt_wtermsig(int status);
 
+/// malloc_trim(0): free heap pages back to the system (glibc; <malloc.h> is not in Swift's Glibc module).
+int postamt_malloc_trim(void);
+
 #endif
