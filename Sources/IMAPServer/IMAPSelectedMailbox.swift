@@ -57,13 +57,8 @@ final class IMAPSelectedMailbox {
     }
 
     func sequenceNumber(of uid: UInt32) -> UInt32? {
-        // uids is ascending: binary search.
-        var low = 0, high = uids.count
-        while low < high {
-            let mid = (low + high) / 2
-            if uids[mid] < uid { low = mid + 1 } else { high = mid }
-        }
-        return low < uids.count && uids[low] == uid ? UInt32(low + 1) : nil
+        let k = uids.firstIndex(ofUIDAtLeast: uid) { $0 }
+        return k < uids.count && uids[k] == uid ? UInt32(k + 1) : nil
     }
 
     /// IMAP flags of Maildir flags (RFC 9051 §2.3.2): the system flags, `$Forwarded` for "P"

@@ -24,6 +24,13 @@ final class IMAPCandidateSource {
         canonicalNeedles[needle] = value
         return value
     }
+
+    /// Whether `text` contains the search string `needle`: case-insensitively (RFC 9051
+    /// §6.4.4) with the i;unicode-casemap collation (RFC 5051), an octet search on the
+    /// canonical forms.
+    func text(_ text: String, contains needle: [UInt8]) -> Bool {
+        UnicodeCasemap.contains(UnicodeCasemap.canonical(text), canonical(needle))
+    }
 }
 
 /// What SEARCH and SORT know about one message; the parsed message is read only when a key
@@ -183,21 +190,19 @@ extension IMAPSession {
             guard let data = c.data() else { return false }
             let values = data.headerValues(name)
             if needle.isEmpty { return !values.isEmpty } // RFC 9051: empty string matches a present field
-            let n = c.source.canonical(needle)
-            return values.contains { UnicodeCasemap.contains(UnicodeCasemap.canonical($0), n) }
+            return values.contains { c.source.text($0, contains: needle) }
         }
-        // Substrings compare case-insensitively (RFC 9051 §6.4.4) after decoding, with the
-        // i;unicode-casemap collation (RFC 5051): octet search on the canonical forms.
+        // Substrings compare after decoding (`IMAPCandidateSource.text(_:contains:)`).
         // SUBJECT, FROM, TO, CC and BCC search the ENVELOPE (cached after the first FETCH or
         // SEARCH, as Dovecot's cache holds these fields), decoded; other fields the header.
         func envelopeField(_ field: IMAPStructureCache.AddressList, _ needle: [UInt8]) -> Bool {
             guard let addresses = c.addresses(field) else { return false }
             if needle.isEmpty { return !addresses.isEmpty }
-            return UnicodeCasemap.contains(UnicodeCasemap.canonical(IMAPSession.searchText(addresses)), c.source.canonical(needle))
+            return c.source.text(IMAPSession.searchText(addresses), contains: needle)
         }
         func subject(_ needle: [UInt8]) -> Bool {
             guard let subject = c.subject() else { return false }
-            return needle.isEmpty || UnicodeCasemap.contains(UnicodeCasemap.canonical(EncodedWord.decode(bytes: subject)), c.source.canonical(needle))
+            return needle.isEmpty || c.source.text(EncodedWord.decode(bytes: subject), contains: needle)
         }
         func internalDay() -> Int64 { (c.cacheEntry()?.internalDate ?? 0) / 86400 }
         func sentDay() -> Int64? {
@@ -234,12 +239,10 @@ extension IMAPSession {
         case .header(let name, let s): return header(name, s)
         case .body(let s):
             guard let data = c.data() else { return false }
-            return UnicodeCasemap.contains(UnicodeCasemap.canonical(data.bodyText), c.source.canonical(s))
+            return c.source.text(data.bodyText, contains: s)
         case .text(let s):
             guard let data = c.data() else { return false }
-            let n = c.source.canonical(s)
-            return UnicodeCasemap.contains(UnicodeCasemap.canonical(data.headerText), n)
-                || UnicodeCasemap.contains(UnicodeCasemap.canonical(data.bodyText), n)
+            return c.source.text(data.headerText, contains: s) || c.source.text(data.bodyText, contains: s)
         case .before(let date): return internalDay() < date.daysSinceEpoch
         case .on(let date): return internalDay() == date.daysSinceEpoch
         case .since(let date): return internalDay() >= date.daysSinceEpoch

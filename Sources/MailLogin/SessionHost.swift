@@ -132,9 +132,13 @@ public final class SessionHost {
                 actions = engine.timedOut()
                 continue
             }
-            if trimPending, trimAfterQuietMilliseconds > 0, deadline - now > nanoseconds(.milliseconds(trimAfterQuietMilliseconds)) {
+            let quiet = nanoseconds(.milliseconds(trimAfterQuietMilliseconds))
+            if trimPending, trimAfterQuietMilliseconds > 0, deadline - now > quiet {
+                // Memory freed by the work just done goes back to the system once the client
+                // has been silent for a while (one poll(2) per command otherwise).
                 trimPending = false
-                trimWhenQuiet(wakeDescriptor: engine.isAuthenticated ? engine.wakeDescriptor : nil)
+                let wake = engine.isAuthenticated ? engine.wakeDescriptor : nil
+                if waitForInput(or: wake, until: now + quiet) == .timeout { Heap.returnFreePages() }
             }
             if engine.isAuthenticated, let descriptor = engine.wakeDescriptor {
                 switch waitForInput(or: descriptor, until: deadline) {
@@ -194,23 +198,12 @@ public final class SessionHost {
 
     private enum Readiness { case input, wake, timeout }
 
-    /// Waits up to `trimAfterQuietMilliseconds` for the client (or the wake descriptor); when
-    /// nothing comes, returns free heap pages to the system. One poll(2) per command otherwise.
-    private func trimWhenQuiet(wakeDescriptor: Int32?) {
-        if connection.hasBufferedInput { return }
-        var fds = [pollfd(fd: connection.plain.readFD, events: Int16(POLLIN), revents: 0)]
-        if let wakeDescriptor { fds.append(pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)) }
-        var rc: Int32
-        repeat { rc = poll(&fds, nfds_t(fds.count), Int32(trimAfterQuietMilliseconds)) } while rc < 0 && errno == EINTR
-        if rc == 0 { Heap.returnFreePages() }
-    }
-
-    /// Waits until the client sent something (or TLS holds decrypted bytes), `descriptor` is
-    /// readable, or `deadline` passes.
-    private func waitForInput(or descriptor: Int32, until deadline: Int64) -> Readiness {
+    /// Waits until the client sent something (or TLS holds decrypted bytes), `descriptor` (if
+    /// any) is readable, or `deadline` passes.
+    private func waitForInput(or descriptor: Int32?, until deadline: Int64) -> Readiness {
         if connection.hasBufferedInput { return .input }
-        var fds = [pollfd(fd: connection.plain.readFD, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)]
+        var fds = [pollfd(fd: connection.plain.readFD, events: Int16(POLLIN), revents: 0)]
+        if let descriptor { fds.append(pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)) }
         while true {
             let remaining = (deadline - Clock.monotonicNanoseconds()) / 1_000_000
             if remaining <= 0 { return .timeout }
@@ -219,7 +212,7 @@ public final class SessionHost {
             if rc < 0 { return .input }  // the read reports the problem
             if rc == 0 { continue }
             if fds[0].revents != 0 { return .input }
-            if fds[1].revents != 0 { return .wake }
+            if fds.count > 1 && fds[1].revents != 0 { return .wake }
         }
     }
 

@@ -171,23 +171,16 @@ public final class TLSServerContext: @unchecked Sendable {
     /// The leaf (first) certificate and the chain behind it, as SSL_CTX_use_certificate_chain_file
     /// reads a file.
     private func useChain(_ context: OpaquePointer, pem: [UInt8]) throws {
-        try pem.withUnsafeBytes { raw in
-            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else {
-                throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
-            }
-            defer { BIO_free(bio) }
-            guard let leaf = PEM_read_bio_X509_AUX(bio, nil, nil, nil) else {
-                throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
-            }
+        let failure = "load certificate chain \(certificateChainPath)"
+        try withMemoryBIO(pem, failure: failure) { bio in
+            guard let leaf = PEM_read_bio_X509_AUX(bio, nil, nil, nil) else { throw OpenSSLErrorQueue.error(failure) }
             defer { X509_free(leaf) }
-            guard SSL_CTX_use_certificate(context, leaf) == 1 else {
-                throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
-            }
+            guard SSL_CTX_use_certificate(context, leaf) == 1 else { throw OpenSSLErrorQueue.error(failure) }
             while let next = PEM_read_bio_X509(bio, nil, nil, nil) {
                 // add0: the context takes the certificate over.
                 guard postamt_SSL_CTX_add0_chain_cert(context, next) == 1 else {
                     X509_free(next)
-                    throw OpenSSLErrorQueue.error("load certificate chain \(certificateChainPath)")
+                    throw OpenSSLErrorQueue.error(failure)
                 }
             }
             ERR_clear_error() // the end of the PEM data reads as "no start line"
@@ -195,18 +188,20 @@ public final class TLSServerContext: @unchecked Sendable {
     }
 
     private func useKey(_ context: OpaquePointer, pem: [UInt8]) throws {
-        try pem.withUnsafeBytes { raw in
-            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else {
-                throw OpenSSLErrorQueue.error("load private key \(privateKeyPath)")
-            }
-            defer { BIO_free(bio) }
-            guard let key = PEM_read_bio_PrivateKey(bio, nil, nil, nil) else {
-                throw OpenSSLErrorQueue.error("load private key \(privateKeyPath)")
-            }
+        let failure = "load private key \(privateKeyPath)"
+        try withMemoryBIO(pem, failure: failure) { bio in
+            guard let key = PEM_read_bio_PrivateKey(bio, nil, nil, nil) else { throw OpenSSLErrorQueue.error(failure) }
             defer { EVP_PKEY_free(key) }
-            guard SSL_CTX_use_PrivateKey(context, key) == 1 else {
-                throw OpenSSLErrorQueue.error("load private key \(privateKeyPath)")
-            }
+            guard SSL_CTX_use_PrivateKey(context, key) == 1 else { throw OpenSSLErrorQueue.error(failure) }
+        }
+    }
+
+    /// Runs `body` on a read-only memory BIO over `pem`.
+    private func withMemoryBIO(_ pem: [UInt8], failure: String, _ body: (OpaquePointer) throws -> Void) throws {
+        try pem.withUnsafeBytes { raw in
+            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { throw OpenSSLErrorQueue.error(failure) }
+            defer { BIO_free(bio) }
+            try body(bio)
         }
     }
 

@@ -59,9 +59,6 @@ public struct FileLock: Sendable {
         }
     }
 
-    /// Nothing to do: an fcntl lock does not age (the same call as `DotLock.refresh`).
-    public func refresh() {}
-
     /// Lets go of the lock (closing the file descriptor releases it).
     public func release() { Glibc.close(fd) }
 

@@ -50,7 +50,6 @@ public final class MaildirMailbox {
     /// new/'s mtime when it was last listed empty (see `UIDList.quickCheck`).
     var newStamp: CurStamp?
     var cache: MessageCache?
-    var cacheDirty = false
     /// UIDs whose cache entries this session added or changed since the last save.
     var cacheChanged: Set<UInt32> = []
     /// The cache file the cache was loaded from or last written to (appends go there).
@@ -77,28 +76,24 @@ public final class MaildirMailbox {
         case .unchanged:
             return snapshot
         case .current(let file, let identity):
-            install(UIDList.snapshot(file))
-            listIdentity = identity
-            listStamp = file.curStamp
+            install(UIDList.SyncOutcome(snapshot: UIDList.snapshot(file), identity: identity, stamp: file.curStamp))
         case .newMessages where moveNew:
             guard let adopted = try uidList.adoptNew() else { fallthrough }
-            install(adopted.snapshot)
-            listIdentity = adopted.identity
-            listStamp = adopted.stamp
-            movedFromNew = Set(adopted.movedFromNew)
+            install(adopted)
         case .newMessages, .needsScan:
             if !maildir.exists { try mapSystemErrors { try maildir.create() } }
-            let result = try uidList.synchronizeReportingIdentity(moveNew: moveNew)
-            install(result.snapshot)
-            listIdentity = result.identity
-            listStamp = result.stamp
-            movedFromNew = Set(result.movedFromNew)
+            install(try uidList.synchronizeReportingIdentity(moveNew: moveNew))
         }
         return snapshot
     }
 
-    func install(_ new: MaildirSnapshot) {
-        if new.uidValidity != snapshot.uidValidity { cache = nil; cacheDirty = false; cacheChanged = []; cacheFile = nil }
+    /// Takes a synchronisation's snapshot, with the uid list it matches.
+    func install(_ outcome: UIDList.SyncOutcome) {
+        let new = outcome.snapshot
+        listIdentity = outcome.identity
+        listStamp = outcome.stamp
+        movedFromNew = Set(outcome.movedFromNew)
+        if new.uidValidity != snapshot.uidValidity { cache = nil; cacheChanged = []; cacheFile = nil }
         let same = new.uidValidity == snapshot.uidValidity && new.nextUID == snapshot.nextUID
             && new.highestModSeq == snapshot.highestModSeq && new.messages.count == snapshot.messages.count
         snapshot = new
@@ -108,12 +103,8 @@ public final class MaildirMailbox {
     /// The index of `uid` in `snapshot.messages` (ascending by uid: a binary search).
     func index(of uid: UInt32) -> Int? {
         let messages = snapshot.messages
-        var low = 0, high = messages.count
-        while low < high {
-            let mid = (low + high) / 2
-            if messages[mid].uid < uid { low = mid + 1 } else { high = mid }
-        }
-        return low < messages.count && messages[low].uid == uid ? low : nil
+        let k = messages.firstIndex(ofUIDAtLeast: uid) { $0.uid }
+        return k < messages.count && messages[k].uid == uid ? k : nil
     }
 
     public func message(uid: UInt32) -> MaildirMessage? {
@@ -175,9 +166,7 @@ public final class MaildirMailbox {
                 guard let rel = try locate(m.baseName, hint: m.relativePath),
                       let crlf = try MessageSize.crlfSize(fileAt: "\(path)/\(rel)") else { return nil }
                 entry.crlfSize = crlf
-                cache!.entries[uid] = entry
-                cacheDirty = true
-                cacheChanged.insert(uid)
+                learn(uid, entry)
             }
             return entry
         }
@@ -192,9 +181,7 @@ public final class MaildirMailbox {
                 guard let crlf = try MessageSize.crlfSize(fileAt: "\(path)/\(rel)") else { hint = nil; continue }
                 entry.crlfSize = crlf
             }
-            cache!.entries[uid] = entry
-            cacheDirty = true
-            cacheChanged.insert(uid)
+            learn(uid, entry)
             return entry
         }
         return nil
@@ -205,25 +192,27 @@ public final class MaildirMailbox {
         guard blob.count <= MessageCache.maximumBlob else { throw MaildirError.tooLarge("cache blob") }
         guard var entry = try info(uid: uid) else { return }
         entry.blob = blob
+        learn(uid, entry)
+    }
+
+    /// Puts what this session found out about a message into the cache (saved by `saveCache`).
+    func learn(_ uid: UInt32, _ entry: MessageCacheEntry) {
         cache!.entries[uid] = entry
-        cacheDirty = true
         cacheChanged.insert(uid)
     }
 
     /// Writes what the cache learnt: appended to the file it came from, or (when that file is
     /// gone or its records are many) the whole file, dropping entries of expunged messages.
     public func saveCache() throws {
-        guard cacheDirty, var cache else { return }
+        guard !cacheChanged.isEmpty, var cache else { return }
         let changed = cacheChanged.filter { index(of: $0) != nil }
         if let file = cacheFile, try cache.append(Array(changed), folderPath: path, layout: file) {
-            cacheDirty = false
             cacheChanged = []
             return
         }
         cache.entries = cache.entries.filter { index(of: $0.key) != nil }
         cacheFile = try cache.save(folderPath: path)
         self.cache = cache
-        cacheDirty = false
         cacheChanged = []
     }
 
@@ -239,7 +228,7 @@ public final class MaildirMailbox {
         let (flags, _) = try table.letters(for: names, create: false)
         let allKnown = names.allSatisfy { table.index(of: $0) != nil }
         if !create || allKnown { return flags }
-        return try uidList.update { _, _ in try allocateKeywordsLocked(names) }
+        return try uidList.update { _ in try allocateKeywordsLocked(names) }
     }
 
     func allocateKeywordsLocked(_ names: [String]) throws -> MaildirFlags {
@@ -259,7 +248,7 @@ public final class MaildirMailbox {
     /// (RFC 7162 §3.1.3), also recorded in the uid list.
     public func store(uids: [UInt32], _ change: FlagChange, unchangedSince: UInt64? = nil) throws -> StoreResult {
         var result = StoreResult()
-        let outcome = try uidList.updateTracked { file, _ in
+        let outcome = try uidList.updateTracked { file in
             var position: [UInt32: Int] = [:]
             for (i, e) in file.entries.enumerated() { position[e.uid] = i }
             var newModSeq: UInt64?
@@ -348,7 +337,7 @@ public final class MaildirMailbox {
 
     func remove(where shouldRemove: (UIDListEntry, MaildirFlags) -> Bool) throws -> [UInt32] {
         var removed: [UInt32] = []
-        let outcome = try uidList.updateTracked { file, _ in
+        let outcome = try uidList.updateTracked { file in
             var gone = Set<UInt32>()
             // An exact list (cur/ still has its stamp) says where every file is; otherwise
             // the directory is listed once.
@@ -401,7 +390,7 @@ public final class MaildirMailbox {
         let tmp = "\(path)/tmp/\(base)"
         try writeDurably(tmp, internalDate: internalDate) { fd in try FileIO.writeAll(fd, message) }
         defer { unlink(tmp) }
-        return try uidList.update { file, _ in
+        return try uidList.update { file in
             let name = try linkIntoCur(tmp, base: base, flags: flags)
             try mapSystemErrors { try FileIO.fsyncDirectory("\(path)/cur") }
             return assign(&file, baseName: name.baseName, flags: flags)
@@ -457,7 +446,7 @@ public final class MaildirMailbox {
         let sourceKeywords = try keywords()
         var pairs: [(source: UInt32, destination: UInt32)] = []
         if !destination.maildir.exists { try mapSystemErrors { try destination.maildir.create() } }
-        try destination.uidList.update { file, lock in
+        try destination.uidList.update { file in
             var keywordMap: [Int: MaildirFlags] = [:]
             for uid in uids.sorted() {
                 guard let m = message(uid: uid) else { continue }
@@ -488,7 +477,6 @@ public final class MaildirMailbox {
                         guard let copied = try destination.copyFile(sourcePath, base: base, flags: flags) else { hint = nil; continue }
                         name = copied
                     }
-                    lock.refresh()
                     pairs.append((uid, destination.assign(&file, baseName: name.baseName, flags: flags)))
                     break
                 }

@@ -210,100 +210,74 @@ public struct UIDListFile: Hashable, Sendable {
               let header = parseHeader(ArraySlice(b[0..<headerEnd])) else { return nil }
         var file = UIDListFile(uidValidity: header.validity, nextUID: header.next, highestModSeq: header.modSeq,
                                curStamp: header.curStamp)
-        var i = headerEnd + 1
-        let end = lastLineEnd + 1
-        // Reads decimal digits at i (at most 20, no sign, no leading "+"); nil when none.
-        func number() -> UInt64? {
-            var value: UInt64 = 0
-            let start = i
-            while i < end, b[i] >= 0x30, b[i] <= 0x39 {
-                guard i - start < 20 else { return nil }
-                let (m, o1) = value.multipliedReportingOverflow(by: 10)
-                let (a, o2) = m.addingReportingOverflow(UInt64(b[i] - 0x30))
-                guard !o1, !o2 else { return nil }
-                value = a
-                i += 1
-            }
-            return i > start ? value : nil
-        }
-        func expect(_ byte: UInt8) -> Bool {
-            guard i < end, b[i] == byte else { return false }
-            i += 1
-            return true
-        }
-        // "<uid> M<modseq> F<flags> :<base name>\n" at i.
+        var c = FieldCursor(b: b, i: headerEnd + 1, end: lastLineEnd + 1)
+        // "<uid> M<modseq> F<flags> :<base name>\n" at the cursor.
         func entry() -> UIDListEntry? {
-            guard let uid = number(), uid > 0, uid < UInt64(UInt32.max),
-                  expect(0x20), expect(UInt8(ascii: "M")), let modSeq = number(),
-                  expect(0x20), expect(UInt8(ascii: "F")) else { return nil }
+            guard let uid = c.number(), uid > 0, uid < UInt64(UInt32.max),
+                  c.expect(0x20), c.expect(UInt8(ascii: "M")), let modSeq = c.number(),
+                  c.expect(0x20), c.expect(UInt8(ascii: "F")) else { return nil }
             // Flag letters in strictly ascending ASCII order: the canonical form only.
             var flags: UInt64 = 0
             var previous: UInt8 = 0
-            while i < end, b[i] != 0x20 {
-                let c = b[i]
-                guard c > previous else { return nil }
-                switch c {
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"): flags |= 1 << UInt64(c - UInt8(ascii: "A"))
-                case UInt8(ascii: "a")...UInt8(ascii: "z"): flags |= 1 << UInt64(32 + c - UInt8(ascii: "a"))
+            while c.i < c.end, b[c.i] != 0x20 {
+                let letter = b[c.i]
+                guard letter > previous else { return nil }
+                switch letter {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): flags |= 1 << UInt64(letter - UInt8(ascii: "A"))
+                case UInt8(ascii: "a")...UInt8(ascii: "z"): flags |= 1 << UInt64(32 + letter - UInt8(ascii: "a"))
                 default: return nil
                 }
-                previous = c
-                i += 1
+                previous = letter
+                c.i += 1
             }
-            guard expect(0x20), expect(UInt8(ascii: ":")) else { return nil }
-            let nameStart = i
-            while i < end, b[i] != 0x0A {
-                guard b[i] != UInt8(ascii: ":") else { return nil }
-                i += 1
+            guard c.expect(0x20), c.expect(UInt8(ascii: ":")) else { return nil }
+            let nameStart = c.i
+            while c.i < c.end, b[c.i] != 0x0A {
+                guard b[c.i] != UInt8(ascii: ":") else { return nil }
+                c.i += 1
             }
-            guard i > nameStart, i < end else { return nil }
-            let base = String(decoding: UnsafeBufferPointer(rebasing: b[nameStart..<i]), as: UTF8.self)
-            i += 1 // "\n"
+            guard c.i > nameStart, c.i < c.end else { return nil }
+            let base = String(decoding: UnsafeBufferPointer(rebasing: b[nameStart..<c.i]), as: UTF8.self)
+            c.i += 1 // "\n"
             return UIDListEntry(uid: UInt32(uid), modSeq: modSeq, flags: MaildirFlags(rawValue: flags), baseName: base)
         }
         let plus = UInt8(ascii: "+"), minus = UInt8(ascii: "-"), equals = UInt8(ascii: "=")
         // The base: UIDs strictly ascending and below N, modseqs at most M.
         var lastUID: UInt32 = 0
-        while i < end, b[i] != plus, b[i] != minus, b[i] != equals {
+        while c.i < c.end, b[c.i] != plus, b[c.i] != minus, b[c.i] != equals {
             guard let e = entry(), e.uid > lastUID, e.uid < file.nextUID, e.modSeq <= file.highestModSeq else { return nil }
             lastUID = e.uid
             file.entries.append(e)
         }
-        let baseEnd = i
-        var validLength = i
+        let baseEnd = c.i
+        var validLength = c.i
         // Change batches, each closed by its "=" line; a batch without one is ignored.
         var puts: [UIDListEntry] = []
         var removals: [UInt32] = []
         var removed = Set<UInt32>()
-        while i < end {
-            let kind = b[i]
-            i += 1
+        while c.i < c.end {
+            let kind = b[c.i]
+            c.i += 1
             switch kind {
             case plus:
                 guard let e = entry() else { return nil }
                 puts.append(e)
             case minus:
-                guard let uid = number(), uid < UInt64(UInt32.max), expect(0x0A) else { return nil }
+                guard let uid = c.number(), uid < UInt64(UInt32.max), c.expect(0x0A) else { return nil }
                 removals.append(UInt32(uid))
             case equals:
-                let lineEnd = b[i..<end].firstIndex(of: 0x0A)!
-                let fields = (i, lineEnd)
-                i = lineEnd + 1
-                guard let state = parseState(b, from: fields.0, to: fields.1),
+                let lineEnd = b[c.i..<c.end].firstIndex(of: 0x0A)!
+                guard let state = parseState(b, from: c.i, to: lineEnd),
                       state.next >= file.nextUID, state.modSeq >= file.highestModSeq else { return nil }
+                c.i = lineEnd + 1
                 for e in puts {
                     guard e.uid < state.next, e.modSeq <= state.modSeq else { return nil }
-                    if e.uid > (file.entries.last?.uid ?? 0) { file.entries.append(e); continue }
-                    var low = 0, high = file.entries.count
-                    while low < high {
-                        let mid = (low + high) / 2
-                        if file.entries[mid].uid < e.uid { low = mid + 1 } else { high = mid }
-                    }
-                    if file.entries[low].uid == e.uid {
-                        file.entries[low] = e
+                    let k = file.entries.firstIndex(ofUIDAtLeast: e.uid) { $0.uid }
+                    if k < file.entries.count, file.entries[k].uid == e.uid {
+                        file.entries[k] = e
                         removed.remove(e.uid)
                     } else {
-                        file.entries.insert(e, at: low)
+                        file.entries.insert(e, at: k) // at the end, for a new UID
                     }
                 }
                 removed.formUnion(removals)
@@ -312,7 +286,7 @@ public struct UIDListFile: Hashable, Sendable {
                 file.nextUID = state.next
                 file.highestModSeq = state.modSeq
                 file.curStamp = state.curStamp
-                validLength = i
+                validLength = c.i
             default:
                 return nil
             }
@@ -332,19 +306,22 @@ public struct UIDListFile: Hashable, Sendable {
         }
     }
 
-    /// Decimal fields of a line, byte by byte.
+    /// A position in the file's bytes, reading its decimal fields.
     struct FieldCursor {
         let b: UnsafeBufferPointer<UInt8>
         var i: Int
         let end: Int
 
-        /// Decimal digits (1 to 19, no sign); nil when none or too many.
+        /// Decimal digits (no sign, no "+", at most 20 and within UInt64); nil when none.
         mutating func number() -> UInt64? {
             var value: UInt64 = 0
             let start = i
             while i < end, b[i] >= 0x30, b[i] <= 0x39 {
-                guard i - start < 19 else { return nil }
-                value = value * 10 + UInt64(b[i] - 0x30)
+                guard i - start < 20 else { return nil }
+                let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(UInt64(b[i] - 0x30))
+                guard !o1, !o2 else { return nil }
+                value = a
                 i += 1
             }
             return i > start ? value : nil
@@ -456,6 +433,20 @@ final class ParsedUIDList: @unchecked Sendable {
     }
 }
 
+extension RandomAccessCollection where Index == Int {
+    /// In a collection ascending by UID (uid lists, snapshots, a session's messages): the index
+    /// of the first element whose UID is `uid` or larger, `endIndex` when none. A binary search.
+    @inlinable
+    public func firstIndex(ofUIDAtLeast uid: UInt32, _ uidOf: (Element) -> UInt32) -> Int {
+        var low = startIndex, high = endIndex
+        while low < high {
+            let mid = (low + high) / 2
+            if uidOf(self[mid]) < uid { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+}
+
 /// A message of a synchronised folder.
 public struct MaildirMessage: Hashable, Sendable {
     public var uid: UInt32
@@ -492,8 +483,9 @@ public struct MaildirSnapshot: Sendable {
 ///
 /// All writers take the folder's fcntl lock (`FileLock` on `postamt-uidlist.lock`) for the
 /// whole read–scan–assign–write cycle, so UIDs are assigned once and in order whatever the
-/// number of imapd/pop3d processes and hosts (NFS with locking). Readers need no lock: the file is replaced by
-/// rename(2), so a reader sees a whole old or whole new file.
+/// number of imapd/pop3d processes and hosts (NFS with locking). Readers need no lock: a full
+/// write replaces the file by rename(2), and an appended batch counts only once it is whole,
+/// so a reader sees one state or the next, never half of one.
 public struct UIDList: Sendable {
     public static let fileName = "postamt-uidlist"
 
@@ -521,9 +513,16 @@ public struct UIDList: Sendable {
     /// The file as it is now, without locking; nil when missing or damaged.
     public func read() throws -> UIDListFile? { try readWithIdentity()?.file }
 
-    /// The file and the identity of the inode it was read from (the file is replaced by
-    /// rename, so a changed identity means a changed file).
+    /// The file and the identity it was read from (a full write gives the file a new inode, an
+    /// append a new size, so a changed identity means a changed file).
     public func readWithIdentity() throws -> (file: UIDListFile, identity: FileIdentity)? {
+        guard let found = try load(), let parsed = found.parsed else { return nil }
+        return (parsed.file, found.identity)
+    }
+
+    /// The file as it is now: nil when there is none; `parsed` nil when it is damaged (then
+    /// `bytes` holds it). A file of the identity last read or written is not read again.
+    func load() throws -> (parsed: (file: UIDListFile, layout: UIDListFile.Layout)?, identity: FileIdentity, bytes: [UInt8]?)? {
         let raw = Glibc.open(filePath, O_RDONLY | O_CLOEXEC)
         if raw < 0 {
             if errno == ENOENT { return nil }
@@ -533,13 +532,13 @@ public struct UIDList: Sendable {
         var st = stat()
         guard fstat(fd.raw, &st) == 0 else { throw MaildirError.system(SystemError("fstat \(filePath)")) }
         let identity = FileIdentity(st)
-        if let known = memo.lookup(identity) { return (known.file, identity) }
+        if let known = memo.lookup(identity) { return (known, identity, nil) }
         // Read after the fstat: the bytes are those of `identity` or newer (a later append),
         // never older, so a changed file is never taken for the one remembered.
         let bytes = try mapSystemErrors { try FileIO.readAll(fd.raw, limit: 1 << 30) }
-        guard let (file, layout) = UIDListFile.parseWithLayout(bytes) else { return nil }
-        memo.remember(identity, file, layout)
-        return (file, identity)
+        guard let parsed = UIDListFile.parseWithLayout(bytes) else { return (nil, identity, bytes) }
+        memo.remember(identity, parsed.file, parsed.layout)
+        return (parsed, identity, nil)
     }
 
     /// The identity of the file now (stat, no read); nil when it is missing.
@@ -547,7 +546,7 @@ public struct UIDList: Sendable {
 
     /// How far HIGHESTMODSEQ jumps when a scan finds flags the list did not record. Such a
     /// change is another program's, or one of Postamt's own whose list update a crash took back
-    /// (a flag-only update is written whole but without a directory fsync, so a crash may keep
+    /// (a flag-only update is appended or written whole without fsync, so a crash may keep
     /// the previous list): its modseqs may already have been shown to a client, so the next
     /// ones must be larger than any of them (RFC 7162 §3.1.2: modseqs only grow). A million
     /// flag changes fit in any commit interval of a journalling file system.
@@ -599,7 +598,7 @@ public struct UIDList: Sendable {
     /// anything unusual (a base name already listed, UIDs running out): the caller scans.
     public func adoptNew() throws -> SyncOutcome? {
         var moved: [String] = []
-        let outcome: UpdateOutcome<MaildirSnapshot?> = try updateTracked { file, _ in
+        let outcome: UpdateOutcome<MaildirSnapshot?> = try updateTracked { file in
             guard file.curStamp?.holds(for: curTime()) == true else { return nil }
             let names = MaildirFileName.inDeliveryOrder(try MaildirScanner.listMessages("\(folderPath)/new"),
                                                         baseName: { String(MaildirName.baseName($0)) })
@@ -626,9 +625,9 @@ public struct UIDList: Sendable {
     }
 
     /// Runs `body` on the file under the lock, creating a fresh file (new UIDVALIDITY) when it
-    /// is missing or damaged, and writes it back (temp file + fsync + rename + dir fsync) when
-    /// `body` changed it.
-    public func update<T>(_ body: (inout UIDListFile, FileLock) throws -> T) throws -> T {
+    /// is missing or damaged, and writes back what `body` changed: appended, or the whole file
+    /// (see `updateTracked`).
+    public func update<T>(_ body: (inout UIDListFile) throws -> T) throws -> T {
         try updateTracked(body).result
     }
 
@@ -643,51 +642,50 @@ public struct UIDList: Sendable {
 
     /// `update`, telling which file it started from and which it left (both under the lock,
     /// so no other writer came between).
-    public func updateTracked<T>(_ body: (inout UIDListFile, FileLock) throws -> T) throws -> UpdateOutcome<T> {
-        try FileLock.withLock(for: filePath, options: lockOptions) { lock in
+    public func updateTracked<T>(_ body: (inout UIDListFile) throws -> T) throws -> UpdateOutcome<T> {
+        try FileLock.withLock(for: filePath, options: lockOptions) { _ in
             let original = try loadOrCreateLocked()
             var file = original.file
             // Exact: the list describes cur/ right now. Postamt changes cur/ only under this
             // lock and records every change in the list, so after `body` the list describes
             // cur/ at its new mtime (see the stamp in UIDListFile).
             let exact = file.curStamp?.holds(for: curTime()) == true
-            let result = try body(&file, lock)
+            let result = try body(&file)
             if exact && file.curStamp == original.file.curStamp {
                 let checked = FileTime.now()
                 file.curStamp = curTime().map { CurStamp(modified: $0, checked: checked) }
             }
             var after = original.identity
             if file != original.file || original.fresh {
-                lock.refresh()
                 // Most changes are a few entries: appended, without a new inode (see UIDListFile).
-                // A batch that hands out UIDs is made durable (fdatasync: the file exists);
-                // the others as the full write below would be.
-                let newUIDs = file.nextUID != original.file.nextUID
+                // A batch that hands out UIDs is made durable (fsync; the file's name is
+                // durable already); the others as the full write below would be.
                 if !original.fresh, let layout = original.layout, !layout.hasTornTail,
                    let batch = file.encodedChanges(from: original.file),
                    layout.changeBytes + batch.count <= UIDList.changesLimit(baseBytes: layout.validLength - layout.changeBytes) {
+                    let newUIDs = file.nextUID != original.file.nextUID
                     try appendChanges(batch, sync: newUIDs || ReplaceOrdering.of(folderPath) == .unknown)
-                    let now = identity()
-                    memo.remember(now, file, UIDListFile.Layout(validLength: layout.validLength + batch.count,
-                                                                changeBytes: layout.changeBytes + batch.count, hasTornTail: false))
-                    return UpdateOutcome(result: result, before: original.identity, after: now, stamp: file.curStamp)
+                    after = identity()
+                    memo.remember(after, file, UIDListFile.Layout(validLength: layout.validLength + batch.count,
+                                                                  changeBytes: layout.changeBytes + batch.count, hasTornTail: false))
+                } else {
+                    // Only flags, modseqs or the stamp changed, or messages went (no UID came): the
+                    // new list needs to be whole, not durable at once — a crash that keeps the old
+                    // one loses nothing the names in cur/ do not say again (the flags; their modseqs
+                    // are raised anew, see unrecordedChangeModSeqStep). Whole without an fsync where
+                    // the file system writes a renamed file's data before the rename (ext4's
+                    // defaults). UIDs handed out are made durable. (Removals need not be: the files
+                    // are gone already, a kept old list only names them until the next scan drops
+                    // them again.)
+                    let flagsOnly = !original.fresh && file.uidValidity == original.file.uidValidity
+                        && file.nextUID == original.file.nextUID && file.entries.count <= original.file.entries.count
+                    let durability: FileIO.Durability = !flagsOnly ? .full
+                        : ReplaceOrdering.of(folderPath) == .unknown ? .contents : .none
+                    let bytes = file.encoded()
+                    try mapSystemErrors { try FileIO.replace(filePath, bytes, mode: 0o600, durability: durability) }
+                    after = identity()
+                    memo.remember(after, file, UIDListFile.Layout(validLength: bytes.count, changeBytes: 0, hasTornTail: false))
                 }
-                // Only flags, modseqs or the stamp changed, or messages went (no UID came): the new list
-                // needs to be whole, not durable at once — a crash that keeps the old one loses
-                // nothing the names in cur/ do not say again (the flags; their modseqs are
-                // raised anew, see unrecordedChangeModSeqStep). Whole without an fsync where
-                // the file system writes a renamed file's data before the rename (ext4's
-                // defaults). UIDs handed out and expunges are made durable.
-                // (Removals too: the files are gone already, a kept old list only names them
-                // until the next scan drops them again.)
-                let flagsOnly = !original.fresh && file.uidValidity == original.file.uidValidity
-                    && file.nextUID == original.file.nextUID && file.entries.count <= original.file.entries.count
-                let durability: FileIO.Durability = !flagsOnly ? .full
-                    : ReplaceOrdering.of(folderPath) == .unknown ? .contents : .none
-                let bytes = file.encoded()
-                try mapSystemErrors { try FileIO.replace(filePath, bytes, mode: 0o600, durability: durability) }
-                after = identity()
-                memo.remember(after, file, UIDListFile.Layout(validLength: bytes.count, changeBytes: 0, hasTornTail: false))
             }
             return UpdateOutcome(result: result, before: original.fresh ? nil : original.identity, after: after, stamp: file.curStamp)
         }
@@ -709,27 +707,10 @@ public struct UIDList: Sendable {
     }
 
     func loadOrCreateLocked() throws -> (file: UIDListFile, fresh: Bool, identity: FileIdentity?, layout: UIDListFile.Layout?) {
-        let raw = Glibc.open(filePath, O_RDONLY | O_CLOEXEC)
-        var bytes: [UInt8]?
-        var identity: FileIdentity?
-        if raw >= 0 {
-            let fd = OwnedFD(adopting: raw)
-            var st = stat()
-            if fstat(fd.raw, &st) == 0 {
-                let known = FileIdentity(st)
-                identity = known
-                if let (file, layout) = memo.lookup(known) { return (file, false, known, layout) }
-            }
-            bytes = try mapSystemErrors { try FileIO.readAll(fd.raw, limit: 1 << 30) }
-        } else if errno != ENOENT {
-            throw MaildirError.system(SystemError("open \(filePath)"))
-        }
-        if let bytes, let (file, layout) = UIDListFile.parseWithLayout(bytes) {
-            memo.remember(identity, file, layout)
-            return (file, false, identity, layout)
-        }
+        let found = try load()
+        if let found, let parsed = found.parsed { return (parsed.file, false, found.identity, parsed.layout) }
         var minimum: UInt32 = 1
-        if let bytes, let old = UIDListFile.salvageValidity(bytes), old < UInt32.max { minimum = old + 1 }
+        if let bytes = found?.bytes, let old = UIDListFile.salvageValidity(bytes), old < UInt32.max { minimum = old + 1 }
         let validity = try UIDValidityAllocator.next(root: rootPath, atLeast: minimum, lockOptions: lockOptions)
         return (UIDListFile(uidValidity: validity), true, nil, nil)
     }
@@ -764,13 +745,12 @@ public struct UIDList: Sendable {
             return SyncOutcome(snapshot: snapshot, identity: identity, stamp: file.curStamp)
         }
         var moved: [String] = []
-        let outcome = try updateTracked { file, lock in
+        let outcome = try updateTracked { file in
             var now = try MaildirScanner.scanStamped(folderPath, moveNew: moveNew)
             moved = now.movedFromNew
             let known = Set(file.entries.map(\.baseName))
             if known.contains(where: { now.messages[$0] == nil }) {
                 // Something looks expunged: make sure it is not a rename that readdir missed.
-                lock.refresh()
                 // Drop only what is missing from both listings.
                 var union = try MaildirScanner.scanStamped(folderPath, moveNew: moveNew)
                 moved += union.movedFromNew
