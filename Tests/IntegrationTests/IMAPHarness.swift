@@ -141,3 +141,15 @@ extension TestUser {
         if r.status != 0 { throw HarnessError("chpasswd: \(r.stderr)") }
     }
 }
+
+/// Runs a Python client `script` (its one argument: the port) against a pre-authenticated
+/// postamt-imapd for a fresh user with one message in INBOX; the script ends by printing "OK".
+func runPreauthenticatedScript(_ script: String) throws {
+    let installation = try Installation()
+    let user = try TestUser()
+    try user.deliver("From: a@example.org\nSubject: one\n\nx\n")
+    let server = try IMAPListener(installation, arguments: ["--preauth", user.name])
+    let result = try PythonClient.run(script, [String(server.port)])
+    #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(server.logText())")
+    #expect(result.stdout.hasSuffix("OK\n"))
+}

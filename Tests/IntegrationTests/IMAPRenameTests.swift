@@ -44,12 +44,6 @@ struct IMAPRenameTests {
     """#
 
     @Test func renameOfTheSelectedMailbox() throws {
-        let installation = try Installation()
-        let user = try TestUser()
-        try user.deliver("From: a@example.org\nSubject: one\n\nx\n")
-        let server = try IMAPListener(installation, arguments: ["--preauth", user.name])
-        let result = try PythonClient.run(Self.script, [String(server.port)])
-        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(server.logText())")
-        #expect(result.stdout.hasSuffix("OK\n"))
+        try runPreauthenticatedScript(Self.script)
     }
 }

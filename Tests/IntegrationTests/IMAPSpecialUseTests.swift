@@ -35,12 +35,6 @@ struct IMAPSpecialUseTests {
 
     @Test(.enabled(if: PythonClient.hasIMAPClient, "needs Python's imapclient (pip install imapclient)"))
     func createWithUse() throws {
-        let installation = try Installation()
-        let user = try TestUser()
-        try user.deliver("From: a@example.org\nSubject: one\n\nx\n")
-        let server = try IMAPListener(installation, arguments: ["--preauth", user.name])
-        let result = try PythonClient.run(Self.script, [String(server.port)])
-        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(server.logText())")
-        #expect(result.stdout.hasSuffix("OK\n"))
+        try runPreauthenticatedScript(Self.script)
     }
 }

@@ -228,9 +228,7 @@ struct POP3Tests {
 
     @Test func mailboxAppendsWhatItLearntAndRewritesPastTheLimit() throws {
         let dir = TemporaryDirectory()
-        let md = Maildir(path: dir.path)
-        for i in 0..<3 { try deliver(md, "message \(i)\n") }
-        let box = MaildirMailbox(maildir: md)
+        let (md, box) = try makeMailbox(in: dir, messages: 3, prefix: "message ")
         try box.synchronize()
         _ = try box.info(uid: 1)
         try box.saveCache() // the first save writes the file

@@ -18,6 +18,14 @@ func deliver(_ maildir: Maildir, _ text: String) throws -> String {
     try maildir.deliver([ArraySlice(Array(text.utf8))])
 }
 
+/// A Maildir in `dir` with `count` messages delivered ("<prefix>0\n", "<prefix>1\n", …) and a
+/// mailbox on it, not synchronised yet.
+func makeMailbox(in dir: TemporaryDirectory, messages count: Int, prefix: String = "m") throws -> (Maildir, MaildirMailbox) {
+    let md = Maildir(path: dir.path)
+    for i in 0..<count { try deliver(md, "\(prefix)\(i)\n") }
+    return (md, MaildirMailbox(maildir: md))
+}
+
 func names(in dir: String) -> [String] {
     ((try? FileIO.listDirectory(dir)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
 }

@@ -51,9 +51,7 @@ struct UIDListStampTests {
 
     @Test func trustedListIsReadWithoutAScanAndNewMailIsAdopted() throws {
         let dir = TemporaryDirectory()
-        let md = Maildir(path: dir.path)
-        for i in 0..<3 { try deliver(md, "m\(i)\n") }
-        let box = MaildirMailbox(maildir: md)
+        let (md, box) = try makeMailbox(in: dir, messages: 3)
         try box.synchronize()
         let cur = "\(md.path)/cur"
         // An old, settled cur/: the next scan writes a clean stamp.
@@ -87,9 +85,7 @@ struct UIDListStampTests {
 
     @Test func changeInTheStampedTickIsFoundAfterTheSettleTime() throws {
         let dir = TemporaryDirectory()
-        let md = Maildir(path: dir.path)
-        for i in 0..<2 { try deliver(md, "m\(i)\n") }
-        let box = MaildirMailbox(maildir: md)
+        let (md, box) = try makeMailbox(in: dir, messages: 2)
         try box.synchronize()
         try box.synchronize() // a dirty stamp: cur/ changed just now (the moves from new/)
         let cur = "\(md.path)/cur"
@@ -116,9 +112,7 @@ struct UIDListStampTests {
 
     @Test func ownStoreAndExpungeKeepTheListExact() throws {
         let dir = TemporaryDirectory()
-        let md = Maildir(path: dir.path)
-        for i in 0..<4 { try deliver(md, "m\(i)\n") }
-        let box = MaildirMailbox(maildir: md)
+        let (md, box) = try makeMailbox(in: dir, messages: 4)
         try box.synchronize()
         try box.synchronize()
         _ = try box.store(uids: [1, 2], .add([.seen, .trashed]))
@@ -134,9 +128,7 @@ struct UIDListStampTests {
 
     @Test func unrecordedFlagChangeStepsOverModSeqs() throws {
         let dir = TemporaryDirectory()
-        let md = Maildir(path: dir.path)
-        for i in 0..<3 { try deliver(md, "m\(i)\n") }
-        let box = MaildirMailbox(maildir: md)
+        let (md, box) = try makeMailbox(in: dir, messages: 3)
         let before = try box.synchronize().highestModSeq
         // Another program (or a crash that took back our list) set \Seen on message 1: a scan
         // finds it and the modseqs jump over anything that could have been handed out.
@@ -186,9 +178,7 @@ struct UIDListStampTests {
 
     @Test func unrecordedExpungeStepsOverModSeqs() throws {
         let dir = TemporaryDirectory()
-        let md = Maildir(path: dir.path)
-        for i in 0..<3 { try deliver(md, "m\(i)\n") }
-        let box = MaildirMailbox(maildir: md)
+        let (md, box) = try makeMailbox(in: dir, messages: 3)
         let before = try box.synchronize().highestModSeq
         // Our own expunge: one step.
         _ = try box.store(uids: [1], .add([.trashed]))

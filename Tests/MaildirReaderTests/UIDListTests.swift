@@ -191,10 +191,7 @@ struct UIDListTests {
 
     @Test func changesAreAppendedAndFoldedIntoAFullWrite() throws {
         let dir = TemporaryDirectory()
-        let md = Maildir(path: dir.path)
-        try md.create()
-        for i in 0..<3 { try deliver(md, "message \(i)\n") }
-        let mailbox = MaildirMailbox(maildir: md)
+        let (md, mailbox) = try makeMailbox(in: dir, messages: 3, prefix: "message ")
         try mailbox.synchronize()
         let list = mailbox.uidList
         let inode = try #require(list.identity()).inode
