@@ -2,19 +2,31 @@
 import Glibc
 #endif
 
-/// One line per event on stderr, journald's way: `program[pid]: ID: text`. Every line about a
-/// message carries its queue id so `grep ID` follows it from injection to mailbox.
+/// One line per event on stderr, journald's way, in Postfix's tag form:
+/// `postamt/smtpd[pid]: ID: text`. Every line about a message carries its queue id so `grep ID`
+/// follows it from injection to mailbox, and log tools made for Postfix (pflogsumm with
+/// `--syslog-name=postamt`, fail2ban) read the lines as they read Postfix's.
 /// Never pass a password, an AUTH string or message body bytes here.
 public struct Log: Sendable {
     public let program: String
-    public init(program: String) { self.program = program }
+    /// `postamt/smtpd` for the program postamt-smtpd, `postamt/sendmail` for sendmail.
+    public let tag: String
+    public init(program: String) {
+        self.program = program
+        tag = Log.tag(of: program)
+    }
+
+    /// The syslog tag of a program: Postfix's `service/program` form.
+    public static func tag(of program: String) -> String {
+        program.hasPrefix("postamt-") ? "postamt/" + program.dropFirst(8) : "postamt/" + program
+    }
 
     public func info(_ text: String, id: String? = nil) { emit(id.map { "\($0): \(text)" } ?? text) }
     public func warning(_ text: String, id: String? = nil) { emit((id.map { "\($0): " } ?? "") + "warning: " + text) }
     public func error(_ text: String, id: String? = nil) { emit((id.map { "\($0): " } ?? "") + "error: " + text) }
 
     private func emit(_ text: String) {
-        var line = "\(program)[\(getpid())]: "
+        var line = "\(tag)[\(getpid())]: "
         // A log line is one line: control characters from peers are shown escaped.
         for scalar in text.unicodeScalars {
             if scalar.value < 0x20 || scalar.value == 0x7F {

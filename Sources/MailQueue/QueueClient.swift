@@ -32,9 +32,9 @@ public enum QueueClient {
         return env
     }
 
-    /// The id from postamt-queue's "postamt-queue[pid]: ID: queued, …" line.
+    /// The id from postamt-queue's "postamt/queue[pid]: ID: queued, …" line.
     public static func queueID(in text: String) -> String? {
-        for line in text.split(separator: "\n") where line.hasPrefix("postamt-queue[") {
+        for line in text.split(separator: "\n") where line.hasPrefix("postamt/queue[") {
             guard let close = line.firstIndex(of: "]") else { continue }
             let rest = line[line.index(after: close)...].dropFirst(2)
             if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix(": queued") {

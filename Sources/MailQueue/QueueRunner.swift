@@ -517,9 +517,9 @@ public final class QueueRunner {
         if m.inFlight == 0 { finishRound(m) }
     }
 
-    /// "postamt-local[42]: ID: text" → "text": the agent's log prefix is noise in a result.
+    /// "postamt/local[42]: ID: text" → "text": the agent's log prefix is noise in a result.
     static func withoutLogPrefix(_ line: String) -> String {
-        guard line.hasPrefix("postamt-local["), let close = line.firstIndex(of: "]") else { return line }
+        guard line.hasPrefix("postamt/local["), let close = line.firstIndex(of: "]") else { return line }
         var rest = line[line.index(after: close)...]
         if rest.hasPrefix(": ") { rest = rest.dropFirst(2) }
         if let colon = rest.firstRange(of: ": "), QueueLayout.isValidID(String(rest[..<colon.lowerBound])) {

@@ -28,7 +28,7 @@ struct HostileInputTests {
         for (env, code) in cases {
             let r = try system.queueInject(message: Data("Subject: x\n\nbody\n".utf8), envelope: env)
             #expect(r.status == code, "envelope \(env.map { $0 }) gave \(r.status): \(r.stderr)")
-            #expect(r.stderr.contains("postamt-queue["), "a one-line reason on stderr")
+            #expect(r.stderr.contains("postamt/queue["), "a one-line reason on stderr")
             expectNothingQueued(system)
         }
     }

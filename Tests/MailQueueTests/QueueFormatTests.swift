@@ -76,9 +76,9 @@ import MailCore
     }
 
     @Test func logPrefixIsStripped() {
-        #expect(QueueRunner.withoutLogPrefix("postamt-local[42]: ABC12: delivered to maildir /x/") == "delivered to maildir /x/")
+        #expect(QueueRunner.withoutLogPrefix("postamt/local[42]: ABC12: delivered to maildir /x/") == "delivered to maildir /x/")
         #expect(QueueRunner.withoutLogPrefix("plain text") == "plain text")
-        #expect(QueueClient.queueID(in: "postamt-queue[7]: 6B0C6DA3: queued, from=<a>, size=1\n") == "6B0C6DA3")
+        #expect(QueueClient.queueID(in: "postamt/queue[7]: 6B0C6DA3: queued, from=<a>, size=1\n") == "6B0C6DA3")
     }
 
     @Test func json() {
