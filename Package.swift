@@ -67,7 +67,7 @@ let package = Package(
 
         // -- smtp targets --
         // The SMTP daemon's host side: I/O, TLS, timers, the queue hand-off, the auth client.
-        .target(name: "SMTPServer", dependencies: ["SMTPProtocol", "MailNet", "MailAuth", "MailQueue", "MailCore", "MailSystem"]),
+        .target(name: "SMTPServer", dependencies: ["SMTPProtocol", "MailNet", "MailAuth", "MailQueue", "MailCore", "MailMessage", "MailSystem"]),
         .executableTarget(name: "postamt-smtpd", dependencies: ["SMTPServer"]),
         .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "SMTPProtocol", "MailCore", "MailNet", "MailSystem"]),
 
@@ -90,7 +90,7 @@ let package = Package(
         // DKIM canonicalisation and signing (OpenSSL); the verifier can join this module.
         .target(name: "MailDKIM", dependencies: ["COpenSSL", "SMTPProtocol"]),
         // The SMTP client: MX routing, STARTTLS, smarthost AUTH, DKIM signing.
-        .target(name: "MailRemote", dependencies: ["MailNet", "MailCore", "MailSystem", "SMTPProtocol", "MailDKIM"]),
+        .target(name: "MailRemote", dependencies: ["MailNet", "MailCore", "MailSystem", "MailMessage", "SMTPProtocol", "MailDKIM"]),
         .executableTarget(name: "postamt-remote", dependencies: ["MailRemote"]),
         .testTarget(name: "MailRemoteTests", dependencies: ["MailRemote", "MailDKIM", "MailNet", "SMTPProtocol"]),
 

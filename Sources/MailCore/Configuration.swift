@@ -29,7 +29,7 @@ public struct Setting: Sendable {
 /// Every key postamt.conf knows. postamt.conf(5) documents each one; `postamt config` prints them.
 /// Each area keeps its own list in a file of its own (Settings+Area.swift).
 public let knownSettings: [Setting] = coreSettings + authSettings + smtpSettings + pop3Settings + imapSettings
-    + remoteSettings + spamSettings
+    + remoteSettings + spamSettings + domainSettings
 
 let coreSettings: [Setting] = [
     Setting(name: "myhostname", kind: .text, defaultValue: "", summary: "this host's name, used in Received:, Message-ID: and bounces (default: gethostname)"),
@@ -203,6 +203,8 @@ public struct Configuration: Sendable {
     }
 
     public func count(_ key: String) -> Int { Int(string(key)) ?? 0 }
+    /// A boolean setting: "yes" or "true".
+    public func bool(_ key: String) -> Bool { ["yes", "true"].contains(string(key)) }
     public func duration(_ key: String) -> Int64 { Configuration.parseDuration(string(key)) ?? 0 }
     public func size(_ key: String) -> Int64 { Configuration.parseSize(string(key)) ?? 0 }
 

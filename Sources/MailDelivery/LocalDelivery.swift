@@ -99,7 +99,7 @@ public struct LocalDelivery {
         guard let bytes = try? FileIO.readFile(path) else { return nil }
         let table = AliasTable(text: String(decoding: bytes, as: UTF8.self), file: path)
         guard table.lookup(request.user) != nil else { return nil }
-        let resolver = LocalRecipientResolver(configuration: configuration, aliases: table)
+        let resolver = AddressResolver(configuration: configuration, aliases: table)
         let me = SystemUser.current()?.name
         var instructions: [DeliveryInstruction] = []
         for d in resolver.resolve(request.user) {

@@ -247,3 +247,13 @@ public enum MailboxList {
         return Mailbox(localPart: Charset.fallback.decode(local), domain: domain)
     }
 }
+
+extension HeaderSection {
+    /// The address of every mailbox in every From: field (RFC 5322 §3.6.2 allows a list), groups
+    /// flattened: what a sender-ownership check and a DKIM signer look at.
+    public var fromAddresses: [String] {
+        fields.filter { $0.isNamed("From") }.flatMap { field in
+            MailboxList.mailboxes(in: field.value).map(\.address)
+        }
+    }
+}

@@ -78,6 +78,8 @@ public struct MessageState: Equatable, Sendable {
     /// DSN RET ("FULL" or "HDRS") and ENVID (xtext); written only when set.
     public var ret: String?
     public var envid: String?
+    /// Who submitted it (QueueEnvelope.submitter); written only when set.
+    public var submitter: String?
     public var recipients: [RecipientState]
 
     public init(id: String, arrival: Int64, size: Int64, sender: String, held: Bool = false, recipients: [RecipientState]) {
@@ -95,6 +97,7 @@ public struct MessageState: Equatable, Sendable {
         if warned { text += "warned\t1\n" }
         if let ret { text += "ret\t\(MessageState.sanitize(ret))\n" }
         if let envid { text += "envid\t\(MessageState.sanitize(envid))\n" }
+        if let submitter { text += "submitter\t\(MessageState.sanitize(submitter))\n" }
         for r in recipients {
             var fields = ["rcpt", r.status.rawValue, String(r.attempts), String(r.nextAttempt), r.original]
             switch r.destination {
@@ -131,7 +134,7 @@ public struct MessageState: Equatable, Sendable {
         lines.removeLast()
         guard lines.first == Substring(magic), lines.last == "end" else { throw Invalid(why: "bad magic or truncated") }
         var id: String?, arrival: Int64?, size: Int64?, sender: String?, held = false, warned = false
-        var ret: String?, envid: String?
+        var ret: String?, envid: String?, submitter: String?
         var recipients: [RecipientState] = []
         for line in lines.dropFirst().dropLast() {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
@@ -148,6 +151,9 @@ public struct MessageState: Equatable, Sendable {
             case "envid":
                 guard f.count == 2, !f[1].isEmpty else { throw Invalid(why: "bad envid line") }
                 envid = f[1]
+            case "submitter":
+                guard f.count == 2, AddressSyntax.userNameProblem(f[1]) == nil else { throw Invalid(why: "bad submitter line") }
+                submitter = f[1]
             case "rcpt":
                 guard f.count == 10 || f.count == 13, let status = RecipientState.Status(rawValue: f[1]),
                       let attempts = Int(f[2]), let next = Int64(f[3]) else { throw Invalid(why: "bad rcpt line") }
@@ -177,6 +183,7 @@ public struct MessageState: Equatable, Sendable {
         state.warned = warned
         state.ret = ret
         state.envid = envid
+        state.submitter = submitter
         return state
     }
 }

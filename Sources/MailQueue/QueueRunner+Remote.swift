@@ -105,7 +105,9 @@ extension QueueRunner {
             do {
                 let message = try FileIO.open(layout.message(m.state.id), O_RDONLY)
                 let pipe = try Pipe()
-                let env = RunnerStartup.environment(configuration: configuration) + ["POSTAMT_QUEUE_ID=\(m.state.id)"]
+                var env = RunnerStartup.environment(configuration: configuration) + ["POSTAMT_QUEUE_ID=\(m.state.id)"]
+                // postamt-remote(8): DKIM signs only mail whose From: this user owns.
+                if let submitter = m.state.submitter { env.append("POSTAMT_SUBMITTER=\(submitter)") }
                 let pid = try Spawn.start(remoteScheduler.program, arguments: ["postamt-remote", domain, m.state.sender] + recipients,
                                           environment: env, fds: [(0, message.raw), (1, pipe.writeEnd.raw), (2, 2)])
                 let readEnd = pipe.keepReadEnd()

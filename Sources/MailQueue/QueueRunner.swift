@@ -45,8 +45,9 @@ public final class QueueRunner {
     var inotifyFD: Int32 = -1
     var triggerFD: Int32 = -1
     var lastCleanup: Int64 = 0
-    var aliasStamp: (Int, Int) = (-1, -1)
-    var resolver: LocalRecipientResolver
+    /// The address tables' files as last read (path, mtime): a change reloads them.
+    var tableStamp: [Int] = []
+    var resolver: AddressResolver
     let concurrency: Int
     let minBackoff: Int64
     let maxBackoff: Int64
@@ -73,7 +74,7 @@ public final class QueueRunner {
         self.bounceLifetime = configuration.duration("bounce_lifetime")
         self.deliveryTimeLimit = max(1, configuration.duration("delivery_time_limit"))
         self.defaultPrivs = configuration.string("default_privs")
-        self.resolver = LocalRecipientResolver(configuration: configuration, aliases: AliasTable())
+        self.resolver = AddressResolver(configuration: configuration, aliases: AliasTable())
         self.remoteScheduler = RemoteScheduler(configuration: configuration)
         reloadAliasesIfChanged()
     }
@@ -279,6 +280,7 @@ public final class QueueRunner {
                                  sender: record.envelope.sender.text, recipients: recipients)
         state.ret = record.dsn.ret
         state.envid = record.dsn.envid
+        state.submitter = record.submitter
         do {
             try FileIO.writeAtomically(layout.stateFile(id), state.encoded())
         } catch {
@@ -296,7 +298,7 @@ public final class QueueRunner {
     }
 
     func resolve(_ address: String) -> [RecipientState] {
-        if !resolver.isLocal(address) {
+        if !resolver.isOurs(address) {
             return [RecipientState(original: address, destination: .remote(address: address))]
         }
         return resolver.resolve(address).map { d in
@@ -316,18 +318,20 @@ public final class QueueRunner {
         }
     }
 
+    /// Reads the alias file, the domains file, the virtual table and the sender table again
+    /// when one of them (or the virtual table's .cdb) changed.
     func reloadAliasesIfChanged() {
-        let path = configuration.string("alias_file")
-        let st = FileIO.status(path)
-        let stamp = st.map { (Int($0.st_mtim.tv_sec), Int($0.st_mtim.tv_nsec)) } ?? (0, 0)
-        guard stamp != aliasStamp else { return }
-        aliasStamp = stamp
-        var table = AliasTable()
-        if let bytes = try? FileIO.readFile(path) {
-            table = AliasTable(text: String(decoding: bytes ?? [], as: UTF8.self), file: path)
-            for p in table.problems { log.warning("\(p)") }
+        let paths = ["alias_file", "domains_file", "virtual_alias_file", "sender_file"].map { configuration.string($0) }
+        let stamp = (paths + [AddressBook.compiledPath(configuration.string("virtual_alias_file"))]).flatMap { path -> [Int] in
+            guard let st = FileIO.status(path) else { return [-1, -1, -1] }
+            return [Int(st.st_ino), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec)]
         }
-        resolver = LocalRecipientResolver(configuration: configuration, aliases: table)
+        guard stamp != tableStamp else { return }
+        tableStamp = stamp
+        let book = AddressBook(configuration: configuration)
+        for p in book.problems { log.warning("\(p)") }
+        for table in book.unavailable { log.error("cannot read \(table)") }
+        resolver = book.resolver
     }
 
     // MARK: - Scheduling

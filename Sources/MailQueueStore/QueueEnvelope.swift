@@ -11,12 +11,18 @@ public struct QueueEnvelope: Equatable, Sendable {
     public var envelope: Envelope
     /// The real uid that ran postamt-queue (Postfix's pickup logs it too).
     public var uid: UInt32?
+    /// The user who submitted the message and passed the sender check (postamt-queue(8)): the
+    /// SMTP AUTH user smtpd names, or the local user who ran sendmail. nil for mail that came
+    /// from outside; postamt-remote DKIM-signs only mail with a submitter who owns its From:.
+    public var submitter: String?
     /// DSN parameters (RFC 3461): `ret`/`envid` lines after `sender`, `notify`/`orcpt` lines
     /// after the `rcpt` line they belong to. Optional: files without them stay valid.
     public var dsn: DSNParameters
 
-    public init(id: String, arrival: Int64, size: Int64, envelope: Envelope, uid: UInt32? = nil, dsn: DSNParameters = DSNParameters()) {
-        self.id = id; self.arrival = arrival; self.size = size; self.envelope = envelope; self.uid = uid; self.dsn = dsn
+    public init(id: String, arrival: Int64, size: Int64, envelope: Envelope, uid: UInt32? = nil, submitter: String? = nil,
+                dsn: DSNParameters = DSNParameters()) {
+        self.id = id; self.arrival = arrival; self.size = size; self.envelope = envelope; self.uid = uid
+        self.submitter = submitter; self.dsn = dsn
     }
 
     static let magic = "POSTAMT-ENVELOPE 1"
@@ -24,6 +30,7 @@ public struct QueueEnvelope: Equatable, Sendable {
     public func encoded() -> [UInt8] {
         var text = "\(QueueEnvelope.magic)\nid \(id)\narrival \(arrival)\nsize \(size)\n"
         if let uid { text += "uid \(uid)\n" }
+        if let submitter { text += "submitter \(submitter)\n" }
         text += "sender \(envelope.sender.text)\n"
         if let ret = dsn.ret { text += "ret \(ret)\n" }
         if let envid = dsn.envid { text += "envid \(envid)\n" }
@@ -51,7 +58,7 @@ public struct QueueEnvelope: Equatable, Sendable {
         lines.removeLast()
         guard lines.first == Substring(magic) else { throw Invalid(why: "bad magic") }
         guard lines.last == "end" else { throw Invalid(why: "truncated (no end line)") }
-        var id: String?, arrival: Int64?, size: Int64?, sender: EnvelopeAddress?, uid: UInt32?
+        var id: String?, arrival: Int64?, size: Int64?, sender: EnvelopeAddress?, uid: UInt32?, submitter: String?
         var recipients: [EnvelopeAddress] = []
         var dsn = DSNParameters()
         var perRecipient: [RecipientDSN] = []
@@ -64,6 +71,9 @@ public struct QueueEnvelope: Equatable, Sendable {
             case "arrival": arrival = Int64(value)
             case "size": size = Int64(value)
             case "uid": uid = UInt32(value)
+            case "submitter":
+                guard AddressSyntax.userNameProblem(value) == nil else { throw Invalid(why: "bad submitter line") }
+                submitter = value
             case "sender":
                 do { sender = try EnvelopeAddress(value, allowEmpty: true, lengthLimit: 4096) } catch { throw Invalid(why: "sender: \(error)") }
             case "rcpt":
@@ -88,6 +98,7 @@ public struct QueueEnvelope: Equatable, Sendable {
         }
         guard let id, let arrival, let size, let sender, !recipients.isEmpty else { throw Invalid(why: "missing fields") }
         if !perRecipient.allSatisfy(\.isEmpty) { dsn.recipients = perRecipient }
-        return QueueEnvelope(id: id, arrival: arrival, size: size, envelope: Envelope(sender: sender, recipients: recipients), uid: uid, dsn: dsn)
+        return QueueEnvelope(id: id, arrival: arrival, size: size, envelope: Envelope(sender: sender, recipients: recipients), uid: uid,
+                             submitter: submitter, dsn: dsn)
     }
 }

@@ -67,6 +67,17 @@ public struct QueueInjector {
         return (String(cString: v), getenv("POSTAMT_DSN_RCPT").map { String(cString: $0) })
     }
 
+    /// Who submitted the message (QueueEnvelope.submitter): for the mail_owner (smtpd), the
+    /// user it names in POSTAMT_SUBMITTER after SMTP AUTH, or nobody (mail from outside); for
+    /// root, POSTAMT_SUBMITTER or root; for anyone else, the calling user, whatever the
+    /// environment says.
+    public static func submitter(mailOwner: String, uid: uid_t = getuid()) -> String? {
+        let named = getenv("POSTAMT_SUBMITTER").map { String(cString: $0) }.flatMap { AddressSyntax.userNameProblem($0) == nil ? $0 : nil }
+        if uid == 0 { return named ?? "root" }
+        if SystemUser.named(mailOwner)?.uid == uid { return named }
+        return SystemUser.withID(uid)?.name
+    }
+
     /// Validates the side channel against the envelope; invalid data is dropped with a
     /// warning, never a reason to refuse the message.
     public func dsnParameters(_ raw: (transaction: String, recipients: String?)?, envelope: Envelope) -> DSNParameters {
@@ -84,7 +95,7 @@ public struct QueueInjector {
     }
 
     /// Runs the whole injection; returns the queue id.
-    public func inject(messageFD: Int32 = 0, envelopeFD: Int32 = 1, received: String,
+    public func inject(messageFD: Int32 = 0, envelopeFD: Int32 = 1, received: String, submitter: String? = nil,
                        dsn: (transaction: String, recipients: String?)? = nil) throws(Failure) -> String {
         guard layout.isComplete else {
             throw Failure(exit: .queueDirectory, reason: "queue directory \(layout.root) is missing or incomplete")
@@ -115,7 +126,7 @@ public struct QueueInjector {
 
             let envelope = try readEnvelope(envelopeFD)
             let record = QueueEnvelope(id: id, arrival: Clock.seconds(), size: size, envelope: envelope, uid: getuid(),
-                                       dsn: dsnParameters(dsn, envelope: envelope))
+                                       submitter: submitter, dsn: dsnParameters(dsn, envelope: envelope))
             do {
                 let efd = try FileIO.open(tmpEnvelope, O_WRONLY | O_CREAT | O_EXCL, mode: 0o640)
                 try FileIO.writeAll(efd.raw, record.encoded())

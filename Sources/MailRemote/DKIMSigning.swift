@@ -1,15 +1,20 @@
 import MailCore
 import MailDKIM
+import MailMessage
 import MailSystem
 
 /// Chooses the key for a message and signs it: the domain of From: (RFC 6376 d= should match
 /// it for DMARC), its key in dkim_key_directory/DOMAIN/ (the only one, or dkim_selector's).
-/// Keys exist only for our own domains, so mail relayed for others is not signed.
+/// Only mail that passed the sender check is signed: it has a submitter (an SMTP AUTH user or
+/// the local user who ran sendmail, recorded by postamt-queue) who owns every From: address.
+/// Mail relayed from outside, or with a From: its submitter does not own, goes unsigned, so a
+/// key never vouches for a forgery. Each message's log says which, and why.
 enum DKIMSigning {
-    static func sign(_ crlfMessage: [UInt8], configuration: Configuration, log: Log?, queueID: String?) -> [UInt8] {
+    static func sign(_ crlfMessage: [UInt8], configuration: Configuration, submitter: String?, log: Log?,
+                     queueID: String?) -> [UInt8] {
         let message = DKIMMessage(crlfMessage: crlfMessage)
         func none(_ why: String) -> [UInt8] {
-            log?.info("dkim=none (\(why))", id: queueID)
+            log?.info("dkim=none (not signed: \(why))", id: queueID)
             return crlfMessage
         }
         guard let from = message.value(of: "from") else { return none("no From: header") }
@@ -17,6 +22,7 @@ enum DKIMSigning {
         let directory = "\(configuration.string("dkim_key_directory"))/\(domain)"
         let keys = ((try? FileIO.listDirectory(directory)) ?? []).filter { $0.hasSuffix(".key") }.sorted()
         guard !keys.isEmpty else { return none("no key for \(domain)") }
+        if let why = ownershipProblem(from: from, submitter: submitter, configuration: configuration) { return none(why) }
         let preferred = configuration.string("dkim_selector") + ".key"
         let file = keys.count == 1 ? keys[0] : (keys.contains(preferred) ? preferred : keys[0])
         let selector = String(file.dropLast(4))
@@ -31,6 +37,21 @@ enum DKIMSigning {
         } catch {
             return none("signing with \(directory)/\(file) failed: \(error)")
         }
+    }
+
+    /// Why the message must not be signed: no submitter, or a From: address the submitter does
+    /// not own (through the same resolver smtpd's sender check uses); nil when it may be.
+    static func ownershipProblem(from: String, submitter: String?, configuration: Configuration) -> String? {
+        guard let submitter else { return "not submitted by a local or authenticated user" }
+        let addresses = MailboxList.mailboxes(in: from).map(\.address)
+        guard !addresses.isEmpty else { return "no address in From:" }
+        let book = AddressBook(configuration: configuration)
+        if !book.unavailable.isEmpty { return "the address tables cannot be read" }
+        for address in addresses {
+            let ownership = book.resolver.ownership(of: address, by: submitter)
+            if !ownership.owned { return "From: <\(address)> is not owned by submitter \(submitter): \(ownership.reason)" }
+        }
+        return nil
     }
 
     /// The domain of the (first) address in a From: value, lower case.

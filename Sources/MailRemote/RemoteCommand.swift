@@ -42,7 +42,8 @@ public enum RemoteCommand {
             return finish(RemoteReport(message: (.permanent, "invalid envelope address \(address.debugDescription) (#5.1.3)")))
         }
         let delivery = RemoteDelivery(configuration: configuration, log: log, queueID: queueID, destination: arguments[0],
-                                      sender: arguments[1], recipients: Array(arguments[2...]), message: message)
+                                      sender: arguments[1], recipients: Array(arguments[2...]), message: message,
+                                      submitter: getenv("POSTAMT_SUBMITTER").map { String(cString: $0) })
         return finish(delivery.run())
     }
 }

@@ -50,10 +50,14 @@ public final class RemoteDelivery {
     let policy: RemoteTLSPolicy
     var prepared: [Bool: [UInt8]] = [:]
     var dkimLogged = false
+    /// The user who submitted the message (POSTAMT_SUBMITTER from the runner), nil for mail
+    /// relayed from outside: only a submitter's own From: is DKIM-signed.
+    let submitter: String?
 
     public init(configuration: Configuration, log: Log, queueID: String?, destination: String, sender: String,
-                recipients: [String], message: [UInt8]) {
+                recipients: [String], message: [UInt8], submitter: String? = nil) {
         self.configuration = configuration
+        self.submitter = submitter
         self.log = log
         self.queueID = queueID
         self.destination = destination
@@ -325,7 +329,8 @@ public final class RemoteDelivery {
                 log.warning("8-bit multipart message sent as is to a server without 8BITMIME", id: queueID)
             }
         }
-        let signed = DKIMSigning.sign(bytes, configuration: configuration, log: dkimLogged ? nil : log, queueID: queueID)
+        let signed = DKIMSigning.sign(bytes, configuration: configuration, submitter: submitter,
+                                      log: dkimLogged ? nil : log, queueID: queueID)
         dkimLogged = true
         prepared[sevenBit] = signed
         return signed

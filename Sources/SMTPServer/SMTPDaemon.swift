@@ -92,21 +92,16 @@ public enum SMTPDaemon {
     }
 
     static func makePolicy(_ configuration: Configuration) -> SMTPDaemonPolicy {
-        let aliasFile = configuration.string("alias_file")
-        var aliases = AliasTable()
-        var unavailable = false
-        do {
-            if let bytes = try FileIO.readFile(aliasFile, limit: 16 << 20) {
-                aliases = AliasTable(text: String(decoding: bytes, as: UTF8.self), file: aliasFile)
-            }
-        } catch {
-            log.error("cannot read \(aliasFile): \(error); local recipients get 451 until it is readable")
-            unavailable = true
+        let book = AddressBook(configuration: configuration)
+        for table in book.unavailable {
+            log.error("cannot read \(table); recipients and senders get 451 until it is readable")
+        }
+        if book.virtualNotCompiled {
+            log.warning("\(configuration.string("virtual_alias_file")) is newer than its .cdb: read as text (run postamt check to compile it)")
         }
         let auth = AuthConfiguration(configuration)
-        return SMTPDaemonPolicy(localDomains: configuration.localDomains,
-                                resolver: LocalRecipientResolver(configuration: configuration, aliases: aliases),
-                                aliasesUnavailable: unavailable,
+        return SMTPDaemonPolicy(resolver: book.resolver, tablesUnavailable: !book.unavailable.isEmpty,
+                                checksSenderOwnership: configuration.bool("sender_login_check"),
                                 authClient: AuthClient(socketPath: auth.socketPath, timeout: auth.clientTimeout), log: log)
     }
 

@@ -2,35 +2,63 @@ import MailAuth
 import MailCore
 import SMTPProtocol
 
-/// postamt-smtpd's answers to the engine's questions: which domains are ours, whether a local
-/// recipient exists (aliases, then users with address extensions, as delivery will resolve
-/// them — so an unknown user gets 550 5.1.1 at RCPT, never a bounce later), and passwords
-/// (asked of postamt-auth over its Unix socket; smtpd links no PAM).
+/// postamt-smtpd's answers to the engine's questions: which domains are ours (local and
+/// virtual), whether a recipient exists (through the one AddressResolver, as delivery will
+/// resolve it — so an unknown address gets 550 5.1.1 at RCPT, never a bounce later), whether an
+/// authenticated user owns the sender address, and passwords (asked of postamt-auth over its
+/// Unix socket; smtpd links no PAM).
 public final class SMTPDaemonPolicy: SMTPServerPolicy {
-    let localDomains: Set<String>
-    let resolver: LocalRecipientResolver
-    /// The alias table could not be read: recipients get a temporary failure rather than a
-    /// wrong 550.
-    let aliasesUnavailable: Bool
+    let resolver: AddressResolver
+    /// A table could not be read: recipients and senders get a temporary failure rather than
+    /// a wrong 550.
+    let tablesUnavailable: Bool
+    /// sender_login_check: an authenticated user may use only addresses they own.
+    let checksSenderOwnership: Bool
     let authClient: AuthClient?
     let log: Log?
 
-    public init(localDomains: Set<String>, resolver: LocalRecipientResolver, aliasesUnavailable: Bool = false,
+    public init(resolver: AddressResolver, tablesUnavailable: Bool = false, checksSenderOwnership: Bool = true,
                 authClient: AuthClient?, log: Log? = nil) {
         self.log = log
-        self.localDomains = localDomains
         self.resolver = resolver
-        self.aliasesUnavailable = aliasesUnavailable
+        self.tablesUnavailable = tablesUnavailable
+        self.checksSenderOwnership = checksSenderOwnership
         self.authClient = authClient
     }
 
-    public func isLocalDomain(_ domain: String) -> Bool { localDomains.contains(domain) }
+    public func isLocalDomain(_ domain: String) -> Bool { resolver.isOurDomain(domain) }
 
     public func checkSender(_ sender: SMTPReversePath, session: SMTPSessionFacts) -> SMTPSenderVerdict {
         if SMTPDaemonPolicy.containsShellCharacters(sender.text) {
             return .reject(SMTPReply(553, "5.1.7", "Sender address contains characters this server does not accept"))
         }
+        guard checksSenderOwnership, let user = session.authenticatedUser else { return .accept }
+        // Postfix's reject_sender_login_mismatch: an authenticated client sends as its user.
+        guard case .mailbox(let mailbox) = sender else {
+            log?.info("MAIL FROM:<> refused: an authenticated client (\(user)) may not use the null sender")
+            return .reject(SMTPReply(553, "5.7.1", "<>: Sender address rejected: the null sender is for bounces, not for an authenticated client"))
+        }
+        if tablesUnavailable { return .temporaryFailure("Sender lookup failed, try again later") }
+        let ownership = resolver.ownership(of: mailbox.text, by: user)
+        guard ownership.owned else {
+            log?.info("MAIL FROM:<\(mailbox.text)> refused: not owned by user \(user) (\(ownership.reason))")
+            return .reject(SMTPReply(553, "5.7.1", "<\(mailbox.text)>: Sender address rejected: not owned by user \(user)"))
+        }
         return .accept
+    }
+
+    /// The From: header's addresses of a message from an authenticated user: the first one the
+    /// user does not own, with the reply text; nil when every one is theirs (or none is given).
+    public func checkHeaderSenders(_ addresses: [String], user: String) -> String? {
+        guard checksSenderOwnership else { return nil }
+        for address in addresses {
+            let ownership = resolver.ownership(of: address, by: user)
+            if !ownership.owned {
+                log?.info("From: <\(address)> refused: not owned by user \(user) (\(ownership.reason))")
+                return "<\(address)>: From: header address rejected: not owned by user \(user)"
+            }
+        }
+        return nil
     }
 
     public func checkRecipient(_ recipient: SMTPRecipient, session: SMTPSessionFacts) -> SMTPRecipientVerdict {
@@ -40,11 +68,11 @@ public final class SMTPDaemonPolicy: SMTPServerPolicy {
             return .reject(SMTPReply(553, "5.1.3", "Recipient address contains characters this server does not accept"))
         }
         // Relay recipients reach us only for clients the engine lets relay.
-        guard localDomains.contains(mailbox.lowercasedDomain) else { return .accept }
+        guard resolver.isOurDomain(mailbox.lowercasedDomain) else { return .accept }
         let local = mailbox.unquotedLocalPart
         // RFC 5321 §4.5.1: postmaster must always be accepted.
         if local.lowercased() == "postmaster" { return .accept }
-        if aliasesUnavailable { return .temporaryFailure("Recipient lookup failed, try again later") }
+        if tablesUnavailable { return .temporaryFailure("Recipient lookup failed, try again later") }
         let destinations = resolver.resolve("\(local)@\(mailbox.lowercasedDomain)")
         let known = destinations.contains { if case .unknown = $0 { return false } else { return true } }
         return known ? .accept : .unknownUser

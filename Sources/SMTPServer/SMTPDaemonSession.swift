@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import MailCore
+import MailMessage
 import MailNet
 import MailQueue
 import MailSystem
@@ -14,6 +15,7 @@ final class SMTPDaemonSession {
     let log: Log
     let peer: IPAddress?
     let engine: SMTPServerSession
+    let policy: SMTPDaemonPolicy
     let plain: PlainStream
     var stream: any ByteStream
     var finished = false
@@ -26,6 +28,32 @@ final class SMTPDaemonSession {
         var envelope: SMTPEnvelope
         /// A write to the queue program failed (it exited early): its exit status tells why.
         var writeFailed = false
+        /// The header section so far, kept while an authenticated user's From: is to be checked.
+        var header: HeaderWatch?
+    }
+
+    /// Collects the start of the message until its header section ends (or a limit is reached).
+    struct HeaderWatch {
+        static let limit = 256 * 1024
+        var bytes: [UInt8] = []
+        var complete = false
+
+        mutating func append(_ data: [UInt8]) {
+            guard !complete else { return }
+            let searchFrom = max(0, bytes.count - 3)
+            bytes += data.prefix(HeaderWatch.limit - bytes.count)
+            var i = searchFrom
+            while i + 1 < bytes.count {
+                if bytes[i] == 0x0A && (bytes[i + 1] == 0x0A || (bytes[i + 1] == 0x0D && i + 2 < bytes.count && bytes[i + 2] == 0x0A)) {
+                    complete = true
+                    return
+                }
+                i += 1
+            }
+            if bytes.count >= HeaderWatch.limit { complete = true }
+        }
+
+        var fromAddresses: [String] { HeaderSection.parse(bytes).fromAddresses }
     }
     var transfer: Transfer?
     var transferStartFailure: String?
@@ -36,6 +64,7 @@ final class SMTPDaemonSession {
         self.tlsContext = tlsContext
         self.log = log
         self.peer = peer
+        self.policy = policy
         sessionDeadline = Clock.monotonicNanoseconds() + settings.sessionTimeoutSeconds * 1_000_000_000
         do {
             plain = try PlainStream(readFD: 0, writeFD: 1, timeout: .seconds(settings.idleTimeoutSeconds))
@@ -120,14 +149,21 @@ final class SMTPDaemonSession {
             case .messageBegin(let envelope):
                 beginTransfer(envelope)
             case .messageData(let bytes):
-                if var current = transfer, !current.writeFailed {
+                if transfer?.header?.complete == false { transfer?.header?.append(bytes) }
+                if let current = transfer, !current.writeFailed {
                     do { try FileIO.writeAll(current.pipeline.inputFD, bytes) } catch {
-                        current.writeFailed = true
-                        transfer = current
+                        transfer?.writeFailed = true
                     }
                 }
             case .messageEnd:
-                more = engine.messageQueued(commitTransfer())
+                if let user = engine.facts.authenticatedUser, let header = transfer?.header,
+                   let refusal = policy.checkHeaderSenders(header.fromAddresses, user: user) {
+                    // RFC 5321 §4.2.5: after DATA the refusal is 550 (553 is for MAIL/RCPT).
+                    abandonTransfer()
+                    more = engine.messageQueued(.permanentFailure(refusal, enhancedCode: "5.7.1"))
+                } else {
+                    more = engine.messageQueued(commitTransfer())
+                }
             case .messageAbort(let reason):
                 if transfer != nil { log.info("message discarded: \(reason)") }
                 abandonTransfer()
@@ -147,10 +183,15 @@ final class SMTPDaemonSession {
         // postamt-queue believes this only from the mail_owner (postamt-queue(8)).
         if let peer { environment.append("TCPREMOTEIP=\(peer)") }
         environment += DSNSideChannel.environment(for: envelope)
+        // The user who passed the sender check: postamt-queue records it (believed only from the
+        // mail_owner), and postamt-remote DKIM-signs only mail whose From: that user owns.
+        let submitter = engine.facts.authenticatedUser
+        if let submitter { environment.append("POSTAMT_SUBMITTER=\(submitter)") }
         do {
             let pipeline = try MessagePipeline(queueProgram: settings.queueProgram, filters: settings.filters,
                                                environment: environment)
-            transfer = Transfer(pipeline: pipeline, envelope: envelope)
+            transfer = Transfer(pipeline: pipeline, envelope: envelope,
+                                header: submitter != nil && policy.checksSenderOwnership ? HeaderWatch() : nil)
             let header = SMTPReceivedHeader(facts: engine.facts, hostname: settings.hostname, smtpUTF8: envelope.smtpUTF8,
                                             queueID: nil,
                                             recipient: envelope.recipients.count == 1 ? envelope.recipients[0].mailbox : nil,

@@ -35,7 +35,9 @@ let injector = QueueInjector(configuration: configuration, log: log)
 do {
     let received = QueueInjector.receivedLine(peer: QueueInjector.peerFromEnvironment(mailOwner: configuration.string("mail_owner")),
                                               date: Clock.rfc5322Date())
-    _ = try injector.inject(received: received, dsn: QueueInjector.dsnFromEnvironment(mailOwner: configuration.string("mail_owner")))
+    let mailOwner = configuration.string("mail_owner")
+    _ = try injector.inject(received: received, submitter: QueueInjector.submitter(mailOwner: mailOwner),
+                            dsn: QueueInjector.dsnFromEnvironment(mailOwner: mailOwner))
     exit(0)
 } catch {
     log.error(error.reason)

@@ -10,9 +10,9 @@ import MailSystem
         "root": SystemUser(name: "root", uid: 0, gid: 0, home: "/root", shell: "/bin/sh"),
     ]
 
-    func resolver(_ aliases: String, includes: [String: String] = [:]) -> LocalRecipientResolver {
+    func resolver(_ aliases: String, includes: [String: String] = [:]) -> AddressResolver {
         let users = self.users
-        return LocalRecipientResolver(aliases: AliasTable(text: aliases), delimiters: "+-",
+        return AddressResolver(aliases: AliasTable(text: aliases), delimiters: "+-",
                                       localDomains: ["example.org", "localhost"], hostname: "example.org",
                                       readInclude: { includes[$0] }, lookupUser: { users[$0] })
     }
@@ -78,7 +78,7 @@ import MailSystem
         var text = "big: "
         text += (0..<50).map { "x\($0)@elsewhere.net" }.joined(separator: ", ")
         let users = self.users
-        let r = LocalRecipientResolver(aliases: AliasTable(text: text), delimiters: "+", localDomains: ["example.org"],
+        let r = AddressResolver(aliases: AliasTable(text: text), delimiters: "+", localDomains: ["example.org"],
                                        hostname: "example.org", expansionLimit: 10, readInclude: { _ in nil }, lookupUser: { users[$0] })
         #expect(r.resolve("big@example.org").contains { if case .unknown = $0 { return true }; return false })
     }

@@ -28,11 +28,11 @@ struct SMTPServerPolicyTests {
     func policy() -> SMTPDaemonPolicy {
         let aliases = AliasTable(text: "postmaster: root\nsales: alice, bob\nroot: alice\n")
         let users: Set<String> = ["alice", "bob", "root"]
-        let resolver = LocalRecipientResolver(aliases: aliases, delimiters: "+", localDomains: ["example.org"],
+        let resolver = AddressResolver(aliases: aliases, delimiters: "+", localDomains: ["example.org"],
                                               hostname: "mx.example.org", expansionLimit: 100,
                                               readInclude: { _ in nil },
                                               lookupUser: { users.contains($0) ? SystemUser(name: $0, uid: 1000, gid: 1000, home: "/home/\($0)", shell: "/bin/sh") : nil })
-        return SMTPDaemonPolicy(localDomains: ["example.org"], resolver: resolver, authClient: nil)
+        return SMTPDaemonPolicy(resolver: resolver, authClient: nil)
     }
 
     func facts() -> SMTPSessionFacts {
