@@ -74,7 +74,7 @@ public struct AddressResolver: Sendable {
                   expansionLimit: configuration.count("alias_expansion_limit"))
     }
 
-    static func domain(of address: String) -> String {
+    public static func domain(of address: String) -> String {
         guard let at = address.lastIndex(of: "@") else { return "" }
         return String(address[address.index(after: at)...]).lowercased()
     }
@@ -167,17 +167,23 @@ public struct AddressResolver: Sendable {
                     aliasChain: aliasChain, walk: &walk)
     }
 
-    /// Virtual lookups in Postfix's order: the address, the address without its extension,
-    /// the domain's catch-all.
-    private func expandVirtual(_ address: String, local: String, domain: String, depth: Int, aliasChain: [String],
-                               walk: inout Walk) {
-        let lower = local.lowercased()
+    /// The virtual entry for an address, in Postfix's lookup order: the address, the address
+    /// without its extension (passed on to the targets), the domain's catch-all.
+    func virtualEntry(local lower: String, domain: String) -> (key: String, entry: TableEntry, passExtension: String?)? {
         let (base, ext) = splitAtDelimiter(lower)
         var candidates: [(key: String, passExtension: String?)] = [("\(lower)@\(domain)", nil)]
         if let ext { candidates.append(("\(base)@\(domain)", ext)) }
         candidates.append(("@\(domain)", nil))
         for (key, passExtension) in candidates {
-            guard let entry = virtual?.lookup(key) else { continue }
+            if let entry = virtual?.lookup(key) { return (key, entry, passExtension) }
+        }
+        return nil
+    }
+
+    private func expandVirtual(_ address: String, local: String, domain: String, depth: Int, aliasChain: [String],
+                               walk: inout Walk) {
+        let lower = local.lowercased()
+        if let (key, entry, passExtension) = virtualEntry(local: lower, domain: domain) {
             walk.note(depth, "<\(address)>: \(virtual!.file):\(entry.line): \(key) → \(entry.values.joined(separator: ", "))")
             if walk.seen.contains("virtual:" + key) {
                 walk.note(depth + 1, "(\(key) already expanded)")
@@ -194,6 +200,7 @@ public struct AddressResolver: Sendable {
             }
             return
         }
+        let base = splitAtDelimiter(lower).user
         if base == "postmaster" {
             walk.note(depth, "<\(address)>: no virtual entry; postmaster of every domain is the local postmaster (RFC 5321 §4.5.1)")
             expandLocal("postmaster", address: qualified("postmaster"), depth: depth + 1, aliasChain: aliasChain, walk: &walk)
@@ -281,38 +288,45 @@ public struct AddressResolver: Sendable {
         public let reason: String
     }
 
-    /// Whether `user` (a login name) owns `address`: it is their own address in a local
-    /// domain, it resolves to them, or the sender table grants it to them.
+    /// Whether `user` (a login name) owns `address`: their own `user@local-domain` (with any
+    /// extension), a virtual address whose entry resolves to them, or a grant of the sender
+    /// table. Aliases of the alias file grant nothing: root and postmaster usually reach an
+    /// administrator, who must not thereby become able to send as root.
     public func ownership(of address: String, by user: String) -> Ownership {
         if exemptSenders.contains(user) {
             return Ownership(owned: true, reason: "\(user) may send as any address (sender_login_exempt)")
         }
         let lowerAddress = address.lowercased()
         let domain = AddressResolver.domain(of: lowerAddress)
-        if let senders {
-            for key in [lowerAddress, "@\(domain)"] where !domain.isEmpty {
+        if let senders, !domain.isEmpty {
+            for key in [lowerAddress, "@\(domain)"] {
                 if let entry = senders.lookup(key), entry.values.contains(user) {
                     return Ownership(owned: true, reason: "granted by \(senders.file):\(entry.line)")
                 }
             }
         }
+        let local = lowerAddress.lastIndex(of: "@").map { String(lowerAddress[..<$0]) } ?? lowerAddress
         if isLocal(lowerAddress) {
-            let local = lowerAddress.split(separator: "@").first.map(String.init) ?? lowerAddress
             let base = lookupUser(local) != nil ? local : splitAtDelimiter(local).user
             if base == user.lowercased(), lookupUser(base) != nil {
                 return Ownership(owned: true, reason: "\(user)'s own address")
             }
+            return Ownership(owned: false, reason: "a local address belongs to the user of its name; aliases grant nothing (use the sender table)")
         }
-        guard isOurs(lowerAddress) else {
+        guard virtualDomains.contains(domain) else {
             return Ownership(owned: false, reason: "\(domain) is not a domain of this host and no sender table entry grants it to \(user)")
+        }
+        guard let (key, entry, _) = virtualEntry(local: local, domain: domain) else {
+            return Ownership(owned: false, reason: "no virtual table entry for it")
         }
         let users = resolve(lowerAddress).compactMap { d -> String? in
             if case .user(let name, _, _) = d { return name }
             return nil
         }
         if users.contains(user) {
-            return Ownership(owned: true, reason: "it is delivered to \(user)")
+            return Ownership(owned: true, reason: "\(virtual!.file):\(entry.line): \(key) reaches \(user)")
         }
-        return Ownership(owned: false, reason: users.isEmpty ? "it is not delivered to a user here" : "it belongs to \(users.sorted().joined(separator: ", "))")
+        return Ownership(owned: false, reason: users.isEmpty ? "it is not delivered to a user here"
+                                                             : "\(virtual!.file):\(entry.line): \(key) reaches \(users.sorted().joined(separator: ", "))")
     }
 }

@@ -47,7 +47,8 @@ struct Postamt: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postamt",
         abstract: "Administer the Postamt mail system.",
-        subcommands: [Queue.self, Check.self, Config.self, DKIM.self, DNSRecords.self, Spam.self])
+        subcommands: [Queue.self, Check.self, Config.self, DKIM.self, DNSRecords.self, Spam.self,
+                      Resolve.self, Domain.self, Alias.self, Sender.self, User.self])
 }
 
 struct Queue: ParsableCommand {
@@ -149,9 +150,12 @@ struct Check: ParsableCommand {
             // Go on with what was valid, to find more problems.
             if let bytes = try? FileIO.readFile(configuration.file) { configuration.apply(text: String(decoding: bytes ?? [], as: UTF8.self)) }
         }
-        let aliasFile = configuration.string("alias_file")
-        if let bytes = try? FileIO.readFile(aliasFile) {
-            problems += AliasTable(text: String(decoding: bytes, as: UTF8.self), file: aliasFile).problems.map(\.description)
+        // The alias file, the domains file, the virtual and sender tables; a stale .cdb is made anew.
+        problems += AddressBook.check(configuration)
+        do {
+            if let line = try AddressBook.compileVirtualTable(configuration) { print(line) }
+        } catch {
+            problems.append("\(AddressBook.compiledPath(configuration.string("virtual_alias_file"))): cannot compile: \(error)")
         }
         problems += RemoteSettingsCheck.problems(configuration)
         let layout = QueueLayout(configuration: configuration)

@@ -56,6 +56,27 @@ if senderText == "<>" { senderText = "" }
 let senderAddress = senderText.isEmpty ? "" : qualify(senderText)
 let fullName = options.fullName ?? (getenv("NAME").map { String(cString: $0) })
 
+// -f by a user who is not root or the mail_owner may name only that user's own addresses
+// (postamt-senders(5)): refused, or kept with sendmail's X-Authentication-Warning:
+// (sendmail_sender_check). The null sender names nobody and is let through.
+var authenticationWarning: String? = nil
+if options.sender != nil, !senderAddress.isEmpty, getuid() != 0,
+   SystemUser.named(configuration.string("mail_owner"))?.uid != getuid() {
+    let mode = configuration.string("sendmail_sender_check")
+    if mode != "no" {
+        let name = me?.name ?? "uid \(getuid())"
+        let ownership = AddressBook(configuration: configuration).resolver.ownership(of: senderAddress, by: name)
+        if !ownership.owned {
+            if mode == "warn" {
+                log.warning("\(name) set sender to <\(senderAddress)> using -f, which \(name) does not own: \(ownership.reason)")
+                authenticationWarning = "X-Authentication-Warning: \(hostname): \(name) set sender to \(senderAddress) using -f\n"
+            } else {
+                fail(.noPermission, "\(name) may not send as <\(senderAddress)>: \(ownership.reason) (#5.7.1)")
+            }
+        }
+    }
+}
+
 let input: [UInt8]
 do {
     input = try FileIO.readAll(0, limit: Int(configuration.size("message_size_limit")))
@@ -88,7 +109,8 @@ do {
     fail(.dataError, "bad address: \(error)")
 }
 
-switch QueueClient.inject(program: configuration.program("postamt-queue"), message: prepared.bytes, envelope: envelope) {
+let message = authenticationWarning.map { Array($0.utf8) + prepared.bytes } ?? prepared.bytes
+switch QueueClient.inject(program: configuration.program("postamt-queue"), message: message, envelope: envelope) {
 case .success(let id):
     // Quiet on success like sendmail; the id goes to the log for `grep ID`.
     if getenv("POSTAMT_SENDMAIL_VERBOSE") != nil { log.info("queued as \(id)") }
