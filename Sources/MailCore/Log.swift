@@ -16,6 +16,14 @@ public struct Log: Sendable {
         tag = Log.tag(of: program)
     }
 
+    /// A log whose lines play a Postfix service's part inside another program, tagged
+    /// `postamt/SERVICE`: the runner's `pickup` lines for mail submitted on this host, which
+    /// pflogsumm counts as received only under that name.
+    public init(program: String, service: String) {
+        self.program = program
+        tag = "postamt/" + service
+    }
+
     /// The syslog tag of a program: Postfix's `service/program` form.
     public static func tag(of program: String) -> String {
         program.hasPrefix("postamt-") ? "postamt/" + program.dropFirst(8) : "postamt/" + program

@@ -36,6 +36,10 @@ public final class QueueRunner {
     let layout: QueueLayout
     let launcher: DeliveryLauncher
     let log: Log
+    /// The same process's lines in Postfix's pickup role (`postamt/pickup`).
+    let pickupLog: Log
+    /// Who smtpd and the runner inject as; any other submitter is a local one.
+    let mailOwnerUID: UInt32
     let localProgram: String
     var messages: [String: Message] = [:]
     var running: [pid_t: Running] = [:]
@@ -66,6 +70,8 @@ public final class QueueRunner {
         self.layout = QueueLayout(configuration: configuration)
         self.launcher = launcher
         self.log = log
+        self.pickupLog = Log(program: log.program, service: "pickup")
+        self.mailOwnerUID = UInt32(SystemUser.named(configuration.string("mail_owner"))?.uid ?? getuid())
         self.localProgram = configuration.program("postamt-local")
         self.concurrency = max(1, configuration.count("delivery_concurrency"))
         self.minBackoff = max(1, configuration.duration("minimal_backoff"))
@@ -289,7 +295,14 @@ public final class QueueRunner {
             return
         }
         unlink(layout.envelope(id))
-        log.info("\(record.uid.map { "uid=\($0), " } ?? "")from=<\(state.sender)>, size=\(state.size), nrcpt=\(record.envelope.recipients.count) (queue active)", id: id)
+        // Postfix's pickup line for mail submitted on this host (sendmail, postamt-queue run by
+        // a user): pflogsumm counts it as received, as it counts smtpd's "client=" line.
+        // smtpd and the runner's own notifications inject as mail_owner (or as the runner's
+        // user, when it does not run as root).
+        if let uid = record.uid, uid != mailOwnerUID && uid != getuid() {
+            pickupLog.info("uid=\(uid) from=<\(state.sender)>", id: id)
+        }
+        log.info("from=<\(state.sender)>, size=\(state.size), nrcpt=\(record.envelope.recipients.count) (queue active)", id: id)
         for r in recipients where r.status == .failed {
             log.info("to=<\(r.original)>, relay=none, delay=0, status=bounced (\(r.reason))", id: id)
         }
@@ -417,7 +430,7 @@ public final class QueueRunner {
                 m.state.recipients[index].status = .failed
                 m.state.recipients[index].nextAttempt = 0
                 m.state.recipients[index].reason = text
-                log.info("to=<\(destination.address)>, relay=local, status=bounced (\(text))", id: m.state.id)
+                log.info("to=<\(destination.address)>, relay=local, delay=\(now - m.state.arrival), status=bounced (\(text))", id: m.state.id)
                 persist(m)
                 return
             }

@@ -113,7 +113,9 @@ public final class SMTPServerSession {
         switch result {
         case .accepted(let queueID):
             let id = sanitizedToken(queueID, maximumLength: 64)
-            log("message accepted queue=\(id) from=\(envelope?.sender.description ?? "<>") nrcpt=\(envelope?.recipients.count ?? 0)")
+            // Postfix's line for a received message, which pflogsumm counts; sender, size and
+            // recipients follow in the runner's "from=<…>, size=…, nrcpt=…" line.
+            log("\(id): client=\(peerDescription)\(facts.authenticatedUser.map { ", sasl_username=\(sanitizedToken($0, maximumLength: 255))" } ?? "")")
             send(SMTPReply(250, "2.0.0", "Ok: queued as \(id)"))
             // Postfix's rule: error and junk counters measure a client that delivers nothing.
             errorCount = 0
@@ -123,11 +125,13 @@ public final class SMTPServerSession {
             send(SMTPReply(code: 451, enhancedCode: SMTPEnhancedStatusCode(code).flatMap { $0.statusClass == 4 ? $0 : nil } ?? SMTPEnhancedStatusCode("4.3.0"),
                            lines: [sanitizedText(text)]))
         case .permanentFailure(let text, let code):
-            log("message rejected: \(sanitizedText(text))")
             let enhanced = SMTPEnhancedStatusCode(code).flatMap { $0.statusClass == 5 ? $0 : nil } ?? SMTPEnhancedStatusCode("5.7.1")
             // A policy refusal (5.7.x, e.g. the spam filter) is "550 5.7.1" as Postfix answers
             // content rejections; other permanent queue failures stay "554 Transaction failed".
             let replyCode = code.hasPrefix("5.7.") ? 550 : 554
+            // Postfix logs a before-queue filter's refusal so, with the first recipient.
+            logReject("END-OF-MESSAGE", replyCode, enhanced?.description ?? "5.7.1", sanitizedText(text),
+                      sender: envelope?.sender.description ?? "<>", recipient: envelope?.recipients.first?.mailbox)
             send(SMTPReply(code: replyCode, enhancedCode: enhanced, lines: [sanitizedText(text)]))
         }
         resetTransaction(abortReason: nil)
@@ -327,7 +331,7 @@ public final class SMTPServerSession {
         case "QUIT":
             abortMessageIfNeeded(.connectionEnded)
             send(SMTPReply(221, "2.0.0", "\(configuration.hostname) closing connection"))
-            log("quit from \(peerDescription)")
+            log("disconnect from \(peerDescription) after QUIT")
             close()
         case "HELP":
             guard countJunkCommand() else { return }
@@ -349,7 +353,7 @@ public final class SMTPServerSession {
         case "AUTH": handleAuth(argument)
         case "GET", "POST", "HEAD", "PUT", "CONNECT", "OPTIONS":
             // A web client or a cross-protocol attack: do not play along (Postfix does the same).
-            log("reject: HTTP command \(verb) from \(peerDescription)")
+            log("refused: HTTP command \(verb) from \(peerDescription)")
             closeWith421("4.7.0", "Error: this is an SMTP server")
         default:
             // Name the verb only if it looks like one: a misplaced SASL line must not reach the log.
@@ -464,9 +468,9 @@ public final class SMTPServerSession {
         case .accept: break
         case .temporaryFailure(let text):
             // Our own lookup failed: not the client's error, so not counted.
-            return replyError(451, "4.3.0", sanitizedText(text), logText: "MAIL from \(reversePath) deferred", countsAsError: false)
+            return rejectAtPolicy("MAIL", SMTPReply(451, "4.3.0", sanitizedText(text)), sender: "\(reversePath)", recipient: nil, countsAsError: false)
         case .reject(let reply):
-            return replyRejection(reply, logText: "MAIL from \(reversePath) rejected")
+            return rejectAtPolicy("MAIL", reply, sender: "\(reversePath)", recipient: nil)
         }
         envelope = newEnvelope
         log("mail from=\(reversePath)\(newEnvelope.declaredSize.map { " size=\($0)" } ?? "")\(newEnvelope.smtpUTF8 ? " smtputf8" : "")")
@@ -524,7 +528,7 @@ public final class SMTPServerSession {
         }
         // The engine, not the policy, refuses relaying: a permissive policy cannot make an open relay.
         if !mailbox.isBarePostmaster && !relayAllowed && !policy.isLocalDomain(mailbox.lowercasedDomain) {
-            return replyError(554, "5.7.1", "<\(mailbox.text)>: Relay access denied", logText: "RCPT to <\(mailbox.text)> relay denied")
+            return rejectAtPolicy("RCPT", SMTPReply(554, "5.7.1", "<\(mailbox.text)>: Relay access denied"), sender: "\(current.sender)", recipient: mailbox)
         }
         switch policy.checkRecipient(recipient, session: facts) {
         case .accept:
@@ -533,14 +537,14 @@ public final class SMTPServerSession {
             log("rcpt to=<\(mailbox.text)> accepted")
             send(SMTPReply(250, "2.1.5", "Ok"))
         case .unknownUser:
-            replyError(550, "5.1.1", "<\(mailbox.text)>: Recipient address rejected: User unknown",
-                       logText: "RCPT to <\(mailbox.text)> unknown user")
+            rejectAtPolicy("RCPT", SMTPReply(550, "5.1.1", "<\(mailbox.text)>: Recipient address rejected: User unknown"),
+                           sender: "\(current.sender)", recipient: mailbox)
         case .relayDenied:
-            replyError(554, "5.7.1", "<\(mailbox.text)>: Relay access denied", logText: "RCPT to <\(mailbox.text)> relay denied")
+            rejectAtPolicy("RCPT", SMTPReply(554, "5.7.1", "<\(mailbox.text)>: Relay access denied"), sender: "\(current.sender)", recipient: mailbox)
         case .temporaryFailure(let text):
-            replyError(451, "4.3.0", sanitizedText(text), logText: "RCPT to <\(mailbox.text)> deferred", countsAsError: false)
+            rejectAtPolicy("RCPT", SMTPReply(451, "4.3.0", sanitizedText(text)), sender: "\(current.sender)", recipient: mailbox, countsAsError: false)
         case .reject(let reply):
-            replyRejection(reply, logText: "RCPT to <\(mailbox.text)> rejected")
+            rejectAtPolicy("RCPT", reply, sender: "\(current.sender)", recipient: mailbox)
         }
     }
 
@@ -864,7 +868,9 @@ public final class SMTPServerSession {
     /// Replies with an error, counting it: delay hints after ``SMTPLimits/errorsBeforeDelay``,
     /// and `421` once ``SMTPLimits/maximumErrors`` is reached.
     private func replyError(_ code: Int, _ enhanced: String, _ text: String, logText: String?, countsAsError: Bool = true) {
-        if let logText { log("reject: \(logText) from \(peerDescription): \(code) \(enhanced)") }
+        // "refused:", not Postfix's "reject:", which log summarizers count as a refused message:
+        // protocol errors are not (logReject writes those).
+        if let logText { log("refused: \(logText) from \(peerDescription): \(code) \(enhanced)") }
         guard countsAsError else {
             send(SMTPReply(code, enhanced, text))
             return
@@ -880,15 +886,25 @@ public final class SMTPServerSession {
         }
     }
 
-    private func replyRejection(_ reply: SMTPReply, logText: String) {
+    /// A refusal in Postfix's shape, which pflogsumm counts as a rejection and fail2ban's
+    /// postfix filter reads: `NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 550 5.1.1 <x@y>:
+    /// Recipient address rejected: User unknown; from=<a@b> to=<x@y> proto=ESMTP helo=<client.example>`.
+    private func logReject(_ stage: String, _ code: Int, _ enhanced: String, _ text: String, sender: String, recipient: SMTPMailbox?) {
+        log("NOQUEUE: reject: \(stage) from \(peerDescription): \(code) \(enhanced) \(text); from=\(sender)"
+            + "\(recipient.map { " to=<\($0.text)>" } ?? "") proto=\(facts.usedEHLO ? "ESMTP" : "SMTP") helo=<\(facts.heloName ?? "")>")
+    }
+
+    /// Refuses a MAIL or RCPT by policy (the policy's answer, relaying, an unknown user) with
+    /// a Postfix-shaped log line.
+    private func rejectAtPolicy(_ stage: String, _ reply: SMTPReply, sender: String, recipient: SMTPMailbox?, countsAsError: Bool = true) {
         var reply = reply
         if !(400..<600).contains(reply.code) { reply = SMTPReply(550, "5.7.1", reply.text) }
         reply.lines = reply.lines.map(sanitizedText)
         let enhanced = reply.enhancedCode?.description ?? (reply.code >= 500 ? "5.7.1" : "4.7.1")
+        logReject(stage, reply.code, enhanced, reply.lines.joined(separator: " "), sender: sender, recipient: recipient)
         if reply.lines.count == 1 {
-            replyError(reply.code, enhanced, reply.lines[0], logText: logText)
+            replyError(reply.code, enhanced, reply.lines[0], logText: nil, countsAsError: countsAsError)
         } else {
-            log("reject: \(logText) from \(peerDescription): \(reply.code)")
             send(reply)
         }
     }
@@ -939,7 +955,7 @@ public final class SMTPServerSession {
 
     private func closeWith421(_ enhanced: String, _ text: String, message reason: SMTPMessageAbortReason = .transactionReset) {
         abortMessageIfNeeded(reason)
-        log("disconnect: \(text) from \(peerDescription)")
+        log("disconnect from \(peerDescription): 421 \(enhanced) \(text)")
         send(SMTPReply(421, enhanced, "\(configuration.hostname) \(text), closing connection"))
         close()
     }

@@ -25,7 +25,7 @@ struct LimitTests {
             largest = max(largest, session.bufferedInputCount)
         }
         #expect(largest < 2048 + 1024)
-        #expect(session.feed(Array("\r\n".utf8)) == [.log("reject: line too long from unknown[192.0.2.1]: 500 5.5.6"),
+        #expect(session.feed(Array("\r\n".utf8)) == [.log("refused: line too long from unknown[192.0.2.1]: 500 5.5.6"),
                                                       .send(Array("500 5.5.6 Line too long (limit 2048 octets)\r\n".utf8))])
     }
 
