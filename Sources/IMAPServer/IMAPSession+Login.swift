@@ -69,6 +69,8 @@ extension IMAPSession {
     func finishLogin(tag: String, user userBytes: [UInt8], password: [UInt8]) {
         guard let userName = String(validating: userBytes, as: UTF8.self), !userName.isEmpty, userName.utf8.count <= 256,
               !userName.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            // One line per failed login, like the others (the host puts the client first).
+            log?("login failed: user=(invalid)")
             return loginFailed(tag)
         }
         switch authenticator?(userName, password) ?? .unavailable {

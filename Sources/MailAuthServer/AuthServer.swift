@@ -27,6 +27,9 @@ public struct AuthServerLimits: Sendable {
 /// go on. The cache stays in this process; workers only ever see one request.
 /// A failed check is answered `auth_failure_delay` after the request arrived, from a timer of
 /// the loop, so the delay holds neither a worker nor other clients.
+/// The loop also keeps the login throttle (`AuthThrottle`): failures per source address and
+/// per user name add to that delay and block for a time; a blocked request fails without a
+/// check. Blocks in force are kept in a small state file, so a restart does not end them.
 public final class AuthServer {
     struct Connection {
         let id: Int
@@ -46,6 +49,8 @@ public final class AuthServer {
         var credentials: AuthCredentials
         let cacheKey: AuthCache.Key?
         let received: Int64
+        /// Refused by a throttle block: answered FAIL without a check, and not counted again.
+        var blocked = false
     }
 
     struct Worker {
@@ -65,6 +70,7 @@ public final class AuthServer {
     struct Counters {
         var requests = 0, cacheHits = 0, cacheMisses = 0, backendCalls = 0, successes = 0, failures = 0
         var temporary = 0, refusedPeers = 0, peakWorkers = 0, protocolErrors = 0
+        var blockedAnswers = 0, blocksStarted = 0
     }
 
     let listener: Int32
@@ -83,6 +89,7 @@ public final class AuthServer {
     var workers: [Worker] = []
     var delayed: [DelayedAnswer] = []
     var counters = Counters()
+    var throttle: AuthThrottle
 
     /// `listener` is a listening socket this server now owns; `workerPath` the postamt-auth binary.
     public init(listener: Int32, settings: AuthConfiguration, limits: AuthServerLimits = AuthServerLimits(),
@@ -98,7 +105,9 @@ public final class AuthServer {
         self.cache = AuthCache(positiveLifetime: settings.cacheLifetime * 1_000_000_000,
                                negativeLifetime: settings.negativeCacheLifetime * 1_000_000_000,
                                capacity: fingerprinter == nil ? 0 : settings.cacheSize)
+        self.throttle = AuthThrottle(policy: AuthServer.throttlePolicy(settings))
         if groupID == nil { log.warning("group \(settings.group) does not exist: only root may ask") }
+        loadThrottleState(now: Clock.monotonicNanoseconds())
         _ = fcntl(listener, F_SETFL, fcntl(listener, F_GETFL) | O_NONBLOCK)
     }
 
@@ -296,6 +305,15 @@ public final class AuthServer {
             c.output += AuthProtocol.encode(.stats(statistics))
         case .authenticate(let credentials):
             counters.requests += 1
+            if throttle.block(source: credentials.peer, user: credentials.user, now: now) != nil {
+                // No PAM run, no cache: a blocked source learns nothing, not even from the right password.
+                counters.blockedAnswers += 1
+                c.busy = true
+                var check = PendingCheck(connectionID: c.id, credentials: credentials, cacheKey: nil, received: now)
+                check.blocked = true
+                conclude(check, .fail, cached: false, now: now)
+                return
+            }
             let key = fingerprinter.map { AuthCache.Key(service: credentials.service, user: credentials.user,
                                                         password: $0.fingerprint(credentials.password)) }
             if let key, let cached = cache.lookup(key, now: now) {
@@ -326,22 +344,33 @@ public final class AuthServer {
     /// `received + auth_failure_delay`. Must be called with the connection marked busy.
     func conclude(_ check: PendingCheck, _ response: AuthResponse, cached: Bool, now: Int64) {
         let c = check.credentials
-        let note = "service=\(c.service) user=\(c.userForLog) peer=\(c.peerForLog)\(cached ? " (cached)" : "")"
+        let note = "service=\(c.service) user=\(c.userForLog) peer=\(c.peerForLog)\(cached ? " (cached)" : "")\(check.blocked ? " (blocked)" : "")"
+        var extraDelay: Int64 = 0
         switch response {
         case .ok:
             counters.successes += 1
             log.info("auth ok \(note)")
+            throttle.recordSuccess(source: c.peer, user: c.user, now: now)
         case .fail:
             counters.failures += 1
             log.info("auth failed \(note)")
+            if check.blocked {
+                extraDelay = throttle.blockedDelay
+            } else {
+                let outcome = throttle.recordFailure(source: c.peer, user: c.user, now: now)
+                extraDelay = outcome.extraDelay
+                if !outcome.newBlocks.isEmpty { blocksStarted(outcome.newBlocks, by: c, now: now) }
+            }
         case .temporary(let reason):
             counters.temporary += 1
             log.warning("auth temporary failure \(note): \(reason)")
         case .error, .stats:
             break
         }
-        if case .fail = response, settings.failureDelay > 0 {
-            let due = check.received + settings.failureDelay * 1_000_000_000
+        if case .fail = response, settings.failureDelay > 0 || extraDelay > 0 {
+            // The client waits auth_timeout for us: the extra delay must leave it time to read FAIL.
+            let room = max(0, (settings.clientTimeout - settings.failureDelay - 1) * 1_000_000_000)
+            let due = check.received + settings.failureDelay * 1_000_000_000 + min(extraDelay, room)
             if due > now {
                 delayed.append(DelayedAnswer(due: due, connectionID: check.connectionID, response: .fail))
                 return
@@ -350,6 +379,69 @@ public final class AuthServer {
         // Called from inside processLines for cache hits: the connection there is written back
         // by the caller, so answers to it go through the delayed list with due = now.
         delayed.append(DelayedAnswer(due: now, connectionID: check.connectionID, response: response))
+    }
+
+    // MARK: Throttle
+
+    static func throttlePolicy(_ settings: AuthConfiguration) -> AuthThrottlePolicy {
+        var policy = AuthThrottlePolicy()
+        policy.window = max(0, settings.throttleWindow)
+        policy.delayAfter = max(0, settings.throttleDelayAfter)
+        policy.maxDelay = max(0, settings.throttleMaxDelay)
+        policy.blockAfter = max(0, settings.throttleBlockAfter)
+        policy.blockTime = max(0, settings.throttleBlockTime)
+        policy.userBlockAfter = max(0, settings.throttleUserBlockAfter)
+        policy.userBlockTime = max(0, settings.throttleUserBlockTime)
+        policy.familiarTime = max(0, settings.throttleFamiliarTime)
+        policy.maxEntries = max(1, settings.throttleMaxEntries)
+        return policy
+    }
+
+    /// One warning per block, the form the shipped fail2ban filter matches (aggressive mode):
+    /// `warning: blocked rip=192.0.2.7 user=alice: 10 failed logins in 600s, for 900s`.
+    /// The address comes first, before anything the client chose.
+    func blocksStarted(_ blocks: [AuthThrottle.Block], by c: AuthCredentials, now: Int64) {
+        for block in blocks {
+            counters.blocksStarted += 1
+            let seconds = (block.until - now) / 1_000_000_000
+            let window = "\(block.failures) failed logins in \(throttle.policy.window)s, for \(seconds)s"
+            switch block.subject {
+            case .source:
+                log.warning("blocked \(AuthThrottle.describe(block.subject)) user=\(c.userForLog): \(window)")
+            case .user:
+                log.warning("blocked \(AuthThrottle.describe(block.subject)): \(window), except from addresses it logged in from")
+            }
+        }
+        saveThrottleState(now: now)
+    }
+
+    func loadThrottleState(now: Int64) {
+        guard throttle.policy.isEnabled else { return }
+        let path = settings.throttleStateFile
+        let bytes: [UInt8]?
+        do {
+            bytes = try FileIO.readFile(path, limit: 16 << 20)
+        } catch {
+            log.warning("cannot read \(path): \(error); starting without its blocks")
+            return
+        }
+        guard let bytes else { return }
+        let (blocks, bad) = AuthThrottleState.decode(bytes, wallNow: Clock.seconds(), monotonicNow: now)
+        if bad > 0 { log.warning("\(path): \(bad) malformed lines ignored") }
+        for block in blocks { throttle.restore(block.subject, until: block.until, now: now) }
+        if !blocks.isEmpty { log.info("\(blocks.count) login blocks in force, from \(path)") }
+    }
+
+    /// Rewrites the state file (atomically) with the blocks in force; only when a block begins.
+    func saveThrottleState(now: Int64) {
+        let path = settings.throttleStateFile
+        let bytes = AuthThrottleState.encode(throttle.blocks(now: now), wallNow: Clock.seconds(), monotonicNow: now)
+        do {
+            try FileIO.makeDirectories(FileIO.directoryName(path))
+            try FileIO.replace(path, bytes, mode: 0o600, durability: .contents)
+        } catch {
+            log.warning("cannot write \(path): \(error); blocks last until a restart only")
+        }
     }
 
     func deliverDelayedAnswers(now: Int64) {
@@ -456,6 +548,8 @@ public final class AuthServer {
          AuthStatistic("worker_limit", settings.workerLimit), AuthStatistic("queued", queue.count),
          AuthStatistic("delayed_answers", delayed.filter { $0.response == .fail }.count),
          AuthStatistic("connections", connections.count), AuthStatistic("refused_peers", counters.refusedPeers),
-         AuthStatistic("protocol_errors", counters.protocolErrors)]
+         AuthStatistic("protocol_errors", counters.protocolErrors),
+         AuthStatistic("blocked_answers", counters.blockedAnswers), AuthStatistic("blocks_started", counters.blocksStarted),
+         AuthStatistic("blocks_active", throttle.blocks(now: Clock.monotonicNanoseconds()).count)]
     }
 }

@@ -763,7 +763,9 @@ public final class SMTPServerSession {
 
     private func authenticationFailed(user: String?, mechanism: String) {
         authenticationFailures += 1
-        log("auth failed user=\(user ?? "(invalid)") mechanism=\(mechanism) from \(peerDescription) failures=\(authenticationFailures)")
+        // Postfix's form, the client first (before the user name it chose), for fail2ban:
+        // "warning: unknown[192.0.2.7]: SASL PLAIN authentication failed: user=alice failures=1".
+        log("warning: \(peerDescription): SASL \(mechanism) authentication failed: user=\(user ?? "(invalid)") failures=\(authenticationFailures)")
         emit(.delay(milliseconds: min(authenticationFailures * limits.authenticationFailureDelayMilliseconds,
                                                 limits.maximumDelayMilliseconds)))
         send(SMTPReply(535, "5.7.8", "Authentication credentials invalid"))

@@ -43,6 +43,12 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ text: String) { description = text }
 }
 
+/// A handle that appends to a log file (O_APPEND): several processes that each open the file
+/// write whole lines after one another instead of over one another.
+func appendingHandle(_ path: String) -> FileHandle {
+    FileHandle(fileDescriptor: open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644), closeOnDealloc: true)
+}
+
 struct RunResult {
     let status: Int32
     let stdout: String

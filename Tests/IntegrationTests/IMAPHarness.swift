@@ -2,26 +2,27 @@ import Foundation
 import Glibc
 import Testing
 
-/// postamt-imapd behind postamt-listen on 127.0.0.1 (port 0: the listener prints the port),
-/// inside an `Installation`, plus helpers to run Python clients against it.
+/// postamt-imapd (or another per-connection `program`, e.g. postamt-pop3d) behind
+/// postamt-listen on 127.0.0.1 (port 0: the listener prints the port), inside an
+/// `Installation`, plus helpers to run Python clients against it.
 final class IMAPListener {
     let installation: Installation
     let process = Process()
     let port: Int
     let log: String
 
-    /// `arguments` go to postamt-imapd (`--preauth USER`, `--tls`).
-    init(_ installation: Installation, arguments: [String]) throws {
+    /// `arguments` go to the program (`--preauth USER`, `--tls`).
+    init(_ installation: Installation, program server: String = "postamt-imapd", arguments: [String]) throws {
         self.installation = installation
         let root = installation.root
-        for program in ["postamt-imapd", "postamt-listen", "postamt-auth"] where !FileManager.default.fileExists(atPath: "\(root)/bin/\(program)") {
+        for program in [server, "postamt-listen", "postamt-auth"] where !FileManager.default.fileExists(atPath: "\(root)/bin/\(program)") {
             try FileManager.default.copyItem(atPath: "\(TestEnvironment.buildDirectory)/\(program)", toPath: "\(root)/bin/\(program)")
             chmod("\(root)/bin/\(program)", 0o755)
         }
-        log = "\(root)/imapd-\(UUID().uuidString).log"
+        log = "\(root)/\(server)-\(UUID().uuidString).log"
         FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: "\(root)/bin/postamt-listen")
-        process.arguments = ["-1", "-c", "20", "-C", "20", "127.0.0.1", "\(root)/bin/postamt-imapd"] + arguments
+        process.arguments = ["-1", "-c", "20", "-C", "20", "127.0.0.1", "\(root)/bin/\(server)"] + arguments
         process.environment = installation.environment
         let out = Pipe()
         process.standardOutput = out

@@ -59,7 +59,7 @@ final class SMTPSite {
         p.executableURL = URL(fileURLWithPath: "\(system.root)/bin/postamt-auth")
         p.arguments = ["serve", "--socket", "\(directory)/auth"]
         p.environment = system.environment
-        p.standardError = FileHandle(forUpdatingAtPath: listenLog)
+        p.standardError = appendingHandle(listenLog)
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         auth = p
@@ -76,9 +76,7 @@ final class SMTPSite {
         p.environment = system.environment.merging(extra) { $1 }
         let out = Foundation.Pipe()
         p.standardOutput = out
-        let logHandle = FileHandle(forUpdatingAtPath: listenLog)!
-        logHandle.seekToEndOfFile()
-        p.standardError = logHandle
+        p.standardError = appendingHandle(listenLog)
         try p.run()
         var line = Data()
         while !line.contains(0x0A) {
