@@ -29,13 +29,16 @@ final class SMTPDaemonSession {
     }
     var transfer: Transfer?
     var transferStartFailure: String?
+    /// Pregreet, DNS lists, greylisting, sending limits (ScreeningPolicy.swift).
+    var screening: ScreeningPolicy?
 
     init(settings: SMTPDaemonSettings, engineConfiguration: SMTPServerConfiguration, tlsContext: TLSServerContext?,
-         peer: IPAddress?, trusted: Bool, policy: SMTPDaemonPolicy, log: Log) {
+         peer: IPAddress?, trusted: Bool, policy: any SMTPServerPolicy, log: Log) {
         self.settings = settings
         self.tlsContext = tlsContext
         self.log = log
         self.peer = peer
+        screening = policy as? ScreeningPolicy
         sessionDeadline = Clock.monotonicNanoseconds() + settings.sessionTimeoutSeconds * 1_000_000_000
         do {
             plain = try PlainStream(readFD: 0, writeFD: 1, timeout: .seconds(settings.idleTimeoutSeconds))
@@ -64,7 +67,16 @@ final class SMTPDaemonSession {
     }
 
     func run() {
+        var early: [UInt8] = []
+        if settings.role == .mx, let screening {
+            guard case .proceed(let bytes) = screening.screenConnection(stream: stream, greeting: "\(settings.hostname) \(settings.engine.greetingText)") else {
+                try? plain.shutdown()
+                return
+            }
+            early = bytes
+        }
         handle(engine.start())
+        if !early.isEmpty { handle(engine.feed(early)) }
         var buffer: [UInt8] = []
         buffer.reserveCapacity(65536)
         while !finished {
@@ -127,7 +139,10 @@ final class SMTPDaemonSession {
                     }
                 }
             case .messageEnd:
-                more = engine.messageQueued(commitTransfer())
+                let recipients = transfer?.envelope.recipients.count ?? 0
+                let result = commitTransfer()
+                if case .accepted = result { screening?.messageAccepted(recipients: recipients, session: engine.facts) }
+                more = engine.messageQueued(result)
             case .messageAbort(let reason):
                 if transfer != nil { log.info("message discarded: \(reason)") }
                 abandonTransfer()
