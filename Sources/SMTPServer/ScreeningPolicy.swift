@@ -42,13 +42,17 @@ public final class ScreeningPolicy: SMTPServerPolicy {
     /// tmpfiles.d makes it; this is for postamt-listen, inetd and tests.
     public static func prepareStateDirectory(_ settings: ScreeningSettings, owner: SystemUser) {
         guard settings.needsStateDirectory else { return }
-        for directory in [settings.stateDirectory, settings.ratesDirectory] where !FileIO.isDirectory(directory) {
-            do {
-                try FileIO.makeDirectories(directory, mode: 0o700)
+        // state_directory as tmpfiles.d makes it (0750), then smtpd's own (0700), all the mail_owner's.
+        let stateDirectory = FileIO.directoryName(settings.stateDirectory)
+        do {
+            try FileIO.makeDirectories(FileIO.directoryName(stateDirectory), mode: 0o755)
+            for (directory, mode) in [(stateDirectory, 0o750), (settings.stateDirectory, 0o700), (settings.ratesDirectory, 0o700)]
+            where !FileIO.isDirectory(directory) {
+                guard mkdir(directory, mode_t(mode)) == 0 || errno == EEXIST else { throw SystemError("mkdir \(directory)") }
                 guard chown(directory, owner.uid, owner.gid) == 0 else { throw SystemError("chown \(directory)") }
-            } catch {
-                SMTPDaemon.log.warning("\(error); greylisting and sending limits are not applied")
             }
+        } catch {
+            SMTPDaemon.log.warning("\(error); greylisting and sending limits are not applied")
         }
     }
 
