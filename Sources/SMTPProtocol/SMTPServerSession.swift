@@ -863,8 +863,9 @@ public final class SMTPServerSession {
 
     /// Replies with an error, counting it: delay hints after ``SMTPLimits/errorsBeforeDelay``,
     /// and `421` once ``SMTPLimits/maximumErrors`` is reached.
-    private func replyError(_ code: Int, _ enhanced: String, _ text: String, logText: String?, countsAsError: Bool = true) {
-        if let logText { log("reject: \(logText) from \(peerDescription): \(code) \(enhanced)") }
+    private func replyError(_ code: Int, _ enhanced: String, _ text: String, logText: String?, countsAsError: Bool = true,
+                            logsReplyText: Bool = false) {
+        if let logText { log("reject: \(logText) from \(peerDescription): \(code) \(enhanced)\(logsReplyText ? " " + text : "")") }
         guard countsAsError else {
             send(SMTPReply(code, enhanced, text))
             return
@@ -886,7 +887,8 @@ public final class SMTPServerSession {
         reply.lines = reply.lines.map(sanitizedText)
         let enhanced = reply.enhancedCode?.description ?? (reply.code >= 500 ? "5.7.1" : "4.7.1")
         if reply.lines.count == 1 {
-            replyError(reply.code, enhanced, reply.lines[0], logText: logText)
+            // The policy's reason goes into the log line, as Postfix logs it (greylisted, blocked using ..., a rate).
+            replyError(reply.code, enhanced, reply.lines[0], logText: logText, logsReplyText: true)
         } else {
             log("reject: \(logText) from \(peerDescription): \(reply.code)")
             send(reply)

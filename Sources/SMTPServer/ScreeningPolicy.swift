@@ -81,7 +81,6 @@ public final class ScreeningPolicy: SMTPServerPolicy {
         let verdict = inner.checkSender(sender, session: session)
         guard verdict == .accept, let user = session.authenticatedUser, limits.messagesPerHour > 0,
               let usage = usage(of: user), usage.messages >= limits.messagesPerHour else { return verdict }
-        log.info("sending limit: \(user) sent \(usage.messages) messages in the last hour (smtpd_user_message_rate \(limits.messagesPerHour))")
         return .reject(SMTPReply(452, "4.7.1", "Error: too much mail from \(user): \(limits.messagesPerHour) messages per hour, try again later"))
     }
 
@@ -94,7 +93,6 @@ public final class ScreeningPolicy: SMTPServerPolicy {
         guard verdict == .accept else { return verdict }
         if let user = session.authenticatedUser, limits.recipientsPerHour > 0, let usage = usage(of: user),
            usage.recipients + recipientsThisMessage >= limits.recipientsPerHour {
-            log.info("sending limit: \(user) sent to \(usage.recipients + recipientsThisMessage) recipients in the last hour (smtpd_user_recipient_rate \(limits.recipientsPerHour))")
             return .reject(SMTPReply(452, "4.7.1", "Error: too many recipients from \(user): \(limits.recipientsPerHour) per hour, try again later"))
         }
         if !unscreened, let greylist, let client = connectScreen.peer {

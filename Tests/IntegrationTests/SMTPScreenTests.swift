@@ -112,6 +112,7 @@ extension SMTPDaemonTests {
             #expect(r.status != 0)
             #expect(r.stdout.contains("<** 450 4.7.1 <\(user.name)@localhost>: Recipient address rejected: Greylisted, try again later"), "\(r.stdout)")
         }
+        #expect(site.log().contains("reject: RCPT to <\(user.name)@localhost> rejected from unknown[127.0.0.1]: 450 4.7.1 <\(user.name)@localhost>: Recipient address rejected: Greylisted, try again later"))
         // The same triplet after the delay: accepted and delivered.
         try reconfigure(site, base: base, "smtpd_greylist = yes\nsmtpd_greylist_delay = 2s\nsmtpd_greylist_auto_allow = 1")
         while Date().timeIntervalSince(firstAttempt) < 3 { usleep(100_000) }
@@ -171,6 +172,7 @@ extension SMTPDaemonTests {
             let messages = user.messages()
             return messages.contains { $0.contains("Subject: limit one") } && messages.contains { $0.contains("Subject: limit two") }
         }
-        #expect(site.log().contains("sending limit: \(user.name) sent 2 messages in the last hour (smtpd_user_message_rate 2)"))
+        #expect(site.log().contains("reject: RCPT to <bob@localhost> rejected from unknown[127.0.0.1]: 452 4.7.1 Error: too many recipients from \(user.name): 3 per hour, try again later"))
+        #expect(site.log().contains("reject: MAIL from <\(user.name)@localhost> rejected from unknown[127.0.0.1]: 452 4.7.1 Error: too much mail from \(user.name): 2 messages per hour, try again later"))
     }
 }
