@@ -73,9 +73,12 @@ public enum SMTPDaemon {
             refuse("smtpd_tls_cert_file and smtpd_tls_key_file (or tls_certificate and tls_key) are needed for the smtps role", hostname: settings.hostname)
         }
 
+        let screening = ScreeningSettings(configuration: configuration, role: role)
+        if let problem = screening.problems.first { refuse("configuration error: \(problem)", hostname: settings.hostname) }
         let mailOwner = configuration.string("mail_owner")
         if Privileges.isRoot {
             guard let owner = SystemUser.named(mailOwner) else { refuse("mail_owner \(mailOwner) does not exist", hostname: settings.hostname) }
+            ScreeningPolicy.prepareStateDirectory(screening, owner: owner)
             do { try Privileges.drop(to: owner) } catch { refuse("\(error)", hostname: settings.hostname) }
         }
 
@@ -83,7 +86,7 @@ public enum SMTPDaemon {
         if tlsContext == nil { engineConfiguration.startTLSAvailable = false }
         let peer = peerAddress()
         let trusted = peer.map { settings.trustedNetworks.contains($0) } ?? false
-        let policy = makePolicy(configuration)
+        let policy = ScreeningPolicy(wrapping: makePolicy(configuration), settings: screening, peer: peer, trusted: trusted, log: log)
 
         let session = SMTPDaemonSession(settings: settings, engineConfiguration: engineConfiguration,
                                         tlsContext: tlsContext, peer: peer, trusted: trusted, policy: policy, log: log)

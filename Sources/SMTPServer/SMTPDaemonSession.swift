@@ -15,7 +15,8 @@ final class SMTPDaemonSession {
     let log: Log
     let peer: IPAddress?
     let engine: SMTPServerSession
-    let policy: SMTPDaemonPolicy
+    /// The address policy (sender ownership) inside the screening one, for the From: check.
+    let addressPolicy: SMTPDaemonPolicy?
     let plain: PlainStream
     var stream: any ByteStream
     var finished = false
@@ -57,14 +58,18 @@ final class SMTPDaemonSession {
     }
     var transfer: Transfer?
     var transferStartFailure: String?
+    /// Pregreet, DNS lists, greylisting, sending limits (ScreeningPolicy.swift).
+    var screening: ScreeningPolicy?
 
     init(settings: SMTPDaemonSettings, engineConfiguration: SMTPServerConfiguration, tlsContext: TLSServerContext?,
-         peer: IPAddress?, trusted: Bool, policy: SMTPDaemonPolicy, log: Log) {
+         peer: IPAddress?, trusted: Bool, policy: any SMTPServerPolicy, log: Log) {
         self.settings = settings
         self.tlsContext = tlsContext
         self.log = log
         self.peer = peer
-        self.policy = policy
+        let screen = policy as? ScreeningPolicy
+        screening = screen
+        addressPolicy = (screen?.inner ?? policy) as? SMTPDaemonPolicy
         sessionDeadline = Clock.monotonicNanoseconds() + settings.sessionTimeoutSeconds * 1_000_000_000
         do {
             plain = try PlainStream(readFD: 0, writeFD: 1, timeout: .seconds(settings.idleTimeoutSeconds))
@@ -93,7 +98,16 @@ final class SMTPDaemonSession {
     }
 
     func run() {
+        var early: [UInt8] = []
+        if settings.role == .mx, let screening {
+            guard case .proceed(let bytes) = screening.screenConnection(stream: stream, greeting: "\(settings.hostname) \(settings.engine.greetingText)") else {
+                try? plain.shutdown()
+                return
+            }
+            early = bytes
+        }
         handle(engine.start())
+        if !early.isEmpty { handle(engine.feed(early)) }
         var buffer: [UInt8] = []
         buffer.reserveCapacity(65536)
         while !finished {
@@ -157,12 +171,15 @@ final class SMTPDaemonSession {
                 }
             case .messageEnd:
                 if let user = engine.facts.authenticatedUser, let header = transfer?.header,
-                   let refusal = policy.checkHeaderSenders(header.fromAddresses, user: user) {
+                   let refusal = addressPolicy?.checkHeaderSenders(header.fromAddresses, user: user) {
                     // RFC 5321 §4.2.5: after DATA the refusal is 550 (553 is for MAIL/RCPT).
                     abandonTransfer()
                     more = engine.messageQueued(.permanentFailure(refusal, enhancedCode: "5.7.1"))
                 } else {
-                    more = engine.messageQueued(commitTransfer())
+                    let recipients = transfer?.envelope.recipients.count ?? 0
+                    let result = commitTransfer()
+                    if case .accepted = result { screening?.messageAccepted(recipients: recipients, session: engine.facts) }
+                    more = engine.messageQueued(result)
                 }
             case .messageAbort(let reason):
                 if transfer != nil { log.info("message discarded: \(reason)") }
@@ -191,7 +208,7 @@ final class SMTPDaemonSession {
             let pipeline = try MessagePipeline(queueProgram: settings.queueProgram, filters: settings.filters,
                                                environment: environment)
             transfer = Transfer(pipeline: pipeline, envelope: envelope,
-                                header: submitter != nil && policy.checksSenderOwnership ? HeaderWatch() : nil)
+                                header: submitter != nil && addressPolicy?.checksSenderOwnership == true ? HeaderWatch() : nil)
             let header = SMTPReceivedHeader(facts: engine.facts, hostname: settings.hostname, smtpUTF8: envelope.smtpUTF8,
                                             queueID: nil,
                                             recipient: envelope.recipients.count == 1 ? envelope.recipients[0].mailbox : nil,

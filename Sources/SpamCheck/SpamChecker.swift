@@ -254,11 +254,7 @@ public final class SpamChecker {
     /// RFC 5782 §2.1: the reversed address below the zone; an A record in 127.0.0.0/8 means listed
     /// (127.255.255.x are the lists' error codes, not listings).
     func listed(_ ip: IPAddress, in zone: String, dns: AuthDNS) -> Bool {
-        let reversed = ip.reverseLookupName.description
-        let suffix = ip.isIPv4 ? ".in-addr.arpa" : ".ip6.arpa"
-        var query = reversed.hasSuffix(".") ? String(reversed.dropLast()) : reversed
-        if query.hasSuffix(suffix) { query.removeLast(suffix.count) }
-        return dns.a("\(query).\(zone)").records.contains { $0.bytes.count == 4 && $0.bytes[0] == 127 && $0.bytes[1] != 255 }
+        DNSList.isListing(dns.a(DNSList.queryName(for: ip, in: zone)))
     }
 
     func isLoopback(_ ip: IPAddress) -> Bool {
