@@ -186,7 +186,8 @@ public struct AddressResolver: Sendable {
         if let (key, entry, passExtension) = virtualEntry(local: lower, domain: domain) {
             walk.note(depth, "<\(address)>: \(virtual!.file):\(entry.line): \(key) → \(entry.values.joined(separator: ", "))")
             if walk.seen.contains("virtual:" + key) {
-                walk.note(depth + 1, "(\(key) already expanded)")
+                walk.note(depth + 1, "(\(key) already expanded: a loop)")
+                walk.out.append(.unknown(address: address, reason: "virtual table loop at \(key)"))
                 return
             }
             walk.seen.insert("virtual:" + key)

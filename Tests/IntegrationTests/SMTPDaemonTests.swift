@@ -384,6 +384,10 @@ struct SMTPDaemonTests {
     @Test func realClientsThroughEveryRole() throws {
         let (user, password) = try passwordUser()
         let site = try SMTPSite(config: "local_domains = mail.test.example, localhost")
+        // An authenticated client sends only as its user (postamt-senders(5)): the UTF-8 sender
+        // below is granted to the user.
+        let grant = try site.system.postamt(["sender", "add", "jörg@localhost", user.name])
+        #expect(grant.status == 0, "\(grant.stderr)")
         let mx = try site.start("mx")
         let submission = try site.start("submission")
         let smtps = try site.start("smtps")
@@ -405,7 +409,7 @@ struct SMTPDaemonTests {
             s.sendmail("\(user.name)@localhost", ["\(to)", "someone@remote.example"], b"Subject: python starttls\\r\\n\\r\\nvia submission\\r\\n")
             s.sendmail("jörg@localhost", ["\(to)"], "Subject: utf8 ü\\r\\n\\r\\nGrüße\\r\\n".encode("utf-8"), mail_options=["SMTPUTF8", "BODY=8BITMIME"])
             # BDAT (RFC 3030) by hand.
-            s.putcmd("MAIL FROM:<bdat@example.com>"); assert s.getreply()[0] == 250
+            s.putcmd("MAIL FROM:<\(user.name)@localhost>"); assert s.getreply()[0] == 250
             s.putcmd("RCPT TO:<\(to)>"); assert s.getreply()[0] == 250
             chunk1 = b"Subject: bdat\\r\\n\\r\\nfirst chunk\\r\\n"
             s.send(b"BDAT %d\\r\\n" % len(chunk1) + chunk1); assert s.getreply()[0] == 250
@@ -432,7 +436,7 @@ struct SMTPDaemonTests {
 
         // swaks: STARTTLS on MX, PIPELINING, AUTH LOGIN on submission, implicit TLS on smtps.
         let swaks = "/usr/bin/swaks"
-        let common = ["--to", to, "--from", "swaks@example.com", "--server", "127.0.0.1"]
+        let common = ["--to", to, "--from", "\(user.name)@localhost", "--server", "127.0.0.1"]
         var r = try run(swaks, common + ["--port", "\(mx)", "--tls", "--pipeline", "--header", "Subject: swaks starttls pipelining"])
         #expect(r.status == 0, "\(r.stdout)")
         r = try run(swaks, common + ["--port", "\(submission)", "--tls", "--auth", "LOGIN", "--auth-user", user.name,
@@ -446,7 +450,7 @@ struct SMTPDaemonTests {
         // curl: smtp with --ssl-reqd (STARTTLS) and smtps.
         let mailFile = "\(site.system.root)/curl-mail.txt"
         for (url, subject) in [("smtp://127.0.0.1:\(submission)", "curl ssl-reqd"), ("smtps://127.0.0.1:\(smtps)", "curl smtps")] {
-            try "From: curl@example.com\r\nSubject: \(subject)\r\n\r\nvia curl\r\n".write(toFile: mailFile, atomically: true, encoding: .utf8)
+            try "From: \(user.name)@localhost\r\nSubject: \(subject)\r\n\r\nvia curl\r\n".write(toFile: mailFile, atomically: true, encoding: .utf8)
             r = try run("/usr/bin/curl", ["-sS", "--ssl-reqd", "--cacert", site.certificate, "--url", url, "--user", "\(user.name):\(password)",
                                           "--mail-from", "\(user.name)@localhost", "--mail-rcpt", to, "--upload-file", mailFile])
             #expect(r.status == 0, "\(r.stderr)")
