@@ -11,12 +11,17 @@ struct Resolve: ParsableCommand {
         abstract: "Print how addresses are routed, and why (table lines, aliases, extensions); with --user, whether that user may send as them.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Also tell whether this user owns the address (may use it as a sender).") var user: String?
-    @Argument(help: "Addresses.") var addresses: [String]
+    @Argument(help: "Addresses; - reads them from standard input, one a line.") var addresses: [String]
     func run() throws {
         let configuration = try global.configuration()
         let book = AddressBook(configuration: configuration)
         for problem in book.unavailable { print("warning: cannot read \(problem)") }
-        for address in addresses {
+        var list = addresses
+        if list == ["-"] {
+            list = []
+            while let line = readLine() { if !line.trimmingSpaces().isEmpty { list.append(line.trimmingSpaces()) } }
+        }
+        for address in list {
             print("<\(address)>")
             let (destinations, steps) = book.resolver.explain(address)
             for step in steps { print("  \(step)") }

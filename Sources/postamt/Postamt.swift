@@ -9,6 +9,7 @@ import MailLogin
 import MailNet
 import MailRemote
 import MailSystem
+import SMTPServer
 
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Installation root (also POSTAMT_ROOT).")
@@ -158,6 +159,8 @@ struct Check: ParsableCommand {
             problems.append("\(AddressBook.compiledPath(configuration.string("virtual_alias_file"))): cannot compile: \(error)")
         }
         problems += RemoteSettingsCheck.problems(configuration)
+        // smtpd's screening settings (it refuses to run on a bad one; say so here first).
+        problems += ScreeningSettings(configuration: configuration, role: .mx).problems.map { "\(configuration.file): \($0)" }
         let layout = QueueLayout(configuration: configuration)
         if !layout.isComplete { problems.append("\(layout.root): queue directory missing or incomplete (postamt-runner creates it)") }
         for program in ["postamt-queue", "postamt-local", "postamt-runner"] {
