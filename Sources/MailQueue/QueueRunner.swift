@@ -51,6 +51,8 @@ public final class QueueRunner {
     var lastCleanup: Int64 = 0
     /// The address tables' files as last read (path, mtime): a change reloads them.
     var tableStamp: [Int] = []
+    /// Address tables that exist but could not be read at the last reload.
+    var tablesUnavailable: [String] = []
     var resolver: AddressResolver
     let concurrency: Int
     let minBackoff: Int64
@@ -175,6 +177,8 @@ public final class QueueRunner {
         var timeout: Int64 = 60_000
         if let top = timers.peek() { timeout = min(timeout, max(0, (top.time - now) * 1000)) }
         if !ready.isEmpty && localRunningCount < concurrency { timeout = 0 }
+        // A retry of the incoming/ scan came due: do it now, not after the next event.
+        if rescanIncoming { timeout = 0 }
         if running.values.contains(where: { !$0.outputOpen && $0.status == nil }) { timeout = min(timeout, 10) }
         if exitWhenIdle { timeout = min(timeout, 200) }
         let n = poll(&fds, nfds_t(fds.count), Int32(timeout))
@@ -270,6 +274,14 @@ public final class QueueRunner {
             return
         }
         reloadAliasesIfChanged()
+        if !tablesUnavailable.isEmpty {
+            // A table that exists but cannot be read would turn every address in it into a
+            // bounce: leave the message in incoming/ and look again (the tables are re-read).
+            log.error("cannot read \(tablesUnavailable.joined(separator: "; ")); the message waits", id: id)
+            tableStamp = []
+            timers.push(Clock.seconds() + min(60, minBackoff), "")
+            return
+        }
         var recipients: [RecipientState] = []
         for (i, rcpt) in record.envelope.recipients.enumerated() {
             var copies = resolve(rcpt.text)
@@ -343,7 +355,7 @@ public final class QueueRunner {
         tableStamp = stamp
         let book = AddressBook(configuration: configuration)
         for p in book.problems { log.warning("\(p)") }
-        for table in book.unavailable { log.error("cannot read \(table)") }
+        tablesUnavailable = book.unavailable
         resolver = book.resolver
     }
 

@@ -145,6 +145,21 @@ struct DomainIdentityTests {
         #expect(!log.contains(password))
     }
 
+    /// A table that exists but cannot be read makes the runner wait, never bounce.
+    @Test func anUnreadableTableDefersInsteadOfBouncing() throws {
+        let user = try TestUser()
+        let system = try Installation(aliases: "team: \(user.name)\n")
+        chmod("\(system.root)/etc/aliases", 0o600)   // root's; the runner runs as postamt
+        try system.startRunner()
+        let r = try system.sendmail(["-i", "team"], "Subject: waits\n\nx\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        try waitFor("the runner notices") { system.log().contains("the message waits") }
+        #expect(user.messages().isEmpty)
+        #expect(!system.log().contains("status=bounced"))
+        chmod("\(system.root)/etc/aliases", 0o644)
+        try waitFor("delivery after the table is readable", timeout: 120) { user.messages().count == 1 }
+    }
+
     /// The same programs with the check switched off: the old behaviour, for sites that want it.
     @Test func theCheckCanBeSwitchedOff() throws {
         let (user, password) = try DomainIdentityTests.passwordUser()
