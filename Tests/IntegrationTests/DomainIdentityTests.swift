@@ -9,13 +9,15 @@ import Testing
 /// submitter owns (checked with dkimpy).
 @Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "\(TestEnvironment.skipReason)"))
 struct DomainIdentityTests {
-    /// A real user with a password, for AUTH through postamt-auth and PAM.
-    static func passwordUser() throws -> (TestUser, String) {
-        let user = try TestUser()
-        let password = "pw-\(UInt32.random(in: 0...UInt32.max))"
-        let r = try run("/bin/sh", ["-c", "echo '\(user.name):\(password)' | chpasswd"])
-        guard r.status == 0 else { throw HarnessError("chpasswd: \(r.stderr)") }
-        return (user, password)
+    /// Python lines that log in on the submission port over STARTTLS, leaving the session in `s`.
+    static func submissionLogin(_ user: String, _ password: String) -> String {
+        """
+        import smtplib, ssl, os
+        s = smtplib.SMTP("127.0.0.1", int(os.environ["PORT_SUBMISSION"]))
+        s.starttls(context=ssl.create_default_context(cafile=os.environ["CAFILE"]))
+        s.login("\(user)", "\(password)")
+
+        """
     }
 
     func admin(_ system: Installation, _ args: [String]) throws -> RunResult {
@@ -84,8 +86,8 @@ struct DomainIdentityTests {
     }
 
     @Test func submissionSendsOnlyAsTheLoggedInUser() throws {
-        let (user, password) = try DomainIdentityTests.passwordUser()
-        let (exempt, exemptPassword) = try DomainIdentityTests.passwordUser()
+        let (user, password) = try TestUser.withPassword()
+        let (exempt, exemptPassword) = try TestUser.withPassword()
         let other = try TestUser()
         let site = try SMTPSite(config: """
             local_domains = mail.test.example, localhost
@@ -162,15 +164,11 @@ struct DomainIdentityTests {
 
     /// The same programs with the check switched off: the old behaviour, for sites that want it.
     @Test func theCheckCanBeSwitchedOff() throws {
-        let (user, password) = try DomainIdentityTests.passwordUser()
+        let (user, password) = try TestUser.withPassword()
         let other = try TestUser()
         let site = try SMTPSite(config: "sender_login_check = no")
         try site.start("submission")
-        let r = try site.python("""
-            import smtplib, ssl, os
-            s = smtplib.SMTP("127.0.0.1", int(os.environ["PORT_SUBMISSION"]))
-            s.starttls(context=ssl.create_default_context(cafile=os.environ["CAFILE"]))
-            s.login("\(user.name)", "\(password)")
+        let r = try site.python(DomainIdentityTests.submissionLogin(user.name, password) + """
             s.sendmail("\(other.name)@localhost", ["\(other.name)@localhost"], b"From: \(other.name)@localhost\\r\\nSubject: off\\r\\n\\r\\nx\\r\\n")
             s.quit()
             """)
@@ -184,7 +182,7 @@ struct DomainIdentityTests {
     @Test(.enabled(if: TwoHopBed.canRun, "needs dnsmasq and dkimpy (python3-dkim)"))
     func dkimSignsOnlyOwnedMail() throws {
         let bed = try RemoteTestBed()
-        let (user, password) = try DomainIdentityTests.passwordUser()
+        let (user, password) = try TestUser.withPassword()
         let site = try SMTPSite(config: """
             local_domains = mail.test.example, localhost
             smtpd_trusted_networks = 127.0.0.0/8
@@ -205,11 +203,7 @@ struct DomainIdentityTests {
         let own = "\(user.name)@mail.test.example"
         func message(_ from: String, _ subject: String) -> String { "From: \(from)\nTo: x@ok.test\nSubject: \(subject)\n\nbody\n" }
         // 1. Submission by the owner.
-        let r = try site.python("""
-            import smtplib, ssl, os
-            s = smtplib.SMTP("127.0.0.1", int(os.environ["PORT_SUBMISSION"]))
-            s.starttls(context=ssl.create_default_context(cafile=os.environ["CAFILE"]))
-            s.login("\(user.name)", "\(password)")
+        let r = try site.python(DomainIdentityTests.submissionLogin(user.name, password) + """
             s.sendmail("\(own)", ["submitted@ok.test"], b"From: \(own)\\r\\nSubject: submitted\\r\\n\\r\\nbody\\r\\n")
             s.quit()
             # 2. Relayed from a trusted network without AUTH: never signed.

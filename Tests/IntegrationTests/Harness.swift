@@ -129,6 +129,17 @@ final class TestUser {
     }
 }
 
+extension TestUser {
+    /// A user with a password, for logins through postamt-auth and PAM.
+    static func withPassword() throws -> (TestUser, String) {
+        let user = try TestUser()
+        let password = "pw-\(UInt32.random(in: 0...UInt32.max))"
+        let r = try run("/bin/sh", ["-c", "echo \"$0:$1\" | /usr/sbin/chpasswd", user.name, password])
+        guard r.status == 0 else { throw HarnessError("chpasswd: \(r.stderr)") }
+        return (user, password)
+    }
+}
+
 /// One relocated Postamt installation: programs, configuration, queue, a runner.
 final class Installation {
     let root: String

@@ -373,13 +373,7 @@ struct SMTPDaemonTests {
     }
 
     /// A real user with a password, for AUTH through postamt-auth and PAM.
-    func passwordUser() throws -> (TestUser, String) {
-        let user = try TestUser()
-        let password = "pw-\(UInt32.random(in: 0...UInt32.max))"
-        let r = try run("/bin/sh", ["-c", "echo '\(user.name):\(password)' | chpasswd"])
-        guard r.status == 0 else { throw HarnessError("chpasswd: \(r.stderr)") }
-        return (user, password)
-    }
+    func passwordUser() throws -> (TestUser, String) { try TestUser.withPassword() }
 
     @Test func realClientsThroughEveryRole() throws {
         let (user, password) = try passwordUser()
