@@ -309,6 +309,27 @@ public final class MaildirMailbox {
         listStamp = outcome.stamp
     }
 
+    // MARK: \Recent
+
+    /// Takes IMAP's \Recent (RFC 3501 §2.3.2) for this session: under the uid list lock, the
+    /// UIDs of the messages no session has yet been the first to see (from the list's
+    /// `firstRecentUID` on), after which `firstRecentUID` is the next UID, so no other session
+    /// gets them. The UIDs may include messages numbered after this session's snapshot; they are
+    /// recent here when the session learns of them.
+    public func claimRecent() throws -> [UInt32] {
+        let outcome = try uidList.updateTracked { file -> [UInt32] in
+            guard file.firstRecentUID < file.nextUID else { return [] }
+            let start = file.entries.firstIndex(ofUIDAtLeast: file.firstRecentUID) { $0.uid }
+            let claimed = file.entries[start...].map(\.uid)
+            file.firstRecentUID = file.nextUID
+            return claimed
+        }
+        // The snapshot came from the file the claim started from: it matches the file left.
+        if outcome.before != nil, outcome.before == listIdentity { snapshot.firstRecentUID = snapshot.nextUID }
+        followOwnChange(outcome)
+        return outcome.result
+    }
+
     // MARK: Expunge
 
     /// Deletes the files of messages flagged \Deleted (T), all of them or only those in `uids`
