@@ -5,14 +5,9 @@ import Testing
 /// Issue 20: the behaviours an independent conformance suite found wrong, as golden transcripts
 /// after the RFC sections named in each test.
 @Suite struct ConformanceTests {
-    /// RFC 3501 §2.3.2, §6.3.1, §6.3.2, §6.3.10, §7.3.2: a message is recent in exactly one
-    /// session, the first to select the mailbox after it arrived, however it arrived.
-    @Test func recentBelongsToExactlyOneSession() throws {
-        let a = try EngineFixture()
-        let b = a.anotherSession()
-        let c = a.anotherSession()
-        Transcript.check(#"""
-        C: a1 SELECT INBOX
+    /// The untagged answer to the first SELECT of the fixture's INBOX (three messages, all
+    /// recent in that session).
+    static let selectedFixture = #"""
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
         S: * 3 EXISTS
         S: * 3 RECENT
@@ -21,6 +16,17 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        """#
+
+    /// RFC 3501 §2.3.2, §6.3.1, §6.3.2, §6.3.10, §7.3.2: a message is recent in exactly one
+    /// session, the first to select the mailbox after it arrived, however it arrived.
+    @Test func recentBelongsToExactlyOneSession() throws {
+        let a = try EngineFixture()
+        let b = a.anotherSession()
+        let c = a.anotherSession()
+        Transcript.check(#"""
+        C: a1 SELECT INBOX
+        \#(Self.selectedFixture)
         S: a1 OK [READ-WRITE] SELECT completed
         """#, fixture: a)
         // A took all three: nothing is recent for anyone else.
@@ -164,14 +170,7 @@ import Testing
         let fixture = try EngineFixture()
         Transcript.check(#"""
         C: a1 SELECT INBOX
-        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
-        S: * 3 EXISTS
-        S: * 3 RECENT
-        S: * OK [UNSEEN 1] First unseen
-        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
-        S: * OK [UIDVALIDITY V] UIDs valid
-        S: * OK [UIDNEXT 4] Predicted next UID
-        S: * OK [HIGHESTMODSEQ 2] Highest
+        \#(Self.selectedFixture)
         S: a1 OK [READ-WRITE] SELECT completed
         C: a2 APPEND INBOX ~{82+}
         C: Content-Type: application/octet-stream
@@ -227,14 +226,7 @@ import Testing
         let fixture = try EngineFixture()
         Transcript.check(#"""
         C: a1 SELECT INBOX
-        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
-        S: * 3 EXISTS
-        S: * 3 RECENT
-        S: * OK [UNSEEN 1] First unseen
-        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
-        S: * OK [UIDVALIDITY V] UIDs valid
-        S: * OK [UIDNEXT 4] Predicted next UID
-        S: * OK [HIGHESTMODSEQ 2] Highest
+        \#(Self.selectedFixture)
         S: a1 OK [READ-WRITE] SELECT completed
         C: a2 STORE 1 +FLAGS.SILENT (\Flagged)
         S: a2 OK STORE completed
@@ -379,14 +371,7 @@ import Testing
         let fixture = try EngineFixture()
         Transcript.check(#"""
         C: e1 SELECT INBOX (CONDSTORE)
-        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
-        S: * 3 EXISTS
-        S: * 3 RECENT
-        S: * OK [UNSEEN 1] First unseen
-        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
-        S: * OK [UIDVALIDITY V] UIDs valid
-        S: * OK [UIDNEXT 4] Predicted next UID
-        S: * OK [HIGHESTMODSEQ 2] Highest
+        \#(Self.selectedFixture)
         S: e1 OK [READ-WRITE] SELECT completed
         C: e2 STORE 2 +FLAGS.SILENT (\Flagged)
         S: * 2 FETCH (UID 2 MODSEQ (3))

@@ -85,15 +85,21 @@ struct IMAPConformanceTests {
     A.logout(); B.logout(); print('OK')
     """#
 
-    @Test func imaplibTwoSessions() throws {
+    /// Runs `script` (its argument: the port) against a pre-authenticated postamt-imapd for a
+    /// fresh user who has `messages` delivered to INBOX; the script ends by printing "OK".
+    func run(_ script: String, messages: [String]) throws {
         let installation = try Installation()
         let user = try TestUser()
-        try user.deliver("From: a@example.org\nSubject: first\n\none\n")
-        try user.deliver("From: b@example.org\nSubject: second\n\ntwo\n")
+        for message in messages { try user.deliver(message) }
         let server = try IMAPListener(installation, arguments: ["--preauth", user.name])
-        let result = try PythonClient.run(Self.imaplibScript, [String(server.port)])
+        let result = try PythonClient.run(script, [String(server.port)])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(server.logText())")
         #expect(result.stdout.hasSuffix("OK\n"))
+    }
+
+    @Test func imaplibTwoSessions() throws {
+        try run(Self.imaplibScript, messages: ["From: a@example.org\nSubject: first\n\none\n",
+                                               "From: b@example.org\nSubject: second\n\ntwo\n"])
     }
 
     static let sortScript = #"""
@@ -112,15 +118,9 @@ struct IMAPConformanceTests {
 
     @Test(.enabled(if: PythonClient.hasIMAPClient, "needs Python's imapclient (pip install imapclient)"))
     func imapclientSortsByAddress() throws {
-        let installation = try Installation()
-        let user = try TestUser()
-        try user.deliver("From: Zed <_x@example.org>\nCc: dave@example.org\nSubject: 1\n\n1\n")
-        try user.deliver("From: bob@example.org\nSubject: 2\n\n2\n")
-        try user.deliver("From: Alice <BOB@example.org>\nSubject: 3\n\n3\n")
-        try user.deliver("To: x@example.org\nSubject: 4\n\n4\n")
-        let server = try IMAPListener(installation, arguments: ["--preauth", user.name])
-        let result = try PythonClient.run(Self.sortScript, [String(server.port)])
-        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(server.logText())")
-        #expect(result.stdout.hasSuffix("OK\n"))
+        try run(Self.sortScript, messages: ["From: Zed <_x@example.org>\nCc: dave@example.org\nSubject: 1\n\n1\n",
+                                            "From: bob@example.org\nSubject: 2\n\n2\n",
+                                            "From: Alice <BOB@example.org>\nSubject: 3\n\n3\n",
+                                            "To: x@example.org\nSubject: 4\n\n4\n"])
     }
 }
