@@ -43,9 +43,6 @@ public final class MaildirMailbox {
     public private(set) var generation = 0
     /// The uid list file and cur/ stamp the snapshot was taken from (see `UIDList.quickCheck`).
     var listIdentity: FileIdentity?
-    /// Base names the last `synchronize` moved from new/ to cur/: this process was the first to
-    /// see them (IMAP's \Recent, RFC 3501 §2.3.2, belongs to exactly one session).
-    public private(set) var movedFromNew: Set<String> = []
     var listStamp: CurStamp?
     /// new/'s mtime when it was last listed empty (see `UIDList.quickCheck`).
     var newStamp: CurStamp?
@@ -71,7 +68,6 @@ public final class MaildirMailbox {
     /// folder otherwise.
     @discardableResult
     public func synchronize(moveNew: Bool = true) throws -> MaildirSnapshot {
-        movedFromNew = []
         switch try uidList.quickCheck(known: listIdentity, knownStamp: listStamp, newStamp: &newStamp) {
         case .unchanged:
             return snapshot
@@ -92,7 +88,6 @@ public final class MaildirMailbox {
         let new = outcome.snapshot
         listIdentity = outcome.identity
         listStamp = outcome.stamp
-        movedFromNew = Set(outcome.movedFromNew)
         if new.uidValidity != snapshot.uidValidity { cache = nil; cacheChanged = []; cacheFile = nil }
         let same = new.uidValidity == snapshot.uidValidity && new.nextUID == snapshot.nextUID
             && new.highestModSeq == snapshot.highestModSeq && new.messages.count == snapshot.messages.count
