@@ -176,6 +176,7 @@ struct IMAPByteCursor {
         switch peek() {
         case UInt8(ascii: "\""): return try readQuoted()
         case UInt8(ascii: "{"): return try readLiteral().data
+        case UInt8(ascii: "~"): throw error("literal8 is not allowed here") // RFC 3516 §4.1: only APPEND takes one
         default: throw error("Expected a string")
         }
     }
@@ -187,6 +188,11 @@ struct IMAPByteCursor {
         default:
             let atom = readWhile(IMAPGrammar.isAStringChar)
             guard !atom.isEmpty else { throw error("Expected \(what)") }
+            // "~" is an ASTRING-CHAR, so "~{n}" reads as the atom "~" and a stray literal: say
+            // what it is (RFC 3516 §4.1: a literal8 only where the grammar names one).
+            if atom.count == 1, atom.first == UInt8(ascii: "~"), peek() == UInt8(ascii: "{") {
+                throw error("literal8 is not allowed here")
+            }
             return Array(atom)
         }
     }
@@ -213,10 +219,13 @@ struct IMAPByteCursor {
         }
     }
 
-    /// `flag = "\Answered" / … / flag-keyword / flag-extension` (RFC 9051 §9).
+    /// `flag = "\Answered" / … / flag-keyword / flag-extension` (RFC 9051 §9). Only APPEND's
+    /// and STORE's flag lists use it: \Recent, which RFC 3501's `flag` leaves out ("the \Recent
+    /// flag … cannot be altered by the client", §2.3.2, as in Dovecot), is a syntax error.
     mutating func readFlag() throws(IMAPParseError) -> IMAPFlag {
         let backslash = consume(UInt8(ascii: "\\"))
         let atom = try readAtom("a flag")
+        if backslash && IMAPGrammar.uppercasedString(atom) == "RECENT" { throw error("\\Recent cannot be set") }
         return IMAPFlag((backslash ? "\\" : "") + String(decoding: atom, as: UTF8.self))
     }
 

@@ -20,8 +20,9 @@ final class IMAPSelectedMailbox {
     var uidValidity: UInt32 = 0
     var nextUID: UInt32 = 1
     var highestModSeq: UInt64 = 0
-    /// \Recent (RFC 3501 §2.3.2): messages this session moved from new/ to cur/ (under the uid
-    /// list lock, so exactly one session does), so no other session sees them as recent.
+    /// \Recent (RFC 3501 §2.3.2): in a read-write session the UIDs it took from the uid list
+    /// (`MaildirMailbox.claimRecent`, under the lock, so exactly one session does; some may not
+    /// be known to the client yet); in a read-only one those no session has taken yet.
     var recent = Set<UInt32>()
     /// RFC 5182: UIDs of the last `SEARCH RETURN (SAVE)`.
     var savedSearch: [UInt32] = []
@@ -39,6 +40,11 @@ final class IMAPSelectedMailbox {
     }
 
     var count: UInt32 { UInt32(uids.count) }
+
+    /// The `* n RECENT` count: recent messages the client knows.
+    var recentCount: UInt32 {
+        UInt32(recent.reduce(0) { $0 + (sequenceNumber(of: $1) == nil ? 0 : 1) })
+    }
 
     func index(of uid: UInt32) -> Int? { sequenceNumber(of: uid).map { Int($0) - 1 } }
 
@@ -80,12 +86,6 @@ final class IMAPSelectedMailbox {
     var definedFlags: [IMAPFlag] {
         [.answered, .flagged, .deleted, .seen, .draft, IMAPFlag("$Forwarded")]
             + keywords.names.sorted { $0.key < $1.key }.map { IMAPFlag($0.value) }
-    }
-
-    /// Base names of the messages waiting in new/ (read before a synchronisation moves them).
-    static func namesInNew(_ path: String) -> Set<String> {
-        guard let names = try? FileIO.listDirectory("\(path)/new") else { return [] }
-        return Set(names.filter { !$0.hasPrefix(".") }.map { String(MaildirName.baseName($0)) })
     }
 
     func reloadKeywords() {
@@ -130,7 +130,6 @@ extension IMAPSession {
             return
         }
         if selected.mailbox.generation == selected.comparedGeneration { return }
-        let movedHere = selected.mailbox.movedFromNew // \Recent: this session took them from new/
         // Expunges held back now (RFC 3501 §7.4.1) must be compared again later.
         if expungeAllowed { selected.comparedGeneration = selected.mailbox.generation }
         if snapshot.uidValidity != selected.uidValidity && selected.uidValidity != 0 {
@@ -187,14 +186,36 @@ extension IMAPSession {
         let newest = selected.uids.last ?? 0
         let firstFresh = messages.firstIndex { $0.uid > newest } ?? messages.endIndex
         if firstFresh < messages.endIndex {
+            noteRecent(selected, snapshot)
             for message in messages[firstFresh...] {
-                if !movedHere.isEmpty && movedHere.contains(message.baseName) && !rev2Enabled { selected.recent.insert(message.uid) }
                 selected.append(message.uid, flags: message.flags, modSeq: message.modSeq)
             }
             out.exists(selected.count)
-            if !rev2Enabled { out.recent(UInt32(selected.recent.count)) }
+            if !rev2Enabled { out.recent(selected.recentCount) }
         }
         selected.nextUID = snapshot.nextUID
         selected.highestModSeq = snapshot.highestModSeq
+    }
+}
+
+extension IMAPSession {
+    /// \Recent (RFC 3501 §2.3.2) of the messages in `snapshot`: a read-write session takes
+    /// those that no session was the first to see (the uid list's `firstRecentUID`, whatever
+    /// way they came: delivery, APPEND, COPY or MOVE from any session); a read-only one
+    /// (EXAMINE) shows them recent without taking them, since it "MUST NOT cause messages to lose
+    /// the \Recent flag" (RFC 2060 §6.3.2, kept by RFC 3501). IMAP4rev2 has no \Recent
+    /// (RFC 9051 §2.3.2): such a session neither shows nor takes it.
+    func noteRecent(_ selected: IMAPSelectedMailbox, _ snapshot: MaildirSnapshot) {
+        guard !rev2Enabled, snapshot.firstRecentUID < snapshot.nextUID else { return }
+        if selected.readOnly {
+            let start = snapshot.messages.firstIndex(ofUIDAtLeast: snapshot.firstRecentUID) { $0.uid }
+            for message in snapshot.messages[start...] { selected.recent.insert(message.uid) }
+            return
+        }
+        do {
+            selected.recent.formUnion(try selected.mailbox.claimRecent())
+        } catch {
+            log?("recent \(selected.mailbox.path): \(error)")
+        }
     }
 }

@@ -115,7 +115,6 @@ extension IMAPSession {
         }
         let mailbox = store.open(folder)
         let snapshot = try mailbox.synchronize(moveNew: !readOnly)
-        let inNew = mailbox.movedFromNew
         let view = IMAPSelectedMailbox(mailbox: mailbox, name: name, folder: folder, readOnly: readOnly)
         view.reloadKeywords()
         view.uidValidity = snapshot.uidValidity
@@ -125,8 +124,8 @@ extension IMAPSession {
         view.uids.reserveCapacity(snapshot.messages.count)
         view.flags.reserveCapacity(snapshot.messages.count)
         view.modSeqs.reserveCapacity(snapshot.messages.count)
+        noteRecent(view, snapshot)
         for message in snapshot.messages {
-            if !inNew.isEmpty && inNew.contains(message.baseName) && !rev2Enabled { view.recent.insert(message.uid) }
             view.append(message.uid, flags: message.flags, modSeq: message.modSeq)
         }
         selected = view
@@ -144,7 +143,7 @@ extension IMAPSession {
             let listName = folder.map { store.wireName($0, utf8Enabled: true) } ?? IMAPMailboxName(bytes: Array("INBOX".utf8))
             out.list(IMAPListResponse(attributes: attributes, delimiter: IMAPMailStore.delimiter, name: listName))
         } else {
-            out.recent(UInt32(view.recent.count))
+            out.recent(view.recentCount)
             if let firstUnseen = snapshot.messages.firstIndex(where: { !$0.flags.contains(.seen) }) {
                 out.untagged(.ok, code: .unseen(UInt32(firstUnseen + 1)), "First unseen")
             }
@@ -235,13 +234,21 @@ extension IMAPSession {
             throw IMAPMailStoreError(code: .clientBug, text: "RECURSIVEMATCH needs SUBSCRIBED")
         }
         var all = allMailboxes(store)
+        let onDisk = all
         let subscriptions = Set(try store.folders.subscriptions())
         let specialUse = IMAPSpecialUse(folders: store.folders)
         let storedUses = specialUse.stored()
         if subscribedOnly {
-            // Subscribed names whose mailbox is gone are listed too, \NonExistent (RFC 5258 §3).
-            for name in subscriptions where name != "INBOX" && !all.contains(where: { $0.folder == name }) {
-                all.append(ListEntry(folder: name, wire: store.wireName(name, utf8Enabled: utf8Enabled).bytes, exists: false))
+            // Subscribed names whose mailbox is gone are listed too, \NonExistent (RFC 5258 §3),
+            // and so may their parents be (RECURSIVEMATCH, below).
+            var known = Set(all.compactMap(\.folder))
+            for name in subscriptions where name != "INBOX" {
+                let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+                for depth in 1...parts.count {
+                    let level = parts[0..<depth].joined(separator: ".")
+                    guard known.insert(level).inserted else { continue }
+                    all.append(ListEntry(folder: level, wire: store.wireName(level, utf8Enabled: utf8Enabled).bytes, exists: false))
+                }
             }
             all.sort { a, b in
                 if a.folder == nil { return b.folder != nil }
@@ -249,25 +256,31 @@ extension IMAPSession {
                 return a.wire.lexicographicallyPrecedes(b.wire)
             }
         }
-        for entry in all {
-            let matched = command.patterns.contains { pattern in
-                IMAPPattern.matchesMailbox(reference + pattern.bytes, entry.wire, delimiter: IMAPMailStore.delimiter)
+        // Every pattern together (RFC 5258 §3): a name is listed once when any of them matches.
+        func matchesAnyPattern(_ wire: [UInt8]) -> Bool {
+            command.patterns.contains { pattern in
+                IMAPPattern.matchesMailbox(reference + pattern.bytes, wire, delimiter: IMAPMailStore.delimiter)
             }
-            guard matched else { continue }
+        }
+        for entry in all {
+            guard matchesAnyPattern(entry.wire) else { continue }
             let subscribed = subscriptions.contains(entry.folder ?? "INBOX")
             var childInfo: [String] = []
             if subscribedOnly && !subscribed {
-                // RFC 5258 §3: with RECURSIVEMATCH, a parent of subscribed mailboxes is listed
-                // with CHILDINFO ("SUBSCRIBED").
+                // RFC 5258 §3.5 and §4: with RECURSIVEMATCH, a name that is not subscribed itself
+                // is listed, with CHILDINFO ("SUBSCRIBED"), when it has a subscribed descendant
+                // that no pattern matches (one that matches is listed in its own right).
                 guard command.selectionOptions.contains(.recursiveMatch), let folder = entry.folder,
-                      subscriptions.contains(where: { $0.hasPrefix(folder + ".") }) else { continue }
+                      subscriptions.contains(where: { name in
+                          name.hasPrefix(folder + ".") && !matchesAnyPattern(store.wireName(name, utf8Enabled: utf8Enabled).bytes)
+                      }) else { continue }
                 childInfo = ["SUBSCRIBED"]
             }
             let special = entry.folder.map { specialUse.attributes($0, stored: storedUses) } ?? []
             if specialUseOnly && special.isEmpty { continue }
             var attributes: [IMAPMailboxAttribute] = []
             if !entry.exists { attributes += [.nonExistent, .noSelect] }
-            attributes.append(hasChildren(entry, in: all) ? .hasChildren : .hasNoChildren)
+            attributes.append(hasChildren(entry, in: onDisk) ? .hasChildren : .hasNoChildren)
             attributes += special
             if returnSubscribed && subscribed { attributes.append(.subscribed) }
             let name = IMAPMailboxName(bytes: entry.wire)
@@ -280,13 +293,34 @@ extension IMAPSession {
 
     func lsub(reference: IMAPMailboxName, pattern: IMAPMailboxName, store: IMAPMailStore) throws {
         let all = allMailboxes(store)
-        for subscription in try store.folders.subscriptions() {
+        let subscriptions = try store.folders.subscriptions()
+        let subscribed = Set(subscriptions)
+        let fullPattern = reference.bytes + pattern.bytes
+        var listed = Set<String>()
+        for subscription in subscriptions {
             let folder: String? = subscription == "INBOX" ? nil : subscription
             let wire = folder.map { store.wireName($0, utf8Enabled: utf8Enabled).bytes } ?? Array("INBOX".utf8)
-            guard IMAPPattern.matchesMailbox(reference.bytes + pattern.bytes, wire, delimiter: IMAPMailStore.delimiter) else { continue }
-            let exists = all.contains { $0.folder == folder && $0.exists }
-            out.list(IMAPListResponse(attributes: exists ? [] : [.noSelect], delimiter: IMAPMailStore.delimiter,
-                                      name: IMAPMailboxName(bytes: wire)), lsub: true)
+            if IMAPPattern.matchesMailbox(fullPattern, wire, delimiter: IMAPMailStore.delimiter) {
+                guard listed.insert(subscription).inserted else { continue }
+                let exists = all.contains { $0.folder == folder && $0.exists }
+                out.list(IMAPListResponse(attributes: exists ? [] : [.noSelect], delimiter: IMAPMailStore.delimiter,
+                                          name: IMAPMailboxName(bytes: wire)), lsub: true)
+                continue
+            }
+            // RFC 3501 §6.3.9: when "%" stops short of a subscribed name, its parent that the
+            // pattern matches is listed, \Noselect, though it is not subscribed itself.
+            guard let folder else { continue }
+            let parts = folder.split(separator: ".", omittingEmptySubsequences: false)
+            for depth in stride(from: parts.count - 1, through: 1, by: -1) {
+                let parent = parts[0..<depth].joined(separator: ".")
+                let parentWire = store.wireName(parent, utf8Enabled: utf8Enabled).bytes
+                guard IMAPPattern.matchesMailbox(fullPattern, parentWire, delimiter: IMAPMailStore.delimiter) else { continue }
+                if !subscribed.contains(parent), listed.insert(parent).inserted {
+                    out.list(IMAPListResponse(attributes: [.noSelect], delimiter: IMAPMailStore.delimiter,
+                                              name: IMAPMailboxName(bytes: parentWire)), lsub: true)
+                }
+                break
+            }
         }
     }
 
@@ -300,7 +334,13 @@ extension IMAPSession {
         for attribute in attributes {
             switch attribute {
             case .messages: values.append((attribute, UInt64(snapshot.messages.count)))
-            case .recent: values.append((attribute, UInt64(IMAPSelectedMailbox.namesInNew(mailbox.path).count)))
+            case .recent:
+                // RFC 3501 §6.3.10: messages with \Recent. Those no session has taken yet, and
+                // for the mailbox this session holds read-write, those it took.
+                let start = snapshot.messages.firstIndex(ofUIDAtLeast: snapshot.firstRecentUID) { $0.uid }
+                var count = UInt64(snapshot.messages.count - start)
+                if let selected, selected.folder == folder, !selected.readOnly { count += UInt64(selected.recentCount) }
+                values.append((attribute, count))
             case .uidNext: values.append((attribute, UInt64(snapshot.nextUID)))
             case .uidValidity: values.append((attribute, UInt64(snapshot.uidValidity)))
             case .unseen: values.append((attribute, UInt64(snapshot.messages.filter { !$0.flags.contains(.seen) }.count)))
@@ -329,7 +369,9 @@ extension IMAPSession {
         for message in messages {
             guard !message.data.isEmpty else { return no(tag, "Empty message") }
             guard message.data.count <= configuration.maxMessageSize else { return no(tag, code: .tooBig, "Message too large") }
-            guard !message.data.contains(0) else { return no(tag, code: .unknownCTE, "Message contains NUL") }
+            // RFC 3516 §4.4: a literal8 may hold any octet and is stored as it is; NUL in a
+            // plain literal (which CHAR8 excludes) is refused as before.
+            guard message.isBinary || !message.data.contains(0) else { return no(tag, code: .unknownCTE, "Message contains NUL") }
             let flags = try IMAPSession.maildirFlags(message.flags ?? [], in: mailbox)
             uids.append(try mailbox.append(message.data, flags: flags, internalDate: message.internalDate?.secondsSinceEpoch))
         }

@@ -79,7 +79,8 @@ extension IMAPSession {
             if isMove && selected.readOnly { return no(tag, code: .readOnly, "Mailbox is read-only") }
             let folder = try store.folderName(name, utf8Enabled: utf8Enabled)
             guard store.exists(folder) else { return no(tag, code: .tryCreate, "No such mailbox") }
-            guard folder != selected.folder || !isMove else { return no(tag, code: .cannot, "Source and destination are the same") }
+            // RFC 6851 §3.3 and RFC 3501 §6.4.7: the destination may be the selected mailbox;
+            // the messages then get new UIDs in it (and MOVE expunges the originals).
             let destination = folder == selected.folder ? selected.mailbox : store.open(folder)
             let pairs = isMove ? try selected.mailbox.move(uids: uids, to: destination)
                                : try selected.mailbox.copy(uids: uids, to: destination)

@@ -169,7 +169,19 @@ extension IMAPSession {
             if wanted.contains(.max) { response.max = numbers.max() }
             if wanted.contains(.count) { response.count = UInt32(numbers.count) }
             if wanted.contains(.all) { response.all = IMAPNumberSet(numbers: numbers) }
-            if let highest, !numbers.isEmpty { response.modSeq = highest }
+            // RFC 4731 §3.2 and RFC 7162 §3.1.5: MODSEQ is the highest mod-sequence of the
+            // messages returned: all that matched for ALL or COUNT, else only those MIN and
+            // MAX name; none for an empty result.
+            if usesModSeq, !matched.isEmpty {
+                if wanted.contains(.all) || wanted.contains(.count) {
+                    response.modSeq = highest
+                } else {
+                    var returned: [UInt64] = []
+                    if wanted.contains(.min) { returned.append(matched.first!.modSeq) }
+                    if wanted.contains(.max) { returned.append(matched.last!.modSeq) }
+                    response.modSeq = returned.max()
+                }
+            }
             out.esearch(response)
         }
         ok(tag, "SEARCH completed")
@@ -306,6 +318,12 @@ extension IMAPSession {
 
         static func text(_ string: String) -> SortKey { .text(UnicodeCasemap.canonical(string)) }
 
+        /// i;ascii-casemap (RFC 4790 §9.2): a–z as A–Z, then octet by octet. So "_" (0x5F)
+        /// sorts after every letter, as in Dovecot.
+        static func asciiCasemap(_ bytes: [UInt8]) -> SortKey {
+            .text(bytes.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 })
+        }
+
         static func < (a: SortKey, b: SortKey) -> Bool {
             switch (a, b) {
             case (.number(let x), .number(let y)): return x < y
@@ -323,8 +341,12 @@ extension IMAPSession {
             guard let data = c.data(), let f = data.message.root.header.first(field) else { return nil }
             return MailboxList.mailboxes(in: f.unfoldedText).first
         }
-        /// RFC 5256: the addr-mailbox (local part) of the first address.
-        func addrMailbox(_ field: String) -> SortKey { .text(firstMailbox(field)?.localPart ?? "") }
+        /// RFC 5256 §3: the addr-mailbox of the first address (its ENVELOPE form: the local
+        /// part as written, a group's name for a group), compared with i;ascii-casemap; an empty
+        /// string when the field or its addresses are missing.
+        func addrMailbox(_ list: IMAPStructureCache.AddressList) -> SortKey {
+            .asciiCasemap(c.addresses(list)?.first?.mailbox ?? [])
+        }
         /// RFC 5957: the decoded display name of the first address if present and not empty,
         /// else its addr-mailbox "@" addr-host.
         func display(_ field: String) -> SortKey {
@@ -341,9 +363,9 @@ extension IMAPSession {
             if let data = c.data(), let value = data.message.root.header.first("Date")?.unfoldedText,
                let date = MessageDate.parse(value) { return .number(date.secondsSinceEpoch) }
             return .number(c.cacheEntry()?.internalDate ?? 0)
-        case .from: return addrMailbox("From")
-        case .to: return addrMailbox("To")
-        case .cc: return addrMailbox("Cc")
+        case .from: return addrMailbox(.from)
+        case .to: return addrMailbox(.to)
+        case .cc: return addrMailbox(.cc)
         case .displayFrom: return display("From")
         case .displayTo: return display("To")
         case .subject:

@@ -43,9 +43,6 @@ public final class MaildirMailbox {
     public private(set) var generation = 0
     /// The uid list file and cur/ stamp the snapshot was taken from (see `UIDList.quickCheck`).
     var listIdentity: FileIdentity?
-    /// Base names the last `synchronize` moved from new/ to cur/: this process was the first to
-    /// see them (IMAP's \Recent, RFC 3501 §2.3.2, belongs to exactly one session).
-    public private(set) var movedFromNew: Set<String> = []
     var listStamp: CurStamp?
     /// new/'s mtime when it was last listed empty (see `UIDList.quickCheck`).
     var newStamp: CurStamp?
@@ -71,7 +68,6 @@ public final class MaildirMailbox {
     /// folder otherwise.
     @discardableResult
     public func synchronize(moveNew: Bool = true) throws -> MaildirSnapshot {
-        movedFromNew = []
         switch try uidList.quickCheck(known: listIdentity, knownStamp: listStamp, newStamp: &newStamp) {
         case .unchanged:
             return snapshot
@@ -92,7 +88,6 @@ public final class MaildirMailbox {
         let new = outcome.snapshot
         listIdentity = outcome.identity
         listStamp = outcome.stamp
-        movedFromNew = Set(outcome.movedFromNew)
         if new.uidValidity != snapshot.uidValidity { cache = nil; cacheChanged = []; cacheFile = nil }
         let same = new.uidValidity == snapshot.uidValidity && new.nextUID == snapshot.nextUID
             && new.highestModSeq == snapshot.highestModSeq && new.messages.count == snapshot.messages.count
@@ -307,6 +302,27 @@ public final class MaildirMailbox {
         guard outcome.before != nil, outcome.before == listIdentity else { return }
         listIdentity = outcome.after
         listStamp = outcome.stamp
+    }
+
+    // MARK: \Recent
+
+    /// Takes IMAP's \Recent (RFC 3501 §2.3.2) for this session: under the uid list lock, the
+    /// UIDs of the messages no session has yet been the first to see (from the list's
+    /// `firstRecentUID` on), after which `firstRecentUID` is the next UID, so no other session
+    /// gets them. The UIDs may include messages numbered after this session's snapshot; they are
+    /// recent here when the session learns of them.
+    public func claimRecent() throws -> [UInt32] {
+        let outcome = try uidList.updateTracked { file -> [UInt32] in
+            guard file.firstRecentUID < file.nextUID else { return [] }
+            let start = file.entries.firstIndex(ofUIDAtLeast: file.firstRecentUID) { $0.uid }
+            let claimed = file.entries[start...].map(\.uid)
+            file.firstRecentUID = file.nextUID
+            return claimed
+        }
+        // The snapshot came from the file the claim started from: it matches the file left.
+        if outcome.before != nil, outcome.before == listIdentity { snapshot.firstRecentUID = snapshot.nextUID }
+        followOwnChange(outcome)
+        return outcome.result
     }
 
     // MARK: Expunge

@@ -69,7 +69,7 @@ public struct CurStamp: Hashable, Sendable {
 ///
 /// Format (text, one record per line, "\n" line ends; described in postamt-maildir(5)):
 ///
-///     postamt-uidlist 1 V<uidvalidity> N<next uid> M<highest modseq> [C<sec>.<nsec>,<sec>.<nsec>]
+///     postamt-uidlist 1 V<uidvalidity> N<next uid> M<highest modseq> [R<first recent uid>] [C<sec>.<nsec>,<sec>.<nsec>]
 ///     <uid> M<modseq> F<flag letters> :<base name>
 ///     ...
 ///
@@ -80,6 +80,10 @@ public struct CurStamp: Hashable, Sendable {
 /// damaged: it is then treated as lost (a new UIDVALIDITY, larger than the one in a readable
 /// header and than any this Maildir handed out before, see `UIDValidityAllocator`).
 /// The layout follows Dovecot's dovecot-uidlist v3 (`3 V… N… G…` / `<uid> :<name>`).
+///
+/// The optional `R` field is IMAP's \Recent (`firstRecentUID`): UIDs from it on have not yet
+/// been recent in any IMAP session. It is written only while it is below N (without it, none
+/// is recent), and in an "=" line (below) only when it changed; it never goes down.
 ///
 /// The optional `C` field (`CurStamp`) is cur/'s mtime at a moment the list described cur/ exactly (a full
 /// scan, or a change by Postamt itself to a list that was exact before it, both under the
@@ -95,7 +99,7 @@ public struct CurStamp: Hashable, Sendable {
 ///
 ///     +<uid> M<modseq> F<flags> :<base name>      a new entry, or the new state of one
 ///     -<uid>                                      the entry is gone
-///     =N<next uid> M<highest modseq> [C<stamp>]   the header's values now; ends the batch
+///     =N<next uid> M<highest modseq> [R<uid>] [C<stamp>]   the header's values now; ends the batch
 ///
 /// A batch is written with one write(2) under the lock and counts only once its "=" line is
 /// there: a reader that comes upon an append in progress, or a file whose append a crash cut
@@ -107,13 +111,22 @@ public struct UIDListFile: Hashable, Sendable {
     public var uidValidity: UInt32
     public var nextUID: UInt32
     public var highestModSeq: UInt64
+    /// IMAP's \Recent (RFC 3501 §2.3.2): the first UID that no IMAP session has yet shown as
+    /// recent ("R" field). A session that selects the folder read-write takes every UID from
+    /// here to `nextUID` under the lock and moves this up, so each message is recent in exactly
+    /// one session, however it came (delivery, APPEND, COPY, MOVE). Dovecot keeps the same
+    /// value (first_recent_uid) in its index. A file without the field (written before it
+    /// existed) has none recent: it reads as `nextUID`.
+    public var firstRecentUID: UInt32
     /// cur/'s mtime when a full scan last matched the list (see above); nil: not known.
     public var curStamp: CurStamp?
     /// Ascending by uid.
     public var entries: [UIDListEntry]
 
-    public init(uidValidity: UInt32, nextUID: UInt32 = 1, highestModSeq: UInt64 = 1, curStamp: CurStamp? = nil, entries: [UIDListEntry] = []) {
+    public init(uidValidity: UInt32, nextUID: UInt32 = 1, highestModSeq: UInt64 = 1, firstRecentUID: UInt32? = nil,
+                curStamp: CurStamp? = nil, entries: [UIDListEntry] = []) {
         self.uidValidity = uidValidity; self.nextUID = nextUID; self.highestModSeq = highestModSeq
+        self.firstRecentUID = min(firstRecentUID ?? nextUID, nextUID)
         self.curStamp = curStamp; self.entries = entries
     }
 
@@ -122,7 +135,10 @@ public struct UIDListFile: Hashable, Sendable {
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(entries.count * 64 + 96)
-        out.append(contentsOf: "\(UIDListFile.magic) 1 V\(uidValidity) \(UIDListFile.stateFields(nextUID, highestModSeq, curStamp))\n".utf8)
+        // "R" only while some message is not yet recent anywhere: a file without it reads as
+        // none, and stays readable by versions that did not know the field.
+        let recent = firstRecentUID < nextUID ? firstRecentUID : nil
+        out.append(contentsOf: "\(UIDListFile.magic) 1 V\(uidValidity) \(UIDListFile.stateFields(nextUID, highestModSeq, recent, curStamp))\n".utf8)
         for e in entries { appendEntry(&out, e) }
         return out
     }
@@ -150,7 +166,8 @@ public struct UIDListFile: Hashable, Sendable {
     /// `old` (see "Appended changes" above); nil when only a full write can say it (another
     /// UIDVALIDITY, a smaller next UID or highest modseq, entries out of order).
     public func encodedChanges(from old: UIDListFile) -> [UInt8]? {
-        guard uidValidity == old.uidValidity, nextUID >= old.nextUID, highestModSeq >= old.highestModSeq else { return nil }
+        guard uidValidity == old.uidValidity, nextUID >= old.nextUID, highestModSeq >= old.highestModSeq,
+              firstRecentUID >= old.firstRecentUID else { return nil }
         var out: [UInt8] = []
         let a = old.entries, b = entries
         var i = 0, j = 0
@@ -173,13 +190,16 @@ public struct UIDListFile: Hashable, Sendable {
                 i += 1; j += 1
             }
         }
-        out.append(contentsOf: "=\(UIDListFile.stateFields(nextUID, highestModSeq, curStamp))\n".utf8)
+        // A batch without "R" leaves it as it was.
+        let recent = firstRecentUID != old.firstRecentUID ? firstRecentUID : nil
+        out.append(contentsOf: "=\(UIDListFile.stateFields(nextUID, highestModSeq, recent, curStamp))\n".utf8)
         return out
     }
 
-    /// "N<next> M<highest>[ C<stamp>]", the header's fields after the UIDVALIDITY.
-    static func stateFields(_ next: UInt32, _ modSeq: UInt64, _ stamp: CurStamp?) -> String {
+    /// "N<next> M<highest>[ R<first recent>][ C<stamp>]", the header's fields after the UIDVALIDITY.
+    static func stateFields(_ next: UInt32, _ modSeq: UInt64, _ firstRecent: UInt32?, _ stamp: CurStamp?) -> String {
         var text = "N\(next) M\(modSeq)"
+        if let firstRecent { text += " R\(firstRecent)" }
         if let c = stamp {
             text += " C\(c.modified.seconds).\(c.modified.nanoseconds),\(c.checked.seconds).\(c.checked.nanoseconds)"
         }
@@ -209,7 +229,7 @@ public struct UIDListFile: Hashable, Sendable {
         guard let headerEnd = b.firstIndex(of: 0x0A), let lastLineEnd = b.lastIndex(of: 0x0A),
               let header = parseHeader(ArraySlice(b[0..<headerEnd])) else { return nil }
         var file = UIDListFile(uidValidity: header.validity, nextUID: header.next, highestModSeq: header.modSeq,
-                               curStamp: header.curStamp)
+                               firstRecentUID: header.firstRecent ?? header.next, curStamp: header.curStamp)
         var c = FieldCursor(b: b, i: headerEnd + 1, end: lastLineEnd + 1)
         // "<uid> M<modseq> F<flags> :<base name>\n" at the cursor.
         func entry() -> UIDListEntry? {
@@ -268,7 +288,9 @@ public struct UIDListFile: Hashable, Sendable {
             case equals:
                 let lineEnd = b[c.i..<c.end].firstIndex(of: 0x0A)!
                 guard let state = parseState(b, from: c.i, to: lineEnd),
-                      state.next >= file.nextUID, state.modSeq >= file.highestModSeq else { return nil }
+                      state.next >= file.nextUID, state.modSeq >= file.highestModSeq,
+                      (state.firstRecent ?? file.firstRecentUID) >= file.firstRecentUID,
+                      (state.firstRecent ?? 0) <= state.next else { return nil }
                 c.i = lineEnd + 1
                 for e in puts {
                     guard e.uid < state.next, e.modSeq <= state.modSeq else { return nil }
@@ -285,6 +307,8 @@ public struct UIDListFile: Hashable, Sendable {
                 removals.removeAll(keepingCapacity: true)
                 file.nextUID = state.next
                 file.highestModSeq = state.modSeq
+                // A batch without "R" (an older writer) leaves it where it was.
+                if let firstRecent = state.firstRecent { file.firstRecentUID = firstRecent }
                 file.curStamp = state.curStamp
                 validLength = c.i
             default:
@@ -295,14 +319,14 @@ public struct UIDListFile: Hashable, Sendable {
         return (file, Layout(validLength: validLength, changeBytes: validLength - baseEnd, hasTornTail: validLength < b.count))
     }
 
-    static func parseHeader(_ line: ArraySlice<UInt8>) -> (validity: UInt32, next: UInt32, modSeq: UInt64, curStamp: CurStamp?)? {
+    static func parseHeader(_ line: ArraySlice<UInt8>) -> (validity: UInt32, next: UInt32, modSeq: UInt64, firstRecent: UInt32?, curStamp: CurStamp?)? {
         let prefix = Array("\(magic) 1 V".utf8)
         guard line.count > prefix.count, line.prefix(prefix.count).elementsEqual(prefix) else { return nil }
         return line.withUnsafeBufferPointer { b in
             var c = FieldCursor(b: b, i: prefix.count, end: b.count)
             guard let v = c.number(), v > 0, v <= UInt64(UInt32.max), c.expect(0x20),
-                  let state = parseState(b, from: c.i, to: b.count) else { return nil }
-            return (UInt32(v), state.next, state.modSeq, state.curStamp)
+                  let state = parseState(b, from: c.i, to: b.count), (state.firstRecent ?? 0) <= state.next else { return nil }
+            return (UInt32(v), state.next, state.modSeq, state.firstRecent, state.curStamp)
         }
     }
 
@@ -340,19 +364,27 @@ public struct UIDListFile: Hashable, Sendable {
         }
     }
 
-    /// "N<next> M<highest>[ C<sec>.<nsec>,<sec>.<nsec>]" filling b[from..<to] (see `stateFields`).
-    static func parseState(_ b: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> (next: UInt32, modSeq: UInt64, curStamp: CurStamp?)? {
+    /// "N<next> M<highest>[ R<first recent>][ C<sec>.<nsec>,<sec>.<nsec>]" filling b[from..<to]
+    /// (see `stateFields`; files written before the R field have none).
+    static func parseState(_ b: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> (next: UInt32, modSeq: UInt64, firstRecent: UInt32?, curStamp: CurStamp?)? {
         var c = FieldCursor(b: b, i: from, end: to)
         guard c.expect(UInt8(ascii: "N")), let n = c.number(), n > 0, n <= UInt64(UInt32.max),
               c.expect(0x20), c.expect(UInt8(ascii: "M")), let m = c.number() else { return nil }
+        var firstRecent: UInt32?
         var stamp: CurStamp?
-        if c.expect(0x20) {
+        var more = c.expect(0x20)
+        if more && c.expect(UInt8(ascii: "R")) {
+            guard let r = c.number(), r > 0, r <= UInt64(UInt32.max) else { return nil }
+            firstRecent = UInt32(r)
+            more = c.expect(0x20)
+        }
+        if more {
             guard c.expect(UInt8(ascii: "C")), let modified = c.time(), c.expect(UInt8(ascii: ",")),
                   let checked = c.time() else { return nil }
             stamp = CurStamp(modified: modified, checked: checked)
         }
         guard c.i == to else { return nil }
-        return (UInt32(n), m, stamp)
+        return (UInt32(n), m, firstRecent, stamp)
     }
 
     /// The UIDVALIDITY of a damaged file whose first line is still readable.
@@ -477,6 +509,14 @@ public struct MaildirSnapshot: Sendable {
     public var highestModSeq: UInt64
     /// Ascending by uid.
     public var messages: [MaildirMessage]
+    /// The uid list's `firstRecentUID`: messages from this UID on are not yet recent in any
+    /// IMAP session.
+    public var firstRecentUID: UInt32
+
+    public init(uidValidity: UInt32, nextUID: UInt32, highestModSeq: UInt64, messages: [MaildirMessage], firstRecentUID: UInt32? = nil) {
+        self.uidValidity = uidValidity; self.nextUID = nextUID; self.highestModSeq = highestModSeq
+        self.messages = messages; self.firstRecentUID = firstRecentUID ?? nextUID
+    }
 }
 
 /// The uid list of one folder: reading, locking, and synchronising it with the directory.
@@ -825,7 +865,7 @@ public struct UIDList: Sendable {
             messages.append(MaildirMessage(uid: e.uid, modSeq: e.modSeq, baseName: e.baseName, flags: e.flags))
         }
         return MaildirSnapshot(uidValidity: file.uidValidity, nextUID: file.nextUID,
-                               highestModSeq: file.highestModSeq, messages: messages)
+                               highestModSeq: file.highestModSeq, messages: messages, firstRecentUID: file.firstRecentUID)
     }
 
     /// The snapshot when `file` already describes every scanned message exactly; else nil.
@@ -851,6 +891,6 @@ public struct UIDList: Sendable {
             messages.append(message)
         }
         return MaildirSnapshot(uidValidity: file.uidValidity, nextUID: file.nextUID,
-                               highestModSeq: file.highestModSeq, messages: messages)
+                               highestModSeq: file.highestModSeq, messages: messages, firstRecentUID: file.firstRecentUID)
     }
 }

@@ -10,7 +10,7 @@ import Testing
     static let selectWork = #"""
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
         S: * 1 EXISTS
-        S: * 0 RECENT
+        S: * 1 RECENT
         S: * OK [UNSEEN 1] First unseen
         S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)] Flags permitted
         S: * OK [UIDVALIDITY V] UIDs valid
@@ -18,6 +18,8 @@ import Testing
         S: * OK [HIGHESTMODSEQ 2] Highest
         """#
 
+    /// The APPENDed message is recent in the first session to select its mailbox (RFC 3501
+    /// §2.3.2), EXAMINE included (which does not take it away).
     func prepare(_ fixture: EngineFixture) {
         _ = fixture.send("p0 CREATE Projects")
         _ = fixture.send("p1 CREATE Projects.Work")
@@ -47,7 +49,7 @@ import Testing
         C: r1 EXAMINE Projects.Work
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
         S: * 1 EXISTS
-        S: * 0 RECENT
+        S: * 1 RECENT
         S: * OK [UNSEEN 1] First unseen
         S: * OK [PERMANENTFLAGS ()] Flags permitted
         S: * OK [UIDVALIDITY V] UIDs valid
@@ -73,7 +75,7 @@ import Testing
         C: r2 RENAME Projects2 Projects3
         S: r2 OK RENAME completed
         C: r3 FETCH 1 (FLAGS)
-        S: * 1 FETCH (FLAGS ())
+        S: * 1 FETCH (FLAGS (\Recent))
         S: r3 OK FETCH completed
         """#, fixture: fixture)
         #expect(!fixture.session.isFinished)

@@ -6,6 +6,8 @@ import Testing
 final class EngineFixture {
     let root: String
     let session: IMAPSession
+    /// Whether this fixture made the Maildir (and removes it); false for `anotherSession()`.
+    private var ownsRoot = true
 
     init(messages: [String] = EngineFixture.messages, preauth: Bool = true,
          configure: (inout IMAPSessionConfiguration) -> Void = { _ in }) throws {
@@ -33,7 +35,23 @@ final class EngineFixture {
         }
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: root) }
+    private init(sharing root: String, session: IMAPSession) {
+        self.root = root
+        self.session = session
+        ownsRoot = false
+    }
+
+    /// A second session on the same Maildir (another client of the same user); keep `self`
+    /// alive as long as it is used.
+    func anotherSession(configure: (inout IMAPSessionConfiguration) -> Void = { _ in }) -> EngineFixture {
+        var configuration = IMAPSessionConfiguration()
+        configuration.hostname = "test.example"
+        configure(&configuration)
+        return EngineFixture(sharing: root, session: IMAPSession(preauthenticatedUser: "tester", maildirPath: root + "/Maildir",
+                                                                 configuration: configuration))
+    }
+
+    deinit { if ownsRoot { try? FileManager.default.removeItem(atPath: root) } }
 
     static let messages = [
         "From: Alice <alice@example.org>\nTo: Bob <bob@example.org>\nSubject: first\nDate: Mon, 2 Jan 2006 15:04:05 +0000\nMessage-ID: <1@example.org>\n\nHello Bob.\n",
@@ -83,6 +101,9 @@ enum Transcript {
                 expected += line + "\n"
             }
         }
-        #expect(actual == expected, "actual transcript:\n\(actual)", sourceLocation: sourceLocation)
+        // NUL (BINARY, RFC 3516) shown as "␀", so a failure message is not cut short at it.
+        let (shownActual, shownExpected) = (actual.replacingOccurrences(of: "\u{0}", with: "␀"),
+                                            expected.replacingOccurrences(of: "\u{0}", with: "␀"))
+        #expect(shownActual == shownExpected, "actual transcript:\n\(shownActual)", sourceLocation: sourceLocation)
     }
 }

@@ -128,7 +128,8 @@ struct UIDListTests {
         func parse(_ text: String) -> UIDListFile? { UIDListFile.parse(Array(text.utf8)) }
         // Replace 2, remove 1, add 4 and 6; the "=" line sets N, M and the stamp.
         let changed = parse(base + "+2 M6 FRS :b\n-1\n+4 M7 F :d\n+6 M7 FT :e\n=N7 M7 C5.1,6.2\n")
-        #expect(changed == UIDListFile(uidValidity: 7, nextUID: 7, highestModSeq: 7,
+        // A batch without "R" leaves \Recent's first UID as the base had it (none: N of the base).
+        #expect(changed == UIDListFile(uidValidity: 7, nextUID: 7, highestModSeq: 7, firstRecentUID: 4,
                                        curStamp: CurStamp(modified: FileTime(seconds: 5, nanoseconds: 1), checked: FileTime(seconds: 6, nanoseconds: 2)),
                                        entries: [UIDListEntry(uid: 2, modSeq: 6, flags: [.replied, .seen], baseName: "b"),
                                                  UIDListEntry(uid: 3, modSeq: 5, flags: [], baseName: "c"),
@@ -163,7 +164,7 @@ struct UIDListTests {
             for _ in 0..<Int.random(in: 1...6, using: &rng) {
                 let old = file
                 for _ in 0..<Int.random(in: 0...5, using: &rng) {
-                    switch Int.random(in: 0..<3, using: &rng) {
+                    switch Int.random(in: 0..<5, using: &rng) {
                     case 0:
                         file.highestModSeq += 1
                         file.entries.append(UIDListEntry(uid: file.nextUID, modSeq: file.highestModSeq, flags: [.seen], baseName: "m\(file.nextUID)"))
@@ -175,6 +176,8 @@ struct UIDListTests {
                         let k = Int.random(in: 0..<file.entries.count, using: &rng)
                         file.entries[k].flags = MaildirFlags(rawValue: UInt64.random(in: 0..<64, using: &rng))
                         file.entries[k].modSeq = file.highestModSeq
+                    case 3:
+                        file.firstRecentUID = UInt32.random(in: file.firstRecentUID...file.nextUID, using: &rng)
                     default:
                         file.curStamp = Bool.random(using: &rng) ? nil : CurStamp(modified: .now(), checked: .now())
                     }
@@ -187,6 +190,60 @@ struct UIDListTests {
         let file = UIDListFile(uidValidity: 3, nextUID: 5, highestModSeq: 2)
         #expect(UIDListFile(uidValidity: 4, nextUID: 5, highestModSeq: 2).encodedChanges(from: file) == nil)
         #expect(UIDListFile(uidValidity: 3, nextUID: 4, highestModSeq: 2).encodedChanges(from: file) == nil)
+        // Nor lower \Recent's first UID.
+        let recent = UIDListFile(uidValidity: 3, nextUID: 5, highestModSeq: 2, firstRecentUID: 3)
+        #expect(UIDListFile(uidValidity: 3, nextUID: 5, highestModSeq: 2, firstRecentUID: 2).encodedChanges(from: recent) == nil)
+    }
+
+    /// `claimRecent`: each message goes to exactly one taker, whichever way it came.
+    @Test func recentIsClaimedOnce() throws {
+        let dir = TemporaryDirectory()
+        let (md, a) = try makeMailbox(in: dir, messages: 2)
+        let b = MaildirMailbox(maildir: md)
+        try a.synchronize()
+        #expect(a.snapshot.firstRecentUID == 1) // a new list: everything is recent
+        try b.synchronize(moveNew: false)
+        #expect(try a.claimRecent() == [1, 2])
+        #expect(a.snapshot.firstRecentUID == 3)
+        #expect(try b.claimRecent() == [])
+        // An APPEND (and a delivery) after that: recent again, for the next taker only.
+        let appended = try b.append(Array("Subject: x\n\nx\n".utf8))
+        try deliver(md, "late\n")
+        #expect(try b.synchronize(moveNew: false).firstRecentUID == appended)
+        // A copy within the folder is a new message too.
+        let copied = try a.copy(uids: [1], to: a).map(\.destination)
+        #expect(try b.claimRecent() == [appended, appended + 1] + copied)
+        #expect(try a.claimRecent() == [])
+        #expect(try UIDList(folderPath: md.path).read()?.firstRecentUID == copied[0] + 1)
+    }
+
+    /// The R field (IMAP's \Recent, see postamt-maildir(5)): written only while it is below N,
+    /// absent in files written before it (none recent), carried by "=" lines only when changed.
+    @Test func recentField() throws {
+        func parse(_ text: String) -> UIDListFile? { UIDListFile.parse(Array(text.utf8)) }
+        let old = try #require(parse("postamt-uidlist 1 V7 N4 M5\n1 M2 F :a\n3 M5 F :c\n"))
+        #expect(old.firstRecentUID == 4)
+        let fresh = try #require(parse("postamt-uidlist 1 V7 N4 M5 R2 C5.1,6.2\n1 M2 F :a\n3 M5 F :c\n"))
+        #expect(fresh.firstRecentUID == 2)
+        #expect(fresh.curStamp != nil)
+        #expect(String(decoding: fresh.encoded(), as: UTF8.self).hasPrefix("postamt-uidlist 1 V7 N4 M5 R2 C5.1,6.2\n"))
+        var claimed = fresh
+        claimed.firstRecentUID = 4
+        #expect(String(decoding: claimed.encoded(), as: UTF8.self) == "postamt-uidlist 1 V7 N4 M5 C5.1,6.2\n1 M2 F :a\n3 M5 F :c\n")
+        #expect(String(decoding: try #require(claimed.encodedChanges(from: fresh)), as: UTF8.self) == "=N4 M5 R4 C5.1,6.2\n")
+        var flagged = claimed
+        flagged.entries[0].flags = [.seen]
+        #expect(String(decoding: try #require(flagged.encodedChanges(from: claimed)), as: UTF8.self) == "+1 M2 FS :a\n=N4 M5 C5.1,6.2\n")
+        // A batch moves it up, never down, and never past N.
+        let base = "postamt-uidlist 1 V7 N4 M5 R2\n1 M2 F :a\n"
+        #expect(parse(base + "=N4 M5 R3\n")?.firstRecentUID == 3)
+        #expect(parse(base + "=N5 M5\n")?.firstRecentUID == 2)
+        for bad in ["=N4 M5 R1\n", "=N4 M5 R5\n", "=N4 M5 R\n", "=N4 M5 R0\n", "=N4 M5 C5.1,6.2 R3\n"] {
+            #expect(parse(base + bad) == nil, "\(bad)")
+        }
+        for bad in ["postamt-uidlist 1 V7 N4 M5 R5\n", "postamt-uidlist 1 V7 N4 M5 R0\n", "postamt-uidlist 1 V7 N4 M5 \n"] {
+            #expect(parse(bad) == nil, "\(bad)")
+        }
     }
 
     @Test func changesAreAppendedAndFoldedIntoAFullWrite() throws {
