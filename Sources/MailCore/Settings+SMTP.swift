@@ -1,5 +1,7 @@
 /// postamt-smtpd(8).
 let smtpSettings: [Setting] = [
+    Setting(name: "listen_connection_limit", kind: .count, defaultValue: "100", summary: "postamt-listen: connections at once for one listener (its -c wins)"),
+    Setting(name: "listen_client_limit", kind: .count, defaultValue: "50", summary: "postamt-listen: connections at once from one client address (its -C wins); over the limit a client is told so in its protocol (421, BYE, -ERR) and closed"),
     Setting(name: "smtpd_tls_cert_file", kind: .path, defaultValue: "", summary: "smtpd's certificate chain (PEM); empty: tls_certificate, and if that is empty too no STARTTLS (smtps refuses to start)"),
     Setting(name: "smtpd_tls_key_file", kind: .path, defaultValue: "", summary: "smtpd's private key (PEM), read as root at each connection start; empty: tls_key"),
     Setting(name: "smtpd_greeting", kind: .text, defaultValue: "ESMTP Postamt", summary: "text after the host name in smtpd's 220 greeting"),

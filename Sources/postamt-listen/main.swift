@@ -12,13 +12,18 @@ let log = Log(program: "postamt-listen")
 Signals.resetForProgramStart()
 
 func usage() -> Never {
-    log.error("usage: postamt-listen [-1] [-c max] [-C max-per-ip] address:port program [arg…]")
+    log.error("usage: postamt-listen [-1] [-c max] [-C max-per-ip] [-r refusal] address:port program [arg…]")
     exit(SysExit.usage.rawValue)
 }
 
+// The limits' defaults come from postamt.conf (listen_connection_limit, listen_client_limit);
+// -c and -C win. Postfix's anvil allows 50 connections per client: a relay, or a submission
+// client behind NAT, opens many at once.
+let configuration = (try? Configuration.load()) ?? Configuration(root: Configuration.installationRoot())
 var args = Array(CommandLine.arguments.dropFirst())
-var maxConnections = 40
-var maxPerIP = 10
+var maxConnections = max(1, configuration.count("listen_connection_limit"))
+var maxPerIP = max(1, configuration.count("listen_client_limit"))
+var refusal: String? = nil
 var printPort = false
 options: while let a = args.first, a.hasPrefix("-") {
     args.removeFirst()
@@ -26,6 +31,7 @@ options: while let a = args.first, a.hasPrefix("-") {
     case "-1": printPort = true
     case "-c": guard let v = args.first, let n = Int(v), n > 0 else { usage() }; maxConnections = n; args.removeFirst()
     case "-C": guard let v = args.first, let n = Int(v), n > 0 else { usage() }; maxPerIP = n; args.removeFirst()
+    case "-r": guard let v = args.first, !v.contains(where: { $0 == "\r" || $0 == "\n" }) else { usage() }; refusal = v; args.removeFirst()
     case "--": break options
     default: usage()
     }
@@ -37,6 +43,9 @@ if listenText.hasPrefix("[") && listenText.hasSuffix("]") { listenText = String(
 guard args.count >= 2, let address = SocketAddress(parsing: listenText, defaultPort: 0) else { usage() }
 let program = args[1]
 let programArgs = Array(args[1...])
+// What a refused client reads before the close, in its own protocol (a silent close looks like a
+// network fault: "lost connection while reading server greeting").
+let refusalLine = refusal ?? ListenRefusal.line(for: program, hostname: configuration.hostname)
 
 let listener: TCPListener
 do {
@@ -73,6 +82,12 @@ while true {
     let fromThisIP = children.values.filter { $0 == ip }.count
     if children.count >= maxConnections || fromThisIP >= maxPerIP {
         log.warning("refused \(peer.map { "\($0)" } ?? "?"): \(children.count >= maxConnections ? "too many connections" : "too many connections from this address")")
+        if let refusalLine {
+            // One short write to a fresh socket: it fits the send buffer; never wait for the client.
+            _ = fcntl(conn, F_SETFL, fcntl(conn, F_GETFL) | O_NONBLOCK)
+            var bytes = Array((refusalLine + "\r\n").utf8)
+            _ = bytes.withUnsafeMutableBytes { write(conn, $0.baseAddress, $0.count) }
+        }
         close(conn)
         continue
     }
@@ -86,4 +101,18 @@ while true {
         log.error("\(error)")
     }
     close(conn)
+}
+
+/// The refusal line for a connection over the limits, in the protocol of the program it would
+/// have reached: SMTP's 421 (RFC 5321 §3.1), IMAP's untagged BYE (RFC 9051 §7.1.5), POP3's -ERR
+/// with the SYS/TEMP code (RFC 3206); none for a program it does not know.
+enum ListenRefusal {
+    static func line(for program: String, hostname: String) -> String? {
+        switch FileIO.baseName(program) {
+        case "postamt-smtpd": return "421 4.7.0 \(hostname) Error: too many connections, try again later"
+        case "postamt-imapd": return "* BYE [UNAVAILABLE] Too many connections, try again later"
+        case "postamt-pop3d": return "-ERR [SYS/TEMP] Too many connections, try again later"
+        default: return nil
+        }
+    }
 }
