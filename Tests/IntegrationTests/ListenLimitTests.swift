@@ -10,24 +10,7 @@ struct ListenLimitTests {
         let site = try SMTPSite(config: "listen_client_limit = 1", runner: false, auth: false)
         let system = site.system
         func listen(_ options: [String], _ program: [String]) throws -> (Process, UInt16) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "\(system.root)/bin/postamt-listen")
-            p.arguments = ["-1"] + options + ["127.0.0.1:0"] + program
-            p.environment = system.environment
-            let out = Foundation.Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            var line = Data()
-            while !line.contains(0x0A) {
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { throw HarnessError("postamt-listen exited") }
-                line += chunk
-            }
-            guard let port = UInt16(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw HarnessError("no port")
-            }
-            return (p, port)
+            try SMTPSite.listen(root: system.root, options: options, program: program, environment: system.environment)
         }
         // The limit from postamt.conf, and smtpd's own refusal: 421 (RFC 5321 §3.1).
         let (smtp, smtpPort) = try listen([], ["\(system.root)/bin/postamt-smtpd", "mx"])

@@ -70,25 +70,34 @@ final class SMTPSite {
     @discardableResult
     func start(_ role: String, environment extra: [String: String] = [:]) throws -> UInt16 {
         if let existing = listeners[role] { return existing.port }
+        let (p, port) = try SMTPSite.listen(root: system.root, options: ["-c", "200", "-C", "200"],
+                                            program: ["\(system.root)/bin/postamt-smtpd", role],
+                                            environment: system.environment.merging(extra) { $1 }, log: appendingHandle(listenLog))
+        listeners[role] = (p, port)
+        return port
+    }
+
+    /// Starts `postamt-listen -1 OPTIONS 127.0.0.1:0 PROGRAM…` from root/bin and returns it with its port.
+    static func listen(root: String, options: [String], program: [String], environment: [String: String],
+                       log: FileHandle = FileHandle.nullDevice) throws -> (Process, UInt16) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "\(system.root)/bin/postamt-listen")
-        p.arguments = ["-1", "-c", "200", "-C", "200", "127.0.0.1", "\(system.root)/bin/postamt-smtpd", role]
-        p.environment = system.environment.merging(extra) { $1 }
+        p.executableURL = URL(fileURLWithPath: "\(root)/bin/postamt-listen")
+        p.arguments = ["-1"] + options + ["127.0.0.1:0"] + program
+        p.environment = environment
         let out = Foundation.Pipe()
         p.standardOutput = out
-        p.standardError = appendingHandle(listenLog)
+        p.standardError = log
         try p.run()
         var line = Data()
         while !line.contains(0x0A) {
             let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { throw HarnessError("postamt-listen exited: \(self.log())") }
+            if chunk.isEmpty { throw HarnessError("postamt-listen exited") }
             line += chunk
         }
         guard let port = UInt16(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw HarnessError("postamt-listen printed no port")
         }
-        listeners[role] = (p, port)
-        return port
+        return (p, port)
     }
 
     func log() -> String { (try? String(contentsOfFile: listenLog, encoding: .utf8)) ?? "" }
