@@ -44,6 +44,19 @@ public struct SMTPMailbox: Sendable, Hashable, CustomStringConvertible {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The address in its canonical form for the queue: a quoted local part whose content is a
+    /// plain dot-string loses its quotes (`"alice"@x` → `alice@x`, RFC 5321 §4.1.2: the forms are
+    /// the same mailbox, and "the unquoted form SHOULD be used"), so every program resolves it
+    /// alike; any other local part stays as sent.
+    public var canonicalText: String {
+        guard localPart.hasPrefix("\""), !domain.isEmpty else { return text }
+        let inner = unquotedLocalPart
+        let bytes = Array(inner.utf8)
+        let isDotString = !bytes.isEmpty && bytes.first != UInt8(ascii: ".") && bytes.last != UInt8(ascii: ".")
+            && !inner.contains("..") && bytes.allSatisfy { isAtext($0) || $0 == UInt8(ascii: ".") || $0 >= 0x80 }
+        return isDotString ? "\(inner)@\(domain)" : text
+    }
+
     /// The domain in lower case (ASCII letters only), for comparisons with local domain lists.
     public var lowercasedDomain: String { String(decoding: domain.utf8.map(asciiLowercased), as: UTF8.self) }
 }

@@ -29,7 +29,7 @@ public final class SMTPDaemonPolicy: SMTPServerPolicy {
     public func isLocalDomain(_ domain: String) -> Bool { resolver.isOurDomain(domain) }
 
     public func checkSender(_ sender: SMTPReversePath, session: SMTPSessionFacts) -> SMTPSenderVerdict {
-        if SMTPDaemonPolicy.containsShellCharacters(sender.text) {
+        if case .mailbox(let mailbox) = sender, SMTPDaemonPolicy.isUnsafe(mailbox) {
             return .reject(SMTPReply(553, "5.1.7", "Sender address contains characters this server does not accept"))
         }
         guard checksSenderOwnership, let user = session.authenticatedUser else { return .accept }
@@ -39,7 +39,7 @@ public final class SMTPDaemonPolicy: SMTPServerPolicy {
             return .reject(SMTPReply(553, "5.7.1", "<>: Sender address rejected: the null sender is for bounces, not for an authenticated client"))
         }
         if tablesUnavailable { return .temporaryFailure("Sender lookup failed, try again later") }
-        let ownership = resolver.ownership(of: mailbox.text, by: user)
+        let ownership = resolver.ownership(of: mailbox.canonicalText, by: user)
         guard ownership.owned else {
             log?.info("MAIL FROM:<\(mailbox.text)> refused: not owned by user \(user) (\(ownership.reason))")
             return .reject(SMTPReply(553, "5.7.1", "<\(mailbox.text)>: Sender address rejected: not owned by user \(user)"))
@@ -64,7 +64,7 @@ public final class SMTPDaemonPolicy: SMTPServerPolicy {
     public func checkRecipient(_ recipient: SMTPRecipient, session: SMTPSessionFacts) -> SMTPRecipientVerdict {
         let mailbox = recipient.mailbox
         if mailbox.isBarePostmaster { return .accept }
-        if SMTPDaemonPolicy.containsShellCharacters(mailbox.text) {
+        if SMTPDaemonPolicy.isUnsafe(mailbox) {
             return .reject(SMTPReply(553, "5.1.3", "Recipient address contains characters this server does not accept"))
         }
         // Relay recipients reach us only for clients the engine lets relay.
@@ -91,6 +91,16 @@ public final class SMTPDaemonPolicy: SMTPServerPolicy {
             log?.warning("AUTH: postamt-auth unavailable: \(reason)")
             return .temporaryFailure
         }
+    }
+
+    /// A quoted local part (RFC 5321 §4.1.2, `"john doe"@example.org`) is valid and accepted
+    /// when its content is safe: a space is, quoting escapes (`\"`, `\\`) and the characters
+    /// below are not. Anything else is checked whole.
+    static func isUnsafe(_ mailbox: SMTPMailbox) -> Bool {
+        guard mailbox.localPart.hasPrefix("\"") else { return containsShellCharacters(mailbox.text) }
+        if mailbox.localPart.dropFirst().dropLast().contains("\\") { return true }
+        return containsShellCharacters(mailbox.unquotedLocalPart.replacingAll(" ", with: "_"))
+            || containsShellCharacters(mailbox.domain)
     }
 
     /// Characters a shell or a careless script would act on. RFC 5321 allows some of them in

@@ -228,8 +228,10 @@ final class SMTPDaemonSession {
         transfer = nil
         let envelope: Envelope
         do {
-            let sender = try EnvelopeAddress(current.envelope.sender.text, allowEmpty: true)
-            let recipients = try current.envelope.recipients.map { try EnvelopeAddress($0.mailbox.text) }
+            let senderText: String
+            if case .mailbox(let m) = current.envelope.sender { senderText = m.canonicalText } else { senderText = "" }
+            let sender = try EnvelopeAddress(senderText, allowEmpty: true)
+            let recipients = try current.envelope.recipients.map { try EnvelopeAddress($0.mailbox.canonicalText) }
             envelope = Envelope(sender: sender, recipients: recipients)
         } catch {
             current.pipeline.abandon()

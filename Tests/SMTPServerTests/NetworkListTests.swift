@@ -48,13 +48,18 @@ struct SMTPServerPolicyTests {
         ("nobody@example.org", .unknownUser),
         ("nobody+ext@example.org", .unknownUser),
         ("someone@elsewhere.example", .accept),
+        // RFC 5321 §4.1.2 quoted local parts: valid, resolved like any other address.
+        ("\"alice\"@example.org", .accept),
+        ("\"john doe\"@example.org", .unknownUser),
+        ("\"john doe\"@elsewhere.example", .accept),
     ])
     func recipients(address: String, expected: SMTPRecipientVerdict) throws {
         let mailbox = try #require(try SMTPPathParser.parse("<\(address)>"))
         #expect(policy().checkRecipient(SMTPRecipient(mailbox: mailbox), session: facts()) == expected)
     }
 
-    @Test("shell characters never pass", arguments: ["`id`@example.org", "\"$(reboot)\"@example.org", "a$b@example.org", "a|b@example.org"])
+    @Test("shell characters never pass", arguments: ["`id`@example.org", "\"$(reboot)\"@example.org", "a$b@example.org", "a|b@example.org",
+                                                    "\"a\\\"b\"@example.org", "\"a;b c\"@elsewhere.example"])
     func shell(address: String) throws {
         let mailbox = try #require(try SMTPPathParser.parse("<\(address)>"))
         if case .reject(let reply) = policy().checkRecipient(SMTPRecipient(mailbox: mailbox), session: facts()) {
@@ -63,5 +68,14 @@ struct SMTPServerPolicyTests {
             Issue.record("accepted \(address)")
         }
         if case .reject = policy().checkSender(.mailbox(mailbox), session: facts()) {} else { Issue.record("sender accepted") }
+    }
+
+    @Test("the queue gets the canonical form", arguments: [
+        ("\"alice\"@example.org", "alice@example.org"), ("\"john doe\"@example.org", "\"john doe\"@example.org"),
+        ("alice@example.org", "alice@example.org"), ("\"a..b\"@example.org", "\"a..b\"@example.org"),
+    ])
+    func canonical(address: String, expected: String) throws {
+        let mailbox = try #require(try SMTPPathParser.parse("<\(address)>"))
+        #expect(mailbox.canonicalText == expected)
     }
 }
