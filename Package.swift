@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "Maildir", dependencies: ["MailSystem", "MailCore"]),
         .target(name: "MailQueueStore", dependencies: ["MailSystem", "MailCore"]),
         .target(name: "MailQueue", dependencies: ["MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
-        .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueue"]),
+        .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueue", "Sieve"]),
         // TLS over file descriptors, line reading with limits, DNS through libresolv.
         .target(name: "MailNet", dependencies: ["COpenSSL", "CResolv"]),
         // Password checks: the client side (no PAM) and the server side (only postamt-auth).
@@ -56,6 +56,8 @@ let package = Package(
         .target(name: "POP3Protocol"),
         .target(name: "IMAPProtocol"),
         .target(name: "SpamFilter", dependencies: ["MailMessage"]),
+        // Sieve (RFC 5228 and extensions): parser, compiled scripts, interpreter; no I/O.
+        .target(name: "Sieve", dependencies: ["MailMessage"]),
 
         // Executables: one short entry file each.
         .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore"]),
@@ -121,6 +123,7 @@ let package = Package(
         .testTarget(name: "POP3ProtocolTests", dependencies: ["POP3Protocol"]),
         .testTarget(name: "IMAPProtocolTests", dependencies: ["IMAPProtocol"]),
         .testTarget(name: "SpamFilterTests", dependencies: ["SpamFilter"]),
+        .testTarget(name: "SieveTests", dependencies: ["Sieve", "MailMessage"]),
         .testTarget(name: "IntegrationTests", dependencies: ["MailCore", "MailSystem"]),
     ],
     swiftLanguageModes: [.v5]
