@@ -87,7 +87,7 @@ enum SieveMatcher {
             if escaped { out.append(.literal(s)); escaped = false; continue }
             switch s {
             case "\\": escaped = true
-            case "*": if out.last != .star { out.append(.star) }
+            case "*": out.append(.star)
             case "?": out.append(.one)
             default: out.append(.literal(s))
             }
