@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailCore
+import MailSystem
+import Maildir
+import Sieve
+
+/// Reading and compiling a script file under the configured limits.
+public enum SieveLoader {
+    public static func limits(_ configuration: Configuration) -> SieveParseLimits {
+        SieveParseLimits(maxNesting: configuration.count("sieve_max_nesting"), maxSize: Int(configuration.size("sieve_max_script_size")))
+    }
+
+    /// nil when there is no such file; else the script or the error (with line:column).
+    public static func compile(path: String, configuration: Configuration) -> Result<SieveScript, SieveError>? {
+        let limit = Int(configuration.size("sieve_max_script_size"))
+        let bytes: [UInt8]
+        do {
+            guard let b = try FileIO.readFile(path, limit: limit + 1) else { return nil }
+            bytes = b
+        } catch let e as SystemError where e.errno == EFBIG {
+            return .failure(SieveError("script is larger than sieve_max_script_size"))
+        } catch {
+            return .failure(SieveError("cannot read the script: \(error)"))
+        }
+        do { return .success(try SieveScript.compile(bytes, limits: limits(configuration))) } catch let e as SieveError {
+            return .failure(e)
+        } catch {
+            return .failure(SieveError("\(error)"))
+        }
+    }
+}
+
+/// The per-user record of vacation replies sent and duplicate ids seen (RFC 5230 §4.2,
+/// RFC 7352): one line per key, `EXPIRY HASH`, the key hashed so the file holds no addresses.
+/// Updated under a lock, replaced atomically, expired entries dropped on each write.
+public struct SieveDuplicateDatabase: Sendable {
+    public let path: String
+    public init(path: String) { self.path = path }
+
+    static func hash(_ key: String) -> String {
+        // FNV-1a, 64 bits, twice with different offsets: 128 bits against accidental collisions.
+        var a: UInt64 = 0xcbf29ce484222325, b: UInt64 = 0x84222325cbf29ce4
+        for byte in key.utf8 {
+            a = (a ^ UInt64(byte)) &* 0x100000001b3
+            b = (b ^ UInt64(byte)) &* 0x100000001b3
+        }
+        return String(a, radix: 16) + String(b, radix: 16)
+    }
+
+    func load() -> [String: Int64] {
+        guard let bytes = try? FileIO.readFile(path, limit: 16 << 20) else { return [:] }
+        var out: [String: Int64] = [:]
+        for line in bytes.split(separator: 0x0A) {
+            let parts = line.split(separator: 0x20)
+            guard parts.count == 2, let expiry = Int64(String(decoding: parts[0], as: UTF8.self)) else { continue }
+            out[String(decoding: parts[1], as: UTF8.self)] = expiry
+        }
+        return out
+    }
+
+    public func contains(_ key: String, now: Int64) -> Bool {
+        (load()[SieveDuplicateDatabase.hash(key)] ?? 0) > now
+    }
+
+    /// Records keys for their periods (seconds); failures are logged by the caller's absence
+    /// of a record only: at worst a second reply is sent.
+    public func record(_ entries: [(String, Int64)], now: Int64) {
+        guard !entries.isEmpty else { return }
+        _ = try? FileLock.withLock(for: path) { _ in
+            var table = load().filter { $0.value > now }
+            for (key, period) in entries { table[SieveDuplicateDatabase.hash(key)] = now + period }
+            let text = table.map { "\($0.value) \($0.key)\n" }.sorted().joined()
+            try FileIO.writeAtomically(path, Array(text.utf8), mode: 0o600)
+        }
+    }
+}
