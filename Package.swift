@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore"]),
 
         .executableTarget(name: "postamt", dependencies: [
-            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck",
+            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "Sieve",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
