@@ -47,7 +47,9 @@ extension LocalDelivery {
         for note in result.notes { log.info("sieve: \(note)", id: request.queueID) }
         let outcome = carryOut(result, inbox: inbox, database: database)
         if case .success = outcome {
-            database.record(result.duplicateMarks.map { ($0.id, Int64($0.seconds)) }, now: Clock.seconds())
+            do { try database.record(result.duplicateMarks.map { ($0.id, Int64($0.seconds)) }, now: Clock.seconds()) } catch {
+                log.warning("sieve: duplicate: the database \(database.path): \(error)", id: request.queueID)
+            }
         }
         return outcome
     }
@@ -188,8 +190,14 @@ extension LocalDelivery {
         let period = min(max(Int64(reply.period ?? Int(configuration.duration("sieve_vacation_default_period"))), minimum), maximum)
         let key = "vacation\u{0}\(reply.to.lowercasedASCII())\u{0}\(reply.handle)"
         let now = Clock.seconds()
-        if database.contains(key, now: now) {
-            log.info("sieve: vacation: <\(reply.to)> had a reply within the period", id: request.queueID)
+        do {
+            guard try database.claim(key, period: period, now: now) else {
+                log.info("sieve: vacation: <\(reply.to)> had a reply within the period", id: request.queueID)
+                return nil
+            }
+        } catch {
+            // Without the record a reply could repeat for every message: send none.
+            log.warning("sieve: vacation: the reply database \(database.path): \(error); no reply", id: request.queueID)
             return nil
         }
         let from = reply.from ?? recipientAddress
@@ -218,7 +226,6 @@ extension LocalDelivery {
             log.warning("sieve: vacation reply to <\(reply.to)>: \(error)", id: request.queueID)
             return nil
         }
-        database.record([(key, period)], now: now)
         return "vacation reply to <\(reply.to)>"
     }
 

@@ -64,15 +64,26 @@ public struct SieveDuplicateDatabase: Sendable {
         (load()[SieveDuplicateDatabase.hash(key)] ?? 0) > now
     }
 
-    /// Records keys for their periods (seconds); failures are logged by the caller's absence
-    /// of a record only: at worst a second reply is sent.
-    public func record(_ entries: [(String, Int64)], now: Int64) {
+    /// Records keys for their periods (seconds).
+    public func record(_ entries: [(String, Int64)], now: Int64) throws {
         guard !entries.isEmpty else { return }
-        _ = try? FileLock.withLock(for: path) { _ in
-            var table = load().filter { $0.value > now }
-            for (key, period) in entries { table[SieveDuplicateDatabase.hash(key)] = now + period }
-            let text = table.map { "\($0.value) \($0.key)\n" }.sorted().joined()
-            try FileIO.writeAtomically(path, Array(text.utf8), mode: 0o600)
+        try FileLock.withLock(for: path) { _ in try store(entries, now: now) }
+    }
+
+    /// Records `key` unless it is there already, in one step under the lock, so two deliveries
+    /// at the same time cannot both send a vacation reply. True: the caller may go ahead.
+    public func claim(_ key: String, period: Int64, now: Int64) throws -> Bool {
+        try FileLock.withLock(for: path) { _ in
+            if contains(key, now: now) { return false }
+            try store([(key, period)], now: now)
+            return true
         }
+    }
+
+    func store(_ entries: [(String, Int64)], now: Int64) throws {
+        var table = load().filter { $0.value > now }
+        for (key, period) in entries { table[SieveDuplicateDatabase.hash(key)] = now + period }
+        let text = table.map { "\($0.value) \($0.key)\n" }.sorted().joined()
+        try FileIO.writeAtomically(path, Array(text.utf8), mode: 0o600)
     }
 }
