@@ -25,6 +25,8 @@ let package = Package(
         // -- spam products --
         .executable(name: "postamt-spamcheck", targets: ["postamt-spamcheck"]),
         .executable(name: "spam-classify", targets: ["spam-classify"]),
+        // -- sieve products --
+        .executable(name: "postamt-managesieved", targets: ["postamt-managesieved"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -103,6 +105,13 @@ let package = Package(
         // The benchmark's bulk classifier (scripts/bench spam): not installed.
         .executableTarget(name: "spam-classify", dependencies: ["SpamFilter"]),
         .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore"]),
+
+        // -- sieve targets --
+        // ManageSieve (RFC 5804): the engine (bytes in, bytes out) and the daemon on MailLogin.
+        .target(name: "ManageSieveProtocol", dependencies: ["Sieve", "MailAuth"]),
+        .target(name: "ManageSieveServer", dependencies: ["ManageSieveProtocol", "Sieve", "MailLogin", "MailNet", "MailSystem", "MailCore"]),
+        .executableTarget(name: "postamt-managesieved", dependencies: ["ManageSieveServer"]),
+        .testTarget(name: "ManageSieveTests", dependencies: ["ManageSieveProtocol", "ManageSieveServer", "Sieve"]),
 
         .executableTarget(name: "postamt", dependencies: [
             "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "Sieve",

@@ -19,3 +19,16 @@ let sieveSettings: [Setting] = [
     Setting(name: "sieve_vacation_max_period", kind: .duration, defaultValue: "90d", summary: "longest vacation period a script may ask for"),
     Setting(name: "sieve_duplicate_database", kind: .text, defaultValue: "~/.postamt-sieve-dupes", summary: "the per-user record of vacation replies sent and duplicate ids seen"),
 ]
+
+/// postamt-managesieved(8).
+let manageSieveSettings: [Setting] = [
+    Setting(name: "managesieve_plaintext_auth", kind: .boolean, defaultValue: "no", summary: "allow AUTHENTICATE on a ManageSieve connection without TLS (RFC 5804 section 2.1 says no)"),
+    Setting(name: "managesieve_idle_timeout", kind: .duration, defaultValue: "30m", summary: "silence after which a ManageSieve session ends"),
+    Setting(name: "managesieve_login_timeout", kind: .duration, defaultValue: "60s", summary: "time from connecting to a successful ManageSieve login"),
+    Setting(name: "managesieve_handshake_timeout", kind: .duration, defaultValue: "30s", summary: "time for one TLS handshake (STARTTLS)"),
+    Setting(name: "managesieve_line_limit", kind: .count, defaultValue: "8192", summary: "longest ManageSieve command line outside literals, in bytes"),
+    Setting(name: "managesieve_commands_before_auth", kind: .count, defaultValue: "20", summary: "ManageSieve commands allowed before a successful login"),
+    Setting(name: "managesieve_auth_failures", kind: .count, defaultValue: "3", summary: "failed ManageSieve logins after which the connection is closed"),
+    Setting(name: "managesieve_auth_failure_delay", kind: .duration, defaultValue: "2s", summary: "added wait per failed ManageSieve login so far"),
+    Setting(name: "managesieve_max_scripts", kind: .count, defaultValue: "100", summary: "scripts one user may store"),
+]
