@@ -55,32 +55,16 @@ extension LocalDelivery {
     }
 
     func sieveEnvironment(user: SystemUser, inbox: String, paths: SievePaths, database: SieveDuplicateDatabase) -> SieveEnvironment {
-        var env = SieveEnvironment()
-        env.now = Clock.seconds()
+        var env = SieveLoader.environment(configuration, personalDirectory: paths.directory, now: Clock.seconds())
         var t = time_t(env.now)
         var tmv = tm()
         localtime_r(&t, &tmv)
         env.localZone = Int(tmv.tm_gmtoff)
-        env.recipientDelimiter = configuration.string("recipient_delimiter")
         env.userAddresses = ["\(user.name)@\(hostname)"]
-        env.limits.maxActions = configuration.count("sieve_max_actions")
-        env.limits.maxRedirects = configuration.count("sieve_max_redirects")
-        env.limits.maxIncludeDepth = configuration.count("sieve_max_include_depth")
-        env.limits.maxSteps = configuration.count("sieve_max_steps")
-        env.spamTagScore = Double(configuration.string("spam_tag_score")) ?? 5
         let root = Maildir(path: String(inbox.dropLast()))
         env.mailboxExists = { name in
             guard let folder = SieveFolders.diskName(name) else { return false }
             return folder.isEmpty || MaildirFolders(root: root).exists(folder)
-        }
-        let configuration = self.configuration
-        env.loadScript = { name, global in
-            let path = global ? "\(configuration.string("sieve_global_directory"))/\(name).sieve" : "\(paths.directory)/\(name).sieve"
-            switch SieveLoader.compile(path: path, configuration: configuration) {
-            case .none: return nil
-            case .some(.success(let s)): return s
-            case .some(.failure(let e)): throw SieveError("include \"\(name)\": \(e)")
-            }
         }
         let now = env.now
         env.isDuplicate = { database.contains($0, now: now) }

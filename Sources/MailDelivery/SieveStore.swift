@@ -32,6 +32,30 @@ public enum SieveLoader {
     }
 }
 
+extension SieveLoader {
+    /// The environment from the settings: limits, the spam tag score, and include looking in
+    /// `personalDirectory` and sieve_global_directory.
+    public static func environment(_ configuration: Configuration, personalDirectory: String, now: Int64) -> SieveEnvironment {
+        var env = SieveEnvironment()
+        env.now = now
+        env.recipientDelimiter = configuration.string("recipient_delimiter")
+        env.spamTagScore = Double(configuration.string("spam_tag_score")) ?? 5
+        env.limits.maxActions = configuration.count("sieve_max_actions")
+        env.limits.maxRedirects = configuration.count("sieve_max_redirects")
+        env.limits.maxSteps = configuration.count("sieve_max_steps")
+        env.limits.maxIncludeDepth = configuration.count("sieve_max_include_depth")
+        env.loadScript = { name, global in
+            let path = global ? "\(configuration.string("sieve_global_directory"))/\(name).sieve" : "\(personalDirectory)/\(name).sieve"
+            switch compile(path: path, configuration: configuration) {
+            case .none: return nil
+            case .some(.success(let s)): return s
+            case .some(.failure(let e)): throw SieveError("include \"\(name)\": \(e)")
+            }
+        }
+        return env
+    }
+}
+
 /// The per-user record of vacation replies sent and duplicate ids seen (RFC 5230 §4.2,
 /// RFC 7352): one line per key, `EXPIRY HASH`, the key hashed so the file holds no addresses.
 /// Updated under a lock, replaced atomically, expired entries dropped on each write.

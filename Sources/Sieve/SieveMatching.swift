@@ -172,69 +172,56 @@ public enum SieveVariables {
         return name.utf8.allSatisfy { SieveLexer.isAlpha($0) || SieveLexer.isDigit($0) || $0 == 0x2E }
     }
 
-    /// Replaces ${name} and ${N}; unknown names become "" (RFC 5229 §3); text that is not a
-    /// reference stays as written.
-    static func expand(_ s: String, lookup: (String) -> String?) -> String {
+    /// Rewrites each "${...}" whose inside `replacement` maps to bytes; the rest stays as written.
+    static func replacingReferences(_ s: String, _ replacement: (String) -> [UInt8]?) -> String {
         guard s.contains("${") else { return s }
         let b = Array(s.utf8)
         var out: [UInt8] = []
         var i = 0
         while i < b.count {
-            if b[i] == 0x24, i + 1 < b.count, b[i + 1] == 0x7B, let close = b[(i + 2)...].firstIndex(of: 0x7D) {
-                let name = String(decoding: b[(i + 2)..<close], as: UTF8.self)
-                let isNumber = !name.isEmpty && name.utf8.allSatisfy { SieveLexer.isDigit($0) }
-                if isNumber || isValidName(name) {
-                    out += Array((lookup(name.lowercasedASCII()) ?? "").utf8)
-                    i = close + 1
-                    continue
-                }
+            if b[i] == 0x24, i + 1 < b.count, b[i + 1] == 0x7B, let close = b[(i + 2)...].firstIndex(of: 0x7D),
+               let replaced = replacement(String(decoding: b[(i + 2)..<close], as: UTF8.self)) {
+                out += replaced
+                i = close + 1
+                continue
             }
             out.append(b[i])
             i += 1
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Replaces ${name} and ${N}; unknown names become "" (RFC 5229 §3); text that is not a
+    /// reference stays as written.
+    static func expand(_ s: String, lookup: (String) -> String?) -> String {
+        replacingReferences(s) { name in
+            let isNumber = !name.isEmpty && name.utf8.allSatisfy { SieveLexer.isDigit($0) }
+            guard isNumber || isValidName(name) else { return nil }
+            return Array((lookup(name.lowercasedASCII()) ?? "").utf8)
+        }
     }
 
     /// RFC 5228 §2.4.2.4 encoded-character: ${hex:41 42} and ${unicode:263a}; malformed
     /// sequences stay as they are.
     static func decodeEncodedCharacters(_ s: String) -> String {
-        guard s.contains("${") else { return s }
-        let b = Array(s.utf8)
-        var out: [UInt8] = []
-        var i = 0
-        while i < b.count {
-            if b[i] == 0x24, i + 1 < b.count, b[i + 1] == 0x7B, let close = b[(i + 2)...].firstIndex(of: 0x7D) {
-                let inner = String(decoding: b[(i + 2)..<close], as: UTF8.self)
-                if let colon = inner.firstIndex(of: ":") {
-                    let kind = inner[..<colon].lowercasedASCII()
-                    let items = inner[inner.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" })
-                    var decoded: [UInt8]? = []
-                    for item in items {
-                        guard let v = UInt32(item, radix: 16) else { decoded = nil; break }
-                        if kind == "hex" {
-                            guard v <= 0xFF else { decoded = nil; break }
-                            decoded!.append(UInt8(v))
-                        } else if kind == "unicode" {
-                            guard let scalar = Unicode.Scalar(v) else { decoded = nil; break }
-                            decoded! += Array(String(Character(scalar)).utf8)
-                        } else { decoded = nil; break }
-                    }
-                    if (kind == "hex" || kind == "unicode"), let d = decoded {
-                        out += d
-                        i = close + 1
-                        continue
-                    }
+        replacingReferences(s) { inner in
+            guard let colon = inner.firstIndex(of: ":") else { return nil }
+            let kind = inner[..<colon].lowercasedASCII()
+            guard kind == "hex" || kind == "unicode" else { return nil }
+            var decoded: [UInt8] = []
+            for item in inner[inner.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }) {
+                guard let v = UInt32(item, radix: 16) else { return nil }
+                if kind == "hex" {
+                    guard v <= 0xFF else { return nil }
+                    decoded.append(UInt8(v))
+                } else {
+                    guard let scalar = Unicode.Scalar(v) else { return nil }
+                    decoded += Array(String(Character(scalar)).utf8)
                 }
             }
-            out.append(b[i])
-            i += 1
+            return decoded
         }
-        return String(decoding: out, as: UTF8.self)
     }
-}
-
-extension String {
-    /// `String(s)` of a lowercased substring without Foundation.
 }
 
 extension Substring {

@@ -247,13 +247,7 @@ public enum SieveParser {
             guard case .identifier(let name) = token else { throw SieveError("expected a command, found \(describe(token))", at: position) }
             let at = position
             try load()
-            let arguments = try self.arguments()
-            var tests: [SieveTestNode] = []
-            if case .identifier = token {
-                tests = [try test(depth: depth + 1)]
-            } else if token == .punct(0x28) {
-                tests = try testList(depth: depth + 1)
-            }
+            let (arguments, tests) = try argumentsAndTests(depth: depth)
             var block: [SieveCommandNode]? = nil
             if token == .punct(0x3B) {
                 try load()
@@ -304,14 +298,16 @@ public enum SieveParser {
             guard case .identifier(let name) = token else { throw SieveError("expected a test, found \(describe(token))", at: position) }
             let at = position
             try load()
-            let arguments = try self.arguments()
-            var tests: [SieveTestNode] = []
-            if case .identifier = token {
-                tests = [try test(depth: depth + 1)]
-            } else if token == .punct(0x28) {
-                tests = try testList(depth: depth + 1)
-            }
+            let (arguments, tests) = try argumentsAndTests(depth: depth)
             return SieveTestNode(name: name, arguments: arguments, tests: tests, position: at)
+        }
+
+        /// `arguments [test | "(" test-list ")"]` after a command's or a test's name.
+        mutating func argumentsAndTests(depth: Int) throws -> ([SieveArgument], [SieveTestNode]) {
+            let arguments = try self.arguments()
+            if case .identifier = token { return (arguments, [try test(depth: depth + 1)]) }
+            if token == .punct(0x28) { return (arguments, try testList(depth: depth + 1)) }
+            return (arguments, [])
         }
 
         mutating func testList(depth: Int) throws -> [SieveTestNode] {

@@ -63,25 +63,9 @@ struct SieveCommand: ParsableCommand {
             }
             let sender = from ?? first("Return-Path") ?? first("From") ?? ""
             let recipient = to ?? first("To") ?? "recipient@localhost"
-            var env = SieveEnvironment()
-            env.now = Clock.seconds()
-            env.recipientDelimiter = configuration.string("recipient_delimiter")
-            env.spamTagScore = Double(configuration.string("spam_tag_score")) ?? 5
-            env.limits.maxActions = configuration.count("sieve_max_actions")
-            env.limits.maxRedirects = configuration.count("sieve_max_redirects")
-            env.limits.maxSteps = configuration.count("sieve_max_steps")
-            env.limits.maxIncludeDepth = configuration.count("sieve_max_include_depth")
+            var env = SieveLoader.environment(configuration, personalDirectory: FileIO.directoryName(script), now: Clock.seconds())
             let folders = folder
             env.mailboxExists = { folders.contains($0) }
-            let directory = FileIO.directoryName(script)
-            env.loadScript = { name, isGlobal in
-                let path = isGlobal ? "\(configuration.string("sieve_global_directory"))/\(name).sieve" : "\(directory)/\(name).sieve"
-                switch SieveLoader.compile(path: path, configuration: configuration) {
-                case .none: return nil
-                case .some(.success(let s)): return s
-                case .some(.failure(let e)): throw SieveError("include \"\(name)\": \(e)")
-                }
-            }
             let result: SieveResult
             do {
                 result = try SieveInterpreter.run(compiled, message: SieveMessage(bytes: bytes, envelopeFrom: sender, envelopeTo: recipient), environment: env)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Sieve
 
@@ -201,7 +202,7 @@ import Testing
         if date :is :index 1 :last "received" "julian" "54557" { fileinto "julian"; }
         """
         #expect(throws: SieveError.self) { try SieveScript.compile(s) } // addheader needs editheader
-        let ok = s.replacingOccurrences("require [", "require [\"editheader\", ")
+        let ok = s.replacingOccurrences(of: "require [", with: "require [\"editheader\", ")
         let r = try F.result(ok, h)
         #expect(r.actions.map(\.description) == ["fileinto \"april\"", "fileinto \"iso\"", "fileinto \"tuesday\"", "fileinto \"julian\""])
         #expect(r.message.values("X-Second") == ["yes"])
@@ -227,7 +228,7 @@ import Testing
         if virustest :value "eq" :comparator "i;ascii-numeric" "0" { addflag "x"; }
         """
         #expect(throws: SieveError.self) { try SieveScript.compile(s) } // addflag needs imap4flags
-        let ok = s.replacingOccurrences("\"virustest\"]", "\"virustest\", \"imap4flags\"]")
+        let ok = s.replacingOccurrences(of: "\"virustest\"]", with: "\"virustest\", \"imap4flags\"]")
         #expect(try F.run(ok, "Subject: x\n") == ["fileinto \"INBOX.unclassified\""]) // flags as they were at fileinto
         #expect(try F.run(ok, "X-Spam-Score: 7.5\n") == ["fileinto \"INBOX.spam-trap\""])
         #expect(try F.run(ok, "X-Spam-Score: 2.0\n") == ["keep flags x"])
@@ -304,18 +305,5 @@ import Testing
         #expect(d.period == 3 * 86400 && d.subject == "Auto: Re: stuff")
         #expect(throws: SieveError.self) { try F.run("require \"vacation\"; vacation \"a\"; vacation \"b\";", "To: me@example.com\n") }
         #expect(throws: SieveError.self) { try SieveScript.compile("require \"vacation\"; vacation :seconds 5 \"a\";") }
-    }
-}
-
-extension String {
-    func replacingOccurrences(_ a: String, _ b: String) -> String {
-        var out = ""
-        var rest = Substring(self)
-        while let r = rest.firstRange(of: a) {
-            out += rest[..<r.lowerBound]
-            out += b
-            rest = rest[r.upperBound...]
-        }
-        return out + rest
     }
 }
