@@ -14,6 +14,17 @@ struct SieveCommand: ParsableCommand {
         abstract: "Check Sieve scripts and show what they would do.",
         subcommands: [Check.self, Test.self])
 
+    /// `postamt check`'s part: the administrator's sieve_before and sieve_after scripts compile.
+    static func check(_ configuration: Configuration) -> [String] {
+        (configuration.list("sieve_before") + configuration.list("sieve_after")).compactMap { path in
+            switch SieveLoader.compile(path: path, configuration: configuration) {
+            case .none: return "\(path): Sieve script missing (sieve_before/sieve_after)"
+            case .some(.failure(let e)): return "\(path):\(e.position.map { "\($0):" } ?? "") \(e.message)"
+            case .some(.success): return nil
+            }
+        }
+    }
+
     static func compile(_ path: String, _ configuration: Configuration) throws -> SieveScript {
         switch SieveLoader.compile(path: path, configuration: configuration) {
         case .none: throw fail("\(path): no such file")

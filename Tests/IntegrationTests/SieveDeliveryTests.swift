@@ -104,6 +104,29 @@ struct SieveDeliveryTests {
         #expect(user.messages().count == 3)
     }
 
+    @Test func globalScriptsRunAroundTheUsersAndPostamtCheckCompilesThem() throws {
+        let user = try TestUser()
+        try activate(user, "require [\"fileinto\"];\nif header :contains \"Subject\" \"stop-here\" { fileinto \"Mine\"; stop; }\n")
+        let system = try Installation(config: "sieve_before = /tmp/postamt-sieve-before-\(getpid()).sieve\nsieve_after = /tmp/postamt-sieve-after-\(getpid()).sieve\n")
+        let before = "/tmp/postamt-sieve-before-\(getpid()).sieve", after = "/tmp/postamt-sieve-after-\(getpid()).sieve"
+        defer { unlink(before); unlink(after) }
+        try "require [\"imap4flags\"];\naddflag \"\\\\Flagged\";\n".write(toFile: before, atomically: true, encoding: .utf8)
+        try "require [\"fileinto\"];\nfileinto \"After\";\n".write(toFile: after, atomically: true, encoding: .utf8)
+        chmod(before, 0o644); chmod(after, 0o644)
+        #expect(try system.postamt(["check"]).stdout.contains("Sieve") == false)
+        try system.startRunner()
+        #expect(try system.sendmail(["-i", user.name], "Subject: stop-here\n\nx\n").status == 0)
+        #expect(try system.sendmail(["-i", user.name], "Subject: other\n\ny\n").status == 0)
+        try waitFor("both filed") { files("\(user.home)/Maildir/.Mine/cur").count == 1 && files("\(user.home)/Maildir/.After/cur").count == 1 }
+        // The before script's flag reaches both; the user's stop kept the after script away.
+        #expect(files("\(user.home)/Maildir/.Mine/cur")[0].hasSuffix(":2,F"))
+        #expect(files("\(user.home)/Maildir/.After/cur")[0].hasSuffix(":2,F"))
+        try "if true {\n".write(toFile: after, atomically: true, encoding: .utf8)
+        let check = try system.postamt(["check"])
+        #expect(check.status == 1)
+        #expect(check.stdout.contains("\(after):2:1: missing '}' for the block of if at 1:1"), "\(check.stdout)")
+    }
+
     @Test func sieveCheckAndTestCommands() throws {
         let system = try Installation()
         let dir = system.root
