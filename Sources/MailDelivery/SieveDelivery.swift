@@ -23,7 +23,7 @@ extension LocalDelivery {
         var scripts: [SieveScript] = []
         var errors: [String] = []
         for (path, personal) in paths.scriptsToRun() {
-            switch SieveLoader.compile(path: path, configuration: configuration) {
+            switch SieveLoader.compile(path: path, configuration: configuration, cache: true) {
             case .none: continue
             case .some(.success(let script)): scripts.append(script)
             case .some(.failure(let error)):
@@ -55,7 +55,7 @@ extension LocalDelivery {
     }
 
     func sieveEnvironment(user: SystemUser, inbox: String, paths: SievePaths, database: SieveDuplicateDatabase) -> SieveEnvironment {
-        var env = SieveLoader.environment(configuration, personalDirectory: paths.directory, now: Clock.seconds())
+        var env = SieveLoader.environment(configuration, personalDirectory: paths.directory, now: Clock.seconds(), cache: true)
         var t = time_t(env.now)
         var tmv = tm()
         localtime_r(&t, &tmv)

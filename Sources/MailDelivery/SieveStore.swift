@@ -13,7 +13,17 @@ public enum SieveLoader {
     }
 
     /// nil when there is no such file; else the script or the error (with line:column).
-    public static func compile(path: String, configuration: Configuration) -> Result<SieveScript, SieveError>? {
+    /// With `cache`, the compiled form is kept beside the script (`SCRIPT.postamt-bin`) and
+    /// used while the script's device, inode, size and mtime are those recorded in it.
+    public static func compile(path: String, configuration: Configuration, cache: Bool = false) -> Result<SieveScript, SieveError>? {
+        guard let st = FileIO.status(path) else { return nil }
+        let parseLimits = limits(configuration)
+        let cachePath = "\(path).postamt-bin"
+        let stamp = Array("\(st.st_dev) \(st.st_ino) \(st.st_size) \(st.st_mtim.tv_sec) \(st.st_mtim.tv_nsec)\n".utf8)
+        if cache, let bytes = try? FileIO.readFile(cachePath, limit: 64 << 20), bytes.starts(with: stamp),
+           let script = SieveBinary.decode(Array(bytes[stamp.count...]), limits: parseLimits) {
+            return .success(script)
+        }
         let limit = Int(configuration.size("sieve_max_script_size"))
         let bytes: [UInt8]
         do {
@@ -24,18 +34,22 @@ public enum SieveLoader {
         } catch {
             return .failure(SieveError("cannot read the script: \(error)"))
         }
-        do { return .success(try SieveScript.compile(bytes, limits: limits(configuration))) } catch let e as SieveError {
+        let script: SieveScript
+        do { script = try SieveScript.compile(bytes, limits: parseLimits) } catch let e as SieveError {
             return .failure(e)
         } catch {
             return .failure(SieveError("\(error)"))
         }
+        // Best effort: a directory we cannot write (the administrator's) just means no cache.
+        if cache { try? FileIO.writeAtomically(cachePath, stamp + SieveBinary.encode(script, limits: parseLimits), mode: 0o600) }
+        return .success(script)
     }
 }
 
 extension SieveLoader {
     /// The environment from the settings: limits, the spam tag score, and include looking in
     /// `personalDirectory` and sieve_global_directory.
-    public static func environment(_ configuration: Configuration, personalDirectory: String, now: Int64) -> SieveEnvironment {
+    public static func environment(_ configuration: Configuration, personalDirectory: String, now: Int64, cache: Bool = false) -> SieveEnvironment {
         var env = SieveEnvironment()
         env.now = now
         env.recipientDelimiter = configuration.string("recipient_delimiter")
@@ -46,7 +60,7 @@ extension SieveLoader {
         env.limits.maxIncludeDepth = configuration.count("sieve_max_include_depth")
         env.loadScript = { name, global in
             let path = global ? "\(configuration.string("sieve_global_directory"))/\(name).sieve" : "\(personalDirectory)/\(name).sieve"
-            switch compile(path: path, configuration: configuration) {
+            switch compile(path: path, configuration: configuration, cache: cache) {
             case .none: return nil
             case .some(.success(let s)): return s
             case .some(.failure(let e)): throw SieveError("include \"\(name)\": \(e)")

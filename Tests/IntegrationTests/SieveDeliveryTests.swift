@@ -39,6 +39,24 @@ struct SieveDeliveryTests {
         try waitFor("queue empty") { system.queueIsEmpty }
     }
 
+    @Test func theCompiledScriptIsCachedAndAChangeInvalidatesIt() throws {
+        let user = try TestUser()
+        try activate(user, "require \"fileinto\"; fileinto \"One\";\n")
+        let system = try Installation()
+        try system.startRunner()
+        #expect(try system.sendmail(["-i", user.name], "Subject: a\n\nx\n").status == 0)
+        try waitFor("first") { files("\(user.home)/Maildir/.One/new").count == 1 && system.queueIsEmpty }
+        let cache = "\(user.home)/.dovecot.sieve.postamt-bin"
+        var st = stat()
+        #expect(stat(cache, &st) == 0 && st.st_uid == user.uid, "the delivery (as the user) wrote the compiled form")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: cache)).range(of: Data("PSVB".utf8)) != nil)
+        // Same size, new text: the cache no longer matches the script and is not used.
+        try user.writeFile("sieve/main.sieve", "require \"fileinto\"; fileinto \"Two\";\n")
+        #expect(try system.sendmail(["-i", user.name], "Subject: b\n\ny\n").status == 0)
+        try waitFor("second") { files("\(user.home)/Maildir/.Two/new").count == 1 && system.queueIsEmpty }
+        #expect(files("\(user.home)/Maildir/.One/new").count == 1)
+    }
+
     @Test func vacationRepliesOncePerSenderAndNeverToLists() throws {
         let away = try TestUser(), friend = try TestUser()
         try activate(away, """

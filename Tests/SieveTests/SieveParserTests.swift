@@ -68,3 +68,41 @@ import Testing
         }
     }
 }
+
+@Suite struct SieveBinaryTests {
+    static let scripts: [String] = [
+        SieveFixtures.rfc5228Example,
+        """
+        require ["variables", "fileinto", "imap4flags", "vacation", "vacation-seconds", "relational", "comparator-i;ascii-numeric",
+                 "subaddress", "copy", "body", "date", "index", "mailbox", "spamtestplus", "virustest", "duplicate", "editheader",
+                 "include", "envelope", "reject", "ereject"];
+        global "g";
+        if allof (not exists "x", size :over 10K, header :value "ge" :comparator "i;ascii-numeric" :index 2 :last "X-P" "3",
+                  address :detail :matches "to" "*", envelope :user :count "eq" "from" "1", string :contains "${g}" "a",
+                  body :content ["text", "application/pdf"] :contains "x", body :raw "y", body :text "z",
+                  date :zone "+0100" "date" "hour" "09", date :originalzone :index 1 "received" "year" "2008",
+                  currentdate "weekday" "0", mailboxexists "A", spamtest :percent :value "gt" :comparator "i;ascii-numeric" "50",
+                  virustest :value "eq" :comparator "i;ascii-numeric" "0", duplicate :handle "h" :header "X-Id" :seconds 60 :last,
+                  duplicate :uniqueid "u", hasflag :is "v" "\\\\Seen", anyof (true, false)) {
+            fileinto :copy :flags ["a", "b"] :create "F"; keep :flags "k"; redirect :copy "a@b.c"; setflag "v" "x"; addflag "y"; removeflag "z";
+            set :lower :upperfirst "n" "V"; addheader :last "X-A" "1"; deleteheader :index 1 :last :contains "X-B" ["2"]; include :global :once :optional "g";
+        } elsif true { vacation :seconds 60 :subject "s" :from "f@x.y" :addresses ["a@b.c"] :mime :handle "h" "r"; reject "r"; ereject "e"; return; }
+        else { discard; stop; }
+        """,
+    ]
+
+    @Test func roundTripsAndRefusesDamage() throws {
+        let limits = SieveParseLimits()
+        for text in Self.scripts {
+            let script = try SieveScript.compile(text)
+            let bytes = SieveBinary.encode(script, limits: limits)
+            #expect(SieveBinary.decode(bytes, limits: limits) == script)
+            // Other limits, any truncation, a flipped tag: not used (the caller compiles anew).
+            #expect(SieveBinary.decode(bytes, limits: SieveParseLimits(maxNesting: 5)) == nil)
+            for n in stride(from: 0, to: bytes.count, by: 3) { #expect(SieveBinary.decode(Array(bytes.prefix(n)), limits: limits) == nil) }
+            var damaged = bytes
+            damaged[damaged.count - 1] = 0xFF
+            #expect(SieveBinary.decode(damaged, limits: limits) == nil)
+        }
+    }
+}
