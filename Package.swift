@@ -25,6 +25,8 @@ let package = Package(
         // -- spam products --
         .executable(name: "postamt-spamcheck", targets: ["postamt-spamcheck"]),
         .executable(name: "spam-classify", targets: ["spam-classify"]),
+        // -- sieve products --
+        .executable(name: "postamt-managesieved", targets: ["postamt-managesieved"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,7 +47,7 @@ let package = Package(
         .target(name: "Maildir", dependencies: ["MailSystem", "MailCore"]),
         .target(name: "MailQueueStore", dependencies: ["MailSystem", "MailCore"]),
         .target(name: "MailQueue", dependencies: ["MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
-        .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueue"]),
+        .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueue", "Sieve", "IMAPProtocol"]),
         // TLS over file descriptors, line reading with limits, DNS through libresolv.
         .target(name: "MailNet", dependencies: ["COpenSSL", "CResolv"]),
         // Password checks: the client side (no PAM) and the server side (only postamt-auth).
@@ -56,6 +58,8 @@ let package = Package(
         .target(name: "POP3Protocol"),
         .target(name: "IMAPProtocol"),
         .target(name: "SpamFilter", dependencies: ["MailMessage"]),
+        // Sieve (RFC 5228 and extensions): parser, compiled scripts, interpreter; no I/O.
+        .target(name: "Sieve", dependencies: ["MailMessage"]),
 
         // Executables: one short entry file each.
         .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore"]),
@@ -102,8 +106,15 @@ let package = Package(
         .executableTarget(name: "spam-classify", dependencies: ["SpamFilter"]),
         .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore"]),
 
+        // -- sieve targets --
+        // ManageSieve (RFC 5804): the engine (bytes in, bytes out) and the daemon on MailLogin.
+        .target(name: "ManageSieveProtocol", dependencies: ["Sieve", "MailAuth"]),
+        .target(name: "ManageSieveServer", dependencies: ["ManageSieveProtocol", "Sieve", "MailLogin", "MailNet", "MailSystem", "MailCore"]),
+        .executableTarget(name: "postamt-managesieved", dependencies: ["ManageSieveServer"]),
+        .testTarget(name: "ManageSieveTests", dependencies: ["ManageSieveProtocol", "ManageSieveServer", "Sieve"]),
+
         .executableTarget(name: "postamt", dependencies: [
-            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer",
+            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -121,6 +132,7 @@ let package = Package(
         .testTarget(name: "POP3ProtocolTests", dependencies: ["POP3Protocol"]),
         .testTarget(name: "IMAPProtocolTests", dependencies: ["IMAPProtocol"]),
         .testTarget(name: "SpamFilterTests", dependencies: ["SpamFilter"]),
+        .testTarget(name: "SieveTests", dependencies: ["Sieve", "MailMessage"]),
         .testTarget(name: "IntegrationTests", dependencies: ["MailCore", "MailSystem"]),
     ],
     swiftLanguageModes: [.v5]

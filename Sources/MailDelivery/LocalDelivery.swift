@@ -192,6 +192,13 @@ public struct LocalDelivery {
             case .defaultMailbox:
                 let mailbox = configuration.string("home_mailbox")
                 let inbox = mailbox.hasPrefix("/") ? mailbox : "\(home)/\(mailbox)"
+                // The Sieve hook: the user's filter decides where the message goes.
+                if let user, let filtered = deliverThroughSieve(user: user, inbox: inbox) {
+                    switch filtered {
+                    case .failure(let outcome): return outcome
+                    case .success(let text): done.append(text); continue loop
+                    }
+                }
                 let (path, junk) = defaultMailboxTarget(inbox)
                 if junk, let failure = createJunkFolder(inbox, path) { return failure }
                 if let failure = deliverToFile(path, maildir: path.hasSuffix("/")) { return failure }
@@ -282,12 +289,12 @@ public struct LocalDelivery {
 
     /// A forward is a new queue entry with the same sender; our Delivered-To: line goes with it,
     /// so a forwarding loop ends at the loop check.
-    func forward(to addresses: [String]) -> DeliveryOutcome? {
+    func forward(to addresses: [String], message body: [UInt8]? = nil) -> DeliveryOutcome? {
         do {
             let sender = try EnvelopeAddress(request.sender, allowEmpty: true, lengthLimit: 4096)
             let rcpts = try addresses.map { try EnvelopeAddress($0, lengthLimit: 4096) }
             let outcome = QueueClient.inject(program: configuration.program("postamt-queue"),
-                                             message: Array("Delivered-To: \(recipientAddress)\n".utf8) + message,
+                                             message: Array("Delivered-To: \(recipientAddress)\n".utf8) + (body ?? message),
                                              envelope: Envelope(sender: sender, recipients: rcpts),
                                              environment: RunnerStartup.environment(configuration: configuration))
             switch outcome {

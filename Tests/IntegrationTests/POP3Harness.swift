@@ -18,10 +18,15 @@ final class POP3Service {
     let pamService = "postamt-it-\(getpid())-\(Int.random(in: 0...999_999))"
     var pamFile: String { "/etc/pam.d/\(pamService)" }
 
-    init(config: String = "") throws {
+    /// The per-connection login server behind postamt-listen: postamt-pop3d, or another one
+    /// built the same way (postamt-managesieved), which gets the plain port only.
+    let program: String
+
+    init(config: String = "", program: String = "postamt-pop3d") throws {
+        self.program = program
         system = try Installation(config: config)
         let root = system.root
-        for program in ["postamt-pop3d", "postamt-auth", "postamt-listen"] {
+        for program in [program, "postamt-auth", "postamt-listen"] {
             try FileManager.default.copyItem(atPath: "\(TestEnvironment.buildDirectory)/\(program)", toPath: "\(root)/bin/\(program)")
             chmod("\(root)/bin/\(program)", 0o755)
         }
@@ -48,7 +53,7 @@ final class POP3Service {
         _ = auth
         try waitFor("auth socket", timeout: 20) { FileManager.default.fileExists(atPath: "\(root)/auth.sock") }
         plainPort = try listen([])
-        tlsPort = try listen(["--tls"])
+        if program == "postamt-pop3d" { tlsPort = try listen(["--tls"]) }
     }
 
     deinit {
@@ -77,7 +82,7 @@ final class POP3Service {
     /// postamt-listen -1 on 127.0.0.1 (no port: any free one); returns the port it printed.
     private func listen(_ pop3Arguments: [String]) throws -> Int {
         let pipe = Pipe()
-        _ = try start("\(system.root)/bin/postamt-listen", ["-1", "127.0.0.1", "\(system.root)/bin/postamt-pop3d"] + pop3Arguments, stdout: pipe)
+        _ = try start("\(system.root)/bin/postamt-listen", ["-1", "127.0.0.1", "\(system.root)/bin/\(program)"] + pop3Arguments, stdout: pipe)
         var line = Data()
         while !line.contains(10) {
             let byte = pipe.fileHandleForReading.readData(ofLength: 1)
