@@ -1,0 +1,83 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Maildir++ quotas at delivery, with real users, the real runner and postamt-local.
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "\(TestEnvironment.skipReason)"))
+struct QuotaTests {
+    /// Filler that makes a message about `bytes` long.
+    func body(_ bytes: Int) -> String { String(repeating: String(repeating: "q", count: 99) + "\n", count: bytes / 100) }
+
+    @Test func overQuotaWaitsInTheQueueAndArrivesAfterCleanup() throws {
+        let user = try TestUser(), sender = try TestUser()
+        // The default (1k) would refuse the first message: the user's line in the quota file
+        // (6k) must be what counts.
+        let system = try Installation(config: "quota = 1k\nquota_warning_thresholds = 50, 99\n")
+        try "# user  size  messages\n\(user.name)  6k\n".write(toFile: "\(system.root)/etc/postamt/quotas", atomically: true, encoding: .utf8)
+        try system.startRunner()
+        _ = try system.sendmail(["-i", "-f", sender.name, user.name], "Subject: first\n\n" + body(3000))
+        // The first crosses 50 %: delivered, and a warning beside it.
+        try waitFor("first and warning") { user.messages().count == 2 }
+        let texts = user.messages()
+        #expect(texts.contains { $0.contains("Subject: first\n") })
+        let warning = texts.first { $0.contains("Subject: Your mailbox is 50% full\n") }
+        #expect(warning != nil)
+        #expect(warning?.contains("Auto-Submitted: auto-generated\n") == true)
+        let sizeFile = try String(contentsOfFile: "\(user.home)/Maildir/maildirsize", encoding: .utf8)
+        #expect(sizeFile.hasPrefix("6144S\n"), "\(sizeFile)")
+        var st = stat()
+        stat("\(user.home)/Maildir/maildirsize", &st)
+        #expect(st.st_uid == user.uid)
+
+        // The second does not fit: a temporary failure, the message stays queued, nothing
+        // bounces.
+        _ = try system.sendmail(["-i", "-f", sender.name, user.name], "Subject: second\n\n" + body(3000))
+        try waitFor("deferral") { system.log().contains("status=deferred (mailbox full:") }
+        #expect(system.log().contains("limit 6144S, message "))
+        #expect(system.log().contains("(#4.2.2)"))
+        #expect(user.messages().count == 2)
+        #expect(!system.queueIsEmpty)
+        #expect(sender.messages().isEmpty)
+
+        // The user deletes the first message; the next retry delivers the second.
+        let names = try FileManager.default.contentsOfDirectory(atPath: user.maildirNew)
+        for name in names where (try? String(contentsOfFile: "\(user.maildirNew)/\(name)", encoding: .utf8))?.contains("Subject: first\n") == true {
+            try FileManager.default.removeItem(atPath: "\(user.maildirNew)/\(name)")
+        }
+        #expect(try system.postamt(["queue", "flush"]).status == 0)
+        try waitFor("second delivered after cleanup") { user.messages().contains { $0.contains("Subject: second\n") } }
+        try waitFor("queue empty") { system.queueIsEmpty }
+        #expect(sender.messages().isEmpty)
+
+        // postamt quota USER recalculates and tells the same as the files.
+        let report = try system.postamt(["quota", user.name])
+        #expect(report.status == 0, "\(report.stderr)")
+        let total = user.messageData().reduce(0) { $0 + $1.count }
+        #expect(report.stdout.contains("\(total) bytes of 6144"), "\(report.stdout)")
+        #expect(report.stdout.contains("\(user.messages().count) messages"), "\(report.stdout)")
+    }
+
+    @Test func bounceWhenConfiguredSo() throws {
+        let user = try TestUser(), sender = try TestUser()
+        let system = try Installation(config: "quota = 2k\nquota_exceeded = bounce\nquota_warning_thresholds =\n")
+        try system.startRunner()
+        _ = try system.sendmail(["-i", "-f", sender.name, user.name], "Subject: too big\n\n" + body(3000))
+        try waitFor("bounce") { sender.messages().count == 1 }
+        #expect(sender.messages()[0].contains("5.2.2"))
+        #expect(user.messages().isEmpty)
+    }
+
+    @Test func aDamagedQuotaLineDefersInsteadOfIgnoringTheLimit() throws {
+        let user = try TestUser()
+        let system = try Installation(config: "quota = 1M\n")
+        try "\(user.name)  lots\n".write(toFile: "\(system.root)/etc/postamt/quotas", atomically: true, encoding: .utf8)
+        try system.startRunner()
+        _ = try system.sendmail(["-i", user.name], "Subject: waits\n\nx\n")
+        try waitFor("deferral") { system.log().contains("status=deferred (cannot tell \(user.name)'s quota:") }
+        #expect(system.log().contains("quotas:1: expected 'user  size [messages]'"))
+        #expect(user.messages().isEmpty)
+        try "\(user.name)  1M\n".write(toFile: "\(system.root)/etc/postamt/quotas", atomically: true, encoding: .utf8)
+        #expect(try system.postamt(["queue", "flush"]).status == 0)
+        try waitFor("delivered once the line is fixed") { user.messages().count == 1 }
+    }
+}
