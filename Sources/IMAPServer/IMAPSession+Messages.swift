@@ -81,6 +81,9 @@ extension IMAPSession {
             guard store.exists(folder) else { return no(tag, code: .tryCreate, "No such mailbox") }
             guard folder != selected.folder || !isMove else { return no(tag, code: .cannot, "Source and destination are the same") }
             let destination = folder == selected.folder ? selected.mailbox : store.open(folder)
+            // A MOVE stays within the one quota root: only a COPY adds to the usage.
+            let copied = isMove ? nil : try quotaSize(of: uids, in: selected.mailbox)
+            if let copied, let refusal = quotaRefusal(adding: copied, messages: uids.count) { return no(tag, code: .overQuota, refusal) }
             let pairs = isMove ? try selected.mailbox.move(uids: uids, to: destination)
                                : try selected.mailbox.copy(uids: uids, to: destination)
             let validity = try destination.uidList.read()?.uidValidity ?? 0
@@ -93,6 +96,7 @@ extension IMAPSession {
                 synchronize()
                 ok(tag, "MOVE completed")
             } else {
+                if let copied { quotaRecord(adding: copied, messages: pairs.count) }
                 if folder == selected.folder { synchronize() }
                 ok(tag, code: code, "COPY completed")
             }

@@ -81,3 +81,69 @@ struct QuotaTests {
         try waitFor("delivered once the line is fixed") { user.messages().count == 1 }
     }
 }
+
+/// RFC 9208 QUOTA and RFC 7889 APPENDLIMIT in postamt-imapd, with Python's imaplib.
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "\(TestEnvironment.skipReason)"))
+struct IMAPQuotaTests {
+    static let script = #"""
+    import imaplib, sys
+    c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+    caps = c.capabilities
+    assert "QUOTA" in caps and "QUOTA=RES-STORAGE" in caps and "QUOTA=RES-MESSAGE" in caps, caps
+    assert "APPENDLIMIT=1048576" in caps, caps
+    assert "QUOTASET" not in caps, caps
+    typ, data = c.getquotaroot("INBOX")
+    assert typ == "OK", data
+    # [[b'INBOX ""'], [b'"" (STORAGE 1 8 MESSAGE 1 3)']]
+    assert data[0] == [b'INBOX ""'], data
+    storage_used = int(data[1][0].split(b"STORAGE ")[1].split()[0])
+    assert data[1][0].startswith(b'"" (STORAGE '), data
+    assert data[1][0].endswith(b" 8 MESSAGE 1 3)"), data
+    typ, data = c.getquota('""')
+    assert typ == "OK" and data[0].startswith(b'"" (STORAGE '), data
+    typ, data = c._simple_command("GETQUOTA", "nosuchroot")  # the tagged reply's text
+    assert typ == "NO" and b"NONEXISTENT" in data[0], data
+    # 6000 octets more fit within 8k, 3000 more do not: by storage.
+    big = b"Subject: big\r\n\r\n" + b"x" * 6000 + b"\r\n"
+    typ, data = c.append("INBOX", None, None, big)
+    assert typ == "OK", data
+    typ, data = c.append("INBOX", None, None, b"Subject: more\r\n\r\n" + b"y" * 3000 + b"\r\n")
+    assert typ == "NO" and b"[OVERQUOTA]" in data[0], data
+    c.select("INBOX")
+    typ, data = c.search(None, "LARGER", "5000")
+    big_seq = data[0].decode()
+    assert big_seq, data
+    typ, data = c.copy(big_seq, "INBOX")
+    assert typ == "NO" and b"[OVERQUOTA]" in data[0], data
+    # The third message fits, a fourth not: by count.
+    typ, data = c.append("INBOX", None, None, b"Subject: small\r\n\r\nx\r\n")
+    assert typ == "OK", data
+    typ, data = c.append("INBOX", None, None, b"Subject: small\r\n\r\nx\r\n")
+    assert typ == "NO" and b"[OVERQUOTA]" in data[0], data
+    # MOVE stays within the quota root: allowed even when full.
+    c.create("Archive")
+    typ, data = c._simple_command("MOVE", big_seq, "Archive")
+    assert typ == "OK", data
+    # After an expunge there is room again.
+    c.select("Archive")
+    c.uid("STORE", "1", "+FLAGS", r"(\Deleted)")
+    c.expunge()
+    typ, data = c.append("INBOX", None, None, b"Subject: small\r\n\r\nx\r\n")
+    assert typ == "OK", data
+    c.logout()
+    print("OK")
+    """#
+
+    @Test func quotaRootsOverQuotaAndAppendLimit() throws {
+        let installation = try Installation(config: "quota = 8k\nquota_messages = 3\nimap_max_message_size = 1M\nimap_plaintext_auth = yes\n")
+        let user = try TestUser()
+        try user.deliver("From: a@example.org\nSubject: one\n\nx\n")
+        let server = try IMAPListener(installation, arguments: ["--preauth", user.name])
+        let result = try PythonClient.run(IMAPQuotaTests.script, [String(server.port)])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(server.logText())")
+        #expect(result.stdout.hasSuffix("OK\n"))
+        // The appends were counted in the user's maildirsize, which stays theirs.
+        let sizeFile = try String(contentsOfFile: "\(user.home)/Maildir/maildirsize", encoding: .utf8)
+        #expect(sizeFile.hasPrefix("8192S,3C\n"), "\(sizeFile)")
+    }
+}
