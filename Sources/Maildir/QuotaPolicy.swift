@@ -64,9 +64,15 @@ public struct QuotaTable: Sendable {
         }
     }
 
-    /// `quota_warning_thresholds` as percentages (1–100), ascending.
+    /// `quota_warning_thresholds` as percentages (1–100), ascending; words that are not one
+    /// are left out (`postamt check` names them).
     public static func warningThresholds(configuration: Configuration) -> [Int] {
-        Array(Set(configuration.list("quota_warning_thresholds").compactMap { Int($0.hasSuffix("%") ? String($0.dropLast()) : $0) }
-            .filter { $0 > 0 && $0 <= 100 })).sorted()
+        Array(Set(configuration.list("quota_warning_thresholds").compactMap(warningThresholds))).sorted()
+    }
+
+    /// One word of `quota_warning_thresholds` ("80" or "80%"); nil when it is not 1–100.
+    public static func warningThresholds(_ word: String) -> Int? {
+        guard let n = Int(word.hasSuffix("%") ? String(word.dropLast()) : word), n > 0, n <= 100 else { return nil }
+        return n
     }
 }

@@ -165,6 +165,7 @@ struct Check: ParsableCommand {
             if access(path, X_OK) != 0 { problems.append("\(path): program missing or not executable (program_directory)") }
         }
         problems += Spam.check(configuration)
+        problems += Quota.check(configuration)
         problems += Check.tlsProblems(configuration)
         let owner = configuration.string("mail_owner")
         if SystemUser.named(owner) == nil { problems.append("\(configuration.file): mail_owner '\(owner)' is not a system user") }

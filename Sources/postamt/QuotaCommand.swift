@@ -40,6 +40,27 @@ struct Quota: ParsableCommand {
         if failed { throw ExitCode(1) }
     }
 
+    /// The quota settings' problems, for `postamt check`: values that are not one of the
+    /// choices, and lines of the quota file that do not parse.
+    static func check(_ configuration: Configuration) -> [String] {
+        var problems: [String] = []
+        for (key, choices) in [("quota_exceeded", ["defer", "bounce"]), ("pop3_uidl_format", ["basename", "dovecot"])] {
+            let value = configuration.string(key)
+            if !choices.contains(value) {
+                problems.append("\(configuration.file): \(key): '\(value)' is not \(choices.joined(separator: " or "))")
+            }
+        }
+        for word in configuration.list("quota_warning_thresholds") where QuotaTable.warningThresholds(word) == nil {
+            problems.append("\(configuration.file): quota_warning_thresholds: '\(word)' is not a percentage from 1 to 100")
+        }
+        do {
+            problems += try QuotaTable.load(configuration: configuration).problems.map(\.description)
+        } catch {
+            problems.append("\(configuration.string("quota_file")): cannot read: \(error)")
+        }
+        return problems
+    }
+
     /// "5012 bytes of 6144 (81%), 3 messages (no limit)".
     static func describe(_ usage: QuotaUsage, _ limit: QuotaLimit) -> String {
         func part(_ used: Int64, _ max: Int64?, _ unit: String) -> String {

@@ -61,7 +61,7 @@ struct DovecotTakeoverTests {
     """#
 
     @Test func postamtServesDovecotsMaildirWithTheSameUIDs() throws {
-        let installation = try Installation()
+        let installation = try Installation(config: "pop3_uidl_format = dovecot\n")
         let user = try TestUser()
         let dovecot = "\(installation.root)/dovecot"
         try FileManager.default.createDirectory(atPath: "\(dovecot)/run", withIntermediateDirectories: true)
@@ -163,5 +163,17 @@ struct DovecotTakeoverTests {
         #expect(files("\(local)/INBOX").count == inboxBefore.count + 1)
         let latest = try PythonClient.run(DovecotTakeoverTests.inventory, [postamtIMAP])
         #expect(latest.stdout.contains("\"4\": [\"<new@example.org>\""), "\(latest.stdout)")
+
+        // POP3 with pop3_uidl_format = dovecot: Dovecot's default UIDLs (%08Xu%08Xv), which a
+        // POP3 client that left mail on Dovecot's server knows.
+        let inbox = try #require(((try JSONSerialization.jsonObject(with: Data(latest.stdout.utf8)) as? [String: Any])?["folders"]
+                                    as? [String: Any])?["INBOX"] as? [String: Any])
+        let validity = try #require(UInt32(inbox["uidvalidity"] as? String ?? ""))
+        let uids = try #require((inbox["messages"] as? [String: Any])?.keys.compactMap { UInt32($0) }.sorted())
+        func hex(_ v: UInt32) -> String { let d = String(v, radix: 16, uppercase: true); return String(repeating: "0", count: 8 - d.count) + d }
+        let expected = uids.enumerated().map { "\($0.offset + 1) \(hex($0.element))\(hex(validity))\r\n" }.joined()
+        let pop = try run("\(TestEnvironment.buildDirectory)/postamt-pop3d", ["--preauth", user.name], input: Data("UIDL\r\nQUIT\r\n".utf8),
+                          environment: installation.environment)
+        #expect(pop.stdout.contains("+OK\r\n" + expected + ".\r\n"), "\(pop.stdout)\(pop.stderr)")
     }
 }

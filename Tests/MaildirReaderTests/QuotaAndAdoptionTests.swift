@@ -114,6 +114,13 @@ struct UIDListAdoptionTests {
         #expect(try UIDList(folderPath: dir.path).synchronize().uidValidity == 777)
     }
 
+    @Test func dovecotDefaultUIDLs() {
+        // Dovecot's pop3_uidl_format = %08Xu%08Xv, as its pop3 answers for UID 1 of a folder
+        // with UIDVALIDITY 1796527560.
+        #expect(POP3Maildir.dovecotUIDL(uid: 1, uidValidity: 1_796_527_560) == "000000016B14D5C8")
+        #expect(POP3Maildir.dovecotUIDL(uid: 0xABCDEF01, uidValidity: 7) == "ABCDEF0100000007")
+    }
+
     @Test func dovecotSubscriptionsAreRead() throws {
         let dir = TemporaryDirectory()
         try Maildir(path: dir.path).create()
