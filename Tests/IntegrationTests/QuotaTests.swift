@@ -67,6 +67,18 @@ struct QuotaTests {
         #expect(user.messages().isEmpty)
     }
 
+    @Test func checkNamesBadQuotaSettings() throws {
+        let system = try Installation(config: "quota_exceeded = later\nquota_warning_thresholds = 80, 200\npop3_uidl_format = uid\n")
+        try "alice 1G\nbob many\nalice 2G\n".write(toFile: "\(system.root)/etc/postamt/quotas", atomically: true, encoding: .utf8)
+        let r = try system.postamt(["check"])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("quota_exceeded: 'later' is not defer or bounce"), "\(r.stdout)")
+        #expect(r.stdout.contains("quota_warning_thresholds: '200' is not a percentage from 1 to 100"))
+        #expect(r.stdout.contains("pop3_uidl_format: 'uid' is not basename or dovecot"))
+        #expect(r.stdout.contains("quotas:2: expected 'user  size [messages]'"))
+        #expect(r.stdout.contains("quotas:3: alice is listed twice; the first line counts"))
+    }
+
     @Test func aDamagedQuotaLineDefersInsteadOfIgnoringTheLimit() throws {
         let user = try TestUser()
         let system = try Installation(config: "quota = 1M\n")
