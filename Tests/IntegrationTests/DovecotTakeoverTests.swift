@@ -107,26 +107,7 @@ struct DovecotTakeoverTests {
         try? FileManager.default.copyItem(atPath: "\(TestEnvironment.buildDirectory)/postamt-imapd", toPath: imapd)
         let postamtIMAP = "POSTAMT_ROOT=\(installation.root) \(imapd) --preauth \(user.name)"
         func mbsync(tunnel: String) throws -> RunResult {
-            let rc = """
-            IMAPAccount mail
-            Tunnel "\(tunnel.replacingOccurrences(of: "\"", with: "\\\""))"
-
-            IMAPStore remote
-            Account mail
-
-            MaildirStore local
-            Path \(local)/
-            Inbox \(local)/INBOX
-            SubFolders Verbatim
-
-            Channel all
-            Far :remote:
-            Near :local:
-            Patterns *
-            Create Both
-            Expunge Both
-            SyncState *
-            """
+            let rc = mbsyncConfiguration(tunnel: tunnel, local: local)
             try rc.write(toFile: "\(installation.root)/mbsyncrc", atomically: true, encoding: .utf8)
             return try run("/usr/bin/mbsync", ["-V", "-c", "\(installation.root)/mbsyncrc", "all"], timeout: 120)
         }
