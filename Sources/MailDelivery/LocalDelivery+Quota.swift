@@ -12,7 +12,8 @@ extension LocalDelivery {
     /// and without a limit. A failure when the limit cannot be known.
     func quota(for path: String) -> Result<MaildirQuota?, DeliveryOutcome> {
         let mailbox = configuration.string("home_mailbox")
-        guard mailbox.hasSuffix("/"), let user = SystemUser.named(request.user), user.uid == geteuid() else { return .success(nil) }
+        // The recipient is who runs this (an alias delivering to its owner's mailbox, too).
+        guard mailbox.hasSuffix("/"), let user = SystemUser.current(), user.uid == geteuid() else { return .success(nil) }
         let root = Maildir(path: mailbox.hasPrefix("/") ? mailbox : "\(user.home)/\(mailbox)").path
         let target = Maildir(path: path).path
         guard target == root || target.hasPrefix("\(root)/.") else { return .success(nil) }

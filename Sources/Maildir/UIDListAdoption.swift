@@ -25,6 +25,10 @@ public enum UIDListAdoption {
     public static let dovecotFileName = "dovecot-uidlist"
     public static let courierFileName = "courierimapuiddb"
     public static let dovecotKeywordsFileName = "dovecot-keywords"
+    /// Written when a folder's list was adopted: a list lost later is not adopted again (the
+    /// old file would bring back a UIDVALIDITY whose UIDs Postamt has handed out since), but
+    /// numbered afresh with a new UIDVALIDITY, as any lost list is.
+    public static let markerFileName = "postamt-adopted"
 
     public struct Foreign: Equatable, Sendable {
         public var uidValidity: UInt32
@@ -91,13 +95,17 @@ public enum UIDListAdoption {
     /// The uid list a folder without one of its own starts from: Dovecot's, else Courier's,
     /// with the flags the files have now (messages whose files are gone are left out; the
     /// next scan numbers files the foreign list did not know, from its next UID). nil when
-    /// there is neither, or it is damaged (the folder is then numbered afresh). Called under
-    /// the uid list lock; also copies dovecot-keywords to postamt-keywords when that is missing.
+    /// there is neither, or it is damaged (the folder is then numbered afresh), or the folder
+    /// was adopted before (`markerFileName`). Called under the uid list lock; also copies
+    /// dovecot-keywords to postamt-keywords when that is missing.
     public static func adopt(folderPath: String) throws -> UIDListFile? {
-        var foreign: Foreign?
+        let marker = "\(folderPath)/\(markerFileName)"
+        guard !FileIO.exists(marker) else { return nil }
+        var foreign: Foreign?, source = ""
         for name in [dovecotFileName, courierFileName] {
             guard let bytes = try mapSystemErrors({ try FileIO.readFile("\(folderPath)/\(name)", limit: 1 << 30) }) else { continue }
             foreign = parse(bytes)
+            source = name
             break
         }
         guard let foreign else { return nil }
@@ -116,6 +124,9 @@ public enum UIDListAdoption {
            let bytes = try mapSystemErrors({ try FileIO.readFile("\(folderPath)/\(dovecotKeywordsFileName)", limit: 1 << 20) }) {
             try mapSystemErrors { try FileIO.replace(keywords, bytes, mode: 0o600, durability: .full) }
         }
+        // The marker first: a crash before the list is written costs a fresh numbering, never
+        // a second adoption.
+        try mapSystemErrors { try FileIO.replace(marker, Array("\(source) V\(foreign.uidValidity) N\(foreign.nextUID)\n".utf8), mode: 0o600, durability: .full) }
         return UIDListFile(uidValidity: foreign.uidValidity, nextUID: foreign.nextUID, highestModSeq: 1, entries: entries)
     }
 }

@@ -112,6 +112,10 @@ struct UIDListAdoptionTests {
         // Once Postamt has its own list, Dovecot's is not read again.
         try writeFile("\(dir.path)/dovecot-uidlist", "3 V999 N2\n1 :\(a)\n")
         #expect(try UIDList(folderPath: dir.path).synchronize().uidValidity == 777)
+        // A list lost after the takeover is not adopted again: Postamt numbered messages
+        // after Dovecot's list, so the old UIDVALIDITY would mean other messages now.
+        try FileManager.default.removeItem(atPath: "\(dir.path)/\(UIDList.fileName)")
+        #expect(try UIDList(folderPath: dir.path).synchronize().uidValidity > 777)
     }
 
     @Test func dovecotDefaultUIDLs() {
