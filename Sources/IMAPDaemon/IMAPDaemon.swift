@@ -66,6 +66,7 @@ public enum IMAPDaemon {
         // MULTIAPPEND: all messages of one command together (held in memory until parsed).
         sessionConfiguration.limits.maxAppendCommandSize = sessionConfiguration.maxMessageSize * 2
         sessionConfiguration.allowPlaintextAuth = ["yes", "true"].contains(config.string("imap_plaintext_auth"))
+        sessionConfiguration.quotaLimit = IMAPDaemon.quotaLimit(config)
 
         // Pre-authenticated (an ssh tunnel, tests): no TLS, no password; become the user first.
         if let preauthUser {

@@ -53,6 +53,9 @@ public enum IMAPCommandKind: Sendable, Equatable {
     case sort(IMAPSortCommand, uid: Bool)
     /// RFC 2971: the client's field/value pairs, or nil for `ID NIL`.
     case id([IMAPIDField]?)
+    /// RFC 9208 §4.2: GETQUOTA quota-root, and §4.3: GETQUOTAROOT mailbox.
+    case getQuota([UInt8])
+    case getQuotaRoot(IMAPMailboxName)
 }
 
 /// A flag: a system flag (`\Seen`), a keyword (`$Junk`), or another `\`-extension. System flags

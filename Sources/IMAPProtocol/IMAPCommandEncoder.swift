@@ -51,6 +51,10 @@ public struct IMAPCommandEncoder: Sendable {
             if !specialUse.isEmpty { write(" (USE (" + specialUse.map(\.name).joined(separator: " ") + "))") }
         case .delete(let mailbox): writeCommand("DELETE", mailbox)
         case .subscribe(let mailbox): writeCommand("SUBSCRIBE", mailbox)
+        case .getQuota(let root):
+            write("GETQUOTA ")
+            writer.writeAString(root)
+        case .getQuotaRoot(let mailbox): writeCommand("GETQUOTAROOT", mailbox)
         case .unsubscribe(let mailbox): writeCommand("UNSUBSCRIBE", mailbox)
         case .rename(let from, let to):
             writeCommand("RENAME", from)

@@ -109,6 +109,12 @@ extension IMAPByteCursor {
             try expectSpace()
             return .status(mailbox, try parseStatusAttributes())
         case "APPEND": return try parseAppend()
+        case "GETQUOTA":
+            try expectSpace()
+            return .getQuota(try readAString("a quota root"))
+        case "GETQUOTAROOT":
+            try expectSpace()
+            return .getQuotaRoot(try readMailbox())
         case "SEARCH": return .search(try parseSearchCommand(), uid: false)
         case "FETCH": return try parseFetch(uid: false)
         case "STORE": return try parseStore(uid: false)

@@ -201,6 +201,23 @@ public struct IMAPResponseEncoder: Sendable {
         writeCRLF()
     }
 
+    /// `* QUOTAROOT mailbox root …` (RFC 9208 §5.2).
+    public mutating func quotaRoot(_ mailbox: IMAPMailboxName, roots: [[UInt8]]) {
+        write("* QUOTAROOT ")
+        writeAString(mailbox.bytes)
+        for root in roots { write(" "); writeAString(root) }
+        writeCRLF()
+    }
+
+    /// `* QUOTA root (STORAGE used limit MESSAGE used limit)` (RFC 9208 §5.1; STORAGE in
+    /// units of 1024 octets).
+    public mutating func quota(_ root: [UInt8], _ resources: [(name: String, usage: UInt64, limit: UInt64)]) {
+        write("* QUOTA ")
+        writeAString(root)
+        write(" (" + resources.map { "\($0.name) \($0.usage) \($0.limit)" }.joined(separator: " ") + ")")
+        writeCRLF()
+    }
+
     /// `* SEARCH n n …` with RFC 7162 §3.4's `(MODSEQ n)` when given.
     public mutating func search(_ numbers: [UInt32], highestModSeq: UInt64? = nil) {
         write("* SEARCH")

@@ -85,6 +85,8 @@ extension IMAPSession {
                 ok(tag, "STATUS completed")
             case .append(let name, let messages):
                 try append(tag: tag, name: name, messages: messages, store: store)
+            case .getQuota, .getQuotaRoot:
+                try quotaCommand(command, store: store)
             case .idle:
                 out.continuation("idling")
                 idleTag = tag
@@ -365,6 +367,9 @@ extension IMAPSession {
         guard store.exists(folder) else { return no(tag, code: .tryCreate, "No such mailbox") }
         let mailbox: MaildirMailbox
         if let selected, selected.folder == folder { mailbox = selected.mailbox } else { mailbox = store.open(folder) }
+        if let refusal = quotaRefusal(adding: messages.reduce(0) { $0 + Int64($1.data.count) }, messages: messages.count) {
+            return no(tag, code: .overQuota, refusal)
+        }
         var uids: [UInt32] = []
         for message in messages {
             guard !message.data.isEmpty else { return no(tag, "Empty message") }
@@ -375,6 +380,7 @@ extension IMAPSession {
             let flags = try IMAPSession.maildirFlags(message.flags ?? [], in: mailbox)
             uids.append(try mailbox.append(message.data, flags: flags, internalDate: message.internalDate?.secondsSinceEpoch))
         }
+        quotaRecord(adding: messages.reduce(0) { $0 + Int64($1.data.count) }, messages: messages.count)
         let validity = try mailbox.uidList.read()?.uidValidity ?? 0
         if selected != nil { synchronize() }
         ok(tag, code: .appendUID(uidValidity: validity, uids: IMAPNumberSet(numbers: uids)), "APPEND completed")

@@ -82,6 +82,9 @@ extension IMAPSession {
             // RFC 6851 §3.3 and RFC 3501 §6.4.7: the destination may be the selected mailbox;
             // the messages then get new UIDs in it (and MOVE expunges the originals).
             let destination = folder == selected.folder ? selected.mailbox : store.open(folder)
+            // A MOVE stays within the one quota root: only a COPY adds to the usage.
+            let copied = isMove ? nil : try quotaSize(of: uids, in: selected.mailbox)
+            if let copied, let refusal = quotaRefusal(adding: copied, messages: uids.count) { return no(tag, code: .overQuota, refusal) }
             let pairs = isMove ? try selected.mailbox.move(uids: uids, to: destination)
                                : try selected.mailbox.copy(uids: uids, to: destination)
             let validity = try destination.uidList.read()?.uidValidity ?? 0
@@ -94,6 +97,7 @@ extension IMAPSession {
                 synchronize()
                 ok(tag, "MOVE completed")
             } else {
+                if let copied { quotaRecord(adding: copied, messages: pairs.count) }
                 if folder == selected.folder { synchronize() }
                 ok(tag, code: code, "COPY completed")
             }

@@ -30,6 +30,8 @@ public struct IMAPSessionConfiguration: Sendable {
     public var maxCommandsBeforeLogin = 50
     /// Largest message served or appended, octets.
     public var maxMessageSize = 64 << 20
+    /// The logged-in user's Maildir++ quota (RFC 9208 QUOTA); nil: no quotas at all.
+    public var quotaLimit: (@Sendable (_ user: String) -> QuotaLimit)?
 
     public init() {}
 }
@@ -138,6 +140,7 @@ public final class IMAPSession {
             list += ["NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED",
                      "LIST-STATUS", "ESEARCH", "SEARCHRES", "WITHIN", "CONDSTORE", "SORT", "SORT=DISPLAY",
                      "STATUS=SIZE", "MULTIAPPEND", "UTF8=ACCEPT", "BINARY"]
+            list += quotaCapabilities
         }
         return list
     }

@@ -10,5 +10,6 @@ let pop3Settings: [Setting] = [
     Setting(name: "pop3_commands_before_auth", kind: .count, defaultValue: "20", summary: "POP3 commands allowed before a successful login"),
     Setting(name: "pop3_auth_failures", kind: .count, defaultValue: "3", summary: "failed POP3 logins after which the connection is closed"),
     Setting(name: "pop3_auth_failure_delay", kind: .duration, defaultValue: "2s", summary: "added wait per failed POP3 login so far (after postamt-auth's own delay), at most 15s"),
+    Setting(name: "pop3_uidl_format", kind: .text, defaultValue: "basename", summary: "UIDL strings: basename (the Maildir base name, as Courier) or dovecot (Dovecot's default %08Xu%08Xv: UID and UIDVALIDITY in hex, which stay after a takeover)"),
     Setting(name: "pop3_error_limit", kind: .count, defaultValue: "10", summary: "POP3 protocol errors (unknown commands, bad arguments) after which the connection is closed"),
 ]

@@ -230,8 +230,15 @@ public struct LocalDelivery {
     func deliverToFile(_ path: String, maildir: Bool) -> DeliveryOutcome? {
         let parts: [ArraySlice<UInt8>] = [deliveryHeaders[...], message[...]]
         if maildir {
+            let size = parts.reduce(0) { $0 + $1.count }
+            let admitted: (quota: MaildirQuota, before: QuotaUsage)?
+            switch quotaAdmission(path, size: size) {
+            case .failure(let refusal): return refusal
+            case .success(let a): admitted = a
+            }
             do {
                 try Maildir(path: path).deliver(parts)
+                if let admitted { quotaDelivered(admitted.quota, size: size, before: admitted.before) }
                 return nil
             } catch let e as SystemError where e.isOutOfSpace {
                 return .temporary("maildir \(path): disk full or over quota (#4.2.2)")

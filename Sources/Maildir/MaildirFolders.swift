@@ -143,9 +143,12 @@ public struct MaildirFolders: Sendable {
     public func subscriptions() throws -> [String] {
         guard let bytes = try mapSystemErrors({ try FileIO.readFile(subscriptionsPath, limit: 4 << 20) }) else { return [] }
         // Split bytes, not Characters: "\r\n" is one Character in Swift.
-        return bytes.split(separator: UInt8(ascii: "\n")).map { line in
+        var lines = bytes.split(separator: UInt8(ascii: "\n")).map { line in
             String(decoding: line.last == UInt8(ascii: "\r") ? line.dropLast() : line, as: UTF8.self)
-        }.filter { !$0.isEmpty }
+        }
+        // Dovecot 2.2 and later: a "V\t2" header and a tab as the hierarchy separator.
+        if lines.first == "V\t2" { lines = lines.dropFirst().map { $0.split(separator: "\t", omittingEmptySubsequences: false).joined(separator: ".") } }
+        return lines.filter { !$0.isEmpty }
     }
 
     public func subscribe(_ name: String) throws {

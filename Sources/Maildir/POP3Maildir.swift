@@ -13,6 +13,14 @@ public struct POP3Message: Hashable, Sendable {
     public var crlfSize: Int
 }
 
+/// How UIDL strings are made: from the base name (Courier's way, Postamt's default), or as
+/// Dovecot's default `pop3_uidl_format = %08Xu%08Xv` (the UID and the UIDVALIDITY, each eight
+/// upper-case hex digits), which stays the same for a Maildir taken over from Dovecot because
+/// its UIDs and UIDVALIDITY do.
+public enum POP3UIDLFormat: Sendable {
+    case baseName, dovecot
+}
+
 /// A POP3 session's view of INBOX (RFC 1939): taken once at login, as POP3 requires a fixed
 /// message list for the session; new/ is moved to cur/ as Dovecot and Courier do.
 ///
@@ -22,6 +30,7 @@ public struct POP3Message: Hashable, Sendable {
 public final class POP3Maildir {
     public let mailbox: MaildirMailbox
     public private(set) var messages: [POP3Message] = []
+    public var uidlFormat = POP3UIDLFormat.baseName
 
     public init(inbox: Maildir, lockOptions: DotLock.Options = DotLock.Options()) {
         self.mailbox = MaildirMailbox(maildir: inbox, lockOptions: lockOptions)
@@ -35,7 +44,9 @@ public final class POP3Maildir {
         list.reserveCapacity(snapshot.messages.count)
         for m in snapshot.messages {
             guard let info = try mailbox.info(uid: m.uid, crlfSize: true), let crlf = info.crlfSize else { continue }
-            list.append(POP3Message(uid: m.uid, baseName: m.baseName, uidl: POP3Maildir.uidl(forBaseName: m.baseName), crlfSize: crlf))
+            let uidl = uidlFormat == .dovecot ? POP3Maildir.dovecotUIDL(uid: m.uid, uidValidity: snapshot.uidValidity)
+                                              : POP3Maildir.uidl(forBaseName: m.baseName)
+            list.append(POP3Message(uid: m.uid, baseName: m.baseName, uidl: uidl, crlfSize: crlf))
         }
         try? mailbox.saveCache() // the cache is an optimisation: failing to write it is no error
         messages = list
@@ -52,6 +63,15 @@ public final class POP3Maildir {
     public func delete(baseNames: [String]) throws -> [String] {
         let removed = Set(try mailbox.remove(baseNames: baseNames))
         return messages.filter { removed.contains($0.uid) }.map(\.baseName)
+    }
+
+    /// Dovecot's default UIDL, `%08Xu%08Xv`.
+    public static func dovecotUIDL(uid: UInt32, uidValidity: UInt32) -> String {
+        func hex(_ v: UInt32) -> String {
+            let digits = String(v, radix: 16, uppercase: true)
+            return String(repeating: "0", count: max(0, 8 - digits.count)) + digits
+        }
+        return hex(uid) + hex(uidValidity)
     }
 
     /// The UIDL for a base name: the base name itself when it fits RFC 1939 §7 ("one to 70

@@ -749,6 +749,7 @@ public struct UIDList: Sendable {
     func loadOrCreateLocked() throws -> (file: UIDListFile, fresh: Bool, identity: FileIdentity?, layout: UIDListFile.Layout?) {
         let found = try load()
         if let found, let parsed = found.parsed { return (parsed.file, false, found.identity, parsed.layout) }
+        if found == nil, let adopted = try UIDListAdoption.adopt(folderPath: folderPath) { return (adopted, true, nil, nil) }
         var minimum: UInt32 = 1
         if let bytes = found?.bytes, let old = UIDListFile.salvageValidity(bytes), old < UInt32.max { minimum = old + 1 }
         let validity = try UIDValidityAllocator.next(root: rootPath, atLeast: minimum, lockOptions: lockOptions)

@@ -94,6 +94,7 @@ public enum POP3Daemon {
         engineConfiguration.startTLSAvailable = tlsContext != nil
         engineConfiguration.allowsPlaintextAuthentication = settings.plaintextAuthentication || preauth != nil
         let policy = POP3LoginPolicy(settings: settings.login, peer: peer, preauthenticatedUser: preauth, log: logLine)
+        policy.uidlFormat = settings.uidlFormat
         let session = POP3ServerSession(configuration: engineConfiguration, policy: policy)
         let engine = POP3SessionEngine(session: session, preauthenticatedUser: preauth)
         let host = SessionHost(connection: connection, tlsContext: tlsContext, timeouts: settings.timeouts, log: logLine)

@@ -15,6 +15,8 @@ public final class POP3LoginPolicy: POP3ServerPolicy {
     private var canonicalNames: [String: String] = [:]
     /// Once the process became a user, it is that user until it exits.
     public private(set) var currentUser: String?
+    /// How UIDL strings are made (pop3_uidl_format).
+    public var uidlFormat = POP3UIDLFormat.baseName
 
     public init(settings: LoginSettings, peer: String, preauthenticatedUser: String? = nil,
                 log: @escaping (String) -> Void) {
@@ -58,6 +60,7 @@ public final class POP3LoginPolicy: POP3ServerPolicy {
             return .temporaryFailure
         }
         let drop = POP3Maildir(inbox: Maildir(path: path))
+        drop.uidlFormat = uidlFormat
         do {
             try drop.takeSnapshot()
         } catch {

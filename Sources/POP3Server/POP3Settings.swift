@@ -1,5 +1,6 @@
 import MailCore
 import MailLogin
+import Maildir
 import POP3Protocol
 
 /// postamt-pop3d's settings from postamt.conf(5).
@@ -8,6 +9,7 @@ public struct POP3Settings: Sendable {
     public var limits: POP3Limits
     public var plaintextAuthentication: Bool
     public var timeouts: SessionTimeouts
+    public var uidlFormat: POP3UIDLFormat
 
     public init(_ configuration: Configuration) {
         login = LoginSettings(configuration)
@@ -18,6 +20,7 @@ public struct POP3Settings: Sendable {
         limits.authenticationFailureDelayMilliseconds = Int(configuration.duration("pop3_auth_failure_delay")) * 1000
         limits.maximumErrors = max(1, configuration.count("pop3_error_limit"))
         self.limits = limits
+        uidlFormat = configuration.string("pop3_uidl_format") == "dovecot" ? .dovecot : .baseName
         plaintextAuthentication = ["yes", "true"].contains(configuration.string("pop3_plaintext_auth"))
         timeouts = SessionTimeouts(idle: .seconds(max(1, configuration.duration("pop3_idle_timeout"))),
                                    login: .seconds(max(1, configuration.duration("pop3_login_timeout"))),

@@ -49,7 +49,7 @@ struct Postamt: ParsableCommand {
         commandName: "postamt",
         abstract: "Administer the Postamt mail system.",
         subcommands: [Queue.self, Check.self, Config.self, DKIM.self, DNSRecords.self, Spam.self,
-                      Resolve.self, Domain.self, Alias.self, Sender.self, User.self, SieveCommand.self])
+                      Resolve.self, Domain.self, Alias.self, Sender.self, User.self, SieveCommand.self, Quota.self])
 }
 
 struct Queue: ParsableCommand {
@@ -169,6 +169,7 @@ struct Check: ParsableCommand {
         }
         problems += Spam.check(configuration)
         problems += SieveCommand.check(configuration)
+        problems += Quota.check(configuration)
         problems += Check.tlsProblems(configuration)
         let owner = configuration.string("mail_owner")
         if SystemUser.named(owner) == nil { problems.append("\(configuration.file): mail_owner '\(owner)' is not a system user") }

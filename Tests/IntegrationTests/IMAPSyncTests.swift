@@ -22,26 +22,7 @@ struct IMAPSyncTests {
         try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
         let imapd = "\(installation.root)/bin/postamt-imapd"
         try? FileManager.default.copyItem(atPath: "\(TestEnvironment.buildDirectory)/postamt-imapd", toPath: imapd)
-        let rc = """
-        IMAPAccount postamt
-        Tunnel "POSTAMT_ROOT=\(installation.root) \(imapd) --preauth \(user.name)"
-
-        IMAPStore remote
-        Account postamt
-
-        MaildirStore local
-        Path \(local)/
-        Inbox \(local)/INBOX
-        SubFolders Verbatim
-
-        Channel all
-        Far :remote:
-        Near :local:
-        Patterns *
-        Create Both
-        Expunge Both
-        SyncState *
-        """
+        let rc = mbsyncConfiguration(tunnel: "POSTAMT_ROOT=\(installation.root) \(imapd) --preauth \(user.name)", local: local)
         try rc.write(toFile: "\(installation.root)/mbsyncrc", atomically: true, encoding: .utf8)
         func sync() throws {
             let r = try run("/usr/bin/mbsync", ["-c", "\(installation.root)/mbsyncrc", "all"], timeout: 120)
