@@ -82,8 +82,10 @@ extension IMAPSession {
             // RFC 6851 §3.3 and RFC 3501 §6.4.7: the destination may be the selected mailbox;
             // the messages then get new UIDs in it (and MOVE expunges the originals).
             let destination = folder == selected.folder ? selected.mailbox : store.open(folder)
+            let learning = prepareSpamLearning(from: selected, to: folder, store: store, uids: uids)
             let pairs = isMove ? try selected.mailbox.move(uids: uids, to: destination)
                                : try selected.mailbox.copy(uids: uids, to: destination)
+            commitSpamLearning(learning, copied: pairs.map(\.source))
             let validity = try destination.uidList.read()?.uidValidity ?? 0
             let code: IMAPResponseCode? = pairs.isEmpty ? nil
                 : .copyUID(uidValidity: validity, source: IMAPNumberSet(numbers: pairs.map(\.source)),

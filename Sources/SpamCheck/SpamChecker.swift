@@ -194,8 +194,11 @@ public final class SpamChecker {
             }
         }
 
-        // The statistical classifier.
-        if timeLeft("Bayes") { bayes(input, &report) }
+        // The administrator's rules and the statistical classifier see the decoded message.
+        // Decoding and tokenising are bounded by the limits.
+        let document = SpamDocument.decode(rawMessage: input.message, limits: options.decodeLimits)
+        if let path = options.rulesFile, timeLeft("local rules") { localRules(path, document, &report) }
+        if timeLeft("Bayes") { bayes(input, document, &report) }
 
         report.score = report.hits.reduce(0) { $0 + $1.weight }
         report.isSpam = report.score >= options.tagScore
@@ -205,10 +208,20 @@ public final class SpamChecker {
         return report
     }
 
-    func bayes(_ input: SpamCheckInput, _ report: inout SpamReport) {
-        // Decoding and tokenising are bounded by the limits; what they cut is reported even
-        // when there is no database to classify against.
-        let document = SpamDocument.decode(rawMessage: input.message, limits: options.decodeLimits)
+    func localRules(_ path: String, _ document: SpamDocument, _ report: inout SpamReport) {
+        let rules: LocalRules?
+        do { rules = try LocalRules.load(path: path) } catch {
+            report.notes.append("local rules skipped: \(error)")
+            return
+        }
+        guard let rules else { return }
+        for rule in rules.matches(headers: document.headers, body: document.textParts) {
+            report.hits.append(SpamRuleHit(name: rule.name, weight: options.weights[rule.name] ?? rule.score))
+        }
+    }
+
+    func bayes(_ input: SpamCheckInput, _ document: SpamDocument, _ report: inout SpamReport) {
+        // What the limits cut is reported even when there is no database to classify against.
         let tokens = SpamTokenizer(limits: options.tokenizerLimits).tokenize(document)
         if !tokens.truncation.isEmpty {
             fire(&report, "SCAN_PARTIAL")

@@ -11,12 +11,15 @@ import SpamFilter
 struct Spam: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train and inspect the spam filter.",
-        subcommands: [Learn.self, LearnFolders.self, Forget.self, Stats.self])
+        subcommands: [Learn.self, LearnFolders.self, LearnQueue.self, Forget.self, Stats.self])
 
     /// `postamt check`'s part: the spam settings' values (numbers, choices, weights).
     static func check(_ configuration: Configuration) -> [String] {
         do {
-            _ = try SpamCheckOptions(configuration: configuration)
+            let options = try SpamCheckOptions(configuration: configuration)
+            if let path = options.rulesFile {
+                do { _ = try LocalRules.load(path: path) } catch { return error.problems }
+            }
             return []
         } catch {
             return error.problems.map(\.description)
@@ -100,6 +103,46 @@ struct Spam: ParsableCommand {
                     let junkPath = "\(maildir).\(junk)"
                     let spam = FileIO.isDirectory(junkPath) ? try training.train([junkPath], as: .spam).summary : LearnSummary()
                     print("\(name): spam \(spam.learnt) learnt, \(spam.reclassified) moved; ham \(ham.summary.learnt) learnt, \(ham.summary.reclassified) moved")
+                } catch {
+                    print("\(name): \(error)")
+                    failed = true
+                }
+            }
+            if failed { throw ExitCode(1) }
+        }
+    }
+
+    struct LearnQueue: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "learn-queue",
+            abstract: "For each user: learn the messages moved into Junk (spam) or out of it (ham) since the last run, as postamt-imapd queued them.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Users (default: every user with a Maildir in the home directory).") var users: [String] = []
+
+        func run() throws {
+            let configuration = try global.configuration()
+            let options: SpamCheckOptions
+            do { options = try SpamCheckOptions(configuration: configuration) } catch { throw fail("spam settings: \(error)") }
+            let mailbox = configuration.string("home_mailbox")
+            guard mailbox.hasSuffix("/") else { throw fail("learn-queue needs Maildir delivery (home_mailbox ending in /)") }
+            var names = users
+            if names.isEmpty {
+                setpwent()
+                while let entry = getpwent() { names.append(String(cString: entry.pointee.pw_name)) }
+                endpwent()
+            }
+            var failed = false
+            for name in names {
+                guard let user = SystemUser.named(name) else { print("\(name): no such user"); failed = true; continue }
+                let maildir = mailbox.hasPrefix("/") ? mailbox : "\(user.home)/\(mailbox)"
+                let queue = SpamLearningQueue(maildir: maildir)
+                guard FileIO.isDirectory("\(queue.path)/new") else { continue }
+                let training = SpamTraining(database: TokenDatabase(path: options.databasePath(user: name)), options: options)
+                do {
+                    let result = try queue.apply(training)
+                    if result.spam + result.ham + result.skipped > 0 {
+                        print("\(name): \(result.spam) learnt as spam, \(result.ham) as ham, \(result.skipped) unreadable")
+                    }
                 } catch {
                     print("\(name): \(error)")
                     failed = true
