@@ -74,41 +74,23 @@ struct Spam: ParsableCommand {
 
         func run() throws {
             let configuration = try global.configuration()
-            let options: SpamCheckOptions
-            do { options = try SpamCheckOptions(configuration: configuration) } catch { throw fail("spam settings: \(error)") }
-            let mailbox = configuration.string("home_mailbox")
             let junk = configuration.string("spam_junk_folder")
-            guard mailbox.hasSuffix("/"), !junk.isEmpty else {
+            guard configuration.string("home_mailbox").hasSuffix("/"), !junk.isEmpty else {
                 throw fail("learn-folders needs Maildir delivery (home_mailbox ending in /) and a spam_junk_folder")
             }
-            var names = users
-            if names.isEmpty {
-                setpwent()
-                while let entry = getpwent() { names.append(String(cString: entry.pointee.pw_name)) }
-                endpwent()
-            }
-            var failed = false
-            for name in names {
-                guard let user = SystemUser.named(name) else { print("\(name): no such user"); failed = true; continue }
-                let maildir = mailbox.hasPrefix("/") ? mailbox : "\(user.home)/\(mailbox)"
+            try Spam.forEachUserMaildir(configuration, users) { name, maildir, training in
                 guard FileIO.isDirectory("\(maildir)cur") else {
-                    if !users.isEmpty { print("\(name): no Maildir at \(maildir)"); failed = true }
-                    continue
+                    if !users.isEmpty { print("\(name): no Maildir at \(maildir)"); return false }
+                    return true
                 }
-                let training = SpamTraining(database: TokenDatabase(path: options.databasePath(user: name)), options: options)
-                do {
-                    // Ham: what the user read and left in the inbox (cur/); new/ may hold spam
-                    // nobody has looked at yet. Spam: everything in the Junk folder.
-                    let ham = try training.train(["\(maildir)cur"], as: .ham)
-                    let junkPath = "\(maildir).\(junk)"
-                    let spam = FileIO.isDirectory(junkPath) ? try training.train([junkPath], as: .spam).summary : LearnSummary()
-                    print("\(name): spam \(spam.learnt) learnt, \(spam.reclassified) moved; ham \(ham.summary.learnt) learnt, \(ham.summary.reclassified) moved")
-                } catch {
-                    print("\(name): \(error)")
-                    failed = true
-                }
+                // Ham: what the user read and left in the inbox (cur/); new/ may hold spam
+                // nobody has looked at yet. Spam: everything in the Junk folder.
+                let ham = try training.train(["\(maildir)cur"], as: .ham)
+                let junkPath = "\(maildir).\(junk)"
+                let spam = FileIO.isDirectory(junkPath) ? try training.train([junkPath], as: .spam).summary : LearnSummary()
+                print("\(name): spam \(spam.learnt) learnt, \(spam.reclassified) moved; ham \(ham.summary.learnt) learnt, \(ham.summary.reclassified) moved")
+                return true
             }
-            if failed { throw ExitCode(1) }
         }
     }
 
@@ -121,35 +103,48 @@ struct Spam: ParsableCommand {
 
         func run() throws {
             let configuration = try global.configuration()
-            let options: SpamCheckOptions
-            do { options = try SpamCheckOptions(configuration: configuration) } catch { throw fail("spam settings: \(error)") }
-            let mailbox = configuration.string("home_mailbox")
-            guard mailbox.hasSuffix("/") else { throw fail("learn-queue needs Maildir delivery (home_mailbox ending in /)") }
-            var names = users
-            if names.isEmpty {
-                setpwent()
-                while let entry = getpwent() { names.append(String(cString: entry.pointee.pw_name)) }
-                endpwent()
+            guard configuration.string("home_mailbox").hasSuffix("/") else {
+                throw fail("learn-queue needs Maildir delivery (home_mailbox ending in /)")
             }
-            var failed = false
-            for name in names {
-                guard let user = SystemUser.named(name) else { print("\(name): no such user"); failed = true; continue }
-                let maildir = mailbox.hasPrefix("/") ? mailbox : "\(user.home)/\(mailbox)"
+            try Spam.forEachUserMaildir(configuration, users) { name, maildir, training in
                 let queue = SpamLearningQueue(maildir: maildir)
-                guard FileIO.isDirectory("\(queue.path)/new") else { continue }
-                let training = SpamTraining(database: TokenDatabase(path: options.databasePath(user: name)), options: options)
-                do {
-                    let result = try queue.apply(training)
-                    if result.spam + result.ham + result.skipped > 0 {
-                        print("\(name): \(result.spam) learnt as spam, \(result.ham) as ham, \(result.skipped) unreadable")
-                    }
-                } catch {
-                    print("\(name): \(error)")
-                    failed = true
+                guard FileIO.isDirectory("\(queue.path)/new") else { return true }
+                let result = try queue.apply(training)
+                if result.spam + result.ham + result.skipped > 0 {
+                    print("\(name): \(result.spam) learnt as spam, \(result.ham) as ham, \(result.skipped) unreadable")
                 }
+                return true
             }
-            if failed { throw ExitCode(1) }
         }
+    }
+
+    /// Runs `body` for each of `users` (default: every user of the system) with the user's
+    /// Maildir (home_mailbox, ending in /) and a training of the user's database; an unknown
+    /// user, an error or `body` returning false makes the command exit 1 after the others.
+    static func forEachUserMaildir(_ configuration: Configuration, _ users: [String],
+                                   _ body: (_ name: String, _ maildir: String, _ training: SpamTraining) throws -> Bool) throws {
+        let options: SpamCheckOptions
+        do { options = try SpamCheckOptions(configuration: configuration) } catch { throw fail("spam settings: \(error)") }
+        let mailbox = configuration.string("home_mailbox")
+        var names = users
+        if names.isEmpty {
+            setpwent()
+            while let entry = getpwent() { names.append(String(cString: entry.pointee.pw_name)) }
+            endpwent()
+        }
+        var failed = false
+        for name in names {
+            guard let user = SystemUser.named(name) else { print("\(name): no such user"); failed = true; continue }
+            let maildir = mailbox.hasPrefix("/") ? mailbox : "\(user.home)/\(mailbox)"
+            let training = SpamTraining(database: TokenDatabase(path: options.databasePath(user: name)), options: options)
+            do {
+                if try !body(name, maildir, training) { failed = true }
+            } catch {
+                print("\(name): \(error)")
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(1) }
     }
 
     struct Forget: ParsableCommand {
