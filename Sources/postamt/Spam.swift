@@ -83,6 +83,10 @@ struct Spam: ParsableCommand {
                     if !users.isEmpty { print("\(name): no Maildir at \(maildir)"); return false }
                     return true
                 }
+                // The learning queue first (postamt-imapd's record of moves, in order), so that
+                // it never grows when no path unit drains it.
+                let queued = try SpamLearningQueue(maildir: maildir).apply(training)
+                if queued.spam + queued.ham > 0 { print("\(name): queue: \(queued.spam) learnt as spam, \(queued.ham) as ham") }
                 // Ham: what the user read and left in the inbox (cur/); new/ may hold spam
                 // nobody has looked at yet. Spam: everything in the Junk folder.
                 let ham = try training.train(["\(maildir)cur"], as: .ham)

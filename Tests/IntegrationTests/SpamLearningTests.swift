@@ -100,6 +100,18 @@ struct SpamLearningTests {
     }
 
     @Test(.enabled(if: PythonClient.hasIMAPClient, "needs Python's imapclient (pip install imapclient)"))
+    func theNightlyJobDrainsTheQueueToo() throws {
+        let user = try TestUser()
+        let system = try Installation(config: offlineSpamSettings)
+        try user.deliver(watches(1))
+        _ = try moveWithIMAP(system, user, from: "INBOX", to: "Junk")
+        #expect(queued(user).count == 1)
+        let nightly = try system.postamt(["spam", "learn-folders", user.name])
+        #expect(nightly.status == 0 && nightly.stdout.contains("queue: 1 learnt as spam"), "\(nightly.stdout) \(nightly.stderr)")
+        #expect(queued(user).isEmpty)
+    }
+
+    @Test(.enabled(if: PythonClient.hasIMAPClient, "needs Python's imapclient (pip install imapclient)"))
     func movesBetweenOrdinaryFoldersQueueNothing() throws {
         let user = try TestUser()
         let system = try Installation(config: offlineSpamSettings)
