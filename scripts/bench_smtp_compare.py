@@ -70,6 +70,10 @@ default_process_limit = 200
         with open(f"{self.config}/master.cf", "w") as f:
             f.writelines(lines)
         self.user = user
+        os.makedirs(f"{self.dir}/spool")
+        os.makedirs(f"{self.dir}/data")
+        shutil.chown(f"{self.dir}/data", "postfix")
+        # check runs post-install create-missing: the queue's subdirectories and permissions.
         subprocess.run(["postfix", "-c", self.config, "check"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def start(self, group):

@@ -85,8 +85,10 @@ extension IMAPSession {
             // A MOVE stays within the one quota root: only a COPY adds to the usage.
             let copied = isMove ? nil : try quotaSize(of: uids, in: selected.mailbox)
             if let copied, let refusal = quotaRefusal(adding: copied, messages: uids.count) { return no(tag, code: .overQuota, refusal) }
+            let learning = prepareSpamLearning(from: selected, to: folder, store: store, uids: uids)
             let pairs = isMove ? try selected.mailbox.move(uids: uids, to: destination)
                                : try selected.mailbox.copy(uids: uids, to: destination)
+            commitSpamLearning(learning, copied: pairs.map(\.source))
             let validity = try destination.uidList.read()?.uidValidity ?? 0
             let code: IMAPResponseCode? = pairs.isEmpty ? nil
                 : .copyUID(uidValidity: validity, source: IMAPNumberSet(numbers: pairs.map(\.source)),

@@ -22,5 +22,6 @@ let spamSettings: [Setting] = [
     Setting(name: "spam_max_tokens", kind: .count, defaultValue: "8000", summary: "tokens one message contributes"),
     Setting(name: "spam_time_limit", kind: .duration, defaultValue: "20s", summary: "time for one check; checks not done by then are skipped and the message passes"),
     Setting(name: "spam_dkim_max_signatures", kind: .count, defaultValue: "5", summary: "DKIM signatures verified per message"),
+    Setting(name: "spam_rules_file", kind: .path, defaultValue: "{root}/etc/postamt/spam-rules", summary: "the administrator's header and body rules (postamt-spam-rules(5)); none when missing"),
     Setting(name: "spam_junk_folder", kind: .text, defaultValue: "Junk", summary: "Maildir++ folder postamt-local files tagged mail into; empty: deliver to the inbox"),
 ]

@@ -18,12 +18,7 @@ enum IsolatedCheck {
         }
         if pid == 0 {
             close(fds[0])
-            // Test hook (postamt-spamcheck(8) does not document it): simulate a bug.
-            switch getenv("POSTAMT_SPAMCHECK_FAULT").map({ String(cString: $0) }) {
-            case "crash": abort()
-            case "hang": while true { sleep(1000) }
-            default: break
-            }
+            faultForTests()
             let encoded = encode(body())
             try? FileIO.writeAll(fds[1], encoded)
             _exit(0)
@@ -53,6 +48,24 @@ enum IsolatedCheck {
         if let failure { return (nil, failure) }
         guard let report = decode(output) else { return (nil, "the check's report was unreadable") }
         return (report, nil)
+    }
+
+    /// Test hook (postamt-spamcheck(8) does not document it): simulate a bug in the checks.
+    static func faultForTests() {
+        switch getenv("POSTAMT_SPAMCHECK_FAULT").map({ String(cString: $0) }) {
+        case "crash": abort()
+        case "hang": while true { sleep(1000) }
+        case "overflow": _ = overflow(1)
+        default: break
+        }
+    }
+
+    /// Recurses until the stack runs out (the crash handler must run on its own stack).
+    @inline(never)
+    static func overflow(_ depth: Int) -> Int {
+        var frame = [Int](repeating: depth, count: 4)
+        withUnsafeMutableBytes(of: &frame) { _ in }
+        return overflow(depth + 1) + frame[0]
     }
 
     /// One item per line: a tag, a tab, the value (tabs and line ends in values become spaces).

@@ -25,6 +25,8 @@ public struct SpamCheckOptions: Sendable {
     public var tokenizerLimits = SpamTokenizerLimits()
     public var timeLimitSeconds: Int64 = 20
     public var dkimMaxSignatures = 5
+    /// postamt-spam-rules(5); nil: no local rules.
+    public var rulesFile: String? = nil
 
     public init() {}
 
@@ -74,6 +76,8 @@ public struct SpamCheckOptions: Sendable {
         tokenizerLimits.maxTokens = c.count("spam_max_tokens")
         timeLimitSeconds = max(1, c.duration("spam_time_limit"))
         dkimMaxSignatures = c.count("spam_dkim_max_signatures")
+        let rules = c.string("spam_rules_file")
+        rulesFile = rules.isEmpty ? nil : rules
         if !problems.isEmpty { throw ConfigErrors(problems: problems) }
     }
 

@@ -68,7 +68,7 @@ public enum SpamCheckProgram {
             log.error("reading the message: \(error)")
             return FilterExit.ioError.rawValue
         }
-        let (report, options) = score(configuration, input)
+        let (report, options) = score(configuration, input, inProcess: true)
         let authservID = options?.authservID ?? configuration.hostname
         let output = rewrite(input.message, report: report, authservID: authservID)
         do {
@@ -96,7 +96,10 @@ public enum SpamCheckProgram {
     }
 
     /// Scores the message; on any internal error the report says UNSCANNED and the message passes.
-    static func score(_ configuration: Configuration, _ input: SpamCheckInput) -> (SpamReport, SpamCheckOptions?) {
+    /// - Parameter inProcess: filter mode: check in this process under `CrashGuard` (which
+    ///   writes the message unscanned and exits 3 on a crash or at the time limit); otherwise
+    ///   in a child process (`IsolatedCheck`).
+    static func score(_ configuration: Configuration, _ input: SpamCheckInput, inProcess: Bool = false) -> (SpamReport, SpamCheckOptions?) {
         let options: SpamCheckOptions
         do {
             options = try SpamCheckOptions(configuration: configuration)
@@ -107,6 +110,19 @@ public enum SpamCheckProgram {
             report.hits = [SpamRuleHit(name: "UNSCANNED", weight: 0)]
             report.notes = ["not scanned: configuration error"]
             return (report, nil)
+        }
+        if inProcess {
+            var unscanned = SpamReport()
+            unscanned.unscanned = true
+            unscanned.hits = [SpamRuleHit(name: "UNSCANNED", weight: 0)]
+            unscanned.notes = ["not scanned: the check crashed or ran out of time"]
+            let line = "postamt/spamcheck[\(getpid())]: error: spam check failed: crash or time limit; message passed unscanned\n"
+            CrashGuard.arm(unscannedOutput: rewrite(input.message, report: unscanned, authservID: options.authservID),
+                           logLine: Array(line.utf8), seconds: UInt32(clamping: options.timeLimitSeconds + 5))
+            IsolatedCheck.faultForTests()
+            let report = SpamChecker(options: options).check(input)
+            CrashGuard.disarm()
+            return (report, options)
         }
         let (report, failure) = IsolatedCheck.run(timeLimit: options.timeLimitSeconds) {
             SpamChecker(options: options).check(input)

@@ -82,15 +82,17 @@ func monotonicSeconds() -> Double {
 /// Never throws: a check that cannot run is skipped with a note, and the message passes.
 public final class SpamChecker {
     public let options: SpamCheckOptions
-    let dns: AuthDNS?
+    private let givenDNS: AuthDNS?
+    /// The resolver, made at the first check that asks DNS: a message that needs none (no
+    /// client address, no DKIM signature, DMARC off) never reads resolv.conf.
+    lazy var dns: AuthDNS? = givenDNS
+        ?? (try? DNSResolver(nameserver: options.dnsServer, timeout: .seconds(options.dnsTimeoutSeconds), attempts: 1))
 
     /// - Parameter dns: the resolver for SPF/DKIM/DMARC/DNS lists; nil makes one from the options
-    ///   (and when that fails, those checks are skipped with a note).
+    ///   when a check first needs it (and when that fails, those checks are skipped).
     public init(options: SpamCheckOptions, dns: AuthDNS? = nil) {
         self.options = options
-        if let dns { self.dns = dns } else {
-            self.dns = try? DNSResolver(nameserver: options.dnsServer, timeout: .seconds(options.dnsTimeoutSeconds), attempts: 1)
-        }
+        self.givenDNS = dns
     }
 
     public func check(_ input: SpamCheckInput) -> SpamReport {
@@ -138,7 +140,9 @@ public final class SpamChecker {
             }
         }
         var dkimPassDomains: [String] = []
-        if options.checkDKIM, let dns, timeLeft("DKIM") {
+        if options.checkDKIM, header.first("DKIM-Signature") == nil {
+            report.authResults.append("dkim=none")
+        } else if options.checkDKIM, let dns, timeLeft("DKIM") {
             var verifier = DKIMVerifier(dns: dns, maxSignatures: options.dkimMaxSignatures)
             verifier.now = Int64(time(nil))
             let results = verifier.verify(message: message, header: header)
@@ -165,7 +169,7 @@ public final class SpamChecker {
         }
 
         // DNS lists of the client address; a DNS failure never counts against the message.
-        if let ip, let dns, !isLoopback(ip) {
+        if let ip, !isLoopback(ip), !options.dnsblZones.isEmpty || !options.dnswlZones.isEmpty, let dns {
             for zone in options.dnsblZones where timeLeft("DNSBL \(zone)") {
                 if listed(ip, in: zone, dns: dns) { fire(&report, "DNSBL", named: "DNSBL_" + ruleSuffix(zone)) }
             }
@@ -194,8 +198,11 @@ public final class SpamChecker {
             }
         }
 
-        // The statistical classifier.
-        if timeLeft("Bayes") { bayes(input, &report) }
+        // The administrator's rules and the statistical classifier see the decoded message.
+        // Decoding and tokenising are bounded by the limits.
+        let document = SpamDocument.decode(rawMessage: input.message, limits: options.decodeLimits)
+        if let path = options.rulesFile, timeLeft("local rules") { localRules(path, document, &report) }
+        if timeLeft("Bayes") { bayes(input, document, &report) }
 
         report.score = report.hits.reduce(0) { $0 + $1.weight }
         report.isSpam = report.score >= options.tagScore
@@ -205,10 +212,20 @@ public final class SpamChecker {
         return report
     }
 
-    func bayes(_ input: SpamCheckInput, _ report: inout SpamReport) {
-        // Decoding and tokenising are bounded by the limits; what they cut is reported even
-        // when there is no database to classify against.
-        let document = SpamDocument.decode(rawMessage: input.message, limits: options.decodeLimits)
+    func localRules(_ path: String, _ document: SpamDocument, _ report: inout SpamReport) {
+        let rules: LocalRules?
+        do { rules = try LocalRules.load(path: path) } catch {
+            report.notes.append("local rules skipped: \(error)")
+            return
+        }
+        guard let rules else { return }
+        for rule in rules.matches(headers: document.headers, body: document.textParts) {
+            report.hits.append(SpamRuleHit(name: rule.name, weight: options.weights[rule.name] ?? rule.score))
+        }
+    }
+
+    func bayes(_ input: SpamCheckInput, _ document: SpamDocument, _ report: inout SpamReport) {
+        // What the limits cut is reported even when there is no database to classify against.
         let tokens = SpamTokenizer(limits: options.tokenizerLimits).tokenize(document)
         if !tokens.truncation.isEmpty {
             fire(&report, "SCAN_PARTIAL")

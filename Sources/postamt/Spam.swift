@@ -11,12 +11,15 @@ import SpamFilter
 struct Spam: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train and inspect the spam filter.",
-        subcommands: [Learn.self, LearnFolders.self, Forget.self, Stats.self])
+        subcommands: [Learn.self, LearnFolders.self, LearnQueue.self, Forget.self, Stats.self])
 
     /// `postamt check`'s part: the spam settings' values (numbers, choices, weights).
     static func check(_ configuration: Configuration) -> [String] {
         do {
-            _ = try SpamCheckOptions(configuration: configuration)
+            let options = try SpamCheckOptions(configuration: configuration)
+            if let path = options.rulesFile {
+                do { _ = try LocalRules.load(path: path) } catch { return error.problems }
+            }
             return []
         } catch {
             return error.problems.map(\.description)
@@ -71,42 +74,81 @@ struct Spam: ParsableCommand {
 
         func run() throws {
             let configuration = try global.configuration()
-            let options: SpamCheckOptions
-            do { options = try SpamCheckOptions(configuration: configuration) } catch { throw fail("spam settings: \(error)") }
-            let mailbox = configuration.string("home_mailbox")
             let junk = configuration.string("spam_junk_folder")
-            guard mailbox.hasSuffix("/"), !junk.isEmpty else {
+            guard configuration.string("home_mailbox").hasSuffix("/"), !junk.isEmpty else {
                 throw fail("learn-folders needs Maildir delivery (home_mailbox ending in /) and a spam_junk_folder")
             }
-            var names = users
-            if names.isEmpty {
-                setpwent()
-                while let entry = getpwent() { names.append(String(cString: entry.pointee.pw_name)) }
-                endpwent()
-            }
-            var failed = false
-            for name in names {
-                guard let user = SystemUser.named(name) else { print("\(name): no such user"); failed = true; continue }
-                let maildir = mailbox.hasPrefix("/") ? mailbox : "\(user.home)/\(mailbox)"
+            try Spam.forEachUserMaildir(configuration, users) { name, maildir, training in
                 guard FileIO.isDirectory("\(maildir)cur") else {
-                    if !users.isEmpty { print("\(name): no Maildir at \(maildir)"); failed = true }
-                    continue
+                    if !users.isEmpty { print("\(name): no Maildir at \(maildir)"); return false }
+                    return true
                 }
-                let training = SpamTraining(database: TokenDatabase(path: options.databasePath(user: name)), options: options)
-                do {
-                    // Ham: what the user read and left in the inbox (cur/); new/ may hold spam
-                    // nobody has looked at yet. Spam: everything in the Junk folder.
-                    let ham = try training.train(["\(maildir)cur"], as: .ham)
-                    let junkPath = "\(maildir).\(junk)"
-                    let spam = FileIO.isDirectory(junkPath) ? try training.train([junkPath], as: .spam).summary : LearnSummary()
-                    print("\(name): spam \(spam.learnt) learnt, \(spam.reclassified) moved; ham \(ham.summary.learnt) learnt, \(ham.summary.reclassified) moved")
-                } catch {
-                    print("\(name): \(error)")
-                    failed = true
-                }
+                // The learning queue first (postamt-imapd's record of moves, in order), so that
+                // it never grows when no path unit drains it.
+                let queued = try SpamLearningQueue(maildir: maildir).apply(training)
+                if queued.spam + queued.ham > 0 { print("\(name): queue: \(queued.spam) learnt as spam, \(queued.ham) as ham") }
+                // Ham: what the user read and left in the inbox (cur/); new/ may hold spam
+                // nobody has looked at yet. Spam: everything in the Junk folder.
+                let ham = try training.train(["\(maildir)cur"], as: .ham)
+                let junkPath = "\(maildir).\(junk)"
+                let spam = FileIO.isDirectory(junkPath) ? try training.train([junkPath], as: .spam).summary : LearnSummary()
+                print("\(name): spam \(spam.learnt) learnt, \(spam.reclassified) moved; ham \(ham.summary.learnt) learnt, \(ham.summary.reclassified) moved")
+                return true
             }
-            if failed { throw ExitCode(1) }
         }
+    }
+
+    struct LearnQueue: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "learn-queue",
+            abstract: "For each user: learn the messages moved into Junk (spam) or out of it (ham) since the last run, as postamt-imapd queued them.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Users (default: every user with a Maildir in the home directory).") var users: [String] = []
+
+        func run() throws {
+            let configuration = try global.configuration()
+            guard configuration.string("home_mailbox").hasSuffix("/") else {
+                throw fail("learn-queue needs Maildir delivery (home_mailbox ending in /)")
+            }
+            try Spam.forEachUserMaildir(configuration, users) { name, maildir, training in
+                let queue = SpamLearningQueue(maildir: maildir)
+                guard FileIO.isDirectory("\(queue.path)/new") else { return true }
+                let result = try queue.apply(training)
+                if result.spam + result.ham + result.skipped > 0 {
+                    print("\(name): \(result.spam) learnt as spam, \(result.ham) as ham, \(result.skipped) unreadable")
+                }
+                return true
+            }
+        }
+    }
+
+    /// Runs `body` for each of `users` (default: every user of the system) with the user's
+    /// Maildir (home_mailbox, ending in /) and a training of the user's database; an unknown
+    /// user, an error or `body` returning false makes the command exit 1 after the others.
+    static func forEachUserMaildir(_ configuration: Configuration, _ users: [String],
+                                   _ body: (_ name: String, _ maildir: String, _ training: SpamTraining) throws -> Bool) throws {
+        let options: SpamCheckOptions
+        do { options = try SpamCheckOptions(configuration: configuration) } catch { throw fail("spam settings: \(error)") }
+        let mailbox = configuration.string("home_mailbox")
+        var names = users
+        if names.isEmpty {
+            setpwent()
+            while let entry = getpwent() { names.append(String(cString: entry.pointee.pw_name)) }
+            endpwent()
+        }
+        var failed = false
+        for name in names {
+            guard let user = SystemUser.named(name) else { print("\(name): no such user"); failed = true; continue }
+            let maildir = mailbox.hasPrefix("/") ? mailbox : "\(user.home)/\(mailbox)"
+            let training = SpamTraining(database: TokenDatabase(path: options.databasePath(user: name)), options: options)
+            do {
+                if try !body(name, maildir, training) { failed = true }
+            } catch {
+                print("\(name): \(error)")
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(1) }
     }
 
     struct Forget: ParsableCommand {

@@ -27,8 +27,33 @@ func readFile(_ path: String) -> [UInt8]? {
 }
 
 let arguments = CommandLine.arguments
+if arguments.count >= 2, arguments[1] == "--cross-validate" {
+    // spam-classify --cross-validate CORPUS [folds=5] [KEY=VALUE...]: the experiments' knobs.
+    var classifier = SpamClassifier()
+    var tokenizer = SpamTokenizer()
+    var folds = 5, targetFP = 0.001
+    for setting in arguments.dropFirst(3) {
+        let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)
+        guard pair.count == 2, let value = Double(pair[1]) else { complain("spam-classify: bad setting \(setting)"); exit(2) }
+        switch pair[0] {
+        case "folds": folds = Int(value)
+        case "fp": targetFP = value
+        case "strength": classifier.unknownTokenStrength = value
+        case "deviation": classifier.minimumDeviation = value
+        case "clues": classifier.maxClues = Int(value)
+        case "bigrams": tokenizer.options.bigrams = value != 0
+        case "headers": tokenizer.options.otherHeaders = value != 0
+        case "minword": tokenizer.limits.minWordLength = Int(value)
+        case "maxword": tokenizer.limits.maxWordLength = Int(value)
+        default: complain("spam-classify: unknown setting \(pair[0])"); exit(2)
+        }
+    }
+    guard arguments.count >= 3 else { complain("usage: spam-classify --cross-validate CORPUS [KEY=VALUE...]"); exit(2) }
+    crossValidate(corpus: arguments[2], folds: folds, classifier: classifier, tokenizer: tokenizer, targetFP: targetFP)
+    exit(0)
+}
 guard arguments.count >= 3 else {
-    complain("usage: spam-classify DATABASE FILE...")
+    complain("usage: spam-classify DATABASE FILE... | spam-classify --cross-validate CORPUS [KEY=VALUE...]")
     exit(2)
 }
 do {

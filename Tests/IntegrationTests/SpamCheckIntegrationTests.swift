@@ -105,7 +105,7 @@ struct SpamCheckIntegrationTests {
         let system = try Installation(config: offlineSpamSettings + "\nspam_time_limit = 1s\n")
         try system.installSpamcheck()
         let message = Data("From: a@b.test\nSubject: hi\n\nbody\n".utf8)
-        for fault in ["crash", "hang"] {
+        for fault in ["crash", "hang", "overflow"] {
             let r = try run("\(system.root)/bin/postamt-spamcheck", [], input: message,
                             environment: system.environment.merging(["POSTAMT_SPAMCHECK_FAULT": fault]) { $1 })
             #expect(r.status == 3, "\(fault): \(r.stderr)")

@@ -226,6 +226,37 @@ struct DKIMTests {
         #expect(verify(Array(lf.utf8)).first?.result == .pass)
     }
 
+    /// postamt-spamcheck is a static executable that loads libssl with dlopen only for a DKIM
+    /// signature: the built program itself verifies one (and a message without one needs no
+    /// OpenSSL at all, which /proc/PID/maps could show but the result already does).
+    @Test func theStaticProgramVerifiesASignature() throws {
+        let build = ProcessInfo.processInfo.environment["POSTAMT_BUILD_DIR"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().path + "/.build/debug"
+        let root = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: "\(root)/etc/postamt", withIntermediateDirectories: true)
+        try "spam_dns_server = 127.0.0.1:\(server.port)\nspam_dns_timeout = 2s\nspam_spf = no\nmyhostname = mx.test\n"
+            .write(toFile: "\(root)/etc/postamt/postamt.conf", atomically: true, encoding: .utf8)
+        for (key, result) in [("rsa", "dkim=pass"), ("ed", "dkim=pass")] {
+            let signed = try sign(key, key == "rsa" ? "rsa-sha256" : "ed25519-sha256", header: "relaxed", body: "relaxed")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "\(build)/postamt-spamcheck")
+            process.arguments = ["--root", root]
+            let input = Pipe(), output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try process.run()
+            try input.fileHandleForWriting.write(contentsOf: Data(signed))
+            try input.fileHandleForWriting.close()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(text.contains("\(result) (") && text.contains("header.d=signer.test"), "\(text.prefix(800))")
+            #expect(text.contains("dmarc=pass"), "\(text.prefix(800))")
+        }
+    }
+
     @Test func tamperedHeaderFails() throws {
         var signed = String(decoding: try sign("rsa", "rsa-sha256", header: "relaxed", body: "simple"), as: UTF8.self)
         signed = signed.replacingOccurrences(of: "Subject: DKIM test", with: "Subject: DKIM best")
