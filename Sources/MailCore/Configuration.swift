@@ -31,6 +31,10 @@ public struct Setting: Sendable {
 public let knownSettings: [Setting] = coreSettings + authSettings + smtpSettings + pop3Settings + imapSettings
     + remoteSettings + spamSettings + domainSettings + sieveSettings + manageSieveSettings + quotaSettings
 
+/// The settings by name: a lookup per `string(_:)` call, not a scan of the whole list (a
+/// per-connection program reads dozens of settings at start).
+let settingsByName: [String: Setting] = Dictionary(knownSettings.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+
 let coreSettings: [Setting] = [
     Setting(name: "myhostname", kind: .text, defaultValue: "", summary: "this host's name, used in Received:, Message-ID: and bounces (default: gethostname)"),
     Setting(name: "local_domains", kind: .list, defaultValue: "$myhostname, localhost, localhost.localdomain", summary: "domains delivered on this machine"),
@@ -148,7 +152,7 @@ public struct Configuration: Sendable {
             } else if let hash = value.firstRange(of: " #") ?? value.firstRange(of: "\t#") {
                 value = String(value[..<hash.lowerBound]).trimmingSpaces()
             }
-            guard let setting = knownSettings.first(where: { $0.name == key }) else {
+            guard let setting = settingsByName[key] else {
                 problems.append(ConfigProblem(file: file, line: lineNumber, message: "unknown setting '\(key)'"))
                 continue
             }
@@ -180,7 +184,7 @@ public struct Configuration: Sendable {
 
     /// The value as written (or the default), with `$myhostname` and `{root}` expanded.
     public func string(_ key: String) -> String {
-        let setting = knownSettings.first { $0.name == key }
+        let setting = settingsByName[key]
         precondition(setting != nil, "unknown setting \(key)")
         if key == "myhostname" {
             // Never expanded: $myhostname in its own value would recurse.
@@ -190,7 +194,7 @@ public struct Configuration: Sendable {
         if let v = values[key], !(v.isEmpty && key == "program_directory") { return expand(v) }
         var d = setting!.defaultValue
         if key == "program_directory" && d.isEmpty { return FileIO.executableDirectory() }
-        d = d.replacingAll("{root}", with: root)
+        if d.hasPrefix("{root}") { d = root + d.dropFirst(6) }
         return expand(d)
     }
 
