@@ -94,18 +94,45 @@ public final class RemoteDelivery {
         let router = RemoteRouter(resolver: resolver, port: port, myHostname: configuration.hostname,
                                   hostLimit: configuration.count("remote_host_limit"))
         let target = isSmarthost ? configuration.string("relayhost") : destination
-        let hosts: [RemoteHost]
+        var hosts: [RemoteHost]
         switch router.route(target) {
         case .permanent(let why): return RemoteReport(message: (.permanent, why))
         case .temporary(let why): return RemoteReport(message: (.temporary, why))
         case .hosts(let h): hosts = h
         }
+        var hostPolicy = policy
+        var stsMode: MTASTSMode = .none
+        // MTA-STS (RFC 8461) applies to MX delivery by domain, not to a smarthost or an address literal.
+        if !isSmarthost, !target.hasPrefix("["), configuration.bool("mta_sts"),
+           let found = MTASTSLookup(resolver: resolver, configuration: configuration, log: log, queueID: queueID).policy(for: domain) {
+            let (sts, source) = found
+            stsMode = sts.mode
+            let outside = hosts.filter { !sts.allows(mxHost: $0.name) }
+            switch sts.mode {
+            case .enforce:
+                for name in Set(outside.map(\.name)).sorted() {
+                    log.info("MTA-STS: \(name) is not an MX host the policy of \(domain) allows (\(source)); skipped", id: queueID)
+                }
+                hosts = hosts.filter { sts.allows(mxHost: $0.name) }
+                guard !hosts.isEmpty else {
+                    return RemoteReport(message: (.temporary, "no MX host of \(domain) matches its MTA-STS policy (mx: \(sts.mx.joined(separator: ", "))) (#4.7.5)"))
+                }
+                // RFC 8461 §4.2: TLS with a certificate valid for the MX name, no fallback.
+                hostPolicy = max(policy, .verify)
+            case .testing:
+                for name in Set(outside.map(\.name)).sorted() {
+                    log.info("MTA-STS (testing): \(name) is not an MX host the policy of \(domain) allows (\(source)); enforce would skip it", id: queueID)
+                }
+            case .none:
+                break
+            }
+        }
         var lastFailure = "no host to try (#4.4.1)"
         var permanentEverywhere = true
         for (index, host) in hosts.enumerated() {
-            var withoutTLS = policy == .none
+            var withoutTLS = hostPolicy == .none
             while true {
-                let outcome = attempt(host, withoutTLS: withoutTLS, needsUTF8: needsUTF8)
+                let outcome = attempt(host, policy: hostPolicy, stsMode: stsMode, withoutTLS: withoutTLS, needsUTF8: needsUTF8)
                 switch outcome {
                 case .report(let report):
                     return report
@@ -134,7 +161,7 @@ public final class RemoteDelivery {
         case retryWithoutTLS(String)
     }
 
-    func attempt(_ host: RemoteHost, withoutTLS: Bool, needsUTF8: Bool) -> Outcome {
+    func attempt(_ host: RemoteHost, policy: RemoteTLSPolicy, stsMode: MTASTSMode = .none, withoutTLS: Bool, needsUTF8: Bool) -> Outcome {
         let peer = "\(host.name)[\(host.address.address)]"
         let plain: PlainStream
         do {
@@ -161,7 +188,7 @@ public final class RemoteDelivery {
                     session.leftover.removeAll()
                     session.parser = SMTPReplyParser()
                     do {
-                        let context = try makeTLSContext()
+                        let context = try makeTLSContext(policy)
                         let tls = try TLSConnection(client: context, serverName: host.name, over: plain)
                         tls.timeout = commandTimeout
                         try tls.handshake()
@@ -172,9 +199,14 @@ public final class RemoteDelivery {
                         case .notChecked: tlsNote = "unverified (\(tls.protocolVersion), \(tls.cipherName))"
                         }
                         if policy == .verify, tls.peerVerification != .verified {
-                            return .nextHost("TLS certificate of \(peer) does not verify and the TLS policy is verify (#4.7.5)", permanent: false)
+                            let why = stsMode == .enforce ? "the MTA-STS policy of \(destination) is enforce" : "the TLS policy is verify"
+                            return .nextHost("TLS certificate of \(peer) does not verify and \(why) (#4.7.5)", permanent: false)
+                        }
+                        if stsMode == .testing, tls.peerVerification != .verified {
+                            log.info("MTA-STS (testing): the certificate of \(peer) does not verify; enforce would defer", id: queueID)
                         }
                     } catch {
+                        if stsMode == .testing { log.info("MTA-STS (testing): TLS with \(peer) failed; enforce would defer", id: queueID) }
                         if policy == .may { return .retryWithoutTLS("\(error)") }
                         return .nextHost("TLS handshake with \(peer) failed: \(error) (#4.7.5)", permanent: false)
                     }
@@ -186,9 +218,12 @@ public final class RemoteDelivery {
                 }
             } else if policy >= .encrypt {
                 session.quit()
-                return .nextHost("\(peer) does not offer STARTTLS and the TLS policy for \(destination) requires TLS (#4.7.5)", permanent: false)
+                let why = stsMode == .enforce ? "the MTA-STS policy of \(destination)" : "the TLS policy for \(destination)"
+                return .nextHost("\(peer) does not offer STARTTLS and \(why) requires TLS (#4.7.5)", permanent: false)
+            } else if stsMode == .testing {
+                log.info("MTA-STS (testing): \(peer) does not offer STARTTLS; enforce would defer", id: queueID)
             }
-            log.info("\(peer): tls=\(tlsNote)", id: queueID)
+            log.info("\(peer): tls=\(tlsNote)" + (stsMode == .none ? "" : " mta-sts=\(stsMode.rawValue)"), id: queueID)
             if isSmarthost, let failure = try authenticate(session) {
                 return failure
             }
@@ -201,7 +236,7 @@ public final class RemoteDelivery {
         }
     }
 
-    func makeTLSContext() throws -> TLSClientContext {
+    func makeTLSContext(_ policy: RemoteTLSPolicy) throws -> TLSClientContext {
         let ca = configuration.string("remote_tls_ca_file")
         let anchors: TLSTrustAnchors = ca.isEmpty ? .systemDefault : .caFile(ca)
         return try TLSClientContext(verification: policy == .verify ? .peer(anchors) : .opportunistic(anchors))

@@ -69,7 +69,8 @@ final class RemoteTestBed {
     var outbox: String { "\(work)/outbox" }
     var certificate: String { "\(work)/cert.pem" }
 
-    init(config: String = "") throws {
+    /// `records`: further dnsmasq options (records) for one suite's own test domains.
+    init(config: String = "", records extraRecords: [String] = []) throws {
         var template = Array("/tmp/postamt-remote-XXXXXX".utf8CString)
         guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
         work = String(cString: dir)
@@ -89,7 +90,7 @@ final class RemoteTestBed {
         dns.arguments = ["-c", "\"$0\" \"$@\" & pid=$!; read line; kill -9 $pid", RemoteTestBed.dnsmasq,
                          "--no-daemon", "--port=\(dnsPort)", "--listen-address=127.0.0.1", "--bind-interfaces",
                          "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--user=root",
-                         "--local=/test/"] + RemoteTestBed.records
+                         "--local=/test/"] + RemoteTestBed.records + extraRecords
         dns.standardInput = dnsLifeline
         dns.standardOutput = FileHandle.nullDevice
         dns.standardError = FileHandle.nullDevice
