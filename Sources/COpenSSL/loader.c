@@ -34,7 +34,7 @@
     X(SSL_pending) X(SSL_read_ex) X(SSL_set1_host) X(SSL_set_accept_state) X(SSL_set_connect_state) \
     X(SSL_set_hostflags) X(SSL_set_rfd) X(SSL_set_wfd) X(SSL_shutdown) X(SSL_write_ex) \
     X(TLS_client_method) X(TLS_server_method) \
-    X(X509_NAME_print_ex) X(X509_VERIFY_PARAM_set1_ip_asc) X(X509_free) X(X509_get_subject_name) \
+    X(ASN1_TIME_diff) X(X509_NAME_print_ex) X(X509_VERIFY_PARAM_set1_ip_asc) X(X509_free) X(X509_get0_notAfter) X(X509_get_subject_name) \
     X(X509_verify_cert_error_string) X(d2i_PUBKEY) X(d2i_PublicKey) X(i2d_PUBKEY)
 
 #define POSTAMT_LIBSSL "libssl.so.3"

@@ -26,4 +26,10 @@ let remoteSettings: [Setting] = [
     Setting(name: "dkim_key_directory", kind: .path, defaultValue: "{root}/etc/postamt/dkim", summary: "DKIM signing keys: DIR/DOMAIN/SELECTOR.key (made by postamt dkim keygen)"),
     Setting(name: "dkim_selector", kind: .text, defaultValue: "postamt", summary: "the selector used to sign when a domain has several keys"),
     Setting(name: "dkim_signed_headers", kind: .list, defaultValue: "from, to, cc, subject, date, message-id, reply-to, in-reply-to, references, mime-version, content-type, content-transfer-encoding, list-id, list-unsubscribe", summary: "header fields a DKIM signature covers (From: always)"),
+    Setting(name: "doctor_host_addresses", kind: .list, defaultValue: "", summary: "the addresses this host sends mail from, for postamt doctor's PTR, SPF and DNS list checks (default: the A/AAAA records of myhostname)"),
+    Setting(name: "doctor_dnsbl_zones", kind: .list, defaultValue: "zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org", summary: "DNS block lists postamt doctor looks this host's IPv4 addresses up in"),
+    Setting(name: "doctor_smtp_ports", kind: .list, defaultValue: "25, 587", summary: "ports where postamt doctor expects SMTP with STARTTLS on this host"),
+    Setting(name: "doctor_tls_ports", kind: .list, defaultValue: "465, 993, 995", summary: "ports where postamt doctor expects implicit TLS on this host (SMTPS, IMAPS, POP3S)"),
+    Setting(name: "doctor_certificate_warning_days", kind: .count, defaultValue: "21", summary: "postamt doctor warns when a certificate expires within this many days"),
+    Setting(name: "doctor_timeout", kind: .duration, defaultValue: "10s", summary: "how long one connection of postamt doctor to this host's services may take"),
 ]

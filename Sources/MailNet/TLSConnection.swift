@@ -187,6 +187,14 @@ public final class TLSConnection: ByteStream {
         return String(decoding: buffer[0..<Int(count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Seconds until the peer certificate's notAfter (negative when it has expired), if the peer sent one.
+    public var peerCertificateSecondsLeft: Int64? {
+        guard let certificate = SSL_get0_peer_certificate(ssl), let notAfter = X509_get0_notAfter(certificate) else { return nil }
+        var days: Int32 = 0, seconds: Int32 = 0
+        guard ASN1_TIME_diff(&days, &seconds, nil, notAfter) == 1 else { return nil }
+        return Int64(days) * 86400 + Int64(seconds)
+    }
+
     /// Whether the server's certificate verified (client side, after the handshake). Use it to log
     /// "verified" versus "opportunistic" TLS.
     public var peerVerification: TLSPeerVerification {

@@ -219,7 +219,8 @@ public struct MTASTSLookup {
         }
     }
 
-    func fetch(_ domain: String) -> Result<MTASTSPolicy, MTASTSError> {
+    /// Fetches and parses the policy of `domain` over HTTPS, without the cache.
+    public func fetch(_ domain: String) -> Result<MTASTSPolicy, MTASTSError> {
         let host = "mta-sts.\(domain)"
         var addresses: [IPAddress] = []
         for result in [resolver.aaaa(host), resolver.a(host)] { addresses += result.records }

@@ -205,6 +205,21 @@ struct MTASTSTests {
         #expect(log.contains("cannot be fetched") && log.contains("TLS"), "\(log)")
     }
 
+    /// postamt doctor fetches the policy like postamt-remote and checks it against the MX records.
+    @Test(arguments: [("sts-enforce.test", ["mx.ok.test"], "ok"), ("sts-wrongmx.test", ["*.elsewhere.test"], "error")])
+    func doctorChecksThePolicyAgainstTheMX(domain: String, mx: [String], level: String) throws {
+        let sts = try MTASTSBed()
+        try sts.serve(domain, MTASTSTests.policy("enforce", mx))
+        let confPath = "\(sts.bed.system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: confPath, encoding: .utf8) + "myhostname = mx.ok.test\n").write(toFile: confPath, atomically: true, encoding: .utf8)
+        let r = try run("\(sts.bed.system.root)/bin/postamt", ["doctor", "--json", domain], environment: sts.bed.system.environment)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let findings = (json?["findings"] as? [[String: String]]) ?? []
+        let finding = findings.first { $0["check"] == "mta-sts" }
+        #expect(finding?["level"] == level, "\(findings)")
+        if level == "error" { #expect(finding?["text"]?.contains("does not allow the MX host mx.ok.test") == true, "\(findings)") }
+    }
+
     @Test func disabledBySetting() throws {
         let sts = try MTASTSBed()
         try sts.serve("sts-wrongmx.test", MTASTSTests.policy("enforce", ["mx.elsewhere.test"]))
