@@ -83,10 +83,15 @@ public final class RemoteDelivery {
         }
         let needsUTF8 = ([sender] + recipients).contains { $0.utf8.contains { $0 >= 0x80 } }
         let resolver: DNSResolver
+        let useDANE = configuration.bool("dane") && !isSmarthost
         do {
-            let ns = configuration.string("remote_nameserver")
+            var ns = configuration.string("remote_nameserver")
+            // DANE trusts the AD bit only from a validating resolver we trust (RFC 7672 §2.1,
+            // Postfix's smtp_dns_support_level = dnssec): all routing lookups then go through it.
+            if useDANE, !configuration.string("dane_nameserver").isEmpty { ns = configuration.string("dane_nameserver") }
             resolver = try DNSResolver(nameserver: ns.isEmpty ? nil : ns,
                                        timeout: .seconds(max(1, configuration.duration("remote_dns_timeout"))))
+            resolver.requestsAuthenticData = useDANE
         } catch {
             return RemoteReport(message: (.temporary, "cannot set up the DNS resolver: \(error) (#4.3.0)"))
         }
@@ -102,8 +107,16 @@ public final class RemoteDelivery {
         }
         var hostPolicy = policy
         var stsMode: MTASTSMode = .none
+        var dane: [String: DANEState] = [:]
+        if useDANE {
+            for host in hosts where host.secure && dane[host.name] == nil {
+                dane[host.name] = daneState(host, resolver: resolver)
+            }
+        }
+        // RFC 8461 §2: where DANE TLSA records exist, DANE wins over MTA-STS.
+        let daneApplies = dane.values.contains { if case .none = $0 { false } else { true } }
         // MTA-STS (RFC 8461) applies to MX delivery by domain, not to a smarthost or an address literal.
-        if !isSmarthost, !target.hasPrefix("["), configuration.bool("mta_sts"),
+        if !isSmarthost, !daneApplies, !target.hasPrefix("["), configuration.bool("mta_sts"),
            let found = MTASTSLookup(resolver: resolver, configuration: configuration, log: log, queueID: queueID).policy(for: domain) {
             let (sts, source) = found
             stsMode = sts.mode
@@ -130,9 +143,27 @@ public final class RemoteDelivery {
         var lastFailure = "no host to try (#4.4.1)"
         var permanentEverywhere = true
         for (index, host) in hosts.enumerated() {
-            var withoutTLS = hostPolicy == .none
+            var thisPolicy = hostPolicy
+            var tlsa: [TLSARecord]? = nil
+            switch dane[host.name] ?? .none {
+            case .none: break
+            case .records(let records):
+                tlsa = records
+                thisPolicy = max(thisPolicy, .encrypt)
+            case .unusable:
+                // RFC 7672 §2.2: TLSA records exist but none is usable: TLS, unauthenticated.
+                thisPolicy = max(thisPolicy, .encrypt)
+            case .failed(let why):
+                // RFC 7672 §2.2.1: a failed TLSA lookup (bogus, SERVFAIL) must not lead to plaintext.
+                let failure = "TLSA lookup for \(host.name) failed (\(why)); DANE forbids delivery to it without them (#4.7.5)"
+                log.info("\(host.name)[\(host.address.address)]: \(failure)", id: queueID)
+                lastFailure = failure
+                permanentEverywhere = false
+                continue
+            }
+            var withoutTLS = thisPolicy == .none
             while true {
-                let outcome = attempt(host, policy: hostPolicy, stsMode: stsMode, withoutTLS: withoutTLS, needsUTF8: needsUTF8)
+                let outcome = attempt(host, policy: thisPolicy, stsMode: stsMode, tlsa: tlsa, withoutTLS: withoutTLS, needsUTF8: needsUTF8)
                 switch outcome {
                 case .report(let report):
                     return report
@@ -161,7 +192,47 @@ public final class RemoteDelivery {
         case retryWithoutTLS(String)
     }
 
-    func attempt(_ host: RemoteHost, policy: RemoteTLSPolicy, stsMode: MTASTSMode = .none, withoutTLS: Bool, needsUTF8: Bool) -> Outcome {
+    /// What DANE says about one MX host (RFC 7672 §2.2).
+    enum DANEState {
+        /// No secure TLSA records: the other policies decide.
+        case none
+        /// Usable DANE-TA/DANE-EE records: TLS that matches one of them, or no delivery.
+        case records([TLSARecord])
+        /// Secure TLSA records, none usable: TLS required, unauthenticated.
+        case unusable
+        /// The lookup failed (SERVFAIL for bogus data, timeout): the host is not tried.
+        case failed(String)
+    }
+
+    func daneState(_ host: RemoteHost, resolver: DNSResolver) -> DANEState {
+        let name = "_\(host.address.port)._tcp.\(host.name)"
+        let result = resolver.tlsa(name)
+        let secure = resolver.lastAnswerAuthenticated
+        switch result {
+        case .found(let records):
+            guard secure else { return .none }
+            let usable = records.filter(\.isUsableForSMTP)
+            log.info("DANE: \(name): \(records.count) TLSA record\(records.count == 1 ? "" : "s"), \(usable.count) usable", id: queueID)
+            return usable.isEmpty ? .unusable : .records(usable)
+        case .temporaryFailure(let why):
+            return .failed(why)
+        default:
+            return .none
+        }
+    }
+
+    /// Postfix's words for a TLS connection's trust, for people who grep for them.
+    static func trustWord(_ verification: TLSPeerVerification, dane: TLSARecord?) -> String {
+        if dane != nil { return "Verified" }
+        switch verification {
+        case .verified: return "Verified"
+        case .failed(let why) where why.contains("hostname mismatch"): return "Trusted"
+        default: return "Untrusted"
+        }
+    }
+
+    func attempt(_ host: RemoteHost, policy: RemoteTLSPolicy, stsMode: MTASTSMode = .none, tlsa: [TLSARecord]? = nil,
+                 withoutTLS: Bool, needsUTF8: Bool) -> Outcome {
         let peer = "\(host.name)[\(host.address.address)]"
         let plain: PlainStream
         do {
@@ -188,16 +259,23 @@ public final class RemoteDelivery {
                     session.leftover.removeAll()
                     session.parser = SMTPReplyParser()
                     do {
-                        let context = try makeTLSContext(policy)
+                        let context = try makeTLSContext(tlsa != nil ? .encrypt : policy, dane: tlsa != nil)
                         let tls = try TLSConnection(client: context, serverName: host.name, over: plain)
+                        if let tlsa { try tls.enableDANE(baseDomain: host.name, records: tlsa) }
                         tls.timeout = commandTimeout
                         try tls.handshake()
                         session.stream = tls
+                        let match = tlsa != nil ? tls.daneMatch : nil
+                        if tlsa != nil && match == nil {
+                            return .nextHost("TLS certificate of \(peer) matches none of its DANE TLSA records (#4.7.5)", permanent: false)
+                        }
                         switch tls.peerVerification {
+                        case _ where match != nil: tlsNote = "verified (\(tls.protocolVersion), \(tls.cipherName); DANE \(match!))"
                         case .verified: tlsNote = "verified (\(tls.protocolVersion), \(tls.cipherName))"
                         case .failed(let why): tlsNote = "unverified (\(tls.protocolVersion), \(tls.cipherName); \(why))"
                         case .notChecked: tlsNote = "unverified (\(tls.protocolVersion), \(tls.cipherName))"
                         }
+                        log.info("\(RemoteDelivery.trustWord(tls.peerVerification, dane: match)) TLS connection established to \(peer): \(tls.protocolVersion) with cipher \(tls.cipherName)", id: queueID)
                         if policy == .verify, tls.peerVerification != .verified {
                             let why = stsMode == .enforce ? "the MTA-STS policy of \(destination) is enforce" : "the TLS policy is verify"
                             return .nextHost("TLS certificate of \(peer) does not verify and \(why) (#4.7.5)", permanent: false)
@@ -207,6 +285,7 @@ public final class RemoteDelivery {
                         }
                     } catch {
                         if stsMode == .testing { log.info("MTA-STS (testing): TLS with \(peer) failed; enforce would defer", id: queueID) }
+                        if tlsa != nil { return .nextHost("TLS handshake with \(peer) failed: \(error); DANE requires TLS (#4.7.5)", permanent: false) }
                         if policy == .may { return .retryWithoutTLS("\(error)") }
                         return .nextHost("TLS handshake with \(peer) failed: \(error) (#4.7.5)", permanent: false)
                     }
@@ -218,7 +297,7 @@ public final class RemoteDelivery {
                 }
             } else if policy >= .encrypt {
                 session.quit()
-                let why = stsMode == .enforce ? "the MTA-STS policy of \(destination)" : "the TLS policy for \(destination)"
+                let why = tlsa != nil ? "DANE (its TLSA records)" : stsMode == .enforce ? "the MTA-STS policy of \(destination)" : "the TLS policy for \(destination)"
                 return .nextHost("\(peer) does not offer STARTTLS and \(why) requires TLS (#4.7.5)", permanent: false)
             } else if stsMode == .testing {
                 log.info("MTA-STS (testing): \(peer) does not offer STARTTLS; enforce would defer", id: queueID)
@@ -236,10 +315,10 @@ public final class RemoteDelivery {
         }
     }
 
-    func makeTLSContext(_ policy: RemoteTLSPolicy) throws -> TLSClientContext {
+    func makeTLSContext(_ policy: RemoteTLSPolicy, dane: Bool = false) throws -> TLSClientContext {
         let ca = configuration.string("remote_tls_ca_file")
         let anchors: TLSTrustAnchors = ca.isEmpty ? .systemDefault : .caFile(ca)
-        return try TLSClientContext(verification: policy == .verify ? .peer(anchors) : .opportunistic(anchors))
+        return try TLSClientContext(verification: policy == .verify ? .peer(anchors) : .opportunistic(anchors), dane: dane)
     }
 
     /// AUTH PLAIN (RFC 4616) or LOGIN at the smarthost, with "user password" from
@@ -392,6 +471,10 @@ public enum RemoteSettingsCheck {
         let ns = configuration.string("remote_nameserver")
         if !ns.isEmpty && SocketAddress(parsing: ns, defaultPort: 53) == nil {
             problems.append("\(file): remote_nameserver '\(ns)' is not ADDRESS or ADDRESS:PORT")
+        }
+        let daneNS = configuration.string("dane_nameserver")
+        if !daneNS.isEmpty && SocketAddress(parsing: daneNS, defaultPort: 53) == nil {
+            problems.append("\(file): dane_nameserver '\(daneNS)' is not ADDRESS or ADDRESS:PORT")
         }
         let auth = configuration.string("relayhost_auth_file")
         if !auth.isEmpty {

@@ -78,7 +78,7 @@ final class RemoteTestBed {
         let cert = "\(work)/cert.pem", key = "\(work)/key.pem"
         let r = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                                               "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=mx.ok.test",
-                                              "-addext", "subjectAltName=DNS:mx.ok.test"])
+                                              "-addext", "subjectAltName=DNS:mx.ok.test,DNS:mx.dane.test"])
         guard r.status == 0 else { throw HarnessError("openssl: \(r.stderr)") }
         // postamt-remote (the mail owner) reads the certificate as its CA file in some tests.
         chmod(work, 0o711)
