@@ -126,6 +126,7 @@ public final class RemoteDelivery {
                 for name in Set(outside.map(\.name)).sorted() {
                     log.info("MTA-STS: \(name) is not an MX host the policy of \(domain) allows (\(source)); skipped", id: queueID)
                 }
+                for host in outside { recordTLS(host, type: "sts", result: "validation-failure") }
                 hosts = hosts.filter { sts.allows(mxHost: $0.name) }
                 guard !hosts.isEmpty else {
                     return RemoteReport(message: (.temporary, "no MX host of \(domain) matches its MTA-STS policy (mx: \(sts.mx.joined(separator: ", "))) (#4.7.5)"))
@@ -145,15 +146,19 @@ public final class RemoteDelivery {
         for (index, host) in hosts.enumerated() {
             var thisPolicy = hostPolicy
             var tlsa: [TLSARecord]? = nil
+            var reportType = stsMode == .none ? "no-policy-found" : "sts"
             switch dane[host.name] ?? .none {
             case .none: break
             case .records(let records):
                 tlsa = records
+                reportType = "tlsa"
                 thisPolicy = max(thisPolicy, .encrypt)
             case .unusable:
                 // RFC 7672 §2.2: TLSA records exist but none is usable: TLS, unauthenticated.
+                reportType = "tlsa"
                 thisPolicy = max(thisPolicy, .encrypt)
             case .failed(let why):
+                recordTLS(host, type: "tlsa", result: "dnssec-invalid")
                 // RFC 7672 §2.2.1: a failed TLSA lookup (bogus, SERVFAIL) must not lead to plaintext.
                 let failure = "TLSA lookup for \(host.name) failed (\(why)); DANE forbids delivery to it without them (#4.7.5)"
                 log.info("\(host.name)[\(host.address.address)]: \(failure)", id: queueID)
@@ -163,7 +168,8 @@ public final class RemoteDelivery {
             }
             var withoutTLS = thisPolicy == .none
             while true {
-                let outcome = attempt(host, policy: thisPolicy, stsMode: stsMode, tlsa: tlsa, withoutTLS: withoutTLS, needsUTF8: needsUTF8)
+                let outcome = attempt(host, policy: thisPolicy, stsMode: stsMode, tlsa: tlsa, reportType: reportType,
+                                      withoutTLS: withoutTLS, needsUTF8: needsUTF8)
                 switch outcome {
                 case .report(let report):
                     return report
@@ -231,8 +237,19 @@ public final class RemoteDelivery {
         }
     }
 
+    /// Records one session for TLS reporting (RFC 8460), for MX delivery only.
+    func recordTLS(_ host: RemoteHost, type: String, result: String) {
+        let dir = configuration.string("tlsrpt_directory")
+        guard !isSmarthost, !dir.isEmpty else { return }
+        let r = TLSSessionResult(policyType: type, policyDomain: destination.lowercased(), mxHost: host.name.lowercased(),
+                                 receivingIP: host.address.address.description, result: result)
+        do { try TLSReportStore(directory: dir).record(r) } catch {
+            log.warning("cannot record the TLS result in \(dir): \(error)", id: queueID)
+        }
+    }
+
     func attempt(_ host: RemoteHost, policy: RemoteTLSPolicy, stsMode: MTASTSMode = .none, tlsa: [TLSARecord]? = nil,
-                 withoutTLS: Bool, needsUTF8: Bool) -> Outcome {
+                 reportType: String = "no-policy-found", withoutTLS: Bool, needsUTF8: Bool) -> Outcome {
         let peer = "\(host.name)[\(host.address.address)]"
         let plain: PlainStream
         do {
@@ -267,6 +284,7 @@ public final class RemoteDelivery {
                         session.stream = tls
                         let match = tlsa != nil ? tls.daneMatch : nil
                         if tlsa != nil && match == nil {
+                            recordTLS(host, type: reportType, result: "validation-failure")
                             return .nextHost("TLS certificate of \(peer) matches none of its DANE TLSA records (#4.7.5)", permanent: false)
                         }
                         switch tls.peerVerification {
@@ -276,7 +294,10 @@ public final class RemoteDelivery {
                         case .notChecked: tlsNote = "unverified (\(tls.protocolVersion), \(tls.cipherName))"
                         }
                         log.info("\(RemoteDelivery.trustWord(tls.peerVerification, dane: match)) TLS connection established to \(peer): \(tls.protocolVersion) with cipher \(tls.cipherName)", id: queueID)
-                        if policy == .verify, tls.peerVerification != .verified {
+                        if policy == .verify, match == nil, case .failed(let reason) = tls.peerVerification {
+                            recordTLS(host, type: reportType, result: TLSSessionResult.certificateFailure(reason))
+                        }
+                        if policy == .verify, match == nil, tls.peerVerification != .verified {
                             let why = stsMode == .enforce ? "the MTA-STS policy of \(destination) is enforce" : "the TLS policy is verify"
                             return .nextHost("TLS certificate of \(peer) does not verify and \(why) (#4.7.5)", permanent: false)
                         }
@@ -285,6 +306,7 @@ public final class RemoteDelivery {
                         }
                     } catch {
                         if stsMode == .testing { log.info("MTA-STS (testing): TLS with \(peer) failed; enforce would defer", id: queueID) }
+                        recordTLS(host, type: reportType, result: "validation-failure")
                         if tlsa != nil { return .nextHost("TLS handshake with \(peer) failed: \(error); DANE requires TLS (#4.7.5)", permanent: false) }
                         if policy == .may { return .retryWithoutTLS("\(error)") }
                         return .nextHost("TLS handshake with \(peer) failed: \(error) (#4.7.5)", permanent: false)
@@ -297,10 +319,17 @@ public final class RemoteDelivery {
                 }
             } else if policy >= .encrypt {
                 session.quit()
+                recordTLS(host, type: reportType, result: "starttls-not-supported")
                 let why = tlsa != nil ? "DANE (its TLSA records)" : stsMode == .enforce ? "the MTA-STS policy of \(destination)" : "the TLS policy for \(destination)"
                 return .nextHost("\(peer) does not offer STARTTLS and \(why) requires TLS (#4.7.5)", permanent: false)
-            } else if stsMode == .testing {
-                log.info("MTA-STS (testing): \(peer) does not offer STARTTLS; enforce would defer", id: queueID)
+            } else if !withoutTLS {
+                recordTLS(host, type: reportType, result: "starttls-not-supported")
+                if stsMode == .testing { log.info("MTA-STS (testing): \(peer) does not offer STARTTLS; enforce would defer", id: queueID) }
+            }
+            if session.stream is TLSConnection {
+                let verifiedEnough = policy != .verify && stsMode != .testing
+                    || (session.stream as? TLSConnection).map { $0.peerVerification == .verified || tlsa != nil } ?? false
+                recordTLS(host, type: reportType, result: verifiedEnough ? "success" : TLSSessionResult.certificateFailure(tlsNote))
             }
             log.info("\(peer): tls=\(tlsNote)" + (stsMode == .none ? "" : " mta-sts=\(stsMode.rawValue)"), id: queueID)
             if isSmarthost, let failure = try authenticate(session) {

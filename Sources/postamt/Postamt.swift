@@ -48,7 +48,7 @@ struct Postamt: ParsableCommand {
         commandName: "postamt",
         abstract: "Administer the Postamt mail system.",
         subcommands: [Queue.self, Check.self, Config.self, DKIM.self, DNSRecords.self, Spam.self,
-                      Resolve.self, Domain.self, Alias.self, Sender.self, User.self, Doctor.self])
+                      Resolve.self, Domain.self, Alias.self, Sender.self, User.self, Doctor.self, TLSRPT.self])
 }
 
 struct Queue: ParsableCommand {
