@@ -4,6 +4,7 @@ import Glibc
 import MailCore
 import MailDKIM
 import MailNet
+import MailQueueStore
 import MailSystem
 import SMTPProtocol
 
@@ -53,10 +54,13 @@ public final class RemoteDelivery {
     /// The user who submitted the message (POSTAMT_SUBMITTER from the runner), nil for mail
     /// relayed from outside: only a submitter's own From: is DKIM-signed.
     let submitter: String?
+    /// RFC 3461 parameters to pass on when the next hop offers DSN.
+    let dsn: DSNParameters?
 
     public init(configuration: Configuration, log: Log, queueID: String?, destination: String, sender: String,
-                recipients: [String], message: [UInt8], submitter: String? = nil) {
+                recipients: [String], message: [UInt8], submitter: String? = nil, dsn: DSNParameters? = nil) {
         self.configuration = configuration
+        self.dsn = dsn
         self.submitter = submitter
         self.log = log
         self.queueID = queueID
@@ -406,9 +410,22 @@ public final class RemoteDelivery {
         if caps.maximumMessageSize != nil { mail += " SIZE=\(message.count)" }
         if eightBit && caps.eightBitMIME { mail += " BODY=8BITMIME" }
         if needsUTF8 { mail += " SMTPUTF8" }
+        // RFC 3461 §4: the DSN parameters travel on to a next hop that offers DSN.
+        let passDSN = caps.dsn && dsn.map { !$0.isEmpty } == true
+        if passDSN, let dsn {
+            if let ret = dsn.ret { mail += " RET=\(ret)" }
+            if let envid = dsn.envid { mail += " ENVID=\(envid)" }
+        }
         var results: [(RemoteReport.RecipientResult, String)] = []
         // RFC 2920: with PIPELINING, MAIL and every RCPT go in one write; DATA waits for their replies.
-        let commands = [mail] + recipients.map { "RCPT TO:<\($0)>" }
+        let commands = [mail] + recipients.enumerated().map { i, rcpt in
+            var command = "RCPT TO:<\(rcpt)>"
+            if passDSN, let dsn, i < dsn.recipients.count {
+                if let notify = dsn.recipients[i].notify { command += " NOTIFY=\(notify)" }
+                if let orcpt = dsn.recipients[i].orcpt { command += " ORCPT=\(orcpt)" }
+            }
+            return command
+        }
         var replies: [SMTPReply] = []
         if caps.pipelining {
             try session.send(Array(commands.map { $0 + "\r\n" }.joined().utf8), stage: .transaction)

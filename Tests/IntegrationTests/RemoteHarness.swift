@@ -14,7 +14,7 @@ final class RemoteTestBed {
     static let servers: [(String, String)] = [
         ("127.0.0.2", "ok,tls"), ("127.0.0.3", "ok"), ("127.0.0.4", "greet554"), ("127.0.0.5", "silent"),
         ("127.0.0.6", "closedata"), ("127.0.0.7", "starttlsfail"), ("127.0.0.8", "nopipelining,no8bitmime,nosmtputf8"),
-        ("127.0.0.9", "size100"), ("127.0.0.10", "tls,auth"), ("127.0.0.12", "mail451"), ("127.0.0.13", "mail550"), ("127.0.0.14", "greet421"), ("::1", "ok"),
+        ("127.0.0.9", "size100"), ("127.0.0.10", "tls,auth"), ("127.0.0.12", "mail451"), ("127.0.0.13", "mail550"), ("127.0.0.14", "greet421"), ("127.0.0.15", "ok,dsn"), ("::1", "ok"),
     ]
 
     /// Whether the IPv6 loopback works here.
@@ -43,6 +43,7 @@ final class RemoteTestBed {
         "--mx-host=mail451.test,mx.mail451.test,10", "--host-record=mx.mail451.test,127.0.0.12",
         "--mx-host=mail550.test,mx.mail550.test,10", "--host-record=mx.mail550.test,127.0.0.13",
         "--mx-host=greet421.test,mx.greet421.test,10", "--host-record=mx.greet421.test,127.0.0.14",
+        "--mx-host=dsn.test,mx.dsn.test,10", "--host-record=mx.dsn.test,127.0.0.15",
         // No MX: the A record is the implicit MX (RFC 5321 §5.1).
         "--host-record=amx.test,127.0.0.3",
         // The first MX refuses connections (nothing listens on .11): the second one takes it.
