@@ -7,6 +7,7 @@ import Glibc
 import MailCore
 import MailDKIM
 import MailNet
+import MailQueue
 import MailRemote
 import MailSystem
 import SpamCheck
@@ -62,27 +63,7 @@ struct DoctorFinding {
         let errors = findings.filter { $0.level == .error }.count, warnings = findings.filter { $0.level == .warning }.count
         return "{\"domain\":\(quote(domain)),\"errors\":\(errors),\"warnings\":\(warnings),\"findings\":[\(items.joined(separator: ","))]}\n"
     }
-
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { MailQueue.json(s) }
 }
 
 /// The checks, in the order a mail administrator fixes things.

@@ -33,18 +33,7 @@ final class DANEBed {
         }
         // DANE-TA needs a trust anchor above the leaf: a test CA and a server certificate for
         // mx-ta.dane.test from it, served (chain: leaf, CA) by a second scripted server on .21.
-        let ca = "\(work)/ca.pem", caKey = "\(work)/ca.key", taCert = "\(work)/ta.pem", taKey = "\(work)/ta.key"
-        var r = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                             "-keyout", caKey, "-out", ca, "-days", "2", "-subj", "/CN=DANE Test CA",
-                                             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"])
-        guard r.status == 0 else { throw HarnessError("openssl CA: \(r.stderr)") }
-        r = try run("/usr/bin/openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                         "-keyout", taKey, "-out", "\(work)/ta.csr", "-subj", "/CN=mx-ta.dane.test"])
-        guard r.status == 0 else { throw HarnessError("openssl CSR: \(r.stderr)") }
-        try "subjectAltName=DNS:mx-ta.dane.test\n".write(toFile: "\(work)/ext.cnf", atomically: true, encoding: .utf8)
-        r = try run("/usr/bin/openssl", ["x509", "-req", "-in", "\(work)/ta.csr", "-CA", ca, "-CAkey", caKey, "-CAcreateserial",
-                                         "-out", taCert, "-days", "2", "-extfile", "\(work)/ext.cnf"])
-        guard r.status == 0 else { throw HarnessError("openssl sign: \(r.stderr)") }
+        let (ca, taCert, taKey) = try makeTestCA(in: work, commonName: "DANE Test CA", leaf: "ta", dnsNames: ["mx-ta.dane.test"])
         try (String(contentsOfFile: taCert, encoding: .utf8) + String(contentsOfFile: ca, encoding: .utf8))
             .write(toFile: "\(work)/ta-chain.pem", atomically: true, encoding: .utf8)
         let caHash = try sha256("openssl x509 -in \"$0\" -outform DER".replacingOccurrences(of: "$0", with: ca))

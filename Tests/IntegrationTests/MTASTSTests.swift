@@ -25,19 +25,8 @@ final class MTASTSBed {
         policies = "\(work)/policies"
         try FileManager.default.createDirectory(atPath: policies, withIntermediateDirectories: true)
         // A test CA and a certificate from it for every mta-sts.DOMAIN.
-        let ca = "\(work)/ca.pem", caKey = "\(work)/ca.key", cert = "\(work)/sts.pem", key = "\(work)/sts.key"
-        var r = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                             "-keyout", caKey, "-out", ca, "-days", "2", "-subj", "/CN=Postamt Test CA",
-                                             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"])
-        guard r.status == 0 else { throw HarnessError("openssl CA: \(r.stderr)") }
-        r = try run("/usr/bin/openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                         "-keyout", key, "-out", "\(work)/sts.csr", "-subj", "/CN=mta-sts"])
-        guard r.status == 0 else { throw HarnessError("openssl CSR: \(r.stderr)") }
-        let sans = MTASTSBed.domains.map { "DNS:mta-sts.\($0)" }.joined(separator: ",")
-        try "subjectAltName=\(sans)\n".write(toFile: "\(work)/ext.cnf", atomically: true, encoding: .utf8)
-        r = try run("/usr/bin/openssl", ["x509", "-req", "-in", "\(work)/sts.csr", "-CA", ca, "-CAkey", caKey, "-CAcreateserial",
-                                         "-out", cert, "-days", "2", "-extfile", "\(work)/ext.cnf"])
-        guard r.status == 0 else { throw HarnessError("openssl sign: \(r.stderr)") }
+        let (ca, cert, key) = try makeTestCA(in: work, commonName: "Postamt Test CA", leaf: "sts",
+                                             dnsNames: MTASTSBed.domains.map { "mta-sts.\($0)" })
 
         let port = try RemoteTestBed.freePort(host: MTASTSBed.policyAddress, udpToo: false)
         var records: [String] = []
