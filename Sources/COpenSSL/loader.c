@@ -22,7 +22,7 @@
     X(EVP_MD_CTX_free) X(EVP_MD_CTX_new) X(EVP_PKEY_CTX_free) X(EVP_PKEY_CTX_new_from_name) \
     X(EVP_PKEY_CTX_set_rsa_keygen_bits) X(EVP_PKEY_free) X(EVP_PKEY_generate) X(EVP_PKEY_get_base_id) \
     X(EVP_PKEY_get_bits) X(EVP_PKEY_get_raw_public_key) X(EVP_PKEY_keygen_init) \
-    X(EVP_PKEY_new_raw_public_key) X(EVP_sha256) \
+    X(EVP_PKEY_new_raw_public_key) X(EVP_sha256) X(EVP_sha512) \
     X(PEM_read_bio_PrivateKey) X(PEM_read_bio_X509) X(PEM_read_bio_X509_AUX) X(PEM_write_bio_PrivateKey) \
     X(SSL_CIPHER_get_bits) X(SSL_CIPHER_get_name) X(SSL_CTX_check_private_key) X(SSL_CTX_ctrl) X(SSL_CTX_dane_enable) \
     X(SSL_CTX_free) X(SSL_CTX_load_verify_locations) X(SSL_CTX_new) X(SSL_CTX_set_cipher_list) \
@@ -35,7 +35,7 @@
     X(SSL_set_hostflags) X(SSL_set_rfd) X(SSL_set_wfd) X(SSL_shutdown) X(SSL_write_ex) \
     X(TLS_client_method) X(TLS_server_method) \
     X(ASN1_TIME_diff) X(X509_NAME_print_ex) X(X509_VERIFY_PARAM_set1_ip_asc) X(X509_free) X(X509_get0_notAfter) X(X509_get_subject_name) \
-    X(X509_verify_cert_error_string) X(d2i_PUBKEY) X(d2i_PublicKey) X(i2d_PUBKEY)
+    X(X509_get0_pubkey) X(X509_verify_cert_error_string) X(d2i_PUBKEY) X(d2i_PublicKey) X(i2d_PUBKEY) X(i2d_X509)
 
 #define POSTAMT_LIBSSL "libssl.so.3"
 

@@ -1,3 +1,4 @@
+import COpenSSL
 import CResolv
 import Glibc
 
@@ -95,6 +96,30 @@ public struct TLSARecord: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(usage) \(selector) \(matchingType)" }
+
+    /// Whether this record matches a certificate (DER) or its public key (SPKI, DER).
+    public func matches(certificate: [UInt8], publicKey: [UInt8]) -> Bool {
+        let subject = selector == 0 ? certificate : selector == 1 ? publicKey : []
+        guard !subject.isEmpty else { return false }
+        switch matchingType {
+        case 0: return subject == data
+        case 1: return TLSARecord.digest(subject, sha512: false) == data
+        case 2: return TLSARecord.digest(subject, sha512: true) == data
+        default: return false
+        }
+    }
+
+    /// SHA-256 or SHA-512 of `bytes`, as TLSA matching types 1 and 2 use them.
+    public static func digest(_ bytes: [UInt8], sha512: Bool) -> [UInt8] {
+        try? OpenSSLLibrary.load()
+        var out = [UInt8](repeating: 0, count: 64)
+        var length: UInt32 = 0
+        guard EVP_Digest(bytes, bytes.count, &out, &length, sha512 ? EVP_sha512() : EVP_sha256(), nil) == 1 else { return [] }
+        return Array(out.prefix(Int(length)))
+    }
+
+    /// Lower-case hex of the data, as in zone files.
+    public var hexData: String { data.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
 }
 
 /// A stub resolver over glibc's libresolv (res_ninit/res_nsend) with our own query builder and

@@ -220,6 +220,24 @@ public final class TLSConnection: ByteStream {
         return TLSARecord(usage: usage, selector: selector, matchingType: matchingType, data: bytes)
     }
 
+    /// The peer certificate (DER) and its SubjectPublicKeyInfo (DER), for TLSA comparisons.
+    public var peerCertificateDER: (certificate: [UInt8], publicKey: [UInt8])? {
+        guard let certificate = SSL_get0_peer_certificate(ssl), let key = X509_get0_pubkey(certificate) else { return nil }
+        let certLength = i2d_X509(certificate, nil), keyLength = i2d_PUBKEY(key, nil)
+        guard certLength > 0, keyLength > 0 else { return nil }
+        var cert = [UInt8](repeating: 0, count: Int(certLength)), spki = [UInt8](repeating: 0, count: Int(keyLength))
+        let a = cert.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var p: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            return i2d_X509(certificate, &p)
+        }
+        let b = spki.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var p: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            return i2d_PUBKEY(key, &p)
+        }
+        guard a == certLength, b == keyLength else { return nil }
+        return (cert, spki)
+    }
+
     /// Seconds until the peer certificate's notAfter (negative when it has expired), if the peer sent one.
     public var peerCertificateSecondsLeft: Int64? {
         guard let certificate = SSL_get0_peer_certificate(ssl), let notAfter = X509_get0_notAfter(certificate) else { return nil }

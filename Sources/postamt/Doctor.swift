@@ -395,6 +395,7 @@ final class DomainDoctor {
                 case .notChecked:
                     add("tls", .error, "\(peer) sent no certificate")
                 }
+                if startTLS, let der = tls.peerCertificateDER { checkTLSA(port: port, certificate: der.certificate, publicKey: der.publicKey) }
                 if let left = tls.peerCertificateSecondsLeft {
                     let days = left / 86400
                     if left < 0 {
@@ -408,6 +409,32 @@ final class DomainDoctor {
             } catch {
                 add("tls", .error, "TLS with \(peer) failed: \(error)", fix: "check the service's certificate and key settings")
             }
+        }
+    }
+
+    /// DANE (RFC 7672): TLSA records of this host's SMTP port against the certificate it serves.
+    /// Records bound to the certificate (selector 0) break at every renewal; SPKI records
+    /// (3 1 1) survive a renewal that keeps the key.
+    func checkTLSA(port: UInt16, certificate: [UInt8], publicKey: [UInt8]) {
+        let name = "_\(port)._tcp.\(host)"
+        let suggested = TLSARecord(usage: 3, selector: 1, matchingType: 1, data: TLSARecord.digest(publicKey, sha512: false))
+        let fix = "\(name).\tIN\tTLSA\t3 1 1 \(suggested.hexData)   (publish before the old record goes; keep the key when renewing)"
+        switch resolver.tlsa(name) {
+        case .found(let records):
+            let matching = records.filter { $0.matches(certificate: certificate, publicKey: publicKey) }
+            if matching.isEmpty {
+                add("tlsa", .error, "no TLSA record of \(name) (\(records.map(\.description).joined(separator: ", "))) matches the certificate served on port \(port): DANE senders defer mail",
+                    fix: fix)
+            } else if matching.allSatisfy({ $0.selector == 0 }) {
+                add("tlsa", .warning, "\(name) matches the certificate only through the whole certificate (\(matching.map(\.description).joined(separator: ", "))): the next renewal breaks DANE",
+                    fix: fix)
+            } else {
+                add("tlsa", .ok, "\(name) \(matching.map(\.description).joined(separator: ", ")) matches the certificate on port \(port)")
+            }
+        case .temporaryFailure(let why):
+            add("tlsa", .warning, "cannot look up \(name): \(why)")
+        default:
+            add("tlsa", .info, "\(name) has no TLSA records: senders cannot use DANE (it needs DNSSEC for the zone)", fix: fix)
         }
     }
 

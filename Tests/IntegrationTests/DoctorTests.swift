@@ -11,7 +11,9 @@ final class DoctorBed {
 
     /// Two ed25519 keys: A is installed for good.test and published there; bad.test installs B
     /// but publishes A.
-    init() throws {
+    /// `tlsa`: the RDATA (hex) of a TLSA record for mx.ok.test's SMTP port, from the
+    /// certificate's SPKI and full SHA-256.
+    init(tlsa: ((_ spki: String, _ full: String) -> String)? = nil) throws {
         var template = Array("/tmp/postamt-doctor-XXXXXX".utf8CString)
         guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
         work = String(cString: dir)
@@ -24,7 +26,11 @@ final class DoctorBed {
         }
         let dkimA = "v=DKIM1; k=ed25519; p=\(published[0])"
         let spfLong = "v=spf1 " + String(repeating: "include:never.spfl.test ", count: 11) + "-all"
-        bed = try RemoteTestBed(config: "", records: [
+        bed = try RemoteTestBed(config: "", recordsFor: { cert, port in
+            guard let tlsa else { return [] }
+            let (spki, full) = try DoctorBed.hashes(cert)
+            return ["--dns-rr=_\(port)._tcp.mx.ok.test,52,\(tlsa(spki, full))"]
+        }, records: [
             "--mx-host=good.test,mx.ok.test,10",
             "--txt-record=good.test,v=spf1 ip4:127.0.0.2 -all",
             "--txt-record=postamt._domainkey.good.test,\(dkimA)",
@@ -58,6 +64,15 @@ final class DoctorBed {
     }
 
     deinit { try? FileManager.default.removeItem(atPath: work) }
+
+    /// The SPKI and certificate SHA-256 of a certificate, as hex.
+    static func hashes(_ cert: String) throws -> (spki: String, full: String) {
+        func sha256(_ pipeline: String) throws -> String {
+            try run("/bin/sh", ["-c", pipeline + " | sha256sum | cut -d' ' -f1", cert]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return (try sha256("openssl x509 -in \"$0\" -pubkey -noout | openssl pkey -pubin -outform DER"),
+                try sha256("openssl x509 -in \"$0\" -outform DER"))
+    }
 
     func append(_ text: String) throws {
         let path = "\(bed.system.root)/etc/postamt/postamt.conf"
@@ -115,6 +130,23 @@ struct DoctorTests {
         let finding = r.findings.first { $0["check"] == check && $0["level"] == "error" && $0["text"]!.contains(text) }
         #expect(finding != nil, "\(r.findings)")
         #expect(finding?["fix"]?.isEmpty == false, "\(String(describing: finding))")
+    }
+
+    /// TLSA for the SMTP port (dnsmasq serves them with --dns-rr): SPKI matches (ok), only the
+    /// whole certificate matches (warning: a renewal breaks it), nothing matches (error), none (info).
+    @Test(arguments: [("ok", "3 1 1 matches"), ("warning", "next renewal breaks DANE"), ("error", "matches the certificate served"),
+                      ("info", "has no TLSA records")])
+    func tlsaAgainstTheCertificate(level: String, text: String) throws {
+        let doctor = try DoctorBed(tlsa: level == "info" ? nil : { spki, full in
+            level == "ok" ? "030101" + spki : level == "warning" ? "030001" + full : "030101" + String(repeating: "ab", count: 32)
+        })
+        let r = try doctor.doctor("good.test")
+        let finding = r.findings.first { $0["check"] == "tlsa" }
+        #expect(finding?["level"] == level, "\(r.findings)")
+        #expect(finding?["text"]?.contains(text) == true, "\(String(describing: finding))")
+        if level != "ok" {
+            #expect(finding?["fix"]?.contains("TLSA\t3 1 1 \(try DoctorBed.hashes(doctor.bed.certificate).spki)") == true, "\(String(describing: finding))")
+        }
     }
 
     @Test func badArgument() throws {

@@ -71,7 +71,9 @@ final class RemoteTestBed {
     var certificate: String { "\(work)/cert.pem" }
 
     /// `records`: further dnsmasq options (records) for one suite's own test domains.
-    init(config: String = "", records extraRecords: [String] = []) throws {
+    /// `recordsFor`: records that depend on the certificate (its path) and the SMTP port.
+    init(config: String = "", recordsFor: ((_ certificate: String, _ smtpPort: UInt16) throws -> [String])? = nil,
+         records extraRecords: [String] = []) throws {
         var template = Array("/tmp/postamt-remote-XXXXXX".utf8CString)
         guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
         work = String(cString: dir)
@@ -86,18 +88,19 @@ final class RemoteTestBed {
         chmod(cert, 0o644)
         try remoteTestServerScript.write(toFile: "\(work)/server.py", atomically: true, encoding: .utf8)
 
+        smtpPort = try RemoteTestBed.freePort(host: "127.0.0.2", udpToo: false)
+        let lateRecords = try recordsFor?(cert, smtpPort) ?? []
         dnsPort = try RemoteTestBed.freePort(host: "127.0.0.1", udpToo: true)
         dns.executableURL = URL(fileURLWithPath: "/bin/sh")
         dns.arguments = ["-c", "\"$0\" \"$@\" & pid=$!; read line; kill -9 $pid", RemoteTestBed.dnsmasq,
                          "--no-daemon", "--port=\(dnsPort)", "--listen-address=127.0.0.1", "--bind-interfaces",
                          "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--user=root",
-                         "--local=/test/"] + RemoteTestBed.records + extraRecords
+                         "--local=/test/"] + RemoteTestBed.records + extraRecords + lateRecords
         dns.standardInput = dnsLifeline
         dns.standardOutput = FileHandle.nullDevice
         dns.standardError = FileHandle.nullDevice
         try dns.run()
 
-        smtpPort = try RemoteTestBed.freePort(host: "127.0.0.2", udpToo: false)
         smtp.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         smtp.arguments = ["\(work)/server.py", "\(work)/outbox", String(smtpPort), cert, key]
         smtp.standardInput = smtpLifeline
