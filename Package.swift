@@ -94,7 +94,7 @@ let package = Package(
         // DKIM canonicalisation and signing (OpenSSL); the verifier can join this module.
         .target(name: "MailDKIM", dependencies: ["COpenSSL", "SMTPProtocol"]),
         // The SMTP client: MX routing, STARTTLS, smarthost AUTH, DKIM signing.
-        .target(name: "MailRemote", dependencies: ["MailNet", "MailCore", "MailSystem", "MailMessage", "SMTPProtocol", "MailDKIM"]),
+        .target(name: "MailRemote", dependencies: ["MailNet", "MailCore", "MailSystem", "MailMessage", "SMTPProtocol", "MailDKIM", "MailQueueStore"]),
         .executableTarget(name: "postamt-remote", dependencies: ["MailRemote"]),
         .testTarget(name: "MailRemoteTests", dependencies: ["MailRemote", "MailDKIM", "MailNet", "SMTPProtocol"]),
 

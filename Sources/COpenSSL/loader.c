@@ -22,20 +22,20 @@
     X(EVP_MD_CTX_free) X(EVP_MD_CTX_new) X(EVP_PKEY_CTX_free) X(EVP_PKEY_CTX_new_from_name) \
     X(EVP_PKEY_CTX_set_rsa_keygen_bits) X(EVP_PKEY_free) X(EVP_PKEY_generate) X(EVP_PKEY_get_base_id) \
     X(EVP_PKEY_get_bits) X(EVP_PKEY_get_raw_public_key) X(EVP_PKEY_keygen_init) \
-    X(EVP_PKEY_new_raw_public_key) X(EVP_sha256) \
+    X(EVP_PKEY_new_raw_public_key) X(EVP_sha256) X(EVP_sha512) \
     X(PEM_read_bio_PrivateKey) X(PEM_read_bio_X509) X(PEM_read_bio_X509_AUX) X(PEM_write_bio_PrivateKey) \
-    X(SSL_CIPHER_get_bits) X(SSL_CIPHER_get_name) X(SSL_CTX_check_private_key) X(SSL_CTX_ctrl) \
+    X(SSL_CIPHER_get_bits) X(SSL_CIPHER_get_name) X(SSL_CTX_check_private_key) X(SSL_CTX_ctrl) X(SSL_CTX_dane_enable) \
     X(SSL_CTX_free) X(SSL_CTX_load_verify_locations) X(SSL_CTX_new) X(SSL_CTX_set_cipher_list) \
     X(SSL_CTX_set_default_verify_paths) X(SSL_CTX_set_num_tickets) X(SSL_CTX_set_options) \
     X(SSL_CTX_set_verify) X(SSL_CTX_use_PrivateKey) X(SSL_CTX_use_PrivateKey_file) X(SSL_CTX_use_certificate) \
     X(SSL_CTX_use_certificate_chain_file) \
-    X(SSL_ctrl) X(SSL_do_handshake) X(SSL_free) X(SSL_get0_param) X(SSL_get0_peer_certificate) \
+    X(SSL_ctrl) X(SSL_dane_enable) X(SSL_dane_set_flags) X(SSL_dane_tlsa_add) X(SSL_do_handshake) X(SSL_free) X(SSL_get0_dane_authority) X(SSL_get0_dane_tlsa) X(SSL_get0_param) X(SSL_get0_peer_certificate) \
     X(SSL_get_current_cipher) X(SSL_get_error) X(SSL_get_verify_result) X(SSL_get_version) X(SSL_new) \
     X(SSL_pending) X(SSL_read_ex) X(SSL_set1_host) X(SSL_set_accept_state) X(SSL_set_connect_state) \
     X(SSL_set_hostflags) X(SSL_set_rfd) X(SSL_set_wfd) X(SSL_shutdown) X(SSL_write_ex) \
     X(TLS_client_method) X(TLS_server_method) \
-    X(X509_NAME_print_ex) X(X509_VERIFY_PARAM_set1_ip_asc) X(X509_free) X(X509_get_subject_name) \
-    X(X509_verify_cert_error_string) X(d2i_PUBKEY) X(d2i_PublicKey) X(i2d_PUBKEY)
+    X(ASN1_TIME_diff) X(X509_NAME_print_ex) X(X509_VERIFY_PARAM_set1_ip_asc) X(X509_free) X(X509_get0_notAfter) X(X509_get_subject_name) \
+    X(X509_get0_pubkey) X(X509_verify_cert_error_string) X(d2i_PUBKEY) X(d2i_PublicKey) X(i2d_PUBKEY) X(i2d_X509)
 
 #define POSTAMT_LIBSSL "libssl.so.3"
 

@@ -33,6 +33,14 @@ static inline void postamt_res_free(struct __res_state *state) {
     free(state);
 }
 
+/*
+ * glibc 2.31 and later clear the AD bit of every answer unless RES_TRUSTAD ("options
+ * trust-ad") is set: set it only for a resolver the caller trusts to validate (DANE).
+ */
+static inline void postamt_res_set_trust_ad(struct __res_state *state, int on) {
+    if (on) state->options |= RES_TRUSTAD; else state->options &= ~(unsigned long)RES_TRUSTAD;
+}
+
 static inline void postamt_res_set_timing(struct __res_state *state, int retrans_seconds, int attempts) {
     state->retrans = retrans_seconds;
     state->retry = attempts;

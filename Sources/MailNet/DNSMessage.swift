@@ -11,6 +11,8 @@ public struct DNSRecordType: RawRepresentable, Sendable, Hashable, CustomStringC
     public static let mx = DNSRecordType(rawValue: 15)
     public static let txt = DNSRecordType(rawValue: 16)
     public static let aaaa = DNSRecordType(rawValue: 28)
+    /// RFC 6698 §7.1.
+    public static let tlsa = DNSRecordType(rawValue: 52)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public struct DNSRecordType: RawRepresentable, Sendable, Hashable, CustomStringC
         case .mx: "MX"
         case .txt: "TXT"
         case .aaaa: "AAAA"
+        case .tlsa: "TLSA"
         default: "TYPE\(rawValue)"
         }
     }
@@ -111,6 +114,8 @@ public struct DNSMessage: Sendable, Equatable {
     public var isTruncated: Bool
     public var recursionDesired: Bool
     public var recursionAvailable: Bool
+    /// AD (RFC 4035 §3.2.3): the (validating, trusted) resolver says the answer is DNSSEC-secure.
+    public var isAuthenticData: Bool
     public var responseCode: DNSResponseCode
     public var questions: [DNSQuestion]
     public var answers: [DNSResourceRecord]
@@ -130,6 +135,7 @@ public struct DNSMessage: Sendable, Equatable {
         isTruncated = flags & 0x0200 != 0
         recursionDesired = flags & 0x0100 != 0
         recursionAvailable = flags & 0x0080 != 0
+        isAuthenticData = flags & 0x0020 != 0
         responseCode = DNSResponseCode(rawValue: UInt8(flags & 0x000F))
         let questionCount = Int(try reader.uint16())
         let answerCount = Int(try reader.uint16())
@@ -151,8 +157,10 @@ public struct DNSMessage: Sendable, Equatable {
     }
 
     /// A standard query for `name`/`type` (class IN) with recursion desired.
-    public static func query(id: UInt16, name: DNSName, type: DNSRecordType) -> [UInt8] {
-        var bytes: [UInt8] = [UInt8(id >> 8), UInt8(id & 0xFF), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+    /// A query with RD set; with `authenticData` also AD, which asks a validating resolver to
+    /// say whether the answer is secure (RFC 6840 §5.7) without the cost of DO and RRSIGs.
+    public static func query(id: UInt16, name: DNSName, type: DNSRecordType, authenticData: Bool = false) -> [UInt8] {
+        var bytes: [UInt8] = [UInt8(id >> 8), UInt8(id & 0xFF), 0x01, authenticData ? 0x20 : 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
         for label in name.labels {
             bytes.append(UInt8(label.count))
             bytes.append(contentsOf: label)

@@ -1,3 +1,4 @@
+import COpenSSL
 import CResolv
 import Glibc
 
@@ -71,6 +72,56 @@ public struct TXTRecord: Sendable, Hashable {
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 }
 
+/// A TLSA record (RFC 6698 §2.1).
+public struct TLSARecord: Sendable, Hashable, CustomStringConvertible {
+    public var usage: UInt8
+    public var selector: UInt8
+    public var matchingType: UInt8
+    public var data: [UInt8]
+
+    public init(usage: UInt8, selector: UInt8, matchingType: UInt8, data: [UInt8]) {
+        self.usage = usage; self.selector = selector; self.matchingType = matchingType; self.data = data
+    }
+
+    /// RFC 7672 §3.1: SMTP uses DANE-TA(2) and DANE-EE(3), with selectors Cert(0)/SPKI(1) and
+    /// matching types Full(0)/SHA2-256(1)/SHA2-512(2); digests must have their length.
+    public var isUsableForSMTP: Bool {
+        guard usage == 2 || usage == 3, selector <= 1 else { return false }
+        switch matchingType {
+        case 0: return !data.isEmpty
+        case 1: return data.count == 32
+        case 2: return data.count == 64
+        default: return false
+        }
+    }
+
+    public var description: String { "\(usage) \(selector) \(matchingType)" }
+
+    /// Whether this record matches a certificate (DER) or its public key (SPKI, DER).
+    public func matches(certificate: [UInt8], publicKey: [UInt8]) -> Bool {
+        let subject = selector == 0 ? certificate : selector == 1 ? publicKey : []
+        guard !subject.isEmpty else { return false }
+        switch matchingType {
+        case 0: return subject == data
+        case 1: return TLSARecord.digest(subject, sha512: false) == data
+        case 2: return TLSARecord.digest(subject, sha512: true) == data
+        default: return false
+        }
+    }
+
+    /// SHA-256 or SHA-512 of `bytes`, as TLSA matching types 1 and 2 use them.
+    public static func digest(_ bytes: [UInt8], sha512: Bool) -> [UInt8] {
+        try? OpenSSLLibrary.load()
+        var out = [UInt8](repeating: 0, count: 64)
+        var length: UInt32 = 0
+        guard EVP_Digest(bytes, bytes.count, &out, &length, sha512 ? EVP_sha512() : EVP_sha256(), nil) == 1 else { return [] }
+        return Array(out.prefix(Int(length)))
+    }
+
+    /// Lower-case hex of the data, as in zone files.
+    public var hexData: String { data.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+}
+
 /// A stub resolver over glibc's libresolv (res_ninit/res_nsend) with our own query builder and
 /// strict answer parser. Uses /etc/resolv.conf unless given one name server (with an optional
 /// port, which is how tests point it at a local dnsmasq). Searches no domain lists: mail looks up
@@ -102,6 +153,26 @@ public final class DNSResolver {
     }
 
     deinit { postamt_res_free(state) }
+
+    /// Set AD in queries (for DANE, with a trusted validating resolver on this host).
+    public var requestsAuthenticData = false {
+        didSet { postamt_res_set_trust_ad(state, requestsAuthenticData ? 1 : 0) }
+    }
+    /// Whether every response of the last lookup (CNAME chain included) carried AD. Only
+    /// meaningful with `requestsAuthenticData` and a resolver we trust to validate (RFC 7672 §2.1).
+    public private(set) var lastAnswerAuthenticated = false
+
+    /// TLSA records (RFC 6698); check `lastAnswerAuthenticated` before trusting them.
+    public func tlsa(_ name: String) -> DNSResult<TLSARecord> {
+        lookup(name, type: .tlsa).map { records in
+            records.compactMap { record -> TLSARecord? in
+                guard case .other(let bytes) = record.data else { return nil }
+                // A malformed record is kept as an unusable one (RFC 7672 §2.2: TLS still required).
+                guard bytes.count >= 3 else { return TLSARecord(usage: 255, selector: 255, matchingType: 255, data: []) }
+                return TLSARecord(usage: bytes[0], selector: bytes[1], matchingType: bytes[2], data: Array(bytes[3...]))
+            }
+        }
+    }
 
     /// MX records sorted by preference (equal preferences keep the server's order; RFC 5321 §5.1
     /// wants them randomised, which is the caller's choice). Check `records.isNullMX`.
@@ -156,12 +227,16 @@ public final class DNSResolver {
     public func lookup(_ name: DNSName, type: DNSRecordType) -> DNSResult<DNSResourceRecord> {
         var queryName = name
         var hops = 0
+        lastAnswerAuthenticated = true
         while true {
             let message: DNSMessage
             switch send(queryName, type: type) {
-            case .failure(let reason): return .temporaryFailure(reason)
+            case .failure(let reason):
+                lastAnswerAuthenticated = false
+                return .temporaryFailure(reason)
             case .success(let response): message = response
             }
+            if !message.isAuthenticData { lastAnswerAuthenticated = false }
             // The RCODE describes the last name of a CNAME chain (RFC 6604 §2.1).
             switch message.responseCode {
             case .noError: break
@@ -196,7 +271,7 @@ public final class DNSResolver {
 
     private func send(_ name: DNSName, type: DNSRecordType) -> SendResult {
         let id = UInt16.random(in: 0...UInt16.max)
-        let query = DNSMessage.query(id: id, name: name, type: type)
+        let query = DNSMessage.query(id: id, name: name, type: type, authenticData: requestsAuthenticData)
         var answer = [UInt8](repeating: 0, count: 65535)
         errno = 0
         let length = postamt_res_send(state, query, Int32(query.count), &answer, Int32(answer.count))

@@ -187,6 +187,65 @@ public final class TLSConnection: ByteStream {
         return String(decoding: buffer[0..<Int(count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Authenticates the server by TLSA records (RFC 7671, RFC 7672 §3) instead of (only) the
+    /// CA bundle: DANE-EE(3) matches the leaf without name checks, DANE-TA(2) a trust anchor in
+    /// the chain with the name checked against `baseDomain` (the MX host name). Call before the
+    /// handshake, on a connection whose context was made with `dane: true`. Returns how many
+    /// records OpenSSL can use; with none, the caller decides (RFC 7672 §2.2: TLS still required).
+    @discardableResult
+    public func enableDANE(baseDomain: String, records: [TLSARecord]) throws -> Int {
+        ERR_clear_error()
+        guard SSL_dane_enable(ssl, baseDomain) > 0 else { throw OpenSSLErrorQueue.error("DANE for \(baseDomain)") }
+        // DANE_FLAG_NO_DANE_EE_NAMECHECKS (RFC 7672 §3.1.1: DANE-EE ignores the names).
+        _ = SSL_dane_set_flags(ssl, 1)
+        var usable = 0
+        for record in records {
+            let added = record.data.withUnsafeBufferPointer { buffer in
+                SSL_dane_tlsa_add(ssl, record.usage, record.selector, record.matchingType, buffer.baseAddress, buffer.count)
+            }
+            if added > 0 { usable += 1 }
+            else if added < 0 { ERR_clear_error() }  // malformed for OpenSSL: unusable, not fatal
+        }
+        return usable
+    }
+
+    /// The TLSA record that authenticated the peer (after the handshake), or nil.
+    public var daneMatch: TLSARecord? {
+        var usage: UInt8 = 0, selector: UInt8 = 0, matchingType: UInt8 = 0
+        var data: UnsafePointer<UInt8>? = nil
+        var length = 0
+        guard SSL_get0_dane_tlsa(ssl, &usage, &selector, &matchingType, &data, &length) >= 0,
+              SSL_get_verify_result(ssl) == X509_V_OK else { return nil }
+        let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? []
+        return TLSARecord(usage: usage, selector: selector, matchingType: matchingType, data: bytes)
+    }
+
+    /// The peer certificate (DER) and its SubjectPublicKeyInfo (DER), for TLSA comparisons.
+    public var peerCertificateDER: (certificate: [UInt8], publicKey: [UInt8])? {
+        guard let certificate = SSL_get0_peer_certificate(ssl), let key = X509_get0_pubkey(certificate) else { return nil }
+        let certLength = i2d_X509(certificate, nil), keyLength = i2d_PUBKEY(key, nil)
+        guard certLength > 0, keyLength > 0 else { return nil }
+        var cert = [UInt8](repeating: 0, count: Int(certLength)), spki = [UInt8](repeating: 0, count: Int(keyLength))
+        let a = cert.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var p: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            return i2d_X509(certificate, &p)
+        }
+        let b = spki.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var p: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            return i2d_PUBKEY(key, &p)
+        }
+        guard a == certLength, b == keyLength else { return nil }
+        return (cert, spki)
+    }
+
+    /// Seconds until the peer certificate's notAfter (negative when it has expired), if the peer sent one.
+    public var peerCertificateSecondsLeft: Int64? {
+        guard let certificate = SSL_get0_peer_certificate(ssl), let notAfter = X509_get0_notAfter(certificate) else { return nil }
+        var days: Int32 = 0, seconds: Int32 = 0
+        guard ASN1_TIME_diff(&days, &seconds, nil, notAfter) == 1 else { return nil }
+        return Int64(days) * 86400 + Int64(seconds)
+    }
+
     /// Whether the server's certificate verified (client side, after the handshake). Use it to log
     /// "verified" versus "opportunistic" TLS.
     public var peerVerification: TLSPeerVerification {

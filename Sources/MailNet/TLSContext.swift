@@ -227,7 +227,9 @@ public final class TLSClientContext: @unchecked Sendable {
     let context: OpaquePointer
     public let verification: TLSVerification
 
-    public init(verification: TLSVerification, minimumVersion: TLSProtocolVersion = .tls12) throws {
+    /// `dane`: prepare the context for DANE (RFC 7671); connections then take TLSA records
+    /// through `TLSConnection.enableDANE`.
+    public init(verification: TLSVerification, minimumVersion: TLSProtocolVersion = .tls12, dane: Bool = false) throws {
         try OpenSSLLibrary.load()
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_client_method()) else {
@@ -257,6 +259,9 @@ public final class TLSClientContext: @unchecked Sendable {
             guard SSL_CTX_load_verify_locations(context, nil, path) == 1 else {
                 throw OpenSSLErrorQueue.error("load CA directory \(path)")
             }
+        }
+        if dane {
+            guard SSL_CTX_dane_enable(context) > 0 else { throw OpenSSLErrorQueue.error("TLS client context: DANE") }
         }
         if case .peer = verification {
             SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)

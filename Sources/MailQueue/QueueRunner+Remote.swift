@@ -108,6 +108,15 @@ extension QueueRunner {
                 var env = RunnerStartup.environment(configuration: configuration) + ["POSTAMT_QUEUE_ID=\(m.state.id)"]
                 // postamt-remote(8): DKIM signs only mail whose From: this user owns.
                 if let submitter = m.state.submitter { env.append("POSTAMT_SUBMITTER=\(submitter)") }
+                // postamt-remote(8) passes DSN parameters on (RFC 3461 §4) in postamt-smtpd's format.
+                let transactionDSN = [m.state.ret.map { "RET=\($0)" }, m.state.envid.map { "ENVID=\($0)" }].compactMap { $0 }
+                let recipientDSN = group.map { i -> String in
+                    let r = m.state.recipients[i]
+                    let words = [r.notify.map { "NOTIFY=\($0)" }, r.orcpt.map { "ORCPT=\($0)" }].compactMap { $0 }
+                    return words.isEmpty ? "-" : words.joined(separator: " ")
+                }
+                if !transactionDSN.isEmpty { env.append("POSTAMT_DSN=\(transactionDSN.joined(separator: " "))") }
+                if recipientDSN.contains(where: { $0 != "-" }) { env.append("POSTAMT_DSN_RCPT=\(recipientDSN.joined(separator: "\n"))") }
                 let pid = try Spawn.start(remoteScheduler.program, arguments: ["postamt-remote", domain, m.state.sender] + recipients,
                                           environment: env, fds: [(0, message.raw), (1, pipe.writeEnd.raw), (2, 2)])
                 let readEnd = pipe.keepReadEnd()

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import MailCore
 import MailNet
+import MailQueueStore
 import MailSystem
 
 /// `postamt-remote HOST SENDER RCPT…`, the message on fd 0, reports on fd 1. Exits 0 whenever
@@ -41,9 +42,20 @@ public enum RemoteCommand {
         for address in arguments[1...] where address.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") }) {
             return finish(RemoteReport(message: (.permanent, "invalid envelope address \(address.debugDescription) (#5.1.3)")))
         }
+        // DSN parameters from the runner (RFC 3461), in postamt-smtpd's POSTAMT_DSN format.
+        var dsn: DSNParameters? = nil
+        let transaction = getenv("POSTAMT_DSN").map { String(cString: $0) }
+        let recipientLines = getenv("POSTAMT_DSN_RCPT").map { String(cString: $0) }
+        if transaction != nil || recipientLines != nil {
+            do {
+                dsn = try DSNParameters.parse(transaction: transaction ?? "", recipientLines: recipientLines, count: arguments.count - 2)
+            } catch {
+                return finish(RemoteReport(message: (.temporary, "invalid DSN parameters from the runner: \(error) (#4.3.0)")))
+            }
+        }
         let delivery = RemoteDelivery(configuration: configuration, log: log, queueID: queueID, destination: arguments[0],
                                       sender: arguments[1], recipients: Array(arguments[2...]), message: message,
-                                      submitter: getenv("POSTAMT_SUBMITTER").map { String(cString: $0) })
+                                      submitter: getenv("POSTAMT_SUBMITTER").map { String(cString: $0) }, dsn: dsn)
         return finish(delivery.run())
     }
 }

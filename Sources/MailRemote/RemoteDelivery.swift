@@ -4,6 +4,7 @@ import Glibc
 import MailCore
 import MailDKIM
 import MailNet
+import MailQueueStore
 import MailSystem
 import SMTPProtocol
 
@@ -53,10 +54,13 @@ public final class RemoteDelivery {
     /// The user who submitted the message (POSTAMT_SUBMITTER from the runner), nil for mail
     /// relayed from outside: only a submitter's own From: is DKIM-signed.
     let submitter: String?
+    /// RFC 3461 parameters to pass on when the next hop offers DSN.
+    let dsn: DSNParameters?
 
     public init(configuration: Configuration, log: Log, queueID: String?, destination: String, sender: String,
-                recipients: [String], message: [UInt8], submitter: String? = nil) {
+                recipients: [String], message: [UInt8], submitter: String? = nil, dsn: DSNParameters? = nil) {
         self.configuration = configuration
+        self.dsn = dsn
         self.submitter = submitter
         self.log = log
         self.queueID = queueID
@@ -83,10 +87,15 @@ public final class RemoteDelivery {
         }
         let needsUTF8 = ([sender] + recipients).contains { $0.utf8.contains { $0 >= 0x80 } }
         let resolver: DNSResolver
+        let useDANE = configuration.bool("dane") && !isSmarthost
         do {
-            let ns = configuration.string("remote_nameserver")
+            var ns = configuration.string("remote_nameserver")
+            // DANE trusts the AD bit only from a validating resolver we trust (RFC 7672 §2.1,
+            // Postfix's smtp_dns_support_level = dnssec): all routing lookups then go through it.
+            if useDANE, !configuration.string("dane_nameserver").isEmpty { ns = configuration.string("dane_nameserver") }
             resolver = try DNSResolver(nameserver: ns.isEmpty ? nil : ns,
                                        timeout: .seconds(max(1, configuration.duration("remote_dns_timeout"))))
+            resolver.requestsAuthenticData = useDANE
         } catch {
             return RemoteReport(message: (.temporary, "cannot set up the DNS resolver: \(error) (#4.3.0)"))
         }
@@ -94,18 +103,77 @@ public final class RemoteDelivery {
         let router = RemoteRouter(resolver: resolver, port: port, myHostname: configuration.hostname,
                                   hostLimit: configuration.count("remote_host_limit"))
         let target = isSmarthost ? configuration.string("relayhost") : destination
-        let hosts: [RemoteHost]
+        var hosts: [RemoteHost]
         switch router.route(target) {
         case .permanent(let why): return RemoteReport(message: (.permanent, why))
         case .temporary(let why): return RemoteReport(message: (.temporary, why))
         case .hosts(let h): hosts = h
         }
+        var hostPolicy = policy
+        var stsMode: MTASTSMode = .none
+        var dane: [String: DANEState] = [:]
+        if useDANE {
+            for host in hosts where host.secure && dane[host.name] == nil {
+                dane[host.name] = daneState(host, resolver: resolver)
+            }
+        }
+        // RFC 8461 §2: where DANE TLSA records exist, DANE wins over MTA-STS.
+        let daneApplies = dane.values.contains { if case .none = $0 { false } else { true } }
+        // MTA-STS (RFC 8461) applies to MX delivery by domain, not to a smarthost or an address literal.
+        if !isSmarthost, !daneApplies, !target.hasPrefix("["), configuration.bool("mta_sts"),
+           let found = MTASTSLookup(resolver: resolver, configuration: configuration, log: log, queueID: queueID).policy(for: domain) {
+            let (sts, source) = found
+            stsMode = sts.mode
+            let outside = hosts.filter { !sts.allows(mxHost: $0.name) }
+            switch sts.mode {
+            case .enforce:
+                for name in Set(outside.map(\.name)).sorted() {
+                    log.info("MTA-STS: \(name) is not an MX host the policy of \(domain) allows (\(source)); skipped", id: queueID)
+                }
+                for host in outside { recordTLS(host, type: "sts", result: "validation-failure") }
+                hosts = hosts.filter { sts.allows(mxHost: $0.name) }
+                guard !hosts.isEmpty else {
+                    return RemoteReport(message: (.temporary, "no MX host of \(domain) matches its MTA-STS policy (mx: \(sts.mx.joined(separator: ", "))) (#4.7.5)"))
+                }
+                // RFC 8461 §4.2: TLS with a certificate valid for the MX name, no fallback.
+                hostPolicy = max(policy, .verify)
+            case .testing:
+                for name in Set(outside.map(\.name)).sorted() {
+                    log.info("MTA-STS (testing): \(name) is not an MX host the policy of \(domain) allows (\(source)); enforce would skip it", id: queueID)
+                }
+            case .none:
+                break
+            }
+        }
         var lastFailure = "no host to try (#4.4.1)"
         var permanentEverywhere = true
         for (index, host) in hosts.enumerated() {
-            var withoutTLS = policy == .none
+            var thisPolicy = hostPolicy
+            var tlsa: [TLSARecord]? = nil
+            var reportType = stsMode == .none ? "no-policy-found" : "sts"
+            switch dane[host.name] ?? .none {
+            case .none: break
+            case .records(let records):
+                tlsa = records
+                reportType = "tlsa"
+                thisPolicy = max(thisPolicy, .encrypt)
+            case .unusable:
+                // RFC 7672 §2.2: TLSA records exist but none is usable: TLS, unauthenticated.
+                reportType = "tlsa"
+                thisPolicy = max(thisPolicy, .encrypt)
+            case .failed(let why):
+                recordTLS(host, type: "tlsa", result: "dnssec-invalid")
+                // RFC 7672 §2.2.1: a failed TLSA lookup (bogus, SERVFAIL) must not lead to plaintext.
+                let failure = "TLSA lookup for \(host.name) failed (\(why)); DANE forbids delivery to it without them (#4.7.5)"
+                log.info("\(host.name)[\(host.address.address)]: \(failure)", id: queueID)
+                lastFailure = failure
+                permanentEverywhere = false
+                continue
+            }
+            var withoutTLS = thisPolicy == .none
             while true {
-                let outcome = attempt(host, withoutTLS: withoutTLS, needsUTF8: needsUTF8)
+                let outcome = attempt(host, policy: thisPolicy, stsMode: stsMode, tlsa: tlsa, reportType: reportType,
+                                      withoutTLS: withoutTLS, needsUTF8: needsUTF8)
                 switch outcome {
                 case .report(let report):
                     return report
@@ -134,7 +202,58 @@ public final class RemoteDelivery {
         case retryWithoutTLS(String)
     }
 
-    func attempt(_ host: RemoteHost, withoutTLS: Bool, needsUTF8: Bool) -> Outcome {
+    /// What DANE says about one MX host (RFC 7672 §2.2).
+    enum DANEState {
+        /// No secure TLSA records: the other policies decide.
+        case none
+        /// Usable DANE-TA/DANE-EE records: TLS that matches one of them, or no delivery.
+        case records([TLSARecord])
+        /// Secure TLSA records, none usable: TLS required, unauthenticated.
+        case unusable
+        /// The lookup failed (SERVFAIL for bogus data, timeout): the host is not tried.
+        case failed(String)
+    }
+
+    func daneState(_ host: RemoteHost, resolver: DNSResolver) -> DANEState {
+        let name = "_\(host.address.port)._tcp.\(host.name)"
+        let result = resolver.tlsa(name)
+        let secure = resolver.lastAnswerAuthenticated
+        switch result {
+        case .found(let records):
+            guard secure else { return .none }
+            let usable = records.filter(\.isUsableForSMTP)
+            log.info("DANE: \(name): \(records.count) TLSA record\(records.count == 1 ? "" : "s"), \(usable.count) usable", id: queueID)
+            return usable.isEmpty ? .unusable : .records(usable)
+        case .temporaryFailure(let why):
+            return .failed(why)
+        default:
+            return .none
+        }
+    }
+
+    /// Postfix's words for a TLS connection's trust, for people who grep for them.
+    static func trustWord(_ verification: TLSPeerVerification, dane: TLSARecord?) -> String {
+        if dane != nil { return "Verified" }
+        switch verification {
+        case .verified: return "Verified"
+        case .failed(let why) where why.contains("hostname mismatch"): return "Trusted"
+        default: return "Untrusted"
+        }
+    }
+
+    /// Records one session for TLS reporting (RFC 8460), for MX delivery only.
+    func recordTLS(_ host: RemoteHost, type: String, result: String) {
+        let dir = configuration.string("tlsrpt_directory")
+        guard !isSmarthost, !dir.isEmpty else { return }
+        let r = TLSSessionResult(policyType: type, policyDomain: destination.lowercased(), mxHost: host.name.lowercased(),
+                                 receivingIP: host.address.address.description, result: result)
+        do { try TLSReportStore(directory: dir).record(r) } catch {
+            log.warning("cannot record the TLS result in \(dir): \(error)", id: queueID)
+        }
+    }
+
+    func attempt(_ host: RemoteHost, policy: RemoteTLSPolicy, stsMode: MTASTSMode = .none, tlsa: [TLSARecord]? = nil,
+                 reportType: String = "no-policy-found", withoutTLS: Bool, needsUTF8: Bool) -> Outcome {
         let peer = "\(host.name)[\(host.address.address)]"
         let plain: PlainStream
         do {
@@ -161,20 +280,38 @@ public final class RemoteDelivery {
                     session.leftover.removeAll()
                     session.parser = SMTPReplyParser()
                     do {
-                        let context = try makeTLSContext()
+                        let context = try makeTLSContext(tlsa != nil ? .encrypt : policy, dane: tlsa != nil)
                         let tls = try TLSConnection(client: context, serverName: host.name, over: plain)
+                        if let tlsa { try tls.enableDANE(baseDomain: host.name, records: tlsa) }
                         tls.timeout = commandTimeout
                         try tls.handshake()
                         session.stream = tls
+                        let match = tlsa != nil ? tls.daneMatch : nil
+                        if tlsa != nil && match == nil {
+                            recordTLS(host, type: reportType, result: "validation-failure")
+                            return .nextHost("TLS certificate of \(peer) matches none of its DANE TLSA records (#4.7.5)", permanent: false)
+                        }
                         switch tls.peerVerification {
+                        case _ where match != nil: tlsNote = "verified (\(tls.protocolVersion), \(tls.cipherName); DANE \(match!))"
                         case .verified: tlsNote = "verified (\(tls.protocolVersion), \(tls.cipherName))"
                         case .failed(let why): tlsNote = "unverified (\(tls.protocolVersion), \(tls.cipherName); \(why))"
                         case .notChecked: tlsNote = "unverified (\(tls.protocolVersion), \(tls.cipherName))"
                         }
-                        if policy == .verify, tls.peerVerification != .verified {
-                            return .nextHost("TLS certificate of \(peer) does not verify and the TLS policy is verify (#4.7.5)", permanent: false)
+                        log.info("\(RemoteDelivery.trustWord(tls.peerVerification, dane: match)) TLS connection established to \(peer): \(tls.protocolVersion) with cipher \(tls.cipherName)", id: queueID)
+                        if policy == .verify, match == nil, case .failed(let reason) = tls.peerVerification {
+                            recordTLS(host, type: reportType, result: TLSSessionResult.certificateFailure(reason))
+                        }
+                        if policy == .verify, match == nil, tls.peerVerification != .verified {
+                            let why = stsMode == .enforce ? "the MTA-STS policy of \(destination) is enforce" : "the TLS policy is verify"
+                            return .nextHost("TLS certificate of \(peer) does not verify and \(why) (#4.7.5)", permanent: false)
+                        }
+                        if stsMode == .testing, tls.peerVerification != .verified {
+                            log.info("MTA-STS (testing): the certificate of \(peer) does not verify; enforce would defer", id: queueID)
                         }
                     } catch {
+                        if stsMode == .testing { log.info("MTA-STS (testing): TLS with \(peer) failed; enforce would defer", id: queueID) }
+                        recordTLS(host, type: reportType, result: "validation-failure")
+                        if tlsa != nil { return .nextHost("TLS handshake with \(peer) failed: \(error); DANE requires TLS (#4.7.5)", permanent: false) }
                         if policy == .may { return .retryWithoutTLS("\(error)") }
                         return .nextHost("TLS handshake with \(peer) failed: \(error) (#4.7.5)", permanent: false)
                     }
@@ -186,9 +323,19 @@ public final class RemoteDelivery {
                 }
             } else if policy >= .encrypt {
                 session.quit()
-                return .nextHost("\(peer) does not offer STARTTLS and the TLS policy for \(destination) requires TLS (#4.7.5)", permanent: false)
+                recordTLS(host, type: reportType, result: "starttls-not-supported")
+                let why = tlsa != nil ? "DANE (its TLSA records)" : stsMode == .enforce ? "the MTA-STS policy of \(destination)" : "the TLS policy for \(destination)"
+                return .nextHost("\(peer) does not offer STARTTLS and \(why) requires TLS (#4.7.5)", permanent: false)
+            } else if !withoutTLS {
+                recordTLS(host, type: reportType, result: "starttls-not-supported")
+                if stsMode == .testing { log.info("MTA-STS (testing): \(peer) does not offer STARTTLS; enforce would defer", id: queueID) }
             }
-            log.info("\(peer): tls=\(tlsNote)", id: queueID)
+            if session.stream is TLSConnection {
+                let verifiedEnough = policy != .verify && stsMode != .testing
+                    || (session.stream as? TLSConnection).map { $0.peerVerification == .verified || tlsa != nil } ?? false
+                recordTLS(host, type: reportType, result: verifiedEnough ? "success" : TLSSessionResult.certificateFailure(tlsNote))
+            }
+            log.info("\(peer): tls=\(tlsNote)" + (stsMode == .none ? "" : " mta-sts=\(stsMode.rawValue)"), id: queueID)
             if isSmarthost, let failure = try authenticate(session) {
                 return failure
             }
@@ -201,10 +348,10 @@ public final class RemoteDelivery {
         }
     }
 
-    func makeTLSContext() throws -> TLSClientContext {
+    func makeTLSContext(_ policy: RemoteTLSPolicy, dane: Bool = false) throws -> TLSClientContext {
         let ca = configuration.string("remote_tls_ca_file")
         let anchors: TLSTrustAnchors = ca.isEmpty ? .systemDefault : .caFile(ca)
-        return try TLSClientContext(verification: policy == .verify ? .peer(anchors) : .opportunistic(anchors))
+        return try TLSClientContext(verification: policy == .verify ? .peer(anchors) : .opportunistic(anchors), dane: dane)
     }
 
     /// AUTH PLAIN (RFC 4616) or LOGIN at the smarthost, with "user password" from
@@ -263,9 +410,22 @@ public final class RemoteDelivery {
         if caps.maximumMessageSize != nil { mail += " SIZE=\(message.count)" }
         if eightBit && caps.eightBitMIME { mail += " BODY=8BITMIME" }
         if needsUTF8 { mail += " SMTPUTF8" }
+        // RFC 3461 §4: the DSN parameters travel on to a next hop that offers DSN.
+        let passDSN = caps.dsn && dsn.map { !$0.isEmpty } == true
+        if passDSN, let dsn {
+            if let ret = dsn.ret { mail += " RET=\(ret)" }
+            if let envid = dsn.envid { mail += " ENVID=\(envid)" }
+        }
         var results: [(RemoteReport.RecipientResult, String)] = []
         // RFC 2920: with PIPELINING, MAIL and every RCPT go in one write; DATA waits for their replies.
-        let commands = [mail] + recipients.map { "RCPT TO:<\($0)>" }
+        let commands = [mail] + recipients.enumerated().map { i, rcpt in
+            var command = "RCPT TO:<\(rcpt)>"
+            if passDSN, let dsn, i < dsn.recipients.count {
+                if let notify = dsn.recipients[i].notify { command += " NOTIFY=\(notify)" }
+                if let orcpt = dsn.recipients[i].orcpt { command += " ORCPT=\(orcpt)" }
+            }
+            return command
+        }
         var replies: [SMTPReply] = []
         if caps.pipelining {
             try session.send(Array(commands.map { $0 + "\r\n" }.joined().utf8), stage: .transaction)
@@ -357,6 +517,10 @@ public enum RemoteSettingsCheck {
         let ns = configuration.string("remote_nameserver")
         if !ns.isEmpty && SocketAddress(parsing: ns, defaultPort: 53) == nil {
             problems.append("\(file): remote_nameserver '\(ns)' is not ADDRESS or ADDRESS:PORT")
+        }
+        let daneNS = configuration.string("dane_nameserver")
+        if !daneNS.isEmpty && SocketAddress(parsing: daneNS, defaultPort: 53) == nil {
+            problems.append("\(file): dane_nameserver '\(daneNS)' is not ADDRESS or ADDRESS:PORT")
         }
         let auth = configuration.string("relayhost_auth_file")
         if !auth.isEmpty {

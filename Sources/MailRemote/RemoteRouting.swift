@@ -5,6 +5,9 @@ import MailNet
 public struct RemoteHost: Sendable, Equatable {
     public var name: String
     public var address: SocketAddress
+    /// The MX lookup (or the implicit MX's) and this address's lookup were DNSSEC-secure (AD from
+    /// a validating resolver): RFC 7672 §2.2 lets DANE apply only then.
+    public var secure: Bool = false
 }
 
 /// The outcome of routing a destination.
@@ -51,8 +54,11 @@ public struct RemoteRouter {
         }
         if let ip = IPAddress(target) { return .hosts([RemoteHost(name: target, address: SocketAddress(address: ip, port: port))]) }
         var names: [String] = []
+        var mxSecure = false
         if useMX {
-            switch resolver.mx(target) {
+            let mx = resolver.mx(target)
+            mxSecure = resolver.lastAnswerAuthenticated
+            switch mx {
             case .found(let records):
                 if records.isNullMX { return .permanent("\(target) accepts no mail: its MX is the null MX (RFC 7505) (#5.1.10)") }
                 var chosen = records.filter { !$0.exchange.isRoot }
@@ -86,11 +92,13 @@ public struct RemoteRouter {
         var temporary: String? = nil
         for name in names {
             var found = false
-            for result in [resolver.aaaa(name), resolver.a(name)] {
+            for lookup in [resolver.aaaa, resolver.a] {
+                let result = lookup(name)
+                let secure = mxSecure && resolver.lastAnswerAuthenticated
                 switch result {
                 case .found(let addresses):
                     found = true
-                    for a in addresses { hosts.append(RemoteHost(name: name, address: SocketAddress(address: a, port: port))) }
+                    for a in addresses { hosts.append(RemoteHost(name: name, address: SocketAddress(address: a, port: port), secure: secure)) }
                 case .temporaryFailure(let why): temporary = "DNS lookup of \(name) failed: \(why) (#4.4.3)"
                 default: break
                 }

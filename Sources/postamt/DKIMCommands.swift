@@ -5,6 +5,7 @@ import Glibc
 #endif
 import MailCore
 import MailDKIM
+import MailRemote
 import MailSystem
 
 struct DKIM: ParsableCommand {
@@ -88,8 +89,12 @@ struct DNSRecords: ParsableCommand {
             print(DNSRecords.txtRecord(name: "\(file.dropLast(4))._domainkey.\(d).", text: text))
         }
         print("_dmarc.\(d).\tIN\tTXT\t\"v=DMARC1; p=quarantine; rua=mailto:postmaster@\(d); adkim=r; aspf=r\"")
-        print("; MTA-STS (RFC 8461): serve https://mta-sts.\(d)/.well-known/mta-sts.txt with")
-        print(";   version: STSv1 / mode: testing / mx: \(host) / max_age: 86400")
+        // RFC 8461 §3.2: the policy file; testing first, enforce once TLS-RPT reports look clean.
+        let policy = MTASTSPolicy(mode: .testing, mx: [host], maxAge: 604800)
+        print("; MTA-STS (RFC 8461): mta-sts.\(d) needs an A/AAAA record and a certificate valid for that")
+        print("; name; serve this file as text/plain at https://mta-sts.\(d)/.well-known/mta-sts.txt")
+        print("; (switch to mode: enforce once TLS-RPT reports look clean, and change the id below each time):")
+        for line in policy.text.split(separator: "\r\n") { print(";   \(line)") }
         print("_mta-sts.\(d).\tIN\tTXT\t\"v=STSv1; id=\(Clock.seconds())\"")
         print("_smtp._tls.\(d).\tIN\tTXT\t\"v=TLSRPTv1; rua=mailto:postmaster@\(d)\"")
     }

@@ -49,7 +49,8 @@ struct Postamt: ParsableCommand {
         commandName: "postamt",
         abstract: "Administer the Postamt mail system.",
         subcommands: [Queue.self, Check.self, Config.self, DKIM.self, DNSRecords.self, Spam.self,
-                      Resolve.self, Domain.self, Alias.self, Sender.self, User.self, SieveCommand.self, Quota.self])
+                      Resolve.self, Domain.self, Alias.self, Sender.self, User.self, SieveCommand.self, Quota.self,
+                      Doctor.self, TLSRPT.self])
 }
 
 struct Queue: ParsableCommand {

@@ -14,7 +14,7 @@ final class RemoteTestBed {
     static let servers: [(String, String)] = [
         ("127.0.0.2", "ok,tls"), ("127.0.0.3", "ok"), ("127.0.0.4", "greet554"), ("127.0.0.5", "silent"),
         ("127.0.0.6", "closedata"), ("127.0.0.7", "starttlsfail"), ("127.0.0.8", "nopipelining,no8bitmime,nosmtputf8"),
-        ("127.0.0.9", "size100"), ("127.0.0.10", "tls,auth"), ("127.0.0.12", "mail451"), ("127.0.0.13", "mail550"), ("127.0.0.14", "greet421"), ("::1", "ok"),
+        ("127.0.0.9", "size100"), ("127.0.0.10", "tls,auth"), ("127.0.0.12", "mail451"), ("127.0.0.13", "mail550"), ("127.0.0.14", "greet421"), ("127.0.0.15", "ok,dsn"), ("::1", "ok"),
     ]
 
     /// Whether the IPv6 loopback works here.
@@ -43,6 +43,7 @@ final class RemoteTestBed {
         "--mx-host=mail451.test,mx.mail451.test,10", "--host-record=mx.mail451.test,127.0.0.12",
         "--mx-host=mail550.test,mx.mail550.test,10", "--host-record=mx.mail550.test,127.0.0.13",
         "--mx-host=greet421.test,mx.greet421.test,10", "--host-record=mx.greet421.test,127.0.0.14",
+        "--mx-host=dsn.test,mx.dsn.test,10", "--host-record=mx.dsn.test,127.0.0.15",
         // No MX: the A record is the implicit MX (RFC 5321 §5.1).
         "--host-record=amx.test,127.0.0.3",
         // The first MX refuses connections (nothing listens on .11): the second one takes it.
@@ -69,7 +70,10 @@ final class RemoteTestBed {
     var outbox: String { "\(work)/outbox" }
     var certificate: String { "\(work)/cert.pem" }
 
-    init(config: String = "") throws {
+    /// `records`: further dnsmasq options (records) for one suite's own test domains.
+    /// `recordsFor`: records that depend on the certificate (its path) and the SMTP port.
+    init(config: String = "", recordsFor: ((_ certificate: String, _ smtpPort: UInt16) throws -> [String])? = nil,
+         records extraRecords: [String] = []) throws {
         var template = Array("/tmp/postamt-remote-XXXXXX".utf8CString)
         guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
         work = String(cString: dir)
@@ -77,25 +81,26 @@ final class RemoteTestBed {
         let cert = "\(work)/cert.pem", key = "\(work)/key.pem"
         let r = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                                               "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=mx.ok.test",
-                                              "-addext", "subjectAltName=DNS:mx.ok.test"])
+                                              "-addext", "subjectAltName=DNS:mx.ok.test,DNS:mx.dane.test"])
         guard r.status == 0 else { throw HarnessError("openssl: \(r.stderr)") }
         // postamt-remote (the mail owner) reads the certificate as its CA file in some tests.
         chmod(work, 0o711)
         chmod(cert, 0o644)
         try remoteTestServerScript.write(toFile: "\(work)/server.py", atomically: true, encoding: .utf8)
 
+        smtpPort = try RemoteTestBed.freePort(host: "127.0.0.2", udpToo: false)
+        let lateRecords = try recordsFor?(cert, smtpPort) ?? []
         dnsPort = try RemoteTestBed.freePort(host: "127.0.0.1", udpToo: true)
         dns.executableURL = URL(fileURLWithPath: "/bin/sh")
         dns.arguments = ["-c", "\"$0\" \"$@\" & pid=$!; read line; kill -9 $pid", RemoteTestBed.dnsmasq,
                          "--no-daemon", "--port=\(dnsPort)", "--listen-address=127.0.0.1", "--bind-interfaces",
                          "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--user=root",
-                         "--local=/test/"] + RemoteTestBed.records
+                         "--local=/test/"] + RemoteTestBed.records + extraRecords + lateRecords
         dns.standardInput = dnsLifeline
         dns.standardOutput = FileHandle.nullDevice
         dns.standardError = FileHandle.nullDevice
         try dns.run()
 
-        smtpPort = try RemoteTestBed.freePort(host: "127.0.0.2", udpToo: false)
         smtp.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         smtp.arguments = ["\(work)/server.py", "\(work)/outbox", String(smtpPort), cert, key]
         smtp.standardInput = smtpLifeline

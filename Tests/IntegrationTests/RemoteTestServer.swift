@@ -5,7 +5,7 @@ let remoteTestServerScript = #"""
 # A scriptable SMTP server for postamt-remote's tests: one listener per (address, mode),
 # all on one port. Writes every transaction to OUTDIR as JSON. Modes (comma-separated flags):
 # ok, greet554, greet421, silent, mail451, mail550, closedata, starttlsfail, nopipelining,
-# no8bitmime, size100, tls, auth, nosmtputf8
+# no8bitmime, size100, tls, auth, nosmtputf8, dsn
 # Recipient local parts choose RCPT/DATA replies: rcpt550*, rcpt451*, data554*, data451*, dot554*, dot451*.
 import json, os, socket, ssl, sys, threading, base64, time
 
@@ -39,6 +39,7 @@ def serve(conn, addr, flags):
         if ("tls" in flags or "starttlsfail" in flags) and not state["tls"]: c.append("250-STARTTLS")
         if "auth" in flags: c.append("250-AUTH LOGIN PLAIN")
         if "nosmtputf8" not in flags: c.append("250-SMTPUTF8")
+        if "dsn" in flags: c.append("250-DSN")
         c.append("250 ENHANCEDSTATUSCODES")
         return "\r\n".join(c)
     fileobj = f
@@ -69,9 +70,10 @@ def serve(conn, addr, flags):
             if "auth" in flags and not state["auth"]: send("530 5.7.0 auth first"); continue
             if "mail451" in flags: send("451 4.3.0 try MAIL later"); continue
             if "mail550" in flags: send("550 5.7.1 sender refused"); continue
-            state["mail"] = cmd; state["rcpts"] = []; send("250 2.1.0 ok")
+            state["mail"] = cmd; state["rcpts"] = []; state["rcptcmds"] = []; send("250 2.1.0 ok")
         elif up.startswith("RCPT TO:"):
-            r = cmd[8:].strip("<> ")
+            state.setdefault("rcptcmds", []).append(cmd)
+            r = cmd[8:].strip().split(" ")[0].strip("<>")
             if r.startswith("rcpt550"): send("550 5.1.1 <%s>: no such user" % r)
             elif r.startswith("rcpt451"): send("451 4.2.0 <%s>: greylisted" % r)
             else: state["rcpts"].append(r); send("250 2.1.5 ok")
@@ -92,7 +94,7 @@ def serve(conn, addr, flags):
             with lock:
                 counter[0] += 1; n = counter[0]
             rec = {"addr": addr, "flags": flags, "ehlo": state["ehlo"], "mail": state["mail"], "rcpts": state["rcpts"],
-                   "tls": state["tls"], "auth": state["auth"]}
+                   "tls": state["tls"], "auth": state["auth"], "rcptcmds": state.get("rcptcmds", [])}
             if any(r.startswith("dot554") for r in state["rcpts"]): send("554 5.7.1 content rejected"); rec["rejected"] = True
             elif any(r.startswith("dot451") for r in state["rcpts"]): send("451 4.7.1 try content later"); rec["rejected"] = True
             else: send("250 2.0.0 queued as %d" % n)

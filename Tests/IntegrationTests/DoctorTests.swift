@@ -1,0 +1,158 @@
+import Foundation
+import Glibc
+import Testing
+
+/// `postamt doctor` against dnsmasq zones that are right and wrong in each way it checks, with
+/// the scripted SMTP server of RemoteTestBed as this host's STARTTLS service (mx.ok.test on
+/// 127.0.0.2, certificate valid for two days).
+final class DoctorBed {
+    let bed: RemoteTestBed
+    let work: String
+
+    /// Two ed25519 keys: A is installed for good.test and published there; bad.test installs B
+    /// but publishes A.
+    /// `tlsa`: the RDATA (hex) of a TLSA record for mx.ok.test's SMTP port, from the
+    /// certificate's SPKI and full SHA-256.
+    init(tlsa: ((_ spki: String, _ full: String) -> String)? = nil) throws {
+        var template = Array("/tmp/postamt-doctor-XXXXXX".utf8CString)
+        guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
+        work = String(cString: dir)
+        var published: [String] = []
+        for name in ["a", "b"] {
+            let r = try run("/usr/bin/openssl", ["genpkey", "-algorithm", "ed25519", "-out", "\(work)/\(name).key"])
+            guard r.status == 0 else { throw HarnessError("openssl genpkey: \(r.stderr)") }
+            let pub = try run("/bin/sh", ["-c", "openssl pkey -in \"$0\" -pubout -outform DER | tail -c 32 | base64 -w0", "\(work)/\(name).key"])
+            published.append(pub.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let dkimA = "v=DKIM1; k=ed25519; p=\(published[0])"
+        let spfLong = "v=spf1 " + String(repeating: "include:never.spfl.test ", count: 11) + "-all"
+        bed = try RemoteTestBed(config: "", recordsFor: { cert, port in
+            guard let tlsa else { return [] }
+            let (spki, full) = try DoctorBed.hashes(cert)
+            return ["--dns-rr=_\(port)._tcp.mx.ok.test,52,\(tlsa(spki, full))"]
+        }, records: [
+            "--mx-host=good.test,mx.ok.test,10",
+            "--txt-record=good.test,v=spf1 ip4:127.0.0.2 -all",
+            "--txt-record=postamt._domainkey.good.test,\(dkimA)",
+            "--txt-record=_dmarc.good.test,v=DMARC1; p=reject; rua=mailto:postmaster@good.test",
+            "--mx-host=bad.test,mx.elsewhere.test,10", "--address=/mx.elsewhere.test/192.0.2.7",
+            "--txt-record=bad.test,v=spf1 ip4:192.0.2.1 -all",
+            "--txt-record=postamt._domainkey.bad.test,\(dkimA)",
+            "--mx-host=spf2.test,mx.ok.test,10",
+            "--txt-record=spf2.test,v=spf1 ip4:127.0.0.2 -all", "--txt-record=spf2.test,v=spf1 mx -all",
+            "--mx-host=spflong.test,mx.ok.test,10", "--txt-record=spflong.test,\(spfLong)",
+            "--txt-record=never.spfl.test,v=spf1 -all",
+            "--mx-host=nomx.test,nothere.nomx.test,10",
+            // 127.0.0.30: no PTR (the reverse zone is local: NXDOMAIN), and listed in bl.test.
+            "--local=/0.0.127.in-addr.arpa/",
+            "--address=/30.0.0.127.bl.test/127.0.0.2",
+            // A name of this host that its certificate does not cover.
+            "--address=/other.ok.test/127.0.0.2",
+        ])
+        try append("""
+        myhostname = mx.ok.test
+        doctor_smtp_ports = \(bed.smtpPort)
+        doctor_tls_ports =
+        doctor_dnsbl_zones = bl.test
+        remote_tls_ca_file = \(bed.certificate)
+        """)
+        for (domain, key) in [("good.test", "a"), ("bad.test", "b")] {
+            let d = "\(bed.system.root)/etc/postamt/dkim/\(domain)"
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: "\(work)/\(key).key", toPath: "\(d)/postamt.key")
+        }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: work) }
+
+    /// The SPKI and certificate SHA-256 of a certificate, as hex.
+    static func hashes(_ cert: String) throws -> (spki: String, full: String) {
+        func sha256(_ pipeline: String) throws -> String {
+            try run("/bin/sh", ["-c", pipeline + " | sha256sum | cut -d' ' -f1", cert]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return (try sha256("openssl x509 -in \"$0\" -pubkey -noout | openssl pkey -pubin -outform DER"),
+                try sha256("openssl x509 -in \"$0\" -outform DER"))
+    }
+
+    func append(_ text: String) throws {
+        let path = "\(bed.system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: path, encoding: .utf8) + "\n" + text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// Runs `postamt doctor --json DOMAIN`: the exit status and the findings.
+    func doctor(_ domain: String) throws -> (status: Int32, findings: [[String: String]], json: [String: Any], stderr: String) {
+        let r = try run("\(bed.system.root)/bin/postamt", ["doctor", "--json", domain], environment: bed.system.environment)
+        let json = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+        return (r.status, (json["findings"] as? [[String: String]]) ?? [], json, r.stdout + r.stderr)
+    }
+}
+
+@Suite(.serialized, .enabled(if: RemoteTestBed.canRun, "needs root (users, setpriv) and dnsmasq (apt-get install dnsmasq-base)"))
+struct DoctorTests {
+    @Test func rightDomainHasNoErrors() throws {
+        let doctor = try DoctorBed()
+        let r = try doctor.doctor("good.test")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.json["errors"] as? Int == 0, "\(r.findings)")
+        for check in ["mx", "address", "ptr", "spf", "dkim", "dmarc", "dnsbl", "port", "tls"] {
+            #expect(r.findings.contains { $0["check"] == check && $0["level"] == "ok" }, "\(check): \(r.findings)")
+        }
+        // The test certificate lives two days: less than doctor_certificate_warning_days.
+        #expect(r.findings.contains { $0["check"] == "tls" && $0["level"] == "warning" && $0["text"]!.contains("expires in") }, "\(r.findings)")
+        #expect(r.findings.contains { $0["check"] == "mta-sts" && $0["level"] == "info" })
+        // The text form says the same for people.
+        let text = try run("\(doctor.bed.system.root)/bin/postamt", ["doctor", "good.test"], environment: doctor.bed.system.environment)
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("[ok] dkim: postamt._domainkey.good.test publishes the key"), "\(text.stdout)")
+        #expect(text.stdout.hasSuffix("good.test: 0 errors, 1 warning\n"), "\(text.stdout)")
+    }
+
+    @Test(arguments: [
+        ("bad.test", "", "mx", "none of them is this host"),
+        ("bad.test", "", "spf", "does not include 127.0.0.2"),
+        ("bad.test", "", "dkim", "different key"),
+        ("bad.test", "", "dmarc", "no DMARC record"),
+        ("spf2.test", "", "spf", "2 SPF records"),
+        ("spflong.test", "", "spf", "invalid"),
+        ("nomx.test", "", "mx", "none of them is this host"),
+        ("absent.test", "", "mx", "does not exist"),
+        ("good.test", "doctor_host_addresses = 127.0.0.30", "ptr", "no PTR"),
+        ("good.test", "doctor_host_addresses = 127.0.0.30", "dnsbl", "listed in bl.test"),
+        ("good.test", "doctor_host_addresses = 127.0.0.30", "spf", "does not include 127.0.0.30"),
+        ("good.test", "myhostname = other.ok.test", "tls", "does not verify"),
+        ("good.test", "doctor_smtp_ports = 1", "port", "not reachable"),
+    ])
+    func wrongSetupIsAnErrorWithAFix(domain: String, config: String, check: String, text: String) throws {
+        let doctor = try DoctorBed()
+        try doctor.append(config)
+        let r = try doctor.doctor(domain)
+        #expect(r.status == 1, "\(r.stderr)")
+        let finding = r.findings.first { $0["check"] == check && $0["level"] == "error" && $0["text"]!.contains(text) }
+        #expect(finding != nil, "\(r.findings)")
+        #expect(finding?["fix"]?.isEmpty == false, "\(String(describing: finding))")
+    }
+
+    /// TLSA for the SMTP port (dnsmasq serves them with --dns-rr): SPKI matches (ok), only the
+    /// whole certificate matches (warning: a renewal breaks it), nothing matches (error), none (info).
+    @Test(arguments: [("ok", "3 1 1 matches"), ("warning", "next renewal breaks DANE"), ("error", "matches the certificate served"),
+                      ("info", "has no TLSA records")])
+    func tlsaAgainstTheCertificate(level: String, text: String) throws {
+        let doctor = try DoctorBed(tlsa: level == "info" ? nil : { spki, full in
+            level == "ok" ? "030101" + spki : level == "warning" ? "030001" + full : "030101" + String(repeating: "ab", count: 32)
+        })
+        let r = try doctor.doctor("good.test")
+        let finding = r.findings.first { $0["check"] == "tlsa" }
+        #expect(finding?["level"] == level, "\(r.findings)")
+        #expect(finding?["text"]?.contains(text) == true, "\(String(describing: finding))")
+        if level != "ok" {
+            #expect(finding?["fix"]?.contains("TLSA\t3 1 1 \(try DoctorBed.hashes(doctor.bed.certificate).spki)") == true, "\(String(describing: finding))")
+        }
+    }
+
+    @Test func badArgument() throws {
+        let doctor = try DoctorBed()
+        let r = try run("\(doctor.bed.system.root)/bin/postamt", ["doctor", "not a domain"], environment: doctor.bed.system.environment)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("not a domain"))
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import Glibc
+import Testing
+
+/// MTA-STS (RFC 8461) in postamt-remote: policies served over real HTTPS (Python's http.server
+/// with a certificate from a test CA) on 127.0.0.20, announced by TXT records in dnsmasq, and
+/// enforced against the scripted SMTP servers of RemoteTestBed.
+final class MTASTSBed {
+    static let policyAddress = "127.0.0.20"
+    static let domains = ["sts-enforce.test", "sts-wrongmx.test", "sts-testing.test", "sts-plain.test", "sts-cache.test"]
+
+    let bed: RemoteTestBed
+    let policies: String
+    let caBundle: String
+    private let https = Process()
+    private let lifeline = Pipe()
+
+    var cacheDirectory: String { "\(bed.system.root)/var/lib/postamt/mta-sts" }
+
+    init() throws {
+        var template = Array("/tmp/postamt-sts-XXXXXX".utf8CString)
+        guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
+        let work = String(cString: dir)
+        chmod(work, 0o755)
+        policies = "\(work)/policies"
+        try FileManager.default.createDirectory(atPath: policies, withIntermediateDirectories: true)
+        // A test CA and a certificate from it for every mta-sts.DOMAIN.
+        let (ca, cert, key) = try makeTestCA(in: work, commonName: "Postamt Test CA", leaf: "sts",
+                                             dnsNames: MTASTSBed.domains.map { "mta-sts.\($0)" })
+
+        let port = try RemoteTestBed.freePort(host: MTASTSBed.policyAddress, udpToo: false)
+        var records: [String] = []
+        for d in MTASTSBed.domains {
+            records.append("--txt-record=_mta-sts.\(d),v=STSv1; id=1")
+            records.append("--host-record=mta-sts.\(d),\(MTASTSBed.policyAddress)")
+            records.append("--mx-host=\(d),\(d == "sts-plain.test" ? "mx.plain.test" : "mx.ok.test"),10")
+        }
+        bed = try RemoteTestBed(config: "mta_sts_https_port = \(port)\nmta_sts_fetch_timeout = 3s", records: records)
+        // Both the SMTP server's certificate (for mx.ok.test) and the test CA are trusted.
+        caBundle = "\(work)/bundle.pem"
+        let bundle = try String(contentsOfFile: ca, encoding: .utf8) + String(contentsOfFile: bed.certificate, encoding: .utf8)
+        try bundle.write(toFile: caBundle, atomically: true, encoding: .utf8)
+        chmod(caBundle, 0o644)
+        let confPath = "\(bed.system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: confPath, encoding: .utf8) + "\nremote_tls_ca_file = \(caBundle)\n")
+            .write(toFile: confPath, atomically: true, encoding: .utf8)
+        // The state directory as tmpfiles.d makes it: the mail owner's.
+        try FileManager.default.createDirectory(atPath: "\(bed.system.root)/var/lib/postamt", withIntermediateDirectories: true)
+        let owner = getpwnam("postamt")!.pointee
+        chown("\(bed.system.root)/var/lib/postamt", owner.pw_uid, owner.pw_gid)
+
+        try MTASTSBed.serverScript.write(toFile: "\(work)/https.py", atomically: true, encoding: .utf8)
+        https.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        https.arguments = ["\(work)/https.py", MTASTSBed.policyAddress, String(port), cert, key, policies]
+        https.standardInput = lifeline
+        let ready = Pipe()
+        https.standardOutput = ready
+        https.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try https.run()
+        guard ready.fileHandleForReading.availableDataOrWait().starts(with: Data("ready".utf8)) else {
+            throw HarnessError("the HTTPS policy server did not start")
+        }
+        workDirectory = work
+    }
+
+    let workDirectory: String
+
+    deinit {
+        try? lifeline.fileHandleForWriting.close()
+        https.terminate()
+        https.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: workDirectory)
+    }
+
+    func serve(_ domain: String, _ policy: String?) throws {
+        let path = "\(policies)/mta-sts.\(domain)"
+        if let policy { try policy.write(toFile: path, atomically: true, encoding: .utf8) } else { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    func send(to domain: String) throws -> (reports: [String], log: String) {
+        let r = try bed.remote([domain, "a@mail.test.example", "u@\(domain)"], message: "From: a@mail.test.example\nSubject: sts\n\nbody\n")
+        return (RemoteTestBed.reports(r), r.stderr)
+    }
+
+    /// Serves POLICIES/<Host header> as text/plain at /.well-known/mta-sts.txt; 404 otherwise.
+    static let serverScript = #"""
+import http.server, os, ssl, sys, threading
+addr, port, cert, key, root = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        host = (self.headers.get("Host") or "").split(":")[0]
+        path = os.path.join(root, os.path.basename(host))
+        if self.path != "/.well-known/mta-sts.txt" or not os.path.exists(path):
+            self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
+        body = open(path, "rb").read()
+        self.send_response(200); self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer((addr, port), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+threading.Thread(target=s.serve_forever, daemon=True).start()
+print("ready", flush=True)
+sys.stdin.readline()
+"""#
+}
+
+@Suite(.serialized, .enabled(if: RemoteTestBed.canRun, "needs root (users, setpriv) and dnsmasq (apt-get install dnsmasq-base)"))
+struct MTASTSTests {
+    static func policy(_ mode: String, _ mx: [String], maxAge: Int = 604800) -> String {
+        "version: STSv1\r\nmode: \(mode)\r\n" + mx.map { "mx: \($0)\r\n" }.joined() + "max_age: \(maxAge)\r\n"
+    }
+
+    @Test func enforceWithMatchingMXDeliversOverVerifiedTLS() throws {
+        let sts = try MTASTSBed()
+        try sts.serve("sts-enforce.test", MTASTSTests.policy("enforce", ["mx.ok.test"]))
+        let (reports, log) = try sts.send(to: "sts-enforce.test")
+        #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+        #expect(log.contains("tls=verified"), "\(log)")
+        #expect(log.contains("mta-sts=enforce"), "\(log)")
+        #expect(sts.bed.received().first?.record["tls"] as? Bool == true)
+        // The policy is cached for the next run.
+        #expect(FileManager.default.fileExists(atPath: "\(sts.cacheDirectory)/sts-enforce.test"))
+    }
+
+    @Test func enforceWithWrongMXDefers() throws {
+        let sts = try MTASTSBed()
+        try sts.serve("sts-wrongmx.test", MTASTSTests.policy("enforce", ["mx.elsewhere.test", "*.other.test"]))
+        let (reports, log) = try sts.send(to: "sts-wrongmx.test")
+        #expect(reports.count == 1)
+        #expect(reports.last?.hasPrefix("Z") == true, "\(reports) \(log)")
+        #expect(reports.last?.contains("MTA-STS") == true && reports.last?.contains("#4.7.5") == true, "\(reports)")
+        #expect(sts.bed.received().isEmpty)
+    }
+
+    @Test func enforceWithoutSTARTTLSDefers() throws {
+        let sts = try MTASTSBed()
+        try sts.serve("sts-plain.test", MTASTSTests.policy("enforce", ["mx.plain.test"]))
+        let (reports, log) = try sts.send(to: "sts-plain.test")
+        #expect(reports.last?.hasPrefix("Z") == true, "\(reports) \(log)")
+        #expect(reports.last?.contains("STARTTLS") == true, "\(reports)")
+        #expect(sts.bed.received().isEmpty)
+    }
+
+    @Test func testingModeDeliversAndLogs() throws {
+        let sts = try MTASTSBed()
+        try sts.serve("sts-testing.test", MTASTSTests.policy("testing", ["mx.elsewhere.test"]))
+        let (reports, log) = try sts.send(to: "sts-testing.test")
+        #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+        #expect(log.contains("MTA-STS (testing): mx.ok.test is not an MX host the policy of sts-testing.test allows"), "\(log)")
+        #expect(sts.bed.received().count == 1)
+    }
+
+    @Test func invalidOrMissingPolicyMeansNoPolicy() throws {
+        let sts = try MTASTSBed()
+        try sts.serve("sts-plain.test", "version: STSv1\r\nmode: enforce\r\nmax_age: 86400\r\n")  // no mx
+        let (reports, log) = try sts.send(to: "sts-plain.test")
+        #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+        #expect(log.contains("cannot be fetched"), "\(log)")
+    }
+
+    /// The cache holds the policy when the server no longer serves it (the attacker who blocks
+    /// the HTTPS fetch gains nothing), and an expired entry is not used.
+    @Test func cacheSurvivesFetchFailuresUntilItExpires() throws {
+        let sts = try MTASTSBed()
+        try sts.serve("sts-cache.test", MTASTSTests.policy("enforce", ["mx.elsewhere.test"]))
+        #expect(try sts.send(to: "sts-cache.test").reports.last?.hasPrefix("Z") == true)
+        try sts.serve("sts-cache.test", nil)
+        let (again, log) = try sts.send(to: "sts-cache.test")
+        #expect(again.last?.hasPrefix("Z") == true, "\(again) \(log)")
+        #expect(log.contains("cached"), "\(log)")
+        #expect(sts.bed.received().isEmpty)
+        // Expire the entry: with nothing to fetch, the domain has no policy and mail flows.
+        let path = "\(sts.cacheDirectory)/sts-cache.test"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let expired = text.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix("expires ") ? "expires 1" : String($0) }.joined(separator: "\n")
+        try expired.write(toFile: path, atomically: true, encoding: .utf8)
+        let (after, log2) = try sts.send(to: "sts-cache.test")
+        #expect(after.last?.hasPrefix("K") == true, "\(after) \(log2)")
+        #expect(sts.bed.received().count == 1)
+    }
+
+    /// The policy server's certificate must verify: one from a CA we do not trust gives no policy.
+    @Test func untrustedPolicyServerGivesNoPolicy() throws {
+        let sts = try MTASTSBed()
+        try sts.serve("sts-wrongmx.test", MTASTSTests.policy("enforce", ["mx.elsewhere.test"]))
+        let confPath = "\(sts.bed.system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: confPath, encoding: .utf8) + "remote_tls_ca_file = \(sts.bed.certificate)\n")
+            .write(toFile: confPath, atomically: true, encoding: .utf8)
+        let (reports, log) = try sts.send(to: "sts-wrongmx.test")
+        #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+        #expect(log.contains("cannot be fetched") && log.contains("TLS"), "\(log)")
+    }
+
+    /// postamt doctor fetches the policy like postamt-remote and checks it against the MX records.
+    @Test(arguments: [("sts-enforce.test", ["mx.ok.test"], "ok"), ("sts-wrongmx.test", ["*.elsewhere.test"], "error")])
+    func doctorChecksThePolicyAgainstTheMX(domain: String, mx: [String], level: String) throws {
+        let sts = try MTASTSBed()
+        try sts.serve(domain, MTASTSTests.policy("enforce", mx))
+        let confPath = "\(sts.bed.system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: confPath, encoding: .utf8) + "myhostname = mx.ok.test\n").write(toFile: confPath, atomically: true, encoding: .utf8)
+        let r = try run("\(sts.bed.system.root)/bin/postamt", ["doctor", "--json", domain], environment: sts.bed.system.environment)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let findings = (json?["findings"] as? [[String: String]]) ?? []
+        let finding = findings.first { $0["check"] == "mta-sts" }
+        #expect(finding?["level"] == level, "\(findings)")
+        if level == "error" { #expect(finding?["text"]?.contains("does not allow the MX host mx.ok.test") == true, "\(findings)") }
+    }
+
+    @Test func disabledBySetting() throws {
+        let sts = try MTASTSBed()
+        try sts.serve("sts-wrongmx.test", MTASTSTests.policy("enforce", ["mx.elsewhere.test"]))
+        let confPath = "\(sts.bed.system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: confPath, encoding: .utf8) + "mta_sts = no\n").write(toFile: confPath, atomically: true, encoding: .utf8)
+        let (reports, log) = try sts.send(to: "sts-wrongmx.test")
+        #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+        #expect(!log.contains("MTA-STS"))
+    }
+}

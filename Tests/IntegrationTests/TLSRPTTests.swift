@@ -1,0 +1,108 @@
+import Foundation
+import Glibc
+import Testing
+
+/// TLS reporting (RFC 8460): the report of a day's synthetic results validated against a JSON
+/// schema written from RFC 8460 §4.4, and real sessions of postamt-remote counted by
+/// `postamt tlsrpt show`.
+@Suite(.serialized, .enabled(if: RemoteTestBed.canRun, "needs root (users, setpriv) and dnsmasq (apt-get install dnsmasq-base)"))
+struct TLSRPTTests {
+    static let hasJSONSchema = (try? run("/usr/bin/python3", ["-c", "import jsonschema"]))?.status == 0
+
+    /// RFC 8460 §4.4 as a JSON schema (the RFC gives the fields and an example, not a schema).
+    static let schema = #"""
+    {"type": "object", "additionalProperties": false,
+     "required": ["organization-name", "date-range", "contact-info", "report-id", "policies"],
+     "properties": {
+      "organization-name": {"type": "string", "minLength": 1},
+      "date-range": {"type": "object", "additionalProperties": false, "required": ["start-datetime", "end-datetime"],
+        "properties": {"start-datetime": {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z$"},
+                       "end-datetime": {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z$"}}},
+      "contact-info": {"type": "string"},
+      "report-id": {"type": "string", "minLength": 1},
+      "policies": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["policy", "summary"],
+        "properties": {
+          "policy": {"type": "object", "additionalProperties": false, "required": ["policy-type", "policy-domain"],
+            "properties": {"policy-type": {"enum": ["tlsa", "sts", "no-policy-found"]},
+                           "policy-string": {"type": "array", "items": {"type": "string"}},
+                           "policy-domain": {"type": "string"},
+                           "mx-host": {"type": "array", "items": {"type": "string"}}}},
+          "summary": {"type": "object", "additionalProperties": false,
+            "required": ["total-successful-session-count", "total-failure-session-count"],
+            "properties": {"total-successful-session-count": {"type": "integer", "minimum": 0},
+                           "total-failure-session-count": {"type": "integer", "minimum": 0}}},
+          "failure-details": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+            "required": ["result-type", "failed-session-count"],
+            "properties": {"result-type": {"enum": ["starttls-not-supported", "certificate-host-mismatch", "certificate-expired",
+                             "certificate-not-trusted", "validation-failure", "tlsa-invalid", "dnssec-invalid", "dane-required",
+                             "sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid"]},
+                           "sending-mta-ip": {"type": "string"}, "receiving-mx-hostname": {"type": "string"},
+                           "receiving-mx-helo": {"type": "string"}, "receiving-ip": {"type": "string"},
+                           "failed-session-count": {"type": "integer", "minimum": 1},
+                           "additional-information": {"type": "string"}, "failure-reason-code": {"type": "string"}}}}}}}}}
+    """#
+
+    @Test(.enabled(if: TLSRPTTests.hasJSONSchema, "needs python3-jsonschema"))
+    func reportOfADayMatchesTheSchema() throws {
+        let system = try Installation(config: "doctor_host_addresses = 192.0.2.25")
+        let dir = "\(system.root)/var/lib/postamt/tlsrpt"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let lines = [
+            "sts\texample.org\tmx1.example.org\t198.51.100.1\tsuccess",
+            "sts\texample.org\tmx1.example.org\t198.51.100.1\tsuccess",
+            "sts\texample.org\tmx2.example.org\t198.51.100.2\tcertificate-expired",
+            "sts\texample.org\tmx2.example.org\t198.51.100.2\tcertificate-expired",
+            "sts\texample.org\tevil.example.net\t203.0.113.9\tvalidation-failure",
+            "no-policy-found\texample.org\tmx1.example.org\t198.51.100.1\tstarttls-not-supported",
+            "tlsa\tother.example\tmx.other.example\t2001:db8::1\tsuccess",
+            "garbage line",
+        ]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: "\(dir)/2026-01-02", atomically: true, encoding: .utf8)
+        let r = try system.postamt(["tlsrpt", "report", "--day", "2026-01-02", "example.org"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try TLSRPTTests.schema.write(toFile: "\(system.root)/schema.json", atomically: true, encoding: .utf8)
+        try r.stdout.write(toFile: "\(system.root)/report.json", atomically: true, encoding: .utf8)
+        let check = try run("/usr/bin/python3", ["-c", """
+            import json, sys, jsonschema
+            jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))
+            print("valid")
+            """, "\(system.root)/schema.json", "\(system.root)/report.json"])
+        #expect(check.stdout.contains("valid"), "\(check.stderr)\n\(r.stdout)")
+        let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let policies = (report?["policies"] as? [[String: Any]]) ?? []
+        #expect(policies.count == 2)
+        let sts = policies.first { ($0["policy"] as? [String: Any])?["policy-type"] as? String == "sts" }
+        let summary = sts?["summary"] as? [String: Int]
+        #expect(summary?["total-successful-session-count"] == 2)
+        #expect(summary?["total-failure-session-count"] == 3)
+        let details = (sts?["failure-details"] as? [[String: Any]]) ?? []
+        #expect(details.contains { $0["result-type"] as? String == "certificate-expired" && $0["failed-session-count"] as? Int == 2
+                                   && $0["sending-mta-ip"] as? String == "192.0.2.25" })
+        #expect((report?["date-range"] as? [String: String])?["start-datetime"] == "2026-01-02T00:00:00Z")
+        // The schema is not a rubber stamp: a wrong result type fails it.
+        try r.stdout.replacingOccurrences(of: "certificate-expired", with: "certificate-tired")
+            .write(toFile: "\(system.root)/bad.json", atomically: true, encoding: .utf8)
+        let bad = try run("/usr/bin/python3", ["-c", """
+            import json, sys, jsonschema
+            jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))
+            """, "\(system.root)/schema.json", "\(system.root)/bad.json"])
+        #expect(bad.status != 0)
+        let badDay = try system.postamt(["tlsrpt", "show", "--day", "yesterday"])
+        #expect(badDay.status != 0 && badDay.stderr.contains("YYYY-MM-DD"))
+    }
+
+    /// postamt-remote records each MX session; `postamt tlsrpt show` counts today's.
+    @Test func sessionsAreRecordedAndShown() throws {
+        let sts = try MTASTSBed()
+        try sts.serve("sts-wrongmx.test", MTASTSTests.policy("enforce", ["mx.elsewhere.test"]))
+        try sts.serve("sts-enforce.test", MTASTSTests.policy("enforce", ["mx.ok.test"]))
+        _ = try sts.send(to: "sts-wrongmx.test")
+        _ = try sts.send(to: "sts-enforce.test")
+        _ = try sts.bed.remote(["plain.test", "a@mail.test.example", "u@plain.test"], message: "Subject: x\n\ny\n")
+        let r = try sts.bed.system.postamt(["tlsrpt", "show"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("sts-enforce.test\tsts\tsuccess 1"), "\(r.stdout)")
+        #expect(r.stdout.contains("sts-wrongmx.test\tsts\tsuccess 0\tfailures: validation-failure 1"), "\(r.stdout)")
+        #expect(r.stdout.contains("plain.test\tno-policy-found\tsuccess 0\tfailures: starttls-not-supported 1"), "\(r.stdout)")
+    }
+}
