@@ -25,6 +25,8 @@ let package = Package(
         // -- spam products --
         .executable(name: "postamt-spamcheck", targets: ["postamt-spamcheck"]),
         .executable(name: "spam-classify", targets: ["spam-classify"]),
+        // -- webmail products --
+        .executable(name: "postamt-webmail", targets: ["postamt-webmail"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -101,6 +103,16 @@ let package = Package(
         // The benchmark's bulk classifier (scripts/bench spam): not installed.
         .executableTarget(name: "spam-classify", dependencies: ["SpamFilter"]),
         .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore"]),
+
+        // -- webmail targets --
+        // The HTTP/1.1 request parser, responses, forms and the HTML allow-list sanitizer: no I/O.
+        .target(name: "WebmailProtocol"),
+        // postamt-webmail on MailLogin (TLS, postamt-auth, becoming the user), Maildir and the
+        // submission pipeline (smtpd_filters, postamt-queue).
+        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueue", "SMTPServer", "MailSystem", "MailCore", "COpenSSL"]),
+        .executableTarget(name: "postamt-webmail", dependencies: ["WebmailServer"]),
+        .testTarget(name: "WebmailProtocolTests", dependencies: ["WebmailProtocol"]),
+        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem"]),
 
         .executableTarget(name: "postamt", dependencies: [
             "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer",

@@ -29,7 +29,7 @@ public struct Setting: Sendable {
 /// Every key postamt.conf knows. postamt.conf(5) documents each one; `postamt config` prints them.
 /// Each area keeps its own list in a file of its own (Settings+Area.swift).
 public let knownSettings: [Setting] = coreSettings + authSettings + smtpSettings + pop3Settings + imapSettings
-    + remoteSettings + spamSettings + domainSettings
+    + remoteSettings + spamSettings + domainSettings + webmailSettings
 
 let coreSettings: [Setting] = [
     Setting(name: "myhostname", kind: .text, defaultValue: "", summary: "this host's name, used in Received:, Message-ID: and bounces (default: gethostname)"),
