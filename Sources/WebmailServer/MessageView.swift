@@ -35,11 +35,11 @@ struct MessageView {
         }
         let type = "\(part.contentType.type)/\(part.contentType.subtype)".lowercased()
         let isAttachment = part.disposition?.type.lowercased() == "attachment"
-        if !isAttachment && !part.isMessage {
+        if !isAttachment && !part.contentType.isEncapsulatedMessage {
             if type == "text/plain" && text == nil { text = mime.text(of: part, limit: 4 << 20); return }
             if type == "text/html" && html == nil { html = mime.text(of: part, limit: 4 << 20); return }
         }
-        let name = part.disposition?[parameter: "filename"] ?? part.contentType[parameter: "name"] ?? (part.isMessage ? "message.eml" : "part-\(path.map(String.init).joined(separator: "."))")
+        let name = part.disposition?[parameter: "filename"] ?? part.contentType[parameter: "name"] ?? (part.contentType.isEncapsulatedMessage ? "message.eml" : "part-\(path.map(String.init).joined(separator: "."))")
         attachments.append(Attachment(path: path, filename: EncodedWord.decode(name), contentType: type, size: part.bodyRange.count))
     }
 
