@@ -49,8 +49,8 @@ public final class WebmailApp {
     /// Answers one request. Never throws: every failure is a status.
     public func answer(_ request: HTTPRequest) -> Answer {
         var request = request
-        let isHead = request.method == "HEAD"
-        if isHead { request.method = "GET" }
+        // HEAD is GET without the body (the connection loop leaves it out).
+        if request.method == "HEAD" { request.method = "GET" }
         let path = request.path
         switch path {
         case "/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml":
@@ -124,9 +124,7 @@ public final class WebmailApp {
             }
             return Answer(response: context.post(path, form: form))
         }
-        var response = context.get(path)
-        if isHead { response.headers.append(("X-Head", "1")) }
-        return Answer(response: response)
+        return Answer(response: context.get(path))
     }
 
     func methodNotAllowed(_ allowed: String) -> Answer {

@@ -11,7 +11,7 @@ final class WebmailService {
     var port = 0
     var certificate: String { "\(system.root)/etc/postamt/cert.pem" }
     var logPath: String { "\(system.root)/webmail.log" }
-    var sessionDirectory: String { "\(system.root)/var/lib/postamt/webmail-sessions" }
+    var sessionDirectory: String { "\(system.root)/var/lib/postamt-webmail" }
     var origin: String { "https://127.0.0.1:\(port)" }
     let pamService = "postamt-it-\(getpid())-\(Int.random(in: 0...999_999))"
     var pamFile: String { "/etc/pam.d/\(pamService)" }
