@@ -46,7 +46,9 @@ public struct HTTPResponse: Sendable, Equatable {
         ("Content-Security-Policy", contentSecurityPolicy),
         ("X-Content-Type-Options", "nosniff"),
         ("X-Frame-Options", "DENY"),
-        ("Referrer-Policy", "no-referrer"),
+        // same-origin, not no-referrer: under no-referrer browsers send "Origin: null" with our own
+        // forms, and the Origin check needs the real one. Other sites still get no Referer.
+        ("Referrer-Policy", "same-origin"),
         ("Cache-Control", "no-store"),
         ("Cross-Origin-Opener-Policy", "same-origin"),
         ("Cross-Origin-Resource-Policy", "same-origin"),

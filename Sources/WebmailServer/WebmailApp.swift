@@ -64,6 +64,8 @@ public final class WebmailApp {
             var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/css; charset=utf-8")], body: Array(WebmailPages.stylesheet.utf8))
             response.headers.append(("Cache-Control", "private, max-age=3600"))
             return Answer(response: response)
+        case "/favicon.ico":
+            return Answer(response: .text("404 Not Found\n", status: 404))
         case "/login":
             if request.method == "GET" { return Answer(response: .html(WebmailPages.loginPage(error: nil))) }
             guard request.method == "POST" else { return methodNotAllowed("GET, POST") }

@@ -70,7 +70,8 @@ enum WebmailPages {
     .html-body img{max-width:100%}
     .actions{display:flex;flex-wrap:wrap;gap:.4em;margin:.8em 0}
     .pager{display:flex;gap:1em;margin:1em 0}
-    @media (max-width:600px){td.date{display:none}.headers dt{float:none}.headers dd{margin-left:0}main{padding:.5em}}
+    table.list td{overflow-wrap:anywhere}
+    @media (max-width:600px){.date{display:none}.headers dt{float:none}.headers dd{margin-left:0}main{padding:.5em}}
 
     """
 }
