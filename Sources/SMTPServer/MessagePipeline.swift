@@ -15,6 +15,15 @@ public final class MessagePipeline {
     let queue: QueueClient.Run
     /// Where smtpd writes the message.
     public let inputFD: Int32
+
+    /// The qmail-queue compatible program for submitted mail: `$POSTAMT_QUEUE` (qmail's
+    /// QMAILQUEUE convention, passed as `override`), else smtpd_queue_program, else the
+    /// installed postamt-queue. smtpd and the webmail hand over mail the same way.
+    public static func queueProgram(_ configuration: Configuration, override: String?) -> String {
+        if let override, !override.isEmpty { return override }
+        let configured = configuration.string("smtpd_queue_program")
+        return configured.isEmpty ? configuration.program("postamt-queue") : configured
+    }
     private var filters: [(pid: pid_t, program: String)] = []
     private var closed = false
 

@@ -1,5 +1,6 @@
 import MailCore
 import MailLogin
+import SMTPServer
 import WebmailProtocol
 
 /// What postamt-webmail reads from postamt.conf(5).
@@ -38,13 +39,7 @@ public struct WebmailSettings: Sendable {
         pageSize = max(1, configuration.count("webmail_page_size"))
         remoteImages = configuration.bool("webmail_remote_images")
         autoconfigServices = configuration.list("autoconfig_services").compactMap(AutoconfigService.init(parsing:))
-        if let queueOverride, !queueOverride.isEmpty {
-            queueProgram = queueOverride
-        } else if !configuration.string("smtpd_queue_program").isEmpty {
-            queueProgram = configuration.string("smtpd_queue_program")
-        } else {
-            queueProgram = configuration.program("postamt-queue")
-        }
+        queueProgram = MessagePipeline.queueProgram(configuration, override: queueOverride)
         filters = configuration.list("smtpd_filters")
     }
 }
