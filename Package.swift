@@ -27,6 +27,8 @@ let package = Package(
         .executable(name: "spam-classify", targets: ["spam-classify"]),
         // -- sieve products --
         .executable(name: "postamt-managesieved", targets: ["postamt-managesieved"]),
+        // -- webmail products --
+        .executable(name: "postamt-webmail", targets: ["postamt-webmail"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -115,6 +117,16 @@ let package = Package(
         .target(name: "ManageSieveServer", dependencies: ["ManageSieveProtocol", "Sieve", "MailLogin", "MailNet", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-managesieved", dependencies: ["ManageSieveServer"]),
         .testTarget(name: "ManageSieveTests", dependencies: ["ManageSieveProtocol", "ManageSieveServer", "Sieve"]),
+
+        // -- webmail targets --
+        // The HTTP/1.1 request parser, responses, forms and the HTML allow-list sanitizer: no I/O.
+        .target(name: "WebmailProtocol"),
+        // postamt-webmail on MailLogin (TLS, postamt-auth, becoming the user), Maildir and the
+        // submission pipeline (smtpd_filters, postamt-queue).
+        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueue", "SMTPServer", "MailSystem", "MailCore", "COpenSSL"]),
+        .executableTarget(name: "postamt-webmail", dependencies: ["WebmailServer"]),
+        .testTarget(name: "WebmailProtocolTests", dependencies: ["WebmailProtocol"]),
+        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem"]),
 
         .executableTarget(name: "postamt", dependencies: [
             "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve",

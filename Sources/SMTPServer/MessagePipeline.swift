@@ -11,14 +11,23 @@ import MailSystem
 ///
 /// A filter that exits non-zero (or dies) fails the message temporarily: the queue program is
 /// then given an empty envelope and commits nothing.
-final class MessagePipeline {
+public final class MessagePipeline {
     let queue: QueueClient.Run
     /// Where smtpd writes the message.
-    let inputFD: Int32
+    public let inputFD: Int32
+
+    /// The qmail-queue compatible program for submitted mail: `$POSTAMT_QUEUE` (qmail's
+    /// QMAILQUEUE convention, passed as `override`), else smtpd_queue_program, else the
+    /// installed postamt-queue. smtpd and the webmail hand over mail the same way.
+    public static func queueProgram(_ configuration: Configuration, override: String?) -> String {
+        if let override, !override.isEmpty { return override }
+        let configured = configuration.string("smtpd_queue_program")
+        return configured.isEmpty ? configuration.program("postamt-queue") : configured
+    }
     private var filters: [(pid: pid_t, program: String)] = []
     private var closed = false
 
-    init(queueProgram: String, filters programs: [String], environment: [String]) throws {
+    public init(queueProgram: String, filters programs: [String], environment: [String]) throws {
         queue = try QueueClient.start(program: queueProgram, environment: environment)
         var next = queue.messageFD
         var started: [(pid_t, String)] = []
@@ -47,7 +56,7 @@ final class MessagePipeline {
 
     /// All of the message is written: close the input, wait for the filters, then give the
     /// queue its envelope.
-    func commit(envelope: Envelope) -> QueueClient.Run.Verdict {
+    public func commit(envelope: Envelope) -> QueueClient.Run.Verdict {
         closed = true
         if !filters.isEmpty { close(inputFD) }
         var failure: String? = nil
@@ -63,7 +72,7 @@ final class MessagePipeline {
     }
 
     /// Nothing of this message may be queued.
-    func abandon() {
+    public func abandon() {
         guard !closed else { return }
         closed = true
         if !filters.isEmpty {

@@ -32,13 +32,7 @@ public struct SMTPDaemonSettings: Sendable {
         idleTimeoutSeconds = max(1, configuration.duration("smtpd_idle_timeout"))
         sessionTimeoutSeconds = max(1, configuration.duration("smtpd_session_timeout"))
         includeAuthenticatedUserInReceived = SMTPDaemonSettings.isYes(configuration.string("smtpd_received_auth_user"))
-        if let queueOverride, !queueOverride.isEmpty {
-            queueProgram = queueOverride
-        } else if !configuration.string("smtpd_queue_program").isEmpty {
-            queueProgram = configuration.string("smtpd_queue_program")
-        } else {
-            queueProgram = configuration.program("postamt-queue")
-        }
+        queueProgram = MessagePipeline.queueProgram(configuration, override: queueOverride)
         filters = configuration.list("smtpd_filters")
 
         var engine = SMTPServerConfiguration(role: role, hostname: hostname)

@@ -1,0 +1,100 @@
+/// One response of postamt-webmail. Field values never carry CR or LF (a value that does is
+/// dropped, so no caller can split the response), and every response carries the security
+/// headers of postamt-webmail(8).
+public struct HTTPResponse: Sendable, Equatable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status; self.headers = headers; self.body = body
+    }
+
+    public static func == (a: HTTPResponse, b: HTTPResponse) -> Bool {
+        a.status == b.status && a.body == b.body && a.headers.map { "\($0.name):\($0.value)" } == b.headers.map { "\($0.name):\($0.value)" }
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+
+    public static func html(_ text: String, status: Int = 200) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [("Content-Type", "text/html; charset=utf-8")], body: Array(text.utf8))
+    }
+
+    public static func text(_ text: String, status: Int) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array(text.utf8))
+    }
+
+    /// 303 See Other: after a POST, the browser fetches `location` with GET.
+    public static func redirect(_ location: String) -> HTTPResponse {
+        HTTPResponse(status: 303, headers: [("Location", location), ("Content-Type", "text/plain; charset=utf-8")], body: Array("See \(location)\n".utf8))
+    }
+
+    /// The answer to a refused request (the connection closes after it).
+    public static func error(_ error: HTTPError) -> HTTPResponse {
+        .text("\(error.status) \(HTTPResponse.reasonPhrase(error.status)): \(error.reason)\n", status: error.status)
+    }
+
+    /// The policy for every page: nothing from elsewhere, no script at all, no inline style, no
+    /// framing, forms only to us. Message HTML is sanitised as well; this is the second wall.
+    public static let contentSecurityPolicy =
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+    public static let securityHeaders: [(name: String, value: String)] = [
+        ("Strict-Transport-Security", "max-age=31536000"),
+        ("Content-Security-Policy", contentSecurityPolicy),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        // same-origin, not no-referrer: under no-referrer browsers send "Origin: null" with our own
+        // forms, and the Origin check needs the real one. Other sites still get no Referer.
+        ("Referrer-Policy", "same-origin"),
+        ("Cache-Control", "no-store"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Cross-Origin-Resource-Policy", "same-origin"),
+    ]
+
+    /// The bytes on the wire. `head`: a response to HEAD (no body, same length).
+    public func serialized(keepAlive: Bool, head: Bool = false) -> [UInt8] {
+        var out = "HTTP/1.1 \(status) \(HTTPResponse.reasonPhrase(status))\r\n"
+        var names = Set<String>()
+        for (name, value) in headers + HTTPResponse.securityHeaders {
+            let lower = name.lowercased()
+            guard !lower.isEmpty, !names.contains(lower) || lower == "set-cookie",
+                  !value.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }),
+                  !name.utf8.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: ":") || $0 >= 0x7F }) else { continue }
+            names.insert(lower)
+            out += "\(name): \(value)\r\n"
+        }
+        out += "Content-Length: \(body.count)\r\n"
+        out += keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n"
+        out += "\r\n"
+        return Array(out.utf8) + (head ? [] : body)
+    }
+
+    public static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 200: return "OK"
+        case 303: return "See Other"
+        case 304: return "Not Modified"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 408: return "Request Timeout"
+        case 411: return "Length Required"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 415: return "Unsupported Media Type"
+        case 422: return "Unprocessable Content"
+        case 429: return "Too Many Requests"
+        case 431: return "Request Header Fields Too Large"
+        case 500: return "Internal Server Error"
+        case 501: return "Not Implemented"
+        case 503: return "Service Unavailable"
+        case 505: return "HTTP Version Not Supported"
+        default: return "Status"
+        }
+    }
+}

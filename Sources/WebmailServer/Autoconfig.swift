@@ -1,0 +1,96 @@
+import WebmailProtocol
+
+/// One listener the autoconfiguration documents describe (autoconfig_services: `imap:993:ssl`).
+public struct AutoconfigService: Sendable, Equatable {
+    public enum MailProtocol: String, Sendable { case imap, pop3, smtp }
+    public enum Security: String, Sendable { case ssl, starttls }
+    public var proto: MailProtocol
+    public var port: Int
+    public var security: Security
+
+    public init(proto: MailProtocol, port: Int, security: Security) { self.proto = proto; self.port = port; self.security = security }
+
+    public init?(parsing text: String) {
+        let parts = text.lowercased().split(separator: ":")
+        guard parts.count == 3, let proto = MailProtocol(rawValue: String(parts[0])), let port = Int(parts[1]), (1...65535).contains(port),
+              let security = Security(rawValue: String(parts[2])) else { return nil }
+        self.init(proto: proto, port: port, security: security)
+    }
+}
+
+/// Thunderbird's autoconfig (config-v1.1.xml) and Outlook's autodiscover (POX) documents: the
+/// host name, the ports and TLS modes actually configured, and the login name (%EMAILLOCALPART%
+/// for local domains: the system user; virtual addresses log in with the user they resolve to,
+/// which the client is asked for).
+public enum Autoconfig {
+    static func x(_ text: String) -> String { HTMLEscape.escape(text) }
+
+    /// https://wiki.mozilla.org/Thunderbird:Autoconfiguration:ConfigFileFormat
+    public static func thunderbird(hostname: String, domain: String, services: [AutoconfigService]) -> String {
+        var out = """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <clientConfig version="1.1">
+          <emailProvider id="\(x(domain))">
+            <domain>\(x(domain))</domain>
+            <displayName>\(x(domain)) mail</displayName>
+            <displayShortName>\(x(domain))</displayShortName>
+
+        """
+        for s in services {
+            let kind = s.proto == .smtp ? "outgoingServer" : "incomingServer"
+            out += """
+                <\(kind) type="\(s.proto.rawValue)">
+                  <hostname>\(x(hostname))</hostname>
+                  <port>\(s.port)</port>
+                  <socketType>\(s.security == .ssl ? "SSL" : "STARTTLS")</socketType>
+                  <authentication>password-cleartext</authentication>
+                  <username>%EMAILLOCALPART%</username>
+                </\(kind)>
+
+            """
+        }
+        out += "  </emailProvider>\n</clientConfig>\n"
+        return out
+    }
+
+    /// [MS-OXDSCLI] "Outlook" response schema: one Protocol element per service.
+    public static func outlook(hostname: String, loginName: String, services: [AutoconfigService]) -> String {
+        var out = """
+        <?xml version="1.0" encoding="utf-8"?>
+        <Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006">
+          <Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a">
+            <Account>
+              <AccountType>email</AccountType>
+              <Action>settings</Action>
+
+        """
+        for s in services {
+            out += """
+                  <Protocol>
+                    <Type>\(s.proto == .imap ? "IMAP" : s.proto == .pop3 ? "POP3" : "SMTP")</Type>
+                    <Server>\(x(hostname))</Server>
+                    <Port>\(s.port)</Port>
+                    <LoginName>\(x(loginName))</LoginName>
+                    <DomainRequired>off</DomainRequired>
+                    <SPA>off</SPA>
+                    <SSL>on</SSL>
+                    <Encryption>\(s.security == .ssl ? "SSL" : "TLS")</Encryption>
+                    <AuthRequired>on</AuthRequired>
+                  </Protocol>
+
+            """
+        }
+        out += "    </Account>\n  </Response>\n</Autodiscover>\n"
+        return out
+    }
+
+    /// The address inside an autodiscover request's <EMailAddress> element; nil when missing.
+    public static func requestedAddress(_ body: [UInt8]) -> String? {
+        let text = String(decoding: body.prefix(16384), as: UTF8.self)
+        guard let open = text.firstRange(of: "<EMailAddress>"),
+              let close = text[open.upperBound...].firstRange(of: "</EMailAddress>") else { return nil }
+        let address = String(text[open.upperBound..<close.lowerBound].filter { $0 != " " && $0 != "\t" && $0 != "\r" && $0 != "\n" })
+        guard address.utf8.count <= 254, address.contains("@"), address.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: "&") }) else { return nil }
+        return address
+    }
+}

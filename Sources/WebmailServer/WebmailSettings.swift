@@ -1,0 +1,45 @@
+import MailCore
+import MailLogin
+import SMTPServer
+import WebmailProtocol
+
+/// What postamt-webmail reads from postamt.conf(5).
+public struct WebmailSettings: Sendable {
+    public var login: LoginSettings
+    public var limits: HTTPLimits
+    public var sessionDirectory: String
+    public var sessionIdleSeconds: Int64
+    public var sessionLifetimeSeconds: Int64
+    public var keepAliveTimeout: Duration
+    public var readTimeout: Duration
+    public var handshakeTimeout: Duration
+    public var messageSizeLimit: Int
+    public var pageSize: Int
+    public var remoteImages: Bool
+    public var autoconfigServices: [AutoconfigService]
+    /// `$POSTAMT_QUEUE`, else smtpd_queue_program, else the installed postamt-queue: the
+    /// webmail sends exactly as submission does.
+    public var queueProgram: String
+    /// smtpd_filters: the chain each submitted message passes on its way to the queue.
+    public var filters: [String]
+
+    public init(_ configuration: Configuration, queueOverride: String? = nil) {
+        login = LoginSettings(configuration, certificateSetting: "webmail_tls_certificate", keySetting: "webmail_tls_key")
+        limits = HTTPLimits(requestLineBytes: Int(max(64, configuration.size("webmail_request_line_limit"))),
+                            headerBytes: Int(max(256, configuration.size("webmail_header_limit"))),
+                            headerCount: max(4, configuration.count("webmail_header_count_limit")),
+                            bodyBytes: Int(max(0, configuration.size("webmail_body_limit"))))
+        sessionDirectory = configuration.string("webmail_session_directory")
+        sessionIdleSeconds = max(1, configuration.duration("webmail_session_idle_timeout"))
+        sessionLifetimeSeconds = max(1, configuration.duration("webmail_session_lifetime"))
+        keepAliveTimeout = .seconds(max(1, configuration.duration("webmail_keepalive_timeout")))
+        readTimeout = .seconds(max(1, configuration.duration("webmail_read_timeout")))
+        handshakeTimeout = .seconds(max(1, configuration.duration("webmail_handshake_timeout")))
+        messageSizeLimit = Int(max(1024, configuration.size("webmail_message_size_limit")))
+        pageSize = max(1, configuration.count("webmail_page_size"))
+        remoteImages = configuration.bool("webmail_remote_images")
+        autoconfigServices = configuration.list("autoconfig_services").compactMap(AutoconfigService.init(parsing:))
+        queueProgram = MessagePipeline.queueProgram(configuration, override: queueOverride)
+        filters = configuration.list("smtpd_filters")
+    }
+}
