@@ -31,25 +31,11 @@ public enum IMAPDaemon {
     public static func main(_ arguments: [String]) -> Int32 {
         Signals.resetForProgramStart()
         ignoreBrokenPipeSignal()
-        var args = Array(arguments.dropFirst())[...]
-        var preauthUser: String?
-        var implicitTLS = false
-        var rootArgument: String?
-        while let a = args.popFirst() {
-            switch a {
-            case "--preauth":
-                guard let u = args.popFirst(), !u.isEmpty else { return usage() }
-                preauthUser = u
-            case "--tls": implicitTLS = true
-            case "--root":
-                guard let r = args.popFirst() else { return usage() }
-                rootArgument = r
-            default: return usage()
-            }
-        }
+        guard let options = DaemonArguments(arguments, accepting: [.tls, .preauth, .root]) else { return usage() }
+        let preauthUser = options.preauth, implicitTLS = options.implicitTLS
         if implicitTLS && preauthUser != nil { return usage() }
         let config: Configuration
-        do { config = try Configuration.load(root: Configuration.installationRoot(argument: rootArgument)) } catch {
+        do { config = try options.configuration() } catch {
             log.error("configuration: \(error)")
             return Exit.config.rawValue
         }

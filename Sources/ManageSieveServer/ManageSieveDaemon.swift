@@ -93,23 +93,11 @@ public enum ManageSieveDaemon {
     public static func main(_ arguments: [String]) -> Int32 {
         let log = Log(program: "postamt-managesieved")
         ignoreBrokenPipeSignal()
-        var preauth: String?
-        var rootArgument: String?
-        var rest = Array(arguments.dropFirst())[...]
-        while let argument = rest.popFirst() {
-            switch argument {
-            case "--preauth":
-                guard let user = rest.popFirst(), !user.isEmpty else { return usage(log) }
-                preauth = user
-            case "--root":
-                guard let root = rest.popFirst() else { return usage(log) }
-                rootArgument = root
-            default: return usage(log)
-            }
-        }
+        guard let options = DaemonArguments(arguments, accepting: [.preauth, .root]) else { return usage(log) }
+        let preauth = options.preauth
         let configuration: Configuration
         do {
-            configuration = try Configuration.load(root: Configuration.installationRoot(argument: rootArgument))
+            configuration = try options.configuration()
         } catch {
             log.error("configuration: \(error)")
             _ = try? FileIO.writeAll(1, "BYE (TRYLATER) \"Service unavailable, try later.\"\r\n")

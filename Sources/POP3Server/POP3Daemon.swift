@@ -25,26 +25,12 @@ public enum POP3Daemon {
     public static func main(_ arguments: [String]) -> Int32 {
         let log = Log(program: "postamt-pop3d")
         ignoreBrokenPipeSignal()
-        var implicitTLS = false
-        var preauth: String?
-        var rootArgument: String?
-        var rest = Array(arguments.dropFirst())[...]
-        while let argument = rest.popFirst() {
-            switch argument {
-            case "--tls": implicitTLS = true
-            case "--preauth":
-                guard let user = rest.popFirst(), !user.isEmpty else { return usage(log) }
-                preauth = user
-            case "--root":
-                guard let root = rest.popFirst() else { return usage(log) }
-                rootArgument = root
-            default: return usage(log)
-            }
-        }
+        guard let options = DaemonArguments(arguments, accepting: [.tls, .preauth, .root]) else { return usage(log) }
+        let implicitTLS = options.implicitTLS, preauth = options.preauth
 
         let configuration: Configuration
         do {
-            configuration = try Configuration.load(root: Configuration.installationRoot(argument: rootArgument))
+            configuration = try options.configuration()
         } catch {
             log.error("configuration: \(error)")
             refuse(implicitTLS: implicitTLS)

@@ -27,19 +27,10 @@ public enum WebmailDaemon {
     public static func main(_ arguments: [String]) -> Int32 {
         let log = Log(program: "postamt-webmail")
         ignoreBrokenPipeSignal()
-        var rootArgument: String?
-        var rest = Array(arguments.dropFirst())[...]
-        while let argument = rest.popFirst() {
-            switch argument {
-            case "--root":
-                guard let root = rest.popFirst() else { return usage(log) }
-                rootArgument = root
-            default: return usage(log)
-            }
-        }
+        guard let options = DaemonArguments(arguments, accepting: [.root]) else { return usage(log) }
         let configuration: Configuration
         do {
-            configuration = try Configuration.load(root: Configuration.installationRoot(argument: rootArgument))
+            configuration = try options.configuration()
         } catch {
             log.error("configuration: \(error)")
             return Exit.configuration.rawValue
