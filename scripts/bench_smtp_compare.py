@@ -103,7 +103,8 @@ def fsync_counter(group_name):
     cmd = ["perf", "stat", "-a", "-x", ",", "-o", f"/tmp/{group_name}.perf"]
     for e in events:
         cmd += ["-e", e, "-G", group_name]
-    p = subprocess.Popen(cmd + ["--", "sleep", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # System-wide with no workload: it counts until SIGINT.
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     if p.poll() is not None:
         return None
@@ -114,7 +115,12 @@ def fsync_count(p, group_name):
     if p is None:
         return None
     p.send_signal(2)
-    p.wait()
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        return None
     total = 0
     try:
         with open(f"/tmp/{group_name}.perf") as f:
