@@ -19,13 +19,38 @@ struct RequestContext {
     func parameter(_ name: String) -> String? { query.first { $0.name == name }?.value }
     func e(_ text: String) -> String { HTMLEscape.escape(text) }
 
-    func form() -> Result<[(name: String, value: String)], HTTPError> {
-        let type = (request.header("Content-Type") ?? "").lowercased()
-        guard type.hasPrefix("application/x-www-form-urlencoded") else {
-            return .failure(HTTPError(415, "forms are application/x-www-form-urlencoded"))
+    /// A posted form: its text fields in order, and the files chosen in its file inputs
+    /// (multipart/form-data only; an input left empty sends no file).
+    struct PostedForm {
+        var fields: [(name: String, value: String)]
+        var files: [FormPart] = []
+    }
+
+    func form() -> Result<PostedForm, HTTPError> {
+        let type = request.header("Content-Type") ?? ""
+        if type.lowercased().hasPrefix("application/x-www-form-urlencoded") {
+            guard let fields = FormData.parse(request.body) else { return .failure(HTTPError(400, "malformed form data")) }
+            return .success(PostedForm(fields: fields))
         }
-        guard let fields = FormData.parse(request.body) else { return .failure(HTTPError(400, "malformed form data")) }
-        return .success(fields)
+        if type.lowercased().hasPrefix("multipart/form-data") {
+            guard let boundary = MultipartFormData.boundary(contentType: type) else {
+                return .failure(HTTPError(400, "multipart/form-data without a valid boundary"))
+            }
+            let parts: [FormPart]
+            do throws(HTTPError) { parts = try MultipartFormData.parse(request.body, boundary: boundary, limits: settings.multipartLimits) } catch {
+                return .failure(error)
+            }
+            var posted = PostedForm(fields: [])
+            for part in parts {
+                if let filename = part.filename {
+                    if !filename.isEmpty || !part.content.isEmpty { posted.files.append(part) }
+                } else {
+                    posted.fields.append((part.name, String(decoding: part.content, as: UTF8.self)))
+                }
+            }
+            return .success(posted)
+        }
+        return .failure(HTTPError(415, "forms are application/x-www-form-urlencoded or multipart/form-data"))
     }
 
     func page(_ title: String, _ body: String, status: Int = 200) -> HTTPResponse {
@@ -203,7 +228,8 @@ struct RequestContext {
         \(actions)
         <p>\(switcher) <a href="\(e("/raw?f=\(FormData.encode(name))&uid=\(uid)"))">Source</a>
         <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=reply"))">Reply</a>
-        <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=forward"))">Forward</a></p>
+        <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=forward"))">Forward</a>
+        <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=attach"))">Forward as attachment</a></p>
         \(body)
         \(attachments)
         """)
@@ -230,10 +256,10 @@ struct RequestContext {
 
     // MARK: POST
 
-    func post(_ path: String, form: [(name: String, value: String)]) -> HTTPResponse {
+    func post(_ path: String, form: [(name: String, value: String)], files: [FormPart]) -> HTTPResponse {
         switch path {
         case "/action": return action(form)
-        case "/compose": return send(form)
+        case "/compose": return send(form, files: files)
         default: return failure(404, "There is no such action.")
         }
     }

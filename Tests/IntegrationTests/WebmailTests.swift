@@ -162,6 +162,82 @@ check(r.status == 200 and "Re: first" in page and "sender@example.org" in page, 
         #expect(sent.count == 1)
     }
 
+    /// A reply with two files uploaded as multipart/form-data (one binary, one with a UTF-8
+    /// name), then a forward as attachment; both go through the queue and arrive as
+    /// multipart/mixed; a malformed multipart body is refused and sends nothing.
+    @Test func attachmentsRepliesAndForwardAsAttachment() throws {
+        let (service, user, password) = try serviceWithMail(subject: "with files")
+        let address = "\(user.name)@\(service.system.hostname)"
+        let original = user.messages().first ?? ""
+        let originalID = original.split(separator: "\n").first { $0.lowercased().hasPrefix("message-id:") }
+            .map { $0.dropFirst("message-id:".count).trimmingCharacters(in: .whitespaces) } ?? ""
+        #expect(originalID.hasPrefix("<"), "\(original)")
+        let result = try service.python(#"""
+import os
+user, password, address = ARGS
+def multipart(fields, files, boundary="----postamtTest7x"):
+    out = b""
+    for name, value in fields:
+        out += b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"" + name.encode() + b"\"\r\n\r\n" + value.encode() + b"\r\n"
+    for name, filename, ctype, data in files:
+        out += (b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"" + name.encode() + b"\"; filename=\"" + filename.encode() + b"\"\r\nContent-Type: "
+                + ctype.encode() + b"\r\n\r\n" + data + b"\r\n")
+    return out + b"--" + boundary.encode() + b"--\r\n", "multipart/form-data; boundary=" + boundary
+def post(c, path, body, ctype, cookie):
+    c.request("POST", path, body=body, headers={"Content-Type": ctype, "Origin": ORIGIN, "Cookie": "__Host-postamt_session=" + cookie})
+    r = c.getresponse()
+    return r, r.read().decode("utf-8", "replace")
+c = conn()
+cookie = login(c, user, password)
+r, page = req(c, "GET", "/compose?f=INBOX&uid=1&mode=reply", cookie=cookie)
+check(r.status == 200 and 'enctype="multipart/form-data"' in page and 'type="file"' in page, "the compose form uploads files")
+token = csrf(page)
+check('name="reply_f" value="INBOX"' in page and 'name="reply_uid" value="1"' in page, "a reply names its original")
+binary = bytes(range(256)) * 40
+body, ctype = multipart([("csrf", token), ("reply_f", "INBOX"), ("reply_uid", "1"), ("from", address), ("to", address),
+                         ("subject", "Re: with files"), ("body", "See the files.\r\n")],
+                        [("attachment", "data.bin", "application/octet-stream", binary),
+                         ("attachment", "Grüße.txt", "text/plain", "Hällo\n".encode()),
+                         ("attachment", "", "application/octet-stream", b"")])
+r, page = post(c, "/compose", body, ctype, cookie)
+check(r.status == 200 and "is on its way" in page, "the reply with attachments is sent (%d)" % r.status)
+broken = body.replace(b"------postamtTest7x--", b"------postamtTest7x")
+r, page = post(c, "/compose", broken, ctype, cookie)
+check(r.status == 400, "a multipart body without its close delimiter is 400 (%d)" % r.status)
+r, page = post(c, "/compose", body, "multipart/form-data", cookie)
+check(r.status == 400, "multipart/form-data without a boundary is 400")
+r, page = req(c, "GET", "/message?f=INBOX&uid=1", cookie=cookie)
+check("mode=attach" in page, "a message offers forwarding as attachment")
+r, page = req(c, "GET", "/compose?f=INBOX&uid=1&mode=attach", cookie=cookie)
+check(r.status == 200 and 'name="forward_uid" value="1"' in page, "the forward form names the original")
+body, ctype = multipart([("csrf", token), ("forward_f", "INBOX"), ("forward_uid", "1"), ("from", address), ("to", address),
+                         ("subject", "Fwd: with files"), ("body", "Forwarded.")], [])
+r, page = post(c, "/compose", body, ctype, cookie)
+check(r.status == 200 and "is on its way" in page, "the forward is sent")
+body, ctype = multipart([("csrf", token), ("forward_f", "INBOX"), ("forward_uid", "999"), ("from", address), ("to", address),
+                         ("subject", "x"), ("body", "x")], [])
+r, page = post(c, "/compose", body, ctype, cookie)
+check(r.status == 404, "forwarding a message that is not there is 404")
+"""#, [user.name, password, address])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
+        try waitFor("the two sent messages", timeout: 60) { user.messages().count == 3 }
+        let messages = user.messages()
+        let reply = messages.first { $0.contains("Subject: Re: with files") } ?? ""
+        #expect(reply.contains("In-Reply-To: \(originalID)"), "\(reply.prefix(2000))")
+        #expect(reply.contains("References: \(originalID)"))
+        #expect(reply.contains("Content-Type: multipart/mixed; boundary="))
+        #expect(reply.contains("filename=\"data.bin\"") && reply.contains("Content-Transfer-Encoding: base64"))
+        #expect(reply.contains("filename*=UTF-8''Gr%C3%BC%C3%9Fe.txt"))
+        #expect(!reply.contains("filename=\"\""), "an empty file input sends no attachment")
+        // The binary file arrives intact: decode its base64 part.
+        let binary = Data((0..<40).flatMap { _ in (0...255).map { UInt8($0) } })
+        #expect(reply.contains(binary.base64EncodedString().prefix(76)), "the base64 of the file")
+        let forward = messages.first { $0.contains("Subject: Fwd: with files") } ?? ""
+        #expect(forward.contains("Content-Type: message/rfc822"), "\(forward.prefix(2000))")
+        #expect(forward.contains("Subject: with files") && forward.contains("Hello from the integration test"))
+        #expect(!service.log().contains(password))
+    }
+
     @Test func smugglingAndMalformedRequestsAreRefused() throws {
         let service = try WebmailService()
         let result = try service.python(#"""
