@@ -16,6 +16,7 @@ let webmailSettings: [Setting] = [
     Setting(name: "webmail_form_part_header_limit", kind: .size, defaultValue: "8k", summary: "largest header section of one part of a multipart/form-data request (431 above it)"),
     Setting(name: "webmail_attachment_limit", kind: .size, defaultValue: "20M", summary: "largest total of the contents of a multipart/form-data request, attachments included (413 above it); webmail_body_limit bounds the whole body"),
     Setting(name: "webmail_message_size_limit", kind: .size, defaultValue: "64M", summary: "largest message the webmail reads from a Maildir to show"),
+    Setting(name: "webmail_search_limit", kind: .count, defaultValue: "5000", summary: "most messages of a folder, newest first, that one webmail search reads"),
     Setting(name: "webmail_page_size", kind: .count, defaultValue: "50", summary: "messages per page of a folder's list"),
     Setting(name: "webmail_remote_images", kind: .boolean, defaultValue: "no", summary: "keep https images in messages' HTML (they tell the sender when a message is read)"),
     Setting(name: "autoconfig_services", kind: .list, defaultValue: "imap:993:ssl, pop3:995:ssl, smtp:465:ssl, smtp:587:starttls", summary: "what the webmail's Thunderbird autoconfig and Outlook autodiscover describe: protocol:port:ssl|starttls for each listener configured"),

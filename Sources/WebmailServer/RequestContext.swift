@@ -103,6 +103,7 @@ struct RequestContext {
         case "/folder": return folder()
         case "/message", "/raw", "/part": return message(path)
         case "/compose": return compose()
+        case "/search": return search()
         default: return failure(404, "There is no such page.")
         }
     }
@@ -148,7 +149,7 @@ struct RequestContext {
         if start + settings.pageSize < snapshot.messages.count { pager += "<a href=\"\(e(RequestContext.folderLink(name)))&amp;page=\(pageNumber + 1)\">Older</a>" }
         let empty = snapshot.messages.isEmpty ? "<p>No messages.</p>" : ""
         return page(name, """
-        <h1>\(e(name))</h1>\(empty)
+        <h1>\(e(name))</h1>\(searchForm(folder: name))\(empty)
         <table class="list"><thead><tr><th>From</th><th>Subject</th><th class="date">Date</th></tr></thead><tbody>
         \(rows)</tbody></table>
         <div class="pager">\(pager)</div>

@@ -17,6 +17,8 @@ public struct WebmailSettings: Sendable {
     public var handshakeTimeout: Duration
     public var messageSizeLimit: Int
     public var pageSize: Int
+    /// Messages one search reads at most, newest first.
+    public var searchLimit: Int
     public var remoteImages: Bool
     public var autoconfigServices: [AutoconfigService]
     /// `$POSTAMT_QUEUE`, else smtpd_queue_program, else the installed postamt-queue: the
@@ -42,6 +44,7 @@ public struct WebmailSettings: Sendable {
         handshakeTimeout = .seconds(max(1, configuration.duration("webmail_handshake_timeout")))
         messageSizeLimit = Int(max(1024, configuration.size("webmail_message_size_limit")))
         pageSize = max(1, configuration.count("webmail_page_size"))
+        searchLimit = max(1, configuration.count("webmail_search_limit"))
         remoteImages = configuration.bool("webmail_remote_images")
         autoconfigServices = configuration.list("autoconfig_services").compactMap(AutoconfigService.init(parsing:))
         queueProgram = MessagePipeline.queueProgram(configuration, override: queueOverride)
