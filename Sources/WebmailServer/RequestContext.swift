@@ -115,7 +115,7 @@ struct RequestContext {
             let unread = snapshot.messages.filter { !$0.flags.contains(.seen) }.count
             rows += "<tr\(unread > 0 ? " class=\"unread\"" : "")><td><a href=\"\(e(RequestContext.folderLink(name)))\">\(e(name))</a></td><td class=\"num\">\(unread)</td><td class=\"num\">\(snapshot.messages.count)</td></tr>\n"
         }
-        return page("Folders", "<h1>Folders</h1><table class=\"list\"><thead><tr><th>Folder</th><th class=\"num\">Unread</th><th class=\"num\">All</th></tr></thead><tbody>\n\(rows)</tbody></table>")
+        return page("Folders", "<h1>Folders</h1><table class=\"list\"><thead><tr><th>Folder</th><th class=\"num\">Unread</th><th class=\"num\">All</th></tr></thead><tbody>\n\(rows)</tbody></table>" + folderForms())
     }
 
     struct Summary { var from = "", subject = "", date = "" }
@@ -142,7 +142,7 @@ struct RequestContext {
             let s = summary(mailbox, m.uid)
             let flag = m.flags.contains(.flagged) ? "★ " : ""
             let subject = s.subject.isEmpty ? "(no subject)" : s.subject
-            rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")><td>\(e(s.from))</td><td>\(flag)<a href=\"\(e(RequestContext.messageLink(name, m.uid)))\">\(e(subject))</a></td><td class=\"date\">\(e(s.date))</td></tr>\n"
+            rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")><td><input type=\"checkbox\" name=\"uid\" value=\"\(m.uid)\" aria-label=\"Choose\"></td><td>\(e(s.from))</td><td>\(flag)<a href=\"\(e(RequestContext.messageLink(name, m.uid)))\">\(e(subject))</a></td><td class=\"date\">\(e(s.date))</td></tr>\n"
         }
         var pager = ""
         if pageNumber > 0 { pager += "<a href=\"\(e(RequestContext.folderLink(name)))&amp;page=\(pageNumber - 1)\">Newer</a>" }
@@ -150,8 +150,10 @@ struct RequestContext {
         let empty = snapshot.messages.isEmpty ? "<p>No messages.</p>" : ""
         return page(name, """
         <h1>\(e(name))</h1>\(searchForm(folder: name))\(empty)
-        <table class="list"><thead><tr><th>From</th><th>Subject</th><th class="date">Date</th></tr></thead><tbody>
+        <form method="post" action="/bulk"><input type="hidden" name="csrf" value="\(e(session.csrfToken))"><input type="hidden" name="f" value="\(e(name))">
+        <table class="list"><thead><tr><th></th><th>From</th><th>Subject</th><th class="date">Date</th></tr></thead><tbody>
         \(rows)</tbody></table>
+        \(snapshot.messages.isEmpty ? "" : bulkButtons(folder: name))</form>
         <div class="pager">\(pager)</div>
         """)
     }
@@ -261,6 +263,8 @@ struct RequestContext {
         switch path {
         case "/action": return action(form)
         case "/compose": return send(form, files: files)
+        case "/bulk": return bulkAction(form)
+        case "/folders/create", "/folders/rename", "/folders/delete": return manageFolder(path, form)
         default: return failure(404, "There is no such action.")
         }
     }

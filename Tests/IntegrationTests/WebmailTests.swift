@@ -238,6 +238,77 @@ check(r.status == 404, "forwarding a message that is not there is 404")
         #expect(!service.log().contains(password))
     }
 
+    /// Search, folder management and bulk actions through the pages, checked in the Maildir.
+    @Test func searchFoldersAndBulkActions() throws {
+        let (service, user, password) = try serviceWithMail(subject: "Alpha report")
+        for (subject, date, body) in [("Beta minutes", "Mon, 02 Feb 2026 10:00:00 +0000", "the quarterly numbers"),
+                                      ("Gamma news", "Fri, 20 Mar 2026 10:00:00 +0000", "nothing special")] {
+            let sent = try service.system.sendmail(["-t", "-i"], "From: Carol <carol@example.net>\nTo: \(user.name)@\(service.system.hostname)\nSubject: \(subject)\nDate: \(date)\n\n\(body)\n")
+            #expect(sent.status == 0)
+        }
+        try waitFor("delivery", timeout: 60) { user.messages().count == 3 }
+        let result = try service.python(#"""
+user, password = ARGS
+c = conn()
+cookie = login(c, user, password)
+def found(page):
+    return re.findall(r'<a href="/message\?f=[^"]*">([^<]*)</a>', page)
+r, page = req(c, "GET", "/folder?f=INBOX", cookie=cookie)
+check('action="/search"' in page and 'action="/bulk"' in page, "the folder page has search and bulk forms")
+token = csrf(page)
+r, page = req(c, "GET", "/search?f=INBOX&q=carol&in=from", cookie=cookie)
+check(r.status == 200 and sorted(found(page)) == ["Beta minutes", "Gamma news"], "search by From")
+r, page = req(c, "GET", "/search?f=INBOX&q=QUARTERLY&in=body", cookie=cookie)
+check(found(page) == ["Beta minutes"], "search in the body, any case")
+r, page = req(c, "GET", "/search?f=INBOX&q=report&in=subject", cookie=cookie)
+check(found(page) == ["Alpha report"], "search by Subject")
+r, page = req(c, "GET", "/search?f=INBOX&since=2026-02-01&before=2026-03-01", cookie=cookie)
+check(found(page) == ["Beta minutes"], "search by a date range")
+r, page = req(c, "GET", "/search?f=INBOX&q=x&since=2026-2-1", cookie=cookie)
+check(r.status == 400, "a malformed date is 400")
+for bad in ["../x", "a/b", ".hidden", "a..b", "INBOX"]:
+    r, _ = req(c, "POST", "/folders/create", {"csrf": token, "name": bad}, cookie=cookie)
+    check(r.status == 400, "the folder name %r is refused" % bad)
+r, _ = req(c, "POST", "/folders/create", {"name": "Projects"}, cookie=cookie)
+check(r.status == 403, "creating a folder needs the form token")
+r, _ = req(c, "POST", "/folders/create", {"csrf": token, "name": "Projects"}, cookie=cookie)
+check(r.status == 303, "a folder is created")
+r, _ = req(c, "POST", "/folders/create", {"csrf": token, "name": "Projects"}, cookie=cookie)
+check(r.status == 409, "a folder that exists is a conflict")
+r, _ = req(c, "POST", "/folders/create", {"csrf": token, "name": "Old"}, cookie=cookie)
+r, _ = req(c, "POST", "/folders/rename", {"csrf": token, "from": "Old", "to": "Projects"}, cookie=cookie)
+check(r.status == 409, "renaming onto an existing folder is a conflict")
+r, _ = req(c, "POST", "/folders/rename", {"csrf": token, "from": "Trash", "to": "Bin"}, cookie=cookie)
+check(r.status == 400, "a special folder is not renamed")
+r, _ = req(c, "POST", "/folders/rename", {"csrf": token, "from": "Old", "to": "Archive.2025"}, cookie=cookie)
+check(r.status == 303, "a folder is renamed")
+r, _ = req(c, "POST", "/bulk", [("csrf", token), ("f", "INBOX"), ("uid", "1"), ("uid", "999"), ("op", "seen")], cookie=cookie)
+check(r.status == 404, "a bulk action naming a missing message changes nothing")
+body = urllib.parse.urlencode([("csrf", token), ("f", "INBOX"), ("uid", "1"), ("uid", "2"), ("op", "seen")])
+c.request("POST", "/bulk", body=body, headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": ORIGIN, "Cookie": "__Host-postamt_session=" + cookie})
+r = c.getresponse(); r.read()
+check(r.status == 303, "two messages marked read")
+body = urllib.parse.urlencode([("csrf", token), ("f", "INBOX"), ("uid", "2"), ("uid", "3"), ("op", "move"), ("to", "Projects")])
+c.request("POST", "/bulk", body=body, headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": ORIGIN, "Cookie": "__Host-postamt_session=" + cookie})
+r = c.getresponse(); r.read()
+check(r.status == 303, "two messages moved")
+r, _ = req(c, "POST", "/folders/delete", {"csrf": token, "name": "Projects"}, cookie=cookie)
+check(r.status == 409, "a folder with messages is not deleted")
+r, _ = req(c, "POST", "/folders/delete", {"csrf": token, "name": "Archive.2025"}, cookie=cookie)
+check(r.status == 303, "an empty folder is deleted")
+r, page = req(c, "GET", "/folders", cookie=cookie)
+check(">Projects<" in page and "Archive.2025" not in page and ">Old<" not in page, "the folder list shows the changes")
+"""#, [user.name, password])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
+        let maildir = "\(user.home)/Maildir"
+        func files(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+        #expect(files("\(maildir)/.Projects/cur").count + files("\(maildir)/.Projects/new").count == 2)
+        let inbox = files("\(maildir)/cur") + files("\(maildir)/new")
+        #expect(inbox.count == 1 && inbox[0].hasSuffix(":2,S"), "\(inbox)")
+        #expect(!FileManager.default.fileExists(atPath: "\(maildir)/.Archive.2025") && !FileManager.default.fileExists(atPath: "\(maildir)/.Old"))
+        #expect(FileManager.default.fileExists(atPath: "\(maildir)/.Projects/maildirfolder"))
+    }
+
     @Test func smugglingAndMalformedRequestsAreRefused() throws {
         let service = try WebmailService()
         let result = try service.python(#"""
