@@ -109,7 +109,12 @@ extension RequestContext {
                 guard target != name else { return failure(400, "The messages are in that folder already; nothing was changed.") }
                 let destination: MaildirMailbox
                 do { destination = try self.mailbox(target) } catch { return mailError(error) }
-                _ = try mailbox.move(uids: uids, to: destination)
+                try move(uids, from: mailbox, named: name, to: destination, named: target)
+            case "spam", "ham":
+                guard let (target, destination) = try spamTarget(op, from: name) else {
+                    return failure(400, op == "spam" ? "The messages are in Junk already; nothing was changed." : "Only messages in Junk can be marked as not spam; nothing was changed.")
+                }
+                try move(uids, from: mailbox, named: name, to: destination, named: target)
             default:
                 return failure(400, "Unknown action; nothing was changed.")
             }
@@ -126,6 +131,7 @@ extension RequestContext {
         var out = "<div class=\"actions\"><button type=\"submit\" name=\"op\" value=\"seen\">Mark read</button>"
         out += "<button type=\"submit\" name=\"op\" value=\"unseen\">Mark unread</button>"
         out += "<button type=\"submit\" name=\"op\" value=\"delete\">\(folder == "Trash" ? "Delete for good" : "Delete")</button>"
+        out += folder == RequestContext.junk ? "<button type=\"submit\" name=\"op\" value=\"ham\">Not spam</button>" : "<button type=\"submit\" name=\"op\" value=\"spam\">Spam</button>"
         let targets = folderNames().filter { $0 != folder }
         if !targets.isEmpty {
             out += "<select name=\"to\" aria-label=\"Folder\">" + targets.map { "<option>\(e($0))</option>" }.joined() + "</select>"

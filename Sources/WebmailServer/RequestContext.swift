@@ -248,6 +248,7 @@ struct RequestContext {
         out += flags.contains(.seen) ? button("unseen", "Mark unread") : button("seen", "Mark read")
         out += flags.contains(.flagged) ? button("unflag", "Unflag") : button("flag", "Flag")
         out += button("delete", folder == "Trash" ? "Delete for good" : "Delete")
+        out += folder == RequestContext.junk ? button("ham", "Not spam") : button("spam", "Spam")
         let targets = folderNames().filter { $0 != folder }
         if !targets.isEmpty {
             out += "<form method=\"post\" action=\"/action\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"\(e(session.csrfToken))\"><input type=\"hidden\" name=\"f\" value=\"\(e(folder))\"><input type=\"hidden\" name=\"uid\" value=\"\(uid)\"><input type=\"hidden\" name=\"op\" value=\"move\"><select name=\"to\" aria-label=\"Folder\">"
@@ -300,8 +301,16 @@ struct RequestContext {
                 guard target != name else { return failure(400, "The message is in that folder already; nothing was changed.") }
                 let destination: MaildirMailbox
                 do { destination = try self.mailbox(target) } catch { return mailError(error) }
-                _ = try mailbox.move(uids: [uid], to: destination)
+                try move([uid], from: mailbox, named: name, to: destination, named: target)
                 app.log("move user=\(user.name) folder=\(name) uid=\(uid) to=\(target)")
+                return .redirect(RequestContext.folderLink(name))
+            case "spam", "ham":
+                let op = field("op")!
+                guard let (target, destination) = try spamTarget(op, from: name) else {
+                    return failure(400, op == "spam" ? "The message is in Junk already; nothing was changed." : "Only a message in Junk can be marked as not spam; nothing was changed.")
+                }
+                try move([uid], from: mailbox, named: name, to: destination, named: target)
+                app.log("\(op) user=\(user.name) folder=\(name) uid=\(uid) to=\(target)")
                 return .redirect(RequestContext.folderLink(name))
             default:
                 return failure(400, "Unknown action; nothing was changed.")
