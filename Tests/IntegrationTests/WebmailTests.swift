@@ -328,7 +328,6 @@ r, _ = req(c, "POST", "/action", {"csrf": token, "f": "INBOX", "uid": "1", "op":
 check(r.status == 400, "Not spam outside Junk is refused")
 r, _ = req(c, "POST", "/action", {"csrf": token, "f": "INBOX", "uid": "1", "op": "spam"}, cookie=cookie)
 check(r.status == 303, "Spam")
-print("SPAM")
 """#, [user.name, password])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
         let junk = "\(user.home)/Maildir/.Junk"

@@ -124,3 +124,15 @@ import Testing
         #expect(try MultipartFormData.parse(Array("--b--\r\n".utf8), boundary: "b").isEmpty)
     }
 }
+
+@Suite struct MultipartThroughHTTPTests {
+    /// The chunked multipart seed of the fuzz test is a whole, valid request: the HTTP parser
+    /// returns it and its body parses into one field.
+    @Test func chunkedMultipartRequest() throws {
+        var parser = HTTPRequestParser()
+        parser.feed(Array(WebmailFuzzTests.seeds[2].utf8))
+        let request = try #require(try parser.next())
+        let boundary = try #require(MultipartFormData.boundary(contentType: request.header("Content-Type") ?? ""))
+        #expect(try MultipartFormData.parse(request.body, boundary: boundary) == [FormPart(name: "f", content: Array("v".utf8))])
+    }
+}
