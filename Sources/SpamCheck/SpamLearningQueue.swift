@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Maildir
 import MailSystem
 import SpamFilter
 
@@ -13,7 +14,7 @@ import SpamFilter
 /// entry with another ending is left alone, and `tmp/` leftovers older than 36 hours (a COPY
 /// that failed half way) are removed.
 public struct SpamLearningQueue {
-    public static let directoryName = "postamt-spamlearn"
+    public static let directoryName = SpamLearningEnqueuer.directoryName
     public let path: String
 
     /// The queue of the Maildir at `maildir`.

@@ -139,14 +139,7 @@ public struct HTTPRequestParser: Sendable {
         return nil
     }
 
-    private static func isTokenByte(_ b: UInt8) -> Bool {
-        switch b {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(b)
-        }
-    }
+    private static func isTokenByte(_ b: UInt8) -> Bool { MultipartFormData.isTokenByte(b) }
 
     private func parse() throws(HTTPError) -> (HTTPRequest, Int)? {
         var p = start

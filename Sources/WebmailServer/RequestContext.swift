@@ -19,13 +19,38 @@ struct RequestContext {
     func parameter(_ name: String) -> String? { query.first { $0.name == name }?.value }
     func e(_ text: String) -> String { HTMLEscape.escape(text) }
 
-    func form() -> Result<[(name: String, value: String)], HTTPError> {
-        let type = (request.header("Content-Type") ?? "").lowercased()
-        guard type.hasPrefix("application/x-www-form-urlencoded") else {
-            return .failure(HTTPError(415, "forms are application/x-www-form-urlencoded"))
+    /// A posted form: its text fields in order, and the files chosen in its file inputs
+    /// (multipart/form-data only; an input left empty sends no file).
+    struct PostedForm {
+        var fields: [(name: String, value: String)]
+        var files: [FormPart] = []
+    }
+
+    func form() -> Result<PostedForm, HTTPError> {
+        let type = request.header("Content-Type") ?? ""
+        if type.lowercased().hasPrefix("application/x-www-form-urlencoded") {
+            guard let fields = FormData.parse(request.body) else { return .failure(HTTPError(400, "malformed form data")) }
+            return .success(PostedForm(fields: fields))
         }
-        guard let fields = FormData.parse(request.body) else { return .failure(HTTPError(400, "malformed form data")) }
-        return .success(fields)
+        if type.lowercased().hasPrefix("multipart/form-data") {
+            guard let boundary = MultipartFormData.boundary(contentType: type) else {
+                return .failure(HTTPError(400, "multipart/form-data without a valid boundary"))
+            }
+            let parts: [FormPart]
+            do throws(HTTPError) { parts = try MultipartFormData.parse(request.body, boundary: boundary, limits: settings.multipartLimits) } catch {
+                return .failure(error)
+            }
+            var posted = PostedForm(fields: [])
+            for part in parts {
+                if let filename = part.filename {
+                    if !filename.isEmpty || !part.content.isEmpty { posted.files.append(part) }
+                } else {
+                    posted.fields.append((part.name, String(decoding: part.content, as: UTF8.self)))
+                }
+            }
+            return .success(posted)
+        }
+        return .failure(HTTPError(415, "forms are application/x-www-form-urlencoded or multipart/form-data"))
     }
 
     func page(_ title: String, _ body: String, status: Int = 200) -> HTTPResponse {
@@ -78,6 +103,7 @@ struct RequestContext {
         case "/folder": return folder()
         case "/message", "/raw", "/part": return message(path)
         case "/compose": return compose()
+        case "/search": return search()
         default: return failure(404, "There is no such page.")
         }
     }
@@ -89,7 +115,7 @@ struct RequestContext {
             let unread = snapshot.messages.filter { !$0.flags.contains(.seen) }.count
             rows += "<tr\(unread > 0 ? " class=\"unread\"" : "")><td><a href=\"\(e(RequestContext.folderLink(name)))\">\(e(name))</a></td><td class=\"num\">\(unread)</td><td class=\"num\">\(snapshot.messages.count)</td></tr>\n"
         }
-        return page("Folders", "<h1>Folders</h1><table class=\"list\"><thead><tr><th>Folder</th><th class=\"num\">Unread</th><th class=\"num\">All</th></tr></thead><tbody>\n\(rows)</tbody></table>")
+        return page("Folders", "<h1>Folders</h1><table class=\"list\"><thead><tr><th>Folder</th><th class=\"num\">Unread</th><th class=\"num\">All</th></tr></thead><tbody>\n\(rows)</tbody></table>" + folderForms())
     }
 
     struct Summary { var from = "", subject = "", date = "" }
@@ -116,16 +142,18 @@ struct RequestContext {
             let s = summary(mailbox, m.uid)
             let flag = m.flags.contains(.flagged) ? "★ " : ""
             let subject = s.subject.isEmpty ? "(no subject)" : s.subject
-            rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")><td>\(e(s.from))</td><td>\(flag)<a href=\"\(e(RequestContext.messageLink(name, m.uid)))\">\(e(subject))</a></td><td class=\"date\">\(e(s.date))</td></tr>\n"
+            rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")><td><input type=\"checkbox\" name=\"uid\" value=\"\(m.uid)\" aria-label=\"Choose\"></td><td>\(e(s.from))</td><td>\(flag)<a href=\"\(e(RequestContext.messageLink(name, m.uid)))\">\(e(subject))</a></td><td class=\"date\">\(e(s.date))</td></tr>\n"
         }
         var pager = ""
         if pageNumber > 0 { pager += "<a href=\"\(e(RequestContext.folderLink(name)))&amp;page=\(pageNumber - 1)\">Newer</a>" }
         if start + settings.pageSize < snapshot.messages.count { pager += "<a href=\"\(e(RequestContext.folderLink(name)))&amp;page=\(pageNumber + 1)\">Older</a>" }
         let empty = snapshot.messages.isEmpty ? "<p>No messages.</p>" : ""
         return page(name, """
-        <h1>\(e(name))</h1>\(empty)
-        <table class="list"><thead><tr><th>From</th><th>Subject</th><th class="date">Date</th></tr></thead><tbody>
+        <h1>\(e(name))</h1>\(searchForm(folder: name))\(empty)
+        <form method="post" action="/bulk"><input type="hidden" name="csrf" value="\(e(session.csrfToken))"><input type="hidden" name="f" value="\(e(name))">
+        <table class="list"><thead><tr><th></th><th>From</th><th>Subject</th><th class="date">Date</th></tr></thead><tbody>
         \(rows)</tbody></table>
+        \(snapshot.messages.isEmpty ? "" : bulkButtons(folder: name))</form>
         <div class="pager">\(pager)</div>
         """)
     }
@@ -203,7 +231,8 @@ struct RequestContext {
         \(actions)
         <p>\(switcher) <a href="\(e("/raw?f=\(FormData.encode(name))&uid=\(uid)"))">Source</a>
         <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=reply"))">Reply</a>
-        <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=forward"))">Forward</a></p>
+        <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=forward"))">Forward</a>
+        <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=attach"))">Forward as attachment</a></p>
         \(body)
         \(attachments)
         """)
@@ -219,6 +248,7 @@ struct RequestContext {
         out += flags.contains(.seen) ? button("unseen", "Mark unread") : button("seen", "Mark read")
         out += flags.contains(.flagged) ? button("unflag", "Unflag") : button("flag", "Flag")
         out += button("delete", folder == "Trash" ? "Delete for good" : "Delete")
+        out += folder == RequestContext.junk ? button("ham", "Not spam") : button("spam", "Spam")
         let targets = folderNames().filter { $0 != folder }
         if !targets.isEmpty {
             out += "<form method=\"post\" action=\"/action\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"\(e(session.csrfToken))\"><input type=\"hidden\" name=\"f\" value=\"\(e(folder))\"><input type=\"hidden\" name=\"uid\" value=\"\(uid)\"><input type=\"hidden\" name=\"op\" value=\"move\"><select name=\"to\" aria-label=\"Folder\">"
@@ -230,10 +260,12 @@ struct RequestContext {
 
     // MARK: POST
 
-    func post(_ path: String, form: [(name: String, value: String)]) -> HTTPResponse {
+    func post(_ path: String, form: [(name: String, value: String)], files: [FormPart]) -> HTTPResponse {
         switch path {
         case "/action": return action(form)
-        case "/compose": return send(form)
+        case "/compose": return send(form, files: files)
+        case "/bulk": return bulkAction(form)
+        case "/folders/create", "/folders/rename", "/folders/delete": return manageFolder(path, form)
         default: return failure(404, "There is no such action.")
         }
     }
@@ -269,8 +301,16 @@ struct RequestContext {
                 guard target != name else { return failure(400, "The message is in that folder already; nothing was changed.") }
                 let destination: MaildirMailbox
                 do { destination = try self.mailbox(target) } catch { return mailError(error) }
-                _ = try mailbox.move(uids: [uid], to: destination)
+                try move([uid], from: mailbox, named: name, to: destination, named: target)
                 app.log("move user=\(user.name) folder=\(name) uid=\(uid) to=\(target)")
+                return .redirect(RequestContext.folderLink(name))
+            case "spam", "ham":
+                let op = field("op")!
+                guard let (target, destination) = try spamTarget(op, from: name) else {
+                    return failure(400, op == "spam" ? "The message is in Junk already; nothing was changed." : "Only a message in Junk can be marked as not spam; nothing was changed.")
+                }
+                try move([uid], from: mailbox, named: name, to: destination, named: target)
+                app.log("\(op) user=\(user.name) folder=\(name) uid=\(uid) to=\(target)")
                 return .redirect(RequestContext.folderLink(name))
             default:
                 return failure(400, "Unknown action; nothing was changed.")

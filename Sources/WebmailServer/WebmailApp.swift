@@ -107,11 +107,14 @@ public final class WebmailApp {
         guard let user else { return Answer(response: .redirect("/login"), close: true) }
         let context = RequestContext(app: self, user: user, session: session, request: request)
         if request.method == "POST" {
-            let form: [(name: String, value: String)]
+            let posted: RequestContext.PostedForm
             switch context.form() {
-            case .failure(let error): return Answer(response: .error(error))
-            case .success(let fields): form = fields
+            case .failure(let error):
+                log("refused a POST to \(path): \(error)")
+                return Answer(response: .error(error))
+            case .success(let fields): posted = fields
             }
+            let form = posted.fields
             guard let token = form.first(where: { $0.name == "csrf" })?.value, WebmailApp.constantTimeEqual(token, session.csrfToken) else {
                 log("refused a POST to \(path) without the session's form token")
                 return Answer(response: .text("403 Forbidden: the form token is missing or wrong; nothing was changed\n", status: 403))
@@ -124,7 +127,7 @@ public final class WebmailApp {
                 response.headers.append(("Clear-Site-Data", "\"cache\""))
                 return Answer(response: response, close: true)
             }
-            return Answer(response: context.post(path, form: form))
+            return Answer(response: context.post(path, form: form, files: posted.files))
         }
         return Answer(response: context.get(path))
     }

@@ -69,6 +69,7 @@ enum WebmailPages {
     .html-body{background:#fff;padding:1em;border:1px solid #ddd;overflow-x:auto}
     .html-body img{max-width:100%}
     .actions{display:flex;flex-wrap:wrap;gap:.4em;margin:.8em 0}
+    form.search{display:flex;flex-wrap:wrap;gap:.4em;align-items:center;margin:.5em 0}
     .pager{display:flex;gap:1em;margin:1em 0}
     table.list td{overflow-wrap:anywhere}
     @media (max-width:600px){.date{display:none}.headers dt{float:none}.headers dd{margin-left:0}main{padding:.5em}}

@@ -7,6 +7,8 @@ import WebmailProtocol
 public struct WebmailSettings: Sendable {
     public var login: LoginSettings
     public var limits: HTTPLimits
+    /// multipart/form-data: parts, one part's header, all contents (webmail_form_*, webmail_attachment_limit).
+    public var multipartLimits: MultipartLimits
     public var sessionDirectory: String
     public var sessionIdleSeconds: Int64
     public var sessionLifetimeSeconds: Int64
@@ -15,6 +17,8 @@ public struct WebmailSettings: Sendable {
     public var handshakeTimeout: Duration
     public var messageSizeLimit: Int
     public var pageSize: Int
+    /// Messages one search reads at most, newest first.
+    public var searchLimit: Int
     public var remoteImages: Bool
     public var autoconfigServices: [AutoconfigService]
     /// `$POSTAMT_QUEUE`, else smtpd_queue_program, else the installed postamt-queue: the
@@ -29,6 +33,9 @@ public struct WebmailSettings: Sendable {
                             headerBytes: Int(max(256, configuration.size("webmail_header_limit"))),
                             headerCount: max(4, configuration.count("webmail_header_count_limit")),
                             bodyBytes: Int(max(0, configuration.size("webmail_body_limit"))))
+        multipartLimits = MultipartLimits(parts: max(1, configuration.count("webmail_form_part_limit")),
+                                          partHeaderBytes: Int(max(256, configuration.size("webmail_form_part_header_limit"))),
+                                          totalBytes: Int(max(0, configuration.size("webmail_attachment_limit"))))
         sessionDirectory = configuration.string("webmail_session_directory")
         sessionIdleSeconds = max(1, configuration.duration("webmail_session_idle_timeout"))
         sessionLifetimeSeconds = max(1, configuration.duration("webmail_session_lifetime"))
@@ -37,6 +44,7 @@ public struct WebmailSettings: Sendable {
         handshakeTimeout = .seconds(max(1, configuration.duration("webmail_handshake_timeout")))
         messageSizeLimit = Int(max(1024, configuration.size("webmail_message_size_limit")))
         pageSize = max(1, configuration.count("webmail_page_size"))
+        searchLimit = max(1, configuration.count("webmail_search_limit"))
         remoteImages = configuration.bool("webmail_remote_images")
         autoconfigServices = configuration.list("autoconfig_services").compactMap(AutoconfigService.init(parsing:))
         queueProgram = MessagePipeline.queueProgram(configuration, override: queueOverride)

@@ -162,6 +162,199 @@ check(r.status == 200 and "Re: first" in page and "sender@example.org" in page, 
         #expect(sent.count == 1)
     }
 
+    /// A reply with two files uploaded as multipart/form-data (one binary, one with a UTF-8
+    /// name), then a forward as attachment; both go through the queue and arrive as
+    /// multipart/mixed; a malformed multipart body is refused and sends nothing.
+    @Test func attachmentsRepliesAndForwardAsAttachment() throws {
+        let (service, user, password) = try serviceWithMail(subject: "with files")
+        let address = "\(user.name)@\(service.system.hostname)"
+        let original = user.messages().first ?? ""
+        let originalID = original.split(separator: "\n").first { $0.lowercased().hasPrefix("message-id:") }
+            .map { $0.dropFirst("message-id:".count).trimmingCharacters(in: .whitespaces) } ?? ""
+        #expect(originalID.hasPrefix("<"), "\(original)")
+        let result = try service.python(#"""
+import os
+user, password, address = ARGS
+def multipart(fields, files, boundary="----postamtTest7x"):
+    out = b""
+    for name, value in fields:
+        out += b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"" + name.encode() + b"\"\r\n\r\n" + value.encode() + b"\r\n"
+    for name, filename, ctype, data in files:
+        out += (b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"" + name.encode() + b"\"; filename=\"" + filename.encode() + b"\"\r\nContent-Type: "
+                + ctype.encode() + b"\r\n\r\n" + data + b"\r\n")
+    return out + b"--" + boundary.encode() + b"--\r\n", "multipart/form-data; boundary=" + boundary
+def post(c, path, body, ctype, cookie):
+    c.request("POST", path, body=body, headers={"Content-Type": ctype, "Origin": ORIGIN, "Cookie": "__Host-postamt_session=" + cookie})
+    r = c.getresponse()
+    return r, r.read().decode("utf-8", "replace")
+c = conn()
+cookie = login(c, user, password)
+r, page = req(c, "GET", "/compose?f=INBOX&uid=1&mode=reply", cookie=cookie)
+check(r.status == 200 and 'enctype="multipart/form-data"' in page and 'type="file"' in page, "the compose form uploads files")
+token = csrf(page)
+check('name="reply_f" value="INBOX"' in page and 'name="reply_uid" value="1"' in page, "a reply names its original")
+binary = bytes(range(256)) * 40
+body, ctype = multipart([("csrf", token), ("reply_f", "INBOX"), ("reply_uid", "1"), ("from", address), ("to", address),
+                         ("subject", "Re: with files"), ("body", "See the files.\r\n")],
+                        [("attachment", "data.bin", "application/octet-stream", binary),
+                         ("attachment", "Grüße.txt", "text/plain", "Hällo\n".encode()),
+                         ("attachment", "", "application/octet-stream", b"")])
+r, page = post(c, "/compose", body, ctype, cookie)
+check(r.status == 200 and "is on its way" in page, "the reply with attachments is sent (%d)" % r.status)
+broken = body.replace(b"------postamtTest7x--", b"------postamtTest7x")
+r, page = post(c, "/compose", broken, ctype, cookie)
+check(r.status == 400, "a multipart body without its close delimiter is 400 (%d)" % r.status)
+r, page = post(c, "/compose", body, "multipart/form-data", cookie)
+check(r.status == 400, "multipart/form-data without a boundary is 400")
+r, page = req(c, "GET", "/message?f=INBOX&uid=1", cookie=cookie)
+check("mode=attach" in page, "a message offers forwarding as attachment")
+r, page = req(c, "GET", "/compose?f=INBOX&uid=1&mode=attach", cookie=cookie)
+check(r.status == 200 and 'name="forward_uid" value="1"' in page, "the forward form names the original")
+body, ctype = multipart([("csrf", token), ("forward_f", "INBOX"), ("forward_uid", "1"), ("from", address), ("to", address),
+                         ("subject", "Fwd: with files"), ("body", "Forwarded.")], [])
+r, page = post(c, "/compose", body, ctype, cookie)
+check(r.status == 200 and "is on its way" in page, "the forward is sent")
+body, ctype = multipart([("csrf", token), ("forward_f", "INBOX"), ("forward_uid", "999"), ("from", address), ("to", address),
+                         ("subject", "x"), ("body", "x")], [])
+r, page = post(c, "/compose", body, ctype, cookie)
+check(r.status == 404, "forwarding a message that is not there is 404")
+"""#, [user.name, password, address])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
+        try waitFor("the two sent messages", timeout: 60) { user.messages().count == 3 }
+        let messages = user.messages()
+        let reply = messages.first { $0.contains("Subject: Re: with files") } ?? ""
+        #expect(reply.contains("In-Reply-To: \(originalID)"), "\(reply.prefix(2000))")
+        #expect(reply.contains("References: \(originalID)"))
+        #expect(reply.contains("Content-Type: multipart/mixed; boundary="))
+        #expect(reply.contains("filename=\"data.bin\"") && reply.contains("Content-Transfer-Encoding: base64"))
+        #expect(reply.contains("filename*=UTF-8''Gr%C3%BC%C3%9Fe.txt"))
+        #expect(!reply.contains("filename=\"\""), "an empty file input sends no attachment")
+        // The binary file arrives intact: decode its base64 part.
+        let binary = Data((0..<40).flatMap { _ in (0...255).map { UInt8($0) } })
+        #expect(reply.contains(binary.base64EncodedString().prefix(76)), "the base64 of the file")
+        let forward = messages.first { $0.contains("Subject: Fwd: with files") } ?? ""
+        #expect(forward.contains("Content-Type: message/rfc822"), "\(forward.prefix(2000))")
+        #expect(forward.contains("Subject: with files") && forward.contains("Hello from the integration test"))
+        #expect(!service.log().contains(password))
+    }
+
+    /// Search, folder management and bulk actions through the pages, checked in the Maildir.
+    @Test func searchFoldersAndBulkActions() throws {
+        let (service, user, password) = try serviceWithMail(subject: "Alpha report")
+        for (subject, date, body) in [("Beta minutes", "Mon, 02 Feb 2026 10:00:00 +0000", "the quarterly numbers"),
+                                      ("Gamma news", "Fri, 20 Mar 2026 10:00:00 +0000", "nothing special")] {
+            let sent = try service.system.sendmail(["-t", "-i"], "From: Carol <carol@example.net>\nTo: \(user.name)@\(service.system.hostname)\nSubject: \(subject)\nDate: \(date)\n\n\(body)\n")
+            #expect(sent.status == 0)
+        }
+        try waitFor("delivery", timeout: 60) { user.messages().count == 3 }
+        let result = try service.python(#"""
+user, password = ARGS
+c = conn()
+cookie = login(c, user, password)
+def found(page):
+    return re.findall(r'<a href="/message\?f=[^"]*">([^<]*)</a>', page)
+r, page = req(c, "GET", "/folder?f=INBOX", cookie=cookie)
+check('action="/search"' in page and 'action="/bulk"' in page, "the folder page has search and bulk forms")
+token = csrf(page)
+r, page = req(c, "GET", "/search?f=INBOX&q=carol&in=from", cookie=cookie)
+check(r.status == 200 and sorted(found(page)) == ["Beta minutes", "Gamma news"], "search by From")
+r, page = req(c, "GET", "/search?f=INBOX&q=QUARTERLY&in=body", cookie=cookie)
+check(found(page) == ["Beta minutes"], "search in the body, any case")
+r, page = req(c, "GET", "/search?f=INBOX&q=report&in=subject", cookie=cookie)
+check(found(page) == ["Alpha report"], "search by Subject")
+r, page = req(c, "GET", "/search?f=INBOX&since=2026-02-01&before=2026-03-01", cookie=cookie)
+check(found(page) == ["Beta minutes"], "search by a date range")
+r, page = req(c, "GET", "/search?f=INBOX&q=x&since=2026-2-1", cookie=cookie)
+check(r.status == 400, "a malformed date is 400")
+for bad in ["../x", "a/b", ".hidden", "a..b", "INBOX"]:
+    r, _ = req(c, "POST", "/folders/create", {"csrf": token, "name": bad}, cookie=cookie)
+    check(r.status == 400, "the folder name %r is refused" % bad)
+r, _ = req(c, "POST", "/folders/create", {"name": "Projects"}, cookie=cookie)
+check(r.status == 403, "creating a folder needs the form token")
+r, _ = req(c, "POST", "/folders/create", {"csrf": token, "name": "Projects"}, cookie=cookie)
+check(r.status == 303, "a folder is created")
+r, _ = req(c, "POST", "/folders/create", {"csrf": token, "name": "Projects"}, cookie=cookie)
+check(r.status == 409, "a folder that exists is a conflict")
+r, _ = req(c, "POST", "/folders/create", {"csrf": token, "name": "Old"}, cookie=cookie)
+r, _ = req(c, "POST", "/folders/rename", {"csrf": token, "from": "Old", "to": "Projects"}, cookie=cookie)
+check(r.status == 409, "renaming onto an existing folder is a conflict")
+r, _ = req(c, "POST", "/folders/rename", {"csrf": token, "from": "Trash", "to": "Bin"}, cookie=cookie)
+check(r.status == 400, "a special folder is not renamed")
+r, _ = req(c, "POST", "/folders/rename", {"csrf": token, "from": "Old", "to": "Archive.2025"}, cookie=cookie)
+check(r.status == 303, "a folder is renamed")
+r, _ = req(c, "POST", "/bulk", [("csrf", token), ("f", "INBOX"), ("uid", "1"), ("uid", "999"), ("op", "seen")], cookie=cookie)
+check(r.status == 404, "a bulk action naming a missing message changes nothing")
+body = urllib.parse.urlencode([("csrf", token), ("f", "INBOX"), ("uid", "1"), ("uid", "2"), ("op", "seen")])
+c.request("POST", "/bulk", body=body, headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": ORIGIN, "Cookie": "__Host-postamt_session=" + cookie})
+r = c.getresponse(); r.read()
+check(r.status == 303, "two messages marked read")
+body = urllib.parse.urlencode([("csrf", token), ("f", "INBOX"), ("uid", "2"), ("uid", "3"), ("op", "move"), ("to", "Projects")])
+c.request("POST", "/bulk", body=body, headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": ORIGIN, "Cookie": "__Host-postamt_session=" + cookie})
+r = c.getresponse(); r.read()
+check(r.status == 303, "two messages moved")
+r, _ = req(c, "POST", "/folders/delete", {"csrf": token, "name": "Projects"}, cookie=cookie)
+check(r.status == 409, "a folder with messages is not deleted")
+r, _ = req(c, "POST", "/folders/delete", {"csrf": token, "name": "Archive.2025"}, cookie=cookie)
+check(r.status == 303, "an empty folder is deleted")
+r, page = req(c, "GET", "/folders", cookie=cookie)
+check(">Projects<" in page and "Archive.2025" not in page and ">Old<" not in page, "the folder list shows the changes")
+"""#, [user.name, password])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
+        let maildir = "\(user.home)/Maildir"
+        func files(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+        #expect(files("\(maildir)/.Projects/cur").count + files("\(maildir)/.Projects/new").count == 2)
+        let inbox = files("\(maildir)/cur") + files("\(maildir)/new")
+        #expect(inbox.count == 1 && inbox[0].hasSuffix(":2,S"), "\(inbox)")
+        #expect(!FileManager.default.fileExists(atPath: "\(maildir)/.Archive.2025") && !FileManager.default.fileExists(atPath: "\(maildir)/.Old"))
+        #expect(FileManager.default.fileExists(atPath: "\(maildir)/.Projects/maildirfolder"))
+    }
+
+    /// Spam and Not spam move the message to and from Junk and queue it for learning in the
+    /// same queue imapd writes (Maildir's SpamLearningEnqueuer): a hard link to the message.
+    @Test func spamAndNotSpamQueueLearning() throws {
+        let (service, user, password) = try serviceWithMail(subject: "Cheap watches")
+        let queue = "\(user.home)/Maildir/postamt-spamlearn/new"
+        func entries() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: queue)) ?? []).sorted() }
+        let result = try service.python(#"""
+user, password = ARGS
+c = conn()
+cookie = login(c, user, password)
+r, page = req(c, "GET", "/message?f=INBOX&uid=1", cookie=cookie)
+check('value="spam"' in page and 'value="ham"' not in page, "a message outside Junk has a Spam button")
+token = csrf(page)
+r, _ = req(c, "POST", "/action", {"f": "INBOX", "uid": "1", "op": "spam"}, cookie=cookie)
+check(r.status == 403, "Spam needs the form token")
+r, _ = req(c, "POST", "/action", {"csrf": token, "f": "INBOX", "uid": "1", "op": "ham"}, cookie=cookie)
+check(r.status == 400, "Not spam outside Junk is refused")
+r, _ = req(c, "POST", "/action", {"csrf": token, "f": "INBOX", "uid": "1", "op": "spam"}, cookie=cookie)
+check(r.status == 303, "Spam")
+"""#, [user.name, password])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
+        let junk = "\(user.home)/Maildir/.Junk"
+        let junkFiles = (((try? FileManager.default.contentsOfDirectory(atPath: "\(junk)/cur")) ?? []).map { "\(junk)/cur/\($0)" })
+            + (((try? FileManager.default.contentsOfDirectory(atPath: "\(junk)/new")) ?? []).map { "\(junk)/new/\($0)" })
+        #expect(junkFiles.count == 1 && user.messages().isEmpty, "\(junkFiles)")
+        #expect(entries().count == 1 && entries().allSatisfy { $0.hasSuffix(",spam") }, "\(entries())")
+        if let entry = entries().first, let file = junkFiles.first {
+            var a = stat(), b = stat()
+            #expect(stat("\(queue)/\(entry)", &a) == 0 && stat(file, &b) == 0 && a.st_ino == b.st_ino, "the entry is a hard link to the message")
+        }
+        let back = try service.python(#"""
+user, password = ARGS
+c = conn()
+cookie = login(c, user, password)
+r, page = req(c, "GET", "/folder?f=Junk", cookie=cookie)
+check(r.status == 200 and "Cheap watches" in page and 'value="ham"' in page, "Junk lists the message with Not spam")
+token = csrf(page)
+r, _ = req(c, "POST", "/bulk", [("csrf", token), ("f", "Junk"), ("uid", "1"), ("op", "ham")], cookie=cookie)
+check(r.status == 303, "Not spam")
+r, page = req(c, "GET", "/folder?f=INBOX", cookie=cookie)
+check("Cheap watches" in page, "the message is back in INBOX")
+"""#, [user.name, password])
+        #expect(back.status == 0, "\(back.stdout)\n\(back.stderr)\n\(service.log())")
+        #expect(entries().count == 2 && entries().filter { $0.hasSuffix(",ham") }.count == 1, "\(entries())")
+    }
+
     @Test func smugglingAndMalformedRequestsAreRefused() throws {
         let service = try WebmailService()
         let result = try service.python(#"""
