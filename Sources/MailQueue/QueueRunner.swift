@@ -299,6 +299,7 @@ public final class QueueRunner {
         state.ret = record.dsn.ret
         state.envid = record.dsn.envid
         state.submitter = record.submitter
+        state.requireTLS = record.dsn.requireTLS
         do {
             try FileIO.writeAtomically(layout.stateFile(id), state.encoded())
         } catch {
