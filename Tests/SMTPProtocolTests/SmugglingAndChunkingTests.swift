@@ -290,7 +290,8 @@ struct SmugglingAndChunkingTests {
             S: 250-SMTPUTF8
             S: 250-ENHANCEDSTATUSCODES
             S: 250-CHUNKING
-            S: 250 DSN
+            S: 250-DSN
+            S: 250 REQUIRETLS
             C: STARTTLS
             S: 503 5.5.1 Bad sequence of commands: TLS already active
             C: MAIL FROM:<a@remote.example>
