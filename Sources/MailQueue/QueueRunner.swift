@@ -656,7 +656,7 @@ public final class QueueRunner {
             return true
         }
         switch QueueClient.inject(program: configuration.program("postamt-queue"), message: bytes, envelope: envelope,
-                                  environment: RunnerStartup.environment(configuration: configuration)) {
+                                  environment: notificationEnvironment(m)) {
         case .success(let newID):
             log.info("\(postmasterNotice ? "postmaster" : "sender") non-delivery notification: \(newID)", id: m.state.id)
             return true

@@ -106,4 +106,24 @@ struct RequireTLSTests {
         let record = bed.received().first?.record
         #expect((record?["mail"] as? String)?.hasSuffix(" REQUIRETLS") == true, "\(String(describing: record))")
     }
+
+    /// A REQUIRETLS message no MX takes bounces 5.7.30, and its notice returns headers only
+    /// even with RET=FULL (RFC 8689 §5).
+    @Test func bounceReturnsHeadersOnly() throws {
+        let bed = try bedTrustingItsCertificate()
+        let sender = try TestUser()
+        try bed.system.startRunner()
+        let from = "\(sender.name)@\(bed.system.hostname)"
+        let envFile = "\(bed.system.root)/envelope"
+        FileManager.default.createFile(atPath: envFile, contents: Data("F\(from)\0Tu@ok.test\0\0".utf8))
+        let q = try run("/bin/sh", ["-c", "exec \"$0\" 1<\"$1\"", "\(bed.system.root)/bin/postamt-queue", envFile],
+                        input: Data("From: \(from)\nSubject: private\n\nthe secret body\n".utf8),
+                        environment: bed.system.environment.merging(["POSTAMT_DSN": "RET=FULL REQUIRETLS"]) { $1 })
+        #expect(q.status == 0, "\(q.stderr)")
+        try waitFor("non-delivery notice", timeout: 60) { sender.messages().contains { $0.contains("5.7.30") } }
+        let notice = sender.messages().first { $0.contains("5.7.30") } ?? ""
+        #expect(notice.contains("Subject: private"), "\(notice)")
+        #expect(!notice.contains("the secret body"), "\(notice)")
+        #expect(bed.received().isEmpty)
+    }
 }
