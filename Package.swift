@@ -41,6 +41,8 @@ let package = Package(
         .systemLibrary(name: "CPAM", path: "Sources/CPAM"),
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
         .systemLibrary(name: "CResolv", path: "Sources/CResolv"),
+        // zlib, for the gzip of TLS reports (RFC 8460 §5.3); only the admin command links it.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
 
         // Libraries: all the logic lives here, tests import them.
         .target(name: "MailSystem", dependencies: ["CSpawn"]),
@@ -129,7 +131,7 @@ let package = Package(
         .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem"]),
 
         .executableTarget(name: "postamt", dependencies: [
-            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve",
+            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve", "CZlib",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -24,6 +24,7 @@ let remoteSettings: [Setting] = [
     Setting(name: "dane", kind: .boolean, defaultValue: "no", summary: "DANE (RFC 7672): MX hosts with DNSSEC-secure TLSA records get mail only over TLS that matches one; needs a validating resolver (dane_nameserver)"),
     Setting(name: "dane_nameserver", kind: .text, defaultValue: "", summary: "the local validating resolver (ADDRESS or ADDRESS:PORT, e.g. unbound on 127.0.0.1) whose AD bit DANE trusts (default: remote_nameserver, else /etc/resolv.conf)"),
     Setting(name: "tlsrpt_directory", kind: .path, defaultValue: "{root}/var/lib/postamt/tlsrpt", summary: "where postamt-remote records each MX session's TLS result for TLS reporting (RFC 8460), a file per UTC day (empty: no records)"),
+    Setting(name: "tlsrpt_from", kind: .text, defaultValue: "", summary: "the From: and envelope sender of the daily TLS reports `postamt tlsrpt send` queues (RFC 8460 §5.3; empty: postmaster@myhostname); DKIM-signed only if root owns it (postamt-senders(5))"),
     Setting(name: "relayhost", kind: .text, defaultValue: "", summary: "send all remote mail through this smarthost: [host]:port, host:port or host (then its MX); TLS required"),
     Setting(name: "relayhost_auth_file", kind: .path, defaultValue: "", summary: "a root-readable file 'user password' for AUTH PLAIN/LOGIN at the relayhost"),
     Setting(name: "dkim_key_directory", kind: .path, defaultValue: "{root}/etc/postamt/dkim", summary: "DKIM signing keys: DIR/DOMAIN/SELECTOR.key (made by postamt dkim keygen)"),

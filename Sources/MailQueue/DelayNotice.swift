@@ -77,7 +77,7 @@ extension QueueRunner {
               let recipient = try? EnvelopeAddress(m.state.sender, lengthLimit: 4096) else { return }
         switch QueueClient.inject(program: configuration.program("postamt-queue"), message: bytes,
                                   envelope: Envelope(sender: sender, recipients: [recipient]),
-                                  environment: RunnerStartup.environment(configuration: configuration)) {
+                                  environment: notificationEnvironment(m)) {
         case .success(let newID):
             m.state.warned = true
             log.info("sender delay notification: \(newID)", id: m.state.id)

@@ -80,6 +80,8 @@ public struct MessageState: Equatable, Sendable {
     public var envid: String?
     /// Who submitted it (QueueEnvelope.submitter); written only when set.
     public var submitter: String?
+    /// MAIL FROM … REQUIRETLS (RFC 8689); written only when set.
+    public var requireTLS = false
     public var recipients: [RecipientState]
 
     public init(id: String, arrival: Int64, size: Int64, sender: String, held: Bool = false, recipients: [RecipientState]) {
@@ -98,6 +100,7 @@ public struct MessageState: Equatable, Sendable {
         if let ret { text += "ret\t\(MessageState.sanitize(ret))\n" }
         if let envid { text += "envid\t\(MessageState.sanitize(envid))\n" }
         if let submitter { text += "submitter\t\(MessageState.sanitize(submitter))\n" }
+        if requireTLS { text += "requiretls\t1\n" }
         for r in recipients {
             var fields = ["rcpt", r.status.rawValue, String(r.attempts), String(r.nextAttempt), r.original]
             switch r.destination {
@@ -134,7 +137,7 @@ public struct MessageState: Equatable, Sendable {
         lines.removeLast()
         guard lines.first == Substring(magic), lines.last == "end" else { throw Invalid(why: "bad magic or truncated") }
         var id: String?, arrival: Int64?, size: Int64?, sender: String?, held = false, warned = false
-        var ret: String?, envid: String?, submitter: String?
+        var ret: String?, envid: String?, submitter: String?, requireTLS = false
         var recipients: [RecipientState] = []
         for line in lines.dropFirst().dropLast() {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
@@ -154,6 +157,9 @@ public struct MessageState: Equatable, Sendable {
             case "submitter":
                 guard f.count == 2, AddressSyntax.userNameProblem(f[1]) == nil else { throw Invalid(why: "bad submitter line") }
                 submitter = f[1]
+            case "requiretls":
+                guard f.count == 2, f[1] == "1" else { throw Invalid(why: "bad requiretls line") }
+                requireTLS = true
             case "rcpt":
                 guard f.count == 10 || f.count == 13, let status = RecipientState.Status(rawValue: f[1]),
                       let attempts = Int(f[2]), let next = Int64(f[3]) else { throw Invalid(why: "bad rcpt line") }
@@ -184,6 +190,7 @@ public struct MessageState: Equatable, Sendable {
         state.ret = ret
         state.envid = envid
         state.submitter = submitter
+        state.requireTLS = requireTLS
         return state
     }
 }

@@ -18,10 +18,18 @@ extension QueueRunner {
 
     /// The whole message for a RET=FULL failure report when it fits dsn_full_message_limit;
     /// nil means headers only (RET=HDRS, no RET, or too big).
+    /// RFC 8689 §5: a REQUIRETLS message's notice returns headers only, whatever RET says.
     func returnedMessage(_ m: Message) -> [UInt8]? {
-        guard m.state.ret == "FULL", m.state.size <= configuration.size("dsn_full_message_limit"),
+        guard m.state.ret == "FULL", !m.state.requireTLS, m.state.size <= configuration.size("dsn_full_message_limit"),
               let bytes = try? FileIO.readFile(layout.message(m.state.id)) ?? nil else { return nil }
         return bytes
+    }
+
+    /// The queue program's environment for a notice about `m`: a notice about a REQUIRETLS
+    /// message is itself sent with REQUIRETLS (RFC 8689 §5), through the same side channel
+    /// postamt-queue believes from the mail_owner the runner runs as.
+    func notificationEnvironment(_ m: Message) -> [String] {
+        RunnerStartup.environment(configuration: configuration) + (m.state.requireTLS ? ["POSTAMT_DSN=REQUIRETLS"] : [])
     }
 
     /// One success notice (Action: delivered) for the recipients delivered with
@@ -52,7 +60,7 @@ extension QueueRunner {
                                    envelopeID: m.state.envid, success: true)
         switch QueueClient.inject(program: configuration.program("postamt-queue"), message: bytes,
                                   envelope: Envelope(sender: sender, recipients: [recipient]),
-                                  environment: RunnerStartup.environment(configuration: configuration)) {
+                                  environment: notificationEnvironment(m)) {
         case .success(let newID):
             markDone()
             log.info("sender delivery status notification (success): \(newID)", id: m.state.id)

@@ -109,7 +109,9 @@ extension QueueRunner {
                 // postamt-remote(8): DKIM signs only mail whose From: this user owns.
                 if let submitter = m.state.submitter { env.append("POSTAMT_SUBMITTER=\(submitter)") }
                 // postamt-remote(8) passes DSN parameters on (RFC 3461 §4) in postamt-smtpd's format.
-                let transactionDSN = [m.state.ret.map { "RET=\($0)" }, m.state.envid.map { "ENVID=\($0)" }].compactMap { $0 }
+                // REQUIRETLS (RFC 8689) rides along in POSTAMT_DSN, as smtpd passed it to the queue.
+                let transactionDSN = [m.state.ret.map { "RET=\($0)" }, m.state.envid.map { "ENVID=\($0)" },
+                                      m.state.requireTLS ? "REQUIRETLS" : nil].compactMap { $0 }
                 let recipientDSN = group.map { i -> String in
                     let r = m.state.recipients[i]
                     let words = [r.notify.map { "NOTIFY=\($0)" }, r.orcpt.map { "ORCPT=\($0)" }].compactMap { $0 }

@@ -299,6 +299,7 @@ public final class QueueRunner {
         state.ret = record.dsn.ret
         state.envid = record.dsn.envid
         state.submitter = record.submitter
+        state.requireTLS = record.dsn.requireTLS
         do {
             try FileIO.writeAtomically(layout.stateFile(id), state.encoded())
         } catch {
@@ -655,7 +656,7 @@ public final class QueueRunner {
             return true
         }
         switch QueueClient.inject(program: configuration.program("postamt-queue"), message: bytes, envelope: envelope,
-                                  environment: RunnerStartup.environment(configuration: configuration)) {
+                                  environment: notificationEnvironment(m)) {
         case .success(let newID):
             log.info("\(postmasterNotice ? "postmaster" : "sender") non-delivery notification: \(newID)", id: m.state.id)
             return true

@@ -8,12 +8,15 @@ public struct DSNParameters: Equatable, Sendable {
     public var envid: String?
     /// One per envelope recipient, in envelope order (empty: no recipient parameters).
     public var recipients: [RecipientDSN]
+    /// MAIL FROM … REQUIRETLS (RFC 8689 §4.1): not a DSN parameter, but it travels the same
+    /// side channel as the word `REQUIRETLS` in POSTAMT_DSN, and the same way to the next hop.
+    public var requireTLS: Bool
 
-    public init(ret: String? = nil, envid: String? = nil, recipients: [RecipientDSN] = []) {
-        self.ret = ret; self.envid = envid; self.recipients = recipients
+    public init(ret: String? = nil, envid: String? = nil, recipients: [RecipientDSN] = [], requireTLS: Bool = false) {
+        self.ret = ret; self.envid = envid; self.recipients = recipients; self.requireTLS = requireTLS
     }
 
-    public var isEmpty: Bool { ret == nil && envid == nil && recipients.allSatisfy(\.isEmpty) }
+    public var isEmpty: Bool { ret == nil && envid == nil && !requireTLS && recipients.allSatisfy(\.isEmpty) }
 
     public struct Invalid: Error, CustomStringConvertible {
         public let why: String
@@ -25,6 +28,11 @@ public struct DSNParameters: Equatable, Sendable {
     public static func parse(transaction: String, recipientLines: String?, count: Int) throws(Invalid) -> DSNParameters {
         var result = DSNParameters()
         for word in transaction.split(separator: " ", omittingEmptySubsequences: true) {
+            if word.uppercased() == "REQUIRETLS" {
+                guard !result.requireTLS else { throw Invalid(why: "repeated REQUIRETLS") }
+                result.requireTLS = true
+                continue
+            }
             guard let eq = word.firstIndex(of: "=") else { throw Invalid(why: "bad word '\(word)'") }
             let key = word[..<eq].uppercased(), value = String(word[word.index(after: eq)...])
             switch key {

@@ -16,7 +16,8 @@ public struct QueueEnvelope: Equatable, Sendable {
     /// from outside; postamt-remote DKIM-signs only mail with a submitter who owns its From:.
     public var submitter: String?
     /// DSN parameters (RFC 3461): `ret`/`envid` lines after `sender`, `notify`/`orcpt` lines
-    /// after the `rcpt` line they belong to. Optional: files without them stay valid.
+    /// after the `rcpt` line they belong to; `requiretls yes` after `sender` for REQUIRETLS
+    /// (RFC 8689). Optional: files without them stay valid.
     public var dsn: DSNParameters
 
     public init(id: String, arrival: Int64, size: Int64, envelope: Envelope, uid: UInt32? = nil, submitter: String? = nil,
@@ -34,6 +35,7 @@ public struct QueueEnvelope: Equatable, Sendable {
         text += "sender \(envelope.sender.text)\n"
         if let ret = dsn.ret { text += "ret \(ret)\n" }
         if let envid = dsn.envid { text += "envid \(envid)\n" }
+        if dsn.requireTLS { text += "requiretls yes\n" }
         for (i, r) in envelope.recipients.enumerated() {
             text += "rcpt \(r.text)\n"
             if i < dsn.recipients.count {
@@ -85,6 +87,10 @@ public struct QueueEnvelope: Equatable, Sendable {
             case "envid":
                 guard dsn.envid == nil, recipients.isEmpty, DSNParameters.isXtext(value, limit: 100) else { throw Invalid(why: "bad envid line") }
                 dsn.envid = value
+            case "requiretls":
+                // RFC 8689: MAIL FROM … REQUIRETLS, from the trusted side channel only.
+                guard !dsn.requireTLS, recipients.isEmpty, value == "yes" else { throw Invalid(why: "bad requiretls line") }
+                dsn.requireTLS = true
             case "notify":
                 guard !perRecipient.isEmpty, perRecipient[perRecipient.count - 1].notify == nil,
                       let notify = DSNParameters.validNotify(value), notify == value else { throw Invalid(why: "bad notify line") }

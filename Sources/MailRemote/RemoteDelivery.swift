@@ -56,11 +56,21 @@ public final class RemoteDelivery {
     let submitter: String?
     /// RFC 3461 parameters to pass on when the next hop offers DSN.
     let dsn: DSNParameters?
+    /// MAIL FROM … REQUIRETLS (RFC 8689 §5): only over TLS with a verified certificate (DANE or
+    /// PKIX, which MTA-STS also asks for), and only to a next hop that offers REQUIRETLS.
+    let requireTLS: Bool
+    /// "TLS-Required: No" (RFC 8689 §4.3) and no REQUIRETLS: the recipient domain's TLS
+    /// policies (MTA-STS, DANE) are not applied to this message.
+    let recipientPoliciesIgnored: Bool
 
     public init(configuration: Configuration, log: Log, queueID: String?, destination: String, sender: String,
                 recipients: [String], message: [UInt8], submitter: String? = nil, dsn: DSNParameters? = nil) {
         self.configuration = configuration
         self.dsn = dsn
+        requireTLS = dsn?.requireTLS ?? false
+        // RFC 8689 §4.1: with REQUIRETLS on MAIL the header field is ignored.
+        let header = DKIMMessage(crlfMessage: DKIMMessage.normalizingLineEnds(message)).value(of: "tls-required")
+        recipientPoliciesIgnored = !requireTLS && header?.lowercased() == "no"
         self.submitter = submitter
         self.log = log
         self.queueID = queueID
@@ -76,6 +86,7 @@ public final class RemoteDelivery {
         var p = RemoteTLSPolicy.forDestination(destination, configuration: configuration)
         // A smarthost gets our password: never without TLS.
         if isSmarthost { p = max(p, .encrypt) }
+        if requireTLS { p = .verify }
         policy = p
     }
 
@@ -87,7 +98,13 @@ public final class RemoteDelivery {
         }
         let needsUTF8 = ([sender] + recipients).contains { $0.utf8.contains { $0 >= 0x80 } }
         let resolver: DNSResolver
-        let useDANE = configuration.bool("dane") && !isSmarthost
+        let useDANE = configuration.bool("dane") && !isSmarthost && !recipientPoliciesIgnored
+        if recipientPoliciesIgnored {
+            // RFC 8689 §4.3: the sender asked that recipient-supplied TLS policies not keep the
+            // message back; STARTTLS is still tried, and our own remote_tls_policy still holds.
+            log.info("TLS-Required: No: MTA-STS and DANE are not applied to this message", id: queueID)
+        }
+        if requireTLS { log.info("REQUIRETLS: TLS with a verified certificate and a next hop that offers REQUIRETLS", id: queueID) }
         do {
             var ns = configuration.string("remote_nameserver")
             // DANE trusts the AD bit only from a validating resolver we trust (RFC 7672 §2.1,
@@ -120,7 +137,7 @@ public final class RemoteDelivery {
         // RFC 8461 §2: where DANE TLSA records exist, DANE wins over MTA-STS.
         let daneApplies = dane.values.contains { if case .none = $0 { false } else { true } }
         // MTA-STS (RFC 8461) applies to MX delivery by domain, not to a smarthost or an address literal.
-        if !isSmarthost, !daneApplies, !target.hasPrefix("["), configuration.bool("mta_sts"),
+        if !isSmarthost, !daneApplies, !recipientPoliciesIgnored, !target.hasPrefix("["), configuration.bool("mta_sts"),
            let found = MTASTSLookup(resolver: resolver, configuration: configuration, log: log, queueID: queueID).policy(for: domain) {
             let (sts, source) = found
             stsMode = sts.mode
@@ -336,6 +353,13 @@ public final class RemoteDelivery {
                 recordTLS(host, type: reportType, result: verifiedEnough ? "success" : TLSSessionResult.certificateFailure(tlsNote))
             }
             log.info("\(peer): tls=\(tlsNote)" + (stsMode == .none ? "" : " mta-sts=\(stsMode.rawValue)"), id: queueID)
+            // RFC 8689 §4.2.1: the next hop must offer REQUIRETLS (after TLS, where it is
+            // announced); if no MX host does, the message bounces with 5.7.30 (§5). That is
+            // permanent only when every host said so: a TLS failure elsewhere stays temporary.
+            if requireTLS, session.capabilities?.supports("REQUIRETLS") != true {
+                session.quit()
+                return .nextHost("\(peer) does not offer REQUIRETLS, which the sender required (RFC 8689) (#5.7.30)", permanent: true)
+            }
             if isSmarthost, let failure = try authenticate(session) {
                 return failure
             }
@@ -410,6 +434,7 @@ public final class RemoteDelivery {
         if caps.maximumMessageSize != nil { mail += " SIZE=\(message.count)" }
         if eightBit && caps.eightBitMIME { mail += " BODY=8BITMIME" }
         if needsUTF8 { mail += " SMTPUTF8" }
+        if requireTLS { mail += " REQUIRETLS" }
         // RFC 3461 §4: the DSN parameters travel on to a next hop that offers DSN.
         let passDSN = caps.dsn && dsn.map { !$0.isEmpty } == true
         if passDSN, let dsn {

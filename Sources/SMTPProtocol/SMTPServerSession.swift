@@ -383,6 +383,8 @@ public final class SMTPServerSession {
         var lines = [configuration.hostname, "PIPELINING", "SIZE \(limits.maximumMessageSize)", "8BITMIME",
                      "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "DSN"]
         if configuration.startTLSAvailable && facts.tls == nil { lines.append("STARTTLS") }
+        // RFC 8689 §4.1: REQUIRETLS is offered only once the session is TLS.
+        if facts.tls != nil { lines.append("REQUIRETLS") }
         if authenticationAllowedNow { lines.append("AUTH PLAIN LOGIN") }
         send(SMTPReply(code: 250, lines: lines))
     }
@@ -450,6 +452,13 @@ public final class SMTPServerSession {
                     return syntaxError("Syntax: ENVID=xtext (at most 100 characters)")
                 }
                 newEnvelope.envelopeID = String(decoding: value, as: UTF8.self)
+            case "REQUIRETLS":
+                guard value == nil else { return syntaxError("REQUIRETLS takes no value") }
+                // RFC 8689 §4.1: only over TLS (it is not even announced before).
+                guard facts.tls != nil else {
+                    return replyError(530, "5.7.10", "REQUIRETLS needs a TLS session", logText: "REQUIRETLS without TLS")
+                }
+                newEnvelope.requireTLS = true
             case "AUTH":
                 // RFC 4954 §5: AUTH=<> or AUTH=xtext mailbox; trusted only from an authenticated client.
                 guard let value, !value.isEmpty else { return syntaxError("Syntax: AUTH=mailbox") }

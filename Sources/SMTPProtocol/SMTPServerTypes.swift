@@ -157,6 +157,8 @@ public struct SMTPEnvelope: Sendable, Equatable {
     public var dsnReturn: SMTPDSNReturn?
     /// ENVID= as sent (xtext, validated, at most 100 characters).
     public var envelopeID: String?
+    /// REQUIRETLS was given on MAIL (RFC 8689 §4.1); accepted only in a TLS session.
+    public var requireTLS = false
     /// The decoded AUTH= mailbox of RFC 4954 §5, kept only when the session is authenticated
     /// and the value is not `<>`; otherwise nil.
     public var authenticatedSender: String?

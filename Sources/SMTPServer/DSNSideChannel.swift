@@ -8,7 +8,7 @@ import SMTPProtocol
 ///     POSTAMT_DSN_RCPT=NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alice+40example.org<LF>-<LF>…
 ///
 /// `POSTAMT_DSN_RCPT` has one line per envelope recipient, in envelope order, `-` for a
-/// recipient without parameters. Both are set only when the client gave a DSN parameter.
+/// recipient without parameters. `REQUIRETLS` (RFC 8689) is a word of POSTAMT_DSN. Both are set only when the client gave a DSN parameter.
 /// The values were validated by the engine (xtext: printable ASCII without spaces or `=`
 /// inside a value, so the lines cannot be confused).
 enum DSNSideChannel {
@@ -16,6 +16,8 @@ enum DSNSideChannel {
         var transaction: [String] = []
         if let ret = envelope.dsnReturn { transaction.append("RET=\(ret.rawValue)") }
         if let id = envelope.envelopeID { transaction.append("ENVID=\(id)") }
+        // RFC 8689: REQUIRETLS travels the same way, as a word without a value.
+        if envelope.requireTLS { transaction.append("REQUIRETLS") }
         var anyRecipient = false
         let lines = envelope.recipients.map { recipient -> String in
             var words: [String] = []

@@ -8,7 +8,7 @@ import MailSystem
 struct TLSRPT: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tlsrpt",
         abstract: "Show the TLS results of outgoing sessions and build TLS reports (RFC 8460).",
-        subcommands: [Show.self, Report.self])
+        subcommands: [Show.self, Report.self, Send.self])
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print one day's counts per destination, policy type and result.")

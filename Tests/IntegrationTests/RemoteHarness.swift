@@ -14,7 +14,8 @@ final class RemoteTestBed {
     static let servers: [(String, String)] = [
         ("127.0.0.2", "ok,tls"), ("127.0.0.3", "ok"), ("127.0.0.4", "greet554"), ("127.0.0.5", "silent"),
         ("127.0.0.6", "closedata"), ("127.0.0.7", "starttlsfail"), ("127.0.0.8", "nopipelining,no8bitmime,nosmtputf8"),
-        ("127.0.0.9", "size100"), ("127.0.0.10", "tls,auth"), ("127.0.0.12", "mail451"), ("127.0.0.13", "mail550"), ("127.0.0.14", "greet421"), ("127.0.0.15", "ok,dsn"), ("::1", "ok"),
+        ("127.0.0.9", "size100"), ("127.0.0.10", "tls,auth"), ("127.0.0.12", "mail451"), ("127.0.0.13", "mail550"), ("127.0.0.14", "greet421"), ("127.0.0.15", "ok,dsn"),
+        ("127.0.0.16", "ok,tls,requiretls"), ("::1", "ok"),
     ]
 
     /// Whether the IPv6 loopback works here.
@@ -44,6 +45,7 @@ final class RemoteTestBed {
         "--mx-host=mail550.test,mx.mail550.test,10", "--host-record=mx.mail550.test,127.0.0.13",
         "--mx-host=greet421.test,mx.greet421.test,10", "--host-record=mx.greet421.test,127.0.0.14",
         "--mx-host=dsn.test,mx.dsn.test,10", "--host-record=mx.dsn.test,127.0.0.15",
+        "--mx-host=requiretls.test,mx.requiretls.test,10", "--host-record=mx.requiretls.test,127.0.0.16",
         // No MX: the A record is the implicit MX (RFC 5321 §5.1).
         "--host-record=amx.test,127.0.0.3",
         // The first MX refuses connections (nothing listens on .11): the second one takes it.
@@ -81,7 +83,7 @@ final class RemoteTestBed {
         let cert = "\(work)/cert.pem", key = "\(work)/key.pem"
         let r = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                                               "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=mx.ok.test",
-                                              "-addext", "subjectAltName=DNS:mx.ok.test,DNS:mx.dane.test"])
+                                              "-addext", "subjectAltName=DNS:mx.ok.test,DNS:mx.dane.test,DNS:mx.requiretls.test"])
         guard r.status == 0 else { throw HarnessError("openssl: \(r.stderr)") }
         // postamt-remote (the mail owner) reads the certificate as its CA file in some tests.
         chmod(work, 0o711)

@@ -5,7 +5,7 @@ let remoteTestServerScript = #"""
 # A scriptable SMTP server for postamt-remote's tests: one listener per (address, mode),
 # all on one port. Writes every transaction to OUTDIR as JSON. Modes (comma-separated flags):
 # ok, greet554, greet421, silent, mail451, mail550, closedata, starttlsfail, nopipelining,
-# no8bitmime, size100, tls, auth, nosmtputf8, dsn
+# no8bitmime, size100, tls, auth, nosmtputf8, dsn, requiretls (announced after STARTTLS, RFC 8689)
 # Recipient local parts choose RCPT/DATA replies: rcpt550*, rcpt451*, data554*, data451*, dot554*, dot451*.
 import json, os, socket, ssl, sys, threading, base64, time
 
@@ -40,6 +40,7 @@ def serve(conn, addr, flags):
         if "auth" in flags: c.append("250-AUTH LOGIN PLAIN")
         if "nosmtputf8" not in flags: c.append("250-SMTPUTF8")
         if "dsn" in flags: c.append("250-DSN")
+        if "requiretls" in flags and state["tls"]: c.append("250-REQUIRETLS")
         c.append("250 ENHANCEDSTATUSCODES")
         return "\r\n".join(c)
     fileobj = f

@@ -27,6 +27,23 @@ import MailCore
         }
     }
 
+    /// REQUIRETLS (RFC 8689): a word of POSTAMT_DSN, a line of the envelope, a field of the state.
+    @Test func requireTLSTravels() throws {
+        let p = try DSNParameters.parse(transaction: "REQUIRETLS RET=HDRS", recipientLines: nil, count: 2)
+        #expect(p.requireTLS && p.ret == "HDRS" && !p.isEmpty)
+        #expect(try DSNParameters.parse(transaction: "requiretls", recipientLines: nil, count: 2).requireTLS)
+        #expect(throws: DSNParameters.Invalid.self) { try DSNParameters.parse(transaction: "REQUIRETLS REQUIRETLS", recipientLines: nil, count: 2) }
+        #expect(throws: DSNParameters.Invalid.self) { try DSNParameters.parse(transaction: "REQUIRETLS=1", recipientLines: nil, count: 2) }
+        let record = QueueEnvelope(id: "ABC", arrival: 1, size: 2, envelope: try env(), dsn: DSNParameters(requireTLS: true))
+        #expect(String(decoding: record.encoded(), as: UTF8.self).contains("sender s@x\nrequiretls yes\nrcpt a@x\n"))
+        #expect(try QueueEnvelope.decode(record.encoded()) == record)
+        var state = MessageState(id: "ID1", arrival: 5, size: 9, sender: "s@x", recipients: [RecipientState(original: "a@x", destination: .remote(address: "a@x"))])
+        state.requireTLS = true
+        #expect(try MessageState.decode(state.encoded()).requireTLS)
+        state.requireTLS = false
+        #expect(!String(decoding: state.encoded(), as: UTF8.self).contains("requiretls"))
+    }
+
     @Test func envelopeDecoderStaysStrict() {
         let head = "POSTAMT-ENVELOPE 1\nid A\narrival 1\nsize 2\nsender s@x\n"
         for bad in ["notify NEVER\nrcpt a@x\n",            // before any recipient
@@ -36,6 +53,8 @@ import MailCore
                     "rcpt a@x\nret FULL\n",                  // after the recipients
                     "ret ALL\nrcpt a@x\n",
                     "envid a b\nrcpt a@x\n",
+                    "requiretls no\nrcpt a@x\n",
+                    "rcpt a@x\nrequiretls yes\n",           // after the recipients
                     "rcpt a@x\nfrobnicate 1\n"] {
             #expect(throws: QueueEnvelope.Invalid.self) { try QueueEnvelope.decode(Array((head + bad + "end\n").utf8)) }
         }

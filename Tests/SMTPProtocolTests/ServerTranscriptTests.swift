@@ -24,6 +24,7 @@ let ehloTLSWithAuth = """
     S: 250-ENHANCEDSTATUSCODES
     S: 250-CHUNKING
     S: 250-DSN
+    S: 250-REQUIRETLS
     S: 250 AUTH PLAIN LOGIN
     """
 

@@ -290,7 +290,8 @@ struct SmugglingAndChunkingTests {
             S: 250-SMTPUTF8
             S: 250-ENHANCEDSTATUSCODES
             S: 250-CHUNKING
-            S: 250 DSN
+            S: 250-DSN
+            S: 250 REQUIRETLS
             C: STARTTLS
             S: 503 5.5.1 Bad sequence of commands: TLS already active
             C: MAIL FROM:<a@remote.example>
@@ -320,6 +321,28 @@ struct SmugglingAndChunkingTests {
         #expect(session.bufferedInputCount == 0)
         _ = session.tlsEstablished(SMTPTLSInfo(version: "TLSv1.3", cipher: "X"))
         #expect(session.feed(Array("NOOP\r\n".utf8)) == [.send(Array("250 2.0.0 Ok\r\n".utf8))])
+    }
+
+    /// RFC 8689 §4.1: REQUIRETLS only inside TLS (announced there, refused before with 5.7.10).
+    @Test("REQUIRETLS needs TLS")
+    func requireTLSNeedsTLS() {
+        let session = SMTPServerSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+                                        policy: TestPolicy())
+        _ = session.start()
+        func reply(_ line: String) -> String {
+            session.feed(Array((line + "\r\n").utf8)).compactMap { event -> String? in
+                if case .send(let bytes) = event { return String(decoding: bytes, as: UTF8.self) }
+                return nil
+            }.joined()
+        }
+        #expect(!reply("EHLO a").contains("REQUIRETLS"))
+        #expect(reply("MAIL FROM:<a@remote.example> REQUIRETLS") == "530 5.7.10 REQUIRETLS needs a TLS session\r\n")
+        #expect(session.feed(Array("STARTTLS\r\n".utf8)).last == .startTLS)
+        _ = session.tlsEstablished(SMTPTLSInfo(version: "TLSv1.3", cipher: "X"))
+        let ehlo = reply("EHLO a")
+        #expect(ehlo.contains("250-REQUIRETLS\r\n") || ehlo.contains("250 REQUIRETLS\r\n"), "\(ehlo)")
+        #expect(reply("MAIL FROM:<a@remote.example> REQUIRETLS=yes").hasPrefix("501"))
+        #expect(reply("MAIL FROM:<a@remote.example> REQUIRETLS") == "250 2.1.0 Ok\r\n")
     }
 
     @Test("STARTTLS refusals")
