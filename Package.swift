@@ -125,7 +125,7 @@ let package = Package(
         .target(name: "WebmailProtocol"),
         // postamt-webmail on MailLogin (TLS, postamt-auth, becoming the user), Maildir and the
         // submission pipeline (smtpd_filters, postamt-queue).
-        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueue", "SMTPServer", "MailSystem", "MailCore", "COpenSSL"]),
+        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueue", "SMTPServer", "MailSystem", "MailCore", "COpenSSL", "MailRemote"]),
         .executableTarget(name: "postamt-webmail", dependencies: ["WebmailServer"]),
         .testTarget(name: "WebmailProtocolTests", dependencies: ["WebmailProtocol"]),
         .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem"]),

@@ -36,4 +36,7 @@ let remoteSettings: [Setting] = [
     Setting(name: "doctor_tls_ports", kind: .list, defaultValue: "465, 993, 995", summary: "ports where postamt doctor expects implicit TLS on this host (SMTPS, IMAPS, POP3S)"),
     Setting(name: "doctor_certificate_warning_days", kind: .count, defaultValue: "21", summary: "postamt doctor warns when a certificate expires within this many days"),
     Setting(name: "doctor_timeout", kind: .duration, defaultValue: "10s", summary: "how long one connection of postamt doctor to this host's services may take"),
+    Setting(name: "mta_sts_serve_mode", kind: .text, defaultValue: "", summary: "postamt-webmail serves our own MTA-STS policy at /.well-known/mta-sts.txt in this mode (testing, enforce or none; empty: not served)"),
+    Setting(name: "mta_sts_serve_mx", kind: .list, defaultValue: "", summary: "the mx: patterns of our served MTA-STS policy (default: myhostname)"),
+    Setting(name: "mta_sts_serve_max_age", kind: .duration, defaultValue: "7d", summary: "the max_age of our served MTA-STS policy"),
 ]

@@ -59,6 +59,11 @@ public final class WebmailApp {
         case _ where path.lowercased() == "/autodiscover/autodiscover.xml":
             guard request.method == "POST" || request.method == "GET" else { return methodNotAllowed("GET, POST") }
             return Answer(response: outlookAutodiscover(request))
+        case "/.well-known/mta-sts.txt":
+            // RFC 8461 §3.3: the policy host mta-sts.DOMAIN serves it over HTTPS, no login.
+            guard request.method == "GET" else { return methodNotAllowed("GET") }
+            guard let policy = settings.mtaSTSPolicy else { return Answer(response: .text("404 Not Found\n", status: 404)) }
+            return Answer(response: .text(policy, status: 200))
         case "/style.css":
             guard request.method == "GET" else { return methodNotAllowed("GET") }
             var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/css; charset=utf-8")], body: Array(WebmailPages.stylesheet.utf8))

@@ -1,4 +1,5 @@
 import MailCore
+import MailRemote
 import MailLogin
 import SMTPServer
 import WebmailProtocol
@@ -21,6 +22,9 @@ public struct WebmailSettings: Sendable {
     public var searchLimit: Int
     public var remoteImages: Bool
     public var autoconfigServices: [AutoconfigService]
+    /// The MTA-STS policy served at /.well-known/mta-sts.txt (RFC 8461 §3.2), nil when
+    /// mta_sts_serve_mode is empty.
+    public var mtaSTSPolicy: String?
     /// `$POSTAMT_QUEUE`, else smtpd_queue_program, else the installed postamt-queue: the
     /// webmail sends exactly as submission does.
     public var queueProgram: String
@@ -47,6 +51,11 @@ public struct WebmailSettings: Sendable {
         searchLimit = max(1, configuration.count("webmail_search_limit"))
         remoteImages = configuration.bool("webmail_remote_images")
         autoconfigServices = configuration.list("autoconfig_services").compactMap(AutoconfigService.init(parsing:))
+        if let mode = MTASTSMode(rawValue: configuration.string("mta_sts_serve_mode")) {
+            let mx = configuration.list("mta_sts_serve_mx")
+            mtaSTSPolicy = MTASTSPolicy(mode: mode, mx: mx.isEmpty ? [configuration.hostname] : mx,
+                                        maxAge: min(31_557_600, max(1, configuration.duration("mta_sts_serve_max_age")))).text
+        }
         queueProgram = MessagePipeline.queueProgram(configuration, override: queueOverride)
         filters = configuration.list("smtpd_filters")
     }

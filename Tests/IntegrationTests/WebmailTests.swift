@@ -129,6 +129,20 @@ check(r.status == 303 and r.getheader("Location") == "/login", "the old cookie i
         #expect(noAddress.stdout == "400")
     }
 
+    /// Our own MTA-STS policy (RFC 8461 §3.2) at /.well-known/mta-sts.txt, no login, only when set.
+    @Test func servesOurMTASTSPolicyWhenAsked() throws {
+        let service = try WebmailService()
+        let off = try service.curl(["-o", "/dev/null", "-w", "%{http_code}", "\(service.origin)/.well-known/mta-sts.txt"])
+        #expect(off.stdout == "404")
+        // Each connection reads postamt.conf anew.
+        let conf = "\(service.system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: conf, encoding: .utf8) + "\nmta_sts_serve_mode = enforce\nmta_sts_serve_mx = mx1.example.org, *.example.net\n")
+            .write(toFile: conf, atomically: true, encoding: .utf8)
+        let on = try service.curl(["-i", "\(service.origin)/.well-known/mta-sts.txt"])
+        #expect(on.stdout.contains("Content-Type: text/plain"), "\(on.stdout)")
+        #expect(on.stdout.hasSuffix("\r\n\r\nversion: STSv1\r\nmode: enforce\r\nmx: mx1.example.org\r\nmx: *.example.net\r\nmax_age: 604800\r\n"), "\(on.stdout)")
+    }
+
     @Test func composeSendsAsTheUserAndRefusesForgeries() throws {
         let (service, user, password) = try serviceWithMail(subject: "first")
         let address = "\(user.name)@\(service.system.hostname)"
