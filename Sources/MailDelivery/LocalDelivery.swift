@@ -59,7 +59,8 @@ public struct LocalDelivery {
 
     public func deliver() -> DeliveryOutcome {
         if geteuid() == 0 {
-            return .init(.noPermission, "refusing to deliver as root: run postamt-local as the recipient (#4.3.0)")
+            // Temporary: the administrator fixes the alias (or the caller) and the message waits.
+            return .temporary("refusing to deliver as root: run postamt-local as the recipient (#4.3.0)")
         }
         if let loop = loopCheck() { return loop }
         if let target = request.target {

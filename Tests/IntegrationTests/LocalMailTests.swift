@@ -170,6 +170,16 @@ struct LocalMailTests {
         }
     }
 
+    /// Run as root, postamt-local refuses with a temporary failure (75) whose text says so
+    /// (#4.3.0): the exit status and the status code agree, and the message waits.
+    @Test func asRootItRefusesTemporarily() throws {
+        let system = try Installation()
+        let r = try run("\(system.root)/bin/postamt-local", ["nobody"], input: Data("Subject: x\n\nx\n".utf8),
+                        environment: system.environment)
+        #expect(r.status == 75, "\(r.stderr)")
+        #expect(r.stderr.contains("refusing to deliver as root") && r.stderr.contains("(#4.3.0)"), "\(r.stderr)")
+    }
+
     @Test func queueAdministration() throws {
         let user = try TestUser()
         let system = try Installation()
