@@ -5,81 +5,15 @@ import Testing
 /// A running postamt-webmail for integration tests: an installation with postamt-auth serving
 /// PAM on a socket of its own, postamt-listen on a loopback port starting postamt-webmail per
 /// connection (implicit TLS, a throw-away certificate), the queue runner, real users.
-final class WebmailService {
-    let system: Installation
-    var processes: [Process] = []
+final class WebmailService: LoginServerSite {
     var port = 0
-    var certificate: String { "\(system.root)/etc/postamt/cert.pem" }
-    var logPath: String { "\(system.root)/webmail.log" }
     var sessionDirectory: String { "\(system.root)/var/lib/postamt-webmail" }
     var origin: String { "https://127.0.0.1:\(port)" }
-    let pamService = "postamt-it-\(getpid())-\(Int.random(in: 0...999_999))"
-    var pamFile: String { "/etc/pam.d/\(pamService)" }
 
     init(config: String = "") throws {
-        system = try Installation(config: config)
-        let root = system.root
-        for program in ["postamt-webmail", "postamt-auth", "postamt-listen"] {
-            try FileManager.default.copyItem(atPath: "\(TestEnvironment.buildDirectory)/\(program)", toPath: "\(root)/bin/\(program)")
-            chmod("\(root)/bin/\(program)", 0o755)
-        }
-        let made = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                                                "-keyout", "\(root)/etc/postamt/key.pem", "-out", certificate,
-                                                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        guard made.status == 0 else { throw HarnessError("openssl: \(made.stderr)") }
-        chmod("\(root)/etc/postamt/key.pem", 0o600)
-        let conf = try String(contentsOfFile: "\(root)/etc/postamt/postamt.conf", encoding: .utf8) + """
-
-        auth_socket = \(root)/auth.sock
-        auth_failure_delay = 0s
-        pam_service = \(pamService)
-        tls_certificate = \(certificate)
-        tls_key = \(root)/etc/postamt/key.pem
-
-        """
-        try conf.write(toFile: "\(root)/etc/postamt/postamt.conf", atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        try FileManager.default.copyItem(atPath: "\(TestEnvironment.packageRoot)/systemd/pam.d-postamt", toPath: pamFile)
-        _ = try start("\(root)/bin/postamt-auth", ["serve", "--socket", "\(root)/auth.sock"])
-        try waitFor("auth socket", timeout: 20) { FileManager.default.fileExists(atPath: "\(root)/auth.sock") }
-        let pipe = Pipe()
-        _ = try start("\(root)/bin/postamt-listen", ["-1", "127.0.0.1", "\(root)/bin/postamt-webmail"], stdout: pipe)
-        var line = Data()
-        while !line.contains(10) {
-            let byte = pipe.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty { throw HarnessError("postamt-listen printed no port: \(log())") }
-            line += byte
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw HarnessError("bad port line")
-        }
-        self.port = port
+        try super.init(config: config, program: "postamt-webmail", logName: "webmail.log", settings: "auth_failure_delay = 0s")
+        port = try listen("postamt-webmail")
     }
-
-    deinit {
-        for p in processes.reversed() where p.isRunning {
-            kill(p.processIdentifier, SIGTERM)
-            p.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: pamFile)
-    }
-
-    private func start(_ path: String, _ arguments: [String], stdout: Pipe? = nil) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = arguments
-        p.environment = system.environment
-        let log = FileHandle(forWritingAtPath: logPath)!
-        log.seekToEndOfFile()
-        p.standardError = log
-        p.standardOutput = stdout ?? log
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        processes.append(p)
-        return p
-    }
-
-    func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// curl against the webmail, verifying its certificate.
     func curl(_ arguments: [String]) throws -> RunResult {
