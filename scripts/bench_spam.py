@@ -1,0 +1,189 @@
+"""spam: the classifier on ../shared/corpus beside bogofilter. See scripts/bench's help for what is measured."""
+import argparse, os, pwd, random, shutil, signal, string, subprocess, sys, tempfile, threading, time
+
+from bench_common import *
+
+
+def fnv1a32(text):
+    h = 0x811C9DC5
+    for b in text.encode():
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def rates(scores, threshold):
+    ham = [s for s, spam in scores if not spam]
+    spam = [s for s, spam in scores if spam]
+    fp = sum(1 for s in ham if s >= threshold)
+    fn = sum(1 for s in spam if s < threshold)
+    return fp, len(ham), fn, len(spam)
+
+
+def one_minus_auc(scores):
+    """The share of (ham, spam) pairs ordered wrongly by the scores; ties count half."""
+    ordered = sorted(scores, key=lambda x: x[0])
+    nspam = sum(1 for _, spam in scores if spam)
+    nham = len(scores) - nspam
+    rank_sum, i = 0.0, 0
+    while i < len(ordered):
+        j = i
+        while j < len(ordered) and ordered[j][0] == ordered[i][0]:
+            j += 1
+        rank = (i + j + 1) / 2
+        rank_sum += rank * sum(1 for k in range(i, j) if ordered[k][1])
+        i = j
+    return 1 - (rank_sum - nspam * (nspam + 1) / 2) / max(nspam * nham, 1)
+
+
+def fn_at_fp(scores, rate=0.001):
+    """FN share at the lowest threshold that keeps FP <= rate (threshold read off these scores)."""
+    ham = sorted((s for s, spam in scores if not spam), reverse=True)
+    spam = [s for s, is_spam in scores if is_spam]
+    allowed = int(len(ham) * rate)
+    threshold = ham[allowed] if allowed < len(ham) else float("-inf")
+    return sum(1 for s in spam if s <= threshold) / max(len(spam), 1)
+
+
+def print_rates(label, scores, threshold, seconds, count):
+    fp, nham, fn, nspam = rates(scores, threshold)
+    print(f"{label:<34} FP {fp:4d}/{nham} = {100 * fp / max(nham, 1):5.2f} %   FN {fn:4d}/{nspam} = "
+          f"{100 * fn / max(nspam, 1):5.2f} %   at {threshold}   {count / seconds:8.0f} messages/s (bulk)")
+
+
+def bench_spam(args):
+    corpus = os.path.abspath(args.corpus or os.path.join(REPO, "..", "shared", "corpus"))
+    if not os.path.isdir(os.path.join(corpus, "ham")):
+        sys.exit(f"bench: no corpus at {corpus} (ham/ and spam/)")
+    if not shutil.which("bogofilter") and os.geteuid() == 0:
+        print("bench: installing bogofilter (apt-get)", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "bogofilter"], check=False,
+                       stdout=subprocess.DEVNULL, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    bogofilter = shutil.which("bogofilter")
+    print("bench: building (release) …", file=sys.stderr)
+    os.environ["PATH"] = "/opt/swift/usr/bin:" + os.environ["PATH"]
+    sh("swift", "build", "-c", "release", "--static-swift-stdlib", cwd=REPO, stdout=subprocess.DEVNULL)
+    bin_dir = subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--show-bin-path"],
+                             cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+
+    samples = []   # (path, is_spam, is_test)
+    for folder, is_spam in (("ham", False), ("spam", True)):
+        for name in sorted(os.listdir(os.path.join(corpus, folder))):
+            samples.append((os.path.join(corpus, folder, name), is_spam, fnv1a32(name) % 2 == 0))
+    train = [s for s in samples if not s[2]]
+    test = [s for s in samples if s[2]]
+    print(f"corpus: {sum(not s[1] for s in samples)} ham, {sum(s[1] for s in samples)} spam; "
+          f"training on {len(train)}, classifying {len(test)} (50/50 by FNV-1a of the file name)")
+
+    work = tempfile.mkdtemp(prefix="postamt-bench-spam-")
+    try:
+        os.makedirs(f"{work}/etc/postamt")
+        os.makedirs(f"{work}/db")
+        with open(f"{work}/etc/postamt/postamt.conf", "w") as f:
+            f.write(f"spam_database_directory = {work}/db\nspam_dns_server = 127.0.0.1:9\nspam_dns_timeout = 1s\n"
+                    f"myhostname = bench.example\n")
+        env = dict(os.environ, POSTAMT_ROOT=work)
+        for cls in ("spam", "ham"):
+            d = f"{work}/train-{cls}"
+            os.makedirs(d)
+            for path, is_spam, _ in train:
+                if is_spam == (cls == "spam"):
+                    os.symlink(path, os.path.join(d, os.path.basename(path)))
+        start = time.monotonic()
+        for cls in ("spam", "ham"):
+            sh(f"{bin_dir}/postamt", "spam", "learn", f"--{cls}", f"{work}/train-{cls}", env=env, stdout=subprocess.DEVNULL)
+        ours_train = time.monotonic() - start
+        print(f"ours: trained in {ours_train:.2f} s (postamt spam learn)")
+
+        truth = {path: is_spam for path, is_spam, _ in test}
+        ours = []
+        start = time.monotonic()
+        for chunk in chunks([s[0] for s in test]):
+            out = subprocess.run([f"{bin_dir}/spam-classify", f"{work}/db/tokens.db"] + chunk,
+                                 check=True, capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                score, path = line.split(" ", 1)
+                ours.append((float(score), truth[path]))
+        ours_seconds = time.monotonic() - start
+
+        bogo = []
+        if bogofilter:
+            bdir = f"{work}/bogofilter"
+            os.makedirs(bdir)
+            start = time.monotonic()
+            for flag, want in (("-s", True), ("-n", False)):
+                for chunk in chunks([p for p, is_spam, _ in train if is_spam == want]):
+                    subprocess.run([bogofilter, "-C", "-d", bdir, flag, "-B"] + chunk, check=False)
+            bogo_train = time.monotonic() - start
+            print(f"bogofilter: trained in {bogo_train:.2f} s")
+            start = time.monotonic()
+            for chunk in chunks([s[0] for s in test]):
+                out = subprocess.run([bogofilter, "-C", "-d", bdir, "-T", "-B"] + chunk,
+                                     capture_output=True, text=True).stdout
+                for line in out.splitlines():
+                    fields = line.rsplit(" ", 2)
+                    if len(fields) == 3 and fields[0] in truth:
+                        bogo.append((float(fields[2]), truth[fields[0]]))
+            bogo_seconds = time.monotonic() - start
+
+        print()
+        print_rates("ours (Robinson-Fisher, Bayes only)", ours, 0.9, ours_seconds, len(ours))
+        if bogo:
+            print_rates("bogofilter (default cutoff)", bogo, 0.99, bogo_seconds, len(bogo))
+        else:
+            print("bogofilter: not installed")
+        for label, scores in (("ours", ours), ("bogofilter", bogo)):
+            if scores:
+                print(f"{label:<11} 1-AUC {100 * one_minus_auc(scores):6.3f} %   FN at FP <= 0.1 % "
+                      f"{100 * fn_at_fp(scores):5.2f} % (threshold read off the test half)")
+        print(f"database: ours {os.path.getsize(f'{work}/db/tokens.db') / 1e6:.1f} MB"
+              + (f", bogofilter {sum(os.path.getsize(os.path.join(bdir, f)) for f in os.listdir(bdir)) / 1e6:.1f} MB"
+                 if bogo else ""))
+        cv = subprocess.run([f"{bin_dir}/spam-classify", "--cross-validate", corpus], capture_output=True, text=True)
+        if cv.returncode == 0:
+            print("ours, 5-fold cross-validation (spam-classify --cross-validate):")
+            print("  " + cv.stdout.strip().replace("\n", "\n  "))
+        else:
+            print("ours, 5-fold cross-validation: not available in this build")
+
+        # One process per message, start-up included.
+        sample = sorted(test, key=lambda s: fnv1a32("p" + os.path.basename(s[0])))[:args.sample]
+
+        quiet = f"{work}/quiet"
+        os.makedirs(f"{quiet}/etc/postamt")
+        with open(f"{quiet}/etc/postamt/postamt.conf", "w") as f:
+            f.write(f"spam_database_directory = {work}/db\nspam_dns_server = 127.0.0.1:9\nspam_dns_timeout = 1s\n"
+                    f"myhostname = bench.example\nspam_spf = no\nspam_dkim = no\nspam_dmarc = no\n")
+        quiet_env = dict(os.environ, POSTAMT_ROOT=quiet)
+
+        def per_process(label, command, verdict=None, environment=None):
+            right = 0
+            before = os.times()
+            start = time.monotonic()
+            for path, is_spam, _ in sample:
+                with open(path, "rb") as f:
+                    status = subprocess.run(command(path), stdin=f, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL, env=environment or env).returncode
+                if verdict and verdict(status) == is_spam:
+                    right += 1
+            seconds = time.monotonic() - start
+            after = os.times()
+            cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+            extra = f", {right}/{len(sample)} right" if verdict else ""
+            print(f"{label:<44} {1000 * cpu / len(sample):6.2f} ms CPU/message {len(sample) / max(cpu, 1e-9):7.0f} messages/s per core"
+                  f"  ({1000 * seconds / len(sample):.2f} ms wall){extra}")
+            return seconds
+
+        print(f"\none process per message, {len(sample)} messages:")
+        per_process("/bin/true (the harness's own cost)", lambda p: ["/bin/true"])
+        per_process("postamt-spamcheck (all rules, filter mode)", lambda p: [f"{bin_dir}/postamt-spamcheck"],
+                    verdict=lambda status: status in (1, 2))
+        per_process("postamt-spamcheck (DNS checks off)", lambda p: [f"{bin_dir}/postamt-spamcheck"],
+                    verdict=lambda status: status in (1, 2), environment=quiet_env)
+        if bogofilter:
+            per_process("bogofilter -I", lambda p: [bogofilter, "-d", f"{work}/bogofilter", "-I", p],
+                        verdict=lambda status: status == 0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---- imap: postamt-imapd beside Dovecot ---------------------------------------------------------
