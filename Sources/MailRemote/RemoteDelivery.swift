@@ -500,7 +500,9 @@ public final class RemoteDelivery {
         session.quit()
         let text = session.said(final, after: "end of DATA")
         if final.isPositive {
-            return RemoteReport(recipients: results, message: (.delivered, "\(peer) accepted the message. " + text))
+            // RFC 3461 §5.2.1: a next hop that got the NOTIFY parameters reports success itself.
+            let note = passDSN && dsn?.recipients.contains(where: { $0.notify != nil }) == true ? " \(DSNParameters.passedOnNote)" : ""
+            return RemoteReport(recipients: results, message: (.delivered, "\(peer) accepted the message\(note). " + text))
         }
         return RemoteReport(recipients: results, message: (final.isPermanentFailure ? .permanent : .temporary, text))
     }
