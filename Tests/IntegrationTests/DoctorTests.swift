@@ -48,6 +48,12 @@ final class DoctorBed {
             "--address=/30.0.0.127.bl.test/127.0.0.2",
             // A name of this host that its certificate does not cover.
             "--address=/other.ok.test/127.0.0.2",
+            // DMARC that neither SPF (wrong address) nor DKIM (no key here) can align with, and
+            // one that does not parse.
+            "--mx-host=noalign.test,mx.ok.test,10", "--txt-record=noalign.test,v=spf1 ip4:192.0.2.1 -all",
+            "--txt-record=_dmarc.noalign.test,v=DMARC1; p=reject",
+            "--mx-host=badmarc.test,mx.ok.test,10", "--txt-record=badmarc.test,v=spf1 ip4:127.0.0.2 -all",
+            "--txt-record=_dmarc.badmarc.test,v=DMARC1; p=sometimes",
         ])
         try append("""
         myhostname = mx.ok.test
@@ -121,6 +127,9 @@ struct DoctorTests {
         ("good.test", "doctor_host_addresses = 127.0.0.30", "spf", "does not include 127.0.0.30"),
         ("good.test", "myhostname = other.ok.test", "tls", "does not verify"),
         ("good.test", "doctor_smtp_ports = 1", "port", "not reachable"),
+        ("noalign.test", "", "dmarc", "neither SPF nor DKIM can align"),
+        ("badmarc.test", "", "dmarc", "is invalid"),
+        ("good.test", "myhostname = noaddr.ok.test", "address", "has no A or AAAA record"),
     ])
     func wrongSetupIsAnErrorWithAFix(domain: String, config: String, check: String, text: String) throws {
         let doctor = try DoctorBed()

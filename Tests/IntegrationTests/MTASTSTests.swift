@@ -126,6 +126,27 @@ struct MTASTSTests {
         #expect(sts.bed.received().count == 1)
     }
 
+    /// RFC 8461 §5.1: a cached policy is used until it comes within mta_sts_refresh_before of
+    /// its expiry; then it is fetched again, and the new one replaces it.
+    @Test func cachedPolicyIsRefreshedBeforeItExpires() throws {
+        let sts = try MTASTSBed()
+        try sts.serve("sts-cache.test", MTASTSTests.policy("enforce", ["mx.elsewhere.test"], maxAge: 3 * 86400))
+        #expect(try sts.send(to: "sts-cache.test").reports.last?.hasPrefix("Z") == true)
+        // The server now allows mx.ok.test; three days from expiry, the default (1d) keeps the cache.
+        try sts.serve("sts-cache.test", MTASTSTests.policy("enforce", ["mx.ok.test"], maxAge: 3 * 86400))
+        let (cached, log) = try sts.send(to: "sts-cache.test")
+        #expect(cached.last?.hasPrefix("Z") == true, "\(cached) \(log)")
+        #expect(log.contains("cached, id 1"), "\(log)")
+        // Within the refresh window the policy is fetched again and the new one delivers.
+        let confPath = "\(sts.bed.system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: confPath, encoding: .utf8) + "mta_sts_refresh_before = 4d\n").write(toFile: confPath, atomically: true, encoding: .utf8)
+        let (refreshed, log2) = try sts.send(to: "sts-cache.test")
+        #expect(refreshed.last?.hasPrefix("K") == true, "\(refreshed) \(log2)")
+        #expect(log2.contains("MTA-STS: fetched the policy of sts-cache.test"), "\(log2)")
+        let entry = try String(contentsOfFile: "\(sts.cacheDirectory)/sts-cache.test", encoding: .utf8)
+        #expect(entry.contains("mx.ok.test"), "\(entry)")
+    }
+
     /// The policy server's certificate must verify: one from a CA we do not trust gives no policy.
     @Test func untrustedPolicyServerGivesNoPolicy() throws {
         let sts = try MTASTSBed()
