@@ -163,4 +163,28 @@ struct TLSRPTSendTests {
         let sent = try String(contentsOfFile: "\(system.root)/var/lib/postamt/tlsrpt/\(day).sent", encoding: .utf8)
         #expect(sent.split(separator: "\n").contains("retry.test") && !sent.split(separator: "\n").contains("badcert.test"), "\(sent)")
     }
+
+    /// The mailed report is DKIM-signed when root owns its From: (here by a sender grant,
+    /// postamt-senders(5)): queued as submitter root, delivered by the runner and postamt-remote
+    /// to the scripted MX of ok.test, verified by dkimpy.
+    @Test(.enabled(if: TwoHopBed.canRun, "needs dnsmasq and dkimpy (python3-dkim)"))
+    func mailedReportIsDKIMSigned() throws {
+        let (bed, _) = try bed(rua: ["signed.test": "mailto:tls@ok.test"])
+        let system = bed.system
+        let from = "postmaster@\(system.hostname)"
+        var r = try system.postamt(["sender", "add", from, "root"])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        r = try system.postamt(["dkim", "keygen", system.hostname, "--type", "ed25519"])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        let record = RemoteDeliveryTests.txtText(r.stdout)
+        try writeResults(bed, day: "2026-01-02", ["sts\tsigned.test\tmx.signed.test\t198.51.100.1\tsuccess\t127.0.0.1"])
+        r = try system.postamt(["tlsrpt", "send", "--day", "2026-01-02"])
+        #expect(r.status == 0 && r.stdout.contains("queued for tls@ok.test"), "\(r.stdout) \(r.stderr)")
+        try system.startRunner()
+        try waitFor("the report at ok.test", timeout: 60) { !bed.receivedFor("tls@ok.test").isEmpty }
+        let got = bed.receivedFor("tls@ok.test")[0].message
+        #expect(String(decoding: got, as: UTF8.self).hasPrefix("DKIM-Signature:"))
+        #expect(String(decoding: got, as: UTF8.self).contains("TLS-Report-Domain: signed.test"))
+        #expect(try RemoteDeliveryTests.dkimVerifies(got, record: record, in: bed.work))
+    }
 }
