@@ -158,6 +158,60 @@ struct DoctorTests {
         }
     }
 
+    /// An implicit-TLS service whose certificate expired (made with Python's cryptography,
+    /// served by Python's ssl on this host's address) is an error with a fix.
+    @Test(.enabled(if: DoctorTests.hasCryptography, "needs python3-cryptography"))
+    func expiredCertificateIsAnError() throws {
+        let doctor = try DoctorBed()
+        let port = try RemoteTestBed.freePort(host: "127.0.0.2", udpToo: false)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["-c", """
+            import datetime, os, socket, ssl, sys, threading
+            from cryptography import x509
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import ec
+            from cryptography.x509.oid import NameOID
+            key = ec.generate_private_key(ec.SECP256R1())
+            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.ok.test")])
+            now = datetime.datetime.now(datetime.timezone.utc)
+            cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                    .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=10))
+                    .not_valid_after(now - datetime.timedelta(days=3, hours=1))
+                    .add_extension(x509.SubjectAlternativeName([x509.DNSName("mx.ok.test")]), critical=False)
+                    .sign(key, hashes.SHA256()))
+            work = sys.argv[2]
+            open(work + "/expired.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+            open(work + "/expired.key", "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(work + "/expired.pem", work + "/expired.key")
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.2", int(sys.argv[1]))); s.listen(5)
+            def serve():
+                while True:
+                    c, _ = s.accept()
+                    try:
+                        t = ctx.wrap_socket(c, server_side=True); t.recv(1)
+                    except Exception:
+                        pass
+                    c.close()
+            threading.Thread(target=serve, daemon=True).start()
+            print("ready", flush=True)
+            sys.stdin.readline()
+            """, String(port), doctor.work]
+        let lifeline = Pipe(), ready = Pipe()
+        server.standardInput = lifeline
+        server.standardOutput = ready
+        try server.run()
+        defer { try? lifeline.fileHandleForWriting.close(); server.waitUntilExit() }
+        #expect(ready.fileHandleForReading.availableDataOrWait().starts(with: Data("ready".utf8)))
+        try doctor.append("doctor_tls_ports = \(port)")
+        let r = try doctor.doctor("good.test")
+        #expect(r.status == 1, "\(r.stderr)")
+        let finding = r.findings.first { $0["check"] == "tls" && $0["level"] == "error" && $0["text"]!.contains("expired 3 days ago") }
+        #expect(finding?["fix"]?.contains("renew") == true, "\(r.findings)")
+    }
+
+    static let hasCryptography = (try? run("/usr/bin/python3", ["-c", "import cryptography"]))?.status == 0
+
     @Test func badArgument() throws {
         let doctor = try DoctorBed()
         let r = try run("\(doctor.bed.system.root)/bin/postamt", ["doctor", "not a domain"], environment: doctor.bed.system.environment)
