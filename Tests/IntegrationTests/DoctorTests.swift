@@ -54,6 +54,9 @@ final class DoctorBed {
             "--txt-record=_dmarc.noalign.test,v=DMARC1; p=reject",
             "--mx-host=badmarc.test,mx.ok.test,10", "--txt-record=badmarc.test,v=spf1 ip4:127.0.0.2 -all",
             "--txt-record=_dmarc.badmarc.test,v=DMARC1; p=sometimes",
+            // Two selectors: postamt is published, second (a key of its own) is not.
+            "--mx-host=twosel.test,mx.ok.test,10", "--txt-record=twosel.test,v=spf1 ip4:127.0.0.2 -all",
+            "--txt-record=postamt._domainkey.twosel.test,\(dkimA)", "--txt-record=_dmarc.twosel.test,v=DMARC1; p=reject",
         ])
         try append("""
         myhostname = mx.ok.test
@@ -62,10 +65,10 @@ final class DoctorBed {
         doctor_dnsbl_zones = bl.test
         remote_tls_ca_file = \(bed.certificate)
         """)
-        for (domain, key) in [("good.test", "a"), ("bad.test", "b")] {
+        for (domain, key, selector) in [("good.test", "a", "postamt"), ("bad.test", "b", "postamt"), ("twosel.test", "a", "postamt"), ("twosel.test", "b", "second")] {
             let d = "\(bed.system.root)/etc/postamt/dkim/\(domain)"
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: "\(work)/\(key).key", toPath: "\(d)/postamt.key")
+            try FileManager.default.copyItem(atPath: "\(work)/\(key).key", toPath: "\(d)/\(selector).key")
         }
     }
 
@@ -130,6 +133,7 @@ struct DoctorTests {
         ("noalign.test", "", "dmarc", "neither SPF nor DKIM can align"),
         ("badmarc.test", "", "dmarc", "is invalid"),
         ("good.test", "myhostname = noaddr.ok.test", "address", "has no A or AAAA record"),
+        ("twosel.test", "", "dkim", "second._domainkey.twosel.test has no TXT record"),
     ])
     func wrongSetupIsAnErrorWithAFix(domain: String, config: String, check: String, text: String) throws {
         let doctor = try DoctorBed()
