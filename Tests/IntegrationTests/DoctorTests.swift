@@ -162,33 +162,45 @@ struct DoctorTests {
         }
     }
 
-    /// An implicit-TLS service whose certificate expired (made with Python's cryptography,
-    /// served by Python's ssl on this host's address) is an error with a fix.
-    @Test(.enabled(if: DoctorTests.hasCryptography, "needs python3-cryptography"))
-    func expiredCertificateIsAnError() throws {
-        let doctor = try DoctorBed()
+    /// An implicit-TLS service on this host's address (Python's ssl) with certificates made by
+    /// Python's cryptography: "expired" (self-signed, expired three days ago), "leaf" (signed by
+    /// an intermediate that is not sent) or "chain" (leaf and intermediate). The root CA of the
+    /// latter two is written to WORK/chain-root.pem. Returns the port; stop it with the lifeline.
+    func serveTLS(_ doctor: DoctorBed, _ mode: String) throws -> (port: UInt16, server: Process, lifeline: Pipe) {
         let port = try RemoteTestBed.freePort(host: "127.0.0.2", udpToo: false)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         server.arguments = ["-c", """
-            import datetime, os, socket, ssl, sys, threading
+            import datetime, socket, ssl, sys, threading
             from cryptography import x509
             from cryptography.hazmat.primitives import hashes, serialization
             from cryptography.hazmat.primitives.asymmetric import ec
             from cryptography.x509.oid import NameOID
-            key = ec.generate_private_key(ec.SECP256R1())
-            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.ok.test")])
+            port, work, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
             now = datetime.datetime.now(datetime.timezone.utc)
-            cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                    .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=10))
-                    .not_valid_after(now - datetime.timedelta(days=3, hours=1))
-                    .add_extension(x509.SubjectAlternativeName([x509.DNSName("mx.ok.test")]), critical=False)
-                    .sign(key, hashes.SHA256()))
-            work = sys.argv[2]
-            open(work + "/expired.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
-            open(work + "/expired.key", "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(work + "/expired.pem", work + "/expired.key")
-            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.2", int(sys.argv[1]))); s.listen(5)
+            def cert(cn, key, issuer, issuer_key, ca, before, after):
+                b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+                     .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                     .not_valid_before(before).not_valid_after(after)
+                     .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+                if not ca: b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
+                return b.sign(issuer_key, hashes.SHA256())
+            pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
+            day = datetime.timedelta(days=1)
+            leaf_key = ec.generate_private_key(ec.SECP256R1())
+            if mode == "expired":
+                name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.ok.test")])
+                chain = [cert("mx.ok.test", leaf_key, name, leaf_key, False, now - 10 * day, now - 3 * day - datetime.timedelta(hours=1))]
+            else:
+                root_key, mid_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+                root = cert("Doctor Test Root", root_key, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Doctor Test Root")]), root_key, True, now - day, now + 60 * day)
+                mid = cert("Doctor Test Intermediate", mid_key, root.subject, root_key, True, now - day, now + 60 * day)
+                chain = [cert("mx.ok.test", leaf_key, mid.subject, mid_key, False, now - day, now + 60 * day)] + ([mid] if mode == "chain" else [])
+                open(work + "/chain-root.pem", "wb").write(pem(root))
+            open(work + "/served.pem", "wb").write(b"".join(pem(c) for c in chain))
+            open(work + "/served.key", "wb").write(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(work + "/served.pem", work + "/served.key")
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.2", port)); s.listen(5)
             def serve():
                 while True:
                     c, _ = s.accept()
@@ -200,18 +212,48 @@ struct DoctorTests {
             threading.Thread(target=serve, daemon=True).start()
             print("ready", flush=True)
             sys.stdin.readline()
-            """, String(port), doctor.work]
+            """, String(port), doctor.work, mode]
         let lifeline = Pipe(), ready = Pipe()
         server.standardInput = lifeline
         server.standardOutput = ready
         try server.run()
+        guard ready.fileHandleForReading.availableDataOrWait().starts(with: Data("ready".utf8)) else {
+            throw HarnessError("the TLS test service did not start")
+        }
+        return (port, server, lifeline)
+    }
+
+    /// A TLS service whose certificate expired is an error with a fix.
+    @Test(.enabled(if: DoctorTests.hasCryptography, "needs python3-cryptography"))
+    func expiredCertificateIsAnError() throws {
+        let doctor = try DoctorBed()
+        let (port, server, lifeline) = try serveTLS(doctor, "expired")
         defer { try? lifeline.fileHandleForWriting.close(); server.waitUntilExit() }
-        #expect(ready.fileHandleForReading.availableDataOrWait().starts(with: Data("ready".utf8)))
         try doctor.append("doctor_tls_ports = \(port)")
         let r = try doctor.doctor("good.test")
         #expect(r.status == 1, "\(r.stderr)")
         let finding = r.findings.first { $0["check"] == "tls" && $0["level"] == "error" && $0["text"]!.contains("expired 3 days ago") }
         #expect(finding?["fix"]?.contains("renew") == true, "\(r.findings)")
+    }
+
+    /// "Chain complete": a service that sends its leaf without the intermediate does not verify
+    /// against the root (an error whose fix is the full chain); with the intermediate it does.
+    @Test(.enabled(if: DoctorTests.hasCryptography, "needs python3-cryptography"), arguments: [("leaf", "error"), ("chain", "ok")])
+    func incompleteChainIsAnError(mode: String, level: String) throws {
+        let doctor = try DoctorBed()
+        let (port, server, lifeline) = try serveTLS(doctor, mode)
+        defer { try? lifeline.fileHandleForWriting.close(); server.waitUntilExit() }
+        chmod(doctor.work, 0o755)
+        try doctor.append("doctor_tls_ports = \(port)\nremote_tls_ca_file = \(doctor.work)/chain-root.pem")
+        let r = try doctor.doctor("good.test")
+        let finding = r.findings.first { $0["check"] == "tls" && $0["text"]!.contains(":\(port)") && ($0["level"] == "ok" || $0["level"] == "error") }
+        #expect(finding?["level"] == level, "\(r.findings)")
+        if level == "error" {
+            #expect(finding?["text"]?.contains("does not verify for mx.ok.test") == true, "\(r.findings)")
+            #expect(finding?["fix"]?.contains("full chain") == true, "\(r.findings)")
+        } else {
+            #expect(finding?["text"]?.contains("with a complete chain") == true, "\(r.findings)")
+        }
     }
 
     static let hasCryptography = (try? run("/usr/bin/python3", ["-c", "import cryptography"]))?.status == 0
