@@ -18,10 +18,17 @@ extension TLSRPT {
     /// https: URI as an HTTP POST (§5.4). What is done is listed in tlsrpt_directory/DAY.sent
     /// ("DOMAIN" when the whole domain is, "DOMAIN URI" for one URI), so a later run sends
     /// nothing twice and retries only what failed.
+    ///
+    /// Two passes: the mail goes first, as the caller (root from the timer, so postamt-queue
+    /// records the submitter root and the report can be DKIM-signed); then, run by root, the
+    /// command becomes mail_owner before the POSTs, as they speak TLS and HTTP to servers the
+    /// reported domain names.
     struct Send: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Send one day's TLS reports to each domain's mailto: and https: rua (default: yesterday, UTC, and the unsent days of tlsrpt_retry_days before it).")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The UTC day, YYYY-MM-DD (default: yesterday and the tlsrpt_retry_days before it).") var day: String?
+
+        enum Pass { case mail, https }
 
         func run() throws {
             let c = try global.configuration()
@@ -36,13 +43,27 @@ extension TLSRPT {
             }
             let ns = c.string("remote_nameserver")
             let resolver = try DNSResolver(nameserver: ns.isEmpty ? nil : ns, timeout: .seconds(max(1, c.duration("remote_dns_timeout"))))
+            let owner = SystemUser.named(c.string("mail_owner"))
+            var lookups: [String: ReportingAddresses] = [:]
             var failed = false
-            for d in days where !sendDay(d, configuration: c, resolver: resolver) { failed = true }
+            for d in days where !sendDay(d, pass: .mail, configuration: c, resolver: resolver, lookups: &lookups, owner: owner) { failed = true }
+            if Privileges.isRoot {
+                guard let owner else {
+                    print("mail_owner \(c.string("mail_owner")) is not a user; no https: report posted")
+                    throw ExitCode(75)
+                }
+                do { try Privileges.drop(to: owner) } catch {
+                    print("cannot become mail_owner for the https: reports: \(error); none posted")
+                    throw ExitCode(75)
+                }
+            }
+            for d in days where !sendDay(d, pass: .https, configuration: c, resolver: resolver, lookups: &lookups, owner: owner) { failed = true }
             if failed { throw ExitCode(75) }
         }
 
-        /// Sends what is left of one day; false when something failed temporarily.
-        func sendDay(_ d: String, configuration c: Configuration, resolver: DNSResolver) -> Bool {
+        /// One pass over what is left of one day; false when something failed temporarily.
+        func sendDay(_ d: String, pass: Pass, configuration c: Configuration, resolver: DNSResolver,
+                     lookups: inout [String: ReportingAddresses], owner: SystemUser?) -> Bool {
             let directory = c.string("tlsrpt_directory")
             let results = TLSReportStore(directory: directory).results(day: d)
             let sentFile = "\(directory)/\(d).sent"
@@ -51,47 +72,51 @@ extension TLSRPT {
             let from = c.string("tlsrpt_from").isEmpty ? "postmaster@\(c.hostname)" : c.string("tlsrpt_from")
             var ok = true
             for domain in domains {
+                if lookups[domain] == nil { lookups[domain] = TLSRPT.reportingAddresses(domain, resolver: resolver) }
                 let rua: [String]
-                switch TLSRPT.reportingAddresses(domain, resolver: resolver) {
+                switch lookups[domain]! {
                 case .temporary(let why):
-                    print("\(domain): \(why); try again later")
+                    if pass == .mail { print("\(domain): \(why); try again later") }
                     ok = false
                     continue
                 case .none(let why):
                     print("\(domain): \(why); no report")
-                    markSent(domain, file: sentFile)
+                    if !markSent(domain, file: sentFile, owner: owner) { ok = false }
                     continue
                 case .uris(let uris): rua = uris
                 }
-                let pending = rua.filter { !sent.contains("\(domain) \($0)") }
                 var mailto: [(uri: String, address: String)] = []
                 var https: [(uri: String, target: HTTPSTarget)] = []
-                for uri in pending {
+                for uri in rua {
                     if uri.lowercased().hasPrefix("mailto:"), let address = TLSRPT.mailtoAddress(uri) {
                         mailto.append((uri, address))
                     } else if let target = HTTPSTarget(uri) {
                         https.append((uri, target))
-                    } else {
+                    } else if pass == .mail {
                         print("\(domain): rua \(uri) is neither a mailto: address nor an https: URI; left out")
                     }
                 }
+                var done = Set((mailto.map(\.uri) + https.map(\.uri)).filter { sent.contains("\(domain) \($0)") })
                 let json = Array(TLSRPT.report(results, domain: domain, day: d, organization: c.hostname, contact: from).utf8)
-                var allDone = true
-                if !mailto.isEmpty {
-                    if queue(json, domain: domain, day: d, from: from, to: mailto.map(\.address), configuration: c) {
-                        for m in mailto { markSent("\(domain) \(m.uri)", file: sentFile) }
-                    } else {
-                        allDone = false
+                switch pass {
+                case .mail:
+                    let pending = mailto.filter { !done.contains($0.uri) }
+                    if !pending.isEmpty, queue(json, domain: domain, day: d, from: from, to: pending.map(\.address), configuration: c) {
+                        for m in pending where markSent("\(domain) \(m.uri)", file: sentFile, owner: owner) { done.insert(m.uri) }
+                    }
+                case .https:
+                    for h in https where !done.contains(h.uri) {
+                        if post(json, to: h.target, uri: h.uri, domain: domain, day: d, configuration: c, resolver: resolver),
+                           markSent("\(domain) \(h.uri)", file: sentFile, owner: owner) {
+                            done.insert(h.uri)
+                        }
                     }
                 }
-                for h in https {
-                    if post(json, to: h.target, uri: h.uri, domain: domain, day: d, configuration: c, resolver: resolver) {
-                        markSent("\(domain) \(h.uri)", file: sentFile)
-                    } else {
-                        allDone = false
-                    }
-                }
-                if allDone { markSent(domain, file: sentFile) } else { ok = false }
+                let mailDone = mailto.allSatisfy { done.contains($0.uri) }
+                let allDone = mailDone && https.allSatisfy { done.contains($0.uri) }
+                // The mail pass fails only for the mail; the https pass closes the domain.
+                if pass == .mail ? !mailDone : !allDone { ok = false }
+                if pass == .https && allDone && !markSent(domain, file: sentFile, owner: owner) { ok = false }
             }
             return ok
         }
@@ -156,9 +181,19 @@ extension TLSRPT {
             }
         }
 
-        func markSent(_ line: String, file: String) {
-            guard let fd = try? FileIO.open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode: 0o640) else { return }
-            try? FileIO.writeAll(fd.raw, Array("\(line)\n".utf8))
+        /// Appends a line to DAY.sent; a file root makes goes to mail_owner, who writes the
+        /// https pass. False (and a line saying so) when it cannot be written: then a later
+        /// run sends that report again.
+        func markSent(_ line: String, file: String, owner: SystemUser?) -> Bool {
+            do {
+                let fd = try FileIO.open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode: 0o640)
+                if Privileges.isRoot, let owner { _ = fchown(fd.raw, owner.uid, owner.gid) }
+                try FileIO.writeAll(fd.raw, Array("\(line)\n".utf8))
+                return true
+            } catch {
+                print("cannot record '\(line)' in \(file): \(error); it will be sent again")
+                return false
+            }
         }
     }
 

@@ -32,10 +32,14 @@ struct TLSRPTSendTests {
         return (bed, server)
     }
 
+    /// The day's results in tlsrpt_directory, which belongs to the mail owner as installed
+    /// (postamt-remote writes it; the https pass of `tlsrpt send` runs as that user).
     func writeResults(_ bed: RemoteTestBed, day: String, _ lines: [String]) throws {
         let dir = "\(bed.system.root)/var/lib/postamt/tlsrpt"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try (lines.joined(separator: "\n") + "\n").write(toFile: "\(dir)/\(day)", atomically: true, encoding: .utf8)
+        let owner = getpwnam("postamt")!.pointee
+        chown(dir, owner.pw_uid, owner.pw_gid)
     }
 
     /// "YYYY-MM-DD" of `daysAgo` days before today, UTC.
@@ -186,5 +190,31 @@ struct TLSRPTSendTests {
         #expect(String(decoding: got, as: UTF8.self).hasPrefix("DKIM-Signature:"))
         #expect(String(decoding: got, as: UTF8.self).contains("TLS-Report-Domain: signed.test"))
         #expect(try RemoteDeliveryTests.dkimVerifies(got, record: record, in: bed.work))
+    }
+
+    /// Run by root, the command queues the mail as root but posts as mail_owner: a CA file only
+    /// root can read makes the POST fail (and the mail still goes); readable, the retry posts.
+    @Test func postsRunAsTheMailOwner() throws {
+        let (bed, server) = try bed(rua: ["owner.test": "mailto:o@reports.test,https://reports.test:PORT/o"])
+        let system = bed.system
+        let rootOnly = "\(system.root)/etc/postamt/root-only-ca.pem"
+        try FileManager.default.copyItem(atPath: server.caFile, toPath: rootOnly)
+        chmod(rootOnly, 0o600)
+        let confPath = "\(system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: confPath, encoding: .utf8) + "\nremote_tls_ca_file = \(rootOnly)\n").write(toFile: confPath, atomically: true, encoding: .utf8)
+        try writeResults(bed, day: "2026-01-02", ["sts\towner.test\tmx.owner.test\t198.51.100.1\tsuccess\t127.0.0.1"])
+        let first = try system.postamt(["tlsrpt", "send", "--day", "2026-01-02"])
+        #expect(first.status == 75, "\(first.stdout) \(first.stderr)")
+        #expect(first.stdout.contains("owner.test: report of 2026-01-02 queued for o@reports.test"), "\(first.stdout)")
+        #expect(first.stdout.contains("owner.test: cannot post the report to https://reports.test:\(server.port)/o"), "\(first.stdout)")
+        #expect(server.posted().isEmpty)
+        // The .sent file root made belongs to the mail owner, who appends to it.
+        var st = stat()
+        #expect(stat("\(system.root)/var/lib/postamt/tlsrpt/2026-01-02.sent", &st) == 0 && st.st_uid == getpwnam("postamt")!.pointee.pw_uid)
+        chmod(rootOnly, 0o644)
+        let second = try system.postamt(["tlsrpt", "send", "--day", "2026-01-02"])
+        #expect(second.status == 0, "\(second.stdout) \(second.stderr)")
+        #expect(server.posted().count == 1)
+        #expect(try run("/bin/grep", ["-rl", "^TLS-Report-Domain: owner.test", system.queue]).stdout.split(separator: "\n").count == 1)
     }
 }
