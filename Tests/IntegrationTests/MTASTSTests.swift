@@ -147,6 +147,23 @@ struct MTASTSTests {
         #expect(entry.contains("mx.ok.test"), "\(entry)")
     }
 
+    /// RFC 8461 §3.3's limits: a policy larger than mta_sts_max_policy_size or a server slower
+    /// than mta_sts_fetch_timeout (3s here) gives no policy, and the mail goes as without one.
+    @Test func oversizedOrSlowPolicyIsNoPolicy() throws {
+        let sts = try MTASTSBed()
+        let big = MTASTSTests.policy("enforce", ["mx.elsewhere.test"]) + String(repeating: "mx: padding.example\r\n", count: 4000)
+        try sts.serve("sts-wrongmx.test", big)
+        let (reports, log) = try sts.send(to: "sts-wrongmx.test")
+        #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+        #expect(log.contains("cannot be fetched") && log.contains("exceeds 65536 bytes"), "\(log)")
+        try sts.serve("sts-wrongmx.test", MTASTSTests.policy("enforce", ["mx.elsewhere.test"]))
+        try "6".write(toFile: "\(sts.https.root)/slow", atomically: true, encoding: .utf8)
+        let (slow, log2) = try sts.send(to: "sts-wrongmx.test")
+        #expect(slow.last?.hasPrefix("K") == true, "\(slow) \(log2)")
+        #expect(log2.contains("cannot be fetched") && log2.contains("timed out"), "\(log2)")
+        #expect(sts.bed.received().count == 2)
+    }
+
     /// The policy server's certificate must verify: one from a CA we do not trust gives no policy.
     @Test func untrustedPolicyServerGivesNoPolicy() throws {
         let sts = try MTASTSBed()

@@ -217,4 +217,16 @@ struct TLSRPTSendTests {
         #expect(server.posted().count == 1)
         #expect(try run("/bin/grep", ["-rl", "^TLS-Report-Domain: owner.test", system.queue]).stdout.split(separator: "\n").count == 1)
     }
+
+    /// A rua server slower than tlsrpt_https_timeout (5s here) is a failure, retried later.
+    @Test func slowServerIsAFailure() throws {
+        let (bed, server) = try bed(rua: ["slow.test": "https://reports.test:PORT/slow"])
+        try writeResults(bed, day: "2026-01-02", ["sts\tslow.test\tmx.slow.test\t198.51.100.1\tsuccess\t127.0.0.1"])
+        try "8".write(toFile: "\(server.root)/slow", atomically: true, encoding: .utf8)
+        let r = try bed.system.postamt(["tlsrpt", "send", "--day", "2026-01-02"])
+        #expect(r.status == 75, "\(r.stdout) \(r.stderr)")
+        #expect(r.stdout.contains("slow.test: cannot post the report to https://reports.test:\(server.port)/slow") && r.stdout.contains("timed out"), "\(r.stdout)")
+        let sent = (try? String(contentsOfFile: "\(bed.system.root)/var/lib/postamt/tlsrpt/2026-01-02.sent", encoding: .utf8)) ?? ""
+        #expect(!sent.contains("slow.test"), "\(sent)")
+    }
 }

@@ -7,6 +7,7 @@ import Glibc
 /// - GET /.well-known/mta-sts.txt serves ROOT/<Host without port> as text/plain, else 404.
 /// - POST stores each request in ROOT/posted/NNN.body and NNN.json (path, Host, Content-Type,
 ///   the status answered) and answers 503 while ROOT/fail-<last path segment> exists, else 202.
+/// - While ROOT/slow exists, every answer waits that many seconds (for the clients' time limits).
 final class TestHTTPSServer {
     let address: String
     let port: UInt16
@@ -65,12 +66,16 @@ final class TestHTTPSServer {
     }
 
     static let script = #"""
-import http.server, json, os, ssl, sys, threading
+import http.server, json, os, ssl, sys, threading, time
 addr, port, cert, key, root = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 lock = threading.Lock()
 counter = [0]
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    def send_response(self, *a):
+        slow = os.path.join(root, "slow")
+        if os.path.exists(slow): time.sleep(float(open(slow).read().strip() or "0"))
+        super().send_response(*a)
     def do_GET(self):
         host = (self.headers.get("Host") or "").split(":")[0]
         path = os.path.join(root, os.path.basename(host))
