@@ -46,6 +46,8 @@ final class DoctorBed {
             // 127.0.0.30: no PTR (the reverse zone is local: NXDOMAIN), and listed in bl.test.
             "--local=/0.0.127.in-addr.arpa/",
             "--address=/30.0.0.127.bl.test/127.0.0.2",
+            // 127.0.0.31: a PTR whose name does not resolve back (no forward confirmation).
+            "--ptr-record=31.0.0.127.in-addr.arpa,nowhere.ok.test",
             // A name of this host that its certificate does not cover.
             "--address=/other.ok.test/127.0.0.2",
             // DMARC that neither SPF (wrong address) nor DKIM (no key here) can align with, and
@@ -126,6 +128,7 @@ struct DoctorTests {
         ("nomx.test", "", "mx", "none of them is this host"),
         ("absent.test", "", "mx", "does not exist"),
         ("good.test", "doctor_host_addresses = 127.0.0.30", "ptr", "no PTR"),
+        ("good.test", "doctor_host_addresses = 127.0.0.31", "ptr", "does not resolve back to 127.0.0.31"),
         ("good.test", "doctor_host_addresses = 127.0.0.30", "dnsbl", "listed in bl.test"),
         ("good.test", "doctor_host_addresses = 127.0.0.30", "spf", "does not include 127.0.0.30"),
         ("good.test", "myhostname = other.ok.test", "tls", "does not verify"),
