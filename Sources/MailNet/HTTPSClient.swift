@@ -1,5 +1,6 @@
-/// A minimal HTTPS client for fetching small documents such as MTA-STS policies (RFC 8461 §3.3):
-/// one GET over HTTP/1.1 with `Connection: close`, the certificate verified against the host name
+/// A minimal HTTPS client for fetching small documents such as MTA-STS policies (RFC 8461 §3.3)
+/// and posting TLS reports (RFC 8460 §5.4): one GET or POST over HTTP/1.1 with
+/// `Connection: close`, the certificate verified against the host name
 /// (never a downgrade: a failed verification is an error), a body size limit, a deadline for the
 /// whole exchange, Content-Length or chunked bodies. No redirects, no cookies, no compression.
 public struct HTTPSResponse: Sendable, Equatable {
@@ -22,7 +23,11 @@ public struct HTTPSResponse: Sendable, Equatable {
 /// Why a fetch failed.
 public struct HTTPSError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The request had been written when it failed: a POST is not repeated at another address.
+    public var afterRequest = false
+    public init(_ description: String, afterRequest: Bool = false) {
+        self.description = description; self.afterRequest = afterRequest
+    }
 }
 
 public struct HTTPSClient {
@@ -41,19 +46,39 @@ public struct HTTPSClient {
     /// GET https://HOST/PATH, trying each address of `addresses` in turn (the caller resolves
     /// the host, so that DNS goes through the same resolver as the rest of mail delivery).
     public func get(host: String, path: String, addresses: [IPAddress]) throws(HTTPSError) -> HTTPSResponse {
+        try request(Array("GET \(path) HTTP/1.1\r\nHost: \(hostField(host))\r\nUser-Agent: postamt\r\nAccept: text/plain\r\nConnection: close\r\n\r\n".utf8),
+                    host: host, addresses: addresses, repeatable: true)
+    }
+
+    /// POST `body` as `contentType` to https://HOST/PATH; the next address is tried only when
+    /// the request was not yet written (a report is not sent twice).
+    public func post(host: String, path: String, addresses: [IPAddress], contentType: String, body: [UInt8]) throws(HTTPSError) -> HTTPSResponse {
+        let head = "POST \(path) HTTP/1.1\r\nHost: \(hostField(host))\r\nUser-Agent: postamt\r\nContent-Type: \(contentType)\r\n"
+            + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        return try request(Array(head.utf8) + body, host: host, addresses: addresses, repeatable: false)
+    }
+
+    /// RFC 9110 §7.2: the port belongs in Host when it is not the scheme's default.
+    func hostField(_ host: String) -> String {
+        let name = host.contains(":") ? "[\(host)]" : host
+        return port == 443 ? name : "\(name):\(port)"
+    }
+
+    func request(_ request: [UInt8], host: String, addresses: [IPAddress], repeatable: Bool) throws(HTTPSError) -> HTTPSResponse {
         guard !addresses.isEmpty else { throw HTTPSError("\(host) has no address") }
         var last = HTTPSError("no address of \(host) answered")
         for address in addresses {
             do {
-                return try get(host: host, path: path, address: SocketAddress(address: address, port: port))
+                return try exchange(request, host: host, address: SocketAddress(address: address, port: port))
             } catch {
+                if error.afterRequest && !repeatable { throw error }
                 last = error
             }
         }
         throw last
     }
 
-    func get(host: String, path: String, address: SocketAddress) throws(HTTPSError) -> HTTPSResponse {
+    func exchange(_ request: [UInt8], host: String, address: SocketAddress) throws(HTTPSError) -> HTTPSResponse {
         let deadline = Deadline.after(timeout)
         let plain: PlainStream
         do {
@@ -76,16 +101,20 @@ public struct HTTPSClient {
         }
         var received: [UInt8] = []
         do {
-            try tls.write("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: postamt\r\nAccept: text/plain\r\nConnection: close\r\n\r\n")
+            try tls.write(request)
+        } catch {
+            throw HTTPSError("writing to \(host) failed: \(error)", afterRequest: true)
+        }
+        do {
             // Read until the peer closes or the body is complete; everything within the deadline.
             while true {
                 let left = deadline.remainingMilliseconds
-                if left == 0 { throw HTTPSError("\(host) took longer than \(timeout) to answer") }
+                if left == 0 { throw HTTPSError("\(host) took longer than \(timeout) to answer", afterRequest: true) }
                 tls.timeout = .milliseconds(Int64(left))
                 let n = try tls.read(appendingTo: &received, max: 16384)
                 if n == 0 { break }
                 if received.count > headerLimit + bodyLimit + 16384 {
-                    throw HTTPSError("the answer of \(host) exceeds \(bodyLimit) bytes")
+                    throw HTTPSError("the answer of \(host) exceeds \(bodyLimit) bytes", afterRequest: true)
                 }
                 if let parsed = try? HTTPSClient.parse(received, bodyLimit: bodyLimit, complete: false) { return parsed }
             }
@@ -94,12 +123,12 @@ public struct HTTPSClient {
         } catch {
             // A peer that closes without close_notify after a complete body is common; parse what came.
             if let parsed = try? HTTPSClient.parse(received, bodyLimit: bodyLimit, complete: true) { return parsed }
-            throw HTTPSError("reading from \(host) failed: \(error)")
+            throw HTTPSError("reading from \(host) failed: \(error)", afterRequest: true)
         }
         do {
             return try HTTPSClient.parse(received, bodyLimit: bodyLimit, complete: true)
         } catch {
-            throw error
+            throw HTTPSError(error.description, afterRequest: true)
         }
     }
 

@@ -73,7 +73,9 @@ public enum Bounce {
         text += "--\(boundary)\n"
         text += "Content-Description: Notification\nContent-Type: text/plain; charset=utf-8\n\n"
         text += "This is the mail system at host \(hostname).\n\n"
-        text += success ? "Your message was delivered to the recipients below, as you asked\n(DSN NOTIFY=SUCCESS).\n\n"
+        let relayed = failed.contains { $0.action == "relayed" }
+        text += success && relayed ? "Your message was delivered or passed on to the recipients below, as you\nasked (DSN NOTIFY=SUCCESS). Where the report says \"relayed\", the next mail\nsystem does not offer delivery notifications: no further report will come.\n\n"
+            : success ? "Your message was delivered to the recipients below, as you asked\n(DSN NOTIFY=SUCCESS).\n\n"
             : "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients. The reasons are below.\n\n"
         for f in failed {
             text += "<\(f.final)>: \(f.reason)\n"

@@ -47,8 +47,9 @@ extension QueueRunner {
         }
         let items = indices.map { i -> Bounce.Failed in
             let r = m.state.recipients[i]
-            // Handed to another MTA without the DSN parameters (postamt-remote does not pass
-            // them on): RFC 3461 §6.2.1 calls that "relayed".
+            // Handed to another MTA that does not offer DSN (one that does got NOTIFY and
+            // reports itself; finishRemote marks those done): RFC 3461 §5.2.2 and RFC 3464
+            // §2.3.3 call that "relayed".
             var action: String? = nil
             if case .remote = r.destination { action = "relayed" }
             return Bounce.Failed(original: r.original, final: r.destination?.address ?? r.original,

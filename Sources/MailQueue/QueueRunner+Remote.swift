@@ -202,6 +202,12 @@ extension QueueRunner {
                 m.state.recipients[index].status = .delivered
                 m.state.recipients[index].reason = text
                 log.info("\(to), status=sent (\(text))", id: m.state.id)
+                // RFC 3461 §5.2.1: the next hop offered DSN and got NOTIFY, so it sends the
+                // success notice; only a hop without DSN earns a "relayed" one from us (§5.2.2).
+                if DSNParameters.reportsPassedOn(text), m.state.recipients[index].needsSuccessNotice {
+                    m.state.recipients[index].successReported = true
+                    log.info("\(to): NOTIFY=SUCCESS passed on to a next hop that offers DSN; no success notification from here", id: m.state.id)
+                }
             case "D":
                 m.state.recipients[index].status = .failed
                 m.state.recipients[index].reason = text

@@ -13,6 +13,9 @@ public struct SendmailOptions: Equatable {
     public var ignoreDots = false             // -i, -oi
     public var sender: String? = nil          // -f, -r
     public var fullName: String? = nil        // -F
+    /// -O RequireTLS: the message goes on only over verified TLS to next hops that offer
+    /// REQUIRETLS (RFC 8689 §4.2.1), else it bounces; postamt-queue takes it from any user.
+    public var requireTLS = false             // -O RequireTLS[=yes|no]
     public var recipients: [String] = []
     public var warnings: [String] = []
 
@@ -29,6 +32,15 @@ public struct SendmailOptions: Equatable {
             if value == "i" { o.ignoreDots = true }
             else if value.hasPrefix("e") || value.hasPrefix("d") || value.hasPrefix("m") { /* error/delivery modes: the exit status says all */ }
             else { o.warnings.append("ignoring option -o\(value)") }
+        case "O":
+            // sendmail's long options (-O name=value). Postamt knows one: RequireTLS.
+            let parts = value.split(separator: "=", maxSplits: 1).map { String($0).trimmingSpaces() }
+            guard parts[0].lowercased() == "requiretls" else { o.warnings.append("ignoring option -O \(value)"); break }
+            switch parts.count == 1 ? "yes" : parts[1].lowercased() {
+            case "yes", "true", "1": o.requireTLS = true
+            case "no", "false", "0": o.requireTLS = false
+            default: throw UsageError(text: "-O RequireTLS takes yes or no, not \(parts[1])")
+            }
         case "b":
             switch value {
             case "p": o.mode = .listQueue
@@ -54,7 +66,7 @@ public struct SendmailOptions: Equatable {
         }
         // getopt style: boolean letters may be clustered (-ti), and a letter that takes a value
         // takes the rest of its word or the next argument (-tf addr, -faddr).
-        let valueLetters: Set<Character> = ["f", "r", "F", "B", "N", "R", "V", "L", "X", "p", "h", "C", "o", "b"]
+        let valueLetters: Set<Character> = ["f", "r", "F", "B", "N", "R", "V", "L", "X", "p", "h", "C", "o", "b", "O"]
         while i < argv.count {
             let a = argv[i]
             if a == "--" { i += 1; break }

@@ -59,11 +59,15 @@ public struct QueueInjector {
 
     /// The DSN side channel (POSTAMT_DSN, POSTAMT_DSN_RCPT; postamt-smtpd(8)), believed only
     /// when the caller is root or the mail_owner, like the peer address: anyone else could
-    /// forge it. nil when absent or not believed.
+    /// forge it. The one exception is the word REQUIRETLS (RFC 8689): it only restricts how the
+    /// caller's own message travels, so any user may ask for it (sendmail -O RequireTLS, the
+    /// webmail's "Require TLS"). nil when absent or not believed.
     public static func dsnFromEnvironment(mailOwner: String) -> (transaction: String, recipients: String?)? {
         guard let v = getenv("POSTAMT_DSN") else { return nil }
         let uid = getuid()
-        guard uid == 0 || SystemUser.named(mailOwner)?.uid == uid else { return nil }
+        guard uid == 0 || SystemUser.named(mailOwner)?.uid == uid else {
+            return String(cString: v).split(separator: " ").contains("REQUIRETLS") ? ("REQUIRETLS", nil) : nil
+        }
         return (String(cString: v), getenv("POSTAMT_DSN_RCPT").map { String(cString: $0) })
     }
 

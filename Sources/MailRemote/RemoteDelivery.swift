@@ -258,12 +258,15 @@ public final class RemoteDelivery {
         }
     }
 
-    /// Records one session for TLS reporting (RFC 8460), for MX delivery only.
-    func recordTLS(_ host: RemoteHost, type: String, result: String) {
+    /// Records one session for TLS reporting (RFC 8460), for MX delivery only. `connection` is
+    /// the session's socket: its local address is the report's sending-mta-ip (§4.3); nil when
+    /// the host was ruled out before any connection.
+    func recordTLS(_ host: RemoteHost, type: String, result: String, connection: PlainStream? = nil) {
         let dir = configuration.string("tlsrpt_directory")
         guard !isSmarthost, !dir.isEmpty else { return }
+        let local = connection.flatMap { SocketAddress.local(ofSocket: $0.readFD) }?.address.description ?? ""
         let r = TLSSessionResult(policyType: type, policyDomain: destination.lowercased(), mxHost: host.name.lowercased(),
-                                 receivingIP: host.address.address.description, result: result)
+                                 receivingIP: host.address.address.description, result: result, sendingIP: local)
         do { try TLSReportStore(directory: dir).record(r) } catch {
             log.warning("cannot record the TLS result in \(dir): \(error)", id: queueID)
         }
@@ -305,7 +308,7 @@ public final class RemoteDelivery {
                         session.stream = tls
                         let match = tlsa != nil ? tls.daneMatch : nil
                         if tlsa != nil && match == nil {
-                            recordTLS(host, type: reportType, result: "validation-failure")
+                            recordTLS(host, type: reportType, result: "validation-failure", connection: plain)
                             return .nextHost("TLS certificate of \(peer) matches none of its DANE TLSA records (#4.7.5)", permanent: false)
                         }
                         switch tls.peerVerification {
@@ -316,7 +319,7 @@ public final class RemoteDelivery {
                         }
                         log.info("\(RemoteDelivery.trustWord(tls.peerVerification, dane: match)) TLS connection established to \(peer): \(tls.protocolVersion) with cipher \(tls.cipherName)", id: queueID)
                         if policy == .verify, match == nil, case .failed(let reason) = tls.peerVerification {
-                            recordTLS(host, type: reportType, result: TLSSessionResult.certificateFailure(reason))
+                            recordTLS(host, type: reportType, result: TLSSessionResult.certificateFailure(reason), connection: plain)
                         }
                         if policy == .verify, match == nil, tls.peerVerification != .verified {
                             let why = stsMode == .enforce ? "the MTA-STS policy of \(destination) is enforce" : "the TLS policy is verify"
@@ -327,7 +330,7 @@ public final class RemoteDelivery {
                         }
                     } catch {
                         if stsMode == .testing { log.info("MTA-STS (testing): TLS with \(peer) failed; enforce would defer", id: queueID) }
-                        recordTLS(host, type: reportType, result: "validation-failure")
+                        recordTLS(host, type: reportType, result: "validation-failure", connection: plain)
                         if tlsa != nil { return .nextHost("TLS handshake with \(peer) failed: \(error); DANE requires TLS (#4.7.5)", permanent: false) }
                         if policy == .may { return .retryWithoutTLS("\(error)") }
                         return .nextHost("TLS handshake with \(peer) failed: \(error) (#4.7.5)", permanent: false)
@@ -340,17 +343,17 @@ public final class RemoteDelivery {
                 }
             } else if policy >= .encrypt {
                 session.quit()
-                recordTLS(host, type: reportType, result: "starttls-not-supported")
+                recordTLS(host, type: reportType, result: "starttls-not-supported", connection: plain)
                 let why = tlsa != nil ? "DANE (its TLSA records)" : stsMode == .enforce ? "the MTA-STS policy of \(destination)" : "the TLS policy for \(destination)"
                 return .nextHost("\(peer) does not offer STARTTLS and \(why) requires TLS (#4.7.5)", permanent: false)
             } else if !withoutTLS {
-                recordTLS(host, type: reportType, result: "starttls-not-supported")
+                recordTLS(host, type: reportType, result: "starttls-not-supported", connection: plain)
                 if stsMode == .testing { log.info("MTA-STS (testing): \(peer) does not offer STARTTLS; enforce would defer", id: queueID) }
             }
             if session.stream is TLSConnection {
                 let verifiedEnough = policy != .verify && stsMode != .testing
                     || (session.stream as? TLSConnection).map { $0.peerVerification == .verified || tlsa != nil } ?? false
-                recordTLS(host, type: reportType, result: verifiedEnough ? "success" : TLSSessionResult.certificateFailure(tlsNote))
+                recordTLS(host, type: reportType, result: verifiedEnough ? "success" : TLSSessionResult.certificateFailure(tlsNote), connection: plain)
             }
             log.info("\(peer): tls=\(tlsNote)" + (stsMode == .none ? "" : " mta-sts=\(stsMode.rawValue)"), id: queueID)
             // RFC 8689 §4.2.1: the next hop must offer REQUIRETLS (after TLS, where it is
@@ -497,7 +500,9 @@ public final class RemoteDelivery {
         session.quit()
         let text = session.said(final, after: "end of DATA")
         if final.isPositive {
-            return RemoteReport(recipients: results, message: (.delivered, "\(peer) accepted the message. " + text))
+            // RFC 3461 §5.2.1: a next hop that got the NOTIFY parameters reports success itself.
+            let note = passDSN && dsn?.recipients.contains(where: { $0.notify != nil }) == true ? " \(DSNParameters.passedOnNote)" : ""
+            return RemoteReport(recipients: results, message: (.delivered, "\(peer) accepted the message\(note). " + text))
         }
         return RemoteReport(recipients: results, message: (final.isPermanentFailure ? .permanent : .temporary, text))
     }

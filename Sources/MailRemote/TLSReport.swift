@@ -18,18 +18,24 @@ public struct TLSSessionResult: Sendable, Equatable {
     /// validation-failure, tlsa-invalid, dnssec-invalid, dane-required, sts-policy-fetch-error,
     /// sts-policy-invalid, sts-webpki-invalid).
     public var result: String
+    /// Our own address in the session (RFC 8460 §4.3 sending-mta-ip); empty when no connection
+    /// was made (the host was ruled out before) or for lines written before it was recorded.
+    public var sendingIP: String
 
-    public init(policyType: String, policyDomain: String, mxHost: String, receivingIP: String, result: String) {
+    public init(policyType: String, policyDomain: String, mxHost: String, receivingIP: String, result: String, sendingIP: String = "") {
         self.policyType = policyType; self.policyDomain = policyDomain; self.mxHost = mxHost
-        self.receivingIP = receivingIP; self.result = result
+        self.receivingIP = receivingIP; self.result = result; self.sendingIP = sendingIP
     }
 
-    var line: String { [policyType, policyDomain, mxHost, receivingIP, result].joined(separator: "\t") + "\n" }
+    /// Six tab-separated fields; the sixth (sendingIP) is left out when empty, as older lines have five.
+    var line: String {
+        ([policyType, policyDomain, mxHost, receivingIP, result] + (sendingIP.isEmpty ? [] : [sendingIP])).joined(separator: "\t") + "\n"
+    }
 
     init?(line: Substring) {
         let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-        guard f.count == 5, !f[1].isEmpty, !f[4].isEmpty else { return nil }
-        self.init(policyType: f[0], policyDomain: f[1], mxHost: f[2], receivingIP: f[3], result: f[4])
+        guard f.count == 5 || f.count == 6, !f[1].isEmpty, !f[4].isEmpty else { return nil }
+        self.init(policyType: f[0], policyDomain: f[1], mxHost: f[2], receivingIP: f[3], result: f[4], sendingIP: f.count == 6 ? f[5] : "")
     }
 
     /// The RFC 8460 result type for a certificate that did not verify, from OpenSSL's reason.

@@ -62,7 +62,7 @@ extension RequestContext {
     }
 
     func composePage(to: String, cc: String, subject: String, body: String, from: String?, error: String?, status: Int = 200,
-                     hidden: [(String, String)] = [], note: String = "") -> HTTPResponse {
+                     hidden: [(String, String)] = [], note: String = "", requireTLS: Bool = false) -> HTTPResponse {
         let book = AddressBook(configuration: app.configuration)
         let options = ownAddresses(book).map { "<option\($0 == from ? " selected" : "")>\(e($0))</option>" }.joined()
         let message = error.map { "<p class=\"error\" role=\"alert\">\(e($0))</p>" } ?? ""
@@ -78,6 +78,7 @@ extension RequestContext {
         <label>Subject <input name="subject" value="\(e(subject))"></label>
         <label>Message <textarea name="body">\(e(body))</textarea></label>
         \(noteText)<label>Attachments <input type="file" name="attachment" multiple></label>
+        <label class="check"><input type="checkbox" name="requiretls" value="yes"\(requireTLS ? " checked" : "")> Require TLS: deliver only over verified encrypted connections, else return the message to me (RFC 8689)</label>
         <button type="submit">Send</button>
         </form>
         """, status: status)
@@ -101,8 +102,11 @@ extension RequestContext {
         func field(_ name: String) -> String { form.first { $0.name == name }?.value ?? "" }
         let from = field("from"), to = field("to"), cc = field("cc"), subject = field("subject")
         var body = field("body")
+        // REQUIRETLS (RFC 8689 §4.2.1) through the queue's side channel, as smtpd passes
+        // MAIL … REQUIRETLS; postamt-queue(8) takes that word from any user.
+        let requireTLS = field("requiretls") == "yes"
         func again(_ error: String, _ status: Int) -> HTTPResponse {
-            composePage(to: to, cc: cc, subject: subject, body: body, from: from, error: error, status: status)
+            composePage(to: to, cc: cc, subject: subject, body: body, from: from, error: error, status: status, requireTLS: requireTLS)
         }
         // Header injection: a CR or LF (or any control character) in a header field is refused.
         for value in [from, to, cc, subject] where value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
@@ -188,7 +192,8 @@ extension RequestContext {
 
         let pipeline: MessagePipeline
         do {
-            pipeline = try MessagePipeline(queueProgram: settings.queueProgram, filters: settings.filters, environment: QueueClient.inheritedEnvironment())
+            pipeline = try MessagePipeline(queueProgram: settings.queueProgram, filters: settings.filters,
+                                           environment: QueueClient.inheritedEnvironment() + (requireTLS ? ["POSTAMT_DSN=REQUIRETLS"] : []))
         } catch {
             app.log("compose user=\(user.name): cannot start the queue: \(error)")
             return again("The message could not be sent now; try again later.", 503)
@@ -202,7 +207,7 @@ extension RequestContext {
         }
         switch pipeline.commit(envelope: Envelope(sender: sender, recipients: recipients)) {
         case .queued(let id):
-            app.log("sent user=\(user.name) from=\(sender.text) recipients=\(recipients.count) queue=\(id ?? "-")")
+            app.log("sent user=\(user.name) from=\(sender.text) recipients=\(recipients.count) queue=\(id ?? "-")\(requireTLS ? " requiretls" : "")")
             if let rootPath {
                 let folders = MaildirFolders(root: Maildir(path: rootPath))
                 if let sent = try? folders.specialFolder("Sent") {

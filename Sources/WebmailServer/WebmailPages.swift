@@ -56,6 +56,7 @@ enum WebmailPages {
     .login input,.compose input,.compose textarea,.compose select{width:100%;font:inherit;padding:.4em}
     .compose{display:flex;flex-direction:column;gap:.6em}
     .compose textarea{min-height:16em}
+    .compose label.check input{width:auto}
     .error{color:#a00;font-weight:bold}
     .notice{color:#060}
     table.list{width:100%;border-collapse:collapse}

@@ -39,9 +39,8 @@ struct TLSRPT: ParsableCommand {
             let c = try global.configuration()
             let d = try TLSRPT.checkedDay(day ?? TLSReportStore.day(Clock.seconds() - 86400))
             let store = TLSReportStore(directory: c.string("tlsrpt_directory"))
-            let sending = c.list("doctor_host_addresses").first
             print(TLSRPT.report(store.results(day: d), domain: domain, day: d, organization: c.hostname,
-                                        contact: "postmaster@\(c.hostname)", sendingIP: sending))
+                                contact: "postmaster@\(c.hostname)"))
         }
     }
 
@@ -53,9 +52,12 @@ struct TLSRPT: ParsableCommand {
         return day
     }
 
-    /// The RFC 8460 §4.4 JSON report of `day` for one policy domain.
+    /// The RFC 8460 §4.4 JSON report of `day` for one policy domain. sending-mta-ip is the
+    /// local address postamt-remote's session used (§4.3: "the IP address of the Sending MTA
+    /// that attempted the STARTTLS connection"); left out where no connection was made (an MX
+    /// host an MTA-STS policy ruled out, a failed TLSA lookup) or the record predates it.
     static func report(_ results: [TLSSessionResult], domain: String, day: String, organization: String,
-                              contact: String, sendingIP: String?, policies: [String: [String]] = [:]) -> String {
+                       contact: String, policies: [String: [String]] = [:]) -> String {
         let mine = results.filter { $0.policyDomain == domain.lowercased() }
         var byType: [String: [TLSSessionResult]] = [:]
         for r in mine { byType[r.policyType, default: []].append(r) }
@@ -65,14 +67,14 @@ struct TLSRPT: ParsableCommand {
             var details: [String: Int] = [:]
             var order: [String] = []
             for r in rs where r.result != "success" {
-                let key = [r.result, r.mxHost, r.receivingIP].joined(separator: "\t")
+                let key = [r.result, r.mxHost, r.receivingIP, r.sendingIP].joined(separator: "\t")
                 if details[key] == nil { order.append(key) }
                 details[key, default: 0] += 1
             }
             let failureJSON = order.map { key -> String in
                 let f = key.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
                 var fields = ["\"result-type\":\(json(f[0]))"]
-                if let sendingIP { fields.append("\"sending-mta-ip\":\(json(sendingIP))") }
+                if !f[3].isEmpty { fields.append("\"sending-mta-ip\":\(json(f[3]))") }
                 if !f[1].isEmpty { fields.append("\"receiving-mx-hostname\":\(json(f[1]))") }
                 if !f[2].isEmpty { fields.append("\"receiving-ip\":\(json(f[2]))") }
                 fields.append("\"failed-session-count\":\(details[key]!)")

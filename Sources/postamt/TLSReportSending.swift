@@ -13,80 +13,228 @@ import Glibc
 
 extension TLSRPT {
     /// Run once a day (systemd/postamt-tlsrpt.timer). For every policy domain with results on
-    /// the day, the rua of its `_smtp._tls` TXT record (RFC 8460 §3) gets the gzipped JSON
-    /// report as multipart/report (§5.3), queued through postamt-queue. Sent domains are listed
-    /// in tlsrpt_directory/DAY.sent, so a second run of the same day sends nothing twice.
+    /// the day, each rua URI of its `_smtp._tls` TXT record (RFC 8460 §3) gets the gzipped JSON
+    /// report: a mailto: address as multipart/report (§5.3), queued through postamt-queue; an
+    /// https: URI as an HTTP POST (§5.4). What is done is listed in tlsrpt_directory/DAY.sent
+    /// ("DOMAIN" when the whole domain is, "DOMAIN URI" for one URI), so a later run sends
+    /// nothing twice and retries only what failed.
+    ///
+    /// Two passes: the mail goes first, as the caller (root from the timer, so postamt-queue
+    /// records the submitter root and the report can be DKIM-signed); then, run by root, the
+    /// command becomes mail_owner before the POSTs, as they speak TLS and HTTP to servers the
+    /// reported domain names.
     struct Send: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Queue one day's TLS reports to each domain's mailto: rua (default: yesterday, UTC).")
+        static let configuration = CommandConfiguration(abstract: "Send one day's TLS reports to each domain's mailto: and https: rua (default: yesterday, UTC, and the unsent days of tlsrpt_retry_days before it).")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The UTC day, YYYY-MM-DD (default: yesterday).") var day: String?
+        @Option(help: "The UTC day, YYYY-MM-DD (default: yesterday and the tlsrpt_retry_days before it).") var day: String?
+
+        enum Pass { case mail, https }
 
         func run() throws {
             let c = try global.configuration()
-            let d = try TLSRPT.checkedDay(day ?? TLSReportStore.day(Clock.seconds() - 86400))
-            let directory = c.string("tlsrpt_directory")
-            let store = TLSReportStore(directory: directory)
-            let results = store.results(day: d)
-            let sentFile = "\(directory)/\(d).sent"
-            let sent = Set(((try? FileIO.readFile(sentFile)) ?? nil).map { String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init) } ?? [])
-            let domains = Set(results.map(\.policyDomain)).subtracting(sent).sorted()
+            let days: [String]
+            if let day {
+                days = [try TLSRPT.checkedDay(day)]
+            } else {
+                // RFC 8460 §5.4 lets a failed delivery be retried: the days before yesterday
+                // whose reports did not all go out are tried again, oldest first.
+                let now = Clock.seconds()
+                days = (1...(1 + max(0, c.count("tlsrpt_retry_days")))).reversed().map { TLSReportStore.day(now - Int64($0) * 86400) }
+            }
             let ns = c.string("remote_nameserver")
             let resolver = try DNSResolver(nameserver: ns.isEmpty ? nil : ns, timeout: .seconds(max(1, c.duration("remote_dns_timeout"))))
-            let from = c.string("tlsrpt_from").isEmpty ? "postmaster@\(c.hostname)" : c.string("tlsrpt_from")
+            let owner = SystemUser.named(c.string("mail_owner"))
+            var lookups: [String: ReportingAddresses] = [:]
             var failed = false
-            for domain in domains {
-                let rua: [String]
-                switch TLSRPT.reportingAddresses(domain, resolver: resolver) {
-                case .temporary(let why):
-                    print("\(domain): \(why); try again later")
-                    failed = true
-                    continue
-                case .none(let why):
-                    print("\(domain): \(why); no report")
-                    markSent(domain, file: sentFile)
-                    continue
-                case .uris(let uris): rua = uris
+            for d in days where !sendDay(d, pass: .mail, configuration: c, resolver: resolver, lookups: &lookups, owner: owner) { failed = true }
+            if Privileges.isRoot {
+                guard let owner else {
+                    print("mail_owner \(c.string("mail_owner")) is not a user; no https: report posted")
+                    throw ExitCode(75)
                 }
-                var mailto: [String] = []
-                for uri in rua {
-                    if uri.lowercased().hasPrefix("mailto:"), let address = TLSRPT.mailtoAddress(uri) {
-                        mailto.append(address)
-                    } else {
-                        // RFC 8460 §5.4 (HTTPS POST) is not implemented.
-                        print("\(domain): rua \(uri) is not a mailto: URI this command sends to; left out")
-                    }
-                }
-                guard !mailto.isEmpty else { markSent(domain, file: sentFile); continue }
-                let json = TLSRPT.report(results, domain: domain, day: d, organization: c.hostname,
-                                         contact: from, sendingIP: c.list("doctor_host_addresses").first)
-                let message = try TLSRPT.reportMessage(json: Array(json.utf8), domain: domain, day: d, from: from,
-                                                       to: mailto, submitter: c.hostname)
-                let envelope: Envelope
-                do {
-                    envelope = Envelope(sender: try EnvelopeAddress(from, allowEmpty: false, lengthLimit: 4096),
-                                        recipients: try mailto.map { try EnvelopeAddress($0, lengthLimit: 4096) })
-                } catch {
-                    print("\(domain): bad address in \(from) or \(mailto): \(error); no report")
-                    failed = true
-                    continue
-                }
-                // Run by root (the timer): postamt-queue records the submitter root, so
-                // postamt-remote DKIM-signs the report when root owns the From: address.
-                switch QueueClient.inject(program: c.program("postamt-queue"), message: message, envelope: envelope) {
-                case .success:
-                    print("\(domain): report of \(d) queued for \(mailto.joined(separator: ", "))")
-                    markSent(domain, file: sentFile)
-                case .failure(let why):
-                    print("\(domain): cannot queue the report: \(why)")
-                    failed = true
+                do { try Privileges.drop(to: owner) } catch {
+                    print("cannot become mail_owner for the https: reports: \(error); none posted")
+                    throw ExitCode(75)
                 }
             }
+            for d in days where !sendDay(d, pass: .https, configuration: c, resolver: resolver, lookups: &lookups, owner: owner) { failed = true }
             if failed { throw ExitCode(75) }
         }
 
-        func markSent(_ domain: String, file: String) {
-            guard let fd = try? FileIO.open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode: 0o640) else { return }
-            try? FileIO.writeAll(fd.raw, Array("\(domain)\n".utf8))
+        /// One pass over what is left of one day; false when something failed temporarily.
+        func sendDay(_ d: String, pass: Pass, configuration c: Configuration, resolver: DNSResolver,
+                     lookups: inout [String: ReportingAddresses], owner: SystemUser?) -> Bool {
+            let directory = c.string("tlsrpt_directory")
+            let results = TLSReportStore(directory: directory).results(day: d)
+            let sentFile = "\(directory)/\(d).sent"
+            let sent = Set(((try? FileIO.readFile(sentFile)) ?? nil).map { String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init) } ?? [])
+            let domains = Set(results.map(\.policyDomain)).subtracting(sent).sorted()
+            let from = c.string("tlsrpt_from").isEmpty ? "postmaster@\(c.hostname)" : c.string("tlsrpt_from")
+            var ok = true
+            for domain in domains {
+                if lookups[domain] == nil { lookups[domain] = TLSRPT.reportingAddresses(domain, resolver: resolver) }
+                let rua: [String]
+                switch lookups[domain]! {
+                case .temporary(let why):
+                    if pass == .mail { print("\(domain): \(why); try again later") }
+                    ok = false
+                    continue
+                case .none(let why):
+                    print("\(domain): \(why); no report")
+                    if !markSent(domain, file: sentFile, owner: owner) { ok = false }
+                    continue
+                case .uris(let uris): rua = uris
+                }
+                var mailto: [(uri: String, address: String)] = []
+                var https: [(uri: String, target: HTTPSTarget)] = []
+                for uri in rua {
+                    if uri.lowercased().hasPrefix("mailto:"), let address = TLSRPT.mailtoAddress(uri) {
+                        mailto.append((uri, address))
+                    } else if let target = HTTPSTarget(uri) {
+                        https.append((uri, target))
+                    } else if pass == .mail {
+                        print("\(domain): rua \(uri) is neither a mailto: address nor an https: URI; left out")
+                    }
+                }
+                var done = Set((mailto.map(\.uri) + https.map(\.uri)).filter { sent.contains("\(domain) \($0)") })
+                let json = Array(TLSRPT.report(results, domain: domain, day: d, organization: c.hostname, contact: from).utf8)
+                switch pass {
+                case .mail:
+                    let pending = mailto.filter { !done.contains($0.uri) }
+                    if !pending.isEmpty, queue(json, domain: domain, day: d, from: from, to: pending.map(\.address), configuration: c) {
+                        for m in pending where markSent("\(domain) \(m.uri)", file: sentFile, owner: owner) { done.insert(m.uri) }
+                    }
+                case .https:
+                    for h in https where !done.contains(h.uri) {
+                        if post(json, to: h.target, uri: h.uri, domain: domain, day: d, configuration: c, resolver: resolver),
+                           markSent("\(domain) \(h.uri)", file: sentFile, owner: owner) {
+                            done.insert(h.uri)
+                        }
+                    }
+                }
+                let mailDone = mailto.allSatisfy { done.contains($0.uri) }
+                let allDone = mailDone && https.allSatisfy { done.contains($0.uri) }
+                // The mail pass fails only for the mail; the https pass closes the domain.
+                if pass == .mail ? !mailDone : !allDone { ok = false }
+                if pass == .https && allDone && !markSent(domain, file: sentFile, owner: owner) { ok = false }
+            }
+            return ok
+        }
+
+        /// One message to every mailto: address (RFC 8460 §5.3), queued as root: postamt-queue
+        /// records the submitter root, so postamt-remote DKIM-signs it when root owns From:.
+        func queue(_ json: [UInt8], domain: String, day d: String, from: String, to mailto: [String], configuration c: Configuration) -> Bool {
+            let envelope: Envelope
+            let message: [UInt8]
+            do {
+                message = try TLSRPT.reportMessage(json: json, domain: domain, day: d, from: from, to: mailto, submitter: c.hostname)
+                envelope = Envelope(sender: try EnvelopeAddress(from, allowEmpty: false, lengthLimit: 4096),
+                                    recipients: try mailto.map { try EnvelopeAddress($0, lengthLimit: 4096) })
+            } catch {
+                print("\(domain): cannot make the report for \(mailto.joined(separator: ", ")): \(error)")
+                return false
+            }
+            switch QueueClient.inject(program: c.program("postamt-queue"), message: message, envelope: envelope) {
+            case .success:
+                print("\(domain): report of \(d) queued for \(mailto.joined(separator: ", "))")
+                return true
+            case .failure(let why):
+                print("\(domain): cannot queue the report: \(why)")
+                return false
+            }
+        }
+
+        /// RFC 8460 §5.4: the gzipped report as the body of an HTTP POST with Content-Type
+        /// application/tlsrpt+gzip, over HTTPS with a certificate that verifies; a 2xx answer
+        /// is delivery, anything else a failure to retry at the next run.
+        func post(_ json: [UInt8], to target: HTTPSTarget, uri: String, domain: String, day d: String,
+                  configuration c: Configuration, resolver: DNSResolver) -> Bool {
+            var addresses: [IPAddress] = []
+            if let literal = IPAddress(target.host) {
+                addresses = [literal]
+            } else {
+                for answer in [resolver.aaaa(target.host), resolver.a(target.host)] {
+                    if case .temporaryFailure(let why) = answer {
+                        print("\(domain): cannot post the report to \(uri): address lookup of \(target.host) failed: \(why)")
+                        return false
+                    }
+                    addresses += answer.records
+                }
+            }
+            let ca = c.string("remote_tls_ca_file")
+            let client = HTTPSClient(anchors: ca.isEmpty ? .systemDefault : .caFile(ca), port: target.port,
+                                     timeout: .seconds(max(1, c.duration("tlsrpt_https_timeout"))),
+                                     bodyLimit: Int(clamping: max(1, c.size("tlsrpt_https_response_limit"))))
+            do {
+                let body = try TLSRPT.gzip(json)
+                let response = try client.post(host: target.host, path: target.path, addresses: addresses,
+                                               contentType: "application/tlsrpt+gzip", body: body)
+                guard (200...299).contains(response.status) else {
+                    print("\(domain): \(uri) answered HTTP \(response.status); the report of \(d) is tried again at the next run")
+                    return false
+                }
+                print("\(domain): report of \(d) posted to \(uri) (HTTP \(response.status))")
+                return true
+            } catch {
+                print("\(domain): cannot post the report to \(uri): \(error); tried again at the next run")
+                return false
+            }
+        }
+
+        /// Appends a line to DAY.sent; a file root makes goes to mail_owner, who writes the
+        /// https pass. False (and a line saying so) when it cannot be written: then a later
+        /// run sends that report again.
+        func markSent(_ line: String, file: String, owner: SystemUser?) -> Bool {
+            do {
+                let fd = try FileIO.open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode: 0o640)
+                if Privileges.isRoot, let owner { _ = fchown(fd.raw, owner.uid, owner.gid) }
+                try FileIO.writeAll(fd.raw, Array("\(line)\n".utf8))
+                return true
+            } catch {
+                print("cannot record '\(line)' in \(file): \(error); it will be sent again")
+                return false
+            }
+        }
+    }
+
+    /// An https: rua (RFC 8460 §3, RFC 9110 §4.2.2): host, port and path with query. Only
+    /// printable ASCII without spaces, no user info: the URI comes from DNS and goes into the
+    /// request line and Host field.
+    struct HTTPSTarget: Equatable {
+        var host: String
+        var port: UInt16
+        var path: String
+
+        init?(_ uri: String) {
+            guard uri.lowercased().hasPrefix("https://"), uri.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+            var rest = Substring(uri.dropFirst(8))
+            if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
+            let slash = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            let authority = rest[..<slash]
+            path = String(rest[slash...])
+            if path.isEmpty { path = "/" } else if path.hasPrefix("?") { path = "/" + path }
+            guard !authority.contains("@") else { return nil }
+            var hostPart = authority
+            var portText: Substring = ""
+            if authority.hasPrefix("[") {
+                guard let close = authority.firstIndex(of: "]") else { return nil }
+                hostPart = authority[authority.index(after: authority.startIndex)..<close]
+                let after = authority[authority.index(after: close)...]
+                guard after.isEmpty || after.hasPrefix(":") else { return nil }
+                portText = after.dropFirst()
+                guard IPAddress(String(hostPart)) != nil else { return nil }
+            } else if let colon = authority.firstIndex(of: ":") {
+                hostPart = authority[..<colon]
+                portText = authority[authority.index(after: colon)...]
+            }
+            guard !hostPart.isEmpty, hostPart.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == ":" }) else { return nil }
+            if portText.isEmpty {
+                port = 443
+            } else {
+                guard let p = UInt16(portText), p > 0 else { return nil }
+                port = p
+            }
+            host = hostPart.lowercased()
         }
     }
 

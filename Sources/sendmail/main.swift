@@ -110,7 +110,10 @@ do {
 }
 
 let message = authenticationWarning.map { Array($0.utf8) + prepared.bytes } ?? prepared.bytes
-switch QueueClient.inject(program: configuration.program("postamt-queue"), message: message, envelope: envelope) {
+// -O RequireTLS rides in the DSN side channel as smtpd passes MAIL … REQUIRETLS (postamt-queue(8)).
+let queueEnvironment = QueueClient.inheritedEnvironment() + (options.requireTLS ? ["POSTAMT_DSN=REQUIRETLS"] : [])
+switch QueueClient.inject(program: configuration.program("postamt-queue"), message: message, envelope: envelope,
+                          environment: queueEnvironment) {
 case .success(let id):
     // Quiet on success like sendmail; the id goes to the log for `grep ID`.
     if getenv("POSTAMT_SENDMAIL_VERBOSE") != nil { log.info("queued as \(id)") }

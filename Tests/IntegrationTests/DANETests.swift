@@ -13,6 +13,9 @@ final class DANEBed {
             && FileManager.default.isExecutableFile(atPath: signzone)
     }
 
+    /// Where daneWinsOverMTASTS serves the MTA-STS policy of both.dane.test.
+    static let policyAddress = "127.0.0.23"
+
     let bed: RemoteTestBed
     let work: String
     let resolverPort: UInt16
@@ -88,6 +91,9 @@ final class DANEBed {
         _\(port)._tcp.mx-unusable IN TLSA 1 1 1 \(spki)
         none IN MX 10 mx-none.dane.test.
         mx-none IN A 127.0.0.3
+        both IN MX 10 mx-ee.dane.test.
+        _mta-sts.both IN TXT "v=STSv1; id=1"
+        mta-sts.both IN A \(DANEBed.policyAddress)
 
         """
         try zone.write(toFile: "\(work)/dane.test.zone", atomically: true, encoding: .utf8)
@@ -245,5 +251,25 @@ struct DANETests {
         try dane.setConfig("dane = no\nremote_nameserver = 127.0.0.1:\(dane.resolverPort)")
         let (reports, log) = try dane.send(to: "bad.dane.test")
         #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+    }
+
+    /// RFC 8461 §2: where DANE TLSA records exist, DANE wins over MTA-STS. both.dane.test has
+    /// TLSA records for its MX and an enforce policy that allows none of its MX hosts: with DANE
+    /// the policy is not consulted and the mail goes over DANE-verified TLS; with dane = no the
+    /// policy applies and the mail waits.
+    @Test func daneWinsOverMTASTS() throws {
+        let dane = try DANEBed()
+        let https = try TestHTTPSServer(address: DANEBed.policyAddress, names: ["mta-sts.both.dane.test"])
+        try "version: STSv1\r\nmode: enforce\r\nmx: mx.elsewhere.test\r\nmax_age: 86400\r\n"
+            .write(toFile: "\(https.root)/mta-sts.both.dane.test", atomically: true, encoding: .utf8)
+        try dane.setConfig("mta_sts_https_port = \(https.port)\nremote_tls_ca_file = \(https.caFile)\nmta_sts_cache_directory =")
+        let (reports, log) = try dane.send(to: "both.dane.test")
+        #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+        #expect(log.contains("DANE 3 1 1"), "\(log)")
+        #expect(!log.contains("MTA-STS"), "\(log)")
+        try dane.setConfig("dane = no\nremote_nameserver = 127.0.0.1:\(dane.resolverPort)")
+        let (without, log2) = try dane.send(to: "both.dane.test")
+        #expect(without.last?.hasPrefix("Z") == true && without.last?.contains("MTA-STS") == true, "\(without) \(log2)")
+        #expect(dane.bed.received().count == 1)
     }
 }

@@ -46,8 +46,19 @@ final class DoctorBed {
             // 127.0.0.30: no PTR (the reverse zone is local: NXDOMAIN), and listed in bl.test.
             "--local=/0.0.127.in-addr.arpa/",
             "--address=/30.0.0.127.bl.test/127.0.0.2",
+            // 127.0.0.31: a PTR whose name does not resolve back (no forward confirmation).
+            "--ptr-record=31.0.0.127.in-addr.arpa,nowhere.ok.test",
             // A name of this host that its certificate does not cover.
             "--address=/other.ok.test/127.0.0.2",
+            // DMARC that neither SPF (wrong address) nor DKIM (no key here) can align with, and
+            // one that does not parse.
+            "--mx-host=noalign.test,mx.ok.test,10", "--txt-record=noalign.test,v=spf1 ip4:192.0.2.1 -all",
+            "--txt-record=_dmarc.noalign.test,v=DMARC1; p=reject",
+            "--mx-host=badmarc.test,mx.ok.test,10", "--txt-record=badmarc.test,v=spf1 ip4:127.0.0.2 -all",
+            "--txt-record=_dmarc.badmarc.test,v=DMARC1; p=sometimes",
+            // Two selectors: postamt is published, second (a key of its own) is not.
+            "--mx-host=twosel.test,mx.ok.test,10", "--txt-record=twosel.test,v=spf1 ip4:127.0.0.2 -all",
+            "--txt-record=postamt._domainkey.twosel.test,\(dkimA)", "--txt-record=_dmarc.twosel.test,v=DMARC1; p=reject",
         ])
         try append("""
         myhostname = mx.ok.test
@@ -56,10 +67,10 @@ final class DoctorBed {
         doctor_dnsbl_zones = bl.test
         remote_tls_ca_file = \(bed.certificate)
         """)
-        for (domain, key) in [("good.test", "a"), ("bad.test", "b")] {
+        for (domain, key, selector) in [("good.test", "a", "postamt"), ("bad.test", "b", "postamt"), ("twosel.test", "a", "postamt"), ("twosel.test", "b", "second")] {
             let d = "\(bed.system.root)/etc/postamt/dkim/\(domain)"
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: "\(work)/\(key).key", toPath: "\(d)/postamt.key")
+            try FileManager.default.copyItem(atPath: "\(work)/\(key).key", toPath: "\(d)/\(selector).key")
         }
     }
 
@@ -117,10 +128,15 @@ struct DoctorTests {
         ("nomx.test", "", "mx", "none of them is this host"),
         ("absent.test", "", "mx", "does not exist"),
         ("good.test", "doctor_host_addresses = 127.0.0.30", "ptr", "no PTR"),
+        ("good.test", "doctor_host_addresses = 127.0.0.31", "ptr", "does not resolve back to 127.0.0.31"),
         ("good.test", "doctor_host_addresses = 127.0.0.30", "dnsbl", "listed in bl.test"),
         ("good.test", "doctor_host_addresses = 127.0.0.30", "spf", "does not include 127.0.0.30"),
         ("good.test", "myhostname = other.ok.test", "tls", "does not verify"),
         ("good.test", "doctor_smtp_ports = 1", "port", "not reachable"),
+        ("noalign.test", "", "dmarc", "neither SPF nor DKIM can align"),
+        ("badmarc.test", "", "dmarc", "is invalid"),
+        ("good.test", "myhostname = noaddr.ok.test", "address", "has no A or AAAA record"),
+        ("twosel.test", "", "dkim", "second._domainkey.twosel.test has no TXT record"),
     ])
     func wrongSetupIsAnErrorWithAFix(domain: String, config: String, check: String, text: String) throws {
         let doctor = try DoctorBed()
@@ -148,6 +164,102 @@ struct DoctorTests {
             #expect(finding?["fix"]?.contains("TLSA\t3 1 1 \(try DoctorBed.hashes(doctor.bed.certificate).spki)") == true, "\(String(describing: finding))")
         }
     }
+
+    /// An implicit-TLS service on this host's address (Python's ssl) with certificates made by
+    /// Python's cryptography: "expired" (self-signed, expired three days ago), "leaf" (signed by
+    /// an intermediate that is not sent) or "chain" (leaf and intermediate). The root CA of the
+    /// latter two is written to WORK/chain-root.pem. Returns the port; stop it with the lifeline.
+    func serveTLS(_ doctor: DoctorBed, _ mode: String) throws -> (port: UInt16, server: Process, lifeline: Pipe) {
+        let port = try RemoteTestBed.freePort(host: "127.0.0.2", udpToo: false)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["-c", """
+            import datetime, socket, ssl, sys, threading
+            from cryptography import x509
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import ec
+            from cryptography.x509.oid import NameOID
+            port, work, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+            now = datetime.datetime.now(datetime.timezone.utc)
+            def cert(cn, key, issuer, issuer_key, ca, before, after):
+                b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+                     .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                     .not_valid_before(before).not_valid_after(after)
+                     .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+                if not ca: b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
+                return b.sign(issuer_key, hashes.SHA256())
+            pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
+            day = datetime.timedelta(days=1)
+            leaf_key = ec.generate_private_key(ec.SECP256R1())
+            if mode == "expired":
+                name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.ok.test")])
+                chain = [cert("mx.ok.test", leaf_key, name, leaf_key, False, now - 10 * day, now - 3 * day - datetime.timedelta(hours=1))]
+            else:
+                root_key, mid_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+                root = cert("Doctor Test Root", root_key, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Doctor Test Root")]), root_key, True, now - day, now + 60 * day)
+                mid = cert("Doctor Test Intermediate", mid_key, root.subject, root_key, True, now - day, now + 60 * day)
+                chain = [cert("mx.ok.test", leaf_key, mid.subject, mid_key, False, now - day, now + 60 * day)] + ([mid] if mode == "chain" else [])
+                open(work + "/chain-root.pem", "wb").write(pem(root))
+            open(work + "/served.pem", "wb").write(b"".join(pem(c) for c in chain))
+            open(work + "/served.key", "wb").write(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(work + "/served.pem", work + "/served.key")
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.2", port)); s.listen(5)
+            def serve():
+                while True:
+                    c, _ = s.accept()
+                    try:
+                        t = ctx.wrap_socket(c, server_side=True); t.recv(1)
+                    except Exception:
+                        pass
+                    c.close()
+            threading.Thread(target=serve, daemon=True).start()
+            print("ready", flush=True)
+            sys.stdin.readline()
+            """, String(port), doctor.work, mode]
+        let lifeline = Pipe(), ready = Pipe()
+        server.standardInput = lifeline
+        server.standardOutput = ready
+        try server.run()
+        guard ready.fileHandleForReading.availableDataOrWait().starts(with: Data("ready".utf8)) else {
+            throw HarnessError("the TLS test service did not start")
+        }
+        return (port, server, lifeline)
+    }
+
+    /// A TLS service whose certificate expired is an error with a fix.
+    @Test(.enabled(if: DoctorTests.hasCryptography, "needs python3-cryptography"))
+    func expiredCertificateIsAnError() throws {
+        let doctor = try DoctorBed()
+        let (port, server, lifeline) = try serveTLS(doctor, "expired")
+        defer { try? lifeline.fileHandleForWriting.close(); server.waitUntilExit() }
+        try doctor.append("doctor_tls_ports = \(port)")
+        let r = try doctor.doctor("good.test")
+        #expect(r.status == 1, "\(r.stderr)")
+        let finding = r.findings.first { $0["check"] == "tls" && $0["level"] == "error" && $0["text"]!.contains("expired 3 days ago") }
+        #expect(finding?["fix"]?.contains("renew") == true, "\(r.findings)")
+    }
+
+    /// "Chain complete": a service that sends its leaf without the intermediate does not verify
+    /// against the root (an error whose fix is the full chain); with the intermediate it does.
+    @Test(.enabled(if: DoctorTests.hasCryptography, "needs python3-cryptography"), arguments: [("leaf", "error"), ("chain", "ok")])
+    func incompleteChainIsAnError(mode: String, level: String) throws {
+        let doctor = try DoctorBed()
+        let (port, server, lifeline) = try serveTLS(doctor, mode)
+        defer { try? lifeline.fileHandleForWriting.close(); server.waitUntilExit() }
+        chmod(doctor.work, 0o755)
+        try doctor.append("doctor_tls_ports = \(port)\nremote_tls_ca_file = \(doctor.work)/chain-root.pem")
+        let r = try doctor.doctor("good.test")
+        let finding = r.findings.first { $0["check"] == "tls" && $0["text"]!.contains(":\(port)") && ($0["level"] == "ok" || $0["level"] == "error") }
+        #expect(finding?["level"] == level, "\(r.findings)")
+        if level == "error" {
+            #expect(finding?["text"]?.contains("does not verify for mx.ok.test") == true, "\(r.findings)")
+            #expect(finding?["fix"]?.contains("full chain") == true, "\(r.findings)")
+        } else {
+            #expect(finding?["text"]?.contains("with a complete chain") == true, "\(r.findings)")
+        }
+    }
+
+    static let hasCryptography = (try? run("/usr/bin/python3", ["-c", "import cryptography"]))?.status == 0
 
     @Test func badArgument() throws {
         let doctor = try DoctorBed()

@@ -2,43 +2,32 @@ import Foundation
 import Glibc
 import Testing
 
-/// MTA-STS (RFC 8461) in postamt-remote: policies served over real HTTPS (Python's http.server
-/// with a certificate from a test CA) on 127.0.0.20, announced by TXT records in dnsmasq, and
+/// MTA-STS (RFC 8461) in postamt-remote: policies served over real HTTPS (TestHTTPSServer, with
+/// a certificate from a test CA) on 127.0.0.20, announced by TXT records in dnsmasq, and
 /// enforced against the scripted SMTP servers of RemoteTestBed.
 final class MTASTSBed {
     static let policyAddress = "127.0.0.20"
     static let domains = ["sts-enforce.test", "sts-wrongmx.test", "sts-testing.test", "sts-plain.test", "sts-cache.test"]
 
     let bed: RemoteTestBed
-    let policies: String
+    let https: TestHTTPSServer
     let caBundle: String
-    private let https = Process()
-    private let lifeline = Pipe()
 
     var cacheDirectory: String { "\(bed.system.root)/var/lib/postamt/mta-sts" }
 
     init() throws {
-        var template = Array("/tmp/postamt-sts-XXXXXX".utf8CString)
-        guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
-        let work = String(cString: dir)
-        chmod(work, 0o755)
-        policies = "\(work)/policies"
-        try FileManager.default.createDirectory(atPath: policies, withIntermediateDirectories: true)
         // A test CA and a certificate from it for every mta-sts.DOMAIN.
-        let (ca, cert, key) = try makeTestCA(in: work, commonName: "Postamt Test CA", leaf: "sts",
-                                             dnsNames: MTASTSBed.domains.map { "mta-sts.\($0)" })
-
-        let port = try RemoteTestBed.freePort(host: MTASTSBed.policyAddress, udpToo: false)
+        https = try TestHTTPSServer(address: MTASTSBed.policyAddress, names: MTASTSBed.domains.map { "mta-sts.\($0)" })
         var records: [String] = []
         for d in MTASTSBed.domains {
             records.append("--txt-record=_mta-sts.\(d),v=STSv1; id=1")
             records.append("--host-record=mta-sts.\(d),\(MTASTSBed.policyAddress)")
             records.append("--mx-host=\(d),\(d == "sts-plain.test" ? "mx.plain.test" : "mx.ok.test"),10")
         }
-        bed = try RemoteTestBed(config: "mta_sts_https_port = \(port)\nmta_sts_fetch_timeout = 3s", records: records)
+        bed = try RemoteTestBed(config: "mta_sts_https_port = \(https.port)\nmta_sts_fetch_timeout = 3s", records: records)
         // Both the SMTP server's certificate (for mx.ok.test) and the test CA are trusted.
-        caBundle = "\(work)/bundle.pem"
-        let bundle = try String(contentsOfFile: ca, encoding: .utf8) + String(contentsOfFile: bed.certificate, encoding: .utf8)
+        caBundle = "\(https.work)/bundle.pem"
+        let bundle = try String(contentsOfFile: https.caFile, encoding: .utf8) + String(contentsOfFile: bed.certificate, encoding: .utf8)
         try bundle.write(toFile: caBundle, atomically: true, encoding: .utf8)
         chmod(caBundle, 0o644)
         let confPath = "\(bed.system.root)/etc/postamt/postamt.conf"
@@ -48,32 +37,10 @@ final class MTASTSBed {
         try FileManager.default.createDirectory(atPath: "\(bed.system.root)/var/lib/postamt", withIntermediateDirectories: true)
         let owner = getpwnam("postamt")!.pointee
         chown("\(bed.system.root)/var/lib/postamt", owner.pw_uid, owner.pw_gid)
-
-        try MTASTSBed.serverScript.write(toFile: "\(work)/https.py", atomically: true, encoding: .utf8)
-        https.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        https.arguments = ["\(work)/https.py", MTASTSBed.policyAddress, String(port), cert, key, policies]
-        https.standardInput = lifeline
-        let ready = Pipe()
-        https.standardOutput = ready
-        https.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try https.run()
-        guard ready.fileHandleForReading.availableDataOrWait().starts(with: Data("ready".utf8)) else {
-            throw HarnessError("the HTTPS policy server did not start")
-        }
-        workDirectory = work
-    }
-
-    let workDirectory: String
-
-    deinit {
-        try? lifeline.fileHandleForWriting.close()
-        https.terminate()
-        https.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: workDirectory)
     }
 
     func serve(_ domain: String, _ policy: String?) throws {
-        let path = "\(policies)/mta-sts.\(domain)"
+        let path = "\(https.root)/mta-sts.\(domain)"
         if let policy { try policy.write(toFile: path, atomically: true, encoding: .utf8) } else { try? FileManager.default.removeItem(atPath: path) }
     }
 
@@ -81,29 +48,6 @@ final class MTASTSBed {
         let r = try bed.remote([domain, "a@mail.test.example", "u@\(domain)"], message: "From: a@mail.test.example\nSubject: sts\n\nbody\n")
         return (RemoteTestBed.reports(r), r.stderr)
     }
-
-    /// Serves POLICIES/<Host header> as text/plain at /.well-known/mta-sts.txt; 404 otherwise.
-    static let serverScript = #"""
-import http.server, os, ssl, sys, threading
-addr, port, cert, key, root = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        host = (self.headers.get("Host") or "").split(":")[0]
-        path = os.path.join(root, os.path.basename(host))
-        if self.path != "/.well-known/mta-sts.txt" or not os.path.exists(path):
-            self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
-        body = open(path, "rb").read()
-        self.send_response(200); self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-s = http.server.ThreadingHTTPServer((addr, port), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
-s.socket = ctx.wrap_socket(s.socket, server_side=True)
-threading.Thread(target=s.serve_forever, daemon=True).start()
-print("ready", flush=True)
-sys.stdin.readline()
-"""#
 }
 
 @Suite(.serialized, .enabled(if: RemoteTestBed.canRun, "needs root (users, setpriv) and dnsmasq (apt-get install dnsmasq-base)"))
@@ -180,6 +124,44 @@ struct MTASTSTests {
         let (after, log2) = try sts.send(to: "sts-cache.test")
         #expect(after.last?.hasPrefix("K") == true, "\(after) \(log2)")
         #expect(sts.bed.received().count == 1)
+    }
+
+    /// RFC 8461 §5.1: a cached policy is used until it comes within mta_sts_refresh_before of
+    /// its expiry; then it is fetched again, and the new one replaces it.
+    @Test func cachedPolicyIsRefreshedBeforeItExpires() throws {
+        let sts = try MTASTSBed()
+        try sts.serve("sts-cache.test", MTASTSTests.policy("enforce", ["mx.elsewhere.test"], maxAge: 3 * 86400))
+        #expect(try sts.send(to: "sts-cache.test").reports.last?.hasPrefix("Z") == true)
+        // The server now allows mx.ok.test; three days from expiry, the default (1d) keeps the cache.
+        try sts.serve("sts-cache.test", MTASTSTests.policy("enforce", ["mx.ok.test"], maxAge: 3 * 86400))
+        let (cached, log) = try sts.send(to: "sts-cache.test")
+        #expect(cached.last?.hasPrefix("Z") == true, "\(cached) \(log)")
+        #expect(log.contains("cached, id 1"), "\(log)")
+        // Within the refresh window the policy is fetched again and the new one delivers.
+        let confPath = "\(sts.bed.system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: confPath, encoding: .utf8) + "mta_sts_refresh_before = 4d\n").write(toFile: confPath, atomically: true, encoding: .utf8)
+        let (refreshed, log2) = try sts.send(to: "sts-cache.test")
+        #expect(refreshed.last?.hasPrefix("K") == true, "\(refreshed) \(log2)")
+        #expect(log2.contains("MTA-STS: fetched the policy of sts-cache.test"), "\(log2)")
+        let entry = try String(contentsOfFile: "\(sts.cacheDirectory)/sts-cache.test", encoding: .utf8)
+        #expect(entry.contains("mx.ok.test"), "\(entry)")
+    }
+
+    /// RFC 8461 §3.3's limits: a policy larger than mta_sts_max_policy_size or a server slower
+    /// than mta_sts_fetch_timeout (3s here) gives no policy, and the mail goes as without one.
+    @Test func oversizedOrSlowPolicyIsNoPolicy() throws {
+        let sts = try MTASTSBed()
+        let big = MTASTSTests.policy("enforce", ["mx.elsewhere.test"]) + String(repeating: "mx: padding.example\r\n", count: 4000)
+        try sts.serve("sts-wrongmx.test", big)
+        let (reports, log) = try sts.send(to: "sts-wrongmx.test")
+        #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+        #expect(log.contains("cannot be fetched") && log.contains("exceeds 65536 bytes"), "\(log)")
+        try sts.serve("sts-wrongmx.test", MTASTSTests.policy("enforce", ["mx.elsewhere.test"]))
+        try "6".write(toFile: "\(sts.https.root)/slow", atomically: true, encoding: .utf8)
+        let (slow, log2) = try sts.send(to: "sts-wrongmx.test")
+        #expect(slow.last?.hasPrefix("K") == true, "\(slow) \(log2)")
+        #expect(log2.contains("cannot be fetched") && log2.contains("timed out"), "\(log2)")
+        #expect(sts.bed.received().count == 2)
     }
 
     /// The policy server's certificate must verify: one from a CA we do not trust gives no policy.

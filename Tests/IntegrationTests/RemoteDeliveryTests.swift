@@ -304,6 +304,21 @@ struct RemoteDeliveryTests {
         #expect(!bed.system.log().contains("s3cret"))
     }
 
+    /// Postfix's words for a TLS session's trust (issue 19): Verified (the certificate verifies
+    /// for the MX name), Trusted (a trusted chain for another name), Untrusted (no trusted chain).
+    @Test func tlsTrustIsLoggedInPostfixWords() throws {
+        let bed = try RemoteTestBed(records: ["--mx-host=othername.test,mx.othername.test,10", "--host-record=mx.othername.test,127.0.0.2"])
+        let untrusted = try bed.remote(["ok.test", "a@mail.test.example", "u@ok.test"], message: "Subject: x\n\ny\n")
+        #expect(untrusted.stderr.contains("Untrusted TLS connection established to mx.ok.test[127.0.0.2]"), "\(untrusted.stderr)")
+        let path = "\(bed.system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: path, encoding: .utf8) + "\nremote_tls_ca_file = \(bed.certificate)\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let verified = try bed.remote(["ok.test", "a@mail.test.example", "u@ok.test"], message: "Subject: x\n\ny\n")
+        #expect(verified.stderr.contains("Verified TLS connection established to mx.ok.test[127.0.0.2]"), "\(verified.stderr)")
+        let trusted = try bed.remote(["othername.test", "a@mail.test.example", "u@othername.test"], message: "Subject: x\n\ny\n")
+        #expect(trusted.stderr.contains("Trusted TLS connection established to mx.othername.test[127.0.0.2]"), "\(trusted.stderr)")
+        #expect(bed.received().count == 3)
+    }
+
     // MARK: helpers
 
     /// The text of the TXT record printed by `postamt dkim keygen` (its quoted strings joined).

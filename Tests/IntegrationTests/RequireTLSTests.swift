@@ -107,6 +107,89 @@ struct RequireTLSTests {
         #expect((record?["mail"] as? String)?.hasSuffix(" REQUIRETLS") == true, "\(String(describing: record))")
     }
 
+    /// The test bed's remote_ settings (DNS, port, timeouts) and trust in its certificate, for a
+    /// site of its own that relays to the scripted MX hosts.
+    func remoteSettings(_ bed: RemoteTestBed) throws -> String {
+        let bedConf = try String(contentsOfFile: "\(bed.system.root)/etc/postamt/postamt.conf", encoding: .utf8)
+        return bedConf.split(separator: "\n").filter { $0.hasPrefix("remote_") }.joined(separator: "\n")
+    }
+
+    /// What the test MX hosts got, and the notices `user` got: waits until the queue is empty.
+    func outcome(_ bed: RemoteTestBed, _ system: Installation, _ user: TestUser, bounces: Int, delivered: [String]) throws {
+        try waitFor("deliveries and notices", timeout: 90) {
+            delivered.allSatisfy { !bed.receivedFor($0).isEmpty } && user.messages().filter { $0.contains("5.7.30") }.count == bounces
+                && system.queueIsEmpty
+        }
+    }
+
+    /// sendmail -O RequireTLS (sendmail(1)) by an ordinary user: the queued envelope says
+    /// requiretls, the runner passes it on, postamt-remote sends MAIL … REQUIRETLS to a next
+    /// hop that offers it and bounces 5.7.30 where the next hop does not; without the option
+    /// the same host takes the message.
+    @Test func sendmailOptionRequestsIt() throws {
+        let bed = try bedTrustingItsCertificate()
+        let system = bed.system
+        let user = try TestUser()
+        try system.startRunner()
+        system.stopRunner()
+        let gid = getpwnam(user.name).pointee.pw_gid
+        func sendmailAsUser(_ args: [String], _ text: String) throws -> RunResult {
+            try run("/usr/bin/setpriv", ["--reuid=\(user.uid)", "--regid=\(gid)", "--init-groups", "\(system.root)/bin/sendmail"] + args,
+                    input: Data(text.utf8), environment: system.environment)
+        }
+        var s = try sendmailAsUser(["-i", "-O", "RequireTLS", "u@requiretls.test", "v@ok.test"], "Subject: rt by sendmail\n\nbody\n")
+        #expect(s.status == 0, "\(s.stderr)")
+        s = try sendmailAsUser(["-i", "w@ok.test"], "Subject: plain by sendmail\n\nbody\n")
+        #expect(s.status == 0, "\(s.stderr)")
+        let envelopes = try run("/bin/grep", ["-rl", "^requiretls yes$", "\(system.queue)/incoming"])
+        #expect(envelopes.stdout.split(separator: "\n").count == 1, "one of two envelopes asks for REQUIRETLS: \(envelopes.stdout)")
+        try system.startRunner()
+        try outcome(bed, system, user, bounces: 1, delivered: ["u@requiretls.test", "w@ok.test"])
+        #expect((bed.receivedFor("u@requiretls.test").first?.record["mail"] as? String)?.hasSuffix(" REQUIRETLS") == true)
+        #expect((bed.receivedFor("w@ok.test").first?.record["mail"] as? String)?.contains("REQUIRETLS") == false)
+        #expect(bed.receivedFor("v@ok.test").isEmpty)
+        let bounce = user.messages().first { $0.contains("5.7.30") } ?? ""
+        #expect(bounce.contains("v@ok.test") && bounce.contains("Subject: rt by sendmail"), "\(bounce)")
+    }
+
+    /// The webmail's "Require TLS" checkbox (postamt-webmail(8)) does the same for a message
+    /// written in the browser.
+    @Test func webmailCheckboxRequestsIt() throws {
+        let bed = try RemoteTestBed()
+        let service = try WebmailService(config: try remoteSettings(bed) + "\nremote_tls_ca_file = \(bed.certificate)")
+        try FileManager.default.copyItem(atPath: "\(TestEnvironment.buildDirectory)/postamt-remote",
+                                         toPath: "\(service.system.root)/bin/postamt-remote")
+        chmod("\(service.system.root)/bin/postamt-remote", 0o755)
+        let system = service.system
+        let (user, password) = try TestUser.withPassword()
+        try system.startRunner()
+        system.stopRunner()
+        let address = "\(user.name)@\(system.hostname)"
+        let result = try service.python(#"""
+        user, password, address = ARGS
+        c = conn()
+        cookie = login(c, user, password)
+        r, page = req(c, "GET", "/compose", cookie=cookie)
+        check(r.status == 200 and 'name="requiretls" value="yes"' in page and "Require TLS" in page, "the compose form has the Require TLS box")
+        token = csrf(page)
+        for to, subject, box in [("u@requiretls.test", "rt to requiretls", True), ("v@ok.test", "rt to ok", True), ("w@ok.test", "plain to ok", False)]:
+            form = {"csrf": token, "from": address, "to": to, "subject": subject, "body": "x"}
+            if box: form["requiretls"] = "yes"
+            r, page = req(c, "POST", "/compose", form, cookie=cookie)
+            check(r.status == 200 and "is on its way" in page, "sent: " + subject)
+        r, page = req(c, "POST", "/compose", {"csrf": token, "from": address, "to": "not an address", "subject": "s", "body": "x", "requiretls": "yes"}, cookie=cookie)
+        check(r.status == 400 and 'name="requiretls" value="yes" checked' in page, "a refused form keeps the box ticked")
+        """#, [user.name, password, address])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
+        let envelopes = try run("/bin/grep", ["-rl", "^requiretls yes$", "\(system.queue)/incoming"])
+        #expect(envelopes.stdout.split(separator: "\n").count == 2, "two of three envelopes ask for REQUIRETLS: \(envelopes.stdout)")
+        try system.startRunner()
+        try outcome(bed, system, user, bounces: 1, delivered: ["u@requiretls.test", "w@ok.test"])
+        #expect((bed.receivedFor("u@requiretls.test").first?.record["mail"] as? String)?.hasSuffix(" REQUIRETLS") == true)
+        #expect((bed.receivedFor("w@ok.test").first?.record["mail"] as? String)?.contains("REQUIRETLS") == false)
+        #expect(bed.receivedFor("v@ok.test").isEmpty)
+    }
+
     /// A REQUIRETLS message no MX takes bounces 5.7.30, and its notice returns headers only
     /// even with RET=FULL (RFC 8689 §5).
     @Test func bounceReturnsHeadersOnly() throws {

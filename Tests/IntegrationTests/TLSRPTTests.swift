@@ -44,14 +44,15 @@ struct TLSRPTTests {
 
     @Test(.enabled(if: TLSRPTTests.hasJSONSchema, "needs python3-jsonschema"))
     func reportOfADayMatchesTheSchema() throws {
-        let system = try Installation(config: "doctor_host_addresses = 192.0.2.25")
+        // sending-mta-ip comes from each recorded session, never from doctor_host_addresses.
+        let system = try Installation(config: "doctor_host_addresses = 192.0.2.99")
         let dir = "\(system.root)/var/lib/postamt/tlsrpt"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let lines = [
             "sts\texample.org\tmx1.example.org\t198.51.100.1\tsuccess",
             "sts\texample.org\tmx1.example.org\t198.51.100.1\tsuccess",
-            "sts\texample.org\tmx2.example.org\t198.51.100.2\tcertificate-expired",
-            "sts\texample.org\tmx2.example.org\t198.51.100.2\tcertificate-expired",
+            "sts\texample.org\tmx2.example.org\t198.51.100.2\tcertificate-expired\t192.0.2.25",
+            "sts\texample.org\tmx2.example.org\t198.51.100.2\tcertificate-expired\t192.0.2.25",
             "sts\texample.org\tevil.example.net\t203.0.113.9\tvalidation-failure",
             "no-policy-found\texample.org\tmx1.example.org\t198.51.100.1\tstarttls-not-supported",
             "tlsa\tother.example\tmx.other.example\t2001:db8::1\tsuccess",
@@ -78,6 +79,9 @@ struct TLSRPTTests {
         let details = (sts?["failure-details"] as? [[String: Any]]) ?? []
         #expect(details.contains { $0["result-type"] as? String == "certificate-expired" && $0["failed-session-count"] as? Int == 2
                                    && $0["sending-mta-ip"] as? String == "192.0.2.25" })
+        // A line without the sixth field (written before it existed) has no sending-mta-ip.
+        #expect(details.contains { $0["result-type"] as? String == "validation-failure" && $0["sending-mta-ip"] == nil })
+        #expect(!r.stdout.contains("192.0.2.99"))
         #expect((report?["date-range"] as? [String: String])?["start-datetime"] == "2026-01-02T00:00:00Z")
         // The schema is not a rubber stamp: a wrong result type fails it.
         try r.stdout.replacingOccurrences(of: "certificate-expired", with: "certificate-tired")
@@ -104,5 +108,22 @@ struct TLSRPTTests {
         #expect(r.stdout.contains("sts-enforce.test\tsts\tsuccess 1"), "\(r.stdout)")
         #expect(r.stdout.contains("sts-wrongmx.test\tsts\tsuccess 0\tfailures: validation-failure 1"), "\(r.stdout)")
         #expect(r.stdout.contains("plain.test\tno-policy-found\tsuccess 0\tfailures: starttls-not-supported 1"), "\(r.stdout)")
+        // RFC 8460 §4.3: sending-mta-ip is the local address of that session (postamt-remote
+        // connects from 127.0.0.1 to the loopback MX hosts), not a configured one.
+        let today = TLSRPTSendTests.day(0)
+        let plain = try sts.bed.system.postamt(["tlsrpt", "report", "--day", today, "plain.test"])
+        let plainDetails = TLSRPTTests.failureDetails(plain.stdout)
+        #expect(plainDetails.count == 1 && plainDetails.first?["sending-mta-ip"] as? String == "127.0.0.1", "\(plain.stdout)")
+        #expect(plainDetails.first?["receiving-ip"] as? String == "127.0.0.8", "\(plain.stdout)")
+        // An MX host the MTA-STS policy ruled out was never connected to: no sending-mta-ip.
+        let wrong = try sts.bed.system.postamt(["tlsrpt", "report", "--day", today, "sts-wrongmx.test"])
+        let wrongDetails = TLSRPTTests.failureDetails(wrong.stdout)
+        #expect(wrongDetails.count == 1 && wrongDetails.first?["sending-mta-ip"] == nil, "\(wrong.stdout)")
+    }
+
+    static func failureDetails(_ json: String) -> [[String: Any]] {
+        let report = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        let policies = (report?["policies"] as? [[String: Any]]) ?? []
+        return policies.flatMap { ($0["failure-details"] as? [[String: Any]]) ?? [] }
     }
 }

@@ -123,4 +123,16 @@ import MailCore
         #expect(success.contains("Action: delivered\nStatus: 2.0.0\n"))
         #expect(success.contains("Content-Type: text/rfc822-headers\n\nSubject: s\n"))
     }
+
+    /// postamt-remote's "(DSN passed on)" counts only right after "accepted the message", never
+    /// inside the server's reply text that follows.
+    @Test(arguments: [
+        ("mx.example.org[192.0.2.7] accepted the message (DSN passed on). mx.example.org[192.0.2.7] said: 250 ok", true),
+        ("mx.example.org[192.0.2.7] accepted the message. mx.example.org[192.0.2.7] said: 250 ok", false),
+        ("mx.example.org[192.0.2.7] accepted the message. said: 250 x accepted the message (DSN passed on). ", false),
+        ("", false),
+    ])
+    func dsnPassedOnNote(text: String, passed: Bool) {
+        #expect(DSNParameters.reportsPassedOn(text) == passed)
+    }
 }

@@ -130,6 +130,21 @@ import MailCore
         #expect(!text.contains("hidden"))
     }
 
+    /// -O RequireTLS (RFC 8689) in sendmail's long-option form; other -O options are ignored with a warning.
+    @Test(arguments: [(["-O", "RequireTLS", "a@x"], true), (["-ORequireTLS=yes", "a@x"], true), (["-O", "requiretls=No", "a@x"], false),
+                      (["-ti", "-O", "RequireTLS=true", "a@x"], true), (["a@x"], false)])
+    func requireTLSOption(args: [String], expected: Bool) throws {
+        let o = try SendmailOptions.parse(args)
+        #expect(o.requireTLS == expected && o.recipients == ["a@x"] && o.warnings.isEmpty)
+    }
+
+    @Test func otherLongOptionsAreIgnoredAndBadValuesRefused() throws {
+        let o = try SendmailOptions.parse(["-O", "DeliveryMode=b", "a@x"])
+        #expect(!o.requireTLS && o.warnings == ["ignoring option -O DeliveryMode=b"])
+        #expect(throws: SendmailOptions.UsageError.self) { try SendmailOptions.parse(["-O", "RequireTLS=maybe", "a@x"]) }
+        #expect(throws: SendmailOptions.UsageError.self) { try SendmailOptions.parse(["-O"]) }
+    }
+
     @Test func usageErrors() {
         #expect(throws: SendmailOptions.UsageError.self) { try SendmailOptions.parse(["-f"]) }
         #expect(throws: SendmailOptions.UsageError.self) { try SendmailOptions.parse(["-Z"]) }
