@@ -133,6 +133,8 @@ public struct SpamClassifier: Sendable {
     public var unknownTokenProbability: Double = 0.5
     public var minimumDeviation: Double = 0.3
     public var maxClues: Int = 150
+    /// Tokens seen in fewer messages than this (spam + ham) are ignored; 1 keeps hapaxes.
+    public var minimumTokenCount: UInt32 = 1
     /// The score from which a message is called spam. Chosen on the benchmark for FP ≤ 0.1 %.
     public var spamThreshold: Double = 0.9
     /// How many of the strongest tokens a verdict names.
@@ -151,12 +153,25 @@ public struct SpamClassifier: Sendable {
     }
 
     public func classify(_ tokens: TokenList, using source: some TokenCountSource) -> SpamVerdict {
+        let (score, clues) = combine(tokens.hashes, using: source)
+        return SpamVerdict(score: score, strongestTokens: strongest(clues, tokens), tokensUsed: clues.count,
+                           truncation: tokens.truncation)
+    }
+
+    /// The score alone, from token hashes (what train-on-error asks before learning).
+    public func score(_ hashes: [UInt64], using source: some TokenCountSource) -> Double {
+        combine(hashes, using: source).score
+    }
+
+    private func combine(_ hashes: [UInt64], using source: some TokenCountSource)
+        -> (score: Double, clues: [(deviation: Double, probability: Double, index: Int)]) {
         let spamMessages = source.spamMessageCount, hamMessages = source.hamMessageCount
         var clues: [(deviation: Double, probability: Double, index: Int)] = []
-        clues.reserveCapacity(tokens.count)
-        for (index, hash) in tokens.hashes.enumerated() {
+        clues.reserveCapacity(hashes.count)
+        for (index, hash) in hashes.enumerated() {
             let counts = source.counts(for: hash)
             if counts.spam == 0 && counts.ham == 0 { continue }
+            if counts.spam &+ counts.ham < minimumTokenCount { continue }
             let f = tokenProbability(counts, spamMessages: spamMessages, hamMessages: hamMessages)
             let deviation = abs(f - 0.5)
             if deviation >= minimumDeviation { clues.append((deviation, f, index)) }
@@ -178,8 +193,7 @@ public struct SpamClassifier: Sendable {
             let s = 1 - chiSquareSurvival(-2 * sumLogSpam, degreesOfFreedom: 2 * clues.count)
             score = (1 + s - h) / 2
         }
-        return SpamVerdict(score: score, strongestTokens: strongest(clues, tokens), tokensUsed: clues.count,
-                           truncation: tokens.truncation)
+        return (score, clues)
     }
 
     private func strongest(_ clues: [(deviation: Double, probability: Double, index: Int)], _ tokens: TokenList)
