@@ -149,7 +149,7 @@ public struct Configuration: Sendable {
             // A "#" after white space starts a comment, as at the start of a line.
             if value.hasPrefix("#") {
                 value = ""
-            } else if let hash = value.firstRange(of: " #") ?? value.firstRange(of: "\t#") {
+            } else if value.utf8.contains(35), let hash = value.firstRange(of: " #") ?? value.firstRange(of: "\t#") {
                 value = String(value[..<hash.lowerBound]).trimmingSpaces()
             }
             guard let setting = settingsByName[key] else {
@@ -178,7 +178,7 @@ public struct Configuration: Sendable {
         case .size: return parseSize(value) == nil ? "'\(value)' is not a size (e.g. 10240000, 50M)" : nil
         case .path: return value.isEmpty || value.hasPrefix("/") ? nil : "'\(value)' is not an absolute path"
         case .boolean: return ["yes", "no", "true", "false"].contains(value) ? nil : "'\(value)' is not yes or no"
-        case .text, .list: return value.contains("\0") ? "contains NUL" : nil
+        case .text, .list: return value.utf8.contains(0) ? "contains NUL" : nil
         }
     }
 
@@ -199,7 +199,7 @@ public struct Configuration: Sendable {
     }
 
     private func expand(_ value: String) -> String {
-        value.contains("$myhostname") ? value.replacingAll("$myhostname", with: string("myhostname")) : value
+        value.utf8.contains(36) && value.contains("$myhostname") ? value.replacingAll("$myhostname", with: string("myhostname")) : value
     }
 
     public func list(_ key: String) -> [String] {

@@ -27,6 +27,8 @@ public struct SpamCheckOptions: Sendable {
     public var dkimMaxSignatures = 5
     /// postamt-spam-rules(5); nil: no local rules.
     public var rulesFile: String? = nil
+    /// `spam_train_on_error`: learning skips messages already scored right (`TrainOnError`).
+    public var trainOnError = false
 
     public init() {}
 
@@ -78,6 +80,7 @@ public struct SpamCheckOptions: Sendable {
         dkimMaxSignatures = c.count("spam_dkim_max_signatures")
         let rules = c.string("spam_rules_file")
         rulesFile = rules.isEmpty ? nil : rules
+        trainOnError = flag("spam_train_on_error")
         if !problems.isEmpty { throw ConfigErrors(problems: problems) }
     }
 

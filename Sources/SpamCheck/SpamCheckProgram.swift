@@ -20,6 +20,9 @@ public enum SpamCheckProgram {
 
     static let log = Log(program: "postamt-spamcheck")
 
+    /// The environment variables `main` reads.
+    public static let environmentVariables = ["TCPREMOTEIP", "POSTAMT_HELO", "POSTAMT_SENDER"]
+
     public static func main(arguments: [String], environment: [String: String]) -> Int32 {
         var args = Array(arguments.dropFirst())
         var queueMode = FileIO.baseName(arguments.first ?? "").hasSuffix("-queue")

@@ -46,7 +46,8 @@ public struct SpamReport: Sendable {
     public func headerFields(authservID rawID: String) -> [UInt8] {
         // Everything below comes from rules, DNS and the message: no line ends may slip in.
         func oneLine(_ text: String) -> String {
-            String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? " " : $0 }))
+            guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else { return text }
+            return String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? " " : $0 }))
         }
         let authservID = oneLine(rawID)
         let notes = self.notes.map(oneLine), authResults = self.authResults.map(oneLine)
@@ -278,12 +279,30 @@ public final class SpamChecker {
         ip.isIPv4 ? ip.bytes[0] == 127 : ip.bytes == [UInt8](repeating: 0, count: 15) + [1]
     }
 
+    /// Whether the first "by" word of a Received: value is followed by `host` (lower case),
+    /// words split at white space, parentheses and semicolons; bytes, no allocation.
     func claimsReceivedBy(_ value: String, host: String) -> Bool {
-        let words = value.lowercased().split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "(" || $0 == ")" || $0 == ";" })
-        for (i, w) in words.enumerated() where w == "by" && i + 1 < words.count {
-            return words[i + 1] == host
+        var value = value
+        var host = host
+        return value.withUTF8 { text in
+            host.withUTF8 { name in
+                func isSeparator(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 40 || b == 41 || b == 59 }
+                func lower(_ b: UInt8) -> UInt8 { b >= 65 && b <= 90 ? b | 0x20 : b }
+                var i = 0
+                var sawBy = false
+                while i < text.count {
+                    while i < text.count, isSeparator(text[i]) { i += 1 }
+                    let start = i
+                    while i < text.count, !isSeparator(text[i]) { i += 1 }
+                    guard i > start else { break }
+                    if sawBy {
+                        return i - start == name.count && (0..<name.count).allSatisfy { lower(text[start + $0]) == name[$0] }
+                    }
+                    sawBy = i - start == 2 && lower(text[start]) == 98 && lower(text[start + 1]) == 121
+                }
+                return false
+            }
         }
-        return false
     }
 
     func ruleSuffix(_ zone: String) -> String {

@@ -24,7 +24,9 @@ extension SpamDocument {
     /// MailMessage's MIME parser (`MIMEMessage`, `textContents`: transfer encodings, charsets,
     /// HTML to text, message/rfc822 parts) within `limits`. Never traps; what a limit cut off
     /// is named in `truncation`.
-    public static func decode(rawMessage: [UInt8], limits: SpamDecodeLimits = SpamDecodeLimits()) -> SpamDocument {
+    /// `structure`: also fill `SpamDocument.structure` (costs a look at every HTML tag's attributes).
+    public static func decode(rawMessage: [UInt8], limits: SpamDecodeLimits = SpamDecodeLimits(),
+                              structure wantStructure: Bool = false) -> SpamDocument {
         var truncation: Set<SpamTruncation> = []
         var scanned = rawMessage
         // An mbox "From " separator line (files saved from mailboxes, corpora) is no header.
@@ -63,6 +65,8 @@ extension SpamDocument {
         // our own `HTMLText.strip`, which keeps link and image URLs as text: they are among the
         // strongest clues (MailMessage's HTML-to-text drops them).
         var textParts: [String] = []
+        var html = HTMLFeatures()
+        var htmlLetters = 0
         var budget = max(0, limits.maxTextBytes)
         message.root.forEachPart { part in
             guard !part.isMultipart, part.encapsulatedMessage == nil, !part.isOpaque, part.contentType.isText else { return }
@@ -74,8 +78,28 @@ extension SpamDocument {
             let kept = Array(decoded.prefix(budget))
             budget -= kept.count
             let text = Charset.lookup(part.contentType.charset).decode(kept)
-            textParts.append(subtype == "html" ? String(decoding: HTMLText.strip(Array(text.utf8)), as: UTF8.self) : text)
+            if subtype == "html", wantStructure {
+                let stripped = HTMLText.strip(Array(text.utf8), features: &html)
+                var letters = 0
+                for b in stripped where isASCIILetter(b) || b >= 0x80 { letters += 1 }
+                htmlLetters += letters
+                textParts.append(String(decoding: stripped, as: UTF8.self))
+            } else {
+                textParts.append(subtype == "html" ? String(decoding: HTMLText.strip(Array(text.utf8)), as: UTF8.self) : text)
+            }
         }
+        // The shape: leaf media types in order, and what HTML hid (`SpamDocument.structure`).
+        var shape: [String] = []
+        message.root.forEachPart { part in
+            guard wantStructure, !part.isMultipart, shape.count < 8 else { return }
+            shape.append(part.contentType.type + "/" + part.contentType.subtype)
+        }
+        var structure = wantStructure ? ["mime:" + shape.joined(separator: ",")] : []
+        if html.images > 0 {
+            structure.append("html:images " + (html.images >= 5 ? "5+" : String(html.images)))
+            if htmlLetters < 200 { structure.append("html:image-only") }
+        }
+        structure.append(contentsOf: html.items.map { "html:" + $0 })
         let key: UInt64
         if let id = headers.first(where: { asciiCaseInsensitiveEquals($0.name, "message-id") }),
            !trimmedASCIIWhitespace(id.value).isEmpty {
@@ -86,7 +110,9 @@ extension SpamDocument {
             hasher.combine(scanned[min(message.root.bodyRange.lowerBound, scanned.count)...])
             key = hasher.value
         }
-        return SpamDocument(headers: headers, textParts: textParts, messageKey: key, truncation: truncation)
+        var document = SpamDocument(headers: headers, textParts: textParts, messageKey: key, truncation: truncation)
+        document.structure = structure
+        return document
     }
 }
 
@@ -314,11 +340,53 @@ private func parseEncodedWord(_ raw: [UInt8], at start: Int) -> (text: [UInt8], 
     return (TextCharset.utf8Bytes(decoded[...], charset: charset), j + 2)
 }
 
+/// What HTML parts did that a reader does not see (see `SpamDocument.structure`).
+struct HTMLFeatures {
+    private(set) var items: [String] = []
+    private var seen: Set<String> = []
+    var images = 0
+
+    mutating func insert(_ item: String) {
+        if seen.insert(item).inserted { items.append(item) }
+    }
+
+    /// One opening tag and its attribute text.
+    mutating func tag(_ name: String, attributes: ArraySlice<UInt8>) {
+        guard name.utf8.count <= 12 else { insert("tag:long"); return }
+        insert("tag:" + name)
+        if name == "img" { images += 1 }
+        guard !attributes.isEmpty else { return }
+        let bytes = attributes.filter { !isASCIIWhitespace($0) }.map(asciiLower)
+        let lower = String(decoding: bytes, as: UTF8.self)
+        if lower.contains("display:none") || lower.contains("visibility:hidden") { insert("hidden") }
+        if name == "font" {
+            if lower.contains("size=1") || lower.contains("size=\"1\"") || lower.contains("size=\"-") || lower.contains("size=-") {
+                insert("tinyfont")
+            }
+            if lower.contains("color=#ffffff") || lower.contains("color=\"#ffffff\"") || lower.contains("color=\"white\"")
+                || lower.contains("color=white") || lower.contains("color=\"#fff\"") {
+                insert("whitetext")
+            }
+        }
+        if let at = findCaseInsensitive(bytes, from: 0, "font-size:") {
+            let digits = bytes[(at + 10)...].prefix { $0 >= 48 && $0 <= 57 }
+            if let size = Int(String(decoding: digits, as: UTF8.self)), size <= 3 { insert("tinyfont") }
+        }
+    }
+}
+
 /// Reduces HTML to its text: tags and comments removed, style and script contents dropped,
 /// common entities decoded, and the URLs of `href`, `src` and `action` attributes kept as
 /// words (they are among the strongest spam clues).
 enum HTMLText {
     static func strip(_ html: [UInt8]) -> [UInt8] {
+        var features = HTMLFeatures()
+        return strip(html, features: &features)
+    }
+
+    /// Also notes in `features` what the markup does that readers do not see: hidden text,
+    /// tiny fonts, text in white, images, comments inside text, and the tag names used.
+    static func strip(_ html: [UInt8], features: inout HTMLFeatures) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(html.count / 2)
         var i = 0
@@ -328,6 +396,7 @@ enum HTMLText {
             if byte == 60 {  // "<"
                 if startsWith(html, i, "<!--") {
                     // A comment joins the text around it: spammers split words with comments.
+                    if let last = output.last, !isASCIIWhitespace(last) { features.insert("comment-in-text") }
                     i = find(html, from: i + 4, "-->").map { $0 + 3 } ?? n
                     continue
                 }
@@ -339,6 +408,9 @@ enum HTMLText {
                 while nameEnd < n, isASCIILetter(html[nameEnd]) || (html[nameEnd] >= 48 && html[nameEnd] <= 57) { nameEnd += 1 }
                 let name = String(decoding: html[nameStart..<nameEnd].map(asciiLower), as: UTF8.self)
                 let tagEnd = findTagEnd(html, from: nameEnd)
+                if html[nameStart - 1] != 47, !name.isEmpty {
+                    features.tag(name, attributes: html[nameEnd..<tagEnd])
+                }
                 extractURLs(html[nameEnd..<tagEnd], into: &output)
                 i = min(n, tagEnd + 1)
                 if (name == "style" || name == "script"), html[nameStart - 1] != 47 {
@@ -360,7 +432,7 @@ enum HTMLText {
         return output
     }
 
-    private static let blockTags: Set<String> = [
+    static let blockTags: Set<String> = [
         "br", "p", "div", "td", "th", "tr", "li", "ul", "ol", "table", "title", "hr", "h1", "h2", "h3",
         "h4", "h5", "h6", "blockquote", "body", "head", "html", "img", "a", "option", "pre",
     ]

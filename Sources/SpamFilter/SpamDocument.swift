@@ -14,6 +14,10 @@ public struct SpamDocument: Sendable, Equatable {
     public var messageKey: UInt64
     /// What decoding left out because a limit was reached (empty when complete).
     public var truncation: Set<SpamTruncation>
+    /// Observations on the message's shape made while decoding (without the `html:`/`mime:`
+    /// prefix the tokeniser adds): the MIME structure, and from HTML parts hidden text, tiny
+    /// fonts, image-only mail and the tag names used. See `SpamTokenizerOptions.structure`.
+    public var structure: [String] = []
 
     public init(headers: [(name: String, value: String)], textParts: [String],
                 messageKey: UInt64? = nil, truncation: Set<SpamTruncation> = []) {
@@ -43,7 +47,7 @@ public struct SpamDocument: Sendable, Equatable {
         lhs.headers.count == rhs.headers.count
             && zip(lhs.headers, rhs.headers).allSatisfy { $0.name == $1.name && $0.value == $1.value }
             && lhs.textParts == rhs.textParts && lhs.messageKey == rhs.messageKey
-            && lhs.truncation == rhs.truncation
+            && lhs.truncation == rhs.truncation && lhs.structure == rhs.structure
     }
 }
 

@@ -274,6 +274,9 @@ public struct LearnSummary: Sendable, Equatable {
     public var forgotten = 0
     /// Messages `forget` did not know.
     public var unknown = 0
+    /// Messages not learnt because the database already scored them within the train-on-error
+    /// margin of their class (`TrainOnError`); they are not remembered as learnt.
+    public var confident = 0
 
     public init() {}
 }
@@ -295,8 +298,10 @@ public struct TokenDatabase: Sendable {
 
     /// Learns messages as `spamClass` in one write. A message whose key was already learnt as
     /// this class counts once; one learnt as the other class is moved (forgotten, then learnt).
+    /// With `onError`, a new message the counts so far already score within the margin of its
+    /// class is left out (train on error or unsure), once the database holds both classes.
     @discardableResult
-    public func learn(_ messages: [LearnableMessage], as spamClass: SpamClass) throws -> LearnSummary {
+    public func learn(_ messages: [LearnableMessage], as spamClass: SpamClass, onError: TrainOnError? = nil) throws -> LearnSummary {
         try update { table in
             var summary = LearnSummary()
             for message in messages {
@@ -305,6 +310,13 @@ public struct TokenDatabase: Sendable {
                     table.apply(message.tokens, as: previous, delta: -1)
                     summary.reclassified += 1
                 } else {
+                    if let onError, table.spamMessageCount > 0, table.hamMessageCount > 0 {
+                        let score = onError.classifier.score(message.tokens, using: table)
+                        if spamClass == .spam ? score >= 1 - onError.margin : score <= onError.margin {
+                            summary.confident += 1
+                            continue
+                        }
+                    }
                     summary.learnt += 1
                 }
                 table.apply(message.tokens, as: spamClass, delta: 1)
@@ -396,8 +408,28 @@ func directoryName(_ path: String) -> String {
     return String(path[..<slash])
 }
 
+/// Train on error or unsure (TOE): learn only what the database does not already score within
+/// `margin` of the message's class. Measured with `spam-classify --cross-validate toe=1
+/// toemargin=0.00001 toepasses=1` (messages learnt in a mixed order): FN at FP ≤ 0.1 % 3.4 %
+/// instead of 4.4 %, 1−AUC 0.012 % instead of 0.021 %, and 43,000 instead of 94,000 tokens.
+/// Learning all spam before any ham undoes the gain (FN 5.5 %), hence off by default
+/// (`spam_train_on_error`).
+public struct TrainOnError: Sendable {
+    public var margin: Double
+    public var classifier: SpamClassifier
+
+    public init(margin: Double = 0.00001, classifier: SpamClassifier = SpamClassifier()) {
+        self.margin = margin
+        self.classifier = classifier
+    }
+}
+
 /// The database while a writer holds the lock: plain dictionaries, serialised afresh.
-struct MutableTokenTable {
+struct MutableTokenTable: TokenCountSource {
+    var spamMessageCount: UInt64 { spamMessages }
+    var hamMessageCount: UInt64 { hamMessages }
+    func counts(for token: UInt64) -> TokenCounts { tokens[token] ?? .zero }
+
     var spamMessages: UInt64 = 0
     var hamMessages: UInt64 = 0
     var generation: UInt64 = 0

@@ -25,6 +25,14 @@ public struct SpamTokenizerOptions: Sendable, Equatable {
     public var otherHeaders: Bool = false
     /// Keep the case of body words (otherwise ASCII letters are lower-cased).
     public var keepCase: Bool = false
+    /// The decoder's `SpamDocument.structure` observations as tokens (`mime:` shape,
+    /// `html:hidden`, `html:tinyfont`, `html:image-only`, `html:tag:…`).
+    public var structure: Bool = false
+    /// For words that mix letters with look-alike digits or punctuation (`v1agra`, `v.i.a.g.r.a`),
+    /// also the word read back (`deob:viagra`).
+    public var deobfuscate: Bool = false
+    /// Character bigrams (`ng:`) of runs in non-Latin scripts, which do not separate words by spaces.
+    public var scriptBigrams: Bool = false
 
     public init() {}
 }
@@ -96,6 +104,9 @@ public struct SpamTokenizer: Sendable {
         for field in document.headers {
             if run.full { break }
             run.header(name: field.name, value: field.value)
+        }
+        if options.structure {
+            for item in document.structure where !run.full { run.emit(item) }
         }
         var budget = limits.maxScannedTextBytes
         for part in document.textParts {
@@ -188,6 +199,8 @@ private struct TokenizerRun {
             previousWord.removeAll(keepingCapacity: true)
             return
         }
+        if options.scriptBigrams, chunk.contains(where: { $0 >= 0xCD }) { scriptBigrams(chunk, prefix: prefix) }
+        if options.deobfuscate, chunk.count >= 4 { deobfuscated(chunk, prefix: prefix) }
         guard chunk.count >= limits.minWordLength else { return }
         var digits = 0
         for b in chunk where b >= 48 && b <= 57 { digits += 1 }
@@ -208,6 +221,41 @@ private struct TokenizerRun {
             }
             previousWord = lower
         }
+    }
+
+    /// Character bigrams of the scalars at or above U+0370 (Greek, Cyrillic, CJK, …).
+    mutating func scriptBigrams(_ chunk: Slice<UnsafeBufferPointer<UInt8>>, prefix: String) {
+        var previous: Unicode.Scalar? = nil
+        var emitted = 0
+        for scalar in String(decoding: chunk, as: UTF8.self).unicodeScalars {
+            guard scalar.value >= 0x370 else { previous = nil; continue }
+            if let previous, emitted < 64 {
+                emitted += 1
+                emit("\(prefix)ng:", Array((String(previous) + String(scalar)).utf8))
+            }
+            previous = scalar
+        }
+    }
+
+    /// `v1agra`, `V.I.A.G.R.A`, `fr3e`: look-alike digits mapped to letters, inner punctuation dropped.
+    mutating func deobfuscated(_ chunk: Slice<UnsafeBufferPointer<UInt8>>, prefix: String) {
+        var letters = 0, tricks = 0
+        var word: [UInt8] = []
+        for b in chunk {
+            switch b {
+            case 65...90, 97...122: letters += 1; word.append(b | 0x20)
+            case 48: tricks += 1; word.append(111)
+            case 49: tricks += 1; word.append(105)
+            case 51: tricks += 1; word.append(101)
+            case 52, 64: tricks += 1; word.append(97)
+            case 53, 36: tricks += 1; word.append(115)
+            case 55: tricks += 1; word.append(116)
+            case 46, 45, 95, 42, 39, 124: tricks += 1
+            default: return
+            }
+        }
+        guard tricks > 0, letters >= 2, letters >= tricks, word.count >= 3, word.count <= limits.maxWordLength else { return }
+        emit("\(prefix)deob:", word)
     }
 
     @inline(__always)

@@ -58,7 +58,7 @@ struct Spam: ParsableCommand {
             let (options, db) = try database.setup(global)
             do {
                 let (summary, files) = try SpamTraining(database: db, options: options).train(paths, as: spam ? .spam : .ham)
-                print("\(db.path): \(files) messages: \(summary.learnt) learnt, \(summary.reclassified) moved from \(spam ? "ham" : "spam"), \(summary.alreadyKnown) known already")
+                print("\(db.path): \(files) messages: \(summary.learnt) learnt, \(summary.reclassified) moved from \(spam ? "ham" : "spam"), \(summary.alreadyKnown) known already\(summary.confident > 0 ? ", \(summary.confident) scored right already (not learnt)" : "")")
             } catch {
                 throw fail(error)
             }

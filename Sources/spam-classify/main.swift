@@ -1,4 +1,9 @@
 // spam-classify DATABASE FILE...: the benchmark's bulk classifier (scripts/bench spam).
+// spam-classify --cross-validate CORPUS [KEY=VALUE...]: k-fold cross-validation (FN at FP ≤ fp with
+//   the threshold from the training folds only, 1-AUC); knobs: folds, fp, strength, x, deviation,
+//   clues, mincount, bigrams, headers, structure, deob, ngrams, minword, maxword, toe, toepasses,
+//   toemargin, spamfirst, model=bayes|lr|both, rate, passes (see CrossValidation.swift).
+// spam-classify --drift CORPUS [KEY=VALUE...]: the drift splits the corpus allows (ham source, time).
 // Prints "<score> <file>" per message: decode + tokenise + classify against the mapped token
 // database, the same code postamt-spamcheck runs for its Bayes rules. Not installed.
 #if canImport(Glibc)
@@ -27,33 +32,48 @@ func readFile(_ path: String) -> [UInt8]? {
 }
 
 let arguments = CommandLine.arguments
-if arguments.count >= 2, arguments[1] == "--cross-validate" {
+if arguments.count >= 2, arguments[1] == "--cross-validate" || arguments[1] == "--drift" {
     // spam-classify --cross-validate CORPUS [folds=5] [KEY=VALUE...]: the experiments' knobs.
-    var classifier = SpamClassifier()
-    var tokenizer = SpamTokenizer()
-    var folds = 5, targetFP = 0.001
+    var experiment = Experiment()
     for setting in arguments.dropFirst(3) {
         let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)
-        guard pair.count == 2, let value = Double(pair[1]) else { complain("spam-classify: bad setting \(setting)"); exit(2) }
+        guard pair.count == 2 else { complain("spam-classify: bad setting \(setting)"); exit(2) }
+        if pair[0] == "model" { experiment.model = pair[1]; continue }
+        guard let value = Double(pair[1]) else { complain("spam-classify: bad setting \(setting)"); exit(2) }
         switch pair[0] {
-        case "folds": folds = Int(value)
-        case "fp": targetFP = value
-        case "strength": classifier.unknownTokenStrength = value
-        case "deviation": classifier.minimumDeviation = value
-        case "clues": classifier.maxClues = Int(value)
-        case "bigrams": tokenizer.options.bigrams = value != 0
-        case "headers": tokenizer.options.otherHeaders = value != 0
-        case "minword": tokenizer.limits.minWordLength = Int(value)
-        case "maxword": tokenizer.limits.maxWordLength = Int(value)
+        case "folds": experiment.folds = Int(value)
+        case "fp": experiment.targetFP = value
+        case "strength": experiment.classifier.unknownTokenStrength = value
+        case "x": experiment.classifier.unknownTokenProbability = value
+        case "deviation": experiment.classifier.minimumDeviation = value
+        case "clues": experiment.classifier.maxClues = Int(value)
+        case "mincount": experiment.classifier.minimumTokenCount = UInt32(value)
+        case "bigrams": experiment.tokenizer.options.bigrams = value != 0
+        case "headers": experiment.tokenizer.options.otherHeaders = value != 0
+        case "structure": experiment.tokenizer.options.structure = value != 0
+        case "deob": experiment.tokenizer.options.deobfuscate = value != 0
+        case "ngrams": experiment.tokenizer.options.scriptBigrams = value != 0
+        case "minword": experiment.tokenizer.limits.minWordLength = Int(value)
+        case "maxword": experiment.tokenizer.limits.maxWordLength = Int(value)
+        case "toe": experiment.trainOnError = value != 0
+        case "toepasses": experiment.toePasses = Int(value)
+        case "toemargin": experiment.toeMargin = value
+        case "spamfirst": experiment.spamFirst = value != 0
+        case "rate": experiment.logistic.rate = Float(value)
+        case "passes": experiment.logistic.passes = Int(value)
         default: complain("spam-classify: unknown setting \(pair[0])"); exit(2)
         }
     }
     guard arguments.count >= 3 else { complain("usage: spam-classify --cross-validate CORPUS [KEY=VALUE...]"); exit(2) }
-    crossValidate(corpus: arguments[2], folds: folds, classifier: classifier, tokenizer: tokenizer, targetFP: targetFP)
+    if arguments[1] == "--drift" {
+        drift(corpus: arguments[2], experiment: experiment)
+    } else {
+        crossValidate(corpus: arguments[2], experiment: experiment)
+    }
     exit(0)
 }
 guard arguments.count >= 3 else {
-    complain("usage: spam-classify DATABASE FILE... | spam-classify --cross-validate CORPUS [KEY=VALUE...]")
+    complain("usage: spam-classify DATABASE FILE... | spam-classify --cross-validate|--drift CORPUS [KEY=VALUE...]")
     exit(2)
 }
 do {

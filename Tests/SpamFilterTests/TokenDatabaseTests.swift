@@ -51,6 +51,27 @@ func hash(_ token: String) -> UInt64 { TokenHasher.hash(token.utf8) }
         #expect(after.generation > reopened.generation)
     }
 
+    @Test func trainOnErrorSkipsWhatIsAlreadyScoredRight() throws {
+        let directory = TemporaryDirectory()
+        let database = TokenDatabase(path: directory.path + "/tokens.db")
+        let onError = TrainOnError(margin: 0.01)
+        // Until both classes are present everything is learnt.
+        let spam = (0..<20).map { doc("cheap pills viagra casino offer \($0)", id: "<s\($0)@x>") }
+        #expect(try database.learn(spam, as: .spam, onError: onError).learnt == 20)
+        let ham = (0..<20).map { doc("lunch meeting agenda minutes project \($0)", id: "<h\($0)@x>") }
+        let first = try database.learn(ham, as: .ham, onError: onError)
+        #expect(first.learnt >= 1 && first.learnt + first.confident == 20)
+        // A spam message the counts already call spam is skipped and not remembered.
+        let obvious = doc("cheap pills viagra casino offer", id: "<obvious@x>")
+        let skipped = try database.learn([obvious], as: .spam, onError: onError)
+        #expect(skipped.confident == 1 && skipped.learnt == 0)
+        #expect(try database.snapshot().learntClass(ofMessage: obvious.key) == nil)
+        // One the counts get wrong is learnt; without `onError` everything is.
+        let hard = doc("project lunch cheap pills", id: "<hard@x>")
+        #expect(try database.learn([hard], as: .spam, onError: onError).learnt == 1)
+        #expect(try database.learn([obvious], as: .spam).learnt == 1)
+    }
+
     @Test func learningTheSameMessageTwiceCountsOnce() throws {
         let directory = TemporaryDirectory()
         let database = TokenDatabase(path: directory.path + "/tokens.db")

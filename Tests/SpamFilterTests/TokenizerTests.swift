@@ -61,6 +61,26 @@ func tokens(headers: [(String, String)] = [], body: String = "", options: SpamTo
         #expect(tokens(body: "buy now", options: options).contains("bi:buy now"))
     }
 
+    @Test func experimentalFamiliesAreOptions() {
+        var options = SpamTokenizerOptions()
+        let mail = Array(("Content-Type: text/html\r\n\r\n<p style=\"display: none\">x</p><font size=1>tiny</font>"
+            + "<img src=\"http://a.example/i.gif\"> V1agra \u{4F60}\u{597D}\u{5417}").utf8)
+        #expect(SpamDocument.decode(rawMessage: mail).structure.isEmpty)
+        let document = SpamDocument.decode(rawMessage: mail, structure: true)
+        for item in ["mime:text/html", "html:hidden", "html:tinyfont", "html:tag:img", "html:images 1", "html:image-only"] {
+            #expect(document.structure.contains(item), "\(item) missing from \(document.structure)")
+        }
+        var found = Set(SpamTokenizer(options: options).tokenize(document).texts)
+        #expect(!found.contains("html:hidden") && !found.contains("deob:viagra") && !found.contains("ng:\u{4F60}\u{597D}"))
+        options.structure = true
+        options.deobfuscate = true
+        options.scriptBigrams = true
+        found = Set(SpamTokenizer(options: options).tokenize(document).texts)
+        for token in ["html:hidden", "mime:text/html", "deob:viagra", "ng:\u{4F60}\u{597D}", "ng:\u{597D}\u{5417}"] {
+            #expect(found.contains(token), "\(token) missing from \(found.sorted())")
+        }
+    }
+
     @Test func tokensAreDistinctAndHashesMatchText() {
         let document = SpamDocument(headers: [], textParts: ["spam spam SPAM eggs"])
         let list = SpamTokenizer().tokenize(document)
