@@ -52,7 +52,10 @@ def bench_smtp(args):
         sys.exit("bench: needs root (creates users, runs the privileged spawner, smtpd drops to postamt)")
     if args.compare_postfix:
         import bench_smtp_compare
-        root, users = setup_installation("postamt-bench-smtp-", max(2, args.users), "local_domains = bench.example\n")
+        root, users = setup_installation("postamt-bench-smtp-", max(2, args.users),
+                                         "local_domains = bench.example\nspam_spf = no\nspam_dkim = no\nspam_dmarc = no\n"
+                                         # --serve's limits, as high as postamt-listen's -c/-C below
+                                         "listen_connection_limit = 200\nlisten_client_limit = 200\n")
         try:
             listen = [f"{root}/bin/postamt-listen", "-1", "-c", "200", "-C", "200", "127.0.0.1",
                       f"{root}/bin/postamt-smtpd", "mx"]

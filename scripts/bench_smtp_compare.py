@@ -150,7 +150,14 @@ def measure(name, group, port, user, sessions, count, size, reuse):
     r = drive(port, user, sessions, count, size, reuse)
     accepted = time.monotonic() - start
     deadline = time.monotonic() + 600
+    last, last_change = -1, time.monotonic()
     while count_new(user) - before_files < count and time.monotonic() < deadline:
+        # Refused or deferred messages never arrive: stop waiting after 30 s without progress.
+        now_count = count_new(user)
+        if now_count != last:
+            last, last_change = now_count, time.monotonic()
+        elif time.monotonic() - last_change > 30:
+            break
         time.sleep(0.02)
     end_to_end = time.monotonic() - start
     delivered = count_new(user) - before_files
@@ -160,57 +167,116 @@ def measure(name, group, port, user, sessions, count, size, reuse):
     fsyncs = fsync_count(counter, os.path.basename(group.path))
     return {"accepted": count / accepted, "end": delivered / end_to_end, "cpu_ms": 1000 * cpu / max(delivered, 1),
             "fsyncs": None if fsyncs is None else fsyncs / max(delivered, 1), "failed": r.returncode != 0,
-            "delivered": delivered}
+            "delivered": delivered, "count": count}
+
+
+def serve_process(root, env, group, log):
+    """postamt-smtpd --serve mx on a listening socket of ours (fd 0, inetd's wait style)."""
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    port = sock.getsockname()[1]
+    p = subprocess.Popen([f"{root}/bin/postamt-smtpd", "--serve", "mx"], env=env, stdin=sock.fileno(),
+                         stdout=subprocess.DEVNULL, stderr=log, preexec_fn=group.enter)
+    sock.close()
+    return p, port
+
+
+def train_spam(root, env, corpus, sample=300):
+    """A Bayes database from a few hundred corpus messages, so the filter's classifier has tokens
+    to look up; returns how many it learnt (0 without a corpus)."""
+    learnt = 0
+    for cls in ("ham", "spam"):
+        src = os.path.join(corpus, cls)
+        if not os.path.isdir(src):
+            continue
+        d = tempfile.mkdtemp(prefix=f"postamt-bench-train-{cls}-")
+        for name in sorted(os.listdir(src))[:sample // 2]:
+            os.symlink(os.path.join(src, name), os.path.join(d, name))
+            learnt += 1
+        subprocess.run([f"{root}/bin/postamt", "spam", "learn", f"--{cls}", d], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(d, ignore_errors=True)
+    return learnt
 
 
 def run(args, root, users, listen_cmd, env, CPUGroup):
-    """root: an installed Postamt (setup_installation); users[0] for Postamt, users[1] for Postfix."""
+    """root: an installed Postamt (setup_installation); users[0] for Postamt, users[1] for Postfix.
+
+    Postamt runs three ways on one installation and one runner: per connection (postamt-listen
+    starting postamt-smtpd), the long-lived postamt-smtpd --serve, and per connection with the
+    spam filter in the path (POSTAMT_QUEUE=postamt-spamcheck-queue: Bayes and header rules,
+    SPF/DKIM/DMARC off, no DNS lists)."""
     if not ensure_postfix():
         sys.exit("bench: postfix (smtp-source) cannot be installed")
     ours = CPUGroup("ours-smtp")
     theirs = CPUGroup("postfix-smtp")
     postfix = None
-    runner = listen = None
+    processes = []
     try:
         runner = subprocess.Popen([f"{root}/bin/postamt-runner"], env=env, stderr=open(f"{root}/runner.log", "w"),
                                   preexec_fn=ours.enter)
+        processes.append(runner)
         while not os.path.isdir(f"{root}/var/spool/postamt/incoming"):
             time.sleep(0.05)
-        listen = subprocess.Popen(listen_cmd, env=env, stdout=subprocess.PIPE, stderr=open(f"{root}/smtpd.log", "w"),
-                                  preexec_fn=ours.enter)
+        log = open(f"{root}/smtpd.log", "w")
+        listen = subprocess.Popen(listen_cmd, env=env, stdout=subprocess.PIPE, stderr=log, preexec_fn=ours.enter)
+        processes.append(listen)
         our_port = int(listen.stdout.readline())
+        serve, serve_port = serve_process(root, env, ours, log)
+        processes.append(serve)
+        learnt = train_spam(root, env, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "corpus"))
+        spam_env = dict(env, POSTAMT_QUEUE=f"{root}/bin/postamt-spamcheck-queue")
+        spam_listen = subprocess.Popen(listen_cmd, env=spam_env, stdout=subprocess.PIPE, stderr=log, preexec_fn=ours.enter)
+        processes.append(spam_listen)
+        spam_port = int(spam_listen.stdout.readline())
         postfix_port = 20000 + random.randrange(20000)
         postfix = PrivatePostfix(postfix_port, users[1])
         postfix.start(theirs)
         time.sleep(1.0)
+        servers = [("Postamt", ours, our_port, users[0]), ("Postamt --serve", ours, serve_port, users[0]),
+                   ("Postfix", theirs, postfix_port, users[1])]
         rows = []
         for sessions in [1, 20, 50]:
             for reuse in [False, True]:
                 count = args.n if sessions > 1 else max(200, args.n // 5)
-                label = f"{sessions:2d} session{'s' if sessions > 1 else ' '}, {'reused' if reuse else 'new   '} connections"
-                print(f"bench: {label}: load {load()} before Postamt", file=sys.stderr)
-                a = measure("postamt", ours, our_port, users[0], sessions, count, args.size, reuse)
-                print(f"bench: {label}: load {load()} before Postfix", file=sys.stderr)
-                b = measure("postfix", theirs, postfix_port, users[1], sessions, count, args.size, reuse)
-                rows.append((label, count, a, b))
-        print(f"{'':34} {'accepted msg/s':>22} {'end to end msg/s':>22} {'CPU ms/msg':>20} {'fsyncs/msg':>16}")
-        print(f"{'':34} {'Postamt':>10} {'Postfix':>11} {'Postamt':>10} {'Postfix':>11} {'Postamt':>9} {'Postfix':>10} {'Postamt':>7} {'Postfix':>8}")
-        for label, count, a, b in rows:
-            def f(x, digits=0):
-                return "?" if x is None else f"{x:.{digits}f}"
-            print(f"{label:34} {f(a['accepted']):>10} {f(b['accepted']):>11} {f(a['end']):>10} {f(b['end']):>11} "
-                  f"{f(a['cpu_ms'], 2):>9} {f(b['cpu_ms'], 2):>10} {f(a['fsyncs'], 1):>7} {f(b['fsyncs'], 1):>8}"
-                  + ("  (smtp-source reported errors)" if a["failed"] or b["failed"] else ""))
-        for label, count, a, b in rows:
-            print(f"ratio {label}: end to end {a['end'] / max(b['end'], 1e-9):.2f}x Postfix's, CPU {a['cpu_ms'] / max(b['cpu_ms'], 1e-9):.2f}x")
-        print(f"({count} messages of {args.size} bytes per run, 200+ with one session; CPU: usage_usec of each server's cgroup v2)")
+                label = f"{sessions:2d} session{'s' if sessions > 1 else ' '}, {'reused' if reuse else 'new   '}"
+                results = {}
+                for name, group, port, user in servers:
+                    print(f"bench: {label}: load {load()} before {name}", file=sys.stderr)
+                    results[name] = measure(name, group, port, user, sessions, count, args.size, reuse)
+                rows.append((label, count, results))
+        spam_rows = []
+        for sessions in [1, 20]:
+            count = args.n if sessions > 1 else max(200, args.n // 5)
+            label = f"{sessions:2d} session{'s' if sessions > 1 else ' '}, new   "
+            print(f"bench: {label}: load {load()} before Postamt + spam filter", file=sys.stderr)
+            spam_rows.append((label, count, measure("spam", ours, spam_port, users[0], sessions, count, args.size, False)))
+
+        def f(x, digits=0):
+            return "?" if x is None else f"{x:.{digits}f}"
+        print(f"{'':20} {'':16} {'accepted':>9} {'end to end':>11} {'CPU':>7} {'fsyncs':>7} {'vs Postfix':>21}")
+        print(f"{'':20} {'':16} {'msg/s':>9} {'msg/s':>11} {'ms/msg':>7} {'/msg':>7} {'end to end':>11} {'CPU':>9}")
+        for label, count, results in rows:
+            b = results["Postfix"]
+            for name, *_ in servers:
+                a = results[name]
+                ratio = "" if name == "Postfix" else f"{a['end'] / max(b['end'], 1e-9):10.2f}x {a['cpu_ms'] / max(b['cpu_ms'], 1e-9):8.2f}x"
+                print(f"{label:20} {name:16} {f(a['accepted']):>9} {f(a['end']):>11} {f(a['cpu_ms'], 2):>7} {f(a['fsyncs'], 1):>7} {ratio}"
+                      + ("  (smtp-source reported errors)" if a["failed"] else "")
+                      + (f"  (only {a['delivered']} of {a['count']} delivered)" if a["delivered"] < a["count"] else ""))
+        for label, count, a in spam_rows:
+            print(f"{label:20} {'Postamt + spam':16} {f(a['accepted']):>9} {f(a['end']):>11} {f(a['cpu_ms'], 2):>7} {f(a['fsyncs'], 1):>7}"
+                  + ("  (smtp-source reported errors)" if a["failed"] else "")
+                  + (f"  (only {a['delivered']} of {a['count']} delivered)" if a["delivered"] < a["count"] else ""))
+        print(f"({args.n} messages of {args.size} bytes per run, {max(200, args.n // 5)} with one session; CPU: usage_usec of each "
+              f"server's cgroup v2; spam filter: Bayes trained on {learnt} corpus messages, header rules, no network checks)")
     finally:
-        if listen:
-            listen.terminate()
-            listen.wait()
-        if runner:
-            runner.terminate()
-            runner.wait()
+        for p in reversed(processes):
+            p.terminate()
+            p.wait()
         if postfix:
             postfix.stop()
         ours.remove()

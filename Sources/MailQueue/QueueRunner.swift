@@ -12,11 +12,23 @@ import MailSystem
 /// output pipes of running deliveries. Every state change is written to state/ID before the
 /// runner acts on it, so a SIGKILL at any moment loses nothing; a delivery may repeat only when
 /// the runner dies between a delivery's success and the state write (qmail's window).
+///
+/// The envelope in incoming/ID is a message's state until its first result: "every recipient
+/// pending" is exactly what it says, so the runner writes no state/ID before the first
+/// attempt (two fsyncs per message saved). Recovery is the same either way: a runner that
+/// starts over finds the envelope and resolves it again, as it finds a state file that still
+/// says pending. The first state/ID write removes the envelope (the state file wins while both
+/// exist, see ingest).
 public final class QueueRunner {
     final class Message {
         var state: MessageState
         var inFlight = 0
-        init(_ state: MessageState) { self.state = state }
+        /// state/ID exists; false while the envelope in incoming/ID still stands for the state.
+        var hasStateFile: Bool
+        init(_ state: MessageState, hasStateFile: Bool = true) {
+            self.state = state
+            self.hasStateFile = hasStateFile
+        }
     }
 
     struct Running {
@@ -121,6 +133,13 @@ public final class QueueRunner {
             do {
                 guard let bytes = try FileIO.readFile(layout.stateFile(id)) else { continue }
                 var state = try MessageState.decode(bytes)
+                // Removal unlinks state/ID before mess/ID without an fsync between them (see
+                // remove): a file system that reorders the two after a crash can leave a state
+                // without its message. The message was finished then; it cannot be delivered
+                // either way, and retrying it would only end in an empty expiry bounce.
+                guard FileIO.exists(layout.message(id)) else {
+                    throw QueueEnvelope.Invalid(why: "state without its message file (a removal interrupted by a crash, or damage)")
+                }
                 // A delivery that was running when the runner stopped is tried again.
                 for i in state.recipients.indices where state.recipients[i].nextAttempt < 0 {
                     state.recipients[i].nextAttempt = 0
@@ -245,10 +264,15 @@ public final class QueueRunner {
     }
 
     func ingest(_ id: String) {
-        if messages[id] != nil || FileIO.exists(layout.stateFile(id)) {
+        if let known = messages[id] {
+            // Picked up already: the envelope stays until the first state write.
+            if known.hasStateFile { unlink(layout.envelope(id)) }
+            return
+        }
+        if FileIO.exists(layout.stateFile(id)) {
             // Picked up before a crash: the state file is the truth.
             unlink(layout.envelope(id))
-            if messages[id] == nil { loadStates() }
+            loadStates()
             return
         }
         let record: QueueEnvelope
@@ -300,14 +324,8 @@ public final class QueueRunner {
         state.envid = record.dsn.envid
         state.submitter = record.submitter
         state.requireTLS = record.dsn.requireTLS
-        do {
-            try FileIO.writeAtomically(layout.stateFile(id), state.encoded())
-        } catch {
-            log.error("cannot write state: \(error); will retry", id: id)
-            timers.push(Clock.seconds() + 5, "")
-            return
-        }
-        unlink(layout.envelope(id))
+        // No state/ID yet: the envelope, fsync'd by postamt-queue, says the same (see the type's
+        // comment); persist writes state/ID at the first result and then removes the envelope.
         // Postfix's pickup line for mail submitted on this host (sendmail, postamt-queue run by
         // a user): pflogsumm counts it as received, as it counts smtpd's "client=" line.
         // smtpd and the runner's own notifications inject as mail_owner (or as the runner's
@@ -319,7 +337,7 @@ public final class QueueRunner {
         for r in recipients where r.status == .failed {
             log.info("to=<\(r.original)>, relay=none, delay=0, status=bounced (\(r.reason))", id: id)
         }
-        messages[id] = Message(state)
+        messages[id] = Message(state, hasStateFile: false)
         markReady(id)
     }
 
@@ -398,7 +416,13 @@ public final class QueueRunner {
                 changed = changed || outcome.changed
                 if let t = outcome.later { later = min(later ?? t, t) }
             }
-            if changed && m.inFlight == 0 { persist(m) }
+            if changed && m.inFlight == 0 {
+                persist(m)
+            } else if !m.hasStateFile && m.inFlight == 0 && later != nil {
+                // Nothing runs and nothing is due before `later` (a destination left alone):
+                // the message waits, so it gets its state file now and mailq lists it as active.
+                persist(m)
+            }
             if let later { timers.push(later, id) }
             if m.inFlight == 0 { finishRound(m) }
         }
@@ -571,8 +595,15 @@ public final class QueueRunner {
         do {
             try FileIO.writeAtomically(layout.stateFile(m.state.id), m.state.encoded())
         } catch {
-            // The old state stays valid: at worst a delivery repeats after a crash.
+            // The old state (or the envelope) stays valid: at worst a delivery repeats after a crash.
             log.error("cannot save state: \(error)", id: m.state.id)
+            return
+        }
+        if !m.hasStateFile {
+            // state/ID is durable now (writeAtomically fsyncs it and state/); the envelope is
+            // no longer the state. A crash before this unlink leaves both: ingest keeps the state.
+            m.hasStateFile = true
+            unlink(layout.envelope(m.state.id))
         }
     }
 
@@ -603,11 +634,19 @@ public final class QueueRunner {
         }
     }
 
+    /// The message is finished: its state (or envelope) goes first, then the message file.
+    ///
+    /// No fsync. A crash (power loss; kill -9 loses no unlink) can at worst undo some of the
+    /// unlinks: all of them, and the message is delivered again (the window a crash between a
+    /// delivery and its state write already has, qmail's and Postfix's too); the message file's
+    /// only, and it is an orphan that cleanOrphans removes after orphan_age; the state's or
+    /// envelope's only (a file system that reorders unlinks), and loadStates/ingest find it
+    /// without its message and move it to corrupt/ with a log line instead of retrying it.
+    /// Nothing accepted is lost: removal only ever follows the last result.
     func remove(_ m: Message) {
         let id = m.state.id
-        unlink(layout.stateFile(id))
+        if m.hasStateFile { unlink(layout.stateFile(id)) }
         unlink(layout.envelope(id))
-        try? FileIO.fsyncDirectory(layout.state)
         unlink(layout.message(id))
         messages.removeValue(forKey: id)
         log.info("removed", id: id)

@@ -25,10 +25,16 @@ public enum SMTPDaemon {
 
     static let log = Log(program: "postamt-smtpd")
 
-    /// The program: `postamt-smtpd [mx|submission|smtps]`.
+    /// The program: `postamt-smtpd [mx|submission|smtps]`, or `postamt-smtpd --serve [ROLE]`
+    /// (SMTPDaemon+Serve.swift).
     public static func main(arguments: [String]) -> Never {
         Signals.resetForProgramStart()
         ignoreBrokenPipeSignal()
+        if arguments.first == "--serve" {
+            guard arguments.count <= 2 else { usage() }
+            guard let role = arguments.count == 2 ? SMTPServerRole(rawValue: arguments[1]) : .mx else { usage() }
+            serve(role: role)
+        }
         let role: SMTPServerRole
         switch arguments.count {
         case 0: role = .mx
@@ -37,6 +43,23 @@ public enum SMTPDaemon {
             role = parsed
         default: usage()
         }
+        let setup = setUp(role: role)
+        runSession(setup, policy: makePolicy(setup.configuration))
+    }
+
+    /// What one process reads before its first session: for a per-connection process all of
+    /// it happens per connection, for `--serve` once.
+    struct Setup {
+        let role: SMTPServerRole
+        let configuration: Configuration
+        let settings: SMTPDaemonSettings
+        let tlsContext: TLSServerContext?
+        let screening: ScreeningSettings
+    }
+
+    /// Configuration, the TLS key (read while we may still be root), the screening state
+    /// directory, then the privilege drop to mail_owner.
+    static func setUp(role: SMTPServerRole) -> Setup {
         let configuration: Configuration
         do {
             configuration = try Configuration.load()
@@ -63,7 +86,8 @@ public enum SMTPDaemon {
                 }
                 let context = TLSServerContext(certificateChainPEM: chain, privateKeyPEM: key,
                                                certificateChainPath: settings.certificateFile, privateKeyPath: settings.keyFile)
-                if role == .smtps { _ = try context.load() }
+                // --serve builds the context once, for every session it forks.
+                if role == .smtps || serving { _ = try context.load() }
                 tlsContext = context
             } catch {
                 log.error("TLS disabled: \(error)")
@@ -81,15 +105,19 @@ public enum SMTPDaemon {
             ScreeningPolicy.prepareStateDirectory(screening, owner: owner)
             do { try Privileges.drop(to: owner) } catch { refuse("\(error)", hostname: settings.hostname) }
         }
+        return Setup(role: role, configuration: configuration, settings: settings, tlsContext: tlsContext, screening: screening)
+    }
 
-        var engineConfiguration = settings.engine
-        if tlsContext == nil { engineConfiguration.startTLSAvailable = false }
+    /// One session on fd 0/1, then exit.
+    static func runSession(_ setup: Setup, policy: SMTPDaemonPolicy) -> Never {
+        var engineConfiguration = setup.settings.engine
+        if setup.tlsContext == nil { engineConfiguration.startTLSAvailable = false }
         let peer = peerAddress()
-        let trusted = peer.map { settings.trustedNetworks.contains($0) } ?? false
-        let policy = ScreeningPolicy(wrapping: makePolicy(configuration), settings: screening, peer: peer, trusted: trusted, log: log)
+        let trusted = peer.map { setup.settings.trustedNetworks.contains($0) } ?? false
+        let screeningPolicy = ScreeningPolicy(wrapping: policy, settings: setup.screening, peer: peer, trusted: trusted, log: log)
 
-        let session = SMTPDaemonSession(settings: settings, engineConfiguration: engineConfiguration,
-                                        tlsContext: tlsContext, peer: peer, trusted: trusted, policy: policy, log: log)
+        let session = SMTPDaemonSession(settings: setup.settings, engineConfiguration: engineConfiguration,
+                                        tlsContext: setup.tlsContext, peer: peer, trusted: trusted, policy: screeningPolicy, log: log)
         session.run()
         exit(Exit.sessionEnded.rawValue)
     }
@@ -116,13 +144,15 @@ public enum SMTPDaemon {
     }
 
     static func usage() -> Never {
-        log.error("usage: postamt-smtpd [mx|submission|smtps]")
+        log.error("usage: postamt-smtpd [mx|submission|smtps] | postamt-smtpd --serve [mx|submission|smtps]")
         exit(Exit.usage.rawValue)
     }
 
     /// Tells the client (plaintext, the only thing we can speak yet) and the log, then exits 75.
+    /// With --serve there is no client yet: the log only.
     static func refuse(_ reason: String, hostname: String) -> Never {
         log.error(reason)
+        if serving { exit(Exit.temporary.rawValue) }
         _ = try? FileIO.writeAll(1, "421 4.3.0 \(hostname) Service temporarily unavailable\r\n")
         exit(Exit.temporary.rawValue)
     }

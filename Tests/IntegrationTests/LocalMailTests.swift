@@ -199,8 +199,11 @@ struct LocalMailTests {
         // delete it.
         try user.writeFile(".postamt-later", "|exit 111\n")
         _ = try system.sendmail(["-i", "\(user.name)+later"], "Subject: remote\n\nx\n")
-        try waitFor("deferred") { system.log().contains("status=deferred (command failed with exit 111") }
-        let remoteID = system.queueFiles("state")[0]
+        // The state file is written just after the deferral's log line (the first result makes
+        // it: before that the envelope stands for it); a ".tmp." file of the write is not it.
+        func stateIDs() -> [String] { system.queueFiles("state").filter { !$0.hasPrefix(".") } }
+        try waitFor("deferred") { system.log().contains("status=deferred (command failed with exit 111") && !stateIDs().isEmpty }
+        let remoteID = stateIDs()[0]
         #expect(remoteID != id)
         #expect(try system.postamt(["queue", "hold", remoteID]).status == 0)
         try waitFor("held") { (try? system.postamt(["queue", "list"]).stdout.contains("\(remoteID)!")) == true }
@@ -212,6 +215,28 @@ struct LocalMailTests {
         #expect(try system.postamt(["queue", "delete", "NOSUCHID"]).status == 1)
         #expect(try system.postamt(["queue", "list"]).stdout == "Mail queue is empty\n")
         #expect(try system.postamt(["queue", "flush"]).status == 0)
+    }
+
+    /// Removal unlinks the state file before the message file without an fsync between them: a
+    /// state whose message is gone (what a crash on a reordering file system can leave) is moved
+    /// to corrupt/ at start, not retried until it expires into an empty bounce.
+    @Test func stateWithoutItsMessageGoesToCorrupt() throws {
+        let user = try TestUser()
+        let system = try Installation()
+        try system.startRunner()
+        try user.writeFile(".postamt-later", "|exit 111\n")
+        _ = try system.sendmail(["-i", "\(user.name)+later"], "Subject: later\n\nx\n")
+        func stateIDs() -> [String] { system.queueFiles("state").filter { !$0.hasPrefix(".") } }
+        try waitFor("deferred") { system.log().contains("status=deferred (command failed with exit 111") && !stateIDs().isEmpty }
+        let id = stateIDs()[0]
+        // A deferred message has its state file and no envelope any more.
+        #expect(system.queueFiles("incoming").isEmpty)
+        system.stopRunner()
+        #expect(unlink("\(system.queue)/mess/\(id)") == 0)
+        try system.startRunner()
+        try waitFor("moved to corrupt/") { system.queueFiles("corrupt").contains("\(id).state") }
+        #expect(stateIDs().isEmpty)
+        #expect(system.log().contains("state without its message file"))
     }
 
     @Test func checkReportsProblemsWithFileAndLine() throws {
