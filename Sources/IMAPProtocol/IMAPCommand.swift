@@ -24,8 +24,9 @@ public enum IMAPCommandKind: Sendable, Equatable {
     case login(user: [UInt8], password: [UInt8])
     /// RFC 5161: capability names, uppercased.
     case enable([String])
-    case select(IMAPMailboxName, condStore: Bool)
-    case examine(IMAPMailboxName, condStore: Bool)
+    /// With QRESYNC's parameter (RFC 7162 §3.2.5) when given.
+    case select(IMAPMailboxName, condStore: Bool, qresync: IMAPQResyncParameters? = nil)
+    case examine(IMAPMailboxName, condStore: Bool, qresync: IMAPQResyncParameters? = nil)
     /// `CREATE name [(USE (\Sent …))]` (RFC 6154 §3).
     case create(IMAPMailboxName, specialUse: [IMAPMailboxAttribute])
     case delete(IMAPMailboxName)
@@ -46,7 +47,8 @@ public enum IMAPCommandKind: Sendable, Equatable {
     /// RFC 4315 §2.1.
     case uidExpunge(IMAPMessageSet)
     case search(IMAPSearchCommand, uid: Bool)
-    case fetch(IMAPMessageSet, [IMAPFetchAttribute], changedSince: UInt64?, uid: Bool)
+    /// `vanished`: the VANISHED modifier of UID FETCH (RFC 7162 §3.2.6).
+    case fetch(IMAPMessageSet, [IMAPFetchAttribute], changedSince: UInt64?, uid: Bool, vanished: Bool = false)
     case store(IMAPMessageSet, IMAPStoreAction, unchangedSince: UInt64?, uid: Bool)
     case copy(IMAPMessageSet, IMAPMailboxName, uid: Bool)
     case move(IMAPMessageSet, IMAPMailboxName, uid: Bool)

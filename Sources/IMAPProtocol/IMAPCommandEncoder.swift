@@ -41,10 +41,11 @@ public struct IMAPCommandEncoder: Sendable {
             write(" ")
             writer.writeAString(password)
         case .enable(let capabilities): write((["ENABLE"] + capabilities).joined(separator: " "))
-        case .select(let mailbox, let condStore), .examine(let mailbox, let condStore):
+        case .select(let mailbox, let condStore, let qresync), .examine(let mailbox, let condStore, let qresync):
             if case .select = kind { write("SELECT ") } else { write("EXAMINE ") }
             writer.writeAString(mailbox.bytes)
-            if condStore { write(" (CONDSTORE)") }
+            let parameters = (condStore ? ["CONDSTORE"] : []) + (qresync.map { [$0.description] } ?? [])
+            if !parameters.isEmpty { write(" (" + parameters.joined(separator: " ") + ")") }
         case .create(let mailbox, let specialUse):
             write("CREATE ")
             writer.writeAString(mailbox.bytes)
@@ -96,7 +97,7 @@ public struct IMAPCommandEncoder: Sendable {
             }
             write(" ")
             writeTopLevelSearchKey(search.key)
-        case .fetch(let set, let attributes, let changedSince, let uid):
+        case .fetch(let set, let attributes, let changedSince, let uid, let vanished):
             write(uid ? "UID FETCH " : "FETCH ")
             writeMessageSet(set)
             write(" (")
@@ -105,7 +106,7 @@ public struct IMAPCommandEncoder: Sendable {
                 writeFetchAttribute(attribute)
             }
             write(")")
-            if let changedSince { write(" (CHANGEDSINCE \(changedSince))") }
+            if let changedSince { write(" (CHANGEDSINCE \(changedSince)" + (vanished ? " VANISHED)" : ")")) }
         case .store(let set, let action, let unchangedSince, let uid):
             write(uid ? "UID STORE " : "STORE ")
             writeMessageSet(set)

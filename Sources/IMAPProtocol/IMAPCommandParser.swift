@@ -71,17 +71,13 @@ extension IMAPByteCursor {
             try expectSpace()
             let mailbox = try readMailbox()
             var condStore = false
+            var qresync: IMAPQResyncParameters?
             if consume(UInt8(ascii: " ")) {
-                // select-params (RFC 9051 §9, RFC 7162 §3.1.8: CONDSTORE)
-                let parameters = try parseList(allowEmpty: false) { (cursor: inout IMAPByteCursor) throws(IMAPParseError) in
-                    IMAPGrammar.uppercasedString(try cursor.readAtom("a select parameter"))
-                }
-                for parameter in parameters {
-                    guard parameter == "CONDSTORE" else { throw error("Unknown select parameter \(parameter)") }
-                    condStore = true
-                }
+                // select-params (RFC 9051 §9, RFC 7162 §3.1.8 CONDSTORE, §3.2.5 QRESYNC)
+                (condStore, qresync) = try parseSelectParameters()
             }
-            return name == "SELECT" ? .select(mailbox, condStore: condStore) : .examine(mailbox, condStore: condStore)
+            return name == "SELECT" ? .select(mailbox, condStore: condStore, qresync: qresync)
+                : .examine(mailbox, condStore: condStore, qresync: qresync)
         case "CREATE": return try parseCreate()
         case "DELETE":
             try expectSpace()

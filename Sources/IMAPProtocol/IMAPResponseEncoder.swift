@@ -168,6 +168,21 @@ public struct IMAPResponseEncoder: Sendable {
     /// `* n EXPUNGE`
     public mutating func expunge(_ sequenceNumber: UInt32) { write("* \(sequenceNumber) EXPUNGE"); writeCRLF() }
 
+    /// `* VANISHED [(EARLIER)] uid-set` (RFC 7162 §3.2.10); nothing for an empty set. Long sets
+    /// are split into several responses, each line at most about 64 KiB.
+    public mutating func vanished(_ uids: IMAPNumberSet, earlier: Bool) {
+        var line = ""
+        for range in uids.ranges {
+            let item = range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound):\(range.upperBound)"
+            if !line.isEmpty && line.utf8.count + item.utf8.count > 65_000 {
+                write(earlier ? "* VANISHED (EARLIER) " : "* VANISHED "); write(line); writeCRLF()
+                line = ""
+            }
+            line += line.isEmpty ? item : "," + item
+        }
+        if !line.isEmpty { write(earlier ? "* VANISHED (EARLIER) " : "* VANISHED "); write(line); writeCRLF() }
+    }
+
     /// `* FLAGS (…)`
     public mutating func flags(_ flags: [IMAPFlag]) {
         write("* FLAGS (" + flags.map(\.name).joined(separator: " ") + ")")

@@ -6,11 +6,13 @@ extension IMAPSession {
         let tag = command.tag
         do {
             switch command.kind {
-            case .select(let name, let condStore), .examine(let name, let condStore):
+            case .select(let name, let condStore, let qresync), .examine(let name, let condStore, let qresync):
                 var readOnly = false
                 if case .examine = command.kind { readOnly = true }
+                // RFC 7162 §3.2.5: the QRESYNC parameter without ENABLE QRESYNC is a BAD.
+                if qresync != nil && !qresyncEnabled { return bad(tag, "QRESYNC is not enabled") }
                 if condStore { condStoreEnabled = true }
-                try select(tag: tag, name: name, readOnly: readOnly, store: store)
+                try select(tag: tag, name: name, readOnly: readOnly, store: store, qresync: qresync)
             case .create(let name, let use):
                 var wire = name.bytes
                 while wire.last == IMAPMailStore.delimiter { wire.removeLast() } // RFC 9051 §6.3.4
@@ -103,7 +105,7 @@ extension IMAPSession {
 
     // MARK: SELECT / EXAMINE
 
-    func select(tag: String, name: IMAPMailboxName, readOnly: Bool, store: IMAPMailStore) throws {
+    func select(tag: String, name: IMAPMailboxName, readOnly: Bool, store: IMAPMailStore, qresync: IMAPQResyncParameters? = nil) throws {
         if let previous = selected {
             try? previous.mailbox.saveCache()
             selected = nil
@@ -154,6 +156,7 @@ extension IMAPSession {
         out.untagged(.ok, code: .uidValidity(view.uidValidity), "UIDs valid")
         out.untagged(.ok, code: .uidNext(view.nextUID), "Predicted next UID")
         out.untagged(.ok, code: .highestModSeq(max(view.highestModSeq, 1)), "Highest")
+        if let qresync { reportQResync(qresync, selected: view) }
         ok(tag, code: readOnly ? .readOnly : .readWrite, readOnly ? "EXAMINE completed" : "SELECT completed")
     }
 

@@ -28,8 +28,11 @@ extension IMAPSession {
             try selected.mailbox.expunge(uids: uids)
             synchronize()
             ok(tag, "EXPUNGE completed")
-        case .fetch(let set, let attributes, let changedSince, let uid):
+        case .fetch(let set, let attributes, let changedSince, let uid, let vanished):
+            // RFC 7162 §3.2.6: VANISHED needs ENABLE QRESYNC.
+            if vanished && !qresyncEnabled { return bad(tag, "QRESYNC is not enabled") }
             guard let uids = resolve(set, uid: uid, selected: selected, tag: tag) else { return }
+            if vanished, let changedSince { reportVanished(set, since: changedSince, selected: selected) }
             if changedSince != nil || attributes.contains(.modSeq) { condStoreEnabled = true }
             expungeAllowed = uid
             defer { expungeAllowed = true }

@@ -52,9 +52,12 @@ public final class MaildirMailbox {
     /// The cache file the cache was loaded from or last written to (appends go there).
     var cacheFile: MessageCache.FileLayout?
 
-    public init(maildir: Maildir, rootPath: String? = nil, lockOptions: DotLock.Options = DotLock.Options()) {
+    public init(maildir: Maildir, rootPath: String? = nil, lockOptions: DotLock.Options = DotLock.Options(),
+                expungeHistoryLimit: Int = UIDList.defaultExpungeHistoryLimit) {
         self.maildir = maildir
-        self.uidList = UIDList(folderPath: maildir.path, rootPath: rootPath, lockOptions: lockOptions)
+        var uidList = UIDList(folderPath: maildir.path, rootPath: rootPath, lockOptions: lockOptions)
+        uidList.expungeHistoryLimit = max(0, expungeHistoryLimit)
+        self.uidList = uidList
         self.snapshot = MaildirSnapshot(uidValidity: 0, nextUID: 1, highestModSeq: 0, messages: [])
     }
 

@@ -38,6 +38,9 @@ public struct UIDList: Sendable {
     /// The Maildir root whose `postamt-uidvalidity` allocates UIDVALIDITY values.
     public let rootPath: String
     public var lockOptions: DotLock.Options
+    /// How many expunged UIDs the list remembers for QRESYNC (see `UIDListExpunge`).
+    public var expungeHistoryLimit = UIDList.defaultExpungeHistoryLimit
+    public static let defaultExpungeHistoryLimit = 10_000
     let memo = ParsedUIDList()
 
     public init(folderPath: String, rootPath: String? = nil, lockOptions: DotLock.Options = DotLock.Options()) {

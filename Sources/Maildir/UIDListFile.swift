@@ -32,12 +32,27 @@ import MailSystem
 /// within the same file-system timestamp tick as the stamp by the rescan `CurStamp` asks for
 /// within `CurStamp.settle`. The second time in the field is when the mtime was read.
 ///
+/// Expunges (QRESYNC, RFC 7162 §3.2.5): the base may end with lines
+///
+///     X<first uid>[:<last uid>] M<modseq>
+///
+/// naming UIDs that were expunged and the modseq of their expunge (HIGHESTMODSEQ after it),
+/// ascending by modseq, and the header's optional `E` field (`expungeFloor`) says from which
+/// modseq on the history is complete: a client that knew the folder at a modseq of at least E
+/// is told exactly which of its UIDs went. The history is bounded (`UIDList.expungeHistoryLimit`
+/// UIDs); dropping its oldest records raises E. A file without E (one that never recorded an
+/// expunge, or written before the field existed) reads as E = M: nothing is known before now.
+///
 /// Appended changes: a writer may append a batch of changes instead of writing the whole file
 /// (no temporary file, no rename, no new inode), as Dovecot appends to its dovecot-uidlist:
 ///
 ///     +<uid> M<modseq> F<flags> :<base name>      a new entry, or the new state of one
-///     -<uid>                                      the entry is gone
-///     =N<next uid> M<highest modseq> [R<uid>] [C<stamp>]   the header's values now; ends the batch
+///     -<uid> [M<modseq>]                          the entry is gone (expunged at modseq)
+///     =N<next uid> M<highest modseq> [R<uid>] [E<floor>] [C<stamp>]   the header's values now; ends the batch
+///
+/// A removal with "M" adds the UID to the expunge history; one without (an older writer) is an
+/// expunge the history does not know, so it raises the floor to the batch's M. "E" in an "="
+/// line raises the floor (dropping the records at or below it); without it the floor stays.
 ///
 /// A batch is written with one write(2) under the lock and counts only once its "=" line is
 /// there: a reader that comes upon an append in progress, or a file whose append a crash cut
@@ -60,12 +75,21 @@ public struct UIDListFile: Hashable, Sendable {
     public var curStamp: CurStamp?
     /// Ascending by uid.
     public var entries: [UIDListEntry]
+    /// The expunges remembered for QRESYNC (RFC 7162 §3.2.5), ascending by modseq ("X" lines,
+    /// see `UIDListExpunge`).
+    public var expunged: [UIDListExpunge]
+    /// Every expunge with a larger modseq than this is in `expunged` ("E" field); older ones
+    /// may be forgotten. A file without the field knows none: it reads as `highestModSeq`.
+    public var expungeFloor: UInt64
 
     public init(uidValidity: UInt32, nextUID: UInt32 = 1, highestModSeq: UInt64 = 1, firstRecentUID: UInt32? = nil,
-                curStamp: CurStamp? = nil, entries: [UIDListEntry] = []) {
+                curStamp: CurStamp? = nil, entries: [UIDListEntry] = [], expunged: [UIDListExpunge] = [],
+                expungeFloor: UInt64? = nil) {
         self.uidValidity = uidValidity; self.nextUID = nextUID; self.highestModSeq = highestModSeq
         self.firstRecentUID = min(firstRecentUID ?? nextUID, nextUID)
         self.curStamp = curStamp; self.entries = entries
+        self.expunged = expunged
+        self.expungeFloor = min(expungeFloor ?? highestModSeq, highestModSeq)
     }
 
     static let magic = "postamt-uidlist"
@@ -76,8 +100,12 @@ public struct UIDListFile: Hashable, Sendable {
         // "R" only while some message is not yet recent anywhere: a file without it reads as
         // none, and stays readable by versions that did not know the field.
         let recent = firstRecentUID < nextUID ? firstRecentUID : nil
-        out.append(contentsOf: "\(UIDListFile.magic) 1 V\(uidValidity) \(UIDListFile.stateFields(nextUID, highestModSeq, recent, curStamp))\n".utf8)
+        // "E" only when it says more than its absence (a floor below M): a folder that never
+        // had an expunge recorded stays readable by versions that did not know the field.
+        let floor = expungeFloor < highestModSeq ? expungeFloor : nil
+        out.append(contentsOf: "\(UIDListFile.magic) 1 V\(uidValidity) \(UIDListFile.stateFields(nextUID, highestModSeq, recent, floor, curStamp))\n".utf8)
         for e in entries { appendEntry(&out, e) }
+        for x in expunged { appendExpunge(&out, x) }
         return out
     }
 
@@ -100,12 +128,34 @@ public struct UIDListFile: Hashable, Sendable {
         out.append(0x0A)
     }
 
+    /// "X<first>[:<last>] M<modseq>\n".
+    func appendExpunge(_ out: inout [UInt8], _ x: UIDListExpunge) {
+        out.append(UInt8(ascii: "X"))
+        appendDecimal(&out, UInt64(x.first))
+        if x.last != x.first {
+            out.append(UInt8(ascii: ":"))
+            appendDecimal(&out, UInt64(x.last))
+        }
+        out.append(0x20); out.append(UInt8(ascii: "M"))
+        appendDecimal(&out, x.modSeq)
+        out.append(0x0A)
+    }
+
     /// The change batch that turns `old` into `self`, for appending to a file that holds
     /// `old` (see "Appended changes" above); nil when only a full write can say it (another
     /// UIDVALIDITY, a smaller next UID or highest modseq, entries out of order).
     public func encodedChanges(from old: UIDListFile) -> [UInt8]? {
         guard uidValidity == old.uidValidity, nextUID >= old.nextUID, highestModSeq >= old.highestModSeq,
-              firstRecentUID >= old.firstRecentUID else { return nil }
+              firstRecentUID >= old.firstRecentUID, expungeFloor >= old.expungeFloor else { return nil }
+        // The history may only lose its oldest records (up to the new floor) and gain new ones,
+        // which a batch says with "-<uid> M<modseq>" (see `UIDListExpunge`).
+        let kept = old.expunged.drop { $0.modSeq <= expungeFloor }
+        guard expunged.count >= kept.count, expunged.prefix(kept.count).elementsEqual(kept) else { return nil }
+        var expungeModSeq: [UInt32: UInt64] = [:]
+        for x in expunged[kept.count...] {
+            guard x.modSeq > old.highestModSeq, x.last - x.first < 1 << 20 else { return nil }
+            for uid in x.first...x.last { expungeModSeq[uid] = x.modSeq }
+        }
         var out: [UInt8] = []
         let a = old.entries, b = entries
         var i = 0, j = 0
@@ -114,6 +164,13 @@ public struct UIDListFile: Hashable, Sendable {
             if j == b.count || (i < a.count && a[i].uid < b[j].uid) {
                 out.append(UInt8(ascii: "-"))
                 appendDecimal(&out, UInt64(a[i].uid))
+                // A removal whose record the bound already dropped again is written at the new
+                // floor, so a reader records it and drops it too, as this writer did.
+                if let modSeq = expungeModSeq.removeValue(forKey: a[i].uid)
+                    ?? (expungeFloor > old.highestModSeq ? expungeFloor : nil) {
+                    out.append(0x20); out.append(UInt8(ascii: "M"))
+                    appendDecimal(&out, modSeq)
+                }
                 out.append(0x0A)
                 i += 1
             } else if i == a.count || b[j].uid < a[i].uid {
@@ -128,16 +185,22 @@ public struct UIDListFile: Hashable, Sendable {
                 i += 1; j += 1
             }
         }
-        // A batch without "R" leaves it as it was.
+        // Every new record must be a removal of this batch (in the order the parser rebuilds them).
+        guard expungeModSeq.isEmpty else { return nil }
+        // A batch without "R" leaves it as it was; without "E" too.
         let recent = firstRecentUID != old.firstRecentUID ? firstRecentUID : nil
-        out.append(contentsOf: "=\(UIDListFile.stateFields(nextUID, highestModSeq, recent, curStamp))\n".utf8)
+        let floor = expungeFloor != old.expungeFloor ? expungeFloor : nil
+        out.append(contentsOf: "=\(UIDListFile.stateFields(nextUID, highestModSeq, recent, floor, curStamp))\n".utf8)
         return out
     }
 
-    /// "N<next> M<highest>[ R<first recent>][ C<stamp>]", the header's fields after the UIDVALIDITY.
-    static func stateFields(_ next: UInt32, _ modSeq: UInt64, _ firstRecent: UInt32?, _ stamp: CurStamp?) -> String {
+    /// "N<next> M<highest>[ R<first recent>][ E<expunge floor>][ C<stamp>]", the header's fields
+    /// after the UIDVALIDITY.
+    static func stateFields(_ next: UInt32, _ modSeq: UInt64, _ firstRecent: UInt32?, _ expungeFloor: UInt64?,
+                            _ stamp: CurStamp?) -> String {
         var text = "N\(next) M\(modSeq)"
         if let firstRecent { text += " R\(firstRecent)" }
+        if let expungeFloor { text += " E\(expungeFloor)" }
         if let c = stamp {
             text += " C\(c.modified.seconds).\(c.modified.nanoseconds),\(c.checked.seconds).\(c.checked.nanoseconds)"
         }

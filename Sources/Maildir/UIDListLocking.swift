@@ -31,6 +31,16 @@ extension UIDList {
             // cur/ at its new mtime (see the stamp in UIDListFile).
             let exact = file.curStamp?.holds(for: curTime()) == true
             let result = try body(&file)
+            if !original.fresh && file.uidValidity == original.file.uidValidity {
+                // Whatever removed them (EXPUNGE, MOVE, POP3, a scan finding files gone), the
+                // UIDs that left are remembered with the modseq of their expunge (QRESYNC).
+                let removed = file.removedUIDs(since: original.file)
+                if !removed.isEmpty {
+                    if file.highestModSeq == original.file.highestModSeq { file.highestModSeq += 1 } // RFC 7162 §3.2.10
+                    file.recordExpunge(removed, modSeq: file.highestModSeq)
+                    file.trimExpunges(limit: expungeHistoryLimit)
+                }
+            }
             if exact && file.curStamp == original.file.curStamp {
                 let checked = FileTime.now()
                 file.curStamp = curTime().map { CurStamp(modified: $0, checked: checked) }
