@@ -164,6 +164,8 @@ public enum IMAPStatusAttribute: String, Hashable, Sendable, CaseIterable {
     case deleted = "DELETED"
     case size = "SIZE"
     case highestModSeq = "HIGHESTMODSEQ"
+    /// RFC 8474 §4.2 (OBJECTID): its value is an objectid, not a number.
+    case mailboxID = "MAILBOXID"
 }
 
 /// One message of APPEND (RFC 3502 `append-message`).
@@ -255,6 +257,8 @@ public indirect enum IMAPSearchKey: Sendable, Equatable {
     case older(UInt32), younger(UInt32)
     /// RFC 7162 §3.4: `MODSEQ ["/flags/\Seen" all] 620162338`.
     case modSeq(UInt64, entry: IMAPModSeqEntry?)
+    /// RFC 8474 §6: `EMAILID objectid`, `THREADID objectid`.
+    case emailID(String), threadID(String)
     case not(IMAPSearchKey)
     case or(IMAPSearchKey, IMAPSearchKey)
     /// A parenthesised list, or several keys in a row.
@@ -318,6 +322,8 @@ public enum IMAPFetchAttribute: Sendable, Equatable {
     case bodyStructure
     case uid
     case modSeq
+    /// RFC 8474 §5: `EMAILID`, `THREADID`.
+    case emailID, threadID
     /// `BODY[section]<partial>` or `BODY.PEEK[…]`.
     case bodySection(IMAPSection, partial: IMAPPartial?, peek: Bool)
     /// `BINARY[part]<partial>` or `BINARY.PEEK[…]` (RFC 3516).

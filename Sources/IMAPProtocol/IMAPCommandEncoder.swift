@@ -262,6 +262,8 @@ public struct IMAPCommandEncoder: Sendable {
             write("UID ")
             writeMessageSet(set)
         case .sequenceNumbers(let set): writeMessageSet(set)
+        case .emailID(let id): write("EMAILID \(id)")
+        case .threadID(let id): write("THREADID \(id)")
         case .older(let seconds): write("OLDER \(seconds)")
         case .younger(let seconds): write("YOUNGER \(seconds)")
         case .modSeq(let value, let entry):
@@ -309,6 +311,8 @@ public struct IMAPCommandEncoder: Sendable {
         case .bodyStructure: write("BODYSTRUCTURE")
         case .uid: write("UID")
         case .modSeq: write("MODSEQ")
+        case .emailID: write("EMAILID")
+        case .threadID: write("THREADID")
         case .bodySection(let section, let partial, let peek):
             write(peek ? "BODY.PEEK[" : "BODY[")
             writer.writeSection(section)

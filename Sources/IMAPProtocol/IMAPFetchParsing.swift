@@ -59,6 +59,8 @@ extension IMAPByteCursor {
         case "BODYSTRUCTURE": return .bodyStructure
         case "UID": return .uid
         case "MODSEQ": return .modSeq
+        case "EMAILID": return .emailID
+        case "THREADID": return .threadID
         case "BODY", "BODY.PEEK":
             guard peek() == UInt8(ascii: "[") else {
                 if name == "BODY" { return .body }

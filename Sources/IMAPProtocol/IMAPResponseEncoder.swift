@@ -9,6 +9,9 @@ public enum IMAPFetchResponseItem: Sendable, Equatable {
     case body(IMAPBodyStructure)
     case bodyStructure(IMAPBodyStructure)
     case modSeq(UInt64)
+    /// RFC 8474 §5.1: `EMAILID (id)`; `THREADID (id)` or `THREADID NIL`.
+    case emailID(String)
+    case threadID(String?)
     /// `BODY[section]<origin> data`; `origin` is the partial offset when a partial was asked for.
     /// nil data is written as NIL. Data is always sent as a literal.
     case bodySection(IMAPSection, origin: UInt64?, data: [UInt8]?)
@@ -209,10 +212,12 @@ public struct IMAPResponseEncoder: Sendable {
     }
 
     /// `* STATUS mailbox (MESSAGES n …)` (RFC 9051 §7.3.2).
-    public mutating func status(_ mailbox: IMAPMailboxName, _ values: [(IMAPStatusAttribute, UInt64)]) {
+    /// `* STATUS name (…)`; `mailboxID` adds `MAILBOXID (id)` (RFC 8474 §4.2) at the end.
+    public mutating func status(_ mailbox: IMAPMailboxName, _ values: [(IMAPStatusAttribute, UInt64)], mailboxID: String? = nil) {
         write("* STATUS ")
         writeAString(mailbox.bytes)
-        write(" (" + values.map { "\($0.0.rawValue) \($0.1)" }.joined(separator: " ") + ")")
+        let items = values.map { "\($0.0.rawValue) \($0.1)" } + (mailboxID.map { ["MAILBOXID (\($0))"] } ?? [])
+        write(" (" + items.joined(separator: " ") + ")")
         writeCRLF()
     }
 
@@ -332,6 +337,8 @@ public struct IMAPResponseEncoder: Sendable {
             write("BODYSTRUCTURE ")
             writeBodyStructure(body, extended: true)
         case .modSeq(let value): write("MODSEQ (\(value))")
+        case .emailID(let id): write("EMAILID (\(id))")
+        case .threadID(let id): write(id.map { "THREADID (\($0))" } ?? "THREADID NIL")
         case .bodySection(let section, let origin, let data):
             write("BODY[")
             writeSection(section)

@@ -110,6 +110,10 @@ extension IMAPByteCursor {
             let field = String(decoding: try readAString("a header field name"), as: UTF8.self)
             try expectSpace()
             return .header(field, try readAString())
+        case "EMAILID", "THREADID":
+            try expectSpace()
+            let id = try readObjectID()
+            return name == "EMAILID" ? .emailID(id) : .threadID(id)
         case "LARGER", "SMALLER":
             try expectSpace()
             let size = try readNumber64("a size")  // number64 in RFC 9051

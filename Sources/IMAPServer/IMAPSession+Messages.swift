@@ -153,7 +153,7 @@ extension IMAPSession {
                selected: IMAPSelectedMailbox) throws {
         let needsData = attributes.contains { attribute in
             switch attribute {
-            case .flags, .internalDate, .rfc822Size, .uid, .modSeq, .envelope, .body, .bodyStructure: return false
+            case .flags, .internalDate, .rfc822Size, .uid, .modSeq, .envelope, .body, .bodyStructure, .emailID, .threadID: return false
             default: return true
             }
         }
@@ -199,6 +199,12 @@ extension IMAPSession {
                     items.append(.flags(selected.imapFlags(selected.flags[Int(seq) - 1], uid: messageUID)))
                     flagsSent = true
                 case .modSeq: break
+                case .emailID:
+                    // RFC 8474 §5.1: stable across COPY and MOVE (MaildirObjectID).
+                    if let message = selected.mailbox.message(uid: messageUID) {
+                        items.append(.emailID(MaildirObjectID.emailID(baseName: message.baseName)))
+                    }
+                case .threadID: items.append(.threadID(nil)) // threads are not computed (RFC 8474 §5.2)
                 case .internalDate:
                     let info = try selected.mailbox.info(uid: messageUID)
                     items.append(.internalDate(IMAPDateTime(secondsSinceEpoch: info?.internalDate ?? 0)))

@@ -276,6 +276,10 @@ extension IMAPSession {
         case .older(let seconds): return (c.cacheEntry()?.internalDate ?? 0) <= now - Int64(seconds)
         case .younger(let seconds): return (c.cacheEntry()?.internalDate ?? 0) > now - Int64(seconds)
         case .modSeq(let value, _): return c.modSeq >= value
+        case .emailID(let id):
+            guard let message = selected.mailbox.message(uid: c.uid) else { return false }
+            return MaildirObjectID.emailID(baseName: message.baseName) == id
+        case .threadID: return false // THREADID is NIL for every message (RFC 8474 §5.2)
         case .not(let inner): return !matches(inner, &c, selected: selected, now: now)
         case .or(let a, let b): return matches(a, &c, selected: selected, now: now) || matches(b, &c, selected: selected, now: now)
         case .and(let keys):

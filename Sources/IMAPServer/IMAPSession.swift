@@ -150,6 +150,7 @@ public final class IMAPSession {
                      "STATUS=SIZE", "MULTIAPPEND", "UTF8=ACCEPT", "BINARY"]
             list += quotaCapabilities
             list.append("QRESYNC")
+            list.append("OBJECTID")
         }
         return list
     }

@@ -486,6 +486,8 @@ public final class MaildirMailbox {
                     var fields = ""
                     if let s = sourceName.size { fields += ",S=\(s)" }
                     if let w = sourceName.crlfSize { fields += ",W=\(w)" }
+                    // The copy keeps the original's EMAILID (RFC 8474 §5.1, MaildirObjectID).
+                    fields += ",O=" + MaildirObjectID.emailID(baseName: m.baseName)
                     let base = MaildirName.unique() + fields
                     let name: MaildirFileName
                     do {

@@ -31,6 +31,7 @@ struct QResyncTranscriptTests {
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 13] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: a2 OK [READ-WRITE] SELECT completed
         C: a3 STORE 3:5,9 +FLAGS.SILENT (\Deleted)
         S: * 3 FETCH (UID 3 MODSEQ (3))
@@ -56,6 +57,7 @@ struct QResyncTranscriptTests {
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 13] Predicted next UID
         S: * OK [HIGHESTMODSEQ 5] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         """#
         let examined = selected.replacingOccurrences(of: #"(\Answered \Flagged \Deleted \Seen \Draft $Forwarded \*)"#, with: "()")
         Transcript.check(#"""
@@ -113,6 +115,7 @@ struct QResyncTranscriptTests {
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 13] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: a2 OK [READ-WRITE] SELECT completed
         C: a3 UID STORE 3,4,10 +FLAGS.SILENT (\Deleted)
         S: * 3 FETCH (UID 3 MODSEQ (3))
@@ -137,6 +140,7 @@ struct QResyncTranscriptTests {
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 13] Predicted next UID
         S: * OK [HIGHESTMODSEQ 5] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         """#
         // Modseq 4 (after 3:4 went) is older than the history (none kept): every missing UID;
         // modseq 5 is now: nothing. With seq-match-data (RFC 7162 §3.2.5.2) saying message 7
