@@ -259,6 +259,8 @@ public indirect enum IMAPSearchKey: Sendable, Equatable {
     case modSeq(UInt64, entry: IMAPModSeqEntry?)
     /// RFC 8474 §6: `EMAILID objectid`, `THREADID objectid`.
     case emailID(String), threadID(String)
+    /// RFC 8514 §4.3: SAVEDBEFORE, SAVEDON, SAVEDSINCE.
+    case savedBefore(IMAPDate), savedOn(IMAPDate), savedSince(IMAPDate)
     case not(IMAPSearchKey)
     case or(IMAPSearchKey, IMAPSearchKey)
     /// A parenthesised list, or several keys in a row.
@@ -324,6 +326,8 @@ public enum IMAPFetchAttribute: Sendable, Equatable {
     case modSeq
     /// RFC 8474 §5: `EMAILID`, `THREADID`.
     case emailID, threadID
+    /// RFC 8514 §4.2: `SAVEDATE`.
+    case saveDate
     /// `BODY[section]<partial>` or `BODY.PEEK[…]`.
     case bodySection(IMAPSection, partial: IMAPPartial?, peek: Bool)
     /// `BINARY[part]<partial>` or `BINARY.PEEK[…]` (RFC 3516).

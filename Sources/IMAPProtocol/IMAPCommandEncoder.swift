@@ -264,6 +264,9 @@ public struct IMAPCommandEncoder: Sendable {
         case .sequenceNumbers(let set): writeMessageSet(set)
         case .emailID(let id): write("EMAILID \(id)")
         case .threadID(let id): write("THREADID \(id)")
+        case .savedBefore(let date): write("SAVEDBEFORE \(date)")
+        case .savedOn(let date): write("SAVEDON \(date)")
+        case .savedSince(let date): write("SAVEDSINCE \(date)")
         case .older(let seconds): write("OLDER \(seconds)")
         case .younger(let seconds): write("YOUNGER \(seconds)")
         case .modSeq(let value, let entry):
@@ -313,6 +316,7 @@ public struct IMAPCommandEncoder: Sendable {
         case .modSeq: write("MODSEQ")
         case .emailID: write("EMAILID")
         case .threadID: write("THREADID")
+        case .saveDate: write("SAVEDATE")
         case .bodySection(let section, let partial, let peek):
             write(peek ? "BODY.PEEK[" : "BODY[")
             writer.writeSection(section)

@@ -61,6 +61,7 @@ extension IMAPByteCursor {
         case "MODSEQ": return .modSeq
         case "EMAILID": return .emailID
         case "THREADID": return .threadID
+        case "SAVEDATE": return .saveDate
         case "BODY", "BODY.PEEK":
             guard peek() == UInt8(ascii: "[") else {
                 if name == "BODY" { return .body }

@@ -12,6 +12,8 @@ public enum IMAPFetchResponseItem: Sendable, Equatable {
     /// RFC 8474 §5.1: `EMAILID (id)`; `THREADID (id)` or `THREADID NIL`.
     case emailID(String)
     case threadID(String?)
+    /// RFC 8514 §4.2: `SAVEDATE "date-time"` or `SAVEDATE NIL`.
+    case saveDate(IMAPDateTime?)
     /// `BODY[section]<origin> data`; `origin` is the partial offset when a partial was asked for.
     /// nil data is written as NIL. Data is always sent as a literal.
     case bodySection(IMAPSection, origin: UInt64?, data: [UInt8]?)
@@ -339,6 +341,7 @@ public struct IMAPResponseEncoder: Sendable {
         case .modSeq(let value): write("MODSEQ (\(value))")
         case .emailID(let id): write("EMAILID (\(id))")
         case .threadID(let id): write(id.map { "THREADID (\($0))" } ?? "THREADID NIL")
+        case .saveDate(let date): write(date.map { "SAVEDATE \"\($0)\"" } ?? "SAVEDATE NIL")
         case .bodySection(let section, let origin, let data):
             write("BODY[")
             writeSection(section)

@@ -105,6 +105,9 @@ extension IMAPByteCursor {
         case "SENTBEFORE": return .sentBefore(try dateArgument())
         case "SENTON": return .sentOn(try dateArgument())
         case "SENTSINCE": return .sentSince(try dateArgument())
+        case "SAVEDBEFORE": return .savedBefore(try dateArgument())
+        case "SAVEDON": return .savedOn(try dateArgument())
+        case "SAVEDSINCE": return .savedSince(try dateArgument())
         case "HEADER":
             try expectSpace()
             let field = String(decoding: try readAString("a header field name"), as: UTF8.self)

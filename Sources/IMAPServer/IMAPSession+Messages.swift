@@ -153,7 +153,7 @@ extension IMAPSession {
                selected: IMAPSelectedMailbox) throws {
         let needsData = attributes.contains { attribute in
             switch attribute {
-            case .flags, .internalDate, .rfc822Size, .uid, .modSeq, .envelope, .body, .bodyStructure, .emailID, .threadID: return false
+            case .flags, .internalDate, .rfc822Size, .uid, .modSeq, .envelope, .body, .bodyStructure, .emailID, .threadID, .saveDate: return false
             default: return true
             }
         }
@@ -205,6 +205,10 @@ extension IMAPSession {
                         items.append(.emailID(MaildirObjectID.emailID(baseName: message.baseName)))
                     }
                 case .threadID: items.append(.threadID(nil)) // threads are not computed (RFC 8474 §5.2)
+                case .saveDate:
+                    // RFC 8514 §4.2: when the message came into this mailbox; NIL when unknown.
+                    items.append(.saveDate(selected.mailbox.message(uid: messageUID).flatMap { IMAPSession.saveDate(baseName: $0.baseName) }
+                        .map { IMAPDateTime(secondsSinceEpoch: $0) }))
                 case .internalDate:
                     let info = try selected.mailbox.info(uid: messageUID)
                     items.append(.internalDate(IMAPDateTime(secondsSinceEpoch: info?.internalDate ?? 0)))

@@ -151,6 +151,7 @@ public final class IMAPSession {
             list += quotaCapabilities
             list.append("QRESYNC")
             list.append("OBJECTID")
+            list.append("SAVEDATE")
         }
         return list
     }
