@@ -58,6 +58,8 @@ public enum IMAPCommandKind: Sendable, Equatable {
     /// RFC 9208 §4.2: GETQUOTA quota-root, and §4.3: GETQUOTAROOT mailbox.
     case getQuota([UInt8])
     case getQuotaRoot(IMAPMailboxName)
+    /// RFC 8508: `[UID] REPLACE number mailbox append-message`.
+    case replace(UInt32, IMAPMailboxName, IMAPAppendMessage, uid: Bool)
 }
 
 /// A flag: a system flag (`\Seen`), a keyword (`$Junk`), or another `\`-extension. System flags

@@ -83,6 +83,19 @@ public struct IMAPCommandEncoder: Sendable {
                     writer.writeLiteral(message.data, binary: message.isBinary)
                 }
             }
+        case .replace(let number, let mailbox, let message, let uid):
+            write(uid ? "UID REPLACE \(number) " : "REPLACE \(number) ")
+            writer.writeAString(mailbox.bytes)
+            if let flags = message.flags { write(" (" + flags.map(\.name).joined(separator: " ") + ")") }
+            if let date = message.internalDate { write(" \"\(date)\"") }
+            write(" ")
+            if message.isUTF8 {
+                write("UTF8 (")
+                writer.writeLiteral(message.data, binary: true)
+                write(")")
+            } else {
+                writer.writeLiteral(message.data, binary: message.isBinary)
+            }
         case .uidExpunge(let set):
             write("UID EXPUNGE ")
             writeMessageSet(set)

@@ -114,6 +114,8 @@ extension IMAPSession {
             expungeAllowed = uid
             defer { expungeAllowed = true }
             try self.sort(tag: tag, sort, uid: uid, selected: selected)
+        case .replace(let number, let name, let message, let uid):
+            try replace(tag: tag, number, name, message, uid: uid, selected: selected, store: store)
         default:
             bad(tag, "Command not valid in this state")
         }

@@ -152,6 +152,7 @@ public final class IMAPSession {
             list.append("QRESYNC")
             list.append("OBJECTID")
             list.append("SAVEDATE")
+            list.append("REPLACE")
         }
         return list
     }

@@ -128,6 +128,11 @@ struct ParserCase: CustomTestStringConvertible, Sendable {
         ParserCase("5 fetch 1:* (emailid threadid)", .fetch(set("1:*"), [.emailID, .threadID], changedSince: nil, uid: false)),
         ParserCase("27 uid search emailid M6d99ac3275bb4e", .search(IMAPSearchCommand(key: .emailID("M6d99ac3275bb4e")), uid: true)),
         ParserCase("28 search threadid T64b478a75b7ea9", .search(IMAPSearchCommand(key: .threadID("T64b478a75b7ea9")), uid: false)),
+        // RFC 8508 §3 (REPLACE).
+        ParserCase("A003 REPLACE 4 Drafts (\\Seen \\Draft) {3+}\r\nabc",
+                   .replace(4, mailbox("Drafts"), IMAPAppendMessage(flags: [.seen, .draft], data: bytes("abc")), uid: false)),
+        ParserCase("A004 UID REPLACE 2000 INBOX {3+}\r\nabc",
+                   .replace(2000, mailbox("INBOX"), IMAPAppendMessage(data: bytes("abc")), uid: true)),
         // RFC 8514 §4.2, §4.3 (SAVEDATE).
         ParserCase("a FETCH 1 (SAVEDATE)", .fetch(set("1"), [.saveDate], changedSince: nil, uid: false)),
         ParserCase("a SEARCH SAVEDBEFORE 1-Feb-2018 SAVEDON 2-Feb-2018 SAVEDSINCE 3-Feb-2018",
@@ -205,7 +210,7 @@ struct ParserCase: CustomTestStringConvertible, Sendable {
         "a FETCH 1 BODY.PEEK", "a FETCH 1 (FLAGS) (VANISHED)", "a UID FETCH 1 (FLAGS) (VANISHED)",
         "a FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)", "a SELECT INBOX (QRESYNC (0 1))", "a SELECT INBOX (QRESYNC (1 0))",
         "a SELECT INBOX (QRESYNC (1 2 1:*))", "a SELECT INBOX (QRESYNC 1 2)", "a SELECT INBOX (QRESYNC (1 2 3 (4)))",
-        "a SELECT INBOX (BOGUS)", "a SEARCH EMAILID", "a SEARCH SAVEDON", "a SEARCH SAVEDSINCE 1-Foo-2018", "a SEARCH EMAILID a.b", "a SEARCH THREADID \"x\"", "a SELECT INBOX (CONDSTORE CONDSTORE)", "a SELECT INBOX ()", "a FETCH 1 BINARY[TEXT]", "a STORE 1 FLAGS", "a STORE 1 +FLAGZ (\\Seen)",
+        "a SELECT INBOX (BOGUS)", "a SEARCH EMAILID", "a REPLACE 1 INBOX", "a REPLACE 0 INBOX {1+}\r\nx", "a UID REPLACE x INBOX {1+}\r\nx", "a SEARCH SAVEDON", "a SEARCH SAVEDSINCE 1-Foo-2018", "a SEARCH EMAILID a.b", "a SEARCH THREADID \"x\"", "a SELECT INBOX (CONDSTORE CONDSTORE)", "a SELECT INBOX ()", "a FETCH 1 BINARY[TEXT]", "a STORE 1 FLAGS", "a STORE 1 +FLAGZ (\\Seen)",
         "a STORE 1 (UNCHANGEDSINCE x) FLAGS ()", "a COPY 1", "a MOVE 1", "a COPY x y", "a UID", "a UID BOGUS 1", "a UID EXPUNGE",
         "a SORT ALL", "a SORT (SUBJECT) ALL", "a SORT (BOGUS) UTF-8 ALL", "a SORT () UTF-8 ALL", "a ID", "a ID (\"name\")",
         "a ENABLE", "a AUTHENTICATE", "a AUTHENTICATE PLAIN !!!!", "a AUTHENTICATE PLAIN abc", "a LOGIN \"unterminated",
