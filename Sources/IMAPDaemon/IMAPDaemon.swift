@@ -46,6 +46,8 @@ public enum IMAPDaemon {
         sessionConfiguration.hostname = settings.hostname
         sessionConfiguration.maxAuthFailures = max(1, config.count("imap_max_auth_failures"))
         sessionConfiguration.maxCommandsBeforeLogin = max(1, config.count("imap_max_commands_before_login"))
+        sessionConfiguration.maxInvalidCommandsBeforeLogin = max(1, config.count("imap_max_invalid_commands"))
+        sessionConfiguration.expungeHistoryLimit = config.count("imap_expunge_history")
         sessionConfiguration.limits.maxLineLength = Int(max(1024, config.size("imap_max_line_length")))
         sessionConfiguration.maxMessageSize = Int(max(1024, config.size("imap_max_message_size")))
         sessionConfiguration.limits.maxAppendLiteralSize = sessionConfiguration.maxMessageSize

@@ -24,8 +24,9 @@ public enum IMAPCommandKind: Sendable, Equatable {
     case login(user: [UInt8], password: [UInt8])
     /// RFC 5161: capability names, uppercased.
     case enable([String])
-    case select(IMAPMailboxName, condStore: Bool)
-    case examine(IMAPMailboxName, condStore: Bool)
+    /// With QRESYNC's parameter (RFC 7162 §3.2.5) when given.
+    case select(IMAPMailboxName, condStore: Bool, qresync: IMAPQResyncParameters? = nil)
+    case examine(IMAPMailboxName, condStore: Bool, qresync: IMAPQResyncParameters? = nil)
     /// `CREATE name [(USE (\Sent …))]` (RFC 6154 §3).
     case create(IMAPMailboxName, specialUse: [IMAPMailboxAttribute])
     case delete(IMAPMailboxName)
@@ -46,7 +47,8 @@ public enum IMAPCommandKind: Sendable, Equatable {
     /// RFC 4315 §2.1.
     case uidExpunge(IMAPMessageSet)
     case search(IMAPSearchCommand, uid: Bool)
-    case fetch(IMAPMessageSet, [IMAPFetchAttribute], changedSince: UInt64?, uid: Bool)
+    /// `vanished`: the VANISHED modifier of UID FETCH (RFC 7162 §3.2.6).
+    case fetch(IMAPMessageSet, [IMAPFetchAttribute], changedSince: UInt64?, uid: Bool, vanished: Bool = false)
     case store(IMAPMessageSet, IMAPStoreAction, unchangedSince: UInt64?, uid: Bool)
     case copy(IMAPMessageSet, IMAPMailboxName, uid: Bool)
     case move(IMAPMessageSet, IMAPMailboxName, uid: Bool)
@@ -56,6 +58,8 @@ public enum IMAPCommandKind: Sendable, Equatable {
     /// RFC 9208 §4.2: GETQUOTA quota-root, and §4.3: GETQUOTAROOT mailbox.
     case getQuota([UInt8])
     case getQuotaRoot(IMAPMailboxName)
+    /// RFC 8508: `[UID] REPLACE number mailbox append-message`.
+    case replace(UInt32, IMAPMailboxName, IMAPAppendMessage, uid: Bool)
 }
 
 /// A flag: a system flag (`\Seen`), a keyword (`$Junk`), or another `\`-extension. System flags
@@ -162,6 +166,8 @@ public enum IMAPStatusAttribute: String, Hashable, Sendable, CaseIterable {
     case deleted = "DELETED"
     case size = "SIZE"
     case highestModSeq = "HIGHESTMODSEQ"
+    /// RFC 8474 §4.2 (OBJECTID): its value is an objectid, not a number.
+    case mailboxID = "MAILBOXID"
 }
 
 /// One message of APPEND (RFC 3502 `append-message`).
@@ -253,6 +259,10 @@ public indirect enum IMAPSearchKey: Sendable, Equatable {
     case older(UInt32), younger(UInt32)
     /// RFC 7162 §3.4: `MODSEQ ["/flags/\Seen" all] 620162338`.
     case modSeq(UInt64, entry: IMAPModSeqEntry?)
+    /// RFC 8474 §6: `EMAILID objectid`, `THREADID objectid`.
+    case emailID(String), threadID(String)
+    /// RFC 8514 §4.3: SAVEDBEFORE, SAVEDON, SAVEDSINCE.
+    case savedBefore(IMAPDate), savedOn(IMAPDate), savedSince(IMAPDate)
     case not(IMAPSearchKey)
     case or(IMAPSearchKey, IMAPSearchKey)
     /// A parenthesised list, or several keys in a row.
@@ -316,6 +326,10 @@ public enum IMAPFetchAttribute: Sendable, Equatable {
     case bodyStructure
     case uid
     case modSeq
+    /// RFC 8474 §5: `EMAILID`, `THREADID`.
+    case emailID, threadID
+    /// RFC 8514 §4.2: `SAVEDATE`.
+    case saveDate
     /// `BODY[section]<partial>` or `BODY.PEEK[…]`.
     case bodySection(IMAPSection, partial: IMAPPartial?, peek: Bool)
     /// `BINARY[part]<partial>` or `BINARY.PEEK[…]` (RFC 3516).

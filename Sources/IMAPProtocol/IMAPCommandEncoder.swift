@@ -41,10 +41,11 @@ public struct IMAPCommandEncoder: Sendable {
             write(" ")
             writer.writeAString(password)
         case .enable(let capabilities): write((["ENABLE"] + capabilities).joined(separator: " "))
-        case .select(let mailbox, let condStore), .examine(let mailbox, let condStore):
+        case .select(let mailbox, let condStore, let qresync), .examine(let mailbox, let condStore, let qresync):
             if case .select = kind { write("SELECT ") } else { write("EXAMINE ") }
             writer.writeAString(mailbox.bytes)
-            if condStore { write(" (CONDSTORE)") }
+            let parameters = (condStore ? ["CONDSTORE"] : []) + (qresync.map { [$0.description] } ?? [])
+            if !parameters.isEmpty { write(" (" + parameters.joined(separator: " ") + ")") }
         case .create(let mailbox, let specialUse):
             write("CREATE ")
             writer.writeAString(mailbox.bytes)
@@ -82,6 +83,19 @@ public struct IMAPCommandEncoder: Sendable {
                     writer.writeLiteral(message.data, binary: message.isBinary)
                 }
             }
+        case .replace(let number, let mailbox, let message, let uid):
+            write(uid ? "UID REPLACE \(number) " : "REPLACE \(number) ")
+            writer.writeAString(mailbox.bytes)
+            if let flags = message.flags { write(" (" + flags.map(\.name).joined(separator: " ") + ")") }
+            if let date = message.internalDate { write(" \"\(date)\"") }
+            write(" ")
+            if message.isUTF8 {
+                write("UTF8 (")
+                writer.writeLiteral(message.data, binary: true)
+                write(")")
+            } else {
+                writer.writeLiteral(message.data, binary: message.isBinary)
+            }
         case .uidExpunge(let set):
             write("UID EXPUNGE ")
             writeMessageSet(set)
@@ -96,7 +110,7 @@ public struct IMAPCommandEncoder: Sendable {
             }
             write(" ")
             writeTopLevelSearchKey(search.key)
-        case .fetch(let set, let attributes, let changedSince, let uid):
+        case .fetch(let set, let attributes, let changedSince, let uid, let vanished):
             write(uid ? "UID FETCH " : "FETCH ")
             writeMessageSet(set)
             write(" (")
@@ -105,7 +119,7 @@ public struct IMAPCommandEncoder: Sendable {
                 writeFetchAttribute(attribute)
             }
             write(")")
-            if let changedSince { write(" (CHANGEDSINCE \(changedSince))") }
+            if let changedSince { write(" (CHANGEDSINCE \(changedSince)" + (vanished ? " VANISHED)" : ")")) }
         case .store(let set, let action, let unchangedSince, let uid):
             write(uid ? "UID STORE " : "STORE ")
             writeMessageSet(set)
@@ -261,6 +275,11 @@ public struct IMAPCommandEncoder: Sendable {
             write("UID ")
             writeMessageSet(set)
         case .sequenceNumbers(let set): writeMessageSet(set)
+        case .emailID(let id): write("EMAILID \(id)")
+        case .threadID(let id): write("THREADID \(id)")
+        case .savedBefore(let date): write("SAVEDBEFORE \(date)")
+        case .savedOn(let date): write("SAVEDON \(date)")
+        case .savedSince(let date): write("SAVEDSINCE \(date)")
         case .older(let seconds): write("OLDER \(seconds)")
         case .younger(let seconds): write("YOUNGER \(seconds)")
         case .modSeq(let value, let entry):
@@ -308,6 +327,9 @@ public struct IMAPCommandEncoder: Sendable {
         case .bodyStructure: write("BODYSTRUCTURE")
         case .uid: write("UID")
         case .modSeq: write("MODSEQ")
+        case .emailID: write("EMAILID")
+        case .threadID: write("THREADID")
+        case .saveDate: write("SAVEDATE")
         case .bodySection(let section, let partial, let peek):
             write(peek ? "BODY.PEEK[" : "BODY[")
             writer.writeSection(section)

@@ -71,17 +71,13 @@ extension IMAPByteCursor {
             try expectSpace()
             let mailbox = try readMailbox()
             var condStore = false
+            var qresync: IMAPQResyncParameters?
             if consume(UInt8(ascii: " ")) {
-                // select-params (RFC 9051 §9, RFC 7162 §3.1.8: CONDSTORE)
-                let parameters = try parseList(allowEmpty: false) { (cursor: inout IMAPByteCursor) throws(IMAPParseError) in
-                    IMAPGrammar.uppercasedString(try cursor.readAtom("a select parameter"))
-                }
-                for parameter in parameters {
-                    guard parameter == "CONDSTORE" else { throw error("Unknown select parameter \(parameter)") }
-                    condStore = true
-                }
+                // select-params (RFC 9051 §9, RFC 7162 §3.1.8 CONDSTORE, §3.2.5 QRESYNC)
+                (condStore, qresync) = try parseSelectParameters()
             }
-            return name == "SELECT" ? .select(mailbox, condStore: condStore) : .examine(mailbox, condStore: condStore)
+            return name == "SELECT" ? .select(mailbox, condStore: condStore, qresync: qresync)
+                : .examine(mailbox, condStore: condStore, qresync: qresync)
         case "CREATE": return try parseCreate()
         case "DELETE":
             try expectSpace()
@@ -122,6 +118,7 @@ extension IMAPByteCursor {
         case "SORT": return .sort(try parseSortCommand(), uid: false)
         case "ID": return try parseID()
         case "UID": return try parseUIDCommand()
+        case "REPLACE": return try parseReplace(uid: false)
         default:
             throw error("Unknown command \(name.prefix(32))", .unknownCommand)
         }
@@ -137,6 +134,7 @@ extension IMAPByteCursor {
         case "COPY", "MOVE": return try parseCopyOrMove(move: name == "MOVE", uid: true)
         case "SEARCH": return .search(try parseSearchCommand(), uid: true)
         case "SORT": return .sort(try parseSortCommand(), uid: true)
+        case "REPLACE": return try parseReplace(uid: true)
         case "EXPUNGE":
             try expectSpace()
             return .uidExpunge(try parseMessageSet())
@@ -254,6 +252,26 @@ extension IMAPByteCursor {
         var messages: [IMAPAppendMessage] = []
         repeat {
             try expectSpace()
+            messages.append(try parseAppendMessage())
+            guard messages.count <= limits.maxLiteralsPerCommand else { throw error("Too many messages", .limitExceeded) }
+        } while !isAtEnd
+        return .append(mailbox, messages)
+    }
+
+    /// `replace = "REPLACE" SP seq-number SP mailbox SP append-message` (RFC 8508 §6, with
+    /// RFC 4466's append-message, one message), also after "UID".
+    private mutating func parseReplace(uid: Bool) throws(IMAPParseError) -> IMAPCommandKind {
+        try expectSpace()
+        let number = try readNonZeroNumber(uid ? "a UID" : "a message number")
+        try expectSpace()
+        let mailbox = try readMailbox()
+        try expectSpace()
+        let message = try parseAppendMessage()
+        return .replace(number, mailbox, message, uid: uid)
+    }
+
+    /// `append-message`: `[flag-list SP] [date-time SP] (literal / "UTF8" SP "(" literal8 ")")`.
+    private mutating func parseAppendMessage() throws(IMAPParseError) -> IMAPAppendMessage {
             var flags: [IMAPFlag]?
             var date: IMAPDateTime?
             if peek() == UInt8(ascii: "(") {
@@ -270,19 +288,14 @@ extension IMAPByteCursor {
                 guard peek() == UInt8(ascii: "~") else { throw error("UTF8 data must be a literal8") }
                 let literal = try readLiteral(allowBinary: true)
                 try expect(UInt8(ascii: ")"), ") after UTF8 data")
-                messages.append(IMAPAppendMessage(flags: flags, internalDate: date, data: literal.data,
-                                                  isBinary: true, isUTF8: true))
+                return IMAPAppendMessage(flags: flags, internalDate: date, data: literal.data, isBinary: true, isUTF8: true)
             } else {
                 guard peek() == UInt8(ascii: "{") || peek() == UInt8(ascii: "~") else {
                     throw error("Expected the message as a literal")
                 }
                 let literal = try readLiteral(allowBinary: true, allowNUL: true)
-                messages.append(IMAPAppendMessage(flags: flags, internalDate: date, data: literal.data,
-                                                  isBinary: literal.binary))
+                return IMAPAppendMessage(flags: flags, internalDate: date, data: literal.data, isBinary: literal.binary)
             }
-            guard messages.count <= limits.maxLiteralsPerCommand else { throw error("Too many messages", .limitExceeded) }
-        } while !isAtEnd
-        return .append(mailbox, messages)
     }
 
     /// `store = "STORE" SP sequence-set [store-modifiers] SP store-att-flags` (RFC 9051 §9,

@@ -230,6 +230,8 @@ public struct IMAPCommandReader: Sendable {
             commandIsAppend = Self.commandName(in: frame[...]).map {
                 IMAPGrammar.equalsCaseInsensitive($0, "APPEND")
             } ?? false
+            // REPLACE and UID REPLACE (RFC 8508) carry a message as APPEND does.
+            if !commandIsAppend { commandIsAppend = Self.isReplace(frame[...]) }
         }
         let commandLimit = commandIsAppend ? limits.maxAppendCommandSize : limits.maxCommandSize
         if frame.count > commandLimit {
@@ -334,6 +336,17 @@ public struct IMAPCommandReader: Sendable {
         guard !candidate.isEmpty, candidate.count <= 256,
               candidate.allSatisfy({ IMAPGrammar.isTagChar($0) }) else { return nil }
         return String(decoding: candidate, as: UTF8.self)
+    }
+
+    /// `tag REPLACE …` or `tag UID REPLACE …`.
+    static func isReplace(_ bytes: ArraySlice<UInt8>) -> Bool {
+        guard let name = commandName(in: bytes) else { return false }
+        if IMAPGrammar.equalsCaseInsensitive(name, "REPLACE") { return true }
+        guard IMAPGrammar.equalsCaseInsensitive(name, "UID"), name.endIndex < bytes.endIndex,
+              bytes[name.endIndex] == UInt8(ascii: " ") else { return false }
+        let rest = bytes[(name.endIndex + 1)...]
+        let end = rest.firstIndex(where: { !IMAPGrammar.isAtomChar($0) }) ?? rest.endIndex
+        return IMAPGrammar.equalsCaseInsensitive(rest[rest.startIndex..<end], "REPLACE")
     }
 
     static func commandName(in bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {

@@ -20,18 +20,27 @@ extension IMAPByteCursor {
             attributes = [try parseFetchAttribute()]
         }
         var changedSince: UInt64?
+        var vanished = false
         if consume(UInt8(ascii: " ")) {
-            let modifiers = try parseList(allowEmpty: false) { (cursor: inout IMAPByteCursor) throws(IMAPParseError) -> UInt64 in
+            // fetch-modifier: CHANGEDSINCE (RFC 7162 §3.3.1) and VANISHED (§3.2.6).
+            let modifiers = try parseList(allowEmpty: false) { (cursor: inout IMAPByteCursor) throws(IMAPParseError) -> UInt64? in
+                if cursor.consumeKeyword("VANISHED") { return nil }
                 guard cursor.consumeKeyword("CHANGEDSINCE") else { throw cursor.error("Unknown FETCH modifier") }
                 try cursor.expectSpace()
                 return try cursor.readNumber64("a mod-sequence")
             }
-            guard modifiers.count == 1 else { throw error("CHANGEDSINCE given twice") }
-            changedSince = modifiers[0]
+            let values = modifiers.compactMap { $0 }
+            guard values.count <= 1 else { throw error("CHANGEDSINCE given twice") }
+            guard modifiers.count - values.count <= 1 else { throw error("VANISHED given twice") }
+            vanished = values.count < modifiers.count
+            changedSince = values.first
+            // RFC 7162 §3.2.6: VANISHED only in UID FETCH, and only with CHANGEDSINCE.
+            if vanished && !uid { throw error("VANISHED is only allowed in UID FETCH") }
+            if vanished && changedSince == nil { throw error("VANISHED needs CHANGEDSINCE") }
             // RFC 7162 §3.3.1: CHANGEDSINCE implies MODSEQ in the response.
-            if !attributes.contains(.modSeq) { attributes.append(.modSeq) }
+            if changedSince != nil && !attributes.contains(.modSeq) { attributes.append(.modSeq) }
         }
-        return .fetch(set, attributes, changedSince: changedSince, uid: uid)
+        return .fetch(set, attributes, changedSince: changedSince, uid: uid, vanished: vanished)
     }
 
     /// One `fetch-att`.
@@ -50,6 +59,9 @@ extension IMAPByteCursor {
         case "BODYSTRUCTURE": return .bodyStructure
         case "UID": return .uid
         case "MODSEQ": return .modSeq
+        case "EMAILID": return .emailID
+        case "THREADID": return .threadID
+        case "SAVEDATE": return .saveDate
         case "BODY", "BODY.PEEK":
             guard peek() == UInt8(ascii: "[") else {
                 if name == "BODY" { return .body }

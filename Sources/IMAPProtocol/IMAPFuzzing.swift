@@ -38,7 +38,7 @@ public func fuzz(_ bytes: [UInt8]) -> Int {
                     switch command.kind {
                     case .authenticate: reader.mode = .authenticationResponse
                     case .idle: reader.mode = .idle
-                    case .fetch(let set, _, _, _), .store(let set, _, _, _), .copy(let set, _, _), .move(let set, _, _):
+                    case .fetch(let set, _, _, _, _), .store(let set, _, _, _), .copy(let set, _, _), .move(let set, _, _):
                         if case .set(let sequenceSet) = set {
                             let resolved = sequenceSet.resolved(largest: 1000)
                             events += Int(min(resolved.count, 10))
@@ -46,7 +46,7 @@ public func fuzz(_ bytes: [UInt8]) -> Int {
                             var iterator = resolved.makeIterator()
                             for _ in 0..<5 where iterator.next() != nil { events += 1 }
                         }
-                    case .select(let name, _), .create(let name, _), .delete(let name):
+                    case .select(let name, _, _), .create(let name, _), .delete(let name):
                         _ = try? name.decoded()
                         _ = try? name.decoded(utf8Enabled: true)
                     default: break

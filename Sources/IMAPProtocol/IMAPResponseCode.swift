@@ -34,6 +34,8 @@ public enum IMAPResponseCode: Sendable, Equatable {
     /// ascending order; the host must have assigned destination UIDs in the source UIDs' order so
     /// that the n-th of one corresponds to the n-th of the other.
     case copyUID(uidValidity: UInt32, source: IMAPNumberSet, destination: IMAPNumberSet)
+    /// RFC 8474 §4.1: `MAILBOXID (id)`.
+    case mailboxID(String)
     /// RFC 7162 §3.1.2.
     case highestModSeq(UInt64)
     /// RFC 7162 §3.2: messages that failed UNCHANGEDSINCE.
@@ -84,6 +86,7 @@ public enum IMAPResponseCode: Sendable, Equatable {
         case .unseen(let value): "UNSEEN \(value)"
         case .appendUID(let validity, let uids): "APPENDUID \(validity) \(uids)"
         case .copyUID(let validity, let source, let destination): "COPYUID \(validity) \(source) \(destination)"
+        case .mailboxID(let id): "MAILBOXID (\(id))"
         case .highestModSeq(let value): "HIGHESTMODSEQ \(value)"
         case .modified(let set): "MODIFIED \(set)"
         case .other(let atom, let text): text.map { "\(atom) " + IMAPResponseEncoder.sanitizedText($0, allowBracket: true).replacingBrackets } ?? atom

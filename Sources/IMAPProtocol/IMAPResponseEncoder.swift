@@ -9,6 +9,11 @@ public enum IMAPFetchResponseItem: Sendable, Equatable {
     case body(IMAPBodyStructure)
     case bodyStructure(IMAPBodyStructure)
     case modSeq(UInt64)
+    /// RFC 8474 §5.1: `EMAILID (id)`; `THREADID (id)` or `THREADID NIL`.
+    case emailID(String)
+    case threadID(String?)
+    /// RFC 8514 §4.2: `SAVEDATE "date-time"` or `SAVEDATE NIL`.
+    case saveDate(IMAPDateTime?)
     /// `BODY[section]<origin> data`; `origin` is the partial offset when a partial was asked for.
     /// nil data is written as NIL. Data is always sent as a literal.
     case bodySection(IMAPSection, origin: UInt64?, data: [UInt8]?)
@@ -168,6 +173,21 @@ public struct IMAPResponseEncoder: Sendable {
     /// `* n EXPUNGE`
     public mutating func expunge(_ sequenceNumber: UInt32) { write("* \(sequenceNumber) EXPUNGE"); writeCRLF() }
 
+    /// `* VANISHED [(EARLIER)] uid-set` (RFC 7162 §3.2.10); nothing for an empty set. Long sets
+    /// are split into several responses, each line at most about 64 KiB.
+    public mutating func vanished(_ uids: IMAPNumberSet, earlier: Bool) {
+        var line = ""
+        for range in uids.ranges {
+            let item = range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound):\(range.upperBound)"
+            if !line.isEmpty && line.utf8.count + item.utf8.count > 65_000 {
+                write(earlier ? "* VANISHED (EARLIER) " : "* VANISHED "); write(line); writeCRLF()
+                line = ""
+            }
+            line += line.isEmpty ? item : "," + item
+        }
+        if !line.isEmpty { write(earlier ? "* VANISHED (EARLIER) " : "* VANISHED "); write(line); writeCRLF() }
+    }
+
     /// `* FLAGS (…)`
     public mutating func flags(_ flags: [IMAPFlag]) {
         write("* FLAGS (" + flags.map(\.name).joined(separator: " ") + ")")
@@ -194,10 +214,12 @@ public struct IMAPResponseEncoder: Sendable {
     }
 
     /// `* STATUS mailbox (MESSAGES n …)` (RFC 9051 §7.3.2).
-    public mutating func status(_ mailbox: IMAPMailboxName, _ values: [(IMAPStatusAttribute, UInt64)]) {
+    /// `* STATUS name (…)`; `mailboxID` adds `MAILBOXID (id)` (RFC 8474 §4.2) at the end.
+    public mutating func status(_ mailbox: IMAPMailboxName, _ values: [(IMAPStatusAttribute, UInt64)], mailboxID: String? = nil) {
         write("* STATUS ")
         writeAString(mailbox.bytes)
-        write(" (" + values.map { "\($0.0.rawValue) \($0.1)" }.joined(separator: " ") + ")")
+        let items = values.map { "\($0.0.rawValue) \($0.1)" } + (mailboxID.map { ["MAILBOXID (\($0))"] } ?? [])
+        write(" (" + items.joined(separator: " ") + ")")
         writeCRLF()
     }
 
@@ -317,6 +339,9 @@ public struct IMAPResponseEncoder: Sendable {
             write("BODYSTRUCTURE ")
             writeBodyStructure(body, extended: true)
         case .modSeq(let value): write("MODSEQ (\(value))")
+        case .emailID(let id): write("EMAILID (\(id))")
+        case .threadID(let id): write(id.map { "THREADID (\($0))" } ?? "THREADID NIL")
+        case .saveDate(let date): write(date.map { "SAVEDATE \"\($0)\"" } ?? "SAVEDATE NIL")
         case .bodySection(let section, let origin, let data):
             write("BODY[")
             writeSection(section)

@@ -105,11 +105,18 @@ extension IMAPByteCursor {
         case "SENTBEFORE": return .sentBefore(try dateArgument())
         case "SENTON": return .sentOn(try dateArgument())
         case "SENTSINCE": return .sentSince(try dateArgument())
+        case "SAVEDBEFORE": return .savedBefore(try dateArgument())
+        case "SAVEDON": return .savedOn(try dateArgument())
+        case "SAVEDSINCE": return .savedSince(try dateArgument())
         case "HEADER":
             try expectSpace()
             let field = String(decoding: try readAString("a header field name"), as: UTF8.self)
             try expectSpace()
             return .header(field, try readAString())
+        case "EMAILID", "THREADID":
+            try expectSpace()
+            let id = try readObjectID()
+            return name == "EMAILID" ? .emailID(id) : .threadID(id)
         case "LARGER", "SMALLER":
             try expectSpace()
             let size = try readNumber64("a size")  // number64 in RFC 9051

@@ -59,8 +59,11 @@ struct IMAPMailStore {
         return folders.exists(folder) && Maildir(path: "\(rootPath)/.\(folder)").exists
     }
 
+    /// How many expunged UIDs each folder's uid list remembers for QRESYNC.
+    var expungeHistoryLimit = UIDList.defaultExpungeHistoryLimit
+
     func open(_ folder: String?) -> MaildirMailbox {
-        MaildirMailbox(maildir: maildir(folder), rootPath: rootPath)
+        MaildirMailbox(maildir: maildir(folder), rootPath: rootPath, expungeHistoryLimit: expungeHistoryLimit)
     }
 
     /// Every folder on disk (not INBOX).

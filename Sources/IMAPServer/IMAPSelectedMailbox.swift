@@ -143,6 +143,7 @@ extension IMAPSession {
             // Both lists ascend by UID: one merge walk finds the vanished ones.
             var kept = 0
             var j = 0
+            var vanished: [UInt32] = []
             for i in selected.uids.indices {
                 let uid = selected.uids[i]
                 while j < messages.count && messages[j].uid < uid { j += 1 }
@@ -152,7 +153,10 @@ extension IMAPSession {
                     selected.modSeqs[kept] = selected.modSeqs[i]
                     kept += 1
                 } else {
-                    out.expunge(UInt32(kept + 1)) // its number now, after the ones before it went
+                    // RFC 7162 §3.2.10: after ENABLE QRESYNC, VANISHED (UIDs) instead of EXPUNGE.
+                    if qresyncEnabled { vanished.append(uid) } else {
+                        out.expunge(UInt32(kept + 1)) // its number now, after the ones before it went
+                    }
                     selected.recent.remove(uid)
                     if selected.cachedMessage?.uid == uid { selected.cachedMessage = nil }
                 }
@@ -160,6 +164,7 @@ extension IMAPSession {
             selected.uids.removeLast(selected.uids.count - kept)
             selected.flags.removeLast(selected.flags.count - kept)
             selected.modSeqs.removeLast(selected.modSeqs.count - kept)
+            if !vanished.isEmpty { out.vanished(IMAPNumberSet(numbers: vanished), earlier: false) }
         }
         let keywordLetters = messages.reduce(MaildirFlags()) { $0.union($1.flags) }.keywordIndexes
         if keywordLetters.contains(where: { selected.keywords.names[$0] == nil }) {

@@ -27,7 +27,8 @@ extension IMAPSession {
         if line == [UInt8(ascii: "*")] {
             pendingAuthentication = nil
             reader.mode = .command
-            return bad(pending.tag, "Authentication cancelled")
+            // RFC 9051 §6.2.2: the client's "*" is answered BAD, but it is no invalid command.
+            return out.tagged(pending.tag, .bad, "Authentication cancelled")
         }
         let decoded: [UInt8]
         if line == [UInt8(ascii: "=")] { decoded = [] } else {

@@ -6,11 +6,13 @@ extension IMAPSession {
         let tag = command.tag
         do {
             switch command.kind {
-            case .select(let name, let condStore), .examine(let name, let condStore):
+            case .select(let name, let condStore, let qresync), .examine(let name, let condStore, let qresync):
                 var readOnly = false
                 if case .examine = command.kind { readOnly = true }
+                // RFC 7162 §3.2.5: the QRESYNC parameter without ENABLE QRESYNC is a BAD.
+                if qresync != nil && !qresyncEnabled { return bad(tag, "QRESYNC is not enabled") }
                 if condStore { condStoreEnabled = true }
-                try select(tag: tag, name: name, readOnly: readOnly, store: store)
+                try select(tag: tag, name: name, readOnly: readOnly, store: store, qresync: qresync)
             case .create(let name, let use):
                 var wire = name.bytes
                 while wire.last == IMAPMailStore.delimiter { wire.removeLast() } // RFC 9051 §6.3.4
@@ -46,7 +48,9 @@ extension IMAPSession {
                     try? store.folders.delete(folder)
                     throw error
                 }
-                ok(tag, "CREATE completed")
+                // RFC 8474 §4.1: the new mailbox's MAILBOXID.
+                let id = try? MaildirObjectID.mailboxID(folderPath: store.maildir(folder).path)
+                ok(tag, code: id.map { .mailboxID($0) }, "CREATE completed")
             case .delete(let name):
                 guard let folder = try store.folderName(name, utf8Enabled: utf8Enabled) else {
                     return no(tag, code: .cannot, "INBOX cannot be deleted")
@@ -81,7 +85,8 @@ extension IMAPSession {
                 guard store.exists(folder) else { return no(tag, code: .nonexistent, "No such mailbox") }
                 if attributes.contains(.highestModSeq) { condStoreEnabled = true }
                 if selected != nil { synchronize() }
-                out.status(name, try status(folder, attributes, store: store))
+                out.status(name, try status(folder, attributes, store: store),
+                           mailboxID: attributes.contains(.mailboxID) ? try MaildirObjectID.mailboxID(folderPath: store.maildir(folder).path) : nil)
                 ok(tag, "STATUS completed")
             case .append(let name, let messages):
                 try append(tag: tag, name: name, messages: messages, store: store)
@@ -103,7 +108,7 @@ extension IMAPSession {
 
     // MARK: SELECT / EXAMINE
 
-    func select(tag: String, name: IMAPMailboxName, readOnly: Bool, store: IMAPMailStore) throws {
+    func select(tag: String, name: IMAPMailboxName, readOnly: Bool, store: IMAPMailStore, qresync: IMAPQResyncParameters? = nil) throws {
         if let previous = selected {
             try? previous.mailbox.saveCache()
             selected = nil
@@ -154,6 +159,10 @@ extension IMAPSession {
         out.untagged(.ok, code: .uidValidity(view.uidValidity), "UIDs valid")
         out.untagged(.ok, code: .uidNext(view.nextUID), "Predicted next UID")
         out.untagged(.ok, code: .highestModSeq(max(view.highestModSeq, 1)), "Highest")
+        if let id = try? MaildirObjectID.mailboxID(folderPath: mailbox.path) {
+            out.untagged(.ok, code: .mailboxID(id), "Ok") // RFC 8474 §4.1
+        }
+        if let qresync { reportQResync(qresync, selected: view) }
         ok(tag, code: readOnly ? .readOnly : .readWrite, readOnly ? "EXAMINE completed" : "SELECT completed")
     }
 
@@ -288,7 +297,9 @@ extension IMAPSession {
             let name = IMAPMailboxName(bytes: entry.wire)
             out.list(IMAPListResponse(attributes: attributes, delimiter: IMAPMailStore.delimiter, name: name, childInfo: childInfo))
             if let statusAttributes, entry.exists {
-                out.status(name, try status(entry.folder, statusAttributes, store: store))
+                out.status(name, try status(entry.folder, statusAttributes, store: store),
+                           mailboxID: statusAttributes.contains(.mailboxID)
+                               ? try MaildirObjectID.mailboxID(folderPath: store.maildir(entry.folder).path) : nil)
             }
         }
     }
@@ -355,6 +366,7 @@ extension IMAPSession {
                 }
                 try? mailbox.saveCache()
                 values.append((attribute, total))
+            case .mailboxID: break // not a number: see `out.status(_:_:mailboxID:)`
             }
         }
         return values

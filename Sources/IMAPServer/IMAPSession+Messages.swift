@@ -28,8 +28,11 @@ extension IMAPSession {
             try selected.mailbox.expunge(uids: uids)
             synchronize()
             ok(tag, "EXPUNGE completed")
-        case .fetch(let set, let attributes, let changedSince, let uid):
+        case .fetch(let set, let attributes, let changedSince, let uid, let vanished):
+            // RFC 7162 §3.2.6: VANISHED needs ENABLE QRESYNC.
+            if vanished && !qresyncEnabled { return bad(tag, "QRESYNC is not enabled") }
             guard let uids = resolve(set, uid: uid, selected: selected, tag: tag) else { return }
+            if vanished, let changedSince { reportVanished(set, since: changedSince, selected: selected) }
             if changedSince != nil || attributes.contains(.modSeq) { condStoreEnabled = true }
             expungeAllowed = uid
             defer { expungeAllowed = true }
@@ -111,6 +114,8 @@ extension IMAPSession {
             expungeAllowed = uid
             defer { expungeAllowed = true }
             try self.sort(tag: tag, sort, uid: uid, selected: selected)
+        case .replace(let number, let name, let message, let uid):
+            try replace(tag: tag, number, name, message, uid: uid, selected: selected, store: store)
         default:
             bad(tag, "Command not valid in this state")
         }
@@ -150,7 +155,7 @@ extension IMAPSession {
                selected: IMAPSelectedMailbox) throws {
         let needsData = attributes.contains { attribute in
             switch attribute {
-            case .flags, .internalDate, .rfc822Size, .uid, .modSeq, .envelope, .body, .bodyStructure: return false
+            case .flags, .internalDate, .rfc822Size, .uid, .modSeq, .envelope, .body, .bodyStructure, .emailID, .threadID, .saveDate: return false
             default: return true
             }
         }
@@ -196,6 +201,16 @@ extension IMAPSession {
                     items.append(.flags(selected.imapFlags(selected.flags[Int(seq) - 1], uid: messageUID)))
                     flagsSent = true
                 case .modSeq: break
+                case .emailID:
+                    // RFC 8474 §5.1: stable across COPY and MOVE (MaildirObjectID).
+                    if let message = selected.mailbox.message(uid: messageUID) {
+                        items.append(.emailID(MaildirObjectID.emailID(baseName: message.baseName)))
+                    }
+                case .threadID: items.append(.threadID(nil)) // threads are not computed (RFC 8474 §5.2)
+                case .saveDate:
+                    // RFC 8514 §4.2: when the message came into this mailbox; NIL when unknown.
+                    items.append(.saveDate(selected.mailbox.message(uid: messageUID).flatMap { IMAPSession.saveDate(baseName: $0.baseName) }
+                        .map { IMAPDateTime(secondsSinceEpoch: $0) }))
                 case .internalDate:
                     let info = try selected.mailbox.info(uid: messageUID)
                     items.append(.internalDate(IMAPDateTime(secondsSinceEpoch: info?.internalDate ?? 0)))

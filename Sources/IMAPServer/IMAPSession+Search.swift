@@ -217,6 +217,13 @@ extension IMAPSession {
             return needle.isEmpty || c.source.text(EncodedWord.decode(bytes: subject), contains: needle)
         }
         func internalDay() -> Int64 { (c.cacheEntry()?.internalDate ?? 0) / 86400 }
+        // RFC 8514 §4.3: a message without a save date is searched by its internal date.
+        func savedDay() -> Int64 {
+            guard let seconds = selected.mailbox.message(uid: c.uid).flatMap({ IMAPSession.saveDate(baseName: $0.baseName) }) else {
+                return internalDay()
+            }
+            return seconds / 86400
+        }
         func sentDay() -> Int64? {
             guard let data = c.data(), let value = data.message.root.header.first("Date")?.unfoldedText,
                   let date = MessageDate.parse(value), let day = IMAPDate(year: date.year, month: date.month, day: date.day) else { return nil }
@@ -276,6 +283,13 @@ extension IMAPSession {
         case .older(let seconds): return (c.cacheEntry()?.internalDate ?? 0) <= now - Int64(seconds)
         case .younger(let seconds): return (c.cacheEntry()?.internalDate ?? 0) > now - Int64(seconds)
         case .modSeq(let value, _): return c.modSeq >= value
+        case .emailID(let id):
+            guard let message = selected.mailbox.message(uid: c.uid) else { return false }
+            return MaildirObjectID.emailID(baseName: message.baseName) == id
+        case .threadID: return false // THREADID is NIL for every message (RFC 8474 §5.2)
+        case .savedBefore(let date): return savedDay() < date.daysSinceEpoch
+        case .savedOn(let date): return savedDay() == date.daysSinceEpoch
+        case .savedSince(let date): return savedDay() >= date.daysSinceEpoch
         case .not(let inner): return !matches(inner, &c, selected: selected, now: now)
         case .or(let a, let b): return matches(a, &c, selected: selected, now: now) || matches(b, &c, selected: selected, now: now)
         case .and(let keys):

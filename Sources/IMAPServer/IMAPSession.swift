@@ -28,6 +28,10 @@ public struct IMAPSessionConfiguration: Sendable {
     public var maxAuthFailures = 3
     /// Commands allowed before login (anything: CAPABILITY, NOOP, bad syntax…).
     public var maxCommandsBeforeLogin = 50
+    /// Invalid commands (answered BAD) before login after which the connection is closed.
+    public var maxInvalidCommandsBeforeLogin = 3
+    /// Expunged UIDs each folder's uid list remembers for QRESYNC (`UIDList.expungeHistoryLimit`).
+    public var expungeHistoryLimit = UIDList.defaultExpungeHistoryLimit
     /// Largest message served or appended, octets.
     public var maxMessageSize = 64 << 20
     /// The logged-in user's Maildir++ quota (RFC 9208 QUOTA); nil: no quotas at all.
@@ -67,7 +71,10 @@ public final class IMAPSession {
     var selected: IMAPSelectedMailbox?
     var authFailures = 0
     var commandsBeforeLogin = 0
+    var invalidCommandsBeforeLogin = 0
     var condStoreEnabled = false
+    /// After ENABLE QRESYNC (RFC 7162 §3.2.3): VANISHED instead of EXPUNGE, QRESYNC SELECT.
+    var qresyncEnabled = false
     var utf8Enabled = false
     /// After ENABLE IMAP4rev2 (RFC 9051): ESEARCH for SEARCH, no \Recent, UTF-8 names.
     var rev2Enabled = false
@@ -93,7 +100,8 @@ public final class IMAPSession {
 
     func login(user: String, maildirPath: String) {
         self.user = user
-        let store = IMAPMailStore(maildirPath: maildirPath)
+        var store = IMAPMailStore(maildirPath: maildirPath)
+        store.expungeHistoryLimit = configuration.expungeHistoryLimit
         store.prepare()
         self.store = store
         state = .authenticated
@@ -141,6 +149,10 @@ public final class IMAPSession {
                      "LIST-STATUS", "ESEARCH", "SEARCHRES", "WITHIN", "CONDSTORE", "SORT", "SORT=DISPLAY",
                      "STATUS=SIZE", "MULTIAPPEND", "UTF8=ACCEPT", "BINARY"]
             list += quotaCapabilities
+            list.append("QRESYNC")
+            list.append("OBJECTID")
+            list.append("SAVEDATE")
+            list.append("REPLACE")
         }
         return list
     }
@@ -198,11 +210,13 @@ public final class IMAPSession {
                 execute(command)
             } catch {
                 out.reject(error)
+                noteInvalidCommand()
             }
         case .continuationRequired:
             out.continuation()
         case .rejected(let tag, let rejection):
             out.reject(tag: tag, rejection)
+            noteInvalidCommand()
         case .authenticationResponse(let line):
             continueAuthentication(line)
         case .idleDone:
@@ -252,6 +266,8 @@ public final class IMAPSession {
             var enabled: [String] = []
             for name in names {
                 if name == "CONDSTORE" && !condStoreEnabled { condStoreEnabled = true; enabled.append(name) }
+                // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE (ENABLED names only what was asked).
+                if name == "QRESYNC" && !qresyncEnabled { qresyncEnabled = true; condStoreEnabled = true; enabled.append(name) }
                 if name == "IMAP4REV2" && !rev2Enabled {
                     rev2Enabled = true
                     selected?.recent = []
@@ -286,7 +302,21 @@ public final class IMAPSession {
 
     func ok(_ tag: String, code: IMAPResponseCode? = nil, _ text: String) { out.tagged(tag, .ok, code: code, text) }
     func no(_ tag: String, code: IMAPResponseCode? = nil, _ text: String) { out.tagged(tag, .no, code: code, text) }
-    func bad(_ tag: String, _ text: String) { out.tagged(tag, .bad, text) }
+    func bad(_ tag: String, _ text: String) {
+        out.tagged(tag, .bad, text)
+        noteInvalidCommand()
+    }
+
+    /// Before login, a client that keeps sending invalid commands is not a mail client: after
+    /// `maxInvalidCommandsBeforeLogin` of them it is sent away, with Dovecot's words.
+    func noteInvalidCommand() {
+        guard state == .notAuthenticated else { return }
+        invalidCommandsBeforeLogin += 1
+        if invalidCommandsBeforeLogin >= configuration.maxInvalidCommandsBeforeLogin {
+            out.untagged(.bye, "Too many invalid IMAP commands.")
+            state = .logout
+        }
+    }
 
     func fail(_ tag: String, _ error: Error) {
         if let e = error as? IMAPMailStoreError { return no(tag, code: e.code, e.text) }

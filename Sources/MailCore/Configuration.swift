@@ -28,7 +28,7 @@ public struct Setting: Sendable {
 
 /// Every key postamt.conf knows. postamt.conf(5) documents each one; `postamt config` prints them.
 /// Each area keeps its own list in a file of its own (Settings+Area.swift).
-public let knownSettings: [Setting] = coreSettings + authSettings + smtpSettings + pop3Settings + imapSettings
+public let knownSettings: [Setting] = coreSettings + authSettings + smtpSettings + pop3Settings + imapSettings + imapSyncSettings
     + remoteSettings + spamSettings + domainSettings + sieveSettings + manageSieveSettings + quotaSettings + webmailSettings
 
 /// The settings by name: a lookup per `string(_:)` call, not a scan of the whole list (a

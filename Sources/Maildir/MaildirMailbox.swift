@@ -52,9 +52,12 @@ public final class MaildirMailbox {
     /// The cache file the cache was loaded from or last written to (appends go there).
     var cacheFile: MessageCache.FileLayout?
 
-    public init(maildir: Maildir, rootPath: String? = nil, lockOptions: DotLock.Options = DotLock.Options()) {
+    public init(maildir: Maildir, rootPath: String? = nil, lockOptions: DotLock.Options = DotLock.Options(),
+                expungeHistoryLimit: Int = UIDList.defaultExpungeHistoryLimit) {
         self.maildir = maildir
-        self.uidList = UIDList(folderPath: maildir.path, rootPath: rootPath, lockOptions: lockOptions)
+        var uidList = UIDList(folderPath: maildir.path, rootPath: rootPath, lockOptions: lockOptions)
+        uidList.expungeHistoryLimit = max(0, expungeHistoryLimit)
+        self.uidList = uidList
         self.snapshot = MaildirSnapshot(uidValidity: 0, nextUID: 1, highestModSeq: 0, messages: [])
     }
 
@@ -483,6 +486,8 @@ public final class MaildirMailbox {
                     var fields = ""
                     if let s = sourceName.size { fields += ",S=\(s)" }
                     if let w = sourceName.crlfSize { fields += ",W=\(w)" }
+                    // The copy keeps the original's EMAILID (RFC 8474 §5.1, MaildirObjectID).
+                    fields += ",O=" + MaildirObjectID.emailID(baseName: m.baseName)
                     let base = MaildirName.unique() + fields
                     let name: MaildirFileName
                     do {

@@ -109,6 +109,35 @@ struct ParserCase: CustomTestStringConvertible, Sendable {
         ParserCase("a FETCH 1 (BINARY.PEEK[1]<0.100> BINARY[] BINARY.SIZE[2.1])",
                    .fetch(set("1"), [.binary(part: [1], partial: IMAPPartial(offset: 0, length: 100), peek: true), .binary(part: [], partial: nil, peek: false), .binarySize(part: [2, 1])], changedSince: nil, uid: false)),
         ParserCase("s100 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)", .fetch(set("1:*"), [.flags, .modSeq], changedSince: 12345, uid: true)),
+        // RFC 7162 §3.2.5.2 and §3.2.6 (QRESYNC).
+        ParserCase("A02 SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))",
+                   .select(mailbox("INBOX"), condStore: false, qresync: IMAPQResyncParameters(
+                       uidValidity: 67890007, modSeq: 20050715194045000, knownUIDs: IMAPSequenceSet("41,43:211,214:541")))),
+        ParserCase("B02 EXAMINE INBOX (CONDSTORE QRESYNC (67890007 90060115194045000 1:29997 (5000,7500,9000,9990:9999 15000,22500,27000,29970,29973,29976,29979,29982,29985,29988,29991,29994,29997)))",
+                   .examine(mailbox("INBOX"), condStore: true, qresync: IMAPQResyncParameters(
+                       uidValidity: 67890007, modSeq: 90060115194045000, knownUIDs: IMAPSequenceSet("1:29997"),
+                       sequenceMatch: (IMAPSequenceSet("5000,7500,9000,9990:9999")!,
+                                       IMAPSequenceSet("15000,22500,27000,29970,29973,29976,29979,29982,29985,29988,29991,29994,29997")!)))),
+        ParserCase("a SELECT INBOX (QRESYNC (1 2 (3 4)))",
+                   .select(mailbox("INBOX"), condStore: false, qresync: IMAPQResyncParameters(
+                       uidValidity: 1, modSeq: 2, sequenceMatch: (IMAPSequenceSet("3")!, IMAPSequenceSet("4")!)))),
+        ParserCase("A03 UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)",
+                   .fetch(set("300:500"), [.flags, .modSeq], changedSince: 12345, uid: true, vanished: true)),
+        // RFC 8474 §4.2, §5.1, §6 (OBJECTID).
+        ParserCase("6 status foo (mailboxid)", .status(mailbox("foo"), [.mailboxID])),
+        ParserCase("5 fetch 1:* (emailid threadid)", .fetch(set("1:*"), [.emailID, .threadID], changedSince: nil, uid: false)),
+        ParserCase("27 uid search emailid M6d99ac3275bb4e", .search(IMAPSearchCommand(key: .emailID("M6d99ac3275bb4e")), uid: true)),
+        ParserCase("28 search threadid T64b478a75b7ea9", .search(IMAPSearchCommand(key: .threadID("T64b478a75b7ea9")), uid: false)),
+        // RFC 8508 §3 (REPLACE).
+        ParserCase("A003 REPLACE 4 Drafts (\\Seen \\Draft) {3+}\r\nabc",
+                   .replace(4, mailbox("Drafts"), IMAPAppendMessage(flags: [.seen, .draft], data: bytes("abc")), uid: false)),
+        ParserCase("A004 UID REPLACE 2000 INBOX {3+}\r\nabc",
+                   .replace(2000, mailbox("INBOX"), IMAPAppendMessage(data: bytes("abc")), uid: true)),
+        // RFC 8514 §4.2, §4.3 (SAVEDATE).
+        ParserCase("a FETCH 1 (SAVEDATE)", .fetch(set("1"), [.saveDate], changedSince: nil, uid: false)),
+        ParserCase("a SEARCH SAVEDBEFORE 1-Feb-2018 SAVEDON 2-Feb-2018 SAVEDSINCE 3-Feb-2018",
+                   .search(IMAPSearchCommand(key: .and([.savedBefore(date("1-Feb-2018")), .savedOn(date("2-Feb-2018")),
+                                                        .savedSince(date("3-Feb-2018"))])), uid: false)),
         ParserCase("A999 UID FETCH 4827313:4828442 FLAGS", .fetch(set("4827313:4828442"), [.flags], changedSince: nil, uid: true)),
         ParserCase("a FETCH 1:* BODY[1.2.3.4.5.6.7.8.9]",
                    .fetch(set("1:*"), [.bodySection(IMAPSection(part: [1, 2, 3, 4, 5, 6, 7, 8, 9]), partial: nil, peek: false)], changedSince: nil, uid: false)),
@@ -178,7 +207,10 @@ struct ParserCase: CustomTestStringConvertible, Sendable {
         "a SEARCH 1:", "a SEARCH 4294967296", "a SEARCH $,1", "a SEARCH MODSEQ \"/flags/\\\\Seen\" bogus 1", "a SEARCH OLDER 0",
         "a SEARCH LARGER 9223372036854775808", "a SEARCH CHARSET", "a FETCH", "a FETCH 1", "a FETCH 1 BOGUS", "a FETCH 1 ()",
         "a FETCH 1 BODY[", "a FETCH 1 BODY[0]", "a FETCH 1 BODY[MIME]", "a FETCH 1 BODY[HEADER.FIELDS]", "a FETCH 1 BODY[1]<0.0>",
-        "a FETCH 1 BODY.PEEK", "a FETCH 1 (FLAGS) (VANISHED)", "a FETCH 1 BINARY[TEXT]", "a STORE 1 FLAGS", "a STORE 1 +FLAGZ (\\Seen)",
+        "a FETCH 1 BODY.PEEK", "a FETCH 1 (FLAGS) (VANISHED)", "a UID FETCH 1 (FLAGS) (VANISHED)",
+        "a FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)", "a SELECT INBOX (QRESYNC (0 1))", "a SELECT INBOX (QRESYNC (1 0))",
+        "a SELECT INBOX (QRESYNC (1 2 1:*))", "a SELECT INBOX (QRESYNC 1 2)", "a SELECT INBOX (QRESYNC (1 2 3 (4)))",
+        "a SELECT INBOX (BOGUS)", "a SEARCH EMAILID", "a REPLACE 1 INBOX", "a REPLACE 0 INBOX {1+}\r\nx", "a UID REPLACE x INBOX {1+}\r\nx", "a SEARCH SAVEDON", "a SEARCH SAVEDSINCE 1-Foo-2018", "a SEARCH EMAILID a.b", "a SEARCH THREADID \"x\"", "a SELECT INBOX (CONDSTORE CONDSTORE)", "a SELECT INBOX ()", "a FETCH 1 BINARY[TEXT]", "a STORE 1 FLAGS", "a STORE 1 +FLAGZ (\\Seen)",
         "a STORE 1 (UNCHANGEDSINCE x) FLAGS ()", "a COPY 1", "a MOVE 1", "a COPY x y", "a UID", "a UID BOGUS 1", "a UID EXPUNGE",
         "a SORT ALL", "a SORT (SUBJECT) ALL", "a SORT (BOGUS) UTF-8 ALL", "a SORT () UTF-8 ALL", "a ID", "a ID (\"name\")",
         "a ENABLE", "a AUTHENTICATE", "a AUTHENTICATE PLAIN !!!!", "a AUTHENTICATE PLAIN abc", "a LOGIN \"unterminated",

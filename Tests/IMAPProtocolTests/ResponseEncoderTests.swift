@@ -245,7 +245,7 @@ func text(_ encoder: IMAPResponseEncoder) -> String { String(decoding: encoder.b
                 encoder.bytes = bytes("t SELECT ")
                 encoder.writeAString(IMAPMailboxName(name, utf8Enabled: utf8).bytes)
                 let parsed = try IMAPCommandParser().parse(IMAPCommandFrame(bytes: encoder.bytes))
-                guard case .select(let parsedName, _) = parsed.kind else {
+                guard case .select(let parsedName, _, _) = parsed.kind else {
                     Issue.record("not a SELECT")
                     continue
                 }

@@ -16,6 +16,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         """#
 
     /// RFC 3501 §2.3.2, §6.3.1, §6.3.2, §6.3.10, §7.3.2: a message is recent in exactly one
@@ -53,6 +54,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 5] Predicted next UID
         S: * OK [HIGHESTMODSEQ 3] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: c1 OK [READ-ONLY] EXAMINE completed
         C: c2 FETCH 3:4 (FLAGS)
         S: * 3 FETCH (FLAGS ())
@@ -104,6 +106,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 2] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: b7 OK [READ-WRITE] SELECT completed
         C: b8 FETCH 1 (FLAGS)
         S: * 1 FETCH (FLAGS (\Recent))
@@ -121,6 +124,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 5] Predicted next UID
         S: * OK [HIGHESTMODSEQ 3] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: c6 OK [READ-WRITE] SELECT completed
         C: c7 SEARCH RECENT
         S: * SEARCH
@@ -145,6 +149,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: a2 OK [READ-WRITE] SELECT completed
         C: a3 FETCH 1 (FLAGS)
         S: * 1 FETCH (FLAGS ())
@@ -286,6 +291,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 6] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: s0 OK [READ-ONLY] EXAMINE completed
         C: s1 SORT (FROM) UTF-8 ALL
         S: * SORT 4 2 3 1 5
@@ -321,7 +327,7 @@ import Testing
         let fixture = try EngineFixture()
         Transcript.check(#"""
         C: l1 CREATE Lists.Work.Deep
-        S: l1 OK CREATE completed
+        S: l1 OK [MAILBOXID (ID)] CREATE completed
         C: l2 SUBSCRIBE Lists.Work.Deep
         S: l2 OK SUBSCRIBE completed
         C: l3 LSUB "" Lists.%

@@ -13,7 +13,7 @@ import Testing
         C: u1 DELETE Archive
         S: u1 OK DELETE completed
         C: u2 CREATE "Old Mail" (USE (\Archive))
-        S: u2 OK CREATE completed
+        S: u2 OK [MAILBOXID (ID)] CREATE completed
         C: u3 LIST "" "Old Mail"
         S: * LIST (\HasNoChildren \Archive) "." "Old Mail"
         S: u3 OK LIST completed
@@ -47,17 +47,17 @@ import Testing
         C: u12 DELETE "Older Mail"
         S: u12 OK DELETE completed
         C: u13 CREATE "Older Mail"
-        S: u13 OK CREATE completed
+        S: u13 OK [MAILBOXID (ID)] CREATE completed
         C: u14 LIST "" "Older Mail"
         S: * LIST (\HasNoChildren) "." "Older Mail"
         S: u14 OK LIST completed
         C: u15 CREATE Both (USE (\Archive \Archive))
-        S: u15 OK CREATE completed
+        S: u15 OK [MAILBOXID (ID)] CREATE completed
         C: u16 LIST "" Both
         S: * LIST (\HasNoChildren \Archive) "." Both
         S: u16 OK LIST completed
         C: u17 CREATE Plain (USE ())
-        S: u17 OK CREATE completed
+        S: u17 OK [MAILBOXID (ID)] CREATE completed
         """#, fixture: fixture)
         for refused in ["Some Other Junk", "Important", "Everything", "Starred", "Bogus"] {
             #expect(!FileManager.default.fileExists(atPath: "\(fixture.root)/Maildir/.\(refused)"), "\(refused) was created")

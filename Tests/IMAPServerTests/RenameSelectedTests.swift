@@ -16,6 +16,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 2] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         """#
 
     /// The APPENDed message is recent in the first session to select its mailbox (RFC 3501
@@ -55,6 +56,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 2] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: r1 OK [READ-ONLY] EXAMINE completed
         C: r2 RENAME Projects Old
         S: r2 OK RENAME completed

@@ -7,7 +7,7 @@ import Testing
         let fixture = try EngineFixture()
         Transcript.check(#"""
         C: a1 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT BINARY APPENDLIMIT=67108864
+        S: * CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT BINARY APPENDLIMIT=67108864 QRESYNC OBJECTID SAVEDATE REPLACE
         S: a1 OK CAPABILITY completed
         C: a2 NOOP
         S: a2 OK NOOP completed
@@ -29,7 +29,7 @@ import Testing
         S: * LIST (\HasNoChildren \Trash) "." Trash
         S: a6 OK LIST completed
         C: a7 CREATE Lists.Work
-        S: a7 OK CREATE completed
+        S: a7 OK [MAILBOXID (ID)] CREATE completed
         C: a8 CREATE Lists.Work
         S: a8 NO [ALREADYEXISTS] Mailbox exists
         C: a9 LIST "" "Lists%"
@@ -96,7 +96,7 @@ import Testing
         S: * ENABLED CONDSTORE
         S: a24 OK ENABLE completed
         C: a25 CREATE "&AOQ-pfel"
-        S: a25 OK CREATE completed
+        S: a25 OK [MAILBOXID (ID)] CREATE completed
         C: a26 LIST "" "&AOQ-*"
         S: * LIST (\HasNoChildren) "." &AOQ-pfel
         S: a26 OK LIST completed
@@ -130,6 +130,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: b1 OK [READ-ONLY] EXAMINE completed
         C: b2 STORE 1 +FLAGS (\Seen)
         S: b2 NO [READ-ONLY] Mailbox is read-only
@@ -143,6 +144,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: b3 OK [READ-WRITE] SELECT completed
         C: b4 FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)
         S: * 1 FETCH (FLAGS (\Recent) INTERNALDATE " 2-Jan-2006 15:04:05 +0000" RFC822.SIZE 157 ENVELOPE ("Mon, 2 Jan 2006 15:04:05 +0000" "first" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<1@example.org>"))
@@ -338,6 +340,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 2] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: b56 OK [READ-WRITE] SELECT completed
         C: b57 STORE 1 +FLAGS (\Deleted)
         S: * 1 FETCH (FLAGS (\Recent \Flagged \Deleted \Seen $Work))
@@ -367,6 +370,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: c1 OK [READ-WRITE] SELECT completed
         C: c2 FETCH 1:* (UID MODSEQ)
         S: * 1 FETCH (UID 1 MODSEQ (2))
@@ -421,7 +425,7 @@ import Testing
         C: tester {6}
         S: + Ready for literal
         C: secret
-        S: d7 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT BINARY APPENDLIMIT=67108864] Logged in
+        S: d7 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT BINARY APPENDLIMIT=67108864 QRESYNC OBJECTID SAVEDATE REPLACE] Logged in
         C: d8 SELECT INBOX
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded)
         S: * 3 EXISTS
@@ -431,6 +435,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: d8 OK [READ-WRITE] SELECT completed
         C: d9 LOGOUT
         S: * BYE Logging out
@@ -476,7 +481,7 @@ import Testing
         S: * CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL- SASL-IR ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN
         S: f6 OK CAPABILITY completed
         C: f7 LOGIN tester secret
-        S: f7 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT BINARY APPENDLIMIT=67108864] Logged in
+        S: f7 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES WITHIN CONDSTORE SORT SORT=DISPLAY STATUS=SIZE MULTIAPPEND UTF8=ACCEPT BINARY APPENDLIMIT=67108864 QRESYNC OBJECTID SAVEDATE REPLACE] Logged in
         """#, fixture: fixture)
     }
 
@@ -495,6 +500,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: g2 OK [READ-WRITE] SELECT completed
         C: g3 FETCH 1 (BODY[1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20.21.22.23.24.25.26.27.28.29.30.31.32.33])
         S: g3 BAD [LIMIT] Section deeper than 32 parts
@@ -511,7 +517,7 @@ import Testing
         let fixture = try EngineFixture()
         Transcript.check(#"""
         C: h1 CREATE "&AMQ-pfel"
-        S: h1 OK CREATE completed
+        S: h1 OK [MAILBOXID (ID)] CREATE completed
         C: h2 ENABLE UTF8=ACCEPT
         S: * ENABLED UTF8=ACCEPT
         S: h2 OK ENABLE completed
@@ -521,7 +527,7 @@ import Testing
         C: h4 CREATE "Birnen/Kerne"
         S: h4 NO [CANNOT] Invalid mailbox name
         C: h5 CREATE "Birnen.Kerne"
-        S: h5 OK CREATE completed
+        S: h5 OK [MAILBOXID (ID)] CREATE completed
         C: h6 LIST "" "B*" RETURN (CHILDREN SPECIAL-USE)
         S: * LIST (\NonExistent \Noselect \HasChildren) "." Birnen
         S: * LIST (\HasNoChildren) "." Birnen.Kerne
@@ -541,6 +547,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 3] Predicted next UID
         S: * OK [HIGHESTMODSEQ 3] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: h8 OK [READ-WRITE] SELECT completed
         C: h9 SEARCH YOUNGER 3600
         S: * SEARCH 1 2
@@ -565,7 +572,7 @@ import Testing
         S: * ENABLED IMAP4rev2
         S: i1 OK ENABLE completed
         C: i2 CREATE "Bücher"
-        S: i2 OK CREATE completed
+        S: i2 OK [MAILBOXID (ID)] CREATE completed
         C: i3 LIST "" "B*"
         S: * LIST (\HasNoChildren) "." "Bücher"
         S: i3 OK LIST completed
@@ -577,6 +584,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: i4 OK [READ-WRITE] SELECT completed
         C: i5 SEARCH FROM alice
         S: * ESEARCH (TAG "i5") ALL 1
@@ -597,6 +605,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 1] Predicted next UID
         S: * OK [HIGHESTMODSEQ 1] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: i8 OK [READ-ONLY] EXAMINE completed
         C: i9 SELECT Sent
         S: * OK [CLOSED] Previous mailbox closed
@@ -607,6 +616,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 1] Predicted next UID
         S: * OK [HIGHESTMODSEQ 1] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: i9 OK [READ-WRITE] SELECT completed
         C: i10 STATUS "Bücher" (MESSAGES SIZE DELETED)
         S: * STATUS "Bücher" (MESSAGES 0 SIZE 0 DELETED 0)
@@ -618,9 +628,9 @@ import Testing
         let fixture = try EngineFixture()
         Transcript.check(#"""
         C: j1 CREATE Lists.Work
-        S: j1 OK CREATE completed
+        S: j1 OK [MAILBOXID (ID)] CREATE completed
         C: j2 CREATE Lists.Home
-        S: j2 OK CREATE completed
+        S: j2 OK [MAILBOXID (ID)] CREATE completed
         C: j3 SUBSCRIBE Lists.Work
         S: j3 OK SUBSCRIBE completed
         C: j4 SUBSCRIBE Gone
@@ -678,6 +688,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: k1 OK [READ-WRITE] SELECT completed
         C: k2 STORE 1 +FLAGS (\Flagged)
         S: * 1 FETCH (FLAGS (\Recent \Flagged))
@@ -730,6 +741,7 @@ import Testing
         S: * OK [UIDVALIDITY V] UIDs valid
         S: * OK [UIDNEXT 2] Predicted next UID
         S: * OK [HIGHESTMODSEQ 2] Highest
+        S: * OK [MAILBOXID (ID)] Ok
         S: m1 OK [READ-WRITE] SELECT completed
         C: m2 FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])
         S: * 1 FETCH (BINARY.SIZE[1] 3 BINARY[1] {3}

@@ -70,6 +70,8 @@ final class EngineFixture {
 enum Transcript {
     static func normalise(_ text: String) -> String {
         var s = text.replacingOccurrences(of: "\r\n", with: "\n")
+        // MAILBOXID values are random (RFC 8474 §4.1): shown as ID.
+        s = s.replacingOccurrences(of: #"MAILBOXID \([A-Za-z0-9_-]+\)"#, with: "MAILBOXID (ID)", options: .regularExpression)
         for pattern in [#"UIDVALIDITY \d+"#, #"APPENDUID \d+"#, #"COPYUID \d+"#] {
             let regex = try! NSRegularExpression(pattern: pattern)
             let word = pattern.components(separatedBy: " ")[0]

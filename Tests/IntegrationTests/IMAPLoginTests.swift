@@ -102,6 +102,10 @@ struct IMAPLoginTests {
     r = exchange(s, f, b'B NOOP\r\n', b'B'); assert r[-1].startswith(b'B OK'), r
     r = exchange(s, f, b'C ' + b'(' * 10000 + b'\r\n', b'C'); print(r); assert r[-1].startswith(b'C BAD'), r
     r = exchange(s, f, b'D ' + b'x' * 200000 + b'\r\n', b'D'); print([l[:80] for l in r]); assert r[-1].startswith(b'D BAD') or r[-1].startswith(b'* BAD'), r
+    # Three invalid commands before login: Dovecot's BYE (imap_max_invalid_commands), then a new connection.
+    line = f.readline(); assert line == b'* BYE Too many invalid IMAP commands.\r\n', line
+    assert f.readline() == b'', 'the connection stays open'
+    s, f = connect(port)
     r = exchange(s, f, b'E NOOP\r\n', b'E'); assert r[-1].startswith(b'E OK'), r
     # STARTTLS with pipelined plaintext: the pipelined command must never run.
     s.sendall(b'F STARTTLS\r\nG LOGIN x y\r\n')

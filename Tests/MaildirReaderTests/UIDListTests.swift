@@ -170,7 +170,13 @@ struct UIDListTests {
                         file.entries.append(UIDListEntry(uid: file.nextUID, modSeq: file.highestModSeq, flags: [.seen], baseName: "m\(file.nextUID)"))
                         file.nextUID += 1
                     case 1 where !file.entries.isEmpty:
-                        file.entries.remove(at: Int.random(in: 0..<file.entries.count, using: &rng))
+                        // As `UIDList.updateTracked` does: an expunge is remembered at its modseq.
+                        // (One added in this same batch never was in the file: nothing to remember.)
+                        let gone = file.entries.remove(at: Int.random(in: 0..<file.entries.count, using: &rng))
+                        guard gone.uid < old.nextUID else { break }
+                        file.highestModSeq += 1
+                        file.recordExpunge([gone.uid], modSeq: file.highestModSeq)
+                        if Int.random(in: 0..<4, using: &rng) == 0 { file.trimExpunges(limit: Int.random(in: 0...3, using: &rng)) }
                     case 2 where !file.entries.isEmpty:
                         file.highestModSeq += 1
                         let k = Int.random(in: 0..<file.entries.count, using: &rng)
