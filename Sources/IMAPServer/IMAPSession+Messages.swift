@@ -111,6 +111,10 @@ extension IMAPSession {
             expungeAllowed = uid
             defer { expungeAllowed = true }
             try self.sort(tag: tag, sort, uid: uid, selected: selected)
+        case .thread(let thread, let uid):
+            expungeAllowed = uid
+            defer { expungeAllowed = true }
+            try self.thread(tag: tag, thread, uid: uid, selected: selected)
         default:
             bad(tag, "Command not valid in this state")
         }
