@@ -11,13 +11,47 @@ final class IMAPSessionEngine: SessionEngine {
     let session: IMAPSession
     private var watcher: DirectoryWatcher?
 
-    init(_ session: IMAPSession) { self.session = session }
+    /// After COMPRESS (RFC 4978): everything read is inflated, everything sent deflated.
+    private var compression: IMAPDeflateStreams?
+    let compressionLevel: Int32
+    /// Set when the compressed stream broke (corrupt input, zlib failure): the connection ends.
+    private var compressionFailed = false
+    var log: ((String) -> Void)?
+
+    init(_ session: IMAPSession, compressionLevel: Int32 = 6) {
+        self.session = session
+        self.compressionLevel = compressionLevel
+    }
+
+    /// Bytes as they go on the wire: deflated (with a sync flush) once COMPRESS is on.
+    func wire(_ bytes: [UInt8]) -> [UInt8] {
+        guard let compression, !bytes.isEmpty else { return bytes }
+        guard let packed = compression.compress(bytes) else {
+            compressionFailed = true
+            return []
+        }
+        return packed
+    }
+
+    /// Client bytes through the session, inflated first once COMPRESS is on.
+    private func receive(_ bytes: [UInt8]) -> [UInt8] {
+        guard let compression else { return session.receive(bytes) }
+        var answer: [UInt8] = []
+        let intact = compression.decompress(bytes) { piece in
+            if !session.isFinished { answer += session.receive(piece) }
+        }
+        if !intact {
+            log?("COMPRESS: corrupt compressed input; closing")
+            compressionFailed = true
+        }
+        return answer
+    }
 
     var isAuthenticated: Bool { session.user != nil }
 
     func start() -> [SessionAction] { [.send(session.greeting())] }
 
-    func feed(_ bytes: [UInt8]) -> [SessionAction] { after(session.receive(bytes)) }
+    func feed(_ bytes: [UInt8]) -> [SessionAction] { after(receive(bytes)) }
 
     func continueOutput() -> [SessionAction] { [] }
 
@@ -28,7 +62,7 @@ final class IMAPSessionEngine: SessionEngine {
 
     func endOfInput() -> [SessionAction] { [.close] }
 
-    func timedOut() -> [SessionAction] { [.send(session.timeout()), .close] }
+    func timedOut() -> [SessionAction] { [.send(wire(session.timeout())), .close] }
 
     var wakeDescriptor: Int32? {
         guard session.isIdling else {
@@ -73,8 +107,24 @@ final class IMAPSessionEngine: SessionEngine {
     }
 
     private func after(_ bytes: [UInt8]) -> [SessionAction] {
-        var actions: [SessionAction] = bytes.isEmpty ? [] : [.send(bytes)]
-        if session.isFinished {
+        var actions: [SessionAction] = []
+        var bytes = bytes
+        if session.wantsCompression {
+            // The tagged OK goes out as it is; compression starts right after it (RFC 4978 §3),
+            // and what the client pipelined behind COMPRESS is already compressed.
+            if !bytes.isEmpty { actions.append(.send(bytes)) }
+            guard let streams = IMAPDeflateStreams(level: compressionLevel) else {
+                log?("COMPRESS: zlib could not start; closing")
+                return actions + [.close]
+            }
+            compression = streams
+            bytes = receive(session.compressionStarted())
+        }
+        let packed = wire(bytes)
+        if !packed.isEmpty { actions.append(.send(packed)) }
+        if compressionFailed {
+            actions.append(.close)
+        } else if session.isFinished {
             actions.append(.close)
         } else if session.wantsStartTLS {
             actions.append(.startTLS)

@@ -56,6 +56,10 @@ public enum IMAPCommandKind: Sendable, Equatable {
     /// RFC 9208 §4.2: GETQUOTA quota-root, and §4.3: GETQUOTAROOT mailbox.
     case getQuota([UInt8])
     case getQuotaRoot(IMAPMailboxName)
+    /// RFC 5256 §4: THREAD algorithm charset search-criteria (IMAPThreadCommand.swift).
+    case thread(IMAPThreadCommand, uid: Bool)
+    /// RFC 4978 §3: COMPRESS mechanism, uppercased.
+    case compress(String)
 }
 
 /// A flag: a system flag (`\Seen`), a keyword (`$Junk`), or another `\`-extension. System flags

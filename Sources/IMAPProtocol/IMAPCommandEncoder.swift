@@ -129,6 +129,13 @@ public struct IMAPCommandEncoder: Sendable {
             writeCharset(sort.charset)
             write(" ")
             writeTopLevelSearchKey(sort.key)
+        case .compress(let mechanism):
+            write("COMPRESS " + mechanism)
+        case .thread(let thread, let uid):
+            write((uid ? "UID THREAD " : "THREAD ") + thread.algorithm.rawValue + " ")
+            writeCharset(thread.charset)
+            write(" ")
+            writeTopLevelSearchKey(thread.key)
         case .id(let fields):
             guard let fields else { write("ID NIL"); return }
             write("ID (")

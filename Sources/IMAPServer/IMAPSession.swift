@@ -28,6 +28,8 @@ public struct IMAPSessionConfiguration: Sendable {
     public var maxAuthFailures = 3
     /// Commands allowed before login (anything: CAPABILITY, NOOP, bad syntax…).
     public var maxCommandsBeforeLogin = 50
+    /// The host can deflate the connection (COMPRESS=DEFLATE, RFC 4978): IMAPSession+Compress.swift.
+    public var compressionAvailable = false
     /// Largest message served or appended, octets.
     public var maxMessageSize = 64 << 20
     /// The logged-in user's Maildir++ quota (RFC 9208 QUOTA); nil: no quotas at all.
@@ -73,6 +75,10 @@ public final class IMAPSession {
     var rev2Enabled = false
     var idleTag: String?
     var pendingAuthentication: (tag: String, mechanism: String, user: [UInt8]?)?
+    /// Set after the tagged OK of COMPRESS: the host turns deflate on in both directions and calls
+    /// `compressionStarted()`. `compressionActive` stays true from then on.
+    public internal(set) var wantsCompression = false
+    public internal(set) var compressionActive = false
     /// A FETCH, STORE or SEARCH (not UID) runs: EXPUNGE must wait (RFC 3501 §7.4.1).
     var expungeAllowed = true
 
@@ -141,6 +147,8 @@ public final class IMAPSession {
                      "LIST-STATUS", "ESEARCH", "SEARCHRES", "WITHIN", "CONDSTORE", "SORT", "SORT=DISPLAY",
                      "STATUS=SIZE", "MULTIAPPEND", "UTF8=ACCEPT", "BINARY"]
             list += quotaCapabilities
+            list += ["THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"]  // RFC 5256, IMAPSession+Thread.swift
+            if configuration.compressionAvailable && !compressionActive { list.append("COMPRESS=DEFLATE") }  // RFC 4978
         }
         return list
     }
@@ -149,7 +157,7 @@ public final class IMAPSession {
     /// host then starts TLS and calls `tlsStarted()`, which drops the rest) and at LOGOUT.
     public func receive(_ bytes: [UInt8]) -> [UInt8] {
         reader.feed(bytes)
-        while !wantsStartTLS && state != .logout, let event = reader.nextEvent() {
+        while !wantsStartTLS && !wantsCompression && state != .logout, let event = reader.nextEvent() {
             handle(event)
         }
         return out.takeBytes()
