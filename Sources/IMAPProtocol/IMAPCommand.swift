@@ -326,6 +326,8 @@ public enum IMAPFetchAttribute: Sendable, Equatable {
     case binary(part: [UInt32], partial: IMAPPartial?, peek: Bool)
     /// `BINARY.SIZE[part]`.
     case binarySize(part: [UInt32])
+    /// RFC 8970 §3: `PREVIEW` or `PREVIEW (LAZY)`.
+    case preview(lazy: Bool)
 
     /// The macro expansions of RFC 9051 §6.4.5.
     public static let fast: [IMAPFetchAttribute] = [.flags, .internalDate, .rfc822Size]

@@ -325,6 +325,8 @@ public struct IMAPCommandEncoder: Sendable {
             writePartial(partial)
         case .binarySize(let part):
             write("BINARY.SIZE[" + part.map(String.init).joined(separator: ".") + "]")
+        case .preview(let lazy):
+            write(lazy ? "PREVIEW (LAZY)" : "PREVIEW")
         }
     }
 

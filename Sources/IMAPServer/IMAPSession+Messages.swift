@@ -154,7 +154,7 @@ extension IMAPSession {
                selected: IMAPSelectedMailbox) throws {
         let needsData = attributes.contains { attribute in
             switch attribute {
-            case .flags, .internalDate, .rfc822Size, .uid, .modSeq, .envelope, .body, .bodyStructure: return false
+            case .flags, .internalDate, .rfc822Size, .uid, .modSeq, .envelope, .body, .bodyStructure, .preview: return false
             default: return true
             }
         }
@@ -221,6 +221,9 @@ extension IMAPSession {
                     items.append(.binary(part: part, origin: origin, data: bytes))
                 case .binarySize(let part):
                     items.append(.binarySize(part: part, size: UInt64(try data!.binary(part)?.count ?? 0)))
+                case .preview:
+                    // LAZY (RFC 8970 §3.2) is answered like PREVIEW: making one is cheap and cached.
+                    items.append(.preview(preview(uid: messageUID, selected: selected).map { Array($0.utf8) }))
                 }
             }
             if setsSeen && !flagsSent { items.append(.flags(selected.imapFlags(selected.flags[Int(seq) - 1], uid: messageUID))) }

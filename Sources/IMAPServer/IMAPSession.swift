@@ -149,6 +149,7 @@ public final class IMAPSession {
             list += quotaCapabilities
             list += ["THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"]  // RFC 5256, IMAPSession+Thread.swift
             if configuration.compressionAvailable && !compressionActive { list.append("COMPRESS=DEFLATE") }  // RFC 4978
+            list.append("PREVIEW")  // RFC 8970, IMAPPreview.swift
         }
         return list
     }

@@ -39,6 +39,11 @@ struct IMAPModernTests {
     r = c.thread('REFERENCES'); print(r); assert r == ((3, 5), (1, 2, (4,), (6,))), r
     r = c.thread('ORDEREDSUBJECT', ['FROM', 'a@example.org']); print(r); assert r == ((1, 4),), r
     r = c.thread('ORDEREDSUBJECT'); print(r); assert r == ((3, 5), (1, (2,), (4,), (6,))), r
+    # PREVIEW (RFC 8970) through imapclient's generic FETCH parsing.
+    assert b'PREVIEW' in caps, caps
+    r = c.fetch([1, 6], ['PREVIEW']); print(r)
+    assert r[1][b'PREVIEW'] == b'one' and r[6][b'PREVIEW'] == b'six', r
+    r = c.fetch([3], ['PREVIEW (LAZY)']); print(r); assert r[3][b'PREVIEW'] == b'three', r
     c.logout(); print('OK')
     """#
 
