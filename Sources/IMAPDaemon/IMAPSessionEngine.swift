@@ -18,9 +18,31 @@ final class IMAPSessionEngine: SessionEngine {
     private var compressionFailed = false
     var log: ((String) -> Void)?
 
-    init(_ session: IMAPSession, compressionLevel: Int32 = 6) {
+    /// IDLE on shared storage: whether and how often the folder is also polled.
+    let idlePoll: IMAPIdlePoll
+    /// While a polling IDLE runs: what the folder looked like at the last look.
+    private var pollFingerprint: IMAPIdlePoll.Fingerprint?
+
+    init(_ session: IMAPSession, compressionLevel: Int32 = 6, idlePoll: IMAPIdlePoll = IMAPIdlePoll()) {
         self.session = session
         self.compressionLevel = compressionLevel
+        self.idlePoll = idlePoll
+    }
+
+    /// The host wakes a polling IDLE this often (besides inotify, which still reports this
+    /// host's own changes at once).
+    var wakeInterval: Duration? {
+        guard session.isIdling, let folder = session.selectedMailboxPath else { return nil }
+        if pollFingerprint == nil {
+            guard idlePoll.polls(folder) else { return nil }
+            pollFingerprint = IMAPIdlePoll.Fingerprint(folder: folder)
+            if idlePoll.mode == .only {
+                // As for the inotify watch: look once more now that the fingerprint is taken.
+                let missed = session.idleCheck()
+                if !missed.isEmpty || session.isFinished { pendingWake = missed }
+            }
+        }
+        return idlePoll.interval
     }
 
     /// Bytes as they go on the wire: deflated (with a sync flush) once COMPRESS is on.
@@ -67,6 +89,12 @@ final class IMAPSessionEngine: SessionEngine {
     var wakeDescriptor: Int32? {
         guard session.isIdling else {
             watcher = nil
+            pollFingerprint = nil
+            return nil
+        }
+        if idlePoll.mode == .only {
+            // No inotify: only the polls (wakeInterval) wake the session.
+            if pendingWake != nil, let ready = Self.alwaysReadable { return ready }
             return nil
         }
         if watcher == nil {
@@ -102,7 +130,15 @@ final class IMAPSessionEngine: SessionEngine {
             pendingWake = nil
             return after(pending)
         }
-        watcher?.drain()
+        let notified = watcher?.drain() ?? false
+        if !notified, let before = pollFingerprint, let folder = session.selectedMailboxPath {
+            // A poll: look only when something in the folder changed.
+            let now = IMAPIdlePoll.Fingerprint(folder: folder)
+            if now == before { return [] }
+            pollFingerprint = now
+        } else if let folder = session.selectedMailboxPath, pollFingerprint != nil {
+            pollFingerprint = IMAPIdlePoll.Fingerprint(folder: folder)
+        }
         return after(session.idleCheck())
     }
 
@@ -150,9 +186,13 @@ final class DirectoryWatcher {
         for directory in movedOrDeleted { _ = inotify_add_watch(fd, directory, UInt32(IN_MOVE_SELF | IN_DELETE_SELF)) }
     }
 
-    func drain() {
+    /// Reads every pending event; true when there was one.
+    @discardableResult
+    func drain() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+        var any = false
+        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 { any = true }
+        return any
     }
 
     deinit { close(fd) }
