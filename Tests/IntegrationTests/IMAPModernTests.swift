@@ -158,4 +158,34 @@ struct IMAPModernTests {
             "From: s\($0)@example.org\nTo: t@example.org\nSubject: message \($0)\nDate: Mon, 2 Jan 2006 10:00:00 +0000\n\n\(filler)"
         })
     }
+
+    static let utf8Script = #"""
+    import imaplib, sys
+    port = int(sys.argv[1])
+    M = imaplib.IMAP4('127.0.0.1', port)
+    assert 'UTF8=ACCEPT' in M.capabilities, M.capabilities
+    typ, data = M.enable('UTF8=ACCEPT'); print(typ, data); assert typ == 'OK', data
+    assert M.utf8_enabled
+    # Mailbox names as UTF-8 quoted strings, not modified UTF-7 (RFC 6855 §3).
+    typ, data = M.create('"Grüße"'); assert typ == 'OK', data
+    typ, data = M.list('""', '"Gr*"'); print(data); assert data == ['(\\HasNoChildren) "." "Grüße"'.encode()], data
+    # APPEND with UTF8 (literal8) (§4); imaplib's own append does not frame it right, so raw.
+    message = 'From: Jörg <joerg@example.org>\r\nSubject: Grüße aus Köln\r\n\r\nHallo\r\n'.encode()
+    tag = M._new_tag()
+    M.send(tag + ' APPEND "Grüße" UTF8 '.encode() + b'(~{%d+}\r\n' % len(message) + message + b')\r\n')
+    while True:
+        line = M.readline(); print(line)
+        if line.startswith(tag): break
+    assert line.startswith(tag + b' OK'), line
+    typ, data = M.select('"Grüße"'); assert data == [b'1'], data
+    # The UTF-8 header comes back unmodified to the enabled client.
+    typ, data = M.fetch('1', '(BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)] ENVELOPE)'); print(data)
+    assert 'Subject: Grüße aus Köln'.encode() in data[0][1], data
+    assert '"Grüße aus Köln"'.encode() in data[1] or 'Grüße aus Köln'.encode() in data[0][0], data
+    M.logout(); print('OK')
+    """#
+
+    @Test func imaplibUTF8Accept() throws {
+        try run(Self.utf8Script, messages: [])
+    }
 }
