@@ -90,7 +90,7 @@ let package = Package(
         // The IMAP session engine over Maildir: parsed commands in, response bytes out, no sockets.
         .target(name: "IMAPServer", dependencies: ["IMAPProtocol", "Maildir", "MailMessage", "MailSystem"]),
         // postamt-imapd on MailLogin (TLS, postamt-auth, becoming the user, timeouts); IDLE on inotify.
-        .target(name: "IMAPDaemon", dependencies: ["IMAPServer", "MailLogin", "MailNet", "MailSystem", "MailCore"]),
+        .target(name: "IMAPDaemon", dependencies: ["IMAPServer", "MailLogin", "MailNet", "MailSystem", "MailCore", "CZlib"]),
         .executableTarget(name: "postamt-imapd", dependencies: ["IMAPDaemon"]),
         .testTarget(name: "IMAPServerTests", dependencies: ["IMAPServer", "IMAPProtocol", "Maildir"]),
 

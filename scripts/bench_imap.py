@@ -296,6 +296,44 @@ protocol imap {{
     return path
 
 
+def envelope_wire_bytes(argv, user, env):
+    """Octets the server sends for FETCH 1:* (ENVELOPE), plain and after COMPRESS DEFLATE (RFC
+    4978: raw deflate both ways, wbits -15): {False: plain, True: compressed}."""
+    import zlib
+    sizes = {}
+    for compressed in (False, True):
+        s = PreauthServer(argv, user, env)
+        c, fd = s.c, s.p.stdout.fileno()
+        c.command("SELECT INBOX")
+        counted = [0]
+        if compressed:
+            answer = c.command("COMPRESS DEFLATE")
+            if b" OK " not in answer:
+                s.close()
+                return sizes
+            zo, zi = zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-15)
+            plain_send = c.send
+            c.send = lambda data: plain_send(zo.compress(data) + zo.flush(zlib.Z_SYNC_FLUSH))
+
+            def recv():
+                while True:
+                    data = os.read(fd, 1 << 20)
+                    counted[0] += len(data)
+                    out = zi.decompress(data)
+                    if out or not data:
+                        return out
+        else:
+            def recv():
+                data = os.read(fd, 1 << 20)
+                counted[0] += len(data)
+                return data
+        c.recv = recv
+        c.command("FETCH 1:* (ENVELOPE)")
+        sizes[compressed] = counted[0]
+        s.close()
+    return sizes
+
+
 def large_folders(args, ours_imapd, dovecot, users, work, maker):
     """Rows of the table: SELECT and UID FETCH on big folders, through pre-authenticated pipes."""
     rows = []
@@ -320,6 +358,9 @@ def large_folders(args, ours_imapd, dovecot, users, work, maker):
                 r["full_first"] = s.c.timed("FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)")
                 r["search"] = s.c.timed("SEARCH TEXT nonexistentword")
             s.close()
+            if k == 0:
+                wire = envelope_wire_bytes(argv, user, env)
+                r["envelope_plain"], r["envelope_deflate"] = wire.get(False), wire.get(True)
             # Dovecot rescans a Maildir whose cur/ changed within the last seconds (so do
             # careful Maildir readers): "cached" is the steady state, after a pause.
             time.sleep(3)
@@ -364,6 +405,9 @@ def large_folders(args, ours_imapd, dovecot, users, work, maker):
             row(f"FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE) {n}, first", "full_first")
             row(f"FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE) {n}, cached", "full")
             row(f"SEARCH TEXT (all bodies) {n}", "search")
+            row(f"FETCH 1:* (ENVELOPE) {n}, octets on the wire", "envelope_plain", "", "octets")
+            row(f"FETCH 1:* (ENVELOPE) {n} after COMPRESS DEFLATE, octets on the wire", "envelope_deflate",
+                "", "octets")
             row("pre-authenticated start + LOGOUT", "starts", "", "sessions/s")
         row(f"session peak RSS, {n} (SELECT + UID FETCH)", "rss", "", "MiB")
         row(f"QRESYNC SELECT after 100 changes, {n} (median of 3)", "qresync")

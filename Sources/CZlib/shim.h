@@ -18,3 +18,16 @@ static inline int postamt_gzip(const unsigned char *in, size_t inlen, unsigned c
     deflateEnd(&s);
     return r == Z_STREAM_END ? 0 : -1;
 }
+
+/// A raw DEFLATE stream (RFC 1951, no zlib or gzip wrapper: windowBits -15), as IMAP COMPRESS
+/// (RFC 4978) wants. The z_stream must stay at one address until deflateEnd.
+static inline int postamt_deflate_init_raw(z_stream *s, int level) {
+    memset(s, 0, sizeof *s);
+    return deflateInit2(s, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+}
+
+/// The inflating side of postamt_deflate_init_raw.
+static inline int postamt_inflate_init_raw(z_stream *s) {
+    memset(s, 0, sizeof *s);
+    return inflateInit2(s, -15);
+}

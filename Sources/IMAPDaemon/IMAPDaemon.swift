@@ -55,6 +55,13 @@ public enum IMAPDaemon {
         sessionConfiguration.limits.maxAppendCommandSize = sessionConfiguration.maxMessageSize * 2
         sessionConfiguration.allowPlaintextAuth = ["yes", "true"].contains(config.string("imap_plaintext_auth"))
         sessionConfiguration.quotaLimit = IMAPDaemon.quotaLimit(config)
+        sessionConfiguration.compressionAvailable = config.bool("imap_compress")
+        let compressionLevel = Int32(max(1, min(9, config.count("imap_compress_level"))))
+        guard let pollMode = IMAPIdlePoll.Mode(rawValue: config.string("imap_idle_poll")) else {
+            log.error("configuration: imap_idle_poll is '\(config.string("imap_idle_poll"))', not auto, yes, no or only")
+            return Exit.config.rawValue
+        }
+        let idlePoll = IMAPIdlePoll(mode: pollMode, interval: .seconds(max(1, config.duration("imap_idle_poll_interval"))))
 
         // Pre-authenticated (an ssh tunnel, tests): no TLS, no password; become the user first.
         if let preauthUser {
@@ -72,7 +79,7 @@ public enum IMAPDaemon {
                 return Exit.config.rawValue
             }
             let session = IMAPSession(preauthenticatedUser: user.name, maildirPath: path, configuration: sessionConfiguration)
-            return serve(session, tlsContext: nil, implicitTLS: false, timeouts: timeouts)
+            return serve(session, tlsContext: nil, implicitTLS: false, timeouts: timeouts, compressionLevel: compressionLevel, idlePoll: idlePoll)
         }
 
         // The files are checked now; the context is built (and OpenSSL loaded) when a client
@@ -114,12 +121,13 @@ public enum IMAPDaemon {
                 return .unavailable
             }
         }
-        return serve(session, tlsContext: tlsContext, implicitTLS: implicitTLS, timeouts: timeouts)
+        return serve(session, tlsContext: tlsContext, implicitTLS: implicitTLS, timeouts: timeouts, compressionLevel: compressionLevel, idlePoll: idlePoll)
     }
 
     /// Runs the session on fd 0/1 under `SessionHost` until LOGOUT, end of input or a timeout.
     static func serve(_ session: IMAPSession, tlsContext: TLSServerContext?, implicitTLS: Bool,
-                      timeouts: SessionTimeouts) -> Int32 {
+                      timeouts: SessionTimeouts, compressionLevel: Int32 = 6,
+                      idlePoll: IMAPIdlePoll = IMAPIdlePoll()) -> Int32 {
         let connection: ClientConnection
         do { connection = try ClientConnection(timeout: timeouts.idle) } catch {
             log.error("fd 0/1: \(error)")
@@ -136,8 +144,11 @@ public enum IMAPDaemon {
             session.tlsStarted()
         }
         let host = SessionHost(connection: connection, tlsContext: tlsContext, timeouts: timeouts, log: logLine)
-        session.outputSink = { host.send($0) }
-        _ = host.run(IMAPSessionEngine(session))
+        let engine = IMAPSessionEngine(session, compressionLevel: compressionLevel, idlePoll: idlePoll)
+        engine.log = logLine
+        // Long responses leave through the sink while they are produced: deflated like the rest.
+        session.outputSink = { [unowned engine] in host.send(engine.wire($0)) }
+        _ = host.run(engine)
         return Exit.ok.rawValue
     }
 

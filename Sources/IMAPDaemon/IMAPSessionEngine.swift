@@ -11,13 +11,69 @@ final class IMAPSessionEngine: SessionEngine {
     let session: IMAPSession
     private var watcher: DirectoryWatcher?
 
-    init(_ session: IMAPSession) { self.session = session }
+    /// After COMPRESS (RFC 4978): everything read is inflated, everything sent deflated.
+    private var compression: IMAPDeflateStreams?
+    let compressionLevel: Int32
+    /// Set when the compressed stream broke (corrupt input, zlib failure): the connection ends.
+    private var compressionFailed = false
+    var log: ((String) -> Void)?
+
+    /// IDLE on shared storage: whether and how often the folder is also polled.
+    let idlePoll: IMAPIdlePoll
+    /// While a polling IDLE runs: what the folder looked like at the last look.
+    private var pollFingerprint: IMAPIdlePoll.Fingerprint?
+
+    init(_ session: IMAPSession, compressionLevel: Int32 = 6, idlePoll: IMAPIdlePoll = IMAPIdlePoll()) {
+        self.session = session
+        self.compressionLevel = compressionLevel
+        self.idlePoll = idlePoll
+    }
+
+    /// The host wakes a polling IDLE this often (besides inotify, which still reports this
+    /// host's own changes at once).
+    var wakeInterval: Duration? {
+        guard session.isIdling, let folder = session.selectedMailboxPath else { return nil }
+        if pollFingerprint == nil {
+            guard idlePoll.polls(folder) else { return nil }
+            pollFingerprint = IMAPIdlePoll.Fingerprint(folder: folder)
+            if idlePoll.mode == .only {
+                // As for the inotify watch: look once more now that the fingerprint is taken.
+                let missed = session.idleCheck()
+                if !missed.isEmpty || session.isFinished { pendingWake = missed }
+            }
+        }
+        return idlePoll.interval
+    }
+
+    /// Bytes as they go on the wire: deflated (with a sync flush) once COMPRESS is on.
+    func wire(_ bytes: [UInt8]) -> [UInt8] {
+        guard let compression, !bytes.isEmpty else { return bytes }
+        guard let packed = compression.compress(bytes) else {
+            compressionFailed = true
+            return []
+        }
+        return packed
+    }
+
+    /// Client bytes through the session, inflated first once COMPRESS is on.
+    private func receive(_ bytes: [UInt8]) -> [UInt8] {
+        guard let compression else { return session.receive(bytes) }
+        var answer: [UInt8] = []
+        let intact = compression.decompress(bytes) { piece in
+            if !session.isFinished { answer += session.receive(piece) }
+        }
+        if !intact {
+            log?("COMPRESS: corrupt compressed input; closing")
+            compressionFailed = true
+        }
+        return answer
+    }
 
     var isAuthenticated: Bool { session.user != nil }
 
     func start() -> [SessionAction] { [.send(session.greeting())] }
 
-    func feed(_ bytes: [UInt8]) -> [SessionAction] { after(session.receive(bytes)) }
+    func feed(_ bytes: [UInt8]) -> [SessionAction] { after(receive(bytes)) }
 
     func continueOutput() -> [SessionAction] { [] }
 
@@ -28,11 +84,17 @@ final class IMAPSessionEngine: SessionEngine {
 
     func endOfInput() -> [SessionAction] { [.close] }
 
-    func timedOut() -> [SessionAction] { [.send(session.timeout()), .close] }
+    func timedOut() -> [SessionAction] { [.send(wire(session.timeout())), .close] }
 
     var wakeDescriptor: Int32? {
         guard session.isIdling else {
             watcher = nil
+            pollFingerprint = nil
+            return nil
+        }
+        if idlePoll.mode == .only {
+            // No inotify: only the polls (wakeInterval) wake the session.
+            if pendingWake != nil, let ready = Self.alwaysReadable { return ready }
             return nil
         }
         if watcher == nil {
@@ -68,13 +130,37 @@ final class IMAPSessionEngine: SessionEngine {
             pendingWake = nil
             return after(pending)
         }
-        watcher?.drain()
+        let notified = watcher?.drain() ?? false
+        if !notified, let before = pollFingerprint, let folder = session.selectedMailboxPath {
+            // A poll: look only when something in the folder changed.
+            let now = IMAPIdlePoll.Fingerprint(folder: folder)
+            if now == before { return [] }
+            pollFingerprint = now
+        } else if let folder = session.selectedMailboxPath, pollFingerprint != nil {
+            pollFingerprint = IMAPIdlePoll.Fingerprint(folder: folder)
+        }
         return after(session.idleCheck())
     }
 
     private func after(_ bytes: [UInt8]) -> [SessionAction] {
-        var actions: [SessionAction] = bytes.isEmpty ? [] : [.send(bytes)]
-        if session.isFinished {
+        var actions: [SessionAction] = []
+        var bytes = bytes
+        if session.wantsCompression {
+            // The tagged OK goes out as it is; compression starts right after it (RFC 4978 §3),
+            // and what the client pipelined behind COMPRESS is already compressed.
+            if !bytes.isEmpty { actions.append(.send(bytes)) }
+            guard let streams = IMAPDeflateStreams(level: compressionLevel) else {
+                log?("COMPRESS: zlib could not start; closing")
+                return actions + [.close]
+            }
+            compression = streams
+            bytes = receive(session.compressionStarted())
+        }
+        let packed = wire(bytes)
+        if !packed.isEmpty { actions.append(.send(packed)) }
+        if compressionFailed {
+            actions.append(.close)
+        } else if session.isFinished {
             actions.append(.close)
         } else if session.wantsStartTLS {
             actions.append(.startTLS)
@@ -100,9 +186,13 @@ final class DirectoryWatcher {
         for directory in movedOrDeleted { _ = inotify_add_watch(fd, directory, UInt32(IN_MOVE_SELF | IN_DELETE_SELF)) }
     }
 
-    func drain() {
+    /// Reads every pending event; true when there was one.
+    @discardableResult
+    func drain() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+        var any = false
+        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 { any = true }
+        return any
     }
 
     deinit { close(fd) }

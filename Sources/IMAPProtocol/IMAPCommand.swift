@@ -60,6 +60,10 @@ public enum IMAPCommandKind: Sendable, Equatable {
     case getQuotaRoot(IMAPMailboxName)
     /// RFC 8508: `[UID] REPLACE number mailbox append-message`.
     case replace(UInt32, IMAPMailboxName, IMAPAppendMessage, uid: Bool)
+    /// RFC 5256 §4: THREAD algorithm charset search-criteria (IMAPThreadCommand.swift).
+    case thread(IMAPThreadCommand, uid: Bool)
+    /// RFC 4978 §3: COMPRESS mechanism, uppercased.
+    case compress(String)
 }
 
 /// A flag: a system flag (`\Seen`), a keyword (`$Junk`), or another `\`-extension. System flags
@@ -336,6 +340,8 @@ public enum IMAPFetchAttribute: Sendable, Equatable {
     case binary(part: [UInt32], partial: IMAPPartial?, peek: Bool)
     /// `BINARY.SIZE[part]`.
     case binarySize(part: [UInt32])
+    /// RFC 8970 §3: `PREVIEW` or `PREVIEW (LAZY)`.
+    case preview(lazy: Bool)
 
     /// The macro expansions of RFC 9051 §6.4.5.
     public static let fast: [IMAPFetchAttribute] = [.flags, .internalDate, .rfc822Size]

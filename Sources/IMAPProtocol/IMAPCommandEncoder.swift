@@ -143,6 +143,13 @@ public struct IMAPCommandEncoder: Sendable {
             writeCharset(sort.charset)
             write(" ")
             writeTopLevelSearchKey(sort.key)
+        case .compress(let mechanism):
+            write("COMPRESS " + mechanism)
+        case .thread(let thread, let uid):
+            write((uid ? "UID THREAD " : "THREAD ") + thread.algorithm.rawValue + " ")
+            writeCharset(thread.charset)
+            write(" ")
+            writeTopLevelSearchKey(thread.key)
         case .id(let fields):
             guard let fields else { write("ID NIL"); return }
             write("ID (")
@@ -340,6 +347,8 @@ public struct IMAPCommandEncoder: Sendable {
             writePartial(partial)
         case .binarySize(let part):
             write("BINARY.SIZE[" + part.map(String.init).joined(separator: ".") + "]")
+        case .preview(let lazy):
+            write(lazy ? "PREVIEW (LAZY)" : "PREVIEW")
         }
     }
 

@@ -116,6 +116,10 @@ extension IMAPByteCursor {
         case "STORE": return try parseStore(uid: false)
         case "COPY", "MOVE": return try parseCopyOrMove(move: name == "MOVE", uid: false)
         case "SORT": return .sort(try parseSortCommand(), uid: false)
+        case "THREAD": return .thread(try parseThreadCommand(), uid: false)
+        case "COMPRESS":
+            try expectSpace()
+            return .compress(IMAPGrammar.uppercasedString(try readAtom("a compression mechanism")))
         case "ID": return try parseID()
         case "UID": return try parseUIDCommand()
         case "REPLACE": return try parseReplace(uid: false)
@@ -135,6 +139,7 @@ extension IMAPByteCursor {
         case "SEARCH": return .search(try parseSearchCommand(), uid: true)
         case "SORT": return .sort(try parseSortCommand(), uid: true)
         case "REPLACE": return try parseReplace(uid: true)
+        case "THREAD": return .thread(try parseThreadCommand(), uid: true)
         case "EXPUNGE":
             try expectSpace()
             return .uidExpunge(try parseMessageSet())

@@ -117,6 +117,14 @@ public struct IMAPCommandReader: Sendable {
         state = .line
     }
 
+    /// The input read beyond the last command, handed over and forgotten: after COMPRESS
+    /// (RFC 4978 §3) it is compressed data, which the host inflates and feeds again.
+    public mutating func takeBufferedInput() -> [UInt8] {
+        let rest = Array(input[inputIndex...])
+        discardBufferedInput()
+        return rest
+    }
+
     /// The next event the buffered input allows, or nil when more input is needed.
     public mutating func nextEvent() -> IMAPReaderEvent? {
         while inputIndex < input.count {

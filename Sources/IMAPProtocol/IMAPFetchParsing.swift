@@ -74,6 +74,14 @@ extension IMAPByteCursor {
             return .binary(part: part, partial: try parsePartialIfPresent(), peek: name == "BINARY.PEEK")
         case "BINARY.SIZE":
             return .binarySize(part: try parseBinarySection())
+        case "PREVIEW":
+            // RFC 8970 §7: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"], preview-mod = "LAZY".
+            guard peek() == UInt8(ascii: " "), peek(1) == UInt8(ascii: "(") else { return .preview(lazy: false) }
+            try expectSpace()
+            _ = try parseList(allowEmpty: false) { (cursor: inout IMAPByteCursor) throws(IMAPParseError) in
+                guard cursor.consumeKeyword("LAZY") else { throw cursor.error("Unknown PREVIEW modifier") }
+            }
+            return .preview(lazy: true)
         default:
             throw error("Unknown fetch attribute \(name.prefix(32))")
         }

@@ -23,6 +23,8 @@ public enum IMAPFetchResponseItem: Sendable, Equatable {
     case rfc822([UInt8]?)
     case rfc822Header([UInt8]?)
     case rfc822Text([UInt8]?)
+    /// RFC 8970 §3: `PREVIEW nstring` (UTF-8; a literal unless quoted UTF-8 is allowed).
+    case preview([UInt8]?)
 }
 
 /// `* n FETCH (…)`.
@@ -359,6 +361,7 @@ public struct IMAPResponseEncoder: Sendable {
         case .rfc822(let data): write("RFC822 "); writeNLiteral(data)
         case .rfc822Header(let data): write("RFC822.HEADER "); writeNLiteral(data)
         case .rfc822Text(let data): write("RFC822.TEXT "); writeNLiteral(data)
+        case .preview(let text): write("PREVIEW "); writeNString(text)
         }
     }
 

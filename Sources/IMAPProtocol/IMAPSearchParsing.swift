@@ -49,7 +49,7 @@ extension IMAPByteCursor {
     }
 
     /// `search-key *(SP search-key)`, to the end of the command.
-    private mutating func parseSearchKeys() throws(IMAPParseError) -> IMAPSearchKey {
+    mutating func parseSearchKeys() throws(IMAPParseError) -> IMAPSearchKey {
         var keys: [IMAPSearchKey] = [try parseSearchKey()]
         while consume(UInt8(ascii: " ")) {
             keys.append(try parseSearchKey())

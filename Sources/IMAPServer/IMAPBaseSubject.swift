@@ -18,28 +18,41 @@
 /// The keywords are matched without regard to ASCII case ("RE:", "Fwd:"). The result keeps
 /// its case; SORT compares it with i;unicode-casemap.
 enum IMAPBaseSubject {
-    static func of(_ subject: String) -> String {
+    static func of(_ subject: String) -> String { extract(subject).base }
+
+    /// The base subject, and whether extracting it removed a reply or forward marker (a
+    /// subj-refwd in step 3, a "(fwd)" trailer in step 2, or a "[fwd: …]" wrapper in step 6):
+    /// what RFC 5256 §3 REFERENCES step 5 calls a reply or forward.
+    static func extract(_ subject: String) -> (base: String, isReplyOrForward: Bool) {
         var s = collapse(Array(subject.unicodeScalars))
+        var isReplyOrForward = false
         while true {
             // (2)
-            removeTrailers(&s)
+            if removeTrailers(&s) { isReplyOrForward = true }
             // (3)-(5)
             var changed = true
             while changed {
                 changed = false
-                while let end = leaderEnd(s, from: 0) { s.removeFirst(end); changed = true }
+                while let (end, refwd) = leader(s, from: 0) {
+                    s.removeFirst(end)
+                    changed = true
+                    if refwd { isReplyOrForward = true }
+                }
+                // (4) only when a non-empty subj-base follows: the trailers are gone and the
+                // blob's end includes its *WSP, so anything left starts with a NONWSP.
                 if let end = blobEnd(s, from: 0), end < s.count { s.removeFirst(end); changed = true }
             }
             // (6)
             if hasPrefix(s, "[fwd:"), s.last == "]" {
                 s = Array(s[5..<(s.count - 1)])
+                isReplyOrForward = true
                 continue
             }
             break
         }
         var view = String.UnicodeScalarView()
         view.append(contentsOf: s)
-        return String(view)
+        return (String(view), isReplyOrForward)
     }
 
     static func isWSP(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" }
@@ -59,14 +72,18 @@ enum IMAPBaseSubject {
         return out
     }
 
-    static func removeTrailers(_ s: inout [Unicode.Scalar]) {
+    /// Step 2; true when a "(fwd)" was among what went.
+    @discardableResult
+    static func removeTrailers(_ s: inout [Unicode.Scalar]) -> Bool {
+        var forward = false
         while true {
             if let last = s.last, isWSP(last) {
                 s.removeLast()
-            } else if s.count >= 5, hasPrefix(Array(s[(s.count - 5)...]), "(fwd)") {
+            } else if s.count >= 5, hasPrefix(s, "(fwd)", at: s.count - 5) {
                 s.removeLast(5)
+                forward = true
             } else {
-                return
+                return forward
             }
         }
     }
@@ -95,13 +112,14 @@ enum IMAPBaseSubject {
         return i
     }
 
-    /// The end of a subj-leader at `start`: one WSP, or blobs followed by a subj-refwd.
-    static func leaderEnd(_ s: [Unicode.Scalar], from start: Int) -> Int? {
+    /// The end of a subj-leader at `start`: one WSP, or blobs followed by a subj-refwd (then
+    /// `refwd` is true).
+    static func leader(_ s: [Unicode.Scalar], from start: Int) -> (end: Int, refwd: Bool)? {
         guard start < s.count else { return nil }
-        if isWSP(s[start]) { return start + 1 }
+        if isWSP(s[start]) { return (start + 1, false) }
         var i = start
         while true {
-            if let end = refwdEnd(s, from: i) { return end }
+            if let end = refwdEnd(s, from: i) { return (end, true) }
             guard let end = blobEnd(s, from: i) else { return nil }
             i = end
         }

@@ -97,6 +97,8 @@ extension IMAPSession {
                 idleTag = tag
                 reader.mode = .idle
                 if selected != nil { synchronize() }
+            case .compress(let mechanism):
+                compress(tag: tag, mechanism: mechanism)
             default:
                 guard let selected else { return bad(tag, "No mailbox selected") }
                 try executeSelected(command, selected: selected, store: store)

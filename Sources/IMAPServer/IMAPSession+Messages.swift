@@ -116,6 +116,10 @@ extension IMAPSession {
             try self.sort(tag: tag, sort, uid: uid, selected: selected)
         case .replace(let number, let name, let message, let uid):
             try replace(tag: tag, number, name, message, uid: uid, selected: selected, store: store)
+        case .thread(let thread, let uid):
+            expungeAllowed = uid
+            defer { expungeAllowed = true }
+            try self.thread(tag: tag, thread, uid: uid, selected: selected)
         default:
             bad(tag, "Command not valid in this state")
         }
@@ -155,7 +159,7 @@ extension IMAPSession {
                selected: IMAPSelectedMailbox) throws {
         let needsData = attributes.contains { attribute in
             switch attribute {
-            case .flags, .internalDate, .rfc822Size, .uid, .modSeq, .envelope, .body, .bodyStructure, .emailID, .threadID, .saveDate: return false
+            case .flags, .internalDate, .rfc822Size, .uid, .modSeq, .envelope, .body, .bodyStructure, .emailID, .threadID, .saveDate, .preview: return false
             default: return true
             }
         }
@@ -232,6 +236,9 @@ extension IMAPSession {
                     items.append(.binary(part: part, origin: origin, data: bytes))
                 case .binarySize(let part):
                     items.append(.binarySize(part: part, size: UInt64(try data!.binary(part)?.count ?? 0)))
+                case .preview:
+                    // LAZY (RFC 8970 §3.2) is answered like PREVIEW: making one is cheap and cached.
+                    items.append(.preview(preview(uid: messageUID, selected: selected).map { Array($0.utf8) }))
                 }
             }
             if setsSeen && !flagsSent { items.append(.flags(selected.imapFlags(selected.flags[Int(seq) - 1], uid: messageUID))) }

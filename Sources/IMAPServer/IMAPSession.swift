@@ -32,6 +32,8 @@ public struct IMAPSessionConfiguration: Sendable {
     public var maxInvalidCommandsBeforeLogin = 3
     /// Expunged UIDs each folder's uid list remembers for QRESYNC (`UIDList.expungeHistoryLimit`).
     public var expungeHistoryLimit = UIDList.defaultExpungeHistoryLimit
+    /// The host can deflate the connection (COMPRESS=DEFLATE, RFC 4978): IMAPSession+Compress.swift.
+    public var compressionAvailable = false
     /// Largest message served or appended, octets.
     public var maxMessageSize = 64 << 20
     /// The logged-in user's Maildir++ quota (RFC 9208 QUOTA); nil: no quotas at all.
@@ -80,6 +82,10 @@ public final class IMAPSession {
     var rev2Enabled = false
     var idleTag: String?
     var pendingAuthentication: (tag: String, mechanism: String, user: [UInt8]?)?
+    /// Set after the tagged OK of COMPRESS: the host turns deflate on in both directions and calls
+    /// `compressionStarted()`. `compressionActive` stays true from then on.
+    public internal(set) var wantsCompression = false
+    public internal(set) var compressionActive = false
     /// A FETCH, STORE or SEARCH (not UID) runs: EXPUNGE must wait (RFC 3501 §7.4.1).
     var expungeAllowed = true
 
@@ -153,6 +159,9 @@ public final class IMAPSession {
             list.append("OBJECTID")
             list.append("SAVEDATE")
             list.append("REPLACE")
+            list += ["THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"]  // RFC 5256, IMAPSession+Thread.swift
+            if configuration.compressionAvailable && !compressionActive { list.append("COMPRESS=DEFLATE") }  // RFC 4978
+            list.append("PREVIEW")  // RFC 8970, IMAPPreview.swift
         }
         return list
     }
@@ -161,7 +170,7 @@ public final class IMAPSession {
     /// host then starts TLS and calls `tlsStarted()`, which drops the rest) and at LOGOUT.
     public func receive(_ bytes: [UInt8]) -> [UInt8] {
         reader.feed(bytes)
-        while !wantsStartTLS && state != .logout, let event = reader.nextEvent() {
+        while !wantsStartTLS && !wantsCompression && state != .logout, let event = reader.nextEvent() {
             handle(event)
         }
         return out.takeBytes()

@@ -21,8 +21,31 @@ enum IMAPStructureCache {
     static func decode(_ bytes: [UInt8]) -> (IMAPEnvelope, IMAPBodyStructure)? {
         var reader = Reader(bytes: bytes)
         guard reader.byte() == version, let envelope = reader.envelope(), let structure = reader.structure(depth: 0),
-              reader.index == bytes.count else { return nil }
+              reader.index == bytes.count || reader.preview() != nil else { return nil }
         return (envelope, structure)
+    }
+
+    /// After the structure, optionally: the byte "P" and the PREVIEW text (RFC 8970), added the
+    /// first time a client asks for it (IMAPPreview.swift).
+    static let previewMarker = UInt8(ascii: "P")
+
+    /// `blob` with `preview` appended (any earlier one replaced); nil when the blob does not
+    /// decode.
+    static func withPreview(_ blob: [UInt8], _ preview: String) -> [UInt8]? {
+        var reader = Reader(bytes: blob)
+        guard reader.byte() == version, reader.envelope() != nil, reader.structure(depth: 0) != nil else { return nil }
+        var writer = Writer()
+        writer.bytes = Array(blob[0..<reader.index])
+        writer.bytes.append(previewMarker)
+        writer.text(preview)
+        return writer.bytes
+    }
+
+    /// The cached PREVIEW text, or nil when the blob has none (or does not decode).
+    static func decodePreview(_ blob: [UInt8]) -> String? {
+        var reader = Reader(bytes: blob)
+        guard reader.byte() == version, reader.envelope() != nil, reader.structure(depth: 0) != nil else { return nil }
+        return reader.preview()
     }
 
     /// The envelope alone (SEARCH SUBJECT/FROM/…), without decoding the structure after it.
@@ -193,6 +216,12 @@ enum IMAPStructureCache {
             x.location = location
             return x
         }
+        /// The optional PREVIEW section, which must end the blob.
+        mutating func preview() -> String? {
+            guard byte() == IMAPStructureCache.previewMarker, let text = text(), let text, index == bytes.count else { return nil }
+            return text
+        }
+
         mutating func structure(depth: Int) -> IMAPBodyStructure? {
             guard depth < 200, let kind = byte() else { return nil }
             if kind == 2 {

@@ -30,6 +30,7 @@ public struct Setting: Sendable {
 /// Each area keeps its own list in a file of its own (Settings+Area.swift).
 public let knownSettings: [Setting] = coreSettings + authSettings + smtpSettings + pop3Settings + imapSettings + imapSyncSettings
     + remoteSettings + spamSettings + domainSettings + sieveSettings + manageSieveSettings + quotaSettings + webmailSettings
+    + imapModernSettings + imapIdlePollSettings
 
 /// The settings by name: a lookup per `string(_:)` call, not a scan of the whole list (a
 /// per-connection program reads dozens of settings at start).
