@@ -25,8 +25,10 @@ public struct HTTPSError: Error, CustomStringConvertible, Sendable {
     public let description: String
     /// The request had been written when it failed: a POST is not repeated at another address.
     public var afterRequest = false
-    public init(_ description: String, afterRequest: Bool = false) {
-        self.description = description; self.afterRequest = afterRequest
+    /// The server's certificate did not verify for the host (TLS-RPT's sts-webpki-invalid).
+    public var certificateRejected = false
+    public init(_ description: String, afterRequest: Bool = false, certificateRejected: Bool = false) {
+        self.description = description; self.afterRequest = afterRequest; self.certificateRejected = certificateRejected
     }
 }
 
@@ -87,17 +89,24 @@ public struct HTTPSClient {
             throw HTTPSError("cannot connect to \(host)[\(address.address)]:\(port): \(error)")
         }
         defer { plain.close() }
+        // An IP-literal host is verified against the certificate's IP addresses and sent
+        // without SNI (RFC 6066 §3): TLSConnection does both.
         let tls: TLSConnection
         do {
             let context = try TLSClientContext(verification: .peer(anchors))
             tls = try TLSConnection(client: context, serverName: host, over: plain)
-            tls.timeout = timeout
-            try tls.handshake()
         } catch {
             throw HTTPSError("TLS with \(host)[\(address.address)]:\(port) failed: \(error)")
         }
+        do {
+            tls.timeout = timeout
+            try tls.handshake()
+        } catch {
+            throw HTTPSError("TLS with \(host)[\(address.address)]:\(port) failed: \(error)",
+                             certificateRejected: tls.certificateRejection != nil)
+        }
         guard tls.peerVerification == .verified else {
-            throw HTTPSError("the certificate of \(host) does not verify")
+            throw HTTPSError("the certificate of \(host) does not verify", certificateRejected: true)
         }
         var received: [UInt8] = []
         do {

@@ -256,6 +256,15 @@ public final class TLSConnection: ByteStream {
         return .failed(reason: String(cString: X509_verify_cert_error_string(result)))
     }
 
+    /// Why the server's certificate was rejected when a client handshake with `.peer`
+    /// verification failed on it (OpenSSL's reason), or nil when the handshake did not fail on
+    /// the certificate.
+    public var certificateRejection: String? {
+        guard isClient, verification != .none, !handshakeDone, failed else { return nil }
+        let result = SSL_get_verify_result(ssl)
+        return result == X509_V_OK ? nil : String(cString: X509_verify_cert_error_string(result))
+    }
+
     /// Runs `step` until it succeeds (returns > 0), waiting on WANT_READ/WANT_WRITE.
     private func drive(_ operation: String, deadline: Deadline, _ step: () -> Int32) throws {
         while true {

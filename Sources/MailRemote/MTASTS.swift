@@ -45,9 +45,13 @@ public struct MTASTSPolicy: Sendable, Equatable {
     public var mx: [String]
     /// Seconds the policy may be cached (at most 31557600, one year).
     public var maxAge: Int64
+    /// The non-empty lines of the policy file as fetched, line ends removed: what a TLS report
+    /// shows as its "policy-string" (RFC 8460 §4.4), and what the cache keeps.
+    public var lines: [String]
 
     public init(mode: MTASTSMode, mx: [String], maxAge: Int64) {
         self.mode = mode; self.mx = mx; self.maxAge = maxAge
+        lines = ["version: STSv1", "mode: \(mode.rawValue)"] + mx.map { "mx: \($0)" } + ["max_age: \(maxAge)"]
     }
 
     /// Parses the policy text; throws a sentence saying what is wrong.
@@ -81,6 +85,7 @@ public struct MTASTSPolicy: Sendable, Equatable {
         guard let maxAge else { throw MTASTSError("no max_age") }
         guard mode == .none || !mx.isEmpty else { throw MTASTSError("no mx pattern") }
         self.init(mode: mode, mx: mx, maxAge: maxAge)
+        lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map { String($0).trimmingSuffix("\r") }.filter { !$0.isEmpty }
     }
 
     /// RFC 8461 §4.1: an MX host matches a pattern literally, or "*.example.com" matches one
@@ -106,7 +111,27 @@ public struct MTASTSPolicy: Sendable, Equatable {
 
 public struct MTASTSError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The RFC 8460 §4.3.2.2 result type of a failed fetch: sts-policy-fetch-error (no
+    /// answer, an HTTP error), sts-webpki-invalid (the server's certificate does not verify for
+    /// mta-sts.DOMAIN) or sts-policy-invalid (the answer is not a valid policy).
+    public let resultType: String
+    public init(_ description: String, resultType: String = "sts-policy-invalid") {
+        self.description = description; self.resultType = resultType
+    }
+}
+
+/// What the policy lookup of a destination found (RFC 8461 §5.1).
+public enum MTASTSLookupResult: Sendable {
+    /// A policy in force (mode enforce or testing), and where it came from, for the log.
+    case policy(MTASTSPolicy, String)
+    /// No policy: no TXT record, mode none, or MTA-STS not applicable.
+    case none
+    /// The TXT record announces a policy, but none could be fetched and none is cached: the
+    /// mail goes as without a policy, and the failure is a TLS-RPT result of its own.
+    case fetchFailed(MTASTSError)
+
+    /// The policy in force, if any.
+    public var policy: MTASTSPolicy? { if case .policy(let p, _) = self { p } else { nil } }
 }
 
 /// A policy in the cache: the record id it was fetched for, when, and until when it holds.
@@ -146,7 +171,9 @@ public struct MTASTSCache {
 
     public func store(_ domain: String, _ entry: MTASTSCachedPolicy) throws {
         try FileIO.makeDirectories(directory, mode: 0o750)
-        let text = "id \(entry.id)\nfetched \(entry.fetched)\nexpires \(entry.expires)\n\n" + entry.policy.text
+        // The policy's lines as fetched (they parse again), so a TLS report of a cached policy
+        // shows the file the domain published.
+        let text = "id \(entry.id)\nfetched \(entry.fetched)\nexpires \(entry.expires)\n\n" + entry.policy.lines.map { $0 + "\r\n" }.joined()
         try FileIO.writeAtomically(path(domain), Array(text.utf8), mode: 0o640)
     }
 
@@ -182,8 +209,9 @@ public struct MTASTSLookup {
         refreshBefore = configuration.duration("mta_sts_refresh_before")
     }
 
-    /// The policy in force for `domain`, or nil. Also says where it came from, for the log.
-    public func policy(for domain: String, now: Int64 = Clock.seconds()) -> (MTASTSPolicy, String)? {
+    /// The policy in force for `domain`, with where it came from, for the log; or none; or why
+    /// an announced policy could not be fetched.
+    public func policy(for domain: String, now: Int64 = Clock.seconds()) -> MTASTSLookupResult {
         let d = domain.lowercased()
         let cached = cache?.load(d).flatMap { $0.expires > now ? $0 : nil }
         let record: MTASTSRecord?
@@ -195,9 +223,9 @@ public struct MTASTSLookup {
         default: record = nil
         }
         if let cached, record == nil || (record!.id == cached.id && cached.expires - now > refreshBefore) {
-            return cached.policy.mode == .none ? nil : (cached.policy, "cached, id \(cached.id)")
+            return cached.policy.mode == .none ? .none : .policy(cached.policy, "cached, id \(cached.id)")
         }
-        guard let record else { return nil }
+        guard let record else { return .none }
         switch fetch(d) {
         case .success(let policy):
             let entry = MTASTSCachedPolicy(id: record.id, fetched: now, expires: now + policy.maxAge, policy: policy)
@@ -207,15 +235,15 @@ public struct MTASTSLookup {
                 }
             }
             log.info("MTA-STS: fetched the policy of \(d) (id \(record.id), mode \(policy.mode.rawValue), max_age \(policy.maxAge))", id: queueID)
-            return policy.mode == .none ? nil : (policy, "fetched, id \(record.id)")
+            return policy.mode == .none ? .none : .policy(policy, "fetched, id \(record.id)")
         case .failure(let error):
             // RFC 8461 §5.1: keep using an unexpired cached policy when a refresh fails.
             if let cached {
                 log.warning("MTA-STS: cannot fetch the policy of \(d) (\(error)); using the cached one (id \(cached.id))", id: queueID)
-                return cached.policy.mode == .none ? nil : (cached.policy, "cached, id \(cached.id)")
+                return cached.policy.mode == .none ? .none : .policy(cached.policy, "cached, id \(cached.id)")
             }
-            log.warning("MTA-STS: \(d) announces a policy but it cannot be fetched (\(error)); delivering without one", id: queueID)
-            return nil
+            log.warning("MTA-STS: \(d) announces a policy but it cannot be fetched (\(error)); delivering without one (\(error.resultType))", id: queueID)
+            return .fetchFailed(error)
         }
     }
 
@@ -228,10 +256,14 @@ public struct MTASTSLookup {
         do {
             response = try client.get(host: host, path: "/.well-known/mta-sts.txt", addresses: addresses)
         } catch {
-            return .failure(MTASTSError(error.description))
+            // RFC 8460 §4.3.2.2: a certificate that does not verify is sts-webpki-invalid;
+            // no address, no connection, a timeout or a broken answer sts-policy-fetch-error.
+            return .failure(MTASTSError(error.description, resultType: error.certificateRejected ? "sts-webpki-invalid" : "sts-policy-fetch-error"))
         }
         // RFC 8461 §3.3: only 200, no redirects; media type text/plain.
-        guard response.status == 200 else { return .failure(MTASTSError("https://\(host)/.well-known/mta-sts.txt answered HTTP \(response.status)")) }
+        guard response.status == 200 else {
+            return .failure(MTASTSError("https://\(host)/.well-known/mta-sts.txt answered HTTP \(response.status)", resultType: "sts-policy-fetch-error"))
+        }
         let type = (response.header("content-type") ?? "").lowercased()
         guard type.split(separator: ";").first.map({ String($0).trimmingSpaces() }) == "text/plain" else {
             return .failure(MTASTSError("the policy is served as '\(type)', not text/plain"))

@@ -62,6 +62,8 @@ public final class RemoteDelivery {
     /// "TLS-Required: No" (RFC 8689 §4.3) and no REQUIRETLS: the recipient domain's TLS
     /// policies (MTA-STS, DANE) are not applied to this message.
     let recipientPoliciesIgnored: Bool
+    /// Where the TLS-RPT results go (tlsrpt_directory); nil for a smarthost or when unset.
+    var tlsReports: TLSReportStore?
 
     public init(configuration: Configuration, log: Log, queueID: String?, destination: String, sender: String,
                 recipients: [String], message: [UInt8], submitter: String? = nil, dsn: DSNParameters? = nil) {
@@ -88,6 +90,8 @@ public final class RemoteDelivery {
         if isSmarthost { p = max(p, .encrypt) }
         if requireTLS { p = .verify }
         policy = p
+        let dir = configuration.string("tlsrpt_directory")
+        tlsReports = isSmarthost || dir.isEmpty ? nil : TLSReportStore(directory: dir)
     }
 
     /// Runs the delivery; never throws: every failure becomes a report.
@@ -136,18 +140,27 @@ public final class RemoteDelivery {
         }
         // RFC 8461 §2: where DANE TLSA records exist, DANE wins over MTA-STS.
         let daneApplies = dane.values.contains { if case .none = $0 { false } else { true } }
+        // What the sessions report (RFC 8460 §4.4): the MTA-STS policy when one applies, else
+        // no-policy-found; DANE hosts report their own TLSA policy below.
+        var domainReport = TLSReportPolicy.none(domain)
         // MTA-STS (RFC 8461) applies to MX delivery by domain, not to a smarthost or an address literal.
-        if !isSmarthost, !daneApplies, !recipientPoliciesIgnored, !target.hasPrefix("["), configuration.bool("mta_sts"),
-           let found = MTASTSLookup(resolver: resolver, configuration: configuration, log: log, queueID: queueID).policy(for: domain) {
-            let (sts, source) = found
+        let stsLookup = !isSmarthost && !daneApplies && !recipientPoliciesIgnored && !target.hasPrefix("[") && configuration.bool("mta_sts")
+            ? MTASTSLookup(resolver: resolver, configuration: configuration, log: log, queueID: queueID).policy(for: domain) : .none
+        if case .fetchFailed(let error) = stsLookup {
+            // RFC 8461 §5: with no cached policy the mail goes as without one, but the domain
+            // learns of the failure: a result of its own (RFC 8460 §4.3.2.2), no MX host.
+            recordTLS(nil, policy: TLSReportPolicy(type: "sts", domain: domain), result: error.resultType)
+        }
+        if case .policy(let sts, let source) = stsLookup {
             stsMode = sts.mode
+            domainReport = .sts(domain, sts)
             let outside = hosts.filter { !sts.allows(mxHost: $0.name) }
             switch sts.mode {
             case .enforce:
                 for name in Set(outside.map(\.name)).sorted() {
                     log.info("MTA-STS: \(name) is not an MX host the policy of \(domain) allows (\(source)); skipped", id: queueID)
                 }
-                for host in outside { recordTLS(host, type: "sts", result: "validation-failure") }
+                for host in outside { recordTLS(host, policy: domainReport, result: "validation-failure") }
                 hosts = hosts.filter { sts.allows(mxHost: $0.name) }
                 guard !hosts.isEmpty else {
                     return RemoteReport(message: (.temporary, "no MX host of \(domain) matches its MTA-STS policy (mx: \(sts.mx.joined(separator: ", "))) (#4.7.5)"))
@@ -167,19 +180,19 @@ public final class RemoteDelivery {
         for (index, host) in hosts.enumerated() {
             var thisPolicy = hostPolicy
             var tlsa: [TLSARecord]? = nil
-            var reportType = stsMode == .none ? "no-policy-found" : "sts"
+            var report = domainReport
             switch dane[host.name] ?? .none {
             case .none: break
-            case .records(let records):
-                tlsa = records
-                reportType = "tlsa"
+            case .records(let usable, let all):
+                tlsa = usable
+                report = .tlsa(host.name, all)
                 thisPolicy = max(thisPolicy, .encrypt)
-            case .unusable:
+            case .unusable(let all):
                 // RFC 7672 §2.2: TLSA records exist but none is usable: TLS, unauthenticated.
-                reportType = "tlsa"
+                report = .tlsa(host.name, all)
                 thisPolicy = max(thisPolicy, .encrypt)
             case .failed(let why):
-                recordTLS(host, type: "tlsa", result: "dnssec-invalid")
+                recordTLS(host, policy: TLSReportPolicy(type: "tlsa", domain: host.name), result: "dnssec-invalid")
                 // RFC 7672 §2.2.1: a failed TLSA lookup (bogus, SERVFAIL) must not lead to plaintext.
                 let failure = "TLSA lookup for \(host.name) failed (\(why)); DANE forbids delivery to it without them (#4.7.5)"
                 log.info("\(host.name)[\(host.address.address)]: \(failure)", id: queueID)
@@ -189,7 +202,7 @@ public final class RemoteDelivery {
             }
             var withoutTLS = thisPolicy == .none
             while true {
-                let outcome = attempt(host, policy: thisPolicy, stsMode: stsMode, tlsa: tlsa, reportType: reportType,
+                let outcome = attempt(host, policy: thisPolicy, stsMode: stsMode, tlsa: tlsa, report: report,
                                       withoutTLS: withoutTLS, needsUTF8: needsUTF8)
                 switch outcome {
                 case .report(let report):
@@ -223,10 +236,11 @@ public final class RemoteDelivery {
     enum DANEState {
         /// No secure TLSA records: the other policies decide.
         case none
-        /// Usable DANE-TA/DANE-EE records: TLS that matches one of them, or no delivery.
-        case records([TLSARecord])
+        /// Usable DANE-TA/DANE-EE records: TLS that matches one of them, or no delivery. `all`
+        /// is the whole RRset, for the TLS report.
+        case records(usable: [TLSARecord], all: [TLSARecord])
         /// Secure TLSA records, none usable: TLS required, unauthenticated.
-        case unusable
+        case unusable([TLSARecord])
         /// The lookup failed (SERVFAIL for bogus data, timeout): the host is not tried.
         case failed(String)
     }
@@ -240,7 +254,7 @@ public final class RemoteDelivery {
             guard secure else { return .none }
             let usable = records.filter(\.isUsableForSMTP)
             log.info("DANE: \(name): \(records.count) TLSA record\(records.count == 1 ? "" : "s"), \(usable.count) usable", id: queueID)
-            return usable.isEmpty ? .unusable : .records(usable)
+            return usable.isEmpty ? .unusable(records) : .records(usable: usable, all: records)
         case .temporaryFailure(let why):
             return .failed(why)
         default:
@@ -258,22 +272,23 @@ public final class RemoteDelivery {
         }
     }
 
-    /// Records one session for TLS reporting (RFC 8460), for MX delivery only. `connection` is
-    /// the session's socket: its local address is the report's sending-mta-ip (§4.3); nil when
-    /// the host was ruled out before any connection.
-    func recordTLS(_ host: RemoteHost, type: String, result: String, connection: PlainStream? = nil) {
-        let dir = configuration.string("tlsrpt_directory")
-        guard !isSmarthost, !dir.isEmpty else { return }
+    /// Records one session for TLS reporting (RFC 8460), for MX delivery only, under the policy
+    /// it applied (whose text is stored once a day). `host` is nil for a policy that failed
+    /// before any MX host (an MTA-STS fetch). `connection` is the session's socket: its local
+    /// address is the report's sending-mta-ip (§4.3); nil when the host was ruled out before
+    /// any connection.
+    func recordTLS(_ host: RemoteHost?, policy report: TLSReportPolicy, result: String, connection: PlainStream? = nil) {
+        guard tlsReports != nil else { return }
         let local = connection.flatMap { SocketAddress.local(ofSocket: $0.readFD) }?.address.description ?? ""
-        let r = TLSSessionResult(policyType: type, policyDomain: destination.lowercased(), mxHost: host.name.lowercased(),
-                                 receivingIP: host.address.address.description, result: result, sendingIP: local)
-        do { try TLSReportStore(directory: dir).record(r) } catch {
-            log.warning("cannot record the TLS result in \(dir): \(error)", id: queueID)
+        let r = TLSSessionResult(policyType: report.type, policyDomain: report.domain, mxHost: host?.name.lowercased() ?? "",
+                                 receivingIP: host?.address.address.description ?? "", result: result, sendingIP: local)
+        do { try tlsReports!.record(r, policy: report) } catch {
+            log.warning("cannot record the TLS result in \(tlsReports!.directory): \(error)", id: queueID)
         }
     }
 
     func attempt(_ host: RemoteHost, policy: RemoteTLSPolicy, stsMode: MTASTSMode = .none, tlsa: [TLSARecord]? = nil,
-                 reportType: String = "no-policy-found", withoutTLS: Bool, needsUTF8: Bool) -> Outcome {
+                 report: TLSReportPolicy, withoutTLS: Bool, needsUTF8: Bool) -> Outcome {
         let peer = "\(host.name)[\(host.address.address)]"
         let plain: PlainStream
         do {
@@ -308,7 +323,7 @@ public final class RemoteDelivery {
                         session.stream = tls
                         let match = tlsa != nil ? tls.daneMatch : nil
                         if tlsa != nil && match == nil {
-                            recordTLS(host, type: reportType, result: "validation-failure", connection: plain)
+                            recordTLS(host, policy: report, result: "validation-failure", connection: plain)
                             return .nextHost("TLS certificate of \(peer) matches none of its DANE TLSA records (#4.7.5)", permanent: false)
                         }
                         switch tls.peerVerification {
@@ -319,7 +334,7 @@ public final class RemoteDelivery {
                         }
                         log.info("\(RemoteDelivery.trustWord(tls.peerVerification, dane: match)) TLS connection established to \(peer): \(tls.protocolVersion) with cipher \(tls.cipherName)", id: queueID)
                         if policy == .verify, match == nil, case .failed(let reason) = tls.peerVerification {
-                            recordTLS(host, type: reportType, result: TLSSessionResult.certificateFailure(reason), connection: plain)
+                            recordTLS(host, policy: report, result: TLSSessionResult.certificateFailure(reason), connection: plain)
                         }
                         if policy == .verify, match == nil, tls.peerVerification != .verified {
                             let why = stsMode == .enforce ? "the MTA-STS policy of \(destination) is enforce" : "the TLS policy is verify"
@@ -330,7 +345,7 @@ public final class RemoteDelivery {
                         }
                     } catch {
                         if stsMode == .testing { log.info("MTA-STS (testing): TLS with \(peer) failed; enforce would defer", id: queueID) }
-                        recordTLS(host, type: reportType, result: "validation-failure", connection: plain)
+                        recordTLS(host, policy: report, result: "validation-failure", connection: plain)
                         if tlsa != nil { return .nextHost("TLS handshake with \(peer) failed: \(error); DANE requires TLS (#4.7.5)", permanent: false) }
                         if policy == .may { return .retryWithoutTLS("\(error)") }
                         return .nextHost("TLS handshake with \(peer) failed: \(error) (#4.7.5)", permanent: false)
@@ -343,17 +358,17 @@ public final class RemoteDelivery {
                 }
             } else if policy >= .encrypt {
                 session.quit()
-                recordTLS(host, type: reportType, result: "starttls-not-supported", connection: plain)
+                recordTLS(host, policy: report, result: "starttls-not-supported", connection: plain)
                 let why = tlsa != nil ? "DANE (its TLSA records)" : stsMode == .enforce ? "the MTA-STS policy of \(destination)" : "the TLS policy for \(destination)"
                 return .nextHost("\(peer) does not offer STARTTLS and \(why) requires TLS (#4.7.5)", permanent: false)
             } else if !withoutTLS {
-                recordTLS(host, type: reportType, result: "starttls-not-supported", connection: plain)
+                recordTLS(host, policy: report, result: "starttls-not-supported", connection: plain)
                 if stsMode == .testing { log.info("MTA-STS (testing): \(peer) does not offer STARTTLS; enforce would defer", id: queueID) }
             }
             if session.stream is TLSConnection {
                 let verifiedEnough = policy != .verify && stsMode != .testing
                     || (session.stream as? TLSConnection).map { $0.peerVerification == .verified || tlsa != nil } ?? false
-                recordTLS(host, type: reportType, result: verifiedEnough ? "success" : TLSSessionResult.certificateFailure(tlsNote), connection: plain)
+                recordTLS(host, policy: report, result: verifiedEnough ? "success" : TLSSessionResult.certificateFailure(tlsNote), connection: plain)
             }
             log.info("\(peer): tls=\(tlsNote)" + (stsMode == .none ? "" : " mta-sts=\(stsMode.rawValue)"), id: queueID)
             // RFC 8689 §4.2.1: the next hop must offer REQUIRETLS (after TLS, where it is

@@ -39,8 +39,9 @@ struct TLSRPT: ParsableCommand {
             let c = try global.configuration()
             let d = try TLSRPT.checkedDay(day ?? TLSReportStore.day(Clock.seconds() - 86400))
             let store = TLSReportStore(directory: c.string("tlsrpt_directory"))
-            print(TLSRPT.report(store.results(day: d), domain: domain, day: d, organization: c.hostname,
-                                contact: "postmaster@\(c.hostname)"))
+            let results = store.results(day: d)
+            print(TLSRPT.report(results, domain: domain, day: d, organization: c.hostname, contact: "postmaster@\(c.hostname)",
+                                policies: store.policies(day: d, ids: Set(results.map(\.policyID)))))
         }
     }
 
@@ -52,17 +53,21 @@ struct TLSRPT: ParsableCommand {
         return day
     }
 
-    /// The RFC 8460 §4.4 JSON report of `day` for one policy domain. sending-mta-ip is the
-    /// local address postamt-remote's session used (§4.3: "the IP address of the Sending MTA
-    /// that attempted the STARTTLS connection"); left out where no connection was made (an MX
-    /// host an MTA-STS policy ruled out, a failed TLSA lookup) or the record predates it.
+    /// The RFC 8460 §4.4 JSON report of `day` for one policy domain: one entry per policy
+    /// applied (type and text: `policies` holds the texts by ID, as TLSReportStore keeps them),
+    /// with "policy-string" where the text is known and, for MTA-STS, its mx patterns as
+    /// "mx-host". sending-mta-ip is the local address postamt-remote's session used (§4.3:
+    /// "the IP address of the Sending MTA that attempted the STARTTLS connection"); left out
+    /// where no connection was made (an MX host an MTA-STS policy ruled out, a failed TLSA
+    /// lookup, a policy that could not be fetched) or the record predates it.
     static func report(_ results: [TLSSessionResult], domain: String, day: String, organization: String,
                        contact: String, policies: [String: [String]] = [:]) -> String {
         let mine = results.filter { $0.policyDomain == domain.lowercased() }
-        var byType: [String: [TLSSessionResult]] = [:]
-        for r in mine { byType[r.policyType, default: []].append(r) }
-        let policyJSON = byType.keys.sorted().map { type -> String in
-            let rs = byType[type]!
+        var byPolicy: [String: [TLSSessionResult]] = [:]
+        for r in mine { byPolicy[r.policyType + "\t" + r.policyID, default: []].append(r) }
+        let policyJSON = byPolicy.keys.sorted().map { key -> String in
+            let rs = byPolicy[key]!
+            let type = rs[0].policyType
             let success = rs.filter { $0.result == "success" }.count
             var details: [String: Int] = [:]
             var order: [String] = []
@@ -80,10 +85,11 @@ struct TLSRPT: ParsableCommand {
                 fields.append("\"failed-session-count\":\(details[key]!)")
                 return "{" + fields.joined(separator: ",") + "}"
             }
+            let text = TLSReportPolicy(type: type, domain: domain, strings: policies[rs[0].policyID] ?? [])
             var policy = ["\"policy-type\":\(json(type))"]
-            if let strings = policies[type], !strings.isEmpty { policy.append("\"policy-string\":[\(strings.map { json($0) }.joined(separator: ","))]") }
+            if !text.strings.isEmpty { policy.append("\"policy-string\":[\(text.strings.map { json($0) }.joined(separator: ","))]") }
             policy.append("\"policy-domain\":\(json(domain.lowercased()))")
-            let mx = Array(Set(rs.map(\.mxHost).filter { !$0.isEmpty })).sorted()
+            let mx = text.mxPatterns
             if !mx.isEmpty { policy.append("\"mx-host\":[\(mx.map { json($0) }.joined(separator: ","))]") }
             return "{\"policy\":{\(policy.joined(separator: ","))},"
                 + "\"summary\":{\"total-successful-session-count\":\(success),\"total-failure-session-count\":\(rs.count - success)}"

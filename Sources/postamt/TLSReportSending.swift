@@ -65,7 +65,9 @@ extension TLSRPT {
         func sendDay(_ d: String, pass: Pass, configuration c: Configuration, resolver: DNSResolver,
                      lookups: inout [String: ReportingAddresses], owner: SystemUser?) -> Bool {
             let directory = c.string("tlsrpt_directory")
-            let results = TLSReportStore(directory: directory).results(day: d)
+            let store = TLSReportStore(directory: directory)
+            let results = store.results(day: d)
+            let policies = store.policies(day: d, ids: Set(results.map(\.policyID)))
             let sentFile = "\(directory)/\(d).sent"
             let sent = Set(((try? FileIO.readFile(sentFile)) ?? nil).map { String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init) } ?? [])
             let domains = Set(results.map(\.policyDomain)).subtracting(sent).sorted()
@@ -97,7 +99,7 @@ extension TLSRPT {
                     }
                 }
                 var done = Set((mailto.map(\.uri) + https.map(\.uri)).filter { sent.contains("\(domain) \($0)") })
-                let json = Array(TLSRPT.report(results, domain: domain, day: d, organization: c.hostname, contact: from).utf8)
+                let json = Array(TLSRPT.report(results, domain: domain, day: d, organization: c.hostname, contact: from, policies: policies).utf8)
                 switch pass {
                 case .mail:
                     let pending = mailto.filter { !done.contains($0.uri) }

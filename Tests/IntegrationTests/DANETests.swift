@@ -19,6 +19,8 @@ final class DANEBed {
     let bed: RemoteTestBed
     let work: String
     let resolverPort: UInt16
+    /// SHA-256 (hex) of the SMTP server certificate's public key: the data of its "3 1 1" TLSA records.
+    let spkiHash: String
     private var servers: [Process] = []
     private let taServer = Process()
     private let taLifeline = Pipe()
@@ -55,6 +57,7 @@ final class DANEBed {
         }
 
         let spki = try sha256("openssl x509 -in \"$0\" -pubkey -noout | openssl pkey -pubin -outform DER")
+        spkiHash = spki
         let full = try sha256("openssl x509 -in \"$0\" -outform DER")
         let port = bed.smtpPort
         let wrong = String(repeating: "ab", count: 32)
@@ -251,6 +254,40 @@ struct DANETests {
         try dane.setConfig("dane = no\nremote_nameserver = 127.0.0.1:\(dane.resolverPort)")
         let (reports, log) = try dane.send(to: "bad.dane.test")
         #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+    }
+
+    /// TLS reports of DANE sessions: the policy domain is the TLSA base domain, the MX host
+    /// (RFC 8460 §3), and the policy-string its TLSA records in presentation format (RFC 8460
+    /// §4.4, RFC 6698 §2.2); a failed TLSA lookup is dnssec-invalid for that host.
+    @Test(.enabled(if: TLSRPTTests.hasJSONSchema, "needs python3-jsonschema"))
+    func tlsReportsNameTheTLSARecords() throws {
+        let dane = try DANEBed()
+        // The state directory as installed: the mail owner's (postamt-remote records there).
+        let state = "\(dane.bed.system.root)/var/lib/postamt"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let owner = getpwnam("postamt")!.pointee
+        chown(state, owner.pw_uid, owner.pw_gid)
+        let (reports, log) = try dane.send(to: "ee.dane.test")
+        #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+        _ = try dane.send(to: "bogus.dane.test")
+        let today = TLSRPTSendTests.day(0)
+        let system = dane.bed.system
+        let r = try system.postamt(["tlsrpt", "report", "--day", today, "mx-ee.dane.test"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try TLSRPTTests.validate(r.stdout, in: system.root).stdout.contains("valid"), "\(r.stdout)")
+        let entries = TLSRPTTests.policies(r.stdout)
+        let policy = entries.first?["policy"] as? [String: Any]
+        #expect(entries.count == 1 && policy?["policy-type"] as? String == "tlsa", "\(r.stdout)")
+        #expect(policy?["policy-string"] as? [String] == ["3 1 1 \(dane.spkiHash)"], "\(r.stdout)")
+        #expect(policy?["policy-domain"] as? String == "mx-ee.dane.test")
+        #expect(policy?["mx-host"] == nil, "\(r.stdout)")
+        #expect((entries.first?["summary"] as? [String: Int])?["total-successful-session-count"] == 1)
+        // Nothing of it is reported to the recipient domain.
+        #expect(TLSRPTTests.policies(try system.postamt(["tlsrpt", "report", "--day", today, "ee.dane.test"]).stdout).isEmpty)
+        let bogus = try system.postamt(["tlsrpt", "report", "--day", today, "mx-bogus.dane.test"])
+        #expect(try TLSRPTTests.validate(bogus.stdout, in: system.root).stdout.contains("valid"), "\(bogus.stdout)")
+        let details = TLSRPTTests.failureDetails(bogus.stdout)
+        #expect(details.count == 1 && details.first?["result-type"] as? String == "dnssec-invalid", "\(bogus.stdout)")
     }
 
     /// RFC 8461 §2: where DANE TLSA records exist, DANE wins over MTA-STS. both.dane.test has

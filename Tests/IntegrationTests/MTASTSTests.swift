@@ -8,6 +8,10 @@ import Testing
 final class MTASTSBed {
     static let policyAddress = "127.0.0.20"
     static let domains = ["sts-enforce.test", "sts-wrongmx.test", "sts-testing.test", "sts-plain.test", "sts-cache.test"]
+    /// Announces a policy whose server (the same one) has no certificate for mta-sts.sts-wrongname.test.
+    static let wrongNameDomain = "sts-wrongname.test"
+    /// Announces a policy at an address where nothing listens.
+    static let unreachableDomain = "sts-unreachable.test"
 
     let bed: RemoteTestBed
     let https: TestHTTPSServer
@@ -23,6 +27,9 @@ final class MTASTSBed {
             records.append("--txt-record=_mta-sts.\(d),v=STSv1; id=1")
             records.append("--host-record=mta-sts.\(d),\(MTASTSBed.policyAddress)")
             records.append("--mx-host=\(d),\(d == "sts-plain.test" ? "mx.plain.test" : "mx.ok.test"),10")
+        }
+        for (d, address) in [(MTASTSBed.wrongNameDomain, MTASTSBed.policyAddress), (MTASTSBed.unreachableDomain, "127.0.0.24")] {
+            records += ["--txt-record=_mta-sts.\(d),v=STSv1; id=1", "--host-record=mta-sts.\(d),\(address)", "--mx-host=\(d),mx.ok.test,10"]
         }
         bed = try RemoteTestBed(config: "mta_sts_https_port = \(https.port)\nmta_sts_fetch_timeout = 3s", records: records)
         // Both the SMTP server's certificate (for mx.ok.test) and the test CA are trusted.

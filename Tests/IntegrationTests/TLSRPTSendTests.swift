@@ -12,8 +12,8 @@ struct TLSRPTSendTests {
 
     /// The HTTPS report server (certificate for reports.test only) and a test bed whose DNS has
     /// the TLSRPT records of `rua` (domain → its rua list) and trusts the server's test CA.
-    func bed(rua: [String: String]) throws -> (RemoteTestBed, TestHTTPSServer) {
-        let server = try TestHTTPSServer(address: TLSRPTSendTests.reportsAddress, names: ["reports.test"])
+    func bed(rua: [String: String], names: [String] = ["reports.test"]) throws -> (RemoteTestBed, TestHTTPSServer) {
+        let server = try TestHTTPSServer(address: TLSRPTSendTests.reportsAddress, names: names)
         // On dnsmasq's command line a comma splits a TXT record into strings (and the comma is
         // lost); in a configuration file a quoted one keeps it, as a real rua list needs.
         let conf = rua.map { "txt-record=_smtp._tls.\($0.key),\"v=TLSRPTv1; rua=\($0.value.replacingOccurrences(of: "PORT", with: String(server.port)))\"\n" }.joined()
@@ -216,6 +216,52 @@ struct TLSRPTSendTests {
         #expect(second.status == 0, "\(second.stdout) \(second.stderr)")
         #expect(server.posted().count == 1)
         #expect(try run("/bin/grep", ["-rl", "^TLS-Report-Domain: owner.test", system.queue]).stdout.split(separator: "\n").count == 1)
+    }
+
+    /// An https: rua whose host is an IP literal, as Go's client (mox) and OpenSSL-based
+    /// senders treat it: the certificate must hold that address as an IP SAN (RFC 5280
+    /// iPAddress; a DNS name with the digits does not count) and no SNI is sent (RFC 6066 §3:
+    /// host names only), for IPv4 and IPv6 alike. A rua by name sends its name as SNI.
+    @Test(.enabled(if: TLSRPTTests.hasJSONSchema, "needs python3-jsonschema"))
+    func ipLiteralRuaNeedsAnIPAddressInTheCertificate() throws {
+        // A second server whose certificate has DNS names only, and one on ::1 with an IPv6
+        // address in its certificate; their CAs are trusted too.
+        let dnsOnly = try TestHTTPSServer(address: "127.0.0.25", names: ["reports.test", "127-0-0-25.reports.test"])
+        let v6 = try TestHTTPSServer(address: "::1", names: ["::1"])
+        let ip = TLSRPTSendTests.reportsAddress
+        let (bed, server) = try bed(rua: [
+            "ip.test": "https://\(ip):PORT/ip,https://reports.test:PORT/named,https://[::1]:\(v6.port)/v6",
+            "dnsonly.test": "https://127.0.0.25:\(dnsOnly.port)/x",
+        ], names: ["reports.test", ip])
+        let system = bed.system
+        let bundle = "\(server.work)/bundle.pem"
+        try [server.caFile, dnsOnly.caFile, v6.caFile].map { try String(contentsOfFile: $0, encoding: .utf8) }.joined()
+            .write(toFile: bundle, atomically: true, encoding: .utf8)
+        chmod(bundle, 0o644)
+        let confPath = "\(system.root)/etc/postamt/postamt.conf"
+        try (String(contentsOfFile: confPath, encoding: .utf8) + "\nremote_tls_ca_file = \(bundle)\n").write(toFile: confPath, atomically: true, encoding: .utf8)
+        try writeResults(bed, day: "2026-01-02", [
+            "sts\tip.test\tmx.ip.test\t198.51.100.1\tsuccess\t127.0.0.1",
+            "sts\tdnsonly.test\tmx.dnsonly.test\t198.51.100.2\tsuccess\t127.0.0.1",
+        ])
+        let r = try system.postamt(["tlsrpt", "send", "--day", "2026-01-02"])
+        #expect(r.status == 75, "dnsonly.test fails: \(r.stdout) \(r.stderr)")
+        #expect(r.stdout.contains("ip.test: report of 2026-01-02 posted to https://\(ip):\(server.port)/ip (HTTP 202)"), "\(r.stdout)")
+        #expect(r.stdout.contains("ip.test: report of 2026-01-02 posted to https://reports.test:\(server.port)/named (HTTP 202)"), "\(r.stdout)")
+        #expect(r.stdout.contains("dnsonly.test: cannot post the report to https://127.0.0.25:\(dnsOnly.port)/x")
+                && r.stdout.contains("IP address mismatch"), "\(r.stdout)")
+        #expect(dnsOnly.posted().isEmpty)
+        #expect(r.stdout.contains("ip.test: report of 2026-01-02 posted to https://[::1]:\(v6.port)/v6 (HTTP 202)"), "\(r.stdout)")
+        let byV6 = v6.posted().first
+        #expect(byV6?.record["host"] as? String == "[::1]:\(v6.port)" && byV6?.record["sni"] is NSNull, "\(v6.posted().map(\.record))")
+        let posts = server.posted()
+        let byIP = posts.first { $0.record["path"] as? String == "/ip" }
+        let byName = posts.first { $0.record["path"] as? String == "/named" }
+        #expect(byIP?.record["host"] as? String == "\(ip):\(server.port)", "\(posts.map(\.record))")
+        #expect(byIP?.record["sni"] is NSNull, "\(posts.map(\.record))")
+        #expect(byName?.record["sni"] as? String == "reports.test", "\(posts.map(\.record))")
+        let check = try validate(system, gzipped: byIP?.body ?? Data())
+        #expect(check.stdout.contains("valid ip.test 1 0"), "\(check.stdout) \(check.stderr)")
     }
 
     /// A rua server slower than tlsrpt_https_timeout (5s here) is a failure, retried later.

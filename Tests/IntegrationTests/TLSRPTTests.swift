@@ -121,6 +121,98 @@ struct TLSRPTTests {
         #expect(wrongDetails.count == 1 && wrongDetails.first?["sending-mta-ip"] == nil, "\(wrong.stdout)")
     }
 
+    /// RFC 8460 §4.4: the report names the MTA-STS policy it applied by its text
+    /// ("policy-string", the lines of the policy file) and its mx patterns ("mx-host").
+    /// postamt-remote stores the text once per policy and day; each session line carries its ID.
+    /// The second session takes the policy from the cache, which keeps the same lines.
+    @Test(.enabled(if: TLSRPTTests.hasJSONSchema, "needs python3-jsonschema"))
+    func reportCarriesThePolicyText() throws {
+        let sts = try MTASTSBed()
+        let served = ["version: STSv1", "mode: enforce", "mx: mx.ok.test", "mx: *.spare.test", "max_age: 604800"]
+        try sts.serve("sts-enforce.test", served.joined(separator: "\r\n") + "\r\n")
+        for _ in 0..<2 {
+            let (reports, log) = try sts.send(to: "sts-enforce.test")
+            #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+        }
+        let today = TLSRPTSendTests.day(0)
+        let dir = "\(sts.bed.system.root)/var/lib/postamt/tlsrpt"
+        let lines = try String(contentsOfFile: "\(dir)/\(today)", encoding: .utf8).split(separator: "\n").filter { $0.contains("sts-enforce.test") }
+        let ids = Set(lines.map { String($0.split(separator: "\t", omittingEmptySubsequences: false).last ?? "") })
+        #expect(lines.count == 2 && ids.count == 1 && ids.first?.count == 32, "\(lines)")
+        let stored = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(today).policies")
+        #expect(stored == Array(ids), "\(stored)")
+        let r = try sts.bed.system.postamt(["tlsrpt", "report", "--day", today, "sts-enforce.test"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let check = try TLSRPTTests.validate(r.stdout, in: sts.bed.system.root)
+        #expect(check.stdout.contains("valid"), "\(check.stderr)\n\(r.stdout)")
+        let entries = TLSRPTTests.policies(r.stdout)
+        #expect(entries.count == 1, "\(r.stdout)")
+        let policy = entries.first?["policy"] as? [String: Any]
+        #expect(policy?["policy-type"] as? String == "sts")
+        #expect(policy?["policy-string"] as? [String] == served, "\(r.stdout)")
+        #expect(policy?["policy-domain"] as? String == "sts-enforce.test")
+        #expect(policy?["mx-host"] as? [String] == ["mx.ok.test", "*.spare.test"], "\(r.stdout)")
+        #expect((entries.first?["summary"] as? [String: Int])?["total-successful-session-count"] == 2)
+    }
+
+    /// RFC 8460 §4.3.2.2: an announced MTA-STS policy that cannot be had is reported as a
+    /// failure of the domain's sts policy: a server certificate not valid for mta-sts.DOMAIN is
+    /// sts-webpki-invalid, an answer that is no valid policy sts-policy-invalid, a server that
+    /// cannot be reached sts-policy-fetch-error. The mail still goes, as without a policy (RFC
+    /// 8461 §5: none was cached), and those sessions count as no-policy-found.
+    @Test(.enabled(if: TLSRPTTests.hasJSONSchema, "needs python3-jsonschema"))
+    func policyFetchFailuresAreReported() throws {
+        let sts = try MTASTSBed()
+        // Each policy would defer the mail, were it applied.
+        try sts.serve(MTASTSBed.wrongNameDomain, MTASTSTests.policy("enforce", ["mx.elsewhere.test"]))
+        try sts.serve("sts-wrongmx.test", "version: STSv1\r\nmode: strict\r\nmx: mx.elsewhere.test\r\nmax_age: 86400\r\n")
+        let cases = [(MTASTSBed.wrongNameDomain, "sts-webpki-invalid", 2, "hostname mismatch"),
+                     ("sts-wrongmx.test", "sts-policy-invalid", 1, "unknown mode"),
+                     (MTASTSBed.unreachableDomain, "sts-policy-fetch-error", 1, "cannot connect")]
+        for (domain, type, times, why) in cases {
+            for _ in 0..<times {
+                let (reports, log) = try sts.send(to: domain)
+                #expect(reports.last?.hasPrefix("K") == true, "\(reports) \(log)")
+                #expect(log.contains("cannot be fetched") && log.contains(why) && log.contains("(\(type))"), "\(log)")
+            }
+        }
+        #expect(sts.bed.received().count == 4)
+        let today = TLSRPTSendTests.day(0)
+        let show = try sts.bed.system.postamt(["tlsrpt", "show"])
+        for (domain, type, times, _) in cases {
+            #expect(show.stdout.contains("\(domain)\tsts\tsuccess 0\tfailures: \(type) \(times)"), "\(show.stdout)")
+            #expect(show.stdout.contains("\(domain)\tno-policy-found\tsuccess \(times)"), "\(show.stdout)")
+            let r = try sts.bed.system.postamt(["tlsrpt", "report", "--day", today, domain])
+            #expect(r.status == 0, "\(r.stderr)")
+            let check = try TLSRPTTests.validate(r.stdout, in: sts.bed.system.root)
+            #expect(check.stdout.contains("valid"), "\(check.stderr)\n\(r.stdout)")
+            let entry = TLSRPTTests.policies(r.stdout).first { ($0["policy"] as? [String: Any])?["policy-type"] as? String == "sts" }
+            #expect((entry?["policy"] as? [String: Any])?["policy-domain"] as? String == domain)
+            #expect((entry?["summary"] as? [String: Int])?["total-failure-session-count"] == times, "\(r.stdout)")
+            let details = (entry?["failure-details"] as? [[String: Any]]) ?? []
+            #expect(details.count == 1 && details.first?["result-type"] as? String == type
+                    && details.first?["failed-session-count"] as? Int == times, "\(r.stdout)")
+            // No MX host was involved in the failure.
+            #expect(details.first?["receiving-mx-hostname"] == nil && details.first?["receiving-ip"] == nil, "\(r.stdout)")
+        }
+    }
+
+    /// Validates a report against the schema; prints "valid".
+    static func validate(_ json: String, in root: String) throws -> RunResult {
+        try TLSRPTTests.schema.write(toFile: "\(root)/schema.json", atomically: true, encoding: .utf8)
+        try json.write(toFile: "\(root)/report.json", atomically: true, encoding: .utf8)
+        return try run("/usr/bin/python3", ["-c", """
+            import json, sys, jsonschema
+            jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))
+            print("valid")
+            """, "\(root)/schema.json", "\(root)/report.json"])
+    }
+
+    static func policies(_ json: String) -> [[String: Any]] {
+        let report = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        return (report?["policies"] as? [[String: Any]]) ?? []
+    }
+
     static func failureDetails(_ json: String) -> [[String: Any]] {
         let report = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
         let policies = (report?["policies"] as? [[String: Any]]) ?? []

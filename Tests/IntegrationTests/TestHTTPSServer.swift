@@ -6,7 +6,8 @@ import Glibc
 /// to an https: rua (RFC 8460 §5.4).
 /// - GET /.well-known/mta-sts.txt serves ROOT/<Host without port> as text/plain, else 404.
 /// - POST stores each request in ROOT/posted/NNN.body and NNN.json (path, Host, Content-Type,
-///   the status answered) and answers 503 while ROOT/fail-<last path segment> exists, else 202.
+///   the TLS SNI the client sent or null, the status answered) and answers 503 while
+///   ROOT/fail-<last path segment> exists, else 202.
 /// - While ROOT/slow exists, every answer waits that many seconds (for the clients' time limits).
 final class TestHTTPSServer {
     let address: String
@@ -19,7 +20,8 @@ final class TestHTTPSServer {
     private let process = Process()
     private let lifeline = Pipe()
 
-    /// `names`: the DNS names the server's certificate holds.
+    /// `address`: an IPv4 or IPv6 loopback address. `names`: the DNS names (or IP addresses)
+    /// the server's certificate holds.
     init(address: String, names: [String]) throws {
         var template = Array("/tmp/postamt-https-XXXXXX".utf8CString)
         guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
@@ -31,7 +33,8 @@ final class TestHTTPSServer {
         let (ca, cert, key) = try makeTestCA(in: work, commonName: "Postamt Test CA", leaf: "https", dnsNames: names)
         caFile = ca
         chmod(ca, 0o644)
-        port = try RemoteTestBed.freePort(host: address, udpToo: false)
+        // freePort probes IPv4; for an IPv6 address (::1) a port free on 127.0.0.1 serves.
+        port = try RemoteTestBed.freePort(host: address.contains(":") ? "127.0.0.1" : address, udpToo: false)
         try TestHTTPSServer.script.write(toFile: "\(work)/https.py", atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = ["\(work)/https.py", address, String(port), cert, key, root]
@@ -66,7 +69,7 @@ final class TestHTTPSServer {
     }
 
     static let script = #"""
-import http.server, json, os, ssl, sys, threading, time
+import http.server, json, os, socket, ssl, sys, threading, time
 addr, port, cert, key, root = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 lock = threading.Lock()
 counter = [0]
@@ -92,11 +95,15 @@ class H(http.server.BaseHTTPRequestHandler):
         d = os.path.join(root, "posted"); os.makedirs(d, exist_ok=True)
         open(os.path.join(d, "%03d.body" % n), "wb").write(body)
         json.dump({"path": self.path, "host": self.headers.get("Host"), "content-type": self.headers.get("Content-Type"),
-                   "status": status}, open(os.path.join(d, "%03d.json" % n), "w"))
+                   "sni": getattr(self.connection, "postamt_sni", None), "status": status}, open(os.path.join(d, "%03d.json" % n), "w"))
         self.send_response(status); self.send_header("Content-Length", "0"); self.end_headers()
     def log_message(self, *a): pass
-s = http.server.ThreadingHTTPServer((addr, port), H)
+class Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+s = Server((addr, port), H)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
+def sni(sock, name, c): sock.postamt_sni = name
+ctx.sni_callback = sni
 s.socket = ctx.wrap_socket(s.socket, server_side=True)
 threading.Thread(target=s.serve_forever, daemon=True).start()
 print("ready", flush=True)
