@@ -19,5 +19,7 @@ let webmailSettings: [Setting] = [
     Setting(name: "webmail_search_limit", kind: .count, defaultValue: "5000", summary: "most messages of a folder, newest first, that one webmail search reads"),
     Setting(name: "webmail_page_size", kind: .count, defaultValue: "50", summary: "messages per page of a folder's list"),
     Setting(name: "webmail_remote_images", kind: .boolean, defaultValue: "no", summary: "keep https images in messages' HTML (they tell the sender when a message is read)"),
+    Setting(name: "webmail_mark_seen", kind: .boolean, defaultValue: "yes", summary: "opening a message in the webmail marks it read (\\Seen), as an IMAP client's BODY[] fetch does; no: only the Mark read button does"),
+    Setting(name: "webmail_unread_poll", kind: .duration, defaultValue: "60s", summary: "how often the webmail's page script asks for the unread counts to update the title (0: never)"),
     Setting(name: "autoconfig_services", kind: .list, defaultValue: "imap:993:ssl, pop3:995:ssl, smtp:465:ssl, smtp:587:starttls", summary: "what the webmail's Thunderbird autoconfig and Outlook autodiscover describe: protocol:port:ssl|starttls for each listener configured"),
 ]

@@ -1,3 +1,4 @@
+import MailCore
 import WebmailProtocol
 
 /// One listener the autoconfiguration documents describe (autoconfig_services: `imap:993:ssl`).
@@ -20,13 +21,15 @@ public struct AutoconfigService: Sendable, Equatable {
 
 /// Thunderbird's autoconfig (config-v1.1.xml) and Outlook's autodiscover (POX) documents: the
 /// host name, the ports and TLS modes actually configured, and the login name (%EMAILLOCALPART%
-/// for local domains: the system user; virtual addresses log in with the user they resolve to,
-/// which the client is asked for).
+/// for local domains: the system user; a virtual address logs in as the one system user its
+/// entry resolves to, `loginName(for:resolver:)`).
 public enum Autoconfig {
     static func x(_ text: String) -> String { HTMLEscape.escape(text) }
 
     /// https://wiki.mozilla.org/Thunderbird:Autoconfiguration:ConfigFileFormat
-    public static func thunderbird(hostname: String, domain: String, services: [AutoconfigService]) -> String {
+    /// `username`: the login name when the request named an address (its resolved user),
+    /// else Thunderbird's placeholder for the address's local part.
+    public static func thunderbird(hostname: String, domain: String, services: [AutoconfigService], username: String = "%EMAILLOCALPART%") -> String {
         var out = """
         <?xml version="1.0" encoding="UTF-8"?>
         <clientConfig version="1.1">
@@ -44,7 +47,7 @@ public enum Autoconfig {
                   <port>\(s.port)</port>
                   <socketType>\(s.security == .ssl ? "SSL" : "STARTTLS")</socketType>
                   <authentication>password-cleartext</authentication>
-                  <username>%EMAILLOCALPART%</username>
+                  <username>\(x(username))</username>
                 </\(kind)>
 
             """
@@ -82,6 +85,20 @@ public enum Autoconfig {
         }
         out += "    </Account>\n  </Response>\n</Autodiscover>\n"
         return out
+    }
+
+    /// The login name for `address`: a virtual address (or an alias) that reaches exactly one
+    /// system user logs in as that user (what the resolver routes it to); a local address as the
+    /// user of its name, without an address extension; anything else as its local part.
+    public static func loginName(for address: String, resolver: AddressResolver) -> String {
+        let local = address.lastIndex(of: "@").map { String(address[..<$0]) } ?? address
+        guard resolver.isOurs(address) else { return local }
+        let users = Set(resolver.resolve(address).compactMap { destination -> String? in
+            if case .user(let name, _, _) = destination { return name }
+            return nil
+        })
+        if users.count == 1 { return users.first! }
+        return resolver.isLocal(address) ? resolver.splitExtension(local).user : local
     }
 
     /// The address inside an autodiscover request's <EMailAddress> element; nil when missing.

@@ -5,12 +5,16 @@ import WebmailProtocol
 enum WebmailPages {
     static func e(_ text: String) -> String { HTMLEscape.escape(text) }
 
-    static func page(title: String, user: String?, csrf: String?, body: String) -> String {
+    /// `poll`: seconds between the page script's unread-count requests (0: none); the script
+    /// is the static /app.js (the CSP allows no inline script), and the page works without it.
+    static func page(title: String, user: String?, csrf: String?, body: String, poll: Int64 = 0) -> String {
         var nav = ""
+        var script = ""
         if let user, let csrf {
+            script = "\n<script src=\"/app.js\" defer></script>"
             nav = """
-            <header class="top"><a class="brand" href="/">Postamt</a>
-            <nav><a href="/folders">Folders</a> <a href="/compose">Write</a>
+            <header class="top" data-poll="\(poll)"><a class="brand" href="/">Postamt</a>
+            <nav><a href="/folder?f=INBOX" data-key="i">Inbox <span class="badge" id="unread-badge"></span></a> <a href="/folders" data-key="f">Folders</a> <a href="/compose" data-key="c">Write</a>
             <form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="\(e(csrf))"><button type="submit">Log out \(e(user))</button></form></nav></header>
             """
         }
@@ -19,7 +23,7 @@ enum WebmailPages {
         <html lang="en"><head><meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>\(e(title)) – Postamt</title>
-        <link rel="stylesheet" href="/style.css">
+        <link rel="stylesheet" href="/style.css">\(script)
         </head><body>
         \(nav)
         <main>
@@ -42,6 +46,57 @@ enum WebmailPages {
         </form>
         """)
     }
+
+    /// Progressive enhancement, no framework: the unread count of every folder, asked for every
+    /// `data-poll` seconds while the page is visible (GET /unread, JSON), shown in the title, the
+    /// Inbox badge and the folder list; and one-key shortcuts for the links that carry a
+    /// `data-key` (not while typing in a field). Without JavaScript nothing of this happens.
+    static let script = """
+    (function () {
+      "use strict";
+      var header = document.querySelector("header.top");
+      if (!header) { return; }
+      var baseTitle = document.title;
+      function show(counts) {
+        var inbox = counts.folders && counts.folders.INBOX || 0;
+        document.title = (inbox > 0 ? "(" + inbox + ") " : "") + baseTitle;
+        var badge = document.getElementById("unread-badge");
+        if (badge) { badge.textContent = inbox > 0 ? String(inbox) : ""; }
+        var cells = document.querySelectorAll("td[data-unread]");
+        for (var i = 0; i < cells.length; i++) {
+          var n = counts.folders[cells[i].getAttribute("data-unread")];
+          if (typeof n === "number") { cells[i].textContent = String(n); }
+        }
+      }
+      function poll() {
+        if (document.visibilityState === "hidden") { return; }
+        var request = new XMLHttpRequest();
+        request.open("GET", "/unread");
+        request.onload = function () {
+          if (request.status === 200) { try { show(JSON.parse(request.responseText)); } catch (e) {} }
+        };
+        request.send();
+      }
+      poll();
+      var seconds = parseInt(header.getAttribute("data-poll"), 10);
+      if (seconds > 0) { setInterval(poll, seconds * 1000); }
+      document.addEventListener("visibilitychange", function () { if (document.visibilityState === "visible") { poll(); } });
+      document.addEventListener("keydown", function (event) {
+        if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+        var target = event.target;
+        if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(target.tagName))) { return; }
+        if (event.key === "/") {
+          var search = document.querySelector("input[name=q]");
+          if (search) { event.preventDefault(); search.focus(); }
+          return;
+        }
+        if (!/^[a-z]$/.test(event.key)) { return; }
+        var link = document.querySelector("[data-key=" + event.key + "]");
+        if (link) { event.preventDefault(); link.click(); }
+      });
+    })();
+
+    """
 
     static let stylesheet = """
     *{box-sizing:border-box}
@@ -71,6 +126,10 @@ enum WebmailPages {
     .actions{display:flex;flex-wrap:wrap;gap:.4em;margin:.8em 0}
     form.search{display:flex;flex-wrap:wrap;gap:.4em;align-items:center;margin:.5em 0}
     .pager{display:flex;gap:1em;margin:1em 0}
+    .badge{display:inline-block;min-width:1.4em;padding:0 .35em;border-radius:.7em;background:#c33;color:#fff;font-size:.8em;text-align:center}
+    .badge:empty{display:none}
+    a.button{display:inline-block;padding:.3em .8em;border:1px solid #888;border-radius:3px;background:#eee;color:#1b1b1b;text-decoration:none}
+    .kept{list-style:none;padding:0;margin:0}
     table.list td{overflow-wrap:anywhere}
     @media (max-width:600px){.date{display:none}.headers dt{float:none}.headers dd{margin-left:0}main{padding:.5em}}
 
