@@ -128,7 +128,7 @@ let package = Package(
         .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueue", "SMTPServer", "MailSystem", "MailCore", "COpenSSL", "MailRemote", "IMAPServer", "IMAPProtocol", "SMTPProtocol"]),
         .executableTarget(name: "postamt-webmail", dependencies: ["WebmailServer"]),
         .testTarget(name: "WebmailProtocolTests", dependencies: ["WebmailProtocol"]),
-        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem", "MailCore"]),
+        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem", "MailCore", "Maildir"]),
 
         .executableTarget(name: "postamt", dependencies: [
             "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve", "CZlib",

@@ -184,12 +184,21 @@ final class IMAPEngine {
 
     // MARK: Search
 
-    /// UID SEARCH in `folder` (EXAMINE: read-only, nothing changes), the UIDs in ascending order;
-    /// nil when the folder cannot be opened or the engine refuses the search.
-    func search(in folder: String, criteria: String) -> [UInt32]? {
+    /// UID SEARCH in `folder` over its `newest` last messages (EXAMINE: read-only, nothing
+    /// changes), the UIDs in ascending order; nil when the folder cannot be opened or the engine
+    /// refuses the search.
+    func search(in folder: String, criteria: String, newest: Int) -> [UInt32]? {
         let mailbox = folder == "INBOX" ? "INBOX" : IMAPEngine.quoted(folder)
-        guard run("EXAMINE \(mailbox)").ok else { return nil }
-        let result = run("UID SEARCH CHARSET UTF-8 \(criteria)")
+        let examined = run("EXAMINE \(mailbox)")
+        guard examined.ok else { return nil }
+        var exists = 0
+        for line in examined.untagged {
+            let words = line.split(separator: 32)
+            if words.count == 2, words[1].elementsEqual("EXISTS".utf8), let n = Int(String(decoding: words[0], as: UTF8.self)) { exists = n }
+        }
+        guard exists > 0 else { return [] }
+        let first = max(1, exists - newest + 1)
+        let result = run("UID SEARCH CHARSET UTF-8 \(first):* \(criteria)")
         guard result.ok else { return nil }
         var uids: [UInt32] = []
         for line in result.untagged where line.starts(with: Array("SEARCH".utf8)) {
