@@ -137,7 +137,8 @@ extension RequestContext {
         let options = ownAddresses(book).map { "<option\($0 == form.from ? " selected" : "")>\(e($0))</option>" }.joined()
         let message = error.map { "<p class=\"error\" role=\"alert\">\(e($0))</p>" } ?? ""
         let hiddenInputs = form.hidden.map { "<input type=\"hidden\" name=\"\(e($0.0))\" value=\"\(e($0.1))\">" }.joined()
-        let noteText = form.note.isEmpty ? "" : "<p class=\"notice\">\(e(form.note))</p>"
+        let note = form.note.isEmpty && form.forward != nil ? "The original message is attached (message/rfc822)." : form.note
+        let noteText = note.isEmpty ? "" : "<p class=\"notice\">\(e(note))</p>"
         let uploads = UploadStore(session: session)
         let keptItems = form.kept.compactMap { id -> String? in
             guard let upload = uploads.load(id, limit: settings.multipartLimits.totalBytes) else { return nil }

@@ -402,7 +402,10 @@ struct RequestContext {
         do {
             switch field("op") ?? "" {
             case "seen": _ = try mailbox.store(uids: [uid], .add(.seen))
-            case "unseen": _ = try mailbox.store(uids: [uid], .remove(.seen))
+            case "unseen":
+                // Back to the list: the message view would mark it read again.
+                _ = try mailbox.store(uids: [uid], .remove(.seen))
+                return .redirect(RequestContext.folderLink(name))
             case "flag": _ = try mailbox.store(uids: [uid], .add(.flagged))
             case "unflag": _ = try mailbox.store(uids: [uid], .remove(.flagged))
             case "delete":
