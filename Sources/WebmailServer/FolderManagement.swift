@@ -92,6 +92,24 @@ extension RequestContext {
         return .redirect("/folders")
     }
 
+    /// Empty Trash: every message in the \\Trash folder is removed for good. The form says how
+    /// many messages the user saw; if more arrived since, nothing is removed (409), so nothing is
+    /// lost that the user did not see.
+    func emptyTrash(_ form: [(name: String, value: String)]) -> HTTPResponse {
+        let name: String, trash: MaildirMailbox
+        do { (name, trash) = try specialFolder(.trash) } catch { return failure(500, "The Trash folder cannot be opened; nothing was changed.") }
+        guard let snapshot = try? trash.synchronize(moveNew: false) else { return failure(500, "\(name) cannot be read; nothing was changed.") }
+        guard let seen = form.first(where: { $0.name == "count" }).flatMap({ Int($0.value) }), seen == snapshot.messages.count else {
+            return failure(409, "\(name) changed since you looked at it; nothing was removed.")
+        }
+        do { _ = try trash.remove(uids: snapshot.messages.map(\.uid)) } catch {
+            app.log("empty trash failed user=\(user.name): \(error)")
+            return failure(500, "\(name) could not be emptied.")
+        }
+        app.log("trash emptied user=\(user.name) folder=\(name) messages=\(snapshot.messages.count)")
+        return .redirect(RequestContext.folderLink(name))
+    }
+
     /// An IMAP response text without its leading [CODE].
     static func withoutCode(_ text: String) -> String {
         guard text.hasPrefix("["), let close = text.firstIndex(of: "]") else { return text }

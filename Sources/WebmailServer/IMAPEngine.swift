@@ -184,6 +184,20 @@ final class IMAPEngine {
 
     // MARK: Search
 
+    /// UID SORT (RFC 5256) of all of `folder` by `criteria` (e.g. `REVERSE DATE`), EXAMINEd;
+    /// nil when the folder cannot be opened or the engine refuses.
+    func sort(_ folder: String, criteria: String) -> [UInt32]? {
+        let mailbox = folder == "INBOX" ? "INBOX" : IMAPEngine.quoted(folder)
+        guard run("EXAMINE \(mailbox)").ok else { return nil }
+        let result = run("UID SORT (\(criteria)) UTF-8 ALL")
+        guard result.ok else { return nil }
+        var uids: [UInt32] = []
+        for line in result.untagged where line.starts(with: Array("SORT".utf8)) {
+            uids += line.dropFirst(4).split(separator: 32).compactMap { UInt32(String(decoding: $0, as: UTF8.self)) }
+        }
+        return uids
+    }
+
     /// UID SEARCH in `folder` over its `newest` last messages (EXAMINE: read-only, nothing
     /// changes), the UIDs in ascending order; nil when the folder cannot be opened or the engine
     /// refuses the search.

@@ -55,7 +55,7 @@ struct RequestContext {
     }
 
     func page(_ title: String, _ body: String, status: Int = 200) -> HTTPResponse {
-        .html(WebmailPages.page(title: title, user: user.name, csrf: session.csrfToken, body: body, poll: settings.unreadPollSeconds), status: status)
+        .html(WebmailPages.page(title: title, user: user.name, csrf: session.csrfToken, body: body, poll: settings.unreadPollSeconds, brand: settings.branding), status: status)
     }
 
     func failure(_ status: Int, _ text: String) -> HTTPResponse {
@@ -80,14 +80,20 @@ struct RequestContext {
     }
 
     /// INBOX, the folders with a special use (in the order Drafts, Sent, Archive, Junk, Trash),
-    /// then the others by name, so a parent comes before its children.
+    /// each followed by its sub-folders, then the others by name, so a parent comes before its
+    /// children.
     func folderNames() -> [String] {
         if let names = cache.folderNames { return names }
         guard let rootPath else { return [] }
         let all = (try? MaildirFolders(root: Maildir(path: rootPath)).list()) ?? []
         let uses = specialUses
         let special = SpecialUse.allCases.compactMap { uses[$0.rawValue] }.filter { all.contains($0) }
-        let names = ["INBOX"] + special + all.filter { !special.contains($0) }
+        // Each special folder with its sub-folders, then the rest.
+        var names = ["INBOX"]
+        for folder in special {
+            names += [folder] + all.filter { $0.hasPrefix(folder + ".") && !special.contains($0) }
+        }
+        names += all.filter { !names.contains($0) }
         cache.folderNames = names
         return names
     }
@@ -166,6 +172,7 @@ struct RequestContext {
         case "/compose": return compose()
         case "/search": return search()
         case "/unread": return unreadCounts()
+        case "/postamt.mobileconfig": return appleProfile()
         default: return failure(404, "There is no such page.")
         }
     }
@@ -176,6 +183,19 @@ struct RequestContext {
             guard let mailbox = try? mailbox(name), let snapshot = try? mailbox.synchronize(moveNew: false) else { return nil }
             return (name, snapshot.messages.lazy.filter { !$0.flags.contains(.seen) }.count, snapshot.messages.count)
         }
+    }
+
+    /// GET /postamt.mobileconfig: the Apple configuration profile of the logged-in user (their
+    /// own address, their login name, the listeners of autoconfig_services).
+    func appleProfile() -> HTTPResponse {
+        let address = ownAddresses(AddressBook(configuration: app.configuration)).first ?? "\(user.name)@\(settings.login.hostname)"
+        guard let profile = Autoconfig.appleProfile(hostname: settings.login.hostname, address: address, loginName: user.name,
+                                                    services: settings.autoconfigServices,
+                                                    uuid: { Autoconfig.uuid(hex: SessionStore.randomToken()) }) else {
+            return failure(404, "This site describes no IMAP or POP3 and no submission listener (autoconfig_services).")
+        }
+        return HTTPResponse(status: 200, headers: [("Content-Type", "application/x-apple-aspen-config"),
+                                                   ("Content-Disposition", "attachment; filename=\"postamt.mobileconfig\"")], body: Array(profile.utf8))
     }
 
     /// GET /unread: `{"folders":{"INBOX":3,…}}`, what the page script shows (no change, no form).
@@ -203,9 +223,13 @@ struct RequestContext {
     func folders() -> HTTPResponse {
         var rows = ""
         for (name, unread, all) in counts() {
-            rows += "<tr\(unread > 0 ? " class=\"unread\"" : "")><td><a href=\"\(e(RequestContext.folderLink(name)))\">\(e(name))</a></td><td class=\"num\" data-unread=\"\(e(name))\">\(unread)</td><td class=\"num\">\(all)</td></tr>\n"
+            // Maildir++ levels: a sub-folder is indented under its parent, shown by its last part.
+            let level = min(name.split(separator: ".").count - 1, 6)
+            let shown = level > 0 ? String(name.split(separator: ".").last!) : name
+            rows += "<tr\(unread > 0 ? " class=\"unread\"" : "")><td class=\"level\(level)\"><a href=\"\(e(RequestContext.folderLink(name)))\" title=\"\(e(name))\">\(e(shown))</a></td><td class=\"num\" data-unread=\"\(e(name))\">\(unread)</td><td class=\"num\">\(all)</td></tr>\n"
         }
-        return page("Folders", "<h1>Folders</h1><table class=\"list\"><thead><tr><th>Folder</th><th class=\"num\">Unread</th><th class=\"num\">All</th></tr></thead><tbody>\n\(rows)</tbody></table>" + folderForms())
+        let setup = "<p>On an iPhone, iPad or Mac: <a href=\"/postamt.mobileconfig\">set up this account</a> (a configuration profile for Mail).</p>"
+        return page("Folders", "<h1>Folders</h1>\(setup)<table class=\"list\"><thead><tr><th>Folder</th><th class=\"num\">Unread</th><th class=\"num\">All</th></tr></thead><tbody>\n\(rows)</tbody></table>" + folderForms())
     }
 
     struct Summary { var from = "", subject = "", date = "" }
@@ -224,9 +248,20 @@ struct RequestContext {
         guard let snapshot = try? mailbox.synchronize(moveNew: false) else { return failure(500, "The folder cannot be read.") }
         let pageParameter = parameter("page") ?? "0"
         guard let pageNumber = Int(pageParameter), pageNumber >= 0, pageNumber < 1_000_000 else { return failure(400, "That is not a page number.") }
-        let newestFirst = snapshot.messages.reversed()
+        // Newest first by arrival (UID) unless the user asked for another order; that one is
+        // imapd's SORT (RFC 5256: DATE, DISPLAYFROM, SUBJECT without Re:/Fwd:, SIZE).
+        let sortKey = parameter("sort") ?? ""
+        let reverse = parameter("rev") == "1"
+        let ordered: [MaildirMessage]
+        if let key = RequestContext.sortKeys[sortKey] {
+            let criteria = reverse ? (key.hasPrefix("REVERSE ") ? String(key.dropFirst(8)) : "REVERSE " + key) : key
+            guard let uids = imap().sort(name, criteria: criteria) else { return failure(500, "The folder cannot be sorted.") }
+            ordered = uids.compactMap { mailbox.message(uid: $0) }
+        } else {
+            ordered = snapshot.messages.reversed()
+        }
         let start = pageNumber * settings.pageSize
-        let shown = newestFirst.dropFirst(start).prefix(settings.pageSize)
+        let shown = ordered.dropFirst(start).prefix(settings.pageSize)
         var rows = ""
         // In Drafts a message opens in the compose form, to be finished.
         let isDrafts = name == specialName(.drafts)
@@ -235,20 +270,40 @@ struct RequestContext {
             let flag = m.flags.contains(.flagged) ? "★ " : ""
             let subject = s.subject.isEmpty ? "(no subject)" : s.subject
             let link = isDrafts && m.flags.contains(.draft) ? "/compose?mode=draft&f=\(FormData.encode(name))&uid=\(m.uid)" : RequestContext.messageLink(name, m.uid)
-            rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")><td><input type=\"checkbox\" name=\"uid\" value=\"\(m.uid)\" aria-label=\"Choose\"></td><td>\(e(s.from))</td><td>\(flag)<a href=\"\(e(link))\">\(e(subject))</a></td><td class=\"date\">\(e(s.date))</td></tr>\n"
+            rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")><td><input type=\"checkbox\" name=\"uid\" value=\"\(m.uid)\" aria-label=\"Choose\"></td><td>\(e(s.from))</td><td>\(flag)<a href=\"\(e(link))\">\(e(subject))</a></td><td class=\"date\">\(e(s.date))</td><td class=\"date num\">\(RequestContext.size(mailbox, m.uid))</td></tr>\n"
         }
+        let order = RequestContext.sortKeys[sortKey] == nil ? "" : "&sort=\(sortKey)\(reverse ? "&rev=1" : "")"
         var pager = ""
-        if pageNumber > 0 { pager += "<a href=\"\(e(RequestContext.folderLink(name)))&amp;page=\(pageNumber - 1)\">Newer</a>" }
-        if start + settings.pageSize < snapshot.messages.count { pager += "<a href=\"\(e(RequestContext.folderLink(name)))&amp;page=\(pageNumber + 1)\">Older</a>" }
+        if pageNumber > 0 { pager += "<a href=\"\(e(RequestContext.folderLink(name) + order))&amp;page=\(pageNumber - 1)\">\(order.isEmpty ? "Newer" : "Previous")</a>" }
+        if start + settings.pageSize < ordered.count { pager += "<a href=\"\(e(RequestContext.folderLink(name) + order))&amp;page=\(pageNumber + 1)\">\(order.isEmpty ? "Older" : "Next")</a>" }
+        // Column headers sort; the sorted column's header turns the order round.
+        func header(_ label: String, _ key: String, _ cssClass: String = "") -> String {
+            let again = sortKey == key && !reverse
+            let arrow = sortKey == key ? (reverse ? " ▲" : " ▼") : ""
+            let href = RequestContext.folderLink(name) + "&sort=\(key)" + (again ? "&rev=1" : "")
+            return "<th\(cssClass.isEmpty ? "" : " class=\"\(cssClass)\"")><a href=\"\(e(href))\">\(label)\(arrow)</a></th>"
+        }
         let empty = snapshot.messages.isEmpty ? "<p>No messages.</p>" : ""
         return page(name, """
         <h1>\(e(name))</h1>\(searchForm(folder: name))\(empty)
         <form method="post" action="/bulk"><input type="hidden" name="csrf" value="\(e(session.csrfToken))"><input type="hidden" name="f" value="\(e(name))">
-        <table class="list"><thead><tr><th></th><th>From</th><th>Subject</th><th class="date">Date</th></tr></thead><tbody>
+        <table class="list"><thead><tr><th></th>\(header("From", "from"))\(header("Subject", "subject"))\(header("Date", "date", "date"))\(header("Size", "size", "date"))</tr></thead><tbody>
         \(rows)</tbody></table>
         \(snapshot.messages.isEmpty ? "" : bulkButtons(folder: name))</form>
+        \(name == specialName(.trash) && !snapshot.messages.isEmpty ? "<form method=\"post\" action=\"/folders/empty-trash\"><input type=\"hidden\" name=\"csrf\" value=\"\(e(session.csrfToken))\"><input type=\"hidden\" name=\"count\" value=\"\(snapshot.messages.count)\"><button type=\"submit\">Empty \(e(name)) (\(snapshot.messages.count) messages, for good)</button></form>" : "")
         <div class="pager">\(pager)</div>
         """)
+    }
+
+    /// The orders a folder's list offers: the `sort` parameter → the SORT key (RFC 5256). By
+    /// date and size the first click shows the newest and the largest first.
+    static let sortKeys = ["date": "REVERSE DATE", "from": "DISPLAYFROM", "subject": "SUBJECT", "size": "REVERSE SIZE"]
+
+    /// A message's size for the list (from its file, as imapd's RFC822.SIZE is counted on disk).
+    static func size(_ mailbox: MaildirMailbox, _ uid: UInt32) -> String {
+        guard let path = try? mailbox.filePath(uid: uid), let st = FileIO.status(path) else { return "" }
+        let bytes = Int(st.st_size)
+        return bytes < 1024 ? "\(bytes) B" : bytes < 1 << 20 ? "\(bytes / 1024) KB" : "\(bytes >> 20) MB"
     }
 
     /// The folder and UID named in the query; the error page when either is wrong.
@@ -385,6 +440,7 @@ struct RequestContext {
         case "/compose": return send(form, files: files)
         case "/bulk": return bulkAction(form)
         case "/folders/create", "/folders/rename", "/folders/delete": return manageFolder(path, form)
+        case "/folders/empty-trash": return emptyTrash(form)
         default: return failure(404, "There is no such action.")
         }
     }

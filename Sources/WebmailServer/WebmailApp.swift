@@ -71,7 +71,10 @@ public final class WebmailApp {
             return Answer(response: .text(policy, status: 200))
         case "/style.css":
             guard request.method == "GET" else { return methodNotAllowed("GET") }
-            var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/css; charset=utf-8")], body: Array(WebmailPages.stylesheet.utf8))
+            // An administrator's own stylesheet (webmail_stylesheet), else ours in the accent colour.
+            let own = settings.branding.stylesheetPath.isEmpty ? nil : (try? FileIO.readFile(settings.branding.stylesheetPath, limit: 1 << 20)) ?? nil
+            if !settings.branding.stylesheetPath.isEmpty && own == nil { log("webmail_stylesheet \(settings.branding.stylesheetPath) cannot be read; the built-in one is served") }
+            var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/css; charset=utf-8")], body: own ?? Array(settings.branding.stylesheet.utf8))
             response.headers.append(("Cache-Control", "private, max-age=3600"))
             return Answer(response: response)
         case "/app.js":
@@ -79,10 +82,18 @@ public final class WebmailApp {
             var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/javascript; charset=utf-8")], body: Array(WebmailPages.script.utf8))
             response.headers.append(("Cache-Control", "private, max-age=3600"))
             return Answer(response: response)
+        case "/logo":
+            guard request.method == "GET" else { return methodNotAllowed("GET") }
+            guard let type = settings.branding.logoType, let bytes = (try? FileIO.readFile(settings.branding.logoPath, limit: 1 << 20)) ?? nil else {
+                return Answer(response: .text("404 Not Found\n", status: 404))
+            }
+            var response = HTTPResponse(status: 200, headers: [("Content-Type", type)], body: bytes)
+            response.headers.append(("Cache-Control", "private, max-age=3600"))
+            return Answer(response: response)
         case "/favicon.ico":
             return Answer(response: .text("404 Not Found\n", status: 404))
         case "/login":
-            if request.method == "GET" { return Answer(response: .html(WebmailPages.loginPage(error: nil))) }
+            if request.method == "GET" { return Answer(response: .html(WebmailPages.loginPage(error: nil, brand: settings.branding))) }
             guard request.method == "POST" else { return methodNotAllowed("GET, POST") }
             return login(request)
         default:
@@ -98,7 +109,7 @@ public final class WebmailApp {
         case .none:
             if request.method == "GET" { return Answer(response: .redirect("/login")) }
             return Answer(response: .html(WebmailPages.page(title: "Session ended", user: nil, csrf: nil,
-                body: "<h1>Your session has ended</h1><p><a href=\"/login\">Log in again</a>; nothing was changed.</p>"), status: 403))
+                body: "<h1>Your session has ended</h1><p><a href=\"/login\">Log in again</a>; nothing was changed.</p>", brand: settings.branding), status: 403))
         case .otherUser:
             return Answer(response: .redirect(request.method == "GET" ? request.target : "/"), close: true)
         case .valid(let found):
@@ -192,26 +203,26 @@ public final class WebmailApp {
         let password = form.first { $0.name == "password" }?.value ?? ""
         guard !name.isEmpty, name.utf8.count <= 256, !password.isEmpty, password.utf8.count <= 1024,
               !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
-            return Answer(response: .html(WebmailPages.loginPage(error: "Enter your user name and password."), status: 400))
+            return Answer(response: .html(WebmailPages.loginPage(error: "Enter your user name and password.", brand: settings.branding), status: 400))
         }
         switch checkPassword(name, Array(password.utf8)) {
         case .rejected:
             log("login failed user=\(name.prefix(64))")
-            return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password."), status: 401))
+            return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password.", brand: settings.branding), status: 401))
         case .unavailable(let reason):
             log("login unavailable: \(reason)")
-            return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later."), status: 503))
+            return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later.", brand: settings.branding), status: 503))
         case .accepted(let canonical):
             guard let account = SystemUser.named(canonical), account.uid != 0 else {
                 log("login refused: no usable system user \(canonical)")
-                return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password."), status: 401))
+                return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password.", brand: settings.branding), status: 401))
             }
             let created: (cookie: String, session: SessionStore.Session)
             do {
                 created = try store.create(for: account, now: now())
             } catch {
                 log("session: \(error)")
-                return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later."), status: 503))
+                return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later.", brand: settings.branding), status: 503))
             }
             openSendingCounts(account)
             do {

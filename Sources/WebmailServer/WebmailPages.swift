@@ -2,18 +2,55 @@ import WebmailProtocol
 
 /// The HTML around every page: no script, no inline style (the CSP forbids both), one
 /// stylesheet, a layout that works at 390 px and at 1280 px.
-enum WebmailPages {
+public enum WebmailPages {
     static func e(_ text: String) -> String { HTMLEscape.escape(text) }
+
+    /// What an administrator sets in postamt.conf(5) to make the webmail theirs.
+    public struct Branding: Sendable {
+        public var siteName: String
+        /// A CSS colour, checked: `#rgb` or `#rrggbb` (anything else is the default, #234).
+        public var accentColor: String
+        public var loginNotice: String
+        /// An image file served at /logo; empty: none.
+        public var logoPath: String
+        /// A CSS file served at /style.css instead of the built-in one; empty: the built-in.
+        public var stylesheetPath: String
+
+        public init(siteName: String = "Postamt", accentColor: String = "234", loginNotice: String = "", logoPath: String = "", stylesheetPath: String = "") {
+            self.siteName = siteName.isEmpty || siteName.unicodeScalars.contains(where: { $0.value < 0x20 }) ? "Postamt" : String(siteName.prefix(100))
+            // Hex digits, with or without "#" (in postamt.conf a value starting with "#" is a comment).
+            let hex = accentColor.hasPrefix("#") ? accentColor.dropFirst() : Substring(accentColor)
+            self.accentColor = (hex.count == 3 || hex.count == 6) && hex.allSatisfy(\.isHexDigit) ? "#" + hex : "#234"
+            self.loginNotice = loginNotice
+            self.logoPath = logoPath
+            self.stylesheetPath = stylesheetPath
+        }
+
+        /// The logo's Content-Type by its file name; nil for a kind we do not serve.
+        var logoType: String? {
+            let lower = logoPath.lowercased()
+            if lower.hasSuffix(".png") { return "image/png" }
+            if lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") { return "image/jpeg" }
+            if lower.hasSuffix(".webp") { return "image/webp" }
+            if lower.hasSuffix(".svg") { return "image/svg+xml" }
+            return nil
+        }
+
+        var logo: String { logoType == nil ? "" : "<img class=\"logo\" src=\"/logo\" alt=\"\">" }
+
+        /// The built-in stylesheet in the accent colour.
+        var stylesheet: String { WebmailPages.stylesheet.replacingAccent(with: accentColor) }
+    }
 
     /// `poll`: seconds between the page script's unread-count requests (0: none); the script
     /// is the static /app.js (the CSP allows no inline script), and the page works without it.
-    static func page(title: String, user: String?, csrf: String?, body: String, poll: Int64 = 0) -> String {
+    static func page(title: String, user: String?, csrf: String?, body: String, poll: Int64 = 0, brand: Branding = Branding()) -> String {
         var nav = ""
         var script = ""
         if let user, let csrf {
             script = "\n<script src=\"/app.js\" defer></script>"
             nav = """
-            <header class="top" data-poll="\(poll)"><a class="brand" href="/">Postamt</a>
+            <header class="top" data-poll="\(poll)"><a class="brand" href="/">\(brand.logo)\(e(brand.siteName))</a>
             <nav><a href="/folder?f=INBOX" data-key="i">Inbox <span class="badge" id="unread-badge"></span></a> <a href="/folders" data-key="f">Folders</a> <a href="/compose" data-key="c">Write</a>
             <form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="\(e(csrf))"><button type="submit">Log out \(e(user))</button></form></nav></header>
             """
@@ -22,7 +59,7 @@ enum WebmailPages {
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>\(e(title)) – Postamt</title>
+        <title>\(e(title)) – \(e(brand.siteName))</title>
         <link rel="stylesheet" href="/style.css">\(script)
         </head><body>
         \(nav)
@@ -34,17 +71,18 @@ enum WebmailPages {
         """
     }
 
-    static func loginPage(error: String?) -> String {
+    static func loginPage(error: String?, brand: Branding = Branding()) -> String {
         let message = error.map { "<p class=\"error\" role=\"alert\">\(e($0))</p>" } ?? ""
+        let notice = brand.loginNotice.isEmpty ? "" : "<p class=\"notice\">\(e(brand.loginNotice))</p>"
         return page(title: "Log in", user: nil, csrf: nil, body: """
-        <h1>Log in</h1>
-        \(message)
+        <h1>\(brand.logo)Log in to \(e(brand.siteName))</h1>
+        \(notice)\(message)
         <form method="post" action="/login" class="login">
         <label>User name <input name="user" autocomplete="username" required autofocus></label>
         <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
         <button type="submit">Log in</button>
         </form>
-        """)
+        """, brand: brand)
     }
 
     /// Progressive enhancement, no framework: the unread count of every folder, asked for every
@@ -101,7 +139,7 @@ enum WebmailPages {
     static let stylesheet = """
     *{box-sizing:border-box}
     body{margin:0;font:16px/1.45 system-ui,sans-serif;color:#1b1b1b;background:#fafafa}
-    header.top{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:.5em;padding:.5em 1em;background:#234;color:#fff}
+    header.top{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:.5em;padding:.5em 1em;background:ACCENT;color:#fff}
     header.top a{color:#fff;text-decoration:none;margin-right:1em}
     .brand{font-weight:bold}
     main{max-width:1200px;margin:0 auto;padding:1em}
@@ -130,8 +168,23 @@ enum WebmailPages {
     .badge:empty{display:none}
     a.button{display:inline-block;padding:.3em .8em;border:1px solid #888;border-radius:3px;background:#eee;color:#1b1b1b;text-decoration:none}
     .kept{list-style:none;padding:0;margin:0}
+    img.logo{height:1.6em;vertical-align:middle;margin-right:.4em}
+    td.level1{padding-left:1.6em}td.level2{padding-left:2.8em}td.level3{padding-left:4em}td.level4,td.level5,td.level6{padding-left:5.2em}
     table.list td{overflow-wrap:anywhere}
     @media (max-width:600px){.date{display:none}.headers dt{float:none}.headers dd{margin-left:0}main{padding:.5em}}
 
     """
+}
+
+extension String {
+    /// The built-in stylesheet's ACCENT placeholder replaced (a checked colour).
+    func replacingAccent(with color: String) -> String {
+        var out = ""
+        var rest = Substring(self)
+        while let range = rest.firstRange(of: "ACCENT") {
+            out += rest[..<range.lowerBound] + color
+            rest = rest[range.upperBound...]
+        }
+        return out + rest
+    }
 }

@@ -29,6 +29,8 @@ public struct WebmailSettings: Sendable {
     /// smtpd's per-user hourly sending limits (smtpd_user_message_rate, smtpd_user_recipient_rate).
     public var sendingLimits: SendingLimits
     public var screening: ScreeningSettings
+    /// Site name, accent colour, login notice, logo and stylesheet (webmail_site_name, …).
+    public var branding: WebmailPages.Branding
     public var autoconfigServices: [AutoconfigService]
     /// The MTA-STS policy served at /.well-known/mta-sts.txt (RFC 8461 §3.2), nil when
     /// mta_sts_serve_mode is empty.
@@ -62,6 +64,11 @@ public struct WebmailSettings: Sendable {
         unreadPollSeconds = max(0, configuration.duration("webmail_unread_poll"))
         screening = ScreeningSettings(configuration: configuration, role: .submission)
         sendingLimits = SendingLimits(screening)
+        branding = WebmailPages.Branding(siteName: configuration.string("webmail_site_name"),
+                                         accentColor: configuration.string("webmail_accent_color"),
+                                         loginNotice: configuration.string("webmail_login_notice"),
+                                         logoPath: configuration.string("webmail_logo"),
+                                         stylesheetPath: configuration.string("webmail_stylesheet"))
         autoconfigServices = configuration.list("autoconfig_services").compactMap(AutoconfigService.init(parsing:))
         if let mode = MTASTSMode(rawValue: configuration.string("mta_sts_serve_mode")) {
             let mx = configuration.list("mta_sts_serve_mx")

@@ -142,6 +142,31 @@ check(r.status == 303 and r.getheader("Location") == "/login", "the old cookie i
         #expect(noAddress.stdout == "400")
     }
 
+    /// The site's branding from postamt.conf: name, accent colour, login notice, logo, and an
+    /// administrator's own stylesheet in place of ours.
+    @Test func brandingFromSettings() throws {
+        let logo = "/tmp/postamt-it-logo-\(getpid()).png"
+        let css = "/tmp/postamt-it-style-\(getpid()).css"
+        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3]
+        FileManager.default.createFile(atPath: logo, contents: Data(png))
+        defer { unlink(logo); unlink(css) }
+        let service = try WebmailService(config: "webmail_site_name = Example Mail\nwebmail_accent_color = a50\nwebmail_login_notice = Use your staff account & password\nwebmail_logo = \(logo)\n")
+        let login = try service.curl(["\(service.origin)/login"])
+        #expect(login.stdout.contains("<title>Log in – Example Mail</title>") && login.stdout.contains("Log in to Example Mail"), "\(login.stdout)")
+        #expect(login.stdout.contains("Use your staff account &amp; password") && login.stdout.contains("<img class=\"logo\" src=\"/logo\""))
+        let style = try service.curl(["\(service.origin)/style.css"])
+        #expect(style.stdout.contains("background:#a50"), "\(style.stdout.prefix(400))")
+        let served = try service.curl(["-o", "\(service.system.root)/logo.out", "-w", "%{http_code} %{content_type}", "\(service.origin)/logo"])
+        #expect(served.stdout == "200 image/png" && FileManager.default.contents(atPath: "\(service.system.root)/logo.out") == Data(png))
+        // An administrator's stylesheet replaces ours; a colour that is not one falls back.
+        try "body{color:red}\n".write(toFile: css, atomically: true, encoding: .utf8)
+        let other = try WebmailService(config: "webmail_stylesheet = \(css)\nwebmail_accent_color = red;}body{display:none\n")
+        #expect(try other.curl(["\(other.origin)/style.css"]).stdout == "body{color:red}\n")
+        let unchanged = try WebmailService(config: "webmail_accent_color = red;}body{display:none\n")
+        let builtIn = try unchanged.curl(["\(unchanged.origin)/style.css"]).stdout
+        #expect(builtIn.contains("background:#234") && !builtIn.contains("red;}"))
+    }
+
     /// Our own MTA-STS policy (RFC 8461 §3.2) at /.well-known/mta-sts.txt, no login, only when set.
     @Test func servesOurMTASTSPolicyWhenAsked() throws {
         let service = try WebmailService()
@@ -393,6 +418,72 @@ check("Newsletter" in page and 'value="ham"' in page, "the message is in the \\J
         let junk = ((try? FileManager.default.contentsOfDirectory(atPath: "\(user.home)/Maildir/.Spamfolder/cur")) ?? [])
             + ((try? FileManager.default.contentsOfDirectory(atPath: "\(user.home)/Maildir/.Spamfolder/new")) ?? [])
         #expect(junk.count == 1)
+    }
+
+    /// Interop with an IMAP client (imaplib on postamt-imapd --preauth): what the webmail flags
+    /// and moves, imapd shows, and the other way round; the list sorted by imapd's SORT; Empty
+    /// Trash refuses when Trash changed since the page was made.
+    @Test func imapClientAndWebmailAgree() throws {
+        let service = try WebmailService()
+        let (user, password) = try TestUser.withPassword()
+        try service.system.startRunner()
+        for subject in ["Zulu first", "Alpha second"] {
+            let sent = try service.system.sendmail(["-t", "-i"], "From: a@example.org\nTo: \(user.name)@\(service.system.hostname)\nSubject: \(subject)\n\nbody\n")
+            #expect(sent.status == 0)
+            try waitFor("delivery", timeout: 60) { user.messages().contains { $0.contains(subject) } }
+        }
+        let imapd = "\(TestEnvironment.buildDirectory)/postamt-imapd --root \(service.system.root) --preauth \(user.name)"
+        let result = try service.python(#"""
+import imaplib
+user, password, imapd = ARGS
+c = conn()
+cookie = login(c, user, password)
+def subjects(page):
+    return re.findall(r'<a href="/message\?f=[^"]*">([^<]*)</a>', page)
+r, page = req(c, "GET", "/folder?f=INBOX&sort=subject", cookie=cookie)
+check(r.status == 200 and subjects(page) == ["Alpha second", "Zulu first"], "sorted by subject (imapd's SORT): %s" % subjects(page))
+r, page = req(c, "GET", "/folder?f=INBOX&sort=subject&rev=1", cookie=cookie)
+check(subjects(page) == ["Zulu first", "Alpha second"], "and the other way round")
+r, page = req(c, "GET", "/folder?f=INBOX&sort=nonsense", cookie=cookie)
+check(r.status == 200 and subjects(page) == ["Alpha second", "Zulu first"], "an unknown order is the default, newest first")
+token = csrf(page)
+r, _ = req(c, "POST", "/action", {"csrf": token, "f": "INBOX", "uid": "1", "op": "flag"}, cookie=cookie)
+r, _ = req(c, "POST", "/action", {"csrf": token, "f": "INBOX", "uid": "2", "op": "delete"}, cookie=cookie)
+check(r.status == 303, "flagged one, deleted the other (to Trash)")
+m = imaplib.IMAP4_stream(imapd)
+typ, data = m.select("INBOX")
+typ, data = m.uid("FETCH", "1:*", "(FLAGS)")
+check(len(data) == 1 and b"\\Flagged" in data[0] and b"\\Seen" not in data[0], "imapd sees the flag, and one message: %r" % data)
+typ, data = m.select("Trash", readonly=True)
+check(typ == "OK" and data[0] == b"1", "imapd sees the deleted message in Trash")
+m.select("INBOX")
+m.uid("STORE", "1", "+FLAGS", "(\\Seen)")
+typ, _ = m.uid("MOVE", "1", "Archive")
+check(typ == "OK", "imapd moves it to Archive")
+m.logout()
+r, page = req(c, "GET", "/folder?f=INBOX", cookie=cookie)
+check(subjects(page) == [], "the webmail sees INBOX empty")
+r, page = req(c, "GET", "/folder?f=Archive", cookie=cookie)
+check(subjects(page) == ["Zulu first"] and 'class="unread"' not in page and "★" in page, "and the message in Archive, read and flagged")
+r, page = req(c, "GET", "/folder?f=Trash", cookie=cookie)
+check('action="/folders/empty-trash"' in page, "Trash offers Empty Trash")
+r, _ = req(c, "POST", "/folders/empty-trash", {"csrf": token, "count": "2"}, cookie=cookie)
+check(r.status == 409, "Empty Trash with a count that is not Trash's changes nothing")
+r, _ = req(c, "POST", "/folders/empty-trash", {"csrf": token, "count": "1"}, cookie=cookie)
+check(r.status == 303, "Empty Trash")
+r, page = req(c, "GET", "/folder?f=Trash", cookie=cookie)
+check(subjects(page) == [], "Trash is empty")
+import plistlib
+c.request("GET", "/postamt.mobileconfig", headers={"Cookie": "__Host-postamt_session=" + cookie})
+r = c.getresponse(); body = r.read()
+check(r.status == 200 and r.getheader("Content-Type") == "application/x-apple-aspen-config", "the Apple configuration profile")
+profile = plistlib.loads(body)
+account = profile["PayloadContent"][0]
+check(profile["PayloadType"] == "Configuration" and account["PayloadType"] == "com.apple.mail.managed"
+      and account["IncomingMailServerUsername"] == user and account["IncomingMailServerPortNumber"] == 993
+      and account["EmailAddress"].startswith(user + "@"), "a property list Apple's Mail reads: %r" % account)
+"""#, [user.name, password, imapd])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
     }
 
     /// Search, folder management and bulk actions through the pages, checked in the Maildir.

@@ -34,4 +34,17 @@ import Testing
                                          services: [AutoconfigService(proto: .imap, port: 993, security: .ssl)], username: "alice")
         #expect(xml.contains("<username>alice</username>") && !xml.contains("%EMAILLOCALPART%"))
     }
+
+    @Test func appleProfile() {
+        let services = [AutoconfigService(proto: .pop3, port: 995, security: .ssl), AutoconfigService(proto: .imap, port: 143, security: .starttls),
+                        AutoconfigService(proto: .imap, port: 993, security: .ssl), AutoconfigService(proto: .smtp, port: 587, security: .starttls)]
+        let profile = Autoconfig.appleProfile(hostname: "mail.example.net", address: "a&b@example.net", loginName: "alice", services: services,
+                                              uuid: { Autoconfig.uuid(hex: String(repeating: "f", count: 64)) })!
+        #expect(profile.contains("<key>EmailAccountType</key><string>EmailTypeIMAP</string>"))
+        #expect(profile.contains("<key>IncomingMailServerPortNumber</key><integer>993</integer>"), "implicit TLS preferred")
+        #expect(profile.contains("<key>OutgoingMailServerPortNumber</key><integer>587</integer>"))
+        #expect(profile.contains("<string>a&amp;b@example.net</string>") && !profile.contains("a&b"))
+        #expect(profile.contains("<string>FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF</string>"))
+        #expect(Autoconfig.appleProfile(hostname: "h", address: "a@h", loginName: "a", services: [services[0]], uuid: { "" }) == nil)
+    }
 }
