@@ -168,7 +168,7 @@ struct RequestContext {
         case "/": return .redirect("/folder?f=INBOX")
         case "/folders": return folders()
         case "/folder": return folder()
-        case "/message", "/raw", "/part": return message(path)
+        case "/message", "/raw", "/part", "/inline": return message(path)
         case "/compose": return compose()
         case "/search": return search()
         case "/unread": return unreadCounts()
@@ -331,12 +331,18 @@ struct RequestContext {
             return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8")], body: bytes)
         }
         let view = MessageView(bytes: bytes)
-        if path == "/part" {
+        if path == "/part" || path == "/inline" {
             let text = parameter("part") ?? ""
             let indexes = text.split(separator: ".", omittingEmptySubsequences: false).map { Int($0) }
             guard !text.isEmpty, indexes.allSatisfy({ $0 != nil && $0! >= 0 && $0! < 10_000 }), indexes.count <= 20,
                   let (attachment, part) = view.attachment(at: indexes.map { $0! }) else {
                 return failure(404, "There is no such attachment.")
+            }
+            if path == "/inline" {
+                // An image of the message shown in its HTML: raster types only, as what they are.
+                guard MessageView.inlineImageTypes.contains(attachment.contentType) else { return failure(404, "That part is not an image.") }
+                return HTTPResponse(status: 200, headers: [("Content-Type", attachment.contentType)],
+                                    body: view.mime.decodedBody(of: part, limit: settings.messageSizeLimit))
             }
             let encodedName = FormData.encode(attachment.filename)
             let asciiName = String(attachment.filename.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0 != "\"" && $0 != "\\" ? Character($0) : "_" })
@@ -363,9 +369,10 @@ struct RequestContext {
         let remoteImages = settings.remoteImages || parameter("images").map { WebmailApp.constantTimeEqual($0, imagesToken(folder: name, uid: uid)) } == true
         var imagesButton = ""
         if wantHTML, let html = view.html {
-            let sanitized = HTMLSanitizer(allowRemoteImages: remoteImages).sanitize(html)
+            let inline = view.inlineImages { "/inline?f=\(FormData.encode(name))&uid=\(uid)&part=\($0)" }
+            let sanitized = HTMLSanitizer(allowRemoteImages: remoteImages, inlineImages: inline).sanitize(html)
             body = "<div class=\"html-body\">\(sanitized)</div>"
-            if !remoteImages && HTMLSanitizer(allowRemoteImages: true).sanitize(html) != sanitized {
+            if !remoteImages && HTMLSanitizer(allowRemoteImages: true, inlineImages: inline).sanitize(html) != sanitized {
                 imagesButton = "<p class=\"notice\">Remote images are not shown (they tell the sender that you read the message). <a class=\"button\" href=\"\(e(RequestContext.messageLink(name, uid)))&amp;images=\(imagesToken(folder: name, uid: uid))\">Show remote images</a></p>"
             }
         } else if let text = view.text {

@@ -381,10 +381,40 @@ check(r.status == 429 and "name=\"kept\"" not in page, "an id that is not a kept
         """)
         #expect(sent.status == 0, "\(sent.stderr)")
         try waitFor("delivery", timeout: 60) { user.messages().count == 1 }
+        // A message with its own image (multipart/related, RFC 2387; cid: URL, RFC 2392).
+        let related = try service.system.sendmail(["-t", "-i"], """
+        From: News <news@example.org>
+        To: \(user.name)@\(service.system.hostname)
+        Subject: With a picture
+        MIME-Version: 1.0
+        Content-Type: multipart/related; boundary="rel"
+
+        --rel
+        Content-Type: text/html; charset=utf-8
+
+        <p>Our logo: <img src="cid:logo.1@example.org" alt="logo"></p>
+        --rel
+        Content-Type: image/png
+        Content-ID: <logo.1@example.org>
+        Content-Transfer-Encoding: base64
+
+        iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYPgPAAEDAQAIicLsAAAAAElFTkSuQmCC
+        --rel--
+
+        """)
+        #expect(related.status == 0, "\(related.stderr)")
+        try waitFor("delivery", timeout: 60) { user.messages().count == 2 }
         let result = try service.python(#"""
 user, password = ARGS
 c = conn()
 cookie = login(c, user, password)
+r, page = req(c, "GET", "/message?f=INBOX&uid=2", cookie=cookie)
+m = re.search(r'<img src="(/inline\?[^"]*)"', page)
+check(m is not None and "Show remote images" not in page, "the message's own image is shown from the message")
+r, image = req(c, "GET", m.group(1).replace("&amp;", "&"), cookie=cookie)
+check(r.status == 200 and r.getheader("Content-Type") == "image/png" and r.getheader("Content-Disposition") is None, "as image/png")
+r, _ = req(c, "GET", "/inline?f=INBOX&uid=2&part=0", cookie=cookie)
+check(r.status == 404, "a part that is not an image is not served inline")
 r, page = req(c, "GET", "/message?f=INBOX&uid=1", cookie=cookie)
 check("pixel.gif" not in page and "Show remote images" in page, "remote images are off, with a button")
 check("https:" not in r.getheader("Content-Security-Policy"), "and the CSP allows none")
