@@ -169,6 +169,7 @@ public enum WebmailPages {
     a.button{display:inline-block;padding:.3em .8em;border:1px solid #888;border-radius:3px;background:#eee;color:#1b1b1b;text-decoration:none}
     .kept{list-style:none;padding:0;margin:0}
     img.logo{height:1.6em;vertical-align:middle;margin-right:.4em}
+    th a{color:inherit;text-decoration:none}th a:hover{text-decoration:underline}
     td.level1{padding-left:1.6em}td.level2{padding-left:2.8em}td.level3{padding-left:4em}td.level4,td.level5,td.level6{padding-left:5.2em}
     table.list td{overflow-wrap:anywhere}
     @media (max-width:600px){.date{display:none}.headers dt{float:none}.headers dd{margin-left:0}main{padding:.5em}}
