@@ -125,10 +125,10 @@ let package = Package(
         .target(name: "WebmailProtocol"),
         // postamt-webmail on MailLogin (TLS, postamt-auth, becoming the user), Maildir and the
         // submission pipeline (smtpd_filters, postamt-queue).
-        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueue", "SMTPServer", "MailSystem", "MailCore", "COpenSSL", "MailRemote"]),
+        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueue", "SMTPServer", "MailSystem", "MailCore", "COpenSSL", "MailRemote", "IMAPServer", "IMAPProtocol", "SMTPProtocol"]),
         .executableTarget(name: "postamt-webmail", dependencies: ["WebmailServer"]),
         .testTarget(name: "WebmailProtocolTests", dependencies: ["WebmailProtocol"]),
-        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem"]),
+        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem", "MailCore", "Maildir"]),
 
         .executableTarget(name: "postamt", dependencies: [
             "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve", "CZlib",

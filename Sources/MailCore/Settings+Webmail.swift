@@ -19,5 +19,12 @@ let webmailSettings: [Setting] = [
     Setting(name: "webmail_search_limit", kind: .count, defaultValue: "5000", summary: "most messages of a folder, newest first, that one webmail search reads"),
     Setting(name: "webmail_page_size", kind: .count, defaultValue: "50", summary: "messages per page of a folder's list"),
     Setting(name: "webmail_remote_images", kind: .boolean, defaultValue: "no", summary: "keep https images in messages' HTML (they tell the sender when a message is read)"),
+    Setting(name: "webmail_mark_seen", kind: .boolean, defaultValue: "yes", summary: "opening a message in the webmail marks it read (\\Seen), as an IMAP client's BODY[] fetch does; no: only the Mark read button does"),
+    Setting(name: "webmail_unread_poll", kind: .duration, defaultValue: "60s", summary: "how often the webmail's page script asks for the unread counts to update the title (0: never)"),
+    Setting(name: "webmail_site_name", kind: .text, defaultValue: "Postamt", summary: "the webmail's name in its header and page titles"),
+    Setting(name: "webmail_accent_color", kind: .text, defaultValue: "234", summary: "the colour of the webmail's header bar: rgb or rrggbb in hex, without # (which starts a comment)"),
+    Setting(name: "webmail_login_notice", kind: .text, defaultValue: "", summary: "a line shown on the webmail's login page (empty: none)"),
+    Setting(name: "webmail_logo", kind: .path, defaultValue: "", summary: "an image file (png, jpeg, webp, svg) shown in the webmail's header and on its login page (empty: none)"),
+    Setting(name: "webmail_stylesheet", kind: .path, defaultValue: "", summary: "a CSS file the webmail serves instead of its own stylesheet (empty: the built-in one with webmail_accent_color)"),
     Setting(name: "autoconfig_services", kind: .list, defaultValue: "imap:993:ssl, pop3:995:ssl, smtp:465:ssl, smtp:587:starttls", summary: "what the webmail's Thunderbird autoconfig and Outlook autodiscover describe: protocol:port:ssl|starttls for each listener configured"),
 ]

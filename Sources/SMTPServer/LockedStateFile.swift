@@ -21,6 +21,24 @@ struct LockedStateFile: ~Copyable {
         fd = opened
     }
 
+    /// Locks a file another holder keeps open (`SendingCountFile`): a duplicate of `fd` shares
+    /// its open file description, and so its flock(2) lock, which the end of this value releases.
+    init(sharing fd: Int32, path: String) throws {
+        let copy = dup(fd)
+        guard copy >= 0 else { throw SystemError("dup \(path)") }
+        let opened = OwnedFD(adopting: copy)
+        while flock(opened.raw, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw SystemError("lock \(path)") }
+        }
+        self.path = path
+        self.fd = opened
+    }
+
+    deinit {
+        // Closing the last descriptor would release the lock too; a shared one stays open.
+        _ = flock(fd.raw, LOCK_UN)
+    }
+
     var size: Int {
         var status = stat()
         return fstat(fd.raw, &status) == 0 ? Int(status.st_size) : 0

@@ -14,7 +14,14 @@ public struct HTMLSanitizer: Sendable {
     /// Open elements kept at most; deeper tags are dropped (their text stays).
     public var depthLimit = 100
 
-    public init(allowRemoteImages: Bool = false) { self.allowRemoteImages = allowRemoteImages }
+    /// Images of the message itself (RFC 2392 `cid:` URLs): lower-cased Content-ID, without
+    /// the angle brackets → the same-origin URL the webmail serves that part at.
+    public var inlineImages: [String: String] = [:]
+
+    public init(allowRemoteImages: Bool = false, inlineImages: [String: String] = [:]) {
+        self.allowRemoteImages = allowRemoteImages
+        self.inlineImages = inlineImages
+    }
 
     static let allowedElements: Set<String> = [
         "a", "abbr", "b", "big", "blockquote", "br", "caption", "center", "cite", "code", "col", "colgroup", "dd", "del",
@@ -127,6 +134,11 @@ public struct HTMLSanitizer: Sendable {
             return url
         }
         if allowRemoteImages && lower.hasPrefix("https://") { return url }
+        if lower.hasPrefix("cid:") {
+            // RFC 2392 §2: the cid URL is the Content-ID, %-encoded where needed.
+            let id = String(lower.dropFirst(4))
+            return inlineImages[id] ?? inlineImages[id.removingPercentEscapes()]
+        }
         return nil
     }
 }
@@ -319,6 +331,33 @@ struct HTMLTokenizer {
             }
             out.append(UInt8(ascii: "&"))
             i += 1
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension String {
+    /// %XX escapes decoded (RFC 3986 §2.1); a malformed escape stays as it is.
+    func removingPercentEscapes() -> String {
+        var out: [UInt8] = []
+        let bytes = Array(utf8)
+        var i = 0
+        func hex(_ b: UInt8) -> UInt8? {
+            switch b {
+            case 0x30...0x39: return b - 0x30
+            case 0x41...0x46: return b - 0x37
+            case 0x61...0x66: return b - 0x57
+            default: return nil
+            }
+        }
+        while i < bytes.count {
+            if bytes[i] == 0x25, i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) {
+                out.append(h << 4 | l)
+                i += 3
+            } else {
+                out.append(bytes[i])
+                i += 1
+            }
         }
         return String(decoding: out, as: UTF8.self)
     }

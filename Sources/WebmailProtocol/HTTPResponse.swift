@@ -38,8 +38,14 @@ public struct HTTPResponse: Sendable, Equatable {
 
     /// The policy for every page: nothing from elsewhere, no script at all, no inline style, no
     /// framing, forms only to us. Message HTML is sanitised as well; this is the second wall.
+    /// script-src 'self': the one static script file (/app.js) and nothing else, never inline;
+    /// connect-src 'self': its unread-count requests.
     public static let contentSecurityPolicy =
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+    /// The same for a message whose remote images the user asked to see: https images too.
+    public static let contentSecurityPolicyWithRemoteImages =
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
     public static let securityHeaders: [(name: String, value: String)] = [
         ("Strict-Transport-Security", "max-age=31536000"),

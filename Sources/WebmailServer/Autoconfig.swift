@@ -1,3 +1,4 @@
+import MailCore
 import WebmailProtocol
 
 /// One listener the autoconfiguration documents describe (autoconfig_services: `imap:993:ssl`).
@@ -20,13 +21,15 @@ public struct AutoconfigService: Sendable, Equatable {
 
 /// Thunderbird's autoconfig (config-v1.1.xml) and Outlook's autodiscover (POX) documents: the
 /// host name, the ports and TLS modes actually configured, and the login name (%EMAILLOCALPART%
-/// for local domains: the system user; virtual addresses log in with the user they resolve to,
-/// which the client is asked for).
+/// for local domains: the system user; a virtual address logs in as the one system user its
+/// entry resolves to, `loginName(for:resolver:)`).
 public enum Autoconfig {
     static func x(_ text: String) -> String { HTMLEscape.escape(text) }
 
     /// https://wiki.mozilla.org/Thunderbird:Autoconfiguration:ConfigFileFormat
-    public static func thunderbird(hostname: String, domain: String, services: [AutoconfigService]) -> String {
+    /// `username`: the login name when the request named an address (its resolved user),
+    /// else Thunderbird's placeholder for the address's local part.
+    public static func thunderbird(hostname: String, domain: String, services: [AutoconfigService], username: String = "%EMAILLOCALPART%") -> String {
         var out = """
         <?xml version="1.0" encoding="UTF-8"?>
         <clientConfig version="1.1">
@@ -44,7 +47,7 @@ public enum Autoconfig {
                   <port>\(s.port)</port>
                   <socketType>\(s.security == .ssl ? "SSL" : "STARTTLS")</socketType>
                   <authentication>password-cleartext</authentication>
-                  <username>%EMAILLOCALPART%</username>
+                  <username>\(x(username))</username>
                 </\(kind)>
 
             """
@@ -82,6 +85,82 @@ public enum Autoconfig {
         }
         out += "    </Account>\n  </Response>\n</Autodiscover>\n"
         return out
+    }
+
+    /// An Apple configuration profile (a .mobileconfig: an XML property list with one
+    /// com.apple.mail.managed payload) for `address`, logging in as `loginName`: the first IMAP
+    /// listener (else POP3) and the first submission listener of `services`, implicit TLS
+    /// preferred. Unsigned: the device says so when it is installed.
+    public static func appleProfile(hostname: String, address: String, loginName: String, services: [AutoconfigService],
+                                    uuid: () -> String) -> String? {
+        func preferred(_ proto: AutoconfigService.MailProtocol) -> AutoconfigService? {
+            services.first { $0.proto == proto && $0.security == .ssl } ?? services.first { $0.proto == proto }
+        }
+        guard let incoming = preferred(.imap) ?? preferred(.pop3), let outgoing = preferred(.smtp) else { return nil }
+        let reversed = hostname.split(separator: ".").reversed().joined(separator: ".")
+        return """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+        <plist version="1.0">
+        <dict>
+          <key>PayloadContent</key>
+          <array>
+            <dict>
+              <key>EmailAccountDescription</key><string>\(x(address))</string>
+              <key>EmailAccountName</key><string>\(x(loginName))</string>
+              <key>EmailAccountType</key><string>\(incoming.proto == .imap ? "EmailTypeIMAP" : "EmailTypePOP")</string>
+              <key>EmailAddress</key><string>\(x(address))</string>
+              <key>IncomingMailServerAuthentication</key><string>EmailAuthPassword</string>
+              <key>IncomingMailServerHostName</key><string>\(x(hostname))</string>
+              <key>IncomingMailServerPortNumber</key><integer>\(incoming.port)</integer>
+              <key>IncomingMailServerUseSSL</key><true/>
+              <key>IncomingMailServerUsername</key><string>\(x(loginName))</string>
+              <key>OutgoingMailServerAuthentication</key><string>EmailAuthPassword</string>
+              <key>OutgoingMailServerHostName</key><string>\(x(hostname))</string>
+              <key>OutgoingMailServerPortNumber</key><integer>\(outgoing.port)</integer>
+              <key>OutgoingMailServerUseSSL</key><true/>
+              <key>OutgoingMailServerUsername</key><string>\(x(loginName))</string>
+              <key>OutgoingPasswordSameAsIncomingPassword</key><true/>
+              <key>PayloadDisplayName</key><string>\(x(address))</string>
+              <key>PayloadIdentifier</key><string>\(x(reversed)).mail.account</string>
+              <key>PayloadType</key><string>com.apple.mail.managed</string>
+              <key>PayloadUUID</key><string>\(uuid())</string>
+              <key>PayloadVersion</key><integer>1</integer>
+            </dict>
+          </array>
+          <key>PayloadDisplayName</key><string>\(x(hostname)) mail</string>
+          <key>PayloadIdentifier</key><string>\(x(reversed)).mail</string>
+          <key>PayloadType</key><string>Configuration</string>
+          <key>PayloadUUID</key><string>\(uuid())</string>
+          <key>PayloadVersion</key><integer>1</integer>
+        </dict>
+        </plist>
+
+        """
+    }
+
+    /// A random (version 4) UUID in its text form, from 32 random hex digits.
+    public static func uuid(hex: String) -> String {
+        var digits = Array(hex.prefix(32).uppercased())
+        digits[12] = "4"
+        digits[16] = ["8", "9", "A", "B"][Int(String(digits[16]), radix: 16)! & 3]
+        let s = String(digits)
+        func part(_ a: Int, _ b: Int) -> Substring { s.dropFirst(a).prefix(b - a) }
+        return "\(part(0, 8))-\(part(8, 12))-\(part(12, 16))-\(part(16, 20))-\(part(20, 32))"
+    }
+
+    /// The login name for `address`: a virtual address (or an alias) that reaches exactly one
+    /// system user logs in as that user (what the resolver routes it to); a local address as the
+    /// user of its name, without an address extension; anything else as its local part.
+    public static func loginName(for address: String, resolver: AddressResolver) -> String {
+        let local = address.lastIndex(of: "@").map { String(address[..<$0]) } ?? address
+        guard resolver.isOurs(address) else { return local }
+        let users = Set(resolver.resolve(address).compactMap { destination -> String? in
+            if case .user(let name, _, _) = destination { return name }
+            return nil
+        })
+        if users.count == 1 { return users.first! }
+        return resolver.isLocal(address) ? resolver.splitExtension(local).user : local
     }
 
     /// The address inside an autodiscover request's <EMailAddress> element; nil when missing.

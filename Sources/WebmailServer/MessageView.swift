@@ -14,6 +14,8 @@ struct MessageView {
     var text: String?
     var html: String?
     var attachments: [Attachment] = []
+    /// Leaves with a Content-ID (RFC 2392): the lower-cased id without <> → the part's path.
+    var contentIDs: [String: [Int]] = [:]
 
     init(bytes: [UInt8]) {
         mime = MIMEMessage(parsing: bytes)
@@ -34,6 +36,11 @@ struct MessageView {
             return
         }
         let type = "\(part.contentType.type)/\(part.contentType.subtype)".lowercased()
+        if let id = part.header.first("Content-ID")?.value {
+            var trimmed = Substring(id.lowercased()).drop { $0 == " " || $0 == "\t" || $0 == "<" }
+            while let last = trimmed.last, last == " " || last == "\t" || last == ">" || last == "\r" || last == "\n" { trimmed = trimmed.dropLast() }
+            if !trimmed.isEmpty { contentIDs[String(trimmed)] = path }
+        }
         let isAttachment = part.disposition?.type.lowercased() == "attachment"
         if !isAttachment && !part.contentType.isEncapsulatedMessage {
             if type == "text/plain" && text == nil { text = mime.text(of: part, limit: 4 << 20); return }
@@ -52,5 +59,20 @@ struct MessageView {
             part = part.children[index]
         }
         return (a, part)
+    }
+}
+
+extension MessageView {
+    /// Image types shown inline from the message itself (never SVG: it can carry script).
+    static let inlineImageTypes: Set<String> = ["image/png", "image/gif", "image/jpeg", "image/webp"]
+
+    /// cid → the URL of the part, for the image parts named by a Content-ID.
+    func inlineImages(link: (String) -> String) -> [String: String] {
+        var out: [String: String] = [:]
+        for (id, path) in contentIDs {
+            guard let a = attachments.first(where: { $0.path == path }), MessageView.inlineImageTypes.contains(a.contentType) else { continue }
+            out[id] = link(path.map(String.init).joined(separator: "."))
+        }
+        return out
     }
 }

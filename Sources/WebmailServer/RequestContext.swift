@@ -13,6 +13,7 @@ struct RequestContext {
     let user: SystemUser
     let session: SessionStore.Session
     let request: HTTPRequest
+    let cache = Cache()
 
     var settings: WebmailSettings { app.settings }
     var query: [(name: String, value: String)] { FormData.parse(request.query) ?? [] }
@@ -54,7 +55,7 @@ struct RequestContext {
     }
 
     func page(_ title: String, _ body: String, status: Int = 200) -> HTTPResponse {
-        .html(WebmailPages.page(title: title, user: user.name, csrf: session.csrfToken, body: body), status: status)
+        .html(WebmailPages.page(title: title, user: user.name, csrf: session.csrfToken, body: body, poll: settings.unreadPollSeconds, brand: settings.branding), status: status)
     }
 
     func failure(_ status: Int, _ text: String) -> HTTPResponse {
@@ -78,9 +79,75 @@ struct RequestContext {
         return MaildirMailbox(maildir: Maildir(path: "\(rootPath)/.\(name)"), rootPath: rootPath)
     }
 
+    /// INBOX, the folders with a special use (in the order Drafts, Sent, Archive, Junk, Trash),
+    /// each followed by its sub-folders, then the others by name, so a parent comes before its
+    /// children.
     func folderNames() -> [String] {
+        if let names = cache.folderNames { return names }
         guard let rootPath else { return [] }
-        return ["INBOX"] + ((try? MaildirFolders(root: Maildir(path: rootPath)).list()) ?? [])
+        let all = (try? MaildirFolders(root: Maildir(path: rootPath)).list()) ?? []
+        let uses = specialUses
+        let special = SpecialUse.allCases.compactMap { uses[$0.rawValue] }.filter { all.contains($0) }
+        // Each special folder with its sub-folders, then the rest.
+        var names = ["INBOX"]
+        for folder in special {
+            names += [folder] + all.filter { $0.hasPrefix(folder + ".") && !special.contains($0) }
+        }
+        names += all.filter { !names.contains($0) }
+        cache.folderNames = names
+        return names
+    }
+
+    /// RFC 6154 special uses the webmail acts on.
+    enum SpecialUse: String, CaseIterable {
+        case drafts = "\\drafts", sent = "\\sent", archive = "\\archive", junk = "\\junk", trash = "\\trash"
+        /// The folder made when none has the use (imapd's default names).
+        var defaultName: String {
+            switch self {
+            case .drafts: "Drafts"
+            case .sent: "Sent"
+            case .archive: "Archive"
+            case .junk: "Junk"
+            case .trash: "Trash"
+            }
+        }
+    }
+
+    /// Lazily filled answers that several parts of one request need.
+    final class Cache {
+        var specialUses: [String: String]?
+        var folderNames: [String]?
+        var engine: IMAPEngine?
+    }
+
+    /// imapd's engine on the user's Maildir (one per request, made when first needed).
+    func imap() -> IMAPEngine {
+        if let engine = cache.engine { return engine }
+        let engine = IMAPEngine(user: user.name, maildirPath: rootPath ?? "\(user.home)/Maildir")
+        cache.engine = engine
+        return engine
+    }
+
+    /// Special use (lower-case attribute) → folder, as imapd's LIST (SPECIAL-USE) reports it.
+    var specialUses: [String: String] {
+        if let uses = cache.specialUses { return uses }
+        let uses = rootPath == nil ? [:] : imap().specialUses()
+        cache.specialUses = uses
+        return uses
+    }
+
+    /// The folder that has `use`, else its default name.
+    func specialName(_ use: SpecialUse) -> String { specialUses[use.rawValue] ?? use.defaultName }
+
+    /// The folder that has `use`, opened; without one, the default folder, made when missing.
+    func specialFolder(_ use: SpecialUse) throws -> (String, MaildirMailbox) {
+        guard let rootPath else { throw MailError.noMaildir }
+        let folders = MaildirFolders(root: Maildir(path: rootPath))
+        if let name = specialUses[use.rawValue], folders.exists(name) {
+            return (name, MaildirMailbox(maildir: Maildir(path: "\(rootPath)/.\(name)"), rootPath: rootPath))
+        }
+        let made = try folders.specialFolder(use.defaultName)
+        return (use.defaultName, MaildirMailbox(maildir: made, rootPath: rootPath))
     }
 
     func mailError(_ error: MailError) -> HTTPResponse {
@@ -101,21 +168,68 @@ struct RequestContext {
         case "/": return .redirect("/folder?f=INBOX")
         case "/folders": return folders()
         case "/folder": return folder()
-        case "/message", "/raw", "/part": return message(path)
+        case "/message", "/raw", "/part", "/inline": return message(path)
         case "/compose": return compose()
         case "/search": return search()
+        case "/unread": return unreadCounts()
+        case "/postamt.mobileconfig": return appleProfile()
         default: return failure(404, "There is no such page.")
         }
     }
 
+    /// Every folder's unread and total count (folders that cannot be read are left out).
+    func counts() -> [(name: String, unread: Int, all: Int)] {
+        folderNames().compactMap { name in
+            guard let mailbox = try? mailbox(name), let snapshot = try? mailbox.synchronize(moveNew: false) else { return nil }
+            return (name, snapshot.messages.lazy.filter { !$0.flags.contains(.seen) }.count, snapshot.messages.count)
+        }
+    }
+
+    /// GET /postamt.mobileconfig: the Apple configuration profile of the logged-in user (their
+    /// own address, their login name, the listeners of autoconfig_services).
+    func appleProfile() -> HTTPResponse {
+        let address = ownAddresses(AddressBook(configuration: app.configuration)).first ?? "\(user.name)@\(settings.login.hostname)"
+        guard let profile = Autoconfig.appleProfile(hostname: settings.login.hostname, address: address, loginName: user.name,
+                                                    services: settings.autoconfigServices,
+                                                    uuid: { Autoconfig.uuid(hex: SessionStore.randomToken()) }) else {
+            return failure(404, "This site describes no IMAP or POP3 and no submission listener (autoconfig_services).")
+        }
+        return HTTPResponse(status: 200, headers: [("Content-Type", "application/x-apple-aspen-config"),
+                                                   ("Content-Disposition", "attachment; filename=\"postamt.mobileconfig\"")], body: Array(profile.utf8))
+    }
+
+    /// GET /unread: `{"folders":{"INBOX":3,…}}`, what the page script shows (no change, no form).
+    func unreadCounts() -> HTTPResponse {
+        let entries = counts().map { "\(RequestContext.jsonString($0.name)):\($0.unread)" }.joined(separator: ",")
+        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array("{\"folders\":{\(entries)}}\n".utf8))
+    }
+
+    /// A JSON string (RFC 8259 §7): quotes, backslashes and control characters escaped.
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for c in text.unicodeScalars {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where c.value < 0x20 || c == "<" || c == ">" || c == "&":
+                let hex = String(c.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out + "\""
+    }
+
     func folders() -> HTTPResponse {
         var rows = ""
-        for name in folderNames() {
-            guard let mailbox = try? mailbox(name), let snapshot = try? mailbox.synchronize(moveNew: false) else { continue }
-            let unread = snapshot.messages.filter { !$0.flags.contains(.seen) }.count
-            rows += "<tr\(unread > 0 ? " class=\"unread\"" : "")><td><a href=\"\(e(RequestContext.folderLink(name)))\">\(e(name))</a></td><td class=\"num\">\(unread)</td><td class=\"num\">\(snapshot.messages.count)</td></tr>\n"
+        for (name, unread, all) in counts() {
+            // Maildir++ levels: a sub-folder is indented under its parent, shown by its last part.
+            let level = min(name.split(separator: ".").count - 1, 6)
+            let shown = level > 0 ? String(name.split(separator: ".").last!) : name
+            rows += "<tr\(unread > 0 ? " class=\"unread\"" : "")><td class=\"level\(level)\"><a href=\"\(e(RequestContext.folderLink(name)))\" title=\"\(e(name))\">\(e(shown))</a></td><td class=\"num\" data-unread=\"\(e(name))\">\(unread)</td><td class=\"num\">\(all)</td></tr>\n"
         }
-        return page("Folders", "<h1>Folders</h1><table class=\"list\"><thead><tr><th>Folder</th><th class=\"num\">Unread</th><th class=\"num\">All</th></tr></thead><tbody>\n\(rows)</tbody></table>" + folderForms())
+        let setup = "<p>On an iPhone, iPad or Mac: <a href=\"/postamt.mobileconfig\">set up this account</a> (a configuration profile for Mail).</p>"
+        return page("Folders", "<h1>Folders</h1>\(setup)<table class=\"list\"><thead><tr><th>Folder</th><th class=\"num\">Unread</th><th class=\"num\">All</th></tr></thead><tbody>\n\(rows)</tbody></table>" + folderForms())
     }
 
     struct Summary { var from = "", subject = "", date = "" }
@@ -134,28 +248,62 @@ struct RequestContext {
         guard let snapshot = try? mailbox.synchronize(moveNew: false) else { return failure(500, "The folder cannot be read.") }
         let pageParameter = parameter("page") ?? "0"
         guard let pageNumber = Int(pageParameter), pageNumber >= 0, pageNumber < 1_000_000 else { return failure(400, "That is not a page number.") }
-        let newestFirst = snapshot.messages.reversed()
+        // Newest first by arrival (UID) unless the user asked for another order; that one is
+        // imapd's SORT (RFC 5256: DATE, DISPLAYFROM, SUBJECT without Re:/Fwd:, SIZE).
+        let sortKey = parameter("sort") ?? ""
+        let reverse = parameter("rev") == "1"
+        let ordered: [MaildirMessage]
+        if let key = RequestContext.sortKeys[sortKey] {
+            let criteria = reverse ? (key.hasPrefix("REVERSE ") ? String(key.dropFirst(8)) : "REVERSE " + key) : key
+            guard let uids = imap().sort(name, criteria: criteria) else { return failure(500, "The folder cannot be sorted.") }
+            ordered = uids.compactMap { mailbox.message(uid: $0) }
+        } else {
+            ordered = snapshot.messages.reversed()
+        }
         let start = pageNumber * settings.pageSize
-        let shown = newestFirst.dropFirst(start).prefix(settings.pageSize)
+        let shown = ordered.dropFirst(start).prefix(settings.pageSize)
         var rows = ""
+        // In Drafts a message opens in the compose form, to be finished.
+        let isDrafts = name == specialName(.drafts)
         for m in shown {
             let s = summary(mailbox, m.uid)
             let flag = m.flags.contains(.flagged) ? "★ " : ""
             let subject = s.subject.isEmpty ? "(no subject)" : s.subject
-            rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")><td><input type=\"checkbox\" name=\"uid\" value=\"\(m.uid)\" aria-label=\"Choose\"></td><td>\(e(s.from))</td><td>\(flag)<a href=\"\(e(RequestContext.messageLink(name, m.uid)))\">\(e(subject))</a></td><td class=\"date\">\(e(s.date))</td></tr>\n"
+            let link = isDrafts && m.flags.contains(.draft) ? "/compose?mode=draft&f=\(FormData.encode(name))&uid=\(m.uid)" : RequestContext.messageLink(name, m.uid)
+            rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")><td><input type=\"checkbox\" name=\"uid\" value=\"\(m.uid)\" aria-label=\"Choose\"></td><td>\(e(s.from))</td><td>\(flag)<a href=\"\(e(link))\">\(e(subject))</a></td><td class=\"date\">\(e(s.date))</td><td class=\"date num\">\(RequestContext.size(mailbox, m.uid))</td></tr>\n"
         }
+        let order = RequestContext.sortKeys[sortKey] == nil ? "" : "&sort=\(sortKey)\(reverse ? "&rev=1" : "")"
         var pager = ""
-        if pageNumber > 0 { pager += "<a href=\"\(e(RequestContext.folderLink(name)))&amp;page=\(pageNumber - 1)\">Newer</a>" }
-        if start + settings.pageSize < snapshot.messages.count { pager += "<a href=\"\(e(RequestContext.folderLink(name)))&amp;page=\(pageNumber + 1)\">Older</a>" }
+        if pageNumber > 0 { pager += "<a href=\"\(e(RequestContext.folderLink(name) + order))&amp;page=\(pageNumber - 1)\">\(order.isEmpty ? "Newer" : "Previous")</a>" }
+        if start + settings.pageSize < ordered.count { pager += "<a href=\"\(e(RequestContext.folderLink(name) + order))&amp;page=\(pageNumber + 1)\">\(order.isEmpty ? "Older" : "Next")</a>" }
+        // Column headers sort; the sorted column's header turns the order round.
+        func header(_ label: String, _ key: String, _ cssClass: String = "") -> String {
+            let again = sortKey == key && !reverse
+            let arrow = sortKey == key ? (reverse ? " ▲" : " ▼") : ""
+            let href = RequestContext.folderLink(name) + "&sort=\(key)" + (again ? "&rev=1" : "")
+            return "<th\(cssClass.isEmpty ? "" : " class=\"\(cssClass)\"")><a href=\"\(e(href))\">\(label)\(arrow)</a></th>"
+        }
         let empty = snapshot.messages.isEmpty ? "<p>No messages.</p>" : ""
         return page(name, """
         <h1>\(e(name))</h1>\(searchForm(folder: name))\(empty)
         <form method="post" action="/bulk"><input type="hidden" name="csrf" value="\(e(session.csrfToken))"><input type="hidden" name="f" value="\(e(name))">
-        <table class="list"><thead><tr><th></th><th>From</th><th>Subject</th><th class="date">Date</th></tr></thead><tbody>
+        <table class="list"><thead><tr><th></th>\(header("From", "from"))\(header("Subject", "subject"))\(header("Date", "date", "date"))\(header("Size", "size", "date"))</tr></thead><tbody>
         \(rows)</tbody></table>
         \(snapshot.messages.isEmpty ? "" : bulkButtons(folder: name))</form>
+        \(name == specialName(.trash) && !snapshot.messages.isEmpty ? "<form method=\"post\" action=\"/folders/empty-trash\"><input type=\"hidden\" name=\"csrf\" value=\"\(e(session.csrfToken))\"><input type=\"hidden\" name=\"count\" value=\"\(snapshot.messages.count)\"><button type=\"submit\">Empty \(e(name)) (\(snapshot.messages.count) messages, for good)</button></form>" : "")
         <div class="pager">\(pager)</div>
         """)
+    }
+
+    /// The orders a folder's list offers: the `sort` parameter → the SORT key (RFC 5256). By
+    /// date and size the first click shows the newest and the largest first.
+    static let sortKeys = ["date": "REVERSE DATE", "from": "DISPLAYFROM", "subject": "SUBJECT", "size": "REVERSE SIZE"]
+
+    /// A message's size for the list (from its file, as imapd's RFC822.SIZE is counted on disk).
+    static func size(_ mailbox: MaildirMailbox, _ uid: UInt32) -> String {
+        guard let path = try? mailbox.filePath(uid: uid), let st = FileIO.status(path) else { return "" }
+        let bytes = Int(st.st_size)
+        return bytes < 1024 ? "\(bytes) B" : bytes < 1 << 20 ? "\(bytes / 1024) KB" : "\(bytes >> 20) MB"
     }
 
     /// The folder and UID named in the query; the error page when either is wrong.
@@ -183,12 +331,18 @@ struct RequestContext {
             return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8")], body: bytes)
         }
         let view = MessageView(bytes: bytes)
-        if path == "/part" {
+        if path == "/part" || path == "/inline" {
             let text = parameter("part") ?? ""
             let indexes = text.split(separator: ".", omittingEmptySubsequences: false).map { Int($0) }
             guard !text.isEmpty, indexes.allSatisfy({ $0 != nil && $0! >= 0 && $0! < 10_000 }), indexes.count <= 20,
                   let (attachment, part) = view.attachment(at: indexes.map { $0! }) else {
                 return failure(404, "There is no such attachment.")
+            }
+            if path == "/inline" {
+                // An image of the message shown in its HTML: raster types only, as what they are.
+                guard MessageView.inlineImageTypes.contains(attachment.contentType) else { return failure(404, "That part is not an image.") }
+                return HTTPResponse(status: 200, headers: [("Content-Type", attachment.contentType)],
+                                    body: view.mime.decodedBody(of: part, limit: settings.messageSizeLimit))
             }
             let encodedName = FormData.encode(attachment.filename)
             let asciiName = String(attachment.filename.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0 != "\"" && $0 != "\\" ? Character($0) : "_" })
@@ -197,15 +351,30 @@ struct RequestContext {
                 ("Content-Disposition", "attachment; filename=\"\(asciiName)\"; filename*=UTF-8''\(encodedName)"),
             ], body: view.mime.decodedBody(of: part, limit: settings.messageSizeLimit))
         }
-        let m = mailbox.message(uid: uid)!
+        var m = mailbox.message(uid: uid)!
+        // Opening a message reads it: \Seen, as IMAP's BODY[] fetch sets it (RFC 9051 §6.4.5),
+        // through the same Maildir layer. This GET changes nothing else (webmail_mark_seen: no
+        // leaves it to the Mark read button).
+        if settings.markSeen && !m.flags.contains(.seen) {
+            if (try? mailbox.store(uids: [uid], .add(.seen))) != nil { m.flags.insert(.seen) }
+        }
         var headers = ""
         for field in ["From", "To", "Cc", "Date", "Subject"] {
             if let value = view.header(field) { headers += "<dt>\(field)</dt><dd>\(e(value))</dd>\n" }
         }
         var body = ""
-        let wantHTML = parameter("view") == "html" || view.text == nil
+        let wantHTML = parameter("view") == "html" || parameter("images") != nil || view.text == nil
+        // Remote images for this one message: a link signed with the session's secret, so a
+        // link from elsewhere (a message, another site) cannot turn them on.
+        let remoteImages = settings.remoteImages || parameter("images").map { WebmailApp.constantTimeEqual($0, imagesToken(folder: name, uid: uid)) } == true
+        var imagesButton = ""
         if wantHTML, let html = view.html {
-            body = "<div class=\"html-body\">\(HTMLSanitizer(allowRemoteImages: settings.remoteImages).sanitize(html))</div>"
+            let inline = view.inlineImages { "/inline?f=\(FormData.encode(name))&uid=\(uid)&part=\($0)" }
+            let sanitized = HTMLSanitizer(allowRemoteImages: remoteImages, inlineImages: inline).sanitize(html)
+            body = "<div class=\"html-body\">\(sanitized)</div>"
+            if !remoteImages && HTMLSanitizer(allowRemoteImages: true, inlineImages: inline).sanitize(html) != sanitized {
+                imagesButton = "<p class=\"notice\">Remote images are not shown (they tell the sender that you read the message). <a class=\"button\" href=\"\(e(RequestContext.messageLink(name, uid)))&amp;images=\(imagesToken(folder: name, uid: uid))\">Show remote images</a></p>"
+            }
         } else if let text = view.text {
             body = "<pre class=\"body\">\(e(text))</pre>"
         } else {
@@ -224,18 +393,30 @@ struct RequestContext {
             }.joined() + "</ul>"
         }
         let actions = actionButtons(folder: name, uid: uid, flags: m.flags)
-        return page(view.header("Subject") ?? "Message", """
+        var response = page(view.header("Subject") ?? "Message", """
         <p><a href="\(e(RequestContext.folderLink(name)))">← \(e(name))</a></p>
         <h1>\(e(view.header("Subject") ?? "(no subject)"))</h1>
         <dl class="headers">\(headers)</dl>
         \(actions)
         <p>\(switcher) <a href="\(e("/raw?f=\(FormData.encode(name))&uid=\(uid)"))">Source</a>
-        <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=reply"))">Reply</a>
+        \(m.flags.contains(.draft) && name == specialName(.drafts) ? "<a href=\"\(e("/compose?mode=draft&f=\(FormData.encode(name))&uid=\(uid)"))\">Continue writing</a>" : "")
+        <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=reply"))" data-key="r">Reply</a>
         <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=forward"))">Forward</a>
         <a href="\(e("/compose?f=\(FormData.encode(name))&uid=\(uid)&mode=attach"))">Forward as attachment</a></p>
-        \(body)
+        \(imagesButton)\(body)
         \(attachments)
         """)
+        if remoteImages {
+            // This response only: images from https URLs (the sanitizer keeps no other remote ones).
+            response.headers.append(("Content-Security-Policy", HTTPResponse.contentSecurityPolicyWithRemoteImages))
+        }
+        return response
+    }
+
+    /// The `images` parameter that shows one message's remote images: SHA-256 over the session's
+    /// form token and the message's folder and UID (a secret the page carries, never guessable).
+    func imagesToken(folder: String, uid: UInt32) -> String {
+        SessionStore.sha256Hex("\(session.csrfToken)\u{0}images\u{0}\(folder)\u{0}\(uid)\u{0}\(session.csrfToken)")
     }
 
     func actionButtons(folder: String, uid: UInt32, flags: MaildirFlags) -> String {
@@ -247,8 +428,8 @@ struct RequestContext {
         var out = "<div class=\"actions\">"
         out += flags.contains(.seen) ? button("unseen", "Mark unread") : button("seen", "Mark read")
         out += flags.contains(.flagged) ? button("unflag", "Unflag") : button("flag", "Flag")
-        out += button("delete", folder == "Trash" ? "Delete for good" : "Delete")
-        out += folder == RequestContext.junk ? button("ham", "Not spam") : button("spam", "Spam")
+        out += button("delete", folder == specialName(.trash) ? "Delete for good" : "Delete")
+        out += folder == specialName(.junk) ? button("ham", "Not spam") : button("spam", "Spam")
         let targets = folderNames().filter { $0 != folder }
         if !targets.isEmpty {
             out += "<form method=\"post\" action=\"/action\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"\(e(session.csrfToken))\"><input type=\"hidden\" name=\"f\" value=\"\(e(folder))\"><input type=\"hidden\" name=\"uid\" value=\"\(uid)\"><input type=\"hidden\" name=\"op\" value=\"move\"><select name=\"to\" aria-label=\"Folder\">"
@@ -266,6 +447,7 @@ struct RequestContext {
         case "/compose": return send(form, files: files)
         case "/bulk": return bulkAction(form)
         case "/folders/create", "/folders/rename", "/folders/delete": return manageFolder(path, form)
+        case "/folders/empty-trash": return emptyTrash(form)
         default: return failure(404, "There is no such action.")
         }
     }
@@ -283,16 +465,18 @@ struct RequestContext {
         do {
             switch field("op") ?? "" {
             case "seen": _ = try mailbox.store(uids: [uid], .add(.seen))
-            case "unseen": _ = try mailbox.store(uids: [uid], .remove(.seen))
+            case "unseen":
+                // Back to the list: the message view would mark it read again.
+                _ = try mailbox.store(uids: [uid], .remove(.seen))
+                return .redirect(RequestContext.folderLink(name))
             case "flag": _ = try mailbox.store(uids: [uid], .add(.flagged))
             case "unflag": _ = try mailbox.store(uids: [uid], .remove(.flagged))
             case "delete":
-                if name == "Trash" {
+                let (trashName, trash) = try specialFolder(.trash)
+                if name == trashName {
                     _ = try mailbox.remove(uids: [uid])
                 } else {
-                    let folders = MaildirFolders(root: Maildir(path: rootPath!))
-                    let trash = try folders.specialFolder("Trash")
-                    _ = try mailbox.move(uids: [uid], to: MaildirMailbox(maildir: trash, rootPath: rootPath))
+                    _ = try mailbox.move(uids: [uid], to: trash)
                 }
                 app.log("delete user=\(user.name) folder=\(name) uid=\(uid)")
                 return .redirect(RequestContext.folderLink(name))

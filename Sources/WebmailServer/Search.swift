@@ -2,14 +2,12 @@ import MailMessage
 import Maildir
 import WebmailProtocol
 
-/// Searching one folder. imapd's SEARCH engine works on an IMAP session's selected mailbox
-/// (IMAPSession+Search.swift) and cannot be called without one, so the webmail has its own small
-/// search over the same Maildir layer: newest first, at most `webmail_search_limit` messages,
-/// header fields decoded (RFC 2047) and compared case-insensitively (Swift's full lowercasing,
-/// not IMAP's i;unicode-casemap); the body is the text part, or the HTML part as text. The date
-/// range is on the Date: field, as IMAP's SENTSINCE and SENTBEFORE: since a day (inclusive),
-/// before a day (exclusive), both in UTC; a message without a readable Date: field never
-/// matches a range.
+/// Searching a folder, or every folder, with imapd's own SEARCH (IMAPEngine: UID SEARCH
+/// CHARSET UTF-8 in an EXAMINEd mailbox), so the webmail finds what an IMAP client finds:
+/// header fields decoded (RFC 2047), text compared with i;unicode-casemap (RFC 5051), the body
+/// searched in its decoded text parts, the date range on the Date: field as SENTSINCE and
+/// SENTBEFORE (RFC 9051 §6.4.4: since a day, inclusive; before a day, exclusive). At most the
+/// newest `webmail_search_limit` messages of each folder are searched.
 struct MailSearch: Equatable {
     enum Field: String, CaseIterable { case any, from, to, subject, body }
 
@@ -48,68 +46,90 @@ struct MailSearch: Equatable {
 
     var isEmpty: Bool { text.isEmpty && since == nil && before == nil }
 
-    /// Whether the message matches; `body` is asked for only when the body must be searched.
-    func matches(header: HeaderSection, body: () -> String?) -> Bool {
-        func field(_ name: String) -> String { header.all(name).map { MessageView.decodeField($0.value) }.joined(separator: ", ") }
-        if since != nil || before != nil {
-            guard let date = header.first("Date").flatMap({ MessageDate.parse($0.value) }) else { return false }
-            if let since, date.secondsSinceEpoch < since { return false }
-            if let before, date.secondsSinceEpoch >= before { return false }
+    /// RFC 9051 §6.4.4 search keys for this query (date-text is `d-Mon-yyyy`).
+    var criteria: String {
+        var keys: [String] = []
+        if let since { keys.append("SENTSINCE \(MailSearch.imapDate(since))") }
+        if let before { keys.append("SENTBEFORE \(MailSearch.imapDate(before))") }
+        if !text.isEmpty {
+            let q = IMAPEngine.quoted(text)
+            switch field {
+            case .from: keys.append("FROM \(q)")
+            case .to: keys.append("OR TO \(q) CC \(q)")
+            case .subject: keys.append("SUBJECT \(q)")
+            case .body: keys.append("BODY \(q)")
+            case .any: keys.append("OR FROM \(q) OR SUBJECT \(q) OR TO \(q) OR CC \(q) BODY \(q)")
+            }
         }
-        guard !text.isEmpty else { return true }
-        let needle = text.lowercased()
-        func has(_ haystack: String) -> Bool { haystack.lowercased().contains(needle) }
-        switch self.field {
-        case .from: return has(field("From"))
-        case .to: return has(field("To") + ", " + field("Cc"))
-        case .subject: return has(field("Subject"))
-        case .body: return body().map(has) ?? false
-        case .any:
-            return has(field("From")) || has(field("To") + ", " + field("Cc")) || has(field("Subject")) || (body().map(has) ?? false)
-        }
+        return keys.isEmpty ? "ALL" : keys.joined(separator: " ")
+    }
+
+    static func imapDate(_ seconds: Int64) -> String {
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        // Civil from days (Howard Hinnant's algorithm).
+        let z = seconds / 86400 + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        return "\(d)-\(months[Int(m) - 1])-\(y)"
     }
 }
 
 extension RequestContext {
     func search() -> HTTPResponse {
         let name = parameter("f") ?? "INBOX"
-        let mailbox: MaildirMailbox
-        do { mailbox = try self.mailbox(name) } catch { return mailError(error) }
+        let everywhere = name == "*"
+        if !everywhere {
+            do { _ = try self.mailbox(name) } catch { return mailError(error) }
+        }
         guard let query = MailSearch(q: parameter("q"), in: parameter("in"), since: parameter("since"), before: parameter("before")) else {
             return failure(400, "That is not a search: the text is at most 256 characters, dates are YYYY-MM-DD.")
         }
-        guard let snapshot = try? mailbox.synchronize(moveNew: false) else { return failure(500, "The folder cannot be read.") }
-        var rows = "", found = 0, searched = 0
-        if !query.isEmpty {
-            for m in snapshot.messages.reversed().prefix(settings.searchLimit) {
-                searched += 1
-                guard let head = try? mailbox.read(uid: m.uid, limit: 64 * 1024) else { continue }
-                let header = HeaderSection.parse(head)
-                let matched = query.matches(header: header) {
-                    guard let bytes = try? mailbox.read(uid: m.uid, limit: settings.messageSizeLimit) else { return nil }
-                    let view = MessageView(bytes: bytes)
-                    return view.text ?? view.html.map { HTMLText.plainText(from: $0) }
-                }
-                guard matched else { continue }
-                found += 1
-                let s = summary(mailbox, m.uid)
-                rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")><td>\(e(s.from))</td><td><a href=\"\(e(RequestContext.messageLink(name, m.uid)))\">\(e(s.subject.isEmpty ? "(no subject)" : s.subject))</a></td><td class=\"date\">\(e(s.date))</td></tr>\n"
+        let title = everywhere ? "Search in all folders" : "Search in \(e(name))"
+        guard !query.isEmpty else { return page(title, "<h1>\(title)</h1>" + searchForm(folder: name, query: query)) }
+        let engine = imap()
+        var found: [(folder: String, uid: UInt32)] = []
+        var unreadable: [String] = []
+        for folder in everywhere ? folderNames() : [name] {
+            guard let uids = engine.search(in: folder, criteria: query.criteria, newest: settings.searchLimit) else {
+                unreadable.append(folder)
+                continue
             }
+            found += uids.reversed().map { (folder, $0) }
         }
-        var result = ""
-        if !query.isEmpty {
-            let partial = snapshot.messages.count > searched ? " (the newest \(searched) of \(snapshot.messages.count) messages were searched)" : ""
-            result = "<p>\(found) found\(e(partial)).</p><table class=\"list\"><thead><tr><th>From</th><th>Subject</th><th class=\"date\">Date</th></tr></thead><tbody>\n\(rows)</tbody></table>"
+        let shownLimit = 500
+        var rows = ""
+        var mailboxes: [String: MaildirMailbox] = [:]
+        for hit in found.prefix(shownLimit) {
+            if mailboxes[hit.folder] == nil {
+                guard let opened = try? mailbox(hit.folder), (try? opened.synchronize(moveNew: false)) != nil else { continue }
+                mailboxes[hit.folder] = opened
+            }
+            guard let mailbox = mailboxes[hit.folder], let m = mailbox.message(uid: hit.uid) else { continue }
+            let s = summary(mailbox, hit.uid)
+            let where_ = everywhere ? "<td>\(e(hit.folder))</td>" : ""
+            rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")>\(where_)<td>\(e(s.from))</td><td><a href=\"\(e(RequestContext.messageLink(hit.folder, hit.uid)))\">\(e(s.subject.isEmpty ? "(no subject)" : s.subject))</a></td><td class=\"date\">\(e(s.date))</td></tr>\n"
         }
-        return page("Search \(name)", "<h1>Search in \(e(name))</h1>" + searchForm(folder: name, query: query) + result)
+        var notes = ""
+        if found.count > shownLimit { notes += " The first \(shownLimit) are shown." }
+        if !unreadable.isEmpty { notes += " Not searched: \(unreadable.joined(separator: ", "))." }
+        let head = everywhere ? "<th>Folder</th>" : ""
+        let result = "<p>\(found.count) found (the newest \(settings.searchLimit) messages of \(everywhere ? "each folder" : "the folder") are searched).\(e(notes))</p><table class=\"list\"><thead><tr>\(head)<th>From</th><th>Subject</th><th class=\"date\">Date</th></tr></thead><tbody>\n\(rows)</tbody></table>"
+        return page(everywhere ? "Search" : "Search \(name)", "<h1>\(title)</h1>" + searchForm(folder: name, query: query) + result)
     }
 
     func searchForm(folder: String, query: MailSearch? = nil) -> String {
         let options = MailSearch.Field.allCases.map { f in
             "<option value=\"\(f.rawValue)\"\(query?.field == f ? " selected" : "")>\(f == .any ? "anywhere" : f.rawValue)</option>"
         }.joined()
+        let scope = folder == "*" ? "" : "<option value=\"\(e(folder))\">in \(e(folder))</option>"
         return """
-        <form method="get" action="/search" class="search"><input type="hidden" name="f" value="\(e(folder))">
+        <form method="get" action="/search" class="search"><select name="f" aria-label="Which folders">\(scope)<option value="*"\(folder == "*" ? " selected" : "")>in all folders</option></select>
         <input name="q" value="\(e(query?.text ?? ""))" aria-label="Search text" placeholder="Search">
         <select name="in" aria-label="Where">\(options)</select>
         <label>since <input type="date" name="since" value="\(e(parameter("since") ?? ""))"></label>

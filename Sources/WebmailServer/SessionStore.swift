@@ -18,6 +18,9 @@ import MailSystem
 /// expired and ended files when it meets them. No database, no daemon, and it works on NFS.
 ///
 /// The file holds `postamt-webmail-session 1`, `created <epoch seconds>`, `csrf <64 hex>`.
+/// Beside it, root makes the session's file area at login (`<name>.files`, the user's, 0700):
+/// attachments kept between two submissions of the compose form (UploadStore). It goes with the
+/// session: emptied at logout, removed by root with the expired or ended session file.
 public struct SessionStore: Sendable {
     public let directory: String
     public let idleSeconds: Int64
@@ -109,6 +112,11 @@ public struct SessionStore: Sendable {
             _ = unlink(path)
             throw StoreError(description: "cannot give the session file to \(user.name): \(String(cString: strerror(errno)))")
         }
+        // The session's file area (UploadStore): the user's, for attachments kept between forms.
+        let files = SessionStore.filesDirectory(path)
+        if mkdir(files, 0o700) == 0 {
+            if chown(files, user.uid, user.gid) != 0 { SessionStore.removeFiles(files) }
+        }
         return (cookie, Session(uid: user.uid, csrfToken: csrf, created: now, path: path))
     }
 
@@ -125,7 +133,7 @@ public struct SessionStore: Sendable {
         guard !expired, let bytes = try? FileIO.readAll(fd, limit: 4096),
               let session = SessionStore.parse(bytes, uid: st.st_uid, path: path),
               now - session.created <= lifetimeSeconds, session.created <= now + 300 else {
-            if geteuid() == 0 { _ = unlink(path) }
+            if geteuid() == 0 { _ = unlink(path); SessionStore.removeFiles(SessionStore.filesDirectory(path)) }
             return .none
         }
         return .valid(session)
@@ -151,13 +159,37 @@ public struct SessionStore: Sendable {
     public func end(_ session: Session) {
         let fd = Glibc.open(session.path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC)
         if fd >= 0 { close(fd) }
-        if geteuid() == 0 { _ = unlink(session.path) }
+        UploadStore.empty(SessionStore.filesDirectory(session.path))
+        if geteuid() == 0 {
+            _ = unlink(session.path)
+            SessionStore.removeFiles(SessionStore.filesDirectory(session.path))
+        }
+    }
+
+    /// The session's file area: its file's path with `.files`.
+    public static func filesDirectory(_ sessionPath: String) -> String { sessionPath + ".files" }
+
+    /// Removes a session's file area (its files, then the directory; nothing deeper is made).
+    static func removeFiles(_ directory: String) {
+        guard let st = FileIO.status(directory), st.st_mode & S_IFMT == S_IFDIR else { return }
+        if let names = try? FileIO.listDirectory(directory) {
+            for name in names { _ = unlink("\(directory)/\(name)") }
+        }
+        _ = rmdir(directory)
     }
 
     /// As root: removes up to `budget` expired or ended session files.
     public func removeExpired(now: Int64, budget: Int) {
         guard geteuid() == 0, let names = try? FileIO.listDirectory(directory) else { return }
         var left = budget
+        for name in names where name.utf8.count == 70 && name.hasSuffix(".files") && left > 0 {
+            // A file area whose session is gone (ended, expired, or removed by hand).
+            let session = "\(directory)/\(name.dropLast(6))"
+            if FileIO.status(session) == nil {
+                SessionStore.removeFiles("\(directory)/\(name)")
+                left -= 1
+            }
+        }
         for name in names where name.utf8.count == 64 && left > 0 {
             let path = "\(directory)/\(name)"
             guard var st = FileIO.status(path) else { continue }
@@ -166,6 +198,7 @@ public struct SessionStore: Sendable {
             let old = now - Int64(st.st_ctim.tv_sec) > lifetimeSeconds + idleSeconds
             if st.st_size == 0 || idle || old {
                 _ = unlink(path)
+                SessionStore.removeFiles(SessionStore.filesDirectory(path))
                 left -= 1
             }
         }

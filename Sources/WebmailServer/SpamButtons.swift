@@ -4,16 +4,16 @@ import Maildir
 /// (IMAPSession+SpamLearning.swift) through the same queue writer, Maildir's
 /// `SpamLearningEnqueuer`: a message moved into Junk is queued as spam, one moved out of Junk
 /// into another folder but Trash as ham; `postamt spam learn-queue` learns them. Spam moves a
-/// message to Junk (created when missing), Not spam moves it from Junk to INBOX. The webmail
-/// knows Junk by its name (a folder given \Junk with IMAP's CREATE … USE is not looked up).
-/// Queueing never fails the move: an error is only logged.
+/// message to the Junk folder, Not spam moves it from Junk to INBOX. Junk and Trash are the
+/// folders with the \Junk and \Trash special use (RFC 6154) as imapd's LIST reports them, so a
+/// folder given \Junk with IMAP's CREATE … USE is the Junk here too; without one, the folder
+/// named Junk (Trash) is made. Queueing never fails the move: an error is only logged.
 extension RequestContext {
-    static let junk = "Junk"
-
-    /// "spam", "ham" or nil for a move from `source` to `target`.
-    static func learningClass(from source: String, to target: String) -> String? {
+    /// "spam", "ham" or nil for a move from `source` to `target`, Junk and Trash being `junk`
+    /// and `trash` (imapd's rule, IMAPSession+SpamLearning.swift).
+    static func learningClass(from source: String, to target: String, junk: String = "Junk", trash: String = "Trash") -> String? {
         if target == junk && source != junk { return "spam" }
-        if source == junk && target != junk && target != "Trash" { return "ham" }
+        if source == junk && target != junk && target != trash { return "ham" }
         return nil
     }
 
@@ -21,7 +21,7 @@ extension RequestContext {
     func move(_ uids: [UInt32], from mailbox: MaildirMailbox, named source: String, to destination: MaildirMailbox, named target: String) throws {
         var enqueuer: SpamLearningEnqueuer?
         var entries: [UInt32: String] = [:]
-        if let spamClass = RequestContext.learningClass(from: source, to: target), let rootPath {
+        if let spamClass = RequestContext.learningClass(from: source, to: target, junk: specialName(.junk), trash: specialName(.trash)), let rootPath {
             do {
                 let queue = try SpamLearningEnqueuer(maildirRoot: rootPath, spamClass: spamClass)
                 enqueuer = queue
@@ -55,11 +55,11 @@ extension RequestContext {
     /// The folder a Spam or Not spam button sends messages to, with its mailbox.
     func spamTarget(_ op: String, from source: String) throws -> (String, MaildirMailbox)? {
         guard let rootPath else { return nil }
+        let junk = specialName(.junk)
         switch op {
-        case "spam" where source != RequestContext.junk:
-            let junk = try MaildirFolders(root: Maildir(path: rootPath)).specialFolder(RequestContext.junk)
-            return (RequestContext.junk, MaildirMailbox(maildir: junk, rootPath: rootPath))
-        case "ham" where source == RequestContext.junk:
+        case "spam" where source != junk:
+            return try specialFolder(.junk)
+        case "ham" where source == junk:
             return ("INBOX", MaildirMailbox(maildir: Maildir(path: rootPath), rootPath: rootPath))
         default:
             return nil

@@ -6,6 +6,7 @@ import MailLogin
 import MailMessage
 import MailSystem
 import Maildir
+import SMTPServer
 import WebmailProtocol
 
 /// The webmail of one connection: a request in, a response out. Starts as root; the first
@@ -24,6 +25,10 @@ public final class WebmailApp {
     var checkPassword: (String, [UInt8]) -> PasswordVerdict
     /// The user this process became; nil while root.
     public private(set) var user: SystemUser?
+    /// The user's sending counts (smtpd's hourly limits), opened as root before the drop; nil
+    /// when no limit is set or the file could not be opened (then the limits are not applied,
+    /// as smtpd does when its state is unreadable).
+    var sendingCounts: SendingCountFile?
     var now: () -> Int64 = { Int64(time(nil)) }
 
     static let cookieName = "__Host-postamt_session"
@@ -66,13 +71,29 @@ public final class WebmailApp {
             return Answer(response: .text(policy, status: 200))
         case "/style.css":
             guard request.method == "GET" else { return methodNotAllowed("GET") }
-            var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/css; charset=utf-8")], body: Array(WebmailPages.stylesheet.utf8))
+            // An administrator's own stylesheet (webmail_stylesheet), else ours in the accent colour.
+            let own = settings.branding.stylesheetPath.isEmpty ? nil : (try? FileIO.readFile(settings.branding.stylesheetPath, limit: 1 << 20)) ?? nil
+            if !settings.branding.stylesheetPath.isEmpty && own == nil { log("webmail_stylesheet \(settings.branding.stylesheetPath) cannot be read; the built-in one is served") }
+            var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/css; charset=utf-8")], body: own ?? Array(settings.branding.stylesheet.utf8))
+            response.headers.append(("Cache-Control", "private, max-age=3600"))
+            return Answer(response: response)
+        case "/app.js":
+            guard request.method == "GET" else { return methodNotAllowed("GET") }
+            var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/javascript; charset=utf-8")], body: Array(WebmailPages.script.utf8))
+            response.headers.append(("Cache-Control", "private, max-age=3600"))
+            return Answer(response: response)
+        case "/logo":
+            guard request.method == "GET" else { return methodNotAllowed("GET") }
+            guard let type = settings.branding.logoType, let bytes = (try? FileIO.readFile(settings.branding.logoPath, limit: 1 << 20)) ?? nil else {
+                return Answer(response: .text("404 Not Found\n", status: 404))
+            }
+            var response = HTTPResponse(status: 200, headers: [("Content-Type", type)], body: bytes)
             response.headers.append(("Cache-Control", "private, max-age=3600"))
             return Answer(response: response)
         case "/favicon.ico":
             return Answer(response: .text("404 Not Found\n", status: 404))
         case "/login":
-            if request.method == "GET" { return Answer(response: .html(WebmailPages.loginPage(error: nil))) }
+            if request.method == "GET" { return Answer(response: .html(WebmailPages.loginPage(error: nil, brand: settings.branding))) }
             guard request.method == "POST" else { return methodNotAllowed("GET, POST") }
             return login(request)
         default:
@@ -88,7 +109,7 @@ public final class WebmailApp {
         case .none:
             if request.method == "GET" { return Answer(response: .redirect("/login")) }
             return Answer(response: .html(WebmailPages.page(title: "Session ended", user: nil, csrf: nil,
-                body: "<h1>Your session has ended</h1><p><a href=\"/login\">Log in again</a>; nothing was changed.</p>"), status: 403))
+                body: "<h1>Your session has ended</h1><p><a href=\"/login\">Log in again</a>; nothing was changed.</p>", brand: settings.branding), status: 403))
         case .otherUser:
             return Answer(response: .redirect(request.method == "GET" ? request.target : "/"), close: true)
         case .valid(let found):
@@ -100,6 +121,7 @@ public final class WebmailApp {
         if user == nil {
             guard let account = SystemUser.withID(session.uid) else { return Answer(response: .redirect("/login"), close: true) }
             store.touch(session)
+            openSendingCounts(account)
             do {
                 user = try UserSwitch.become(account.name)
             } catch {
@@ -181,27 +203,28 @@ public final class WebmailApp {
         let password = form.first { $0.name == "password" }?.value ?? ""
         guard !name.isEmpty, name.utf8.count <= 256, !password.isEmpty, password.utf8.count <= 1024,
               !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
-            return Answer(response: .html(WebmailPages.loginPage(error: "Enter your user name and password."), status: 400))
+            return Answer(response: .html(WebmailPages.loginPage(error: "Enter your user name and password.", brand: settings.branding), status: 400))
         }
         switch checkPassword(name, Array(password.utf8)) {
         case .rejected:
             log("login failed user=\(name.prefix(64))")
-            return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password."), status: 401))
+            return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password.", brand: settings.branding), status: 401))
         case .unavailable(let reason):
             log("login unavailable: \(reason)")
-            return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later."), status: 503))
+            return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later.", brand: settings.branding), status: 503))
         case .accepted(let canonical):
             guard let account = SystemUser.named(canonical), account.uid != 0 else {
                 log("login refused: no usable system user \(canonical)")
-                return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password."), status: 401))
+                return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password.", brand: settings.branding), status: 401))
             }
             let created: (cookie: String, session: SessionStore.Session)
             do {
                 created = try store.create(for: account, now: now())
             } catch {
                 log("session: \(error)")
-                return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later."), status: 503))
+                return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later.", brand: settings.branding), status: 503))
             }
+            openSendingCounts(account)
             do {
                 user = try UserSwitch.become(account.name)
             } catch {
@@ -215,18 +238,38 @@ public final class WebmailApp {
         }
     }
 
+    /// As root, just before becoming `account`: its sending counts file.
+    func openSendingCounts(_ account: SystemUser) {
+        guard settings.sendingLimits.isActive, geteuid() == 0 else { return }
+        let ownerName = configuration.string("mail_owner")
+        guard let owner = SystemUser.named(ownerName) else {
+            log("mail_owner \(ownerName) does not exist; sending limits are not applied")
+            return
+        }
+        do {
+            sendingCounts = try SendingCountFile(limits: settings.sendingLimits, settings: settings.screening, user: account.name, mailOwner: owner)
+        } catch {
+            log("sending count of \(account.name) unavailable, not applied: \(error)")
+        }
+    }
+
     // MARK: Autoconfiguration
 
     func thunderbirdAutoconfig(_ request: HTTPRequest) -> HTTPResponse {
         var domain = settings.login.hostname
+        var username = "%EMAILLOCALPART%"
         if let query = FormData.parse(request.query), let address = query.first(where: { $0.name == "emailaddress" })?.value,
            let at = address.lastIndex(of: "@") {
             let candidate = String(address[address.index(after: at)...]).lowercased()
             if !candidate.isEmpty, candidate.utf8.count <= 253, candidate.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E }) {
                 domain = candidate
+                let local = address[..<at]
+                if !local.isEmpty, address.utf8.count <= 254, address.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: "&") }) {
+                    username = Autoconfig.loginName(for: address, resolver: AddressBook(configuration: configuration).resolver)
+                }
             }
         }
-        let xml = Autoconfig.thunderbird(hostname: settings.login.hostname, domain: domain, services: settings.autoconfigServices)
+        let xml = Autoconfig.thunderbird(hostname: settings.login.hostname, domain: domain, services: settings.autoconfigServices, username: username)
         return HTTPResponse(status: 200, headers: [("Content-Type", "application/xml; charset=utf-8")], body: Array(xml.utf8))
     }
 
@@ -234,8 +277,8 @@ public final class WebmailApp {
         guard let address = Autoconfig.requestedAddress(request.body) else {
             return .text("400 Bad Request: no EMailAddress in the autodiscover request\n", status: 400)
         }
-        let local = String(address[..<address.lastIndex(of: "@")!])
-        let xml = Autoconfig.outlook(hostname: settings.login.hostname, loginName: local, services: settings.autoconfigServices)
+        let loginName = Autoconfig.loginName(for: address, resolver: AddressBook(configuration: configuration).resolver)
+        let xml = Autoconfig.outlook(hostname: settings.login.hostname, loginName: loginName, services: settings.autoconfigServices)
         return HTTPResponse(status: 200, headers: [("Content-Type", "application/xml; charset=utf-8")], body: Array(xml.utf8))
     }
 }

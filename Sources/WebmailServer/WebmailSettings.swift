@@ -1,6 +1,7 @@
 import MailCore
 import MailRemote
 import MailLogin
+import SMTPProtocol
 import SMTPServer
 import WebmailProtocol
 
@@ -21,6 +22,15 @@ public struct WebmailSettings: Sendable {
     /// Messages one search reads at most, newest first.
     public var searchLimit: Int
     public var remoteImages: Bool
+    /// Opening a message marks it \Seen (webmail_mark_seen).
+    public var markSeen: Bool
+    /// Seconds between the page script's unread-count polls; 0: the script does not poll.
+    public var unreadPollSeconds: Int64
+    /// smtpd's per-user hourly sending limits (smtpd_user_message_rate, smtpd_user_recipient_rate).
+    public var sendingLimits: SendingLimits
+    public var screening: ScreeningSettings
+    /// Site name, accent colour, login notice, logo and stylesheet (webmail_site_name, …).
+    public var branding: WebmailPages.Branding
     public var autoconfigServices: [AutoconfigService]
     /// The MTA-STS policy served at /.well-known/mta-sts.txt (RFC 8461 §3.2), nil when
     /// mta_sts_serve_mode is empty.
@@ -50,6 +60,15 @@ public struct WebmailSettings: Sendable {
         pageSize = max(1, configuration.count("webmail_page_size"))
         searchLimit = max(1, configuration.count("webmail_search_limit"))
         remoteImages = configuration.bool("webmail_remote_images")
+        markSeen = configuration.bool("webmail_mark_seen")
+        unreadPollSeconds = max(0, configuration.duration("webmail_unread_poll"))
+        screening = ScreeningSettings(configuration: configuration, role: .submission)
+        sendingLimits = SendingLimits(screening)
+        branding = WebmailPages.Branding(siteName: configuration.string("webmail_site_name"),
+                                         accentColor: configuration.string("webmail_accent_color"),
+                                         loginNotice: configuration.string("webmail_login_notice"),
+                                         logoPath: configuration.string("webmail_logo"),
+                                         stylesheetPath: configuration.string("webmail_stylesheet"))
         autoconfigServices = configuration.list("autoconfig_services").compactMap(AutoconfigService.init(parsing:))
         if let mode = MTASTSMode(rawValue: configuration.string("mta_sts_serve_mode")) {
             let mx = configuration.list("mta_sts_serve_mx")

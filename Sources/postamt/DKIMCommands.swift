@@ -53,7 +53,7 @@ struct DKIM: ParsableCommand {
 
 struct DNSRecords: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "dns",
-        abstract: "Print the DNS records DOMAIN needs for mail (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT) in zone-file syntax.")
+        abstract: "Print the DNS records DOMAIN needs for mail (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, client SRV and autoconfig names) in zone-file syntax.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The mail domain.") var domain: String
 
@@ -97,5 +97,39 @@ struct DNSRecords: ParsableCommand {
         for line in policy.text.split(separator: "\r\n") { print(";   \(line)") }
         print("_mta-sts.\(d).\tIN\tTXT\t\"v=STSv1; id=\(Clock.seconds())\"")
         print("_smtp._tls.\(d).\tIN\tTXT\t\"v=TLSRPTv1; rua=mailto:postmaster@\(d)\"")
+        DNSRecords.clientRecords(domain: d, host: host, services: c.list("autoconfig_services"))
+    }
+
+    /// RFC 6186 SRV records for the listeners of autoconfig_services (a service this site does
+    /// not offer gets the "not available" record, target "."), and the host names Thunderbird
+    /// and Outlook look for: autoconfig.DOMAIN, autodiscover.DOMAIN and its SRV record.
+    static func clientRecords(domain d: String, host: String, services: [String]) {
+        print("; mail clients (RFC 6186 SRV; the webmail answers autoconfig and autodiscover)")
+        var offered: [String: Int] = [:]
+        for service in services {
+            let parts = service.lowercased().split(separator: ":")
+            guard parts.count == 3, let port = Int(parts[1]) else { continue }
+            let name: String
+            switch (parts[0], parts[2]) {
+            case ("imap", "ssl"): name = "_imaps"
+            case ("imap", _): name = "_imap"
+            case ("pop3", "ssl"): name = "_pop3s"
+            case ("pop3", _): name = "_pop3"
+            case ("smtp", "ssl"): name = "_submissions"
+            case ("smtp", _): name = "_submission"
+            default: continue
+            }
+            if offered[name] == nil { offered[name] = port }
+        }
+        for name in ["_submissions", "_submission", "_imaps", "_imap", "_pop3s", "_pop3"] {
+            if let port = offered[name] {
+                print("\(name)._tcp.\(d).\tIN\tSRV\t0 1 \(port) \(host).")
+            } else {
+                print("\(name)._tcp.\(d).\tIN\tSRV\t0 0 0 .")
+            }
+        }
+        print("autoconfig.\(d).\tIN\tCNAME\t\(host).")
+        print("autodiscover.\(d).\tIN\tCNAME\t\(host).")
+        print("_autodiscover._tcp.\(d).\tIN\tSRV\t0 1 443 \(host).")
     }
 }

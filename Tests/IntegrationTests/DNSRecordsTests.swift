@@ -39,6 +39,18 @@ struct DNSRecordsTests {
                 assert tags["v"] == "DKIM1" and tags["k"] == k, tags
                 key = base64.b64decode(tags["p"], validate=True)
                 assert len(key) >= (32 if k == "ed25519" else 200), len(key)
+            def srv(name):
+                node = z.get_node(name)
+                return [(r.priority, r.weight, r.port, str(r.target)) for r in node.get_rdataset(1, 33)] if node else []
+            # RFC 6186 for the default autoconfig_services; a service not offered is "0 0 0 .".
+            assert srv("_submissions._tcp.example.org.") == [(0, 1, 465, "mail.example.org.")], srv("_submissions._tcp.example.org.")
+            assert srv("_submission._tcp.example.org.") == [(0, 1, 587, "mail.example.org.")]
+            assert srv("_imaps._tcp.example.org.") == [(0, 1, 993, "mail.example.org.")]
+            assert srv("_pop3s._tcp.example.org.") == [(0, 1, 995, "mail.example.org.")]
+            assert srv("_imap._tcp.example.org.") == [(0, 0, 0, ".")] and srv("_pop3._tcp.example.org.") == [(0, 0, 0, ".")]
+            assert srv("_autodiscover._tcp.example.org.") == [(0, 1, 443, "mail.example.org.")]
+            for name in ("autoconfig", "autodiscover"):
+                assert [str(r.target) for r in z.get_node(name + ".example.org.").get_rdataset(1, 5)] == ["mail.example.org."]
             print("zone ok")
             """, zoneFile])
         #expect(check.stdout.contains("zone ok"), "\(check.stdout)\(check.stderr)\n\(dns.stdout)")

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import WebmailProtocol
 
@@ -47,6 +48,15 @@ import Testing
                           "tracker.example", "href=\"/"] {
             #expect(!out.contains(forbidden), "\(input) → \(out)")
         }
+    }
+
+    /// cid: images (RFC 2392) become the webmail's own URL of that part; unknown ids, other
+    /// schemes and a cid: the caller did not list are dropped.
+    @Test func cidImagesPointAtTheMessagesOwnParts() {
+        let sanitizer = HTMLSanitizer(inlineImages: ["logo@example.org": "/inline?f=INBOX&uid=1&part=1"])
+        let out = sanitizer.sanitize(#"<img src="cid:logo@example.org"><img src="CID:Logo%40example.org"><img src="cid:other@x"><img src="https://t.example/p.gif">"#)
+        #expect(out.components(separatedBy: #"src="/inline?f=INBOX&amp;uid=1&amp;part=1""#).count == 3, "\(out)")
+        #expect(!out.contains("cid:") && !out.contains("t.example"), "\(out)")
     }
 
     @Test func keepsHarmlessMarkupAndText() {

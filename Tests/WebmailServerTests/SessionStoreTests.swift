@@ -25,7 +25,7 @@ import MailSystem
     @Test func createLookupTouchAndEnd() throws {
         guard let me = SystemUser.current(), me.uid != 0 || geteuid() == 0 else { return }
         let dir = directory()
-        defer { _ = try? FileIO.listDirectory(dir).forEach { unlink("\(dir)/\($0)") }; rmdir(dir) }
+        defer { _ = try? FileIO.listDirectory(dir).forEach { SessionStore.removeFiles("\(dir)/\($0)"); unlink("\(dir)/\($0)") }; rmdir(dir) }
         // As root the file goes to a user; run with a real one so the owner check means something.
         let owner = SystemUser.named("nobody") ?? me
         let store = SessionStore(directory: dir, idleSeconds: 100, lifetimeSeconds: 1000)
@@ -35,8 +35,15 @@ import MailSystem
         let now = Int64(time(nil))
         #expect(store.lookup(cookie: cookie, now: now) == .valid(session))
         // The file is named by the cookie's hash; the cookie is stored nowhere.
-        let names = try FileIO.listDirectory(dir)
-        #expect(names == [SessionStore.sha256Hex(cookie)])
+        let names = try FileIO.listDirectory(dir).sorted()
+        #expect(names == [SessionStore.sha256Hex(cookie), SessionStore.sha256Hex(cookie) + ".files"])
+        // Beside it the session's file area, the user's own (attachments kept between forms).
+        let files = SessionStore.filesDirectory(session.path)
+        #expect(FileIO.status(files)!.st_uid == owner.uid && FileIO.status(files)!.st_mode & 0o777 == 0o700)
+        let uploads = UploadStore(session: session)
+        let id = try uploads.save(filename: "rapport ü.pdf", contentType: "application/pdf", content: Array("%PDF".utf8))
+        #expect(uploads.load(id, limit: 100) == UploadStore.Upload(id: id, filename: "rapport ü.pdf", contentType: "application/pdf", content: Array("%PDF".utf8)))
+        #expect(uploads.load("../" + id, limit: 100) == nil && uploads.load(SessionStore.randomToken(), limit: 100) == nil)
         let text = String(decoding: try FileIO.readFile("\(dir)/\(names[0])")!, as: UTF8.self)
         #expect(!text.contains(cookie))
         #expect(FileIO.status("\(dir)/\(names[0])")!.st_uid == owner.uid)
@@ -53,12 +60,18 @@ import MailSystem
         let (cookie3, session3) = try store.create(for: owner, now: now)
         store.end(session3)
         #expect(store.lookup(cookie: cookie3, now: now) == .none)
+        #expect(FileIO.status(SessionStore.filesDirectory(session3.path)) == nil)
+        // A file area whose session file is gone is removed by root's sweep.
+        let (_, session4) = try store.create(for: owner, now: now)
+        unlink(session4.path)
+        store.removeExpired(now: now, budget: 10)
+        #expect(FileIO.status(SessionStore.filesDirectory(session4.path)) == nil)
     }
 
     @Test func aFileOwnedByRootIsNoSession() throws {
         guard geteuid() == 0 else { return }
         let dir = directory()
-        defer { _ = try? FileIO.listDirectory(dir).forEach { unlink("\(dir)/\($0)") }; rmdir(dir) }
+        defer { _ = try? FileIO.listDirectory(dir).forEach { SessionStore.removeFiles("\(dir)/\($0)"); unlink("\(dir)/\($0)") }; rmdir(dir) }
         let store = SessionStore(directory: dir, idleSeconds: 100, lifetimeSeconds: 1000)
         let cookie = SessionStore.randomToken()
         let now = Int64(time(nil))
