@@ -72,14 +72,27 @@ public final class SpawnerClient: DeliveryLauncher {
             guard let (fields, _) = try receive() else { throw SystemError("spawner closed", errno: EPIPE) }
             switch fields.first {
             case "pid": return pid_t(fields[1]) ?? -1
-            case "error": throw SpawnerError(text: fields.dropFirst().joined(separator: " "))
+            case "error": throw SpawnerError(fields: Array(fields.dropFirst()))
             case "exit": recordExit(fields)
-            default: throw SpawnerError(text: "unexpected spawner reply")
+            default: throw SpawnerError(status: .temporary("unexpected spawner reply"))
             }
         }
     }
 
-    struct SpawnerError: Error, CustomStringConvertible { let text: String; var description: String { text } }
+    /// A refusal of the spawner: `error\0x.y.z\0text`, so the runner bounces or defers from
+    /// the class, not from the text.
+    public struct SpawnerError: Error, CustomStringConvertible {
+        public let status: MailStatus
+        init(status: MailStatus) { self.status = status }
+        init(fields: [String]) {
+            if fields.count == 2, let code = EnhancedStatusCode(fields[0]) {
+                status = MailStatus(code, fields[1])
+            } else {
+                status = .temporary(fields.joined(separator: " "))
+            }
+        }
+        public var description: String { status.line }
+    }
 
     func recordExit(_ fields: [String]) {
         guard fields.count == 3, let pid = pid_t(fields[1]), let code = Int32(fields[2].dropFirst()) else { return }
@@ -160,9 +173,9 @@ public enum PrivilegedSpawner {
             defer { for i in 0..<Int(nfds) { close(fds[i]) } }
             switch fields.first {
             case "spawn":
-                guard fields.count >= 3, nfds == 2 else { send(socket, "error\0bad request"); continue }
-                guard let user = SystemUser.named(fields[1]) else { send(socket, "error\0no such user \(fields[1]) (#5.1.1)"); continue }
-                guard user.uid != 0 else { send(socket, "error\0refusing to deliver as root (#5.7.1)"); continue }
+                guard fields.count >= 3, nfds == 2 else { refuse(socket, .temporary("bad request")); continue }
+                guard let user = SystemUser.named(fields[1]) else { refuse(socket, .permanent("1.1", "no such user \(fields[1])")); continue }
+                guard user.uid != 0 else { refuse(socket, .permanent("7.1", "refusing to deliver as root")); continue }
                 let home = FileIO.isDirectory(user.home) ? user.home : "/"
                 let env = environment + ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)"]
                 do {
@@ -172,7 +185,7 @@ public enum PrivilegedSpawner {
                     children.insert(pid)
                     send(socket, "pid\0\(pid)")
                 } catch {
-                    send(socket, "error\0\(error)")
+                    refuse(socket, .temporary("\(error)"))
                 }
             case "kill":
                 if fields.count == 2, let pid = pid_t(fields[1]), children.contains(pid) { kill(pid, SIGKILL) }
@@ -180,6 +193,10 @@ public enum PrivilegedSpawner {
                 log.warning("spawner: unknown request")
             }
         }
+    }
+
+    static func refuse(_ socket: Int32, _ status: MailStatus) {
+        send(socket, "error\0\(status.code)\0\(status.text)")
     }
 
     static func send(_ socket: Int32, _ text: String) {

@@ -8,7 +8,9 @@ import MailSystem
 public enum QueueClient {
     public enum Outcome {
         case success(String)
-        case failure(String)
+        /// Temporary or permanent from the queue program's exit code (qmail-queue(8)), never
+        /// from its text.
+        case failure(MailStatus)
     }
 
     /// Feeds `message` on fd 0 and `envelope` on fd 1. Returns the new queue id (read back
@@ -18,10 +20,9 @@ public enum QueueClient {
                               environment: [String] = inheritedEnvironment()) -> Outcome {
         do {
             let run = try start(program: program, environment: environment)
-            let (ok, text) = run.finish(message: message, envelope: envelope)
-            return ok ? .success(text) : .failure(text)
+            return run.finish(message: message, envelope: envelope)
         } catch {
-            return .failure("\(error)")
+            return .failure(.temporary("\(error)"))
         }
     }
 
@@ -53,7 +54,7 @@ public enum QueueClient {
         let errorFD: Int32
 
         /// Writes the rest of the message and the envelope, closes both, waits.
-        public func finish(message: [UInt8] = [], envelope: Envelope) -> (ok: Bool, text: String) {
+        public func finish(message: [UInt8] = [], envelope: Envelope) -> Outcome {
             var writeError: String? = nil
             do { try FileIO.writeAll(messageFD, message) } catch { writeError = "\(error)" }
             close(messageFD)
@@ -64,12 +65,13 @@ public enum QueueClient {
             let status = (try? Spawn.wait(pid)) ?? .signaled(0)
             let reason = QueueRunner.lastLine(Array(errText.utf8))
             switch status {
-            case .exited(0): return (true, QueueClient.queueID(in: errText) ?? "queued")
+            case .exited(0): return .success(QueueClient.queueID(in: errText) ?? "queued")
             case .exited(let code):
-                let kind = QueueExit.disposition(ofExitCode: code) == .permanent ? "permanent" : "temporary"
-                return (false, "\(kind) failure: \(reason.isEmpty ? "exit \(code)" : reason) [exit \(code)]")
+                let status = MailStatus.ofQueueExit(code, text: reason)
+                let kind = status.disposition == .permanent ? "permanent" : "temporary"
+                return .failure(.init(status.code, "\(kind) failure: \(reason.isEmpty ? "exit \(code)" : status.text) [exit \(code)]"))
             case .signaled(let s):
-                return (false, "postamt-queue killed by signal \(s)")
+                return .failure(.temporary("postamt-queue killed by signal \(s)"))
             }
         }
     }

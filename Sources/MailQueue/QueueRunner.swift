@@ -438,16 +438,16 @@ public final class QueueRunner {
             m.state.recipients[index].nextAttempt = -1
         } catch {
             m.state.recipients[index].attempts += 1
-            let text = "\(error)"
-            if text.contains("#5.") {
+            let status = (error as? SpawnerClient.SpawnerError)?.status ?? .temporary("\(error)")
+            if status.disposition == .permanent {
                 m.state.recipients[index].status = .failed
                 m.state.recipients[index].nextAttempt = 0
-                m.state.recipients[index].reason = text
-                log.info("to=<\(destination.address)>, relay=local, delay=\(now - m.state.arrival), status=bounced (\(text))", id: m.state.id)
+                m.state.recipients[index].reason = status.line
+                log.info("to=<\(destination.address)>, relay=local, delay=\(now - m.state.arrival), status=bounced (\(status.line))", id: m.state.id)
                 persist(m)
                 return
             }
-            defer_(m, index, reason: "cannot start the delivery agent: \(text) (#4.3.0)", now: now)
+            defer_(m, index, reason: "cannot start the delivery agent: \(status.text) (#\(status.code))", now: now)
             persist(m)
             timers.push(m.state.recipients[index].nextAttempt, m.state.id)
         }

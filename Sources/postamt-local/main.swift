@@ -15,6 +15,13 @@ func usage() -> Never {
     exit(SysExit.usage.rawValue)
 }
 
+/// The end of every delivery: one line on stderr and the exit code, both from `status`.
+/// `early`: before the delivery began (postamt-local(8), DIAGNOSTICS: "error: …", no id).
+func finish(_ status: MailStatus, early: Bool = false) -> Never {
+    if early { log.error(status.line) } else { log.info(status.line, id: request.queueID) }
+    exit(status.sysExit.rawValue)
+}
+
 var request = DeliveryRequest(user: "")
 var rootArgument: String? = nil
 var args = Array(CommandLine.arguments.dropFirst())
@@ -54,14 +61,9 @@ do {
     message = try FileIO.readAll(0, limit: Int(configuration.size("message_size_limit")) + (1 << 20))
 } catch let e as SystemError where e.errno == EFBIG {
     // It will never fit: a permanent failure, not a retry for ever.
-    log.error("message is larger than message_size_limit (#5.3.4)")
-    exit(SysExit.dataError.rawValue)
+    finish(.permanent("3.4", "message is larger than message_size_limit"), early: true)
 } catch {
-    log.error("cannot read the message: \(error) (#4.3.0)")
-    exit(SysExit.tempFail.rawValue)
+    finish(.temporary("3.0", "cannot read the message: \(error)"), early: true)
 }
 
-let outcome = LocalDelivery(configuration: configuration, request: request, message: message, log: log).deliver()
-// One line on stderr: the runner takes it as the result text.
-log.info(outcome.text, id: request.queueID)
-exit(outcome.exit.rawValue)
+finish(LocalDelivery(configuration: configuration, request: request, message: message, log: log).deliver())
