@@ -11,8 +11,9 @@ import MailSystem
 /// (qmail-lspawn's job) while the rest of the runner runs as mail_owner.
 public protocol DeliveryLauncher: AnyObject {
     /// Starts postamt-local as `user` with `arguments` (argv[0] included), stdin `messageFD`,
-    /// stdout and stderr `outputFD`.
-    func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32) throws -> pid_t
+    /// stdout and stderr `outputFD`, and `resultFD` as descriptor 3 with POSTAMT_RESULT_FD=3
+    /// (its result line, postamt-local(8)).
+    func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32, resultFD: Int32) throws -> pid_t
     func kill(_ pid: pid_t)
     /// A descriptor to include in poll(), readable when `finished()` may have news.
     var notificationFD: Int32? { get }
@@ -32,9 +33,9 @@ public final class DirectLauncher: DeliveryLauncher {
         self.environment = environment
     }
 
-    public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32) throws -> pid_t {
-        try Spawn.start(program, arguments: arguments, environment: environment,
-                        fds: [(0, messageFD), (1, outputFD), (2, outputFD)])
+    public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32, resultFD: Int32) throws -> pid_t {
+        try Spawn.start(program, arguments: arguments, environment: environment + [PrivilegedSpawner.resultVariable],
+                        fds: [(0, messageFD), (1, outputFD), (2, outputFD), (3, resultFD)])
     }
 
     public func kill(_ pid: pid_t) { Glibc.kill(pid, SIGKILL) }
@@ -61,12 +62,12 @@ public final class SpawnerClient: DeliveryLauncher {
 
     public init(socket: Int32) { self.socket = socket }
 
-    public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32) throws -> pid_t {
+    public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32, resultFD: Int32) throws -> pid_t {
         let request = (["spawn", user] + arguments).joined(separator: "\0")
         var bytes = Array(request.utf8)
-        let fds: [Int32] = [messageFD, outputFD]
+        let fds: [Int32] = [messageFD, outputFD, resultFD]
         let rc = bytes.withUnsafeMutableBytes { b in fds.withUnsafeBufferPointer { f in
-            postamt_send_with_fds(socket, b.baseAddress, b.count, f.baseAddress, 2) } }
+            postamt_send_with_fds(socket, b.baseAddress, b.count, f.baseAddress, 3) } }
         if rc != 0 { throw SystemError("send to spawner") }
         while true {
             guard let (fields, _) = try receive() else { throw SystemError("spawner closed", errno: EPIPE) }
@@ -141,6 +142,9 @@ public final class SpawnerClient: DeliveryLauncher {
 /// It runs only `program` (postamt-local from program_directory, never a path from the
 /// request), never as root, with a clean environment, in the user's home directory.
 public enum PrivilegedSpawner {
+    /// Where postamt-local writes its result line: descriptor 3 (postamt-local(8)).
+    static let resultVariable = "POSTAMT_RESULT_FD=3"
+
     public static func serve(socket: Int32, program: String, environment: [String], log: Log) -> Never {
         var children: Set<pid_t> = []
         while true {
@@ -173,14 +177,14 @@ public enum PrivilegedSpawner {
             defer { for i in 0..<Int(nfds) { close(fds[i]) } }
             switch fields.first {
             case "spawn":
-                guard fields.count >= 3, nfds == 2 else { refuse(socket, .temporary("bad request")); continue }
+                guard fields.count >= 3, nfds == 3 else { refuse(socket, .temporary("bad request")); continue }
                 guard let user = SystemUser.named(fields[1]) else { refuse(socket, .permanent("1.1", "no such user \(fields[1])")); continue }
                 guard user.uid != 0 else { refuse(socket, .permanent("7.1", "refusing to deliver as root")); continue }
                 let home = FileIO.isDirectory(user.home) ? user.home : "/"
-                let env = environment + ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)"]
+                let env = environment + ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)", resultVariable]
                 do {
                     let pid = try Spawn.start(program, arguments: Array(fields[2...]), environment: env,
-                                              fds: [(0, fds[0]), (1, fds[1]), (2, fds[1])],
+                                              fds: [(0, fds[0]), (1, fds[1]), (2, fds[1]), (3, fds[2])],
                                               identity: SpawnIdentity(user: user), directory: home)
                     children.insert(pid)
                     send(socket, "pid\0\(pid)")

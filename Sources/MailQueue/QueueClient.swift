@@ -13,9 +13,9 @@ public enum QueueClient {
         case failure(MailStatus)
     }
 
-    /// Feeds `message` on fd 0 and `envelope` on fd 1. Returns the new queue id (read back
-    /// from the queue directory is not possible, so the id is reported as "queued" when the
-    /// program does not print it) or the failure text.
+    /// Feeds `message` on fd 0 and `envelope` on fd 1. Returns the new queue id, which
+    /// postamt-queue reports on descriptor 3 ("queued" from a queue program that does not),
+    /// or the failure.
     public static func inject(program: String, message: [UInt8], envelope: Envelope,
                               environment: [String] = inheritedEnvironment()) -> Outcome {
         do {
@@ -33,17 +33,12 @@ public enum QueueClient {
         return env
     }
 
-    /// The id from postamt-queue's "postamt/queue[pid]: ID: queued, …" line.
-    public static func queueID(in text: String) -> String? {
-        for line in text.split(separator: "\n") where line.hasPrefix("postamt/queue[") {
-            guard let close = line.firstIndex(of: "]") else { continue }
-            let rest = line[line.index(after: close)...].dropFirst(2)
-            if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix(": queued") {
-                let id = String(rest[..<colon])
-                if QueueLayout.isValidID(id) { return id }
-            }
-        }
-        return nil
+    /// The queue id postamt-queue reported on its id descriptor (postamt-queue(8), QUEUE ID):
+    /// one line, the id. Anything else (a queue program that does not report) is no id.
+    public static func queueID(reported bytes: [UInt8]) -> String? {
+        guard let end = bytes.firstIndex(of: 0x0A) else { return nil }
+        let id = String(decoding: bytes[..<end], as: UTF8.self)
+        return QueueLayout.isValidID(id) ? id : nil
     }
 
     /// A running queue injection: write the message, then the envelope, then wait.
@@ -52,6 +47,8 @@ public enum QueueClient {
         public let messageFD: Int32
         let envelopeFD: Int32
         let errorFD: Int32
+        /// The read end of the queue id pipe (child descriptor 3, POSTAMT_ID_FD=3).
+        let idFD: Int32
 
         /// Writes the rest of the message and the envelope, closes both, waits.
         public func finish(message: [UInt8] = [], envelope: Envelope) -> Outcome {
@@ -63,9 +60,10 @@ public enum QueueClient {
             let errText = (try? FileIO.readAll(errorFD, limit: 65536)).map { String(decoding: $0, as: UTF8.self) } ?? ""
             close(errorFD)
             let status = (try? Spawn.wait(pid)) ?? .signaled(0)
+            let id = QueueClient.queueID(reported: ReportDescriptor.collect(idFD))
             let reason = QueueRunner.lastLine(Array(errText.utf8))
             switch status {
-            case .exited(0): return .success(QueueClient.queueID(in: errText) ?? "queued")
+            case .exited(0): return .success(id ?? "queued")
             case .exited(let code):
                 let status = MailStatus.ofQueueExit(code, text: reason)
                 let kind = status.disposition == .permanent ? "permanent" : "temporary"
@@ -80,9 +78,11 @@ public enum QueueClient {
         let message = try Pipe()
         let envelope = try Pipe()
         let errors = try Pipe()
-        let pid = try Spawn.start(program, arguments: [program], environment: environment,
-                                  fds: [(0, message.readEnd.raw), (1, envelope.readEnd.raw), (2, errors.writeEnd.raw)])
+        let ids = try Pipe()
+        let pid = try Spawn.start(program, arguments: [program], environment: environment + ["POSTAMT_ID_FD=3"],
+                                  fds: [(0, message.readEnd.raw), (1, envelope.readEnd.raw), (2, errors.writeEnd.raw),
+                                        (3, ids.writeEnd.raw)])
         return Run(pid: pid, messageFD: message.keepWriteEnd(), envelopeFD: envelope.keepWriteEnd(),
-                   errorFD: errors.keepReadEnd())
+                   errorFD: errors.keepReadEnd(), idFD: ids.keepReadEnd())
     }
 }

@@ -8,21 +8,25 @@ import MailSystem
 
 let log = Log(program: "postamt-local")
 Signals.resetForProgramStart()
+// The runner's result descriptor (postamt-local(8), RESULT LINE), taken before anything is
+// opened; close-on-exec, so a delivery's |command cannot write a result of its own.
+let resultDescriptor = ReportDescriptor.fromEnvironment("POSTAMT_RESULT_FD")
 umask(0o077)
+var request = DeliveryRequest(user: "")
 
 func usage() -> Never {
-    log.error("usage: postamt-local [-n] [-f sender] [-a address] [-e extension] [-D target] [-q id] [--root dir] user")
-    exit(SysExit.usage.rawValue)
+    finish(.permanent("5.4", "usage: postamt-local [-n] [-f sender] [-a address] [-e extension] [-D target] [-q id] [--root dir] user"), early: true)
 }
 
-/// The end of every delivery: one line on stderr and the exit code, both from `status`.
-/// `early`: before the delivery began (postamt-local(8), DIAGNOSTICS: "error: …", no id).
+/// The end of every run: the result line (when the caller gave a descriptor), one line on
+/// stderr and the exit code, all three from `status`. `early`: before the delivery began
+/// (postamt-local(8), DIAGNOSTICS: "error: …", no id).
 func finish(_ status: MailStatus, early: Bool = false) -> Never {
+    ReportDescriptor.send(status.resultLine, to: resultDescriptor)
     if early { log.error(status.line) } else { log.info(status.line, id: request.queueID) }
     exit(status.sysExit.rawValue)
 }
 
-var request = DeliveryRequest(user: "")
 var rootArgument: String? = nil
 var args = Array(CommandLine.arguments.dropFirst())
 while let a = args.first, a.hasPrefix("-") {
@@ -52,8 +56,7 @@ let configuration: Configuration
 do {
     configuration = try Configuration.load(root: Configuration.installationRoot(argument: rootArgument))
 } catch {
-    log.error("cannot read the configuration: \(error)")
-    exit(SysExit.configuration.rawValue)
+    finish(.permanent("3.5", "cannot read the configuration: \(error)"), early: true)
 }
 
 let message: [UInt8]

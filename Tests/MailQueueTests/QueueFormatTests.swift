@@ -75,10 +75,14 @@ import MailCore
         #expect(order == [1, 3, 5, 7, 9])
     }
 
-    @Test func logPrefixIsStripped() {
-        #expect(QueueRunner.withoutLogPrefix("postamt/local[42]: ABC12: delivered to maildir /x/") == "delivered to maildir /x/")
-        #expect(QueueRunner.withoutLogPrefix("plain text") == "plain text")
-        #expect(QueueClient.queueID(in: "postamt/queue[7]: 6B0C6DA3: queued, from=<a>, size=1\n") == "6B0C6DA3")
+    /// The typed channels that replaced the log-line scrapes (postamt-queue(8) QUEUE ID,
+    /// postamt-local(8) RESULT LINE).
+    @Test func reportChannelsAreParsed() {
+        #expect(MailStatus(resultLine: Array("K 2.0.0 delivered to maildir /x/\n".utf8))?.line == "delivered to maildir /x/")
+        #expect(MailStatus(resultLine: Array("postamt/local[42]: ABC12: delivered\n".utf8)) == nil)
+        #expect(QueueClient.queueID(reported: Array("6B0C6DA3\n".utf8)) == "6B0C6DA3")
+        #expect(QueueClient.queueID(reported: Array("6B0C6DA3".utf8)) == nil)
+        #expect(QueueClient.queueID(reported: Array("../x\n".utf8)) == nil)
     }
 
     @Test func json() {
