@@ -47,19 +47,21 @@ let package = Package(
         // Libraries: all the logic lives here, tests import them.
         .target(name: "MailSystem", dependencies: ["CSpawn"]),
         .target(name: "MailCore", dependencies: ["MailSystem"]),
+        // Base64, xtext and the SASL PLAIN/LOGIN exchange: a leaf, no dependencies.
+        .target(name: "MailCodec"),
         .target(name: "MailMessage"),
         .target(name: "Maildir", dependencies: ["MailSystem", "MailCore"]),
-        .target(name: "MailQueueStore", dependencies: ["MailSystem", "MailCore"]),
+        .target(name: "MailQueueStore", dependencies: ["MailSystem", "MailCore", "MailCodec"]),
         .target(name: "MailQueue", dependencies: ["MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
         .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueue", "Sieve", "IMAPProtocol"]),
         // TLS over file descriptors, line reading with limits, DNS through libresolv.
         .target(name: "MailNet", dependencies: ["COpenSSL", "CResolv"]),
         // Password checks: the client side (no PAM) and the server side (only postamt-auth).
-        .target(name: "MailAuth", dependencies: ["MailSystem", "MailCore"]),
-        .target(name: "MailAuthServer", dependencies: ["MailAuth", "MailSystem", "MailCore", "CPAM", "CCrypt"]),
+        .target(name: "MailAuth", dependencies: ["MailSystem", "MailCore", "MailCodec"]),
+        .target(name: "MailAuthServer", dependencies: ["MailAuth", "MailSystem", "MailCore", "CPAM", "CCrypt", "MailCodec"]),
         // Protocol engines: bytes in, bytes out, no I/O.
-        .target(name: "SMTPProtocol"),
-        .target(name: "POP3Protocol"),
+        .target(name: "SMTPProtocol", dependencies: ["MailCodec"]),
+        .target(name: "POP3Protocol", dependencies: ["MailCodec"]),
         .target(name: "IMAPProtocol"),
         .target(name: "SpamFilter", dependencies: ["MailMessage"]),
         // Sieve (RFC 5228 and extensions): parser, compiled scripts, interpreter; no I/O.
@@ -88,7 +90,7 @@ let package = Package(
 
         // -- imap targets --
         // The IMAP session engine over Maildir: parsed commands in, response bytes out, no sockets.
-        .target(name: "IMAPServer", dependencies: ["IMAPProtocol", "Maildir", "MailMessage", "MailSystem"]),
+        .target(name: "IMAPServer", dependencies: ["IMAPProtocol", "Maildir", "MailMessage", "MailSystem", "MailCodec"]),
         // postamt-imapd on MailLogin (TLS, postamt-auth, becoming the user, timeouts); IDLE on inotify.
         .target(name: "IMAPDaemon", dependencies: ["IMAPServer", "MailLogin", "MailNet", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-imapd", dependencies: ["IMAPDaemon"]),
@@ -96,9 +98,9 @@ let package = Package(
 
         // -- remote targets --
         // DKIM canonicalisation and signing (OpenSSL); the verifier can join this module.
-        .target(name: "MailDKIM", dependencies: ["COpenSSL", "SMTPProtocol"]),
+        .target(name: "MailDKIM", dependencies: ["COpenSSL", "MailCodec"]),
         // The SMTP client: MX routing, STARTTLS, smarthost AUTH, DKIM signing.
-        .target(name: "MailRemote", dependencies: ["MailNet", "MailCore", "MailSystem", "MailMessage", "SMTPProtocol", "MailDKIM", "MailQueueStore"]),
+        .target(name: "MailRemote", dependencies: ["MailNet", "MailCore", "MailSystem", "MailMessage", "SMTPProtocol", "MailDKIM", "MailQueueStore", "MailCodec"]),
         .executableTarget(name: "postamt-remote", dependencies: ["MailRemote"]),
         .testTarget(name: "MailRemoteTests", dependencies: ["MailRemote", "MailDKIM", "MailNet", "SMTPProtocol"]),
 
@@ -115,7 +117,7 @@ let package = Package(
 
         // -- sieve targets --
         // ManageSieve (RFC 5804): the engine (bytes in, bytes out) and the daemon on MailLogin.
-        .target(name: "ManageSieveProtocol", dependencies: ["Sieve", "MailAuth"]),
+        .target(name: "ManageSieveProtocol", dependencies: ["Sieve", "MailAuth", "MailCodec"]),
         .target(name: "ManageSieveServer", dependencies: ["ManageSieveProtocol", "Sieve", "MailLogin", "MailNet", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-managesieved", dependencies: ["ManageSieveServer"]),
         .testTarget(name: "ManageSieveTests", dependencies: ["ManageSieveProtocol", "ManageSieveServer", "Sieve"]),
@@ -131,7 +133,7 @@ let package = Package(
         .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem"]),
 
         .executableTarget(name: "postamt", dependencies: [
-            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve", "CZlib",
+            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve", "CZlib", "MailCodec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -143,14 +145,15 @@ let package = Package(
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery"]),
         .testTarget(name: "MaildirReaderTests", dependencies: ["Maildir", "MailSystem"]),
         .testTarget(name: "MailNetTests", dependencies: ["MailNet"]),
-        .testTarget(name: "MailAuthTests", dependencies: ["MailAuth", "MailCore"]),
-        .testTarget(name: "MailAuthServerTests", dependencies: ["MailAuthServer", "MailAuth", "MailSystem"]),
-        .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"]),
+        .testTarget(name: "MailAuthTests", dependencies: ["MailAuth", "MailCore", "MailCodec"]),
+        .testTarget(name: "MailAuthServerTests", dependencies: ["MailAuthServer", "MailAuth", "MailSystem", "MailCodec"]),
+        .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol", "MailCodec"]),
         .testTarget(name: "POP3ProtocolTests", dependencies: ["POP3Protocol"]),
         .testTarget(name: "IMAPProtocolTests", dependencies: ["IMAPProtocol"]),
         .testTarget(name: "SpamFilterTests", dependencies: ["SpamFilter"]),
         .testTarget(name: "SieveTests", dependencies: ["Sieve", "MailMessage"]),
         .testTarget(name: "IntegrationTests", dependencies: ["MailCore", "MailSystem"]),
+        .testTarget(name: "MailCodecTests", dependencies: ["MailCodec"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,3 +1,4 @@
+import MailCodec
 /// The SMTP server protocol engine for one connection: bytes in, events out, no I/O.
 ///
 /// Use: `start()` once for the greeting, then `feed(_:)` with every read (plaintext, or the
@@ -20,15 +21,9 @@ public final class SMTPServerSession {
     /// The transaction being built by MAIL and RCPT, nil outside a transaction.
     public private(set) var envelope: SMTPEnvelope?
 
-    private enum SASLStep {
-        case plainResponse
-        case loginUser
-        case loginPassword(user: String)
-    }
-
     private enum InputState {
         case command
-        case saslResponse(SASLStep)
+        case saslResponse(SASLExchange)
         /// A line over the limit: dropped up to its LF, then answered once.
         case discardingLongLine
         case data
@@ -298,9 +293,9 @@ public final class SMTPServerSession {
             replyError(500, "5.5.2", "Syntax error: bare CR or NUL in command line", logText: "bare CR or NUL in command line")
             return
         }
-        if case .saslResponse(let step) = state {
+        if case .saslResponse(var exchange) = state {
             state = .command
-            handleSASLResponse(line, step: step)
+            handleSASLStep(exchange.respond(line), exchange: exchange)
             return
         }
         handleCommand(line)
@@ -700,57 +695,36 @@ public final class SMTPServerSession {
         }
         let mechanism = String(decoding: words[0].prefix(20).map(asciiUppercased), as: UTF8.self)
         let initialResponse = words.count == 2 ? words[1] : nil
-        switch mechanism {
-        case "PLAIN":
-            guard let initialResponse else {
-                send(SMTPReply(code: 334, lines: [""]))
-                state = .saslResponse(.plainResponse)
-                return
-            }
-            handleSASLResponse(initialResponse, step: .plainResponse)
-        case "LOGIN":
-            guard let initialResponse else {
-                send(SMTPReply(code: 334, lines: ["VXNlcm5hbWU6"]))  // "Username:"
-                state = .saslResponse(.loginUser)
-                return
-            }
-            handleSASLResponse(initialResponse, step: .loginUser)
-        default:
-            replyError(504, "5.5.4", "Unrecognized authentication type", logText: "AUTH with unknown mechanism")
+        guard var exchange = SASLExchange(mechanism: mechanism) else {
+            return replyError(504, "5.5.4", "Unrecognized authentication type", logText: "AUTH with unknown mechanism")
         }
+        handleSASLStep(exchange.start(initialResponse: initialResponse), exchange: exchange)
     }
 
-    private func handleSASLResponse(_ response: ArraySlice<UInt8>, step: SASLStep) {
-        if response.elementsEqual("*".utf8) {
-            log("auth cancelled by client")
-            return replyError(501, "5.0.0", "Authentication cancelled", logText: nil)
-        }
-        // RFC 4954 §4: "=" is an empty initial response.
-        let decoded: [UInt8]?
-        if response.elementsEqual("=".utf8) { decoded = [] } else { decoded = Base64.decode(response) }
-        guard let decoded else {
-            return replyError(501, "5.5.2", "Cannot decode response: invalid base64", logText: "auth failed: invalid base64")
-        }
+    /// One step of the shared SASL exchange (MailCodec), in SMTP's words (RFC 4954 §4).
+    private func handleSASLStep(_ step: SASLExchange.Step, exchange: SASLExchange) {
+        let mechanism = exchange.mechanism.rawValue
         switch step {
-        case .plainResponse:
-            // RFC 4616 §2: [authzid] NUL authcid NUL passwd.
-            let parts = decoded.split(separator: 0, omittingEmptySubsequences: false)
-            guard parts.count == 3 else {
-                return replyError(501, "5.5.2", "Malformed PLAIN response", logText: "auth failed: malformed PLAIN response")
-            }
-            guard let user = validUserName(parts[1]) else { return authenticationFailed(user: nil, mechanism: "PLAIN") }
+        case .challenge(let text):
+            send(SMTPReply(code: 334, lines: [text]))
+            state = .saslResponse(exchange)
+        case .failed(.cancelled):
+            log("auth cancelled by client")
+            replyError(501, "5.0.0", "Authentication cancelled", logText: nil)
+        case .failed(.invalidBase64):
+            replyError(501, "5.5.2", "Cannot decode response: invalid base64", logText: "auth failed: invalid base64")
+        case .failed(.malformed):
+            replyError(501, "5.5.2", "Malformed PLAIN response", logText: "auth failed: malformed PLAIN response")
+        case .user(let name):
+            guard validUserName(name[...]) != nil else { return authenticationFailed(user: nil, mechanism: mechanism) }
+            send(SMTPReply(code: 334, lines: [SASLExchange.passwordChallenge]))
+            state = .saslResponse(exchange)
+        case .credentials(let authorization, let name, let password):
+            guard let user = validUserName(name[...]) else { return authenticationFailed(user: nil, mechanism: mechanism) }
             // We do not support acting as another user: authzid must be empty or the same.
-            guard parts[0].isEmpty || parts[0].elementsEqual(parts[1]) else {
-                return authenticationFailed(user: user, mechanism: "PLAIN")
-            }
-            verify(user: user, password: Array(parts[2]), mechanism: "PLAIN")
-        case .loginUser:
-            guard let user = validUserName(decoded[...]) else { return authenticationFailed(user: nil, mechanism: "LOGIN") }
-            send(SMTPReply(code: 334, lines: ["UGFzc3dvcmQ6"]))  // "Password:"
-            state = .saslResponse(.loginPassword(user: user))
-        case .loginPassword(let user):
-            guard !decoded.contains(0) else { return authenticationFailed(user: user, mechanism: "LOGIN") }
-            verify(user: user, password: decoded, mechanism: "LOGIN")
+            guard authorization.isEmpty || authorization == name else { return authenticationFailed(user: user, mechanism: mechanism) }
+            guard !password.contains(0) else { return authenticationFailed(user: user, mechanism: mechanism) }
+            verify(user: user, password: password, mechanism: mechanism)
         }
     }
 
