@@ -52,8 +52,11 @@ let package = Package(
         .target(name: "MailMessage"),
         .target(name: "Maildir", dependencies: ["MailSystem", "MailCore"]),
         .target(name: "MailQueueStore", dependencies: ["MailSystem", "MailCore", "MailCodec"]),
-        .target(name: "MailQueue", dependencies: ["MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
-        .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueue", "Sieve", "IMAPProtocol"]),
+        // The queue's client side (injection, sendmail's command line, listing, the trigger):
+        // what smtpd, sendmail and postamt-local link, without the runner and its spawner.
+        .target(name: "MailQueueClient", dependencies: ["MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
+        .target(name: "MailQueue", dependencies: ["MailQueueClient", "MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
+        .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueueClient", "Sieve", "IMAPProtocol"]),
         // TLS over file descriptors, line reading with limits, DNS through libresolv.
         .target(name: "MailNet", dependencies: ["COpenSSL", "CResolv"]),
         // Password checks: the client side (no PAM) and the server side (only postamt-auth).
@@ -71,13 +74,13 @@ let package = Package(
         .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore"]),
         .executableTarget(name: "postamt-runner", dependencies: ["MailQueue"]),
         .executableTarget(name: "postamt-local", dependencies: ["MailDelivery"]),
-        .executableTarget(name: "sendmail", dependencies: ["MailQueue", "MailMessage"]),
+        .executableTarget(name: "sendmail", dependencies: ["MailQueueClient"]),
         .executableTarget(name: "postamt-auth", dependencies: ["MailAuthServer"]),
         .executableTarget(name: "postamt-listen", dependencies: ["MailNet", "MailSystem", "MailCore"]),
 
         // -- smtp targets --
         // The SMTP daemon's host side: I/O, TLS, timers, the queue hand-off, the auth client.
-        .target(name: "SMTPServer", dependencies: ["SMTPProtocol", "MailNet", "MailAuth", "MailQueue", "MailCore", "MailMessage", "MailSystem"]),
+        .target(name: "SMTPServer", dependencies: ["SMTPProtocol", "MailNet", "MailAuth", "MailQueueClient", "MailCore", "MailMessage", "MailSystem"]),
         .executableTarget(name: "postamt-smtpd", dependencies: ["SMTPServer"]),
         .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "SMTPProtocol", "MailCore", "MailNet", "MailSystem"]),
 
@@ -94,7 +97,7 @@ let package = Package(
         // postamt-imapd on MailLogin (TLS, postamt-auth, becoming the user, timeouts); IDLE on inotify.
         .target(name: "IMAPDaemon", dependencies: ["IMAPServer", "MailLogin", "MailNet", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-imapd", dependencies: ["IMAPDaemon"]),
-        .testTarget(name: "IMAPServerTests", dependencies: ["IMAPServer", "IMAPProtocol", "Maildir"]),
+        .testTarget(name: "IMAPServerTests", dependencies: ["IMAPServer", "IMAPProtocol"]),
 
         // -- remote targets --
         // DKIM canonicalisation and signing (OpenSSL); the verifier can join this module.
@@ -102,7 +105,7 @@ let package = Package(
         // The SMTP client: MX routing, STARTTLS, smarthost AUTH, DKIM signing.
         .target(name: "MailRemote", dependencies: ["MailNet", "MailCore", "MailSystem", "MailMessage", "SMTPProtocol", "MailDKIM", "MailQueueStore", "MailCodec"]),
         .executableTarget(name: "postamt-remote", dependencies: ["MailRemote"]),
-        .testTarget(name: "MailRemoteTests", dependencies: ["MailRemote", "MailDKIM", "MailNet", "SMTPProtocol"]),
+        .testTarget(name: "MailRemoteTests", dependencies: ["MailRemote", "MailDKIM", "MailNet"]),
 
         // -- spam targets --
         // SPF, DKIM, DMARC, DNS lists, header rules, scoring and training around SpamFilter.
@@ -120,17 +123,17 @@ let package = Package(
         .target(name: "ManageSieveProtocol", dependencies: ["Sieve", "MailAuth", "MailCodec"]),
         .target(name: "ManageSieveServer", dependencies: ["ManageSieveProtocol", "Sieve", "MailLogin", "MailNet", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-managesieved", dependencies: ["ManageSieveServer"]),
-        .testTarget(name: "ManageSieveTests", dependencies: ["ManageSieveProtocol", "ManageSieveServer", "Sieve"]),
+        .testTarget(name: "ManageSieveTests", dependencies: ["ManageSieveProtocol", "ManageSieveServer"]),
 
         // -- webmail targets --
         // The HTTP/1.1 request parser, responses, forms and the HTML allow-list sanitizer: no I/O.
         .target(name: "WebmailProtocol"),
         // postamt-webmail on MailLogin (TLS, postamt-auth, becoming the user), Maildir and the
         // submission pipeline (smtpd_filters, postamt-queue).
-        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueue", "SMTPServer", "MailSystem", "MailCore", "COpenSSL", "MailRemote"]),
+        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueueClient", "SMTPServer", "MailSystem", "MailCore", "COpenSSL", "MailRemote"]),
         .executableTarget(name: "postamt-webmail", dependencies: ["WebmailServer"]),
         .testTarget(name: "WebmailProtocolTests", dependencies: ["WebmailProtocol"]),
-        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem"]),
+        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "MailSystem"]),
 
         .executableTarget(name: "postamt", dependencies: [
             "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve", "CZlib", "MailCodec",
@@ -141,7 +144,7 @@ let package = Package(
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"]),
         .testTarget(name: "MaildirTests", dependencies: ["Maildir"]),
-        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailQueueClient"]),
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery"]),
         .testTarget(name: "MaildirReaderTests", dependencies: ["Maildir", "MailSystem"]),
         .testTarget(name: "MailNetTests", dependencies: ["MailNet"]),
@@ -151,8 +154,8 @@ let package = Package(
         .testTarget(name: "POP3ProtocolTests", dependencies: ["POP3Protocol"]),
         .testTarget(name: "IMAPProtocolTests", dependencies: ["IMAPProtocol"]),
         .testTarget(name: "SpamFilterTests", dependencies: ["SpamFilter"]),
-        .testTarget(name: "SieveTests", dependencies: ["Sieve", "MailMessage"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["MailCore", "MailSystem"]),
+        .testTarget(name: "SieveTests", dependencies: ["Sieve"]),
+        .testTarget(name: "IntegrationTests"),
         .testTarget(name: "MailCodecTests", dependencies: ["MailCodec"]),
     ],
     swiftLanguageModes: [.v5]

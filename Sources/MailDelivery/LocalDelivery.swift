@@ -3,7 +3,7 @@ import Glibc
 #endif
 import MailCore
 import MailMessage
-import MailQueue
+import MailQueueClient
 import MailSystem
 import Maildir
 
@@ -268,7 +268,7 @@ public struct LocalDelivery {
             let result = try Spawn.run("/bin/sh", arguments: ["sh", "-c", command], environment: env,
                                        input: [deliveryHeaders, message], directory: directory,
                                        timeout: configuration.duration("command_time_limit"))
-            let said = QueueRunner.lastLine(result.output)
+            let said = ProgramOutput.lastLine(result.output)
             if result.timedOut {
                 return .failure(.temporary("3.0", "command timed out after command_time_limit"))
             }
@@ -299,7 +299,7 @@ public struct LocalDelivery {
             let outcome = QueueClient.inject(program: configuration.program("postamt-queue"),
                                              message: Array("Delivered-To: \(recipientAddress)\n".utf8) + (body ?? message),
                                              envelope: Envelope(sender: sender, recipients: rcpts),
-                                             environment: RunnerStartup.environment(configuration: configuration))
+                                             environment: QueueClient.environment(configuration: configuration))
             switch outcome {
             case .success: return nil
             case .failure(let why):

@@ -4,7 +4,7 @@ import Glibc
 import IMAPProtocol
 import MailCore
 import MailMessage
-import MailQueue
+import MailQueueClient
 import MailSystem
 import Maildir
 import Sieve
@@ -201,7 +201,7 @@ extension LocalDelivery {
             let rcpt = try EnvelopeAddress(reply.to, lengthLimit: 4096)
             let outcome = QueueClient.inject(program: configuration.program("postamt-queue"), message: Array(text.utf8),
                                              envelope: Envelope(sender: try EnvelopeAddress("", allowEmpty: true, lengthLimit: 16), recipients: [rcpt]),
-                                             environment: RunnerStartup.environment(configuration: configuration))
+                                             environment: QueueClient.environment(configuration: configuration))
             if case .failure(let why) = outcome {
                 log.warning("sieve: vacation reply to <\(reply.to)> not queued: \(why)", id: request.queueID)
                 return nil

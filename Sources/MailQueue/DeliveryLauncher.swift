@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSpawn
 import MailCore
 import MailSystem
 
@@ -64,11 +63,9 @@ public final class SpawnerClient: DeliveryLauncher {
 
     public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32, resultFD: Int32) throws -> pid_t {
         let request = (["spawn", user] + arguments).joined(separator: "\0")
-        var bytes = Array(request.utf8)
-        let fds: [Int32] = [messageFD, outputFD, resultFD]
-        let rc = bytes.withUnsafeMutableBytes { b in fds.withUnsafeBufferPointer { f in
-            postamt_send_with_fds(socket, b.baseAddress, b.count, f.baseAddress, 3) } }
-        if rc != 0 { throw SystemError("send to spawner") }
+        guard DescriptorPassing.send(socket, Array(request.utf8), fds: [messageFD, outputFD, resultFD]) else {
+            throw SystemError("send to spawner")
+        }
         while true {
             guard let (fields, _) = try receive() else { throw SystemError("spawner closed", errno: EPIPE) }
             switch fields.first {
@@ -105,20 +102,14 @@ public final class SpawnerClient: DeliveryLauncher {
             var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
             if poll(&p, 1, 0) <= 0 { return ([], []) }
         }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        var fds = [Int32](repeating: -1, count: 4)
-        var nfds: Int32 = 0
-        let n = buffer.withUnsafeMutableBytes { b in fds.withUnsafeMutableBufferPointer { f in
-            postamt_recv_with_fds(socket, b.baseAddress, b.count, f.baseAddress, 4, &nfds) } }
-        if n < 0 { throw SystemError("receive from spawner") }
-        if n == 0 { return nil }
-        let text = String(decoding: buffer[0..<n], as: UTF8.self)
-        return (text.split(separator: "\0", omittingEmptySubsequences: false).map(String.init), Array(fds[0..<Int(nfds)]))
+        guard let (bytes, fds) = DescriptorPassing.receive(socket, limit: 4096) else { throw SystemError("receive from spawner") }
+        if bytes.isEmpty { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
+        return (text.split(separator: "\0", omittingEmptySubsequences: false).map(String.init), fds)
     }
 
     public func kill(_ pid: pid_t) {
-        var bytes = Array("kill\0\(pid)".utf8)
-        _ = bytes.withUnsafeMutableBytes { postamt_send_with_fds(socket, $0.baseAddress, $0.count, nil, 0) }
+        _ = DescriptorPassing.send(socket, Array("kill\0\(pid)".utf8))
     }
 
     public var notificationFD: Int32? { socket }
@@ -164,17 +155,14 @@ public enum PrivilegedSpawner {
                 }
             }
             guard ready > 0 else { continue }
-            var buffer = [UInt8](repeating: 0, count: 8192)
-            var fds = [Int32](repeating: -1, count: 4)
-            var nfds: Int32 = 0
-            let n = buffer.withUnsafeMutableBytes { b in fds.withUnsafeMutableBufferPointer { f in
-                postamt_recv_with_fds(socket, b.baseAddress, b.count, f.baseAddress, 4, &nfds) } }
-            if n <= 0 {
-                if n < 0 && errno == EINTR { continue }
+            guard let (bytes, fds) = DescriptorPassing.receive(socket, limit: 8192) else {
+                if errno == EINTR { continue }
                 exit(0) // the runner is gone
             }
-            let fields = String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
-            defer { for i in 0..<Int(nfds) { close(fds[i]) } }
+            if bytes.isEmpty { exit(0) } // the runner is gone
+            let nfds = fds.count
+            let fields = String(decoding: bytes, as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+            defer { for fd in fds { close(fd) } }
             switch fields.first {
             case "spawn":
                 guard fields.count >= 3, nfds == 3 else { refuse(socket, .temporary("bad request")); continue }
@@ -204,7 +192,6 @@ public enum PrivilegedSpawner {
     }
 
     static func send(_ socket: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        _ = bytes.withUnsafeMutableBytes { postamt_send_with_fds(socket, $0.baseAddress, $0.count, nil, 0) }
+        _ = DescriptorPassing.send(socket, Array(text.utf8))
     }
 }

@@ -560,15 +560,6 @@ public final class QueueRunner {
         if m.inFlight == 0 { finishRound(m) }
     }
 
-    /// The last non-empty line of a program's output: its result text.
-    public static func lastLine(_ bytes: [UInt8]) -> String {
-        let text = String(decoding: bytes, as: UTF8.self)
-        let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
-        var line = lines.last ?? ""
-        if line.count > 500 { line = String(line.prefix(500)) }
-        return line
-    }
-
     func persist(_ m: Message) {
         do {
             try FileIO.writeAtomically(layout.stateFile(m.state.id), m.state.encoded())

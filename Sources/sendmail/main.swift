@@ -3,7 +3,7 @@
 import Glibc
 #endif
 import MailCore
-import MailQueue
+import MailQueueClient
 import MailSystem
 
 let log = Log(program: "sendmail")

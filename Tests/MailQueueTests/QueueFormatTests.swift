@@ -1,6 +1,7 @@
 import Testing
 import MailCore
 @testable import MailQueue
+@testable import MailQueueClient
 
 @Suite struct QueueFormatTests {
     @Test func envelopeFileRoundTrip() throws {
@@ -86,7 +87,7 @@ import MailCore
     }
 
     @Test func json() {
-        #expect(MailQueue.json("a\"b\\c\n\u{1}") == "\"a\\\"b\\\\c\\n\\u0001\"")
+        #expect(MailQueueClient.json("a\"b\\c\n\u{1}") == "\"a\\\"b\\\\c\\n\\u0001\"")
     }
 }
 

@@ -26,6 +26,14 @@ public enum QueueClient {
         }
     }
 
+    /// The environment of programs the mail system starts for itself (postamt-local, postamt-queue
+    /// for forwards and notices): PATH, and POSTAMT_ROOT of this installation.
+    public static func environment(configuration: Configuration) -> [String] {
+        var env = ["PATH=/usr/local/bin:/usr/bin:/bin"]
+        if !configuration.root.isEmpty { env.append("POSTAMT_ROOT=\(configuration.root)") }
+        return env
+    }
+
     /// POSTAMT_ROOT and PATH pass through; nothing else of ours leaks into the queue program.
     public static func inheritedEnvironment() -> [String] {
         var env = ["PATH=/usr/local/bin:/usr/bin:/bin"]
@@ -61,7 +69,7 @@ public enum QueueClient {
             close(errorFD)
             let status = (try? Spawn.wait(pid)) ?? .signaled(0)
             let id = QueueClient.queueID(reported: ReportDescriptor.collect(idFD))
-            let reason = QueueRunner.lastLine(Array(errText.utf8))
+            let reason = ProgramOutput.lastLine(Array(errText.utf8))
             switch status {
             case .exited(0): return .success(id ?? "queued")
             case .exited(let code):

@@ -28,7 +28,7 @@ extension QueueClient.Run {
         close(errorFD)
         let status = (try? Spawn.wait(pid)) ?? .signaled(0)
         let id = QueueClient.queueID(reported: ReportDescriptor.collect(idFD))
-        let reason = QueueRunner.lastLine(Array(errText.utf8))
+        let reason = ProgramOutput.lastLine(Array(errText.utf8))
         switch status {
         case .exited(0):
             return .queued(id: id)
