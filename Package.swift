@@ -150,13 +150,21 @@ let package = Package(
         .testTarget(name: "MailNetTests", dependencies: ["MailNet"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth", "MailCore", "MailCodec"]),
         .testTarget(name: "MailAuthServerTests", dependencies: ["MailAuthServer", "MailAuth", "MailSystem", "MailCodec"]),
-        .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol", "MailCodec"]),
+        .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol", "MailCodec", "TestSupport"]),
         .testTarget(name: "POP3ProtocolTests", dependencies: ["POP3Protocol"]),
-        .testTarget(name: "IMAPProtocolTests", dependencies: ["IMAPProtocol"]),
-        .testTarget(name: "SpamFilterTests", dependencies: ["SpamFilter"]),
+        .testTarget(name: "IMAPProtocolTests", dependencies: ["IMAPProtocol", "TestSupport"]),
+        .testTarget(name: "SpamFilterTests", dependencies: ["SpamFilter", "TestSupport"]),
         .testTarget(name: "SieveTests", dependencies: ["Sieve"]),
         .testTarget(name: "IntegrationTests"),
         .testTarget(name: "MailCodecTests", dependencies: ["MailCodec"]),
+        // Helpers shared by test targets only (seeded generators, …); no executable links it.
+        .target(name: "TestSupport", path: "Tests/TestSupport", exclude: ["README.md"]),
+        // Bounded fuzzers, one per parser (scripts/test runs each for a few seconds); not installed.
+        .executableTarget(name: "fuzz-smtp", dependencies: ["SMTPProtocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-smtp"),
+        .executableTarget(name: "fuzz-imap", dependencies: ["IMAPProtocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-imap"),
+        .executableTarget(name: "fuzz-pop3", dependencies: ["POP3Protocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-pop3"),
+        .executableTarget(name: "fuzz-mime", dependencies: ["MailMessage", "TestSupport"], path: "Tests/Fuzzers/fuzz-mime"),
+        .executableTarget(name: "fuzz-http", dependencies: ["WebmailProtocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-http"),
     ],
     swiftLanguageModes: [.v5]
 )
