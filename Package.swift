@@ -116,7 +116,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // The benchmark's bulk classifier (scripts/bench spam): not installed.
         .executableTarget(name: "spam-classify", dependencies: ["SpamFilter"]),
-        .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore", "MailDKIM"]),
+        .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore", "MailDKIM", "TestSupport"]),
 
         // -- sieve targets --
         // ManageSieve (RFC 5804): the engine (bytes in, bytes out) and the daemon on MailLogin.
@@ -147,7 +147,7 @@ let package = Package(
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailQueueClient", "MailSystem"]),
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery"]),
         .testTarget(name: "MaildirReaderTests", dependencies: ["Maildir", "MailSystem"]),
-        .testTarget(name: "MailNetTests", dependencies: ["MailNet"]),
+        .testTarget(name: "MailNetTests", dependencies: ["MailNet", "TestSupport"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth", "MailCore", "MailCodec"]),
         .testTarget(name: "MailAuthServerTests", dependencies: ["MailAuthServer", "MailAuth", "MailSystem", "MailCodec"]),
         .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol", "MailCodec", "TestSupport"]),
@@ -158,7 +158,7 @@ let package = Package(
         .testTarget(name: "IntegrationTests"),
         .testTarget(name: "MailCodecTests", dependencies: ["MailCodec"]),
         // Helpers shared by test targets only (seeded generators, …); no executable links it.
-        .target(name: "TestSupport", path: "Tests/TestSupport", exclude: ["README.md"]),
+        .target(name: "TestSupport", dependencies: ["MailNet"], path: "Tests/TestSupport", exclude: ["README.md"]),
         // Bounded fuzzers, one per parser (scripts/test runs each for a few seconds); not installed.
         .executableTarget(name: "fuzz-smtp", dependencies: ["SMTPProtocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-smtp"),
         .executableTarget(name: "fuzz-imap", dependencies: ["IMAPProtocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-imap"),
