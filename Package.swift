@@ -82,7 +82,7 @@ let package = Package(
         // The SMTP daemon's host side: I/O, TLS, timers, the queue hand-off, the auth client.
         .target(name: "SMTPServer", dependencies: ["SMTPProtocol", "MailNet", "MailAuth", "MailQueueClient", "MailCore", "MailMessage", "MailSystem"]),
         .executableTarget(name: "postamt-smtpd", dependencies: ["SMTPServer"]),
-        .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "SMTPProtocol", "MailCore", "MailNet", "MailSystem"]),
+        .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "SMTPProtocol", "MailCore", "MailNet", "MailSystem", "TestSupport"]),
 
         // -- pop3 targets --
         // The login plumbing imapd and pop3d share: TLS, postamt-auth, becoming the user, the session loop.
@@ -105,7 +105,7 @@ let package = Package(
         // The SMTP client: MX routing, STARTTLS, smarthost AUTH, DKIM signing.
         .target(name: "MailRemote", dependencies: ["MailNet", "MailCore", "MailSystem", "MailMessage", "SMTPProtocol", "MailDKIM", "MailQueueStore", "MailCodec"]),
         .executableTarget(name: "postamt-remote", dependencies: ["MailRemote"]),
-        .testTarget(name: "MailRemoteTests", dependencies: ["MailRemote", "MailDKIM", "MailNet"]),
+        .testTarget(name: "MailRemoteTests", dependencies: ["MailRemote", "MailDKIM", "MailNet", "TestSupport"]),
 
         // -- spam targets --
         // SPF, DKIM, DMARC, DNS lists, header rules, scoring and training around SpamFilter.
@@ -133,20 +133,20 @@ let package = Package(
         .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueueClient", "SMTPServer", "MailSystem", "MailCore", "COpenSSL", "MailRemote"]),
         .executableTarget(name: "postamt-webmail", dependencies: ["WebmailServer"]),
         .testTarget(name: "WebmailProtocolTests", dependencies: ["WebmailProtocol"]),
-        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "MailSystem"]),
+        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "MailSystem", "TestSupport"]),
 
         .executableTarget(name: "postamt", dependencies: [
             "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve", "CZlib", "MailCodec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "MailSystemTests", dependencies: ["MailSystem"]),
-        .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
+        .testTarget(name: "MailSystemTests", dependencies: ["MailSystem", "TestSupport"]),
+        .testTarget(name: "MailCoreTests", dependencies: ["MailCore", "TestSupport"]),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"]),
-        .testTarget(name: "MaildirTests", dependencies: ["Maildir"]),
+        .testTarget(name: "MaildirTests", dependencies: ["Maildir", "TestSupport"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailQueueClient", "MailSystem"]),
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery"]),
-        .testTarget(name: "MaildirReaderTests", dependencies: ["Maildir", "MailSystem"]),
+        .testTarget(name: "MaildirReaderTests", dependencies: ["Maildir", "MailSystem", "TestSupport"]),
         .testTarget(name: "MailNetTests", dependencies: ["MailNet", "TestSupport"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth", "MailCore", "MailCodec"]),
         .testTarget(name: "MailAuthServerTests", dependencies: ["MailAuthServer", "MailAuth", "MailSystem", "MailCodec"]),
