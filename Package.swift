@@ -71,10 +71,10 @@ let package = Package(
         .target(name: "Sieve", dependencies: ["MailMessage"]),
 
         // Executables: one short entry file each.
-        .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore"]),
-        .executableTarget(name: "postamt-runner", dependencies: ["MailQueue"]),
-        .executableTarget(name: "postamt-local", dependencies: ["MailDelivery"]),
-        .executableTarget(name: "sendmail", dependencies: ["MailQueueClient"]),
+        .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore", "MailSystem", "MailCore"]),
+        .executableTarget(name: "postamt-runner", dependencies: ["MailQueue", "MailSystem", "MailCore"]),
+        .executableTarget(name: "postamt-local", dependencies: ["MailDelivery", "MailSystem", "MailCore"]),
+        .executableTarget(name: "sendmail", dependencies: ["MailQueueClient", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-auth", dependencies: ["MailAuthServer"]),
         .executableTarget(name: "postamt-listen", dependencies: ["MailNet", "MailSystem", "MailCore"]),
 
