@@ -142,7 +142,7 @@ let package = Package(
 
         .testTarget(name: "MailSystemTests", dependencies: ["MailSystem", "TestSupport"]),
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore", "TestSupport"]),
-        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"]),
+        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage", "TestSupport"]),
         .testTarget(name: "MaildirTests", dependencies: ["Maildir", "TestSupport"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailQueueClient", "MailSystem"]),
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery"]),
