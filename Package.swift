@@ -47,37 +47,42 @@ let package = Package(
         // Libraries: all the logic lives here, tests import them.
         .target(name: "MailSystem", dependencies: ["CSpawn"]),
         .target(name: "MailCore", dependencies: ["MailSystem"]),
+        // Base64, xtext and the SASL PLAIN/LOGIN exchange: a leaf, no dependencies.
+        .target(name: "MailCodec"),
         .target(name: "MailMessage"),
         .target(name: "Maildir", dependencies: ["MailSystem", "MailCore"]),
-        .target(name: "MailQueueStore", dependencies: ["MailSystem", "MailCore"]),
-        .target(name: "MailQueue", dependencies: ["MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
-        .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueue", "Sieve", "IMAPProtocol"]),
+        .target(name: "MailQueueStore", dependencies: ["MailSystem", "MailCore", "MailCodec"]),
+        // The queue's client side (injection, sendmail's command line, listing, the trigger):
+        // what smtpd, sendmail and postamt-local link, without the runner and its spawner.
+        .target(name: "MailQueueClient", dependencies: ["MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
+        .target(name: "MailQueue", dependencies: ["MailQueueClient", "MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
+        .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueueClient", "Sieve", "IMAPProtocol"]),
         // TLS over file descriptors, line reading with limits, DNS through libresolv.
         .target(name: "MailNet", dependencies: ["COpenSSL", "CResolv"]),
         // Password checks: the client side (no PAM) and the server side (only postamt-auth).
-        .target(name: "MailAuth", dependencies: ["MailSystem", "MailCore"]),
-        .target(name: "MailAuthServer", dependencies: ["MailAuth", "MailSystem", "MailCore", "CPAM", "CCrypt"]),
+        .target(name: "MailAuth", dependencies: ["MailSystem", "MailCore", "MailCodec"]),
+        .target(name: "MailAuthServer", dependencies: ["MailAuth", "MailSystem", "MailCore", "CPAM", "CCrypt", "MailCodec"]),
         // Protocol engines: bytes in, bytes out, no I/O.
-        .target(name: "SMTPProtocol"),
-        .target(name: "POP3Protocol"),
+        .target(name: "SMTPProtocol", dependencies: ["MailCodec"]),
+        .target(name: "POP3Protocol", dependencies: ["MailCodec"]),
         .target(name: "IMAPProtocol"),
         .target(name: "SpamFilter", dependencies: ["MailMessage"]),
         // Sieve (RFC 5228 and extensions): parser, compiled scripts, interpreter; no I/O.
         .target(name: "Sieve", dependencies: ["MailMessage"]),
 
         // Executables: one short entry file each.
-        .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore"]),
-        .executableTarget(name: "postamt-runner", dependencies: ["MailQueue"]),
-        .executableTarget(name: "postamt-local", dependencies: ["MailDelivery"]),
-        .executableTarget(name: "sendmail", dependencies: ["MailQueue", "MailMessage"]),
+        .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore", "MailSystem", "MailCore"]),
+        .executableTarget(name: "postamt-runner", dependencies: ["MailQueue", "MailSystem", "MailCore"]),
+        .executableTarget(name: "postamt-local", dependencies: ["MailDelivery", "MailSystem", "MailCore"]),
+        .executableTarget(name: "sendmail", dependencies: ["MailQueueClient", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-auth", dependencies: ["MailAuthServer"]),
         .executableTarget(name: "postamt-listen", dependencies: ["MailNet", "MailSystem", "MailCore"]),
 
         // -- smtp targets --
         // The SMTP daemon's host side: I/O, TLS, timers, the queue hand-off, the auth client.
-        .target(name: "SMTPServer", dependencies: ["SMTPProtocol", "MailNet", "MailAuth", "MailQueue", "MailCore", "MailMessage", "MailSystem"]),
+        .target(name: "SMTPServer", dependencies: ["SMTPProtocol", "MailNet", "MailAuth", "MailQueueClient", "MailCore", "MailMessage", "MailSystem"]),
         .executableTarget(name: "postamt-smtpd", dependencies: ["SMTPServer"]),
-        .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "SMTPProtocol", "MailCore", "MailNet", "MailSystem"]),
+        .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "SMTPProtocol", "MailCore", "MailNet", "MailSystem", "TestSupport"]),
 
         // -- pop3 targets --
         // The login plumbing imapd and pop3d share: TLS, postamt-auth, becoming the user, the session loop.
@@ -88,69 +93,78 @@ let package = Package(
 
         // -- imap targets --
         // The IMAP session engine over Maildir: parsed commands in, response bytes out, no sockets.
-        .target(name: "IMAPServer", dependencies: ["IMAPProtocol", "Maildir", "MailMessage", "MailSystem"]),
+        .target(name: "IMAPServer", dependencies: ["IMAPProtocol", "Maildir", "MailMessage", "MailSystem", "MailCodec"]),
         // postamt-imapd on MailLogin (TLS, postamt-auth, becoming the user, timeouts); IDLE on inotify.
         .target(name: "IMAPDaemon", dependencies: ["IMAPServer", "MailLogin", "MailNet", "MailSystem", "MailCore", "CZlib"]),
         .executableTarget(name: "postamt-imapd", dependencies: ["IMAPDaemon"]),
-        .testTarget(name: "IMAPServerTests", dependencies: ["IMAPServer", "IMAPProtocol", "Maildir"]),
+        .testTarget(name: "IMAPServerTests", dependencies: ["IMAPServer", "IMAPProtocol"]),
 
         // -- remote targets --
-        // DKIM canonicalisation and signing (OpenSSL); the verifier can join this module.
-        .target(name: "MailDKIM", dependencies: ["COpenSSL", "SMTPProtocol"]),
+        // DKIM: canonicalisation, signing and verification (OpenSSL, mapped at first use).
+        .target(name: "MailDKIM", dependencies: ["COpenSSL", "MailCodec", "MailMessage", "MailNet"]),
         // The SMTP client: MX routing, STARTTLS, smarthost AUTH, DKIM signing.
-        .target(name: "MailRemote", dependencies: ["MailNet", "MailCore", "MailSystem", "MailMessage", "SMTPProtocol", "MailDKIM", "MailQueueStore"]),
+        .target(name: "MailRemote", dependencies: ["MailNet", "MailCore", "MailSystem", "MailMessage", "SMTPProtocol", "MailDKIM", "MailQueueStore", "MailCodec"]),
         .executableTarget(name: "postamt-remote", dependencies: ["MailRemote"]),
-        .testTarget(name: "MailRemoteTests", dependencies: ["MailRemote", "MailDKIM", "MailNet", "SMTPProtocol"]),
+        .testTarget(name: "MailRemoteTests", dependencies: ["MailRemote", "MailDKIM", "MailNet", "TestSupport"]),
 
         // -- spam targets --
         // SPF, DKIM, DMARC, DNS lists, header rules, scoring and training around SpamFilter.
-        .target(name: "SpamCheck", dependencies: ["SpamFilter", "MailMessage", "MailNet", "MailCore", "MailSystem", "Maildir", "COpenSSL"]),
+        .target(name: "SpamCheck", dependencies: ["SpamFilter", "MailMessage", "MailNet", "MailCore", "MailSystem", "Maildir", "MailDKIM"]),
         // One process per message: a fully static executable starts in about half the CPU time
         // of one that loads libstdc++ and friends through ld.so (postamt-spamcheck(8), BUGS).
         .executableTarget(name: "postamt-spamcheck", dependencies: ["SpamCheck"],
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // The benchmark's bulk classifier (scripts/bench spam): not installed.
         .executableTarget(name: "spam-classify", dependencies: ["SpamFilter"]),
-        .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore"]),
+        .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore", "MailDKIM", "TestSupport"]),
 
         // -- sieve targets --
         // ManageSieve (RFC 5804): the engine (bytes in, bytes out) and the daemon on MailLogin.
-        .target(name: "ManageSieveProtocol", dependencies: ["Sieve", "MailAuth"]),
+        .target(name: "ManageSieveProtocol", dependencies: ["Sieve", "MailAuth", "MailCodec"]),
         .target(name: "ManageSieveServer", dependencies: ["ManageSieveProtocol", "Sieve", "MailLogin", "MailNet", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-managesieved", dependencies: ["ManageSieveServer"]),
-        .testTarget(name: "ManageSieveTests", dependencies: ["ManageSieveProtocol", "ManageSieveServer", "Sieve"]),
+        .testTarget(name: "ManageSieveTests", dependencies: ["ManageSieveProtocol", "ManageSieveServer"]),
 
         // -- webmail targets --
         // The HTTP/1.1 request parser, responses, forms and the HTML allow-list sanitizer: no I/O.
         .target(name: "WebmailProtocol"),
         // postamt-webmail on MailLogin (TLS, postamt-auth, becoming the user), Maildir and the
         // submission pipeline (smtpd_filters, postamt-queue).
-        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueue", "SMTPServer", "MailSystem", "MailCore", "COpenSSL", "MailRemote", "IMAPServer", "IMAPProtocol", "SMTPProtocol"]),
+        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueueClient", "SMTPServer", "MailSystem", "MailCore", "COpenSSL", "MailRemote", "IMAPServer", "IMAPProtocol", "SMTPProtocol"]),
         .executableTarget(name: "postamt-webmail", dependencies: ["WebmailServer"]),
         .testTarget(name: "WebmailProtocolTests", dependencies: ["WebmailProtocol"]),
-        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem", "MailCore", "Maildir"]),
+        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem", "MailCore", "Maildir", "TestSupport"]),
 
         .executableTarget(name: "postamt", dependencies: [
-            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve", "CZlib",
+            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve", "CZlib", "MailCodec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "MailSystemTests", dependencies: ["MailSystem"]),
-        .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
-        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"]),
-        .testTarget(name: "MaildirTests", dependencies: ["Maildir"]),
-        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue"]),
+        .testTarget(name: "MailSystemTests", dependencies: ["MailSystem", "TestSupport"]),
+        .testTarget(name: "MailCoreTests", dependencies: ["MailCore", "TestSupport"]),
+        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage", "TestSupport"]),
+        .testTarget(name: "MaildirTests", dependencies: ["Maildir", "TestSupport"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailQueueClient", "MailSystem"]),
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery"]),
-        .testTarget(name: "MaildirReaderTests", dependencies: ["Maildir", "MailSystem"]),
-        .testTarget(name: "MailNetTests", dependencies: ["MailNet"]),
-        .testTarget(name: "MailAuthTests", dependencies: ["MailAuth", "MailCore"]),
-        .testTarget(name: "MailAuthServerTests", dependencies: ["MailAuthServer", "MailAuth", "MailSystem"]),
-        .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"]),
+        .testTarget(name: "MaildirReaderTests", dependencies: ["Maildir", "MailSystem", "TestSupport"]),
+        .testTarget(name: "MailNetTests", dependencies: ["MailNet", "TestSupport"]),
+        .testTarget(name: "MailAuthTests", dependencies: ["MailAuth", "MailCore", "MailCodec"]),
+        .testTarget(name: "MailAuthServerTests", dependencies: ["MailAuthServer", "MailAuth", "MailSystem", "MailCodec"]),
+        .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol", "MailCodec", "TestSupport"]),
         .testTarget(name: "POP3ProtocolTests", dependencies: ["POP3Protocol"]),
-        .testTarget(name: "IMAPProtocolTests", dependencies: ["IMAPProtocol"]),
-        .testTarget(name: "SpamFilterTests", dependencies: ["SpamFilter"]),
-        .testTarget(name: "SieveTests", dependencies: ["Sieve", "MailMessage"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["MailCore", "MailSystem"]),
+        .testTarget(name: "IMAPProtocolTests", dependencies: ["IMAPProtocol", "TestSupport"]),
+        .testTarget(name: "SpamFilterTests", dependencies: ["SpamFilter", "TestSupport"]),
+        .testTarget(name: "SieveTests", dependencies: ["Sieve"]),
+        .testTarget(name: "IntegrationTests"),
+        .testTarget(name: "MailCodecTests", dependencies: ["MailCodec"]),
+        // Helpers shared by test targets only (seeded generators, …); no executable links it.
+        .target(name: "TestSupport", dependencies: ["MailNet"], path: "Tests/TestSupport", exclude: ["README.md"]),
+        // Bounded fuzzers, one per parser (scripts/test runs each for a few seconds); not installed.
+        .executableTarget(name: "fuzz-smtp", dependencies: ["SMTPProtocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-smtp"),
+        .executableTarget(name: "fuzz-imap", dependencies: ["IMAPProtocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-imap"),
+        .executableTarget(name: "fuzz-pop3", dependencies: ["POP3Protocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-pop3"),
+        .executableTarget(name: "fuzz-mime", dependencies: ["MailMessage", "TestSupport"], path: "Tests/Fuzzers/fuzz-mime"),
+        .executableTarget(name: "fuzz-http", dependencies: ["WebmailProtocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-http"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,4 +1,5 @@
 import IMAPProtocol
+import MailCodec
 import MailMessage
 
 extension IMAPSession {
@@ -16,7 +17,7 @@ extension IMAPSession {
         if let initialResponse {
             continueAuthentication(initialResponse)
         } else if mechanism == "LOGIN" {
-            out.continuation(base64Challenge: Array(Base64Decoder.encode(Array("Username:".utf8)).utf8))
+            out.continuation(base64Challenge: Array(SASLExchange.userChallenge.utf8))
         } else {
             out.continuation(base64Challenge: [])
         }
@@ -24,47 +25,31 @@ extension IMAPSession {
 
     func continueAuthentication(_ line: [UInt8]) {
         guard let pending = pendingAuthentication else { reader.mode = .command; return }
-        if line == [UInt8(ascii: "*")] {
+        // The shared exchange (MailCodec), resumed from what pendingAuthentication keeps.
+        var exchange = SASLExchange(mechanism: pending.mechanism, decoding: .lenient, user: pending.user)
+        switch exchange?.respond(line[...]) ?? .failed(.malformed) {
+        case .user(let name):
+            pendingAuthentication = (pending.tag, pending.mechanism, name)
+            out.continuation(base64Challenge: Array(SASLExchange.passwordChallenge.utf8))
+        case .credentials(let authorization, let user, let password):
             pendingAuthentication = nil
             reader.mode = .command
-            // RFC 9051 §6.2.2: the client's "*" is answered BAD, but it is no invalid command.
-            return out.tagged(pending.tag, .bad, "Authentication cancelled")
-        }
-        let decoded: [UInt8]
-        if line == [UInt8(ascii: "=")] { decoded = [] } else {
-            guard line.allSatisfy({ IMAPSession.isBase64($0) }) else {
-                pendingAuthentication = nil
-                reader.mode = .command
-                return bad(pending.tag, "Invalid base64")
-            }
-            decoded = Base64Decoder.decode(line)
-        }
-        switch pending.mechanism {
-        case "LOGIN":
-            if pending.user == nil {
-                pendingAuthentication = (pending.tag, pending.mechanism, decoded)
-                out.continuation(base64Challenge: Array(Base64Decoder.encode(Array("Password:".utf8)).utf8))
-                return
-            }
-            pendingAuthentication = nil
-            reader.mode = .command
-            finishLogin(tag: pending.tag, user: pending.user!, password: decoded)
-        default:
-            pendingAuthentication = nil
-            reader.mode = .command
-            // authzid NUL authcid NUL passwd
-            let fields = decoded.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { return bad(pending.tag, "Malformed PLAIN response") }
-            if !fields[0].isEmpty && Array(fields[0]) != Array(fields[1]) {
+            if !authorization.isEmpty && authorization != user {
                 return no(pending.tag, code: .authorizationFailed, "Proxy authorization is not supported")
             }
-            finishLogin(tag: pending.tag, user: Array(fields[1]), password: Array(fields[2]))
+            finishLogin(tag: pending.tag, user: user, password: password)
+        case .failed(let failure):
+            pendingAuthentication = nil
+            reader.mode = .command
+            switch failure {
+            // RFC 9051 §6.2.2: the client's "*" is answered BAD, but it is no invalid command.
+            case .cancelled: out.tagged(pending.tag, .bad, "Authentication cancelled")
+            case .invalidBase64: bad(pending.tag, "Invalid base64")
+            case .malformed: bad(pending.tag, "Malformed PLAIN response")
+            }
+        case .challenge:
+            break // only `start` challenges; the engine sent the first one itself
         }
-    }
-
-    static func isBase64(_ byte: UInt8) -> Bool {
-        (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || (byte >= 48 && byte <= 57)
-            || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "=")
     }
 
     func finishLogin(tag: String, user userBytes: [UInt8], password: [UInt8]) {

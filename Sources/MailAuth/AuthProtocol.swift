@@ -1,3 +1,4 @@
+import MailCodec
 /// The line protocol between Postamt's servers (smtpd, imapd, pop3d) and `postamt-auth serve`,
 /// documented in postamt-auth(8). One request per line, one answer per request:
 ///

@@ -1,4 +1,5 @@
 import MailAuth
+import MailCodec
 
 /// The limits of `AuthThrottle`, from the `auth_throttle_*` settings (postamt.conf(5)).
 public struct AuthThrottlePolicy: Sendable, Equatable {

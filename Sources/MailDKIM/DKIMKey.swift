@@ -1,5 +1,5 @@
 import COpenSSL
-import SMTPProtocol
+import MailCodec
 
 /// A DKIM signing key (RSA or Ed25519) held by OpenSSL.
 public final class DKIMKey: @unchecked Sendable {

@@ -1,4 +1,4 @@
-import SMTPProtocol
+import MailCodec
 
 /// Signs messages with DKIM (RFC 6376): relaxed/relaxed, rsa-sha256 or ed25519-sha256
 /// (RFC 8463), the whole body (no l=), From: over-signed so nobody can add a second one.

@@ -34,7 +34,7 @@ extension LocalDelivery {
             _ = try MaildirFolders(root: Maildir(path: String(inbox.dropLast()))).specialFolder(folder)
             return nil
         } catch {
-            return .temporary("cannot create the folder \(junk): \(error) (#4.2.0)")
+            return .temporary("2.0", "cannot create the folder \(junk): \(error)")
         }
     }
 }

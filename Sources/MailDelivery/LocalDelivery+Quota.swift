@@ -19,7 +19,7 @@ extension LocalDelivery {
         guard target == root || target.hasPrefix("\(root)/.") else { return .success(nil) }
         switch QuotaTable.limit(for: user.name, configuration: configuration) {
         case .failure(let problem):
-            return .failure(.temporary("cannot tell \(user.name)'s quota: \(problem) (#4.3.5)"))
+            return .failure(.temporary("3.5", "cannot tell \(user.name)'s quota: \(problem)"))
         case .success(let limit):
             return .success(limit.isUnlimited ? nil : MaildirQuota(root: root, limit: limit))
         }
@@ -43,7 +43,7 @@ extension LocalDelivery {
         do {
             check = try quota.check(adding: Int64(size))
         } catch {
-            return .failure(.temporary("cannot read the quota of \(quota.root): \(error) (#4.3.0)"))
+            return .failure(.temporary("3.0", "cannot read the quota of \(quota.root): \(error)"))
         }
         let usage: QuotaUsage
         switch check {
@@ -53,9 +53,9 @@ extension LocalDelivery {
         let what = "mailbox full: \(usage.bytes) bytes in \(usage.messages) messages, limit \(quota.limit), message \(size) bytes"
         log.info("quota: \(request.user): \(what)")
         if configuration.string("quota_exceeded") == "bounce" {
-            return .failure(.init(.unavailable, "\(what) (#5.2.2)"))
+            return .failure(.permanent("2.2", "\(what)"))
         }
-        return .failure(.temporary("\(what) (#4.2.2)"))
+        return .failure(.temporary("2.2", "\(what)"))
     }
 
     /// After a delivery of `size` bytes onto `before`: counts it in maildirsize and, when it crossed one of

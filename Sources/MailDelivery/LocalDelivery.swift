@@ -3,18 +3,13 @@ import Glibc
 #endif
 import MailCore
 import MailMessage
-import MailQueue
+import MailQueueClient
 import MailSystem
 import Maildir
 
-/// What one postamt-local run achieved: its exit status (sysexits) and the one line it says.
-public struct DeliveryOutcome: Error, Equatable, CustomStringConvertible {
-    public let exit: SysExit
-    public let text: String
-    public init(_ exit: SysExit, _ text: String) { self.exit = exit; self.text = text }
-    public var description: String { text }
-    public static func temporary(_ text: String) -> DeliveryOutcome { .init(.tempFail, text) }
-}
+/// What one postamt-local run achieved: one MailStatus, from which its exit status
+/// (`sysExit`), its log line (`line`) and its result line (`resultLine`) are all derived.
+public typealias DeliveryOutcome = MailStatus
 
 /// The request postamt-local was given on its command line (postamt-local(8)).
 public struct DeliveryRequest: Sendable {
@@ -60,7 +55,7 @@ public struct LocalDelivery {
     public func deliver() -> DeliveryOutcome {
         if geteuid() == 0 {
             // Temporary: the administrator fixes the alias (or the caller) and the message waits.
-            return .temporary("refusing to deliver as root: run postamt-local as the recipient (#4.3.0)")
+            return .temporary("3.0", "refusing to deliver as root: run postamt-local as the recipient")
         }
         if let loop = loopCheck() { return loop }
         if let target = request.target {
@@ -81,14 +76,14 @@ public struct LocalDelivery {
             if field.isNamed("Delivered-To") {
                 hops += 1
                 if field.value.lowercasedASCII() == me {
-                    return .init(.dataError, "this message is looping: it already has my Delivered-To line (#5.4.6)")
+                    return .permanent("4.6", "this message is looping: it already has my Delivered-To line")
                 }
             } else if field.isNamed("Received") {
                 hops += 1
             }
         }
         if hops > configuration.count("hop_count_limit") {
-            return .init(.dataError, "too many hops (\(hops) Received:/Delivered-To: lines); looping? (#5.4.6)")
+            return .permanent("4.6", "too many hops (\(hops) Received:/Delivered-To: lines); looping?")
         }
         return nil
     }
@@ -110,7 +105,7 @@ public struct LocalDelivery {
             case .aliasCommand(let c, _): instructions.append(.program(c))
             case .aliasFile(let p, _): instructions.append(p.hasSuffix("/") ? .maildir(p) : .mbox(p))
             case .remote(let a): instructions.append(.forward(a))
-            case .unknown(let a, let why): return .init(.noUser, "\(a): \(why) (#5.1.1)")
+            case .unknown(let a, let why): return .permanent("1.1", "\(a): \(why)")
             }
         }
         return execute(instructions, user: SystemUser.current(), what: "alias \(request.user)")
@@ -120,7 +115,7 @@ public struct LocalDelivery {
         if target.hasPrefix("|") {
             return execute([.program(String(target.dropFirst()))], user: SystemUser.current(), what: "alias")
         }
-        guard target.hasPrefix("/") else { return .init(.usage, "-D takes |command or /path") }
+        guard target.hasPrefix("/") else { return .permanent("5.4", "-D takes |command or /path") }
         return execute([target.hasSuffix("/") ? .maildir(target) : .mbox(target)], user: SystemUser.current(), what: "alias")
     }
 
@@ -128,10 +123,10 @@ public struct LocalDelivery {
 
     func deliverToUser() -> DeliveryOutcome {
         guard let user = SystemUser.named(request.user) else {
-            return .init(.noUser, "no such user \(request.user) (#5.1.1)")
+            return .permanent("1.1", "no such user \(request.user)")
         }
         guard user.uid == geteuid() else {
-            return .temporary("postamt-local runs as uid \(geteuid()) but \(user.name) is uid \(user.uid): it must run as the recipient (#4.3.0)")
+            return .temporary("3.0", "postamt-local runs as uid \(geteuid()) but \(user.name) is uid \(user.uid): it must run as the recipient")
         }
         switch instructionsFor(user) {
         case .failure(let outcome): return outcome
@@ -158,20 +153,20 @@ public struct LocalDelivery {
             guard let st = FileIO.status(path) else { continue }
             // Like sendmail and Postfix: a delivery file someone else can change is not used.
             if st.st_uid != user.uid || st.st_mode & 0o022 != 0 {
-                return .failure(.temporary("\(path) is writable by others or not owned by \(user.name); not used (#4.7.0)"))
+                return .failure(.temporary("7.0", "\(path) is writable by others or not owned by \(user.name); not used"))
             }
             let text: String
             do {
                 guard let bytes = try FileIO.readFile(path, limit: 1 << 20) else { continue }
                 text = String(decoding: bytes, as: UTF8.self)
             } catch {
-                return .failure(.temporary("cannot read \(path): \(error) (#4.3.0)"))
+                return .failure(.temporary("3.0", "cannot read \(path): \(error)"))
             }
             let parsed = dotQmail ? DeliveryFile.parseDotQmail(text, home: user.home)
                                   : DeliveryFile.parseForward(text, home: user.home, user: user.name)
             switch parsed {
             case .failure(let p):
-                return .failure(.temporary("\(path): \(p.message) (#4.7.0)"))
+                return .failure(.temporary("7.0", "\(path): \(p.message)"))
             case .success(let list):
                 return .success((list.isEmpty ? [.defaultMailbox] : list, "~/\(name)"))
             }
@@ -224,8 +219,8 @@ public struct LocalDelivery {
             if let failure = forward(to: forwards) { return failure }
             done.append("forwarded to \(forwards.joined(separator: ", "))")
         }
-        if done.isEmpty { return .init(.ok, "delivered (\(what): nothing to do)") }
-        return .init(.ok, "delivered to \(done.joined(separator: "; "))")
+        if done.isEmpty { return .success("delivered (\(what): nothing to do)") }
+        return .success("delivered to \(done.joined(separator: "; "))")
     }
 
     func deliverToFile(_ path: String, maildir: Bool) -> DeliveryOutcome? {
@@ -242,9 +237,9 @@ public struct LocalDelivery {
                 if let admitted { quotaDelivered(admitted.quota, size: size, before: admitted.before) }
                 return nil
             } catch let e as SystemError where e.isOutOfSpace {
-                return .temporary("maildir \(path): disk full or over quota (#4.2.2)")
+                return .temporary("2.2", "maildir \(path): disk full or over quota")
             } catch {
-                return .temporary("maildir delivery to \(path) failed: \(error) (#4.2.0)")
+                return .temporary("2.0", "maildir delivery to \(path) failed: \(error)")
             }
         }
         return MboxDelivery.append(path: path, sender: request.sender, parts: parts)
@@ -273,25 +268,25 @@ public struct LocalDelivery {
             let result = try Spawn.run("/bin/sh", arguments: ["sh", "-c", command], environment: env,
                                        input: [deliveryHeaders, message], directory: directory,
                                        timeout: configuration.duration("command_time_limit"))
-            let said = QueueRunner.lastLine(result.output)
+            let said = ProgramOutput.lastLine(result.output)
             if result.timedOut {
-                return .failure(.temporary("command timed out after command_time_limit (#4.3.0)"))
+                return .failure(.temporary("3.0", "command timed out after command_time_limit"))
             }
             switch result.status {
             case .signaled(let s):
-                return .failure(.temporary("command killed by signal \(s) (#4.3.0)"))
+                return .failure(.temporary("3.0", "command killed by signal \(s)"))
             case .exited(let code):
                 switch DeliveryFile.programResult(exitCode: code) {
                 case .success: return .success
                 case .successStop: return .successStop
                 case .permanent:
-                    return .failure(.init(.unavailable, "command failed with exit \(code)\(said.isEmpty ? "" : ": \(said)") (#5.3.0)"))
+                    return .failure(.permanent("3.0", "command failed with exit \(code)\(said.isEmpty ? "" : ": \(said)")"))
                 case .temporary:
-                    return .failure(.temporary("command failed with exit \(code)\(said.isEmpty ? "" : ": \(said)") (#4.3.0)"))
+                    return .failure(.temporary("3.0", "command failed with exit \(code)\(said.isEmpty ? "" : ": \(said)")"))
                 }
             }
         } catch {
-            return .failure(.temporary("cannot run the command: \(error) (#4.3.0)"))
+            return .failure(.temporary("3.0", "cannot run the command: \(error)"))
         }
     }
 
@@ -304,15 +299,15 @@ public struct LocalDelivery {
             let outcome = QueueClient.inject(program: configuration.program("postamt-queue"),
                                              message: Array("Delivered-To: \(recipientAddress)\n".utf8) + (body ?? message),
                                              envelope: Envelope(sender: sender, recipients: rcpts),
-                                             environment: RunnerStartup.environment(configuration: configuration))
+                                             environment: QueueClient.environment(configuration: configuration))
             switch outcome {
             case .success: return nil
             case .failure(let why):
-                return why.hasPrefix("permanent") ? .init(.unavailable, "forwarding failed: \(why) (#5.3.0)")
-                                                  : .temporary("forwarding failed: \(why) (#4.3.0)")
+                // The class comes from postamt-queue's exit code (QueueClient), never from its text.
+                return .init(.init(why.disposition == .permanent ? .permanent : .temporary, 3, 0), "forwarding failed: \(why.text)")
             }
         } catch {
-            return .init(.dataError, "cannot forward: \(error) (#5.1.3)")
+            return .permanent("1.3", "cannot forward: \(error)")
         }
     }
 }

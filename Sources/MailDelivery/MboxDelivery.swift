@@ -10,13 +10,13 @@ import MailSystem
 public enum MboxDelivery {
     public static func append(path: String, sender: String, parts: [ArraySlice<UInt8>]) -> DeliveryOutcome? {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { return .temporary("cannot open \(path): \(SystemError.describe(errno)) (#4.2.0)") }
+        guard fd >= 0 else { return .temporary("2.0", "cannot open \(path): \(SystemError.describe(errno))") }
         let file = OwnedFD(adopting: fd)
         var lock = flock()
         lock.l_type = Int16(F_WRLCK)
         lock.l_whence = Int16(SEEK_SET)
         if fcntl(file.raw, F_SETLKW, &lock) != 0 {
-            return .temporary("cannot lock \(path): \(SystemError.describe(errno)) (#4.2.0)")
+            return .temporary("2.0", "cannot lock \(path): \(SystemError.describe(errno))")
         }
         var st = stat()
         fstat(file.raw, &st)
@@ -39,10 +39,10 @@ public enum MboxDelivery {
             return nil
         } catch let e as SystemError {
             _ = ftruncate(file.raw, oldSize)
-            return .temporary("cannot write \(path): \(e) (#4.2.\(e.isOutOfSpace ? 2 : 0))")
+            return .temporary(e.isOutOfSpace ? "2.2" : "2.0", "cannot write \(path): \(e)")
         } catch {
             _ = ftruncate(file.raw, oldSize)
-            return .temporary("cannot write \(path) (#4.2.0)")
+            return .temporary("2.0", "cannot write \(path)")
         }
     }
 

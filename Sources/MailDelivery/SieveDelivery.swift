@@ -4,7 +4,7 @@ import Glibc
 import IMAPProtocol
 import MailCore
 import MailMessage
-import MailQueue
+import MailQueueClient
 import MailSystem
 import Maildir
 import Sieve
@@ -101,7 +101,7 @@ extension LocalDelivery {
                 if !folders.exists(folder) {
                     if create || configuration.bool("sieve_fileinto_create") {
                         do { _ = try folders.specialFolder(folder) } catch {
-                            return .failure(.temporary("cannot create the folder \(folder): \(error) (#4.2.0)"))
+                            return .failure(.temporary("2.0", "cannot create the folder \(folder): \(error)"))
                         }
                     } else {
                         log.warning("sieve: fileinto \"\(mailbox)\": no such folder; into INBOX", id: request.queueID)
@@ -123,7 +123,7 @@ extension LocalDelivery {
                     done.append("rejected (null sender: discarded)")
                     continue
                 }
-                return .failure(.init(.unavailable, "rejected by the recipient's Sieve filter: \(text) (#5.7.1)"))
+                return .failure(.permanent("7.1", "rejected by the recipient's Sieve filter: \(text)"))
             case .vacation(let reply):
                 if let note = sendVacation(reply, database: database) { done.append(note) }
             }
@@ -152,9 +152,9 @@ extension LocalDelivery {
         do {
             name = try maildir.deliver(parts)
         } catch let e as SystemError where e.isOutOfSpace {
-            return .temporary("maildir \(path): disk full or over quota (#4.2.2)")
+            return .temporary("2.2", "maildir \(path): disk full or over quota")
         } catch {
-            return .temporary("maildir delivery to \(path) failed: \(error) (#4.2.0)")
+            return .temporary("2.0", "maildir delivery to \(path) failed: \(error)")
         }
         let letters = SieveFolders.flagLetters(flags, folderPath: maildir.path)
         guard !letters.isEmpty else { return nil }
@@ -201,7 +201,7 @@ extension LocalDelivery {
             let rcpt = try EnvelopeAddress(reply.to, lengthLimit: 4096)
             let outcome = QueueClient.inject(program: configuration.program("postamt-queue"), message: Array(text.utf8),
                                              envelope: Envelope(sender: try EnvelopeAddress("", allowEmpty: true, lengthLimit: 16), recipients: [rcpt]),
-                                             environment: RunnerStartup.environment(configuration: configuration))
+                                             environment: QueueClient.environment(configuration: configuration))
             if case .failure(let why) = outcome {
                 log.warning("sieve: vacation reply to <\(reply.to)> not queued: \(why)", id: request.queueID)
                 return nil

@@ -57,56 +57,25 @@ public enum Bounce {
                                failed: [Failed], originalHeaders: [UInt8], now: Int64 = Clock.seconds(),
                                postmasterNotice: Bool = false, envelopeID: String? = nil,
                                returnedMessage: [UInt8]? = nil, success: Bool = false) -> [UInt8] {
-        let boundary = "\(queueID).\(now)/\(hostname)"
-        var text = ""
-        text += "From: MAILER-DAEMON@\(hostname) (Mail Delivery System)\n"
-        text += "To: \(recipient)\n"
-        text += success ? "Subject: Successful Mail Delivery Report\n"
-            : postmasterNotice ? "Subject: Undeliverable mail notification (postmaster copy)\n"
-                                 : "Subject: Undelivered Mail Returned to Sender\n"
-        text += "Date: \(Clock.rfc5322Date(now))\n"
-        text += "Message-ID: <\(queueID).\(now).bounce@\(hostname)>\n"
-        text += "Auto-Submitted: auto-replied\n"
-        text += "MIME-Version: 1.0\n"
-        text += "Content-Type: multipart/report; report-type=delivery-status;\n\tboundary=\"\(boundary)\"\n"
-        text += "\nThis is a MIME-encapsulated message.\n\n"
-        text += "--\(boundary)\n"
-        text += "Content-Description: Notification\nContent-Type: text/plain; charset=utf-8\n\n"
-        text += "This is the mail system at host \(hostname).\n\n"
-        let relayed = failed.contains { $0.action == "relayed" }
-        text += success && relayed ? "Your message was delivered or passed on to the recipients below, as you\nasked (DSN NOTIFY=SUCCESS). Where the report says \"relayed\", the next mail\nsystem does not offer delivery notifications: no further report will come.\n\n"
-            : success ? "Your message was delivered to the recipients below, as you asked\n(DSN NOTIFY=SUCCESS).\n\n"
-            : "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients. The reasons are below.\n\n"
-        for f in failed {
-            text += "<\(f.final)>: \(f.reason)\n"
-        }
-        text += "\n--\(boundary)\n"
-        text += "Content-Description: Delivery report\nContent-Type: message/delivery-status\n\n"
-        // RFC 3464 §2.2: per-message fields.
-        if let envelopeID { text += "Original-Envelope-Id: \(DSNParameters.decodeXtext(envelopeID) ?? envelopeID)\n" }
-        text += "Reporting-MTA: dns; \(hostname)\n"
-        text += "X-Postamt-Queue-ID: \(queueID)\n"
-        text += "Arrival-Date: \(Clock.rfc5322Date(arrival))\n"
-        for f in failed {
-            // RFC 3464 §2.3: per-recipient fields.
-            text += "\nFinal-Recipient: rfc822; \(f.final)\n"
-            if let field = f.originalRecipientField { text += "Original-Recipient: \(field)\n" }
-            text += "Action: \(f.action ?? (success ? "delivered" : "failed"))\n"
-            text += "Status: \(success ? "2.0.0" : statusCode(in: f.reason))\n"
-            text += "Diagnostic-Code: X-Postamt; \(f.reason)\n"
-        }
-        text += "\n--\(boundary)\n"
-        if let returnedMessage {
-            text += "Content-Description: Undelivered Message\nContent-Type: message/rfc822\n\n"
-        } else {
-            text += success ? "Content-Description: Delivered Message Headers\nContent-Type: text/rfc822-headers\n\n"
-                            : "Content-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\n\n"
-        }
-        var bytes = Array(text.utf8)
-        bytes += returnedMessage ?? originalHeaders
-        if bytes.last != 0x0A { bytes.append(0x0A) }
-        bytes += Array("\n--\(boundary)--\n".utf8)
-        return bytes
+        let description = returnedMessage != nil ? "Undelivered Message"
+            : success ? "Delivered Message Headers" : "Undelivered Message Headers"
+        return DeliveryReport(
+            queueID: queueID, hostname: hostname, to: recipient,
+            subject: success ? "Successful Mail Delivery Report"
+                : postmasterNotice ? "Undeliverable mail notification (postmaster copy)" : "Undelivered Mail Returned to Sender",
+            idTag: "bounce", arrival: arrival, now: now, envelopeID: envelopeID,
+            explanation: success && failed.contains(where: { $0.action == "relayed" })
+                ? "Your message was delivered or passed on to the recipients below, as you\nasked (DSN NOTIFY=SUCCESS). Where the report says \"relayed\", the next mail\nsystem does not offer delivery notifications: no further report will come.\n\n"
+                : success ? "Your message was delivered to the recipients below, as you asked\n(DSN NOTIFY=SUCCESS).\n\n"
+                : "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients. The reasons are below.\n\n",
+            recipients: failed.map {
+                .init(final: $0.final, originalRecipient: $0.originalRecipientField,
+                      action: $0.action ?? (success ? "delivered" : "failed"),
+                      status: success ? "2.0.0" : statusCode(in: $0.reason), diagnostic: $0.reason)
+            },
+            returnedDescription: description,
+            returnedType: returnedMessage != nil ? "message/rfc822" : "text/rfc822-headers",
+            returned: returnedMessage ?? originalHeaders).message()
     }
 
     /// The header section of a message file (at most `limit` bytes of it).

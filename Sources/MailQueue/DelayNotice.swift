@@ -14,75 +14,23 @@ public enum DelayNotice {
     public static func message(queueID: String, hostname: String, to recipient: String, arrival: Int64,
                                delayed: [Delayed], originalHeaders: [UInt8], now: Int64 = Clock.seconds(),
                                retryUntil: Int64) -> [UInt8] {
-        let boundary = "\(queueID).\(now)/\(hostname)"
-        var text = "From: MAILER-DAEMON@\(hostname) (Mail Delivery System)\n"
-        text += "To: \(recipient)\n"
-        text += "Subject: Delayed Mail (still being retried)\n"
-        text += "Date: \(Clock.rfc5322Date(now))\n"
-        text += "Message-ID: <\(queueID).\(now).delay@\(hostname)>\n"
-        text += "Auto-Submitted: auto-replied\n"
-        text += "MIME-Version: 1.0\n"
-        text += "Content-Type: multipart/report; report-type=delivery-status;\n\tboundary=\"\(boundary)\"\n"
-        text += "\nThis is a MIME-encapsulated message.\n\n--\(boundary)\n"
-        text += "Content-Description: Notification\nContent-Type: text/plain; charset=utf-8\n\n"
-        text += "This is the mail system at host \(hostname).\n\n"
-        text += "Your message could not be delivered to some recipients yet. It stays\n"
-        text += "in the queue and is retried until \(Clock.rfc5322Date(retryUntil)).\n"
-        text += "You do not need to send it again.\n\n"
-        for d in delayed { text += "<\(d.recipient)>: \(d.reason)\n" }
-        text += "\n--\(boundary)\n"
-        text += "Content-Description: Delivery report\nContent-Type: message/delivery-status\n\n"
-        text += "Reporting-MTA: dns; \(hostname)\n"
-        text += "X-Postamt-Queue-ID: \(queueID)\n"
-        text += "Arrival-Date: \(Clock.rfc5322Date(arrival))\n"
-        for d in delayed {
-            text += "\nFinal-Recipient: rfc822; \(d.recipient)\n"
-            text += "Action: delayed\n"
-            text += "Status: \(Bounce.statusCode(in: d.reason, permanentDefault: "4.0.0").replacingFirstClass())\n"
-            text += "Diagnostic-Code: X-Postamt; \(d.reason)\n"
-            text += "Will-Retry-Until: \(Clock.rfc5322Date(retryUntil))\n"
-        }
-        text += "\n--\(boundary)\n"
-        text += "Content-Description: Message Headers\nContent-Type: text/rfc822-headers\n\n"
-        var bytes = Array(text.utf8)
-        bytes += originalHeaders
-        if bytes.last != 0x0A { bytes.append(0x0A) }
-        bytes += Array("\n--\(boundary)--\n".utf8)
-        return bytes
+        DeliveryReport(
+            queueID: queueID, hostname: hostname, to: recipient, subject: "Delayed Mail (still being retried)",
+            idTag: "delay", arrival: arrival, now: now,
+            explanation: "Your message could not be delivered to some recipients yet. It stays\n"
+                + "in the queue and is retried until \(Clock.rfc5322Date(retryUntil)).\n"
+                + "You do not need to send it again.\n\n",
+            recipients: delayed.map {
+                .init(final: $0.recipient, action: "delayed",
+                      status: Bounce.statusCode(in: $0.reason, permanentDefault: "4.0.0").replacingFirstClass(),
+                      diagnostic: $0.reason, willRetryUntil: retryUntil)
+            },
+            returnedDescription: "Message Headers", returnedType: "text/rfc822-headers",
+            returned: originalHeaders).message()
     }
 }
 
 extension String {
     /// A delay is never class 5: "5.1.1" from a retried reason becomes "4.1.1".
     func replacingFirstClass() -> String { hasPrefix("5.") ? "4" + dropFirst() : self }
-}
-
-extension QueueRunner {
-    /// Sends the sender one delay notice once the message is older than delay_warning_time
-    /// and still has recipients waiting for a retry. Never for bounces (null sender).
-    func warnIfDelayed(_ m: Message) {
-        let after = configuration.duration("delay_warning_time")
-        let now = Clock.seconds()
-        guard after > 0, !m.state.warned, !m.state.sender.isEmpty, m.state.sender != doubleBounceSender,
-              now - m.state.arrival >= after else { return }
-        // DSN: only recipients whose NOTIFY (if given) includes DELAY.
-        let delayed = m.state.recipients.filter { $0.status == .pending && $0.attempts > 0 && $0.wants("DELAY") }
-        guard !delayed.isEmpty else { return }
-        let bytes = DelayNotice.message(
-            queueID: m.state.id, hostname: configuration.hostname, to: m.state.sender, arrival: m.state.arrival,
-            delayed: delayed.map { DelayNotice.Delayed(recipient: $0.destination?.address ?? $0.original, reason: $0.reason) },
-            originalHeaders: Bounce.headers(ofMessageAt: layout.message(m.state.id)), now: now,
-            retryUntil: m.state.arrival + lifetime)
-        guard let sender = try? EnvelopeAddress("", allowEmpty: true, lengthLimit: 4096),
-              let recipient = try? EnvelopeAddress(m.state.sender, lengthLimit: 4096) else { return }
-        switch QueueClient.inject(program: configuration.program("postamt-queue"), message: bytes,
-                                  envelope: Envelope(sender: sender, recipients: [recipient]),
-                                  environment: notificationEnvironment(m)) {
-        case .success(let newID):
-            m.state.warned = true
-            log.info("sender delay notification: \(newID)", id: m.state.id)
-        case .failure(let why):
-            log.warning("cannot queue the delay notification: \(why); will retry", id: m.state.id)
-        }
-    }
 }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSpawn
 import MailCore
 import MailSystem
 
@@ -11,8 +10,9 @@ import MailSystem
 /// (qmail-lspawn's job) while the rest of the runner runs as mail_owner.
 public protocol DeliveryLauncher: AnyObject {
     /// Starts postamt-local as `user` with `arguments` (argv[0] included), stdin `messageFD`,
-    /// stdout and stderr `outputFD`.
-    func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32) throws -> pid_t
+    /// stdout and stderr `outputFD`, and `resultFD` as descriptor 3 with POSTAMT_RESULT_FD=3
+    /// (its result line, postamt-local(8)).
+    func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32, resultFD: Int32) throws -> pid_t
     func kill(_ pid: pid_t)
     /// A descriptor to include in poll(), readable when `finished()` may have news.
     var notificationFD: Int32? { get }
@@ -32,9 +32,9 @@ public final class DirectLauncher: DeliveryLauncher {
         self.environment = environment
     }
 
-    public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32) throws -> pid_t {
-        try Spawn.start(program, arguments: arguments, environment: environment,
-                        fds: [(0, messageFD), (1, outputFD), (2, outputFD)])
+    public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32, resultFD: Int32) throws -> pid_t {
+        try Spawn.start(program, arguments: arguments, environment: environment + [PrivilegedSpawner.resultVariable],
+                        fds: [(0, messageFD), (1, outputFD), (2, outputFD), (3, resultFD)])
     }
 
     public func kill(_ pid: pid_t) { Glibc.kill(pid, SIGKILL) }
@@ -61,25 +61,36 @@ public final class SpawnerClient: DeliveryLauncher {
 
     public init(socket: Int32) { self.socket = socket }
 
-    public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32) throws -> pid_t {
+    public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32, resultFD: Int32) throws -> pid_t {
         let request = (["spawn", user] + arguments).joined(separator: "\0")
-        var bytes = Array(request.utf8)
-        let fds: [Int32] = [messageFD, outputFD]
-        let rc = bytes.withUnsafeMutableBytes { b in fds.withUnsafeBufferPointer { f in
-            postamt_send_with_fds(socket, b.baseAddress, b.count, f.baseAddress, 2) } }
-        if rc != 0 { throw SystemError("send to spawner") }
+        guard DescriptorPassing.send(socket, Array(request.utf8), fds: [messageFD, outputFD, resultFD]) else {
+            throw SystemError("send to spawner")
+        }
         while true {
             guard let (fields, _) = try receive() else { throw SystemError("spawner closed", errno: EPIPE) }
             switch fields.first {
             case "pid": return pid_t(fields[1]) ?? -1
-            case "error": throw SpawnerError(text: fields.dropFirst().joined(separator: " "))
+            case "error": throw SpawnerError(fields: Array(fields.dropFirst()))
             case "exit": recordExit(fields)
-            default: throw SpawnerError(text: "unexpected spawner reply")
+            default: throw SpawnerError(status: .temporary("unexpected spawner reply"))
             }
         }
     }
 
-    struct SpawnerError: Error, CustomStringConvertible { let text: String; var description: String { text } }
+    /// A refusal of the spawner: `error\0x.y.z\0text`, so the runner bounces or defers from
+    /// the class, not from the text.
+    public struct SpawnerError: Error, CustomStringConvertible {
+        public let status: MailStatus
+        init(status: MailStatus) { self.status = status }
+        init(fields: [String]) {
+            if fields.count == 2, let code = EnhancedStatusCode(fields[0]) {
+                status = MailStatus(code, fields[1])
+            } else {
+                status = .temporary(fields.joined(separator: " "))
+            }
+        }
+        public var description: String { status.line }
+    }
 
     func recordExit(_ fields: [String]) {
         guard fields.count == 3, let pid = pid_t(fields[1]), let code = Int32(fields[2].dropFirst()) else { return }
@@ -91,20 +102,14 @@ public final class SpawnerClient: DeliveryLauncher {
             var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
             if poll(&p, 1, 0) <= 0 { return ([], []) }
         }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        var fds = [Int32](repeating: -1, count: 4)
-        var nfds: Int32 = 0
-        let n = buffer.withUnsafeMutableBytes { b in fds.withUnsafeMutableBufferPointer { f in
-            postamt_recv_with_fds(socket, b.baseAddress, b.count, f.baseAddress, 4, &nfds) } }
-        if n < 0 { throw SystemError("receive from spawner") }
-        if n == 0 { return nil }
-        let text = String(decoding: buffer[0..<n], as: UTF8.self)
-        return (text.split(separator: "\0", omittingEmptySubsequences: false).map(String.init), Array(fds[0..<Int(nfds)]))
+        guard let (bytes, fds) = DescriptorPassing.receive(socket, limit: 4096) else { throw SystemError("receive from spawner") }
+        if bytes.isEmpty { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
+        return (text.split(separator: "\0", omittingEmptySubsequences: false).map(String.init), fds)
     }
 
     public func kill(_ pid: pid_t) {
-        var bytes = Array("kill\0\(pid)".utf8)
-        _ = bytes.withUnsafeMutableBytes { postamt_send_with_fds(socket, $0.baseAddress, $0.count, nil, 0) }
+        _ = DescriptorPassing.send(socket, Array("kill\0\(pid)".utf8))
     }
 
     public var notificationFD: Int32? { socket }
@@ -128,6 +133,9 @@ public final class SpawnerClient: DeliveryLauncher {
 /// It runs only `program` (postamt-local from program_directory, never a path from the
 /// request), never as root, with a clean environment, in the user's home directory.
 public enum PrivilegedSpawner {
+    /// Where postamt-local writes its result line: descriptor 3 (postamt-local(8)).
+    static let resultVariable = "POSTAMT_RESULT_FD=3"
+
     public static func serve(socket: Int32, program: String, environment: [String], log: Log) -> Never {
         var children: Set<pid_t> = []
         while true {
@@ -147,32 +155,29 @@ public enum PrivilegedSpawner {
                 }
             }
             guard ready > 0 else { continue }
-            var buffer = [UInt8](repeating: 0, count: 8192)
-            var fds = [Int32](repeating: -1, count: 4)
-            var nfds: Int32 = 0
-            let n = buffer.withUnsafeMutableBytes { b in fds.withUnsafeMutableBufferPointer { f in
-                postamt_recv_with_fds(socket, b.baseAddress, b.count, f.baseAddress, 4, &nfds) } }
-            if n <= 0 {
-                if n < 0 && errno == EINTR { continue }
+            guard let (bytes, fds) = DescriptorPassing.receive(socket, limit: 8192) else {
+                if errno == EINTR { continue }
                 exit(0) // the runner is gone
             }
-            let fields = String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
-            defer { for i in 0..<Int(nfds) { close(fds[i]) } }
+            if bytes.isEmpty { exit(0) } // the runner is gone
+            let nfds = fds.count
+            let fields = String(decoding: bytes, as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+            defer { for fd in fds { close(fd) } }
             switch fields.first {
             case "spawn":
-                guard fields.count >= 3, nfds == 2 else { send(socket, "error\0bad request"); continue }
-                guard let user = SystemUser.named(fields[1]) else { send(socket, "error\0no such user \(fields[1]) (#5.1.1)"); continue }
-                guard user.uid != 0 else { send(socket, "error\0refusing to deliver as root (#5.7.1)"); continue }
+                guard fields.count >= 3, nfds == 3 else { refuse(socket, .temporary("bad request")); continue }
+                guard let user = SystemUser.named(fields[1]) else { refuse(socket, .permanent("1.1", "no such user \(fields[1])")); continue }
+                guard user.uid != 0 else { refuse(socket, .permanent("7.1", "refusing to deliver as root")); continue }
                 let home = FileIO.isDirectory(user.home) ? user.home : "/"
-                let env = environment + ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)"]
+                let env = environment + ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)", resultVariable]
                 do {
                     let pid = try Spawn.start(program, arguments: Array(fields[2...]), environment: env,
-                                              fds: [(0, fds[0]), (1, fds[1]), (2, fds[1])],
+                                              fds: [(0, fds[0]), (1, fds[1]), (2, fds[1]), (3, fds[2])],
                                               identity: SpawnIdentity(user: user), directory: home)
                     children.insert(pid)
                     send(socket, "pid\0\(pid)")
                 } catch {
-                    send(socket, "error\0\(error)")
+                    refuse(socket, .temporary("\(error)"))
                 }
             case "kill":
                 if fields.count == 2, let pid = pid_t(fields[1]), children.contains(pid) { kill(pid, SIGKILL) }
@@ -182,8 +187,11 @@ public enum PrivilegedSpawner {
         }
     }
 
+    static func refuse(_ socket: Int32, _ status: MailStatus) {
+        send(socket, "error\0\(status.code)\0\(status.text)")
+    }
+
     static func send(_ socket: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        _ = bytes.withUnsafeMutableBytes { postamt_send_with_fds(socket, $0.baseAddress, $0.count, nil, 0) }
+        _ = DescriptorPassing.send(socket, Array(text.utf8))
     }
 }

@@ -35,6 +35,8 @@ public final class QueueRunner {
         let id: String
         let index: Int
         let output: Int32
+        /// The read end of postamt-local's result pipe (its descriptor 3); -1 for a remote run.
+        var result: Int32 = -1
         var outputOpen = true
         var text: [UInt8] = []
         let started: Int64
@@ -454,24 +456,27 @@ public final class QueueRunner {
         do {
             let message = try FileIO.open(layout.message(m.state.id), O_RDONLY)
             let pipe = try Pipe()
-            let pid = try launcher.launch(user: user, arguments: args, messageFD: message.raw, outputFD: pipe.writeEnd.raw)
+            let results = try Pipe()
+            let pid = try launcher.launch(user: user, arguments: args, messageFD: message.raw, outputFD: pipe.writeEnd.raw,
+                                          resultFD: results.writeEnd.raw)
             let readEnd = pipe.keepReadEnd()
             _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
-            running[pid] = Running(id: m.state.id, index: index, output: readEnd, started: now, pid: pid)
+            running[pid] = Running(id: m.state.id, index: index, output: readEnd, result: results.keepReadEnd(),
+                                   started: now, pid: pid)
             m.inFlight += 1
             m.state.recipients[index].nextAttempt = -1
         } catch {
             m.state.recipients[index].attempts += 1
-            let text = "\(error)"
-            if text.contains("#5.") {
+            let status = (error as? SpawnerClient.SpawnerError)?.status ?? .temporary("\(error)")
+            if status.disposition == .permanent {
                 m.state.recipients[index].status = .failed
                 m.state.recipients[index].nextAttempt = 0
-                m.state.recipients[index].reason = text
-                log.info("to=<\(destination.address)>, relay=local, delay=\(now - m.state.arrival), status=bounced (\(text))", id: m.state.id)
+                m.state.recipients[index].reason = status.line
+                log.info("to=<\(destination.address)>, relay=local, delay=\(now - m.state.arrival), status=bounced (\(status.line))", id: m.state.id)
                 persist(m)
                 return
             }
-            defer_(m, index, reason: "cannot start the delivery agent: \(text) (#4.3.0)", now: now)
+            defer_(m, index, reason: "cannot start the delivery agent: \(status.text) (#\(status.code))", now: now)
             persist(m)
             timers.push(m.state.recipients[index].nextAttempt, m.state.id)
         }
@@ -517,10 +522,12 @@ public final class QueueRunner {
             finishRemote(remote, running: r)
             return
         }
+        // The result line on descriptor 3 (postamt-local(8), RESULT LINE): its class decides.
+        let reported = MailStatus(resultLine: ReportDescriptor.collect(r.result))
         guard let m = messages[r.id] else { return }
         m.inFlight -= 1
         let now = Clock.seconds()
-        var reason = Self.withoutLogPrefix(Self.lastLine(r.text))
+        var reason = reported?.line ?? ""
         var rs = m.state.recipients[r.index]
         rs.nextAttempt = 0
         m.state.recipients[r.index] = rs
@@ -529,8 +536,14 @@ public final class QueueRunner {
         var disposition: Disposition
         switch status {
         case .exited(let code):
-            disposition = SysExit.disposition(ofExitCode: code)
-            if reason.isEmpty { reason = "postamt-local \(status)" }
+            if let reported {
+                disposition = reported.disposition
+            } else {
+                // No result line (an agent that died before it could say): the exit code's class.
+                let fallback = MailStatus.ofSysExit(code, text: "postamt-local \(status) without a result line")
+                disposition = fallback.disposition
+                reason = fallback.line
+            }
         case .signaled(let s):
             disposition = .temporary
             reason = "delivery agent killed by signal \(s) (#4.3.0)"
@@ -569,26 +582,6 @@ public final class QueueRunner {
         warnIfDelayed(m)
         persist(m)
         if m.inFlight == 0 { finishRound(m) }
-    }
-
-    /// "postamt/local[42]: ID: text" → "text": the agent's log prefix is noise in a result.
-    static func withoutLogPrefix(_ line: String) -> String {
-        guard line.hasPrefix("postamt/local["), let close = line.firstIndex(of: "]") else { return line }
-        var rest = line[line.index(after: close)...]
-        if rest.hasPrefix(": ") { rest = rest.dropFirst(2) }
-        if let colon = rest.firstRange(of: ": "), QueueLayout.isValidID(String(rest[..<colon.lowerBound])) {
-            rest = rest[colon.upperBound...]
-        }
-        return String(rest)
-    }
-
-    /// The last non-empty line of a program's output: its result text.
-    public static func lastLine(_ bytes: [UInt8]) -> String {
-        let text = String(decoding: bytes, as: UTF8.self)
-        let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
-        var line = lines.last ?? ""
-        if line.count > 500 { line = String(line.prefix(500)) }
-        return line
     }
 
     func persist(_ m: Message) {

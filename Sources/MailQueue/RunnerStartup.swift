@@ -13,9 +13,7 @@ public enum RunnerStartup {
     }
 
     public static func environment(configuration: Configuration) -> [String] {
-        var env = ["PATH=/usr/local/bin:/usr/bin:/bin"]
-        if !configuration.root.isEmpty { env.append("POSTAMT_ROOT=\(configuration.root)") }
-        return env
+        QueueClient.environment(configuration: configuration)
     }
 
     public static func makeRunner(configuration: Configuration, log: Log) throws -> QueueRunner {

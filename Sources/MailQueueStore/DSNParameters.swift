@@ -1,3 +1,4 @@
+import MailCodec
 /// DSN parameters (RFC 3461) of one queued message: what postamt-smtpd received in MAIL and
 /// RCPT and passed in POSTAMT_DSN / POSTAMT_DSN_RCPT (postamt-smtpd(8)). Kept in their wire
 /// form (xtext), validated strictly: a value here cannot hold spaces or line ends.
@@ -95,26 +96,12 @@ public struct DSNParameters: Equatable, Sendable {
         return isXtext(String(value[value.index(after: semi)...]), limit: 500)
     }
 
-    /// RFC 3461 §4: xchar is 33–126 except "+" and "="; "+" is followed by two upper-case hex digits.
+    /// RFC 3461 §4: xchar is 33–126 except "+" and "="; "+" is followed by two upper-case hex
+    /// digits (MailCodec's XText, the one copy).
     public static func isXtext(_ value: String, limit: Int) -> Bool {
         let b = Array(value.utf8)
-        guard !b.isEmpty, b.count <= limit else { return false }
-        var i = 0
-        while i < b.count {
-            let c = b[i]
-            if c == 0x2B {
-                guard i + 2 < b.count else { return false }
-                guard isUpperHex(b[i + 1]), isUpperHex(b[i + 2]) else { return false }
-                i += 3
-                continue
-            }
-            guard c >= 33, c <= 126, c != 0x3D else { return false }
-            i += 1
-        }
-        return true
+        return !b.isEmpty && b.count <= limit && XText.isValid(b)
     }
-
-    static func isUpperHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) }
 
     /// xtext decoded for a report field; nil when the result would hold control characters.
     public static func decodeXtext(_ value: String) -> String? {

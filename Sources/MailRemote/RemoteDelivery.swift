@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MailCodec
 import MailCore
 import MailDKIM
 import MailNet

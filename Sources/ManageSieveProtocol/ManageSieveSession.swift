@@ -1,4 +1,5 @@
 import MailAuth
+import MailCodec
 import Sieve
 
 /// ManageSieve (RFC 5804) as a state machine: bytes in, events out, no I/O. The host carries

@@ -1,3 +1,4 @@
+import MailCodec
 /// The POP3 server protocol engine for one connection (RFC 1939, CAPA RFC 2449, STLS RFC 2595,
 /// AUTH RFC 5034 with PLAIN and LOGIN): bytes in, events out, no I/O.
 ///
@@ -12,8 +13,7 @@ public final class POP3ServerSession {
     private var limits: POP3Limits { configuration.limits }
 
     private enum Phase { case authorization, transaction, awaitingTLS, closed }
-    private enum SASLStep { case plain, loginUser, loginPassword(user: String) }
-    private enum InputMode { case command, saslResponse(SASLStep), discardingLongLine }
+    private enum InputMode { case command, saslResponse(SASLExchange), discardingLongLine }
 
     private struct Transfer {
         let source: any POP3MessageSource
@@ -162,9 +162,9 @@ public final class POP3ServerSession {
             inputMode = .command
             return protocolError("-ERR Bare CR or NUL in command line", log: "bare CR or NUL in command line")
         }
-        if case .saslResponse(let step) = inputMode {
+        if case .saslResponse(var exchange) = inputMode {
             inputMode = .command
-            return handleSASLResponse(line, step: step)
+            return handleSASLStep(exchange.respond(line), exchange: exchange)
         }
         if phase == .authorization {
             commandsBeforeAuthentication += 1
@@ -268,49 +268,35 @@ public final class POP3ServerSession {
         }
         let mechanism = String(decoding: arguments[0].prefix(20).map(uppercasedASCII), as: UTF8.self)
         let initialResponse = arguments.count == 2 ? arguments[1] : nil
-        switch mechanism {
-        case "PLAIN":
-            guard let initialResponse else {
-                send("+ ")
-                inputMode = .saslResponse(.plain)
-                return
-            }
-            handleSASLResponse(initialResponse, step: .plain)
-        case "LOGIN":
-            guard let initialResponse else {
-                send("+ VXNlcm5hbWU6")
-                inputMode = .saslResponse(.loginUser)
-                return
-            }
-            handleSASLResponse(initialResponse, step: .loginUser)
-        default:
-            protocolError("-ERR Unsupported authentication mechanism", log: "AUTH with unknown mechanism")
+        guard var exchange = SASLExchange(mechanism: mechanism) else {
+            return protocolError("-ERR Unsupported authentication mechanism", log: "AUTH with unknown mechanism")
         }
+        handleSASLStep(exchange.start(initialResponse: initialResponse), exchange: exchange)
     }
 
-    private func handleSASLResponse(_ response: ArraySlice<UInt8>, step: SASLStep) {
-        if response.elementsEqual("*".utf8) {
-            log("auth cancelled by client")
-            return protocolError("-ERR Authentication cancelled", log: nil)
-        }
-        // RFC 5034 §4: "=" is an empty initial response.
-        guard let decoded = response.elementsEqual("=".utf8) ? [] : POP3Base64.decode(response) else {
-            return protocolError("-ERR Invalid base64 in SASL response", log: "auth failed: invalid base64")
-        }
+    /// One step of the shared SASL exchange (MailCodec), in POP3's words (RFC 5034 §4).
+    private func handleSASLStep(_ step: SASLExchange.Step, exchange: SASLExchange) {
+        let mechanism = exchange.mechanism.rawValue
         switch step {
-        case .plain:
-            let parts = decoded.split(separator: 0, omittingEmptySubsequences: false)
-            guard parts.count == 3 else { return protocolError("-ERR Malformed PLAIN response", log: "malformed PLAIN response") }
-            guard let user = validUserName(parts[1]), parts[0].isEmpty || parts[0].elementsEqual(parts[1]) else {
-                return authenticationFailed(user: nil, mechanism: "PLAIN")
+        case .challenge(let text):
+            send("+ " + text)
+            inputMode = .saslResponse(exchange)
+        case .failed(.cancelled):
+            log("auth cancelled by client")
+            protocolError("-ERR Authentication cancelled", log: nil)
+        case .failed(.invalidBase64):
+            protocolError("-ERR Invalid base64 in SASL response", log: "auth failed: invalid base64")
+        case .failed(.malformed):
+            protocolError("-ERR Malformed PLAIN response", log: "malformed PLAIN response")
+        case .user(let name):
+            guard validUserName(name[...]) != nil else { return authenticationFailed(user: nil, mechanism: mechanism) }
+            send("+ " + SASLExchange.passwordChallenge)
+            inputMode = .saslResponse(exchange)
+        case .credentials(let authorization, let name, let password):
+            guard let user = validUserName(name[...]), authorization.isEmpty || authorization == name else {
+                return authenticationFailed(user: nil, mechanism: mechanism)
             }
-            verify(user: user, password: Array(parts[2]), mechanism: "PLAIN")
-        case .loginUser:
-            guard let user = validUserName(decoded[...]) else { return authenticationFailed(user: nil, mechanism: "LOGIN") }
-            send("+ UGFzc3dvcmQ6")
-            inputMode = .saslResponse(.loginPassword(user: user))
-        case .loginPassword(let user):
-            verify(user: user, password: decoded, mechanism: "LOGIN")
+            verify(user: user, password: password, mechanism: mechanism)
         }
     }
 

@@ -1,3 +1,4 @@
+import MailCodec
 /// The SMTP server protocol engine for one connection: bytes in, events out, no I/O.
 ///
 /// Use: `start()` once for the greeting, then `feed(_:)` with every read (plaintext, or the
@@ -12,23 +13,17 @@
 /// executed after it (RFC 3207 §4.2); no event carries a password or SASL data.
 public final class SMTPServerSession {
     public let configuration: SMTPServerConfiguration
-    private let policy: any SMTPServerPolicy
-    private var limits: SMTPLimits { configuration.limits }
+    let policy: any SMTPServerPolicy
+    var limits: SMTPLimits { configuration.limits }
 
     /// What the engine knows about the session now.
-    public private(set) var facts: SMTPSessionFacts
+    public internal(set) var facts: SMTPSessionFacts
     /// The transaction being built by MAIL and RCPT, nil outside a transaction.
     public private(set) var envelope: SMTPEnvelope?
 
-    private enum SASLStep {
-        case plainResponse
-        case loginUser
-        case loginPassword(user: String)
-    }
-
-    private enum InputState {
+    enum InputState {
         case command
-        case saslResponse(SASLStep)
+        case saslResponse(SASLExchange)
         /// A line over the limit: dropped up to its LF, then answered once.
         case discardingLongLine
         case data
@@ -39,25 +34,25 @@ public final class SMTPServerSession {
         case closed
     }
 
-    private var state = InputState.command
-    private var input: [UInt8] = []
-    private var events: [SMTPServerEvent] = []
-    private var outgoing: [UInt8] = []
+    var state = InputState.command
+    var input: [UInt8] = []
+    var events: [SMTPServerEvent] = []
+    var outgoing: [UInt8] = []
     /// Log "too many recipients" once per transaction, not once per refused RCPT.
-    private var loggedTooManyRecipients = false
-    private var started = false
+    var loggedTooManyRecipients = false
+    var started = false
 
     /// True between messageBegin and messageEnd/messageAbort.
-    private var messageInProgress = false
+    var messageInProgress = false
     /// Set once a BDAT chunk was taken in this transaction (DATA is then out of order).
-    private var chunkingStarted = false
-    private var chunkOctets: UInt64 = 0
-    private var dataDecoder: DotStuffedDataDecoder
-    private var chunkDecoder: ChunkDataDecoder
+    var chunkingStarted = false
+    var chunkOctets: UInt64 = 0
+    var dataDecoder: DotStuffedDataDecoder
+    var chunkDecoder: ChunkDataDecoder
 
-    private var errorCount = 0
-    private var junkCommandCount = 0
-    private var authenticationFailures = 0
+    var errorCount = 0
+    var junkCommandCount = 0
+    var authenticationFailures = 0
 
     /// A session for one connection. For ``SMTPServerRole/smtps`` TLS counts as active from the
     /// start, with `connection.tls` as its parameters.
@@ -194,7 +189,7 @@ public final class SMTPServerSession {
 
     // MARK: - Input loop
 
-    private func processInput() {
+    func processInput() {
         var readIndex = 0
         defer {
             if readIndex >= input.count { input.removeAll(keepingCapacity: input.count <= 65536) } else if readIndex > 0 { input.removeFirst(readIndex) }
@@ -273,19 +268,19 @@ public final class SMTPServerSession {
     }
 
     /// `BDAT 0` needs no bytes to complete.
-    private var isChunkComplete: Bool {
+    var isChunkComplete: Bool {
         if case .chunk(let remaining, _, _, _, _) = state { return remaining == 0 }
         return false
     }
 
-    private func lineTooLong() {
+    func lineTooLong() {
         if case .saslResponse = state { log("auth aborted: response line too long") }
         state = .command
         replyError(500, "5.5.6", "Line too long (limit \(limits.maximumCommandLineLength) octets)", logText: "line too long")
     }
 
     /// One line up to (not including) its LF.
-    private func handleLine(_ rawLine: ArraySlice<UInt8>) {
+    func handleLine(_ rawLine: ArraySlice<UInt8>) {
         // RFC 5321 §2.3.8: lines end with CRLF, and CR or LF never appear alone.
         guard rawLine.last == 13 else {
             state = .command
@@ -298,9 +293,9 @@ public final class SMTPServerSession {
             replyError(500, "5.5.2", "Syntax error: bare CR or NUL in command line", logText: "bare CR or NUL in command line")
             return
         }
-        if case .saslResponse(let step) = state {
+        if case .saslResponse(var exchange) = state {
             state = .command
-            handleSASLResponse(line, step: step)
+            handleSASLStep(exchange.respond(line), exchange: exchange)
             return
         }
         handleCommand(line)
@@ -308,7 +303,7 @@ public final class SMTPServerSession {
 
     // MARK: - Commands
 
-    private func handleCommand(_ line: ArraySlice<UInt8>) {
+    func handleCommand(_ line: ArraySlice<UInt8>) {
         let space = line.firstIndex(of: UInt8(ascii: " ")) ?? line.endIndex
         let verb = String(decoding: line[line.startIndex..<space].prefix(16).map(asciiUppercased), as: UTF8.self)
         let argument = space < line.endIndex ? line[(space + 1)...] : line[line.endIndex...]
@@ -362,7 +357,7 @@ public final class SMTPServerSession {
         }
     }
 
-    private func handleHello(_ argument: ArraySlice<UInt8>, extended: Bool) {
+    func handleHello(_ argument: ArraySlice<UInt8>, extended: Bool) {
         guard countJunkCommand() else { return }
         let verb = extended ? "EHLO" : "HELO"
         let name = argument.split(separator: UInt8(ascii: " ")).first ?? []
@@ -389,13 +384,13 @@ public final class SMTPServerSession {
         send(SMTPReply(code: 250, lines: lines))
     }
 
-    private var authenticationAllowedNow: Bool {
+    var authenticationAllowedNow: Bool {
         configuration.offersAuthentication && (facts.tls != nil || configuration.allowsPlaintextAuthentication)
     }
 
-    private var relayAllowed: Bool { facts.trustedClient || facts.authenticatedUser != nil }
+    var relayAllowed: Bool { facts.trustedClient || facts.authenticatedUser != nil }
 
-    private func handleMail(_ argument: ArraySlice<UInt8>) {
+    func handleMail(_ argument: ArraySlice<UInt8>) {
         guard facts.heloName != nil else { return badSequence("Send HELO/EHLO first") }
         guard envelope == nil else { return badSequence("Sender already specified") }
         if configuration.requiresAuthentication && !relayAllowed {
@@ -486,7 +481,7 @@ public final class SMTPServerSession {
         send(SMTPReply(250, "2.1.0", "Ok"))
     }
 
-    private func handleRecipient(_ argument: ArraySlice<UInt8>) {
+    func handleRecipient(_ argument: ArraySlice<UInt8>) {
         guard var current = envelope else { return badSequence("Need MAIL before RCPT") }
         guard !chunkingStarted else { return badSequence("RCPT not allowed after BDAT") }
         guard let pathStart = afterKeyword("TO:", in: argument) else {
@@ -557,7 +552,7 @@ public final class SMTPServerSession {
         }
     }
 
-    private func handleData(_ argument: ArraySlice<UInt8>) {
+    func handleData(_ argument: ArraySlice<UInt8>) {
         guard let current = envelope else { return badSequence("Need MAIL command") }
         guard !chunkingStarted else { return badSequence("DATA not allowed after BDAT") }
         guard argument.isEmpty else { return syntaxError("Syntax: DATA") }
@@ -572,7 +567,7 @@ public final class SMTPServerSession {
         state = .data
     }
 
-    private func finishData() {
+    func finishData() {
         state = .command
         if let violation = dataDecoder.violation {
             rejectContent(violation)
@@ -585,7 +580,7 @@ public final class SMTPServerSession {
 
     /// BDAT chunk-size [SP "LAST"] (RFC 3030 §2). Once the size is known, the chunk is always
     /// read, even when refused, so its bytes are never taken for commands.
-    private func handleChunk(_ argument: ArraySlice<UInt8>) {
+    func handleChunk(_ argument: ArraySlice<UInt8>) {
         let words = argument.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
         guard (1...2).contains(words.count), !words[0].isEmpty, words[0].allSatisfy(isDigit),
               words.count == 1 || words[1].map(asciiUppercased).elementsEqual("LAST".utf8)
@@ -621,7 +616,7 @@ public final class SMTPServerSession {
         state = .chunk(remaining: size, size: size, last: last, rejection: rejection, countsAsError: countsAsError)
     }
 
-    private func finishChunk(size: UInt64, last: Bool, rejection: SMTPReply?, countsAsError: Bool) {
+    func finishChunk(size: UInt64, last: Bool, rejection: SMTPReply?, countsAsError: Bool) {
         state = .command
         if let rejection {
             if countsAsError {
@@ -649,7 +644,7 @@ public final class SMTPServerSession {
     }
 
     /// The reply at the end of refused content (after messageAbort was sent).
-    private func rejectContent(_ violation: SMTPContentViolation) {
+    func rejectContent(_ violation: SMTPContentViolation) {
         messageInProgress = false
         resetTransaction(abortReason: nil)
         switch violation {
@@ -667,7 +662,7 @@ public final class SMTPServerSession {
         }
     }
 
-    private func handleStartTLS(_ argument: ArraySlice<UInt8>) {
+    func handleStartTLS(_ argument: ArraySlice<UInt8>) {
         guard configuration.startTLSAvailable else {
             return replyError(502, "5.5.1", "STARTTLS not available", logText: "STARTTLS refused: not available")
         }
@@ -680,121 +675,10 @@ public final class SMTPServerSession {
         state = .awaitingTLS
     }
 
-    // MARK: - AUTH (RFC 4954, PLAIN RFC 4616, LOGIN)
-
-    private func handleAuth(_ argument: ArraySlice<UInt8>) {
-        guard configuration.offersAuthentication else {
-            return replyError(502, "5.5.1", "AUTH not available", logText: "AUTH refused: not offered")
-        }
-        guard facts.usedEHLO else { return badSequence("Send EHLO first") }
-        guard facts.tls != nil || configuration.allowsPlaintextAuthentication else {
-            // RFC 4954 §6.
-            return replyError(538, "5.7.11", "Encryption required for requested authentication mechanism",
-                              logText: "AUTH refused: no TLS")
-        }
-        guard facts.authenticatedUser == nil else { return badSequence("Already authenticated") }
-        guard envelope == nil else { return badSequence("AUTH not allowed during mail transaction") }
-        let words = argument.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-        guard (1...2).contains(words.count), !words[0].isEmpty, words.last?.isEmpty == false else {
-            return syntaxError("Syntax: AUTH mechanism [initial-response]")
-        }
-        let mechanism = String(decoding: words[0].prefix(20).map(asciiUppercased), as: UTF8.self)
-        let initialResponse = words.count == 2 ? words[1] : nil
-        switch mechanism {
-        case "PLAIN":
-            guard let initialResponse else {
-                send(SMTPReply(code: 334, lines: [""]))
-                state = .saslResponse(.plainResponse)
-                return
-            }
-            handleSASLResponse(initialResponse, step: .plainResponse)
-        case "LOGIN":
-            guard let initialResponse else {
-                send(SMTPReply(code: 334, lines: ["VXNlcm5hbWU6"]))  // "Username:"
-                state = .saslResponse(.loginUser)
-                return
-            }
-            handleSASLResponse(initialResponse, step: .loginUser)
-        default:
-            replyError(504, "5.5.4", "Unrecognized authentication type", logText: "AUTH with unknown mechanism")
-        }
-    }
-
-    private func handleSASLResponse(_ response: ArraySlice<UInt8>, step: SASLStep) {
-        if response.elementsEqual("*".utf8) {
-            log("auth cancelled by client")
-            return replyError(501, "5.0.0", "Authentication cancelled", logText: nil)
-        }
-        // RFC 4954 §4: "=" is an empty initial response.
-        let decoded: [UInt8]?
-        if response.elementsEqual("=".utf8) { decoded = [] } else { decoded = Base64.decode(response) }
-        guard let decoded else {
-            return replyError(501, "5.5.2", "Cannot decode response: invalid base64", logText: "auth failed: invalid base64")
-        }
-        switch step {
-        case .plainResponse:
-            // RFC 4616 §2: [authzid] NUL authcid NUL passwd.
-            let parts = decoded.split(separator: 0, omittingEmptySubsequences: false)
-            guard parts.count == 3 else {
-                return replyError(501, "5.5.2", "Malformed PLAIN response", logText: "auth failed: malformed PLAIN response")
-            }
-            guard let user = validUserName(parts[1]) else { return authenticationFailed(user: nil, mechanism: "PLAIN") }
-            // We do not support acting as another user: authzid must be empty or the same.
-            guard parts[0].isEmpty || parts[0].elementsEqual(parts[1]) else {
-                return authenticationFailed(user: user, mechanism: "PLAIN")
-            }
-            verify(user: user, password: Array(parts[2]), mechanism: "PLAIN")
-        case .loginUser:
-            guard let user = validUserName(decoded[...]) else { return authenticationFailed(user: nil, mechanism: "LOGIN") }
-            send(SMTPReply(code: 334, lines: ["UGFzc3dvcmQ6"]))  // "Password:"
-            state = .saslResponse(.loginPassword(user: user))
-        case .loginPassword(let user):
-            guard !decoded.contains(0) else { return authenticationFailed(user: user, mechanism: "LOGIN") }
-            verify(user: user, password: decoded, mechanism: "LOGIN")
-        }
-    }
-
-    private func verify(user: String, password: [UInt8], mechanism: String) {
-        // An empty password is never checked: some PAM stacks accept it (nullok).
-        guard !password.isEmpty else { return authenticationFailed(user: user, mechanism: mechanism) }
-        switch policy.authenticate(user: user, password: password, session: facts) {
-        case .success:
-            facts.authenticatedUser = user
-            log("auth ok user=\(user) mechanism=\(mechanism)")
-            send(SMTPReply(235, "2.7.0", "Authentication successful"))
-        case .failure:
-            authenticationFailed(user: user, mechanism: mechanism)
-        case .temporaryFailure:
-            log("auth temporary failure user=\(user) mechanism=\(mechanism)")
-            send(SMTPReply(454, "4.7.0", "Temporary authentication failure"))
-        }
-    }
-
-    private func authenticationFailed(user: String?, mechanism: String) {
-        authenticationFailures += 1
-        // Postfix's form, the client first (before the user name it chose), for fail2ban:
-        // "warning: unknown[192.0.2.7]: SASL PLAIN authentication failed: user=alice failures=1".
-        log("warning: \(peerDescription): SASL \(mechanism) authentication failed: user=\(user ?? "(invalid)") failures=\(authenticationFailures)")
-        emit(.delay(milliseconds: min(authenticationFailures * limits.authenticationFailureDelayMilliseconds,
-                                                limits.maximumDelayMilliseconds)))
-        send(SMTPReply(535, "5.7.8", "Authentication credentials invalid"))
-        if authenticationFailures >= limits.maximumAuthenticationFailures {
-            closeWith421("4.7.0", "Error: too many authentication failures")
-        }
-    }
-
-    /// A SASL user name: UTF-8, 1…255 octets, no control characters.
-    private func validUserName(_ bytes: ArraySlice<UInt8>) -> String? {
-        guard !bytes.isEmpty, bytes.count <= 255, let name = String(validating: bytes, as: UTF8.self),
-              !name.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
-        else { return nil }
-        return name
-    }
-
-    // MARK: - Parameters
+    // MARK: - Parameters (the grammar is SMTPParameters'; the replies are the session's)
 
     /// `*(SP esmtp-param)` after a path; nil (with a reply sent) when malformed.
-    private func parseParameters(_ bytes: ArraySlice<UInt8>) -> [(String, ArraySlice<UInt8>?)]? {
+    func parseParameters(_ bytes: ArraySlice<UInt8>) -> [(String, ArraySlice<UInt8>?)]? {
         guard !bytes.isEmpty else { return [] }
         guard bytes.first == UInt8(ascii: " ") else {
             syntaxError("Syntax: space required after the address")
@@ -804,67 +688,31 @@ public final class SMTPServerSession {
             replyError(555, "5.5.4", "Parameters need EHLO", logText: "parameters after HELO")
             return nil
         }
-        var result: [(String, ArraySlice<UInt8>?)] = []
-        for word in bytes.split(separator: UInt8(ascii: " ")) {
-            let equals = word.firstIndex(of: UInt8(ascii: "="))
-            let keyword = word[word.startIndex..<(equals ?? word.endIndex)]
-            // esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-"); esmtp-value = 1*(%d33-60 / %d62-126 / UTF-8)
-            guard let first = keyword.first, isLetDig(first), keyword.count <= 32,
-                  keyword.allSatisfy({ isLetDig($0) || $0 == UInt8(ascii: "-") })
-            else {
-                syntaxError("Syntax error in parameters")
-                return nil
-            }
-            var value: ArraySlice<UInt8>?
-            if let equals {
-                let text = word[(equals + 1)...]
-                guard !text.isEmpty, text.allSatisfy({ ($0 >= 33 && $0 != UInt8(ascii: "=") && $0 != 127) }) else {
-                    syntaxError("Syntax error in parameter value")
-                    return nil
-                }
-                value = text
-            }
-            result.append((String(decoding: keyword.map(asciiUppercased), as: UTF8.self), value))
+        switch SMTPParameters.parse(bytes) {
+        case .success(let parameters): return parameters
+        case .failure(.badKeyword):
+            syntaxError("Syntax error in parameters")
+            return nil
+        case .failure(.badValue):
+            syntaxError("Syntax error in parameter value")
+            return nil
         }
-        return result
     }
 
-    private func parseNotify(_ value: ArraySlice<UInt8>) -> SMTPDSNNotify? {
-        var notify: SMTPDSNNotify = []
-        for word in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-            switch String(decoding: word.map(asciiUppercased), as: UTF8.self) {
-            case "NEVER": notify.insert(.never)
-            case "SUCCESS": notify.insert(.success)
-            case "FAILURE": notify.insert(.failure)
-            case "DELAY": notify.insert(.delay)
-            default: return nil
-            }
-        }
-        // RFC 3461 §4.1: NEVER stands alone.
-        if notify.contains(.never) && notify != .never { return nil }
-        return notify
-    }
+    func parseNotify(_ value: ArraySlice<UInt8>) -> SMTPDSNNotify? { SMTPParameters.notify(value) }
 
-    /// The index after `keyword` (case-insensitive) and any spaces (RFC 5321 has none, but many
-    /// clients send "MAIL FROM: <a@b>").
-    private func afterKeyword(_ keyword: String, in argument: ArraySlice<UInt8>) -> Int? {
-        let expected = Array(keyword.utf8)
-        guard argument.count >= expected.count,
-              argument.prefix(expected.count).map(asciiUppercased).elementsEqual(expected)
-        else { return nil }
-        var index = argument.startIndex + expected.count
-        while index < argument.endIndex && argument[index] == UInt8(ascii: " ") { index += 1 }
-        return index
+    func afterKeyword(_ keyword: String, in argument: ArraySlice<UInt8>) -> Int? {
+        SMTPParameters.afterKeyword(keyword, in: argument)
     }
 
     // MARK: - Replies, counters, state
 
     /// Replies are collected here so that consecutive replies go out in one write.
-    private func send(_ reply: SMTPReply) {
+    func send(_ reply: SMTPReply) {
         outgoing += reply.wireBytes
     }
 
-    private func emit(_ event: SMTPServerEvent) {
+    func emit(_ event: SMTPServerEvent) {
         if !outgoing.isEmpty {
             events.append(.send(outgoing))
             outgoing.removeAll()
@@ -872,13 +720,13 @@ public final class SMTPServerSession {
         events.append(event)
     }
 
-    private func log(_ text: String) {
+    func log(_ text: String) {
         emit(.log(text))
     }
 
     /// Replies with an error, counting it: delay hints after ``SMTPLimits/errorsBeforeDelay``,
     /// and `421` once ``SMTPLimits/maximumErrors`` is reached.
-    private func replyError(_ code: Int, _ enhanced: String, _ text: String, logText: String?, countsAsError: Bool = true) {
+    func replyError(_ code: Int, _ enhanced: String, _ text: String, logText: String?, countsAsError: Bool = true) {
         // "refused:", not Postfix's "reject:", which log summarizers count as a refused message:
         // protocol errors are not (logReject writes those).
         if let logText { log("refused: \(logText) from \(peerDescription): \(code) \(enhanced)") }
@@ -900,14 +748,14 @@ public final class SMTPServerSession {
     /// A refusal in Postfix's shape, which pflogsumm counts as a rejection and fail2ban's
     /// postfix filter reads: `NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 550 5.1.1 <x@y>:
     /// Recipient address rejected: User unknown; from=<a@b> to=<x@y> proto=ESMTP helo=<client.example>`.
-    private func logReject(_ stage: String, _ code: Int, _ enhanced: String, _ text: String, sender: String, recipient: SMTPMailbox?) {
+    func logReject(_ stage: String, _ code: Int, _ enhanced: String, _ text: String, sender: String, recipient: SMTPMailbox?) {
         log("NOQUEUE: reject: \(stage) from \(peerDescription): \(code) \(enhanced) \(text); from=\(sender)"
             + "\(recipient.map { " to=<\($0.text)>" } ?? "") proto=\(facts.usedEHLO ? "ESMTP" : "SMTP") helo=<\(facts.heloName ?? "")>")
     }
 
     /// Refuses a MAIL or RCPT by policy (the policy's answer, relaying, an unknown user) with
     /// a Postfix-shaped log line.
-    private func rejectAtPolicy(_ stage: String, _ reply: SMTPReply, sender: String, recipient: SMTPMailbox?, countsAsError: Bool = true) {
+    func rejectAtPolicy(_ stage: String, _ reply: SMTPReply, sender: String, recipient: SMTPMailbox?, countsAsError: Bool = true) {
         var reply = reply
         if !(400..<600).contains(reply.code) { reply = SMTPReply(550, "5.7.1", reply.text) }
         reply.lines = reply.lines.map(sanitizedText)
@@ -920,15 +768,15 @@ public final class SMTPServerSession {
         }
     }
 
-    private func syntaxError(_ text: String) {
+    func syntaxError(_ text: String) {
         replyError(501, "5.5.4", text, logText: "syntax error (\(text))")
     }
 
-    private func badSequence(_ text: String) {
+    func badSequence(_ text: String) {
         replyError(503, "5.5.1", "Bad sequence of commands: \(text)", logText: "bad sequence (\(text))")
     }
 
-    private func pathError(_ error: SMTPPathError, enhanced: String, what: String) {
+    func pathError(_ error: SMTPPathError, enhanced: String, what: String) {
         switch error {
         case .syntax(let reason):
             replyError(501, enhanced, "Bad \(what) address syntax: \(reason)", logText: "bad \(what) address (\(reason))")
@@ -940,7 +788,7 @@ public final class SMTPServerSession {
     }
 
     /// Counts HELO/EHLO/NOOP/RSET/VRFY/EXPN/HELP; false (and 421 sent) beyond the limit.
-    private func countJunkCommand() -> Bool {
+    func countJunkCommand() -> Bool {
         junkCommandCount += 1
         guard junkCommandCount <= limits.maximumJunkCommands else {
             closeWith421("4.7.0", "Error: too many commands without mail")
@@ -949,7 +797,7 @@ public final class SMTPServerSession {
         return true
     }
 
-    private func resetTransaction(abortReason: SMTPMessageAbortReason?) {
+    func resetTransaction(abortReason: SMTPMessageAbortReason?) {
         if let abortReason { abortMessageIfNeeded(abortReason) }
         envelope = nil
         loggedTooManyRecipients = false
@@ -958,26 +806,26 @@ public final class SMTPServerSession {
         messageInProgress = false
     }
 
-    private func abortMessageIfNeeded(_ reason: SMTPMessageAbortReason) {
+    func abortMessageIfNeeded(_ reason: SMTPMessageAbortReason) {
         guard messageInProgress else { return }
         messageInProgress = false
         emit(.messageAbort(reason))
     }
 
-    private func closeWith421(_ enhanced: String, _ text: String, message reason: SMTPMessageAbortReason = .transactionReset) {
+    func closeWith421(_ enhanced: String, _ text: String, message reason: SMTPMessageAbortReason = .transactionReset) {
         abortMessageIfNeeded(reason)
         log("disconnect from \(peerDescription): 421 \(enhanced) \(text)")
         send(SMTPReply(421, enhanced, "\(configuration.hostname) \(text), closing connection"))
         close()
     }
 
-    private func close() {
+    func close() {
         resetTransaction(abortReason: nil)
         state = .closed
         emit(.close)
     }
 
-    private func takeEvents() -> [SMTPServerEvent] {
+    func takeEvents() -> [SMTPServerEvent] {
         if !outgoing.isEmpty {
             events.append(.send(outgoing))
             outgoing.removeAll()
@@ -986,7 +834,7 @@ public final class SMTPServerSession {
         return events
     }
 
-    private var peerDescription: String {
+    var peerDescription: String {
         "\(facts.peerReverseName.map { sanitizedToken($0, maximumLength: 255) } ?? "unknown")[\(sanitizedToken(facts.peerAddress, maximumLength: 64))]"
     }
 }

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import MailCore
-import MailQueue
+import MailQueueClient
 import MailSystem
 
 /// The way of one message from smtpd to the queue: `smtpd → filter₁ → … → filterₙ → queue`,

@@ -4,7 +4,7 @@ import Glibc
 import MailAuth
 import MailCore
 import MailNet
-import MailQueue
+import MailQueueClient
 import MailSystem
 import SMTPProtocol
 

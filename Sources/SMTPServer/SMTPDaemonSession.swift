@@ -4,7 +4,7 @@ import Glibc
 import MailCore
 import MailMessage
 import MailNet
-import MailQueue
+import MailQueueClient
 import MailSystem
 import SMTPProtocol
 

@@ -1,3 +1,4 @@
+import MailDKIM
 import MailNet
 
 /// DMARC results (RFC 7489 §11.2, RFC 8601 §2.7.6).

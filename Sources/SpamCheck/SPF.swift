@@ -1,7 +1,8 @@
+import MailDKIM
 import MailNet
 
 /// The DNS questions the authentication checks ask. `DNSResolver` answers them; tests may too.
-public protocol AuthDNS: AnyObject {
+public protocol AuthDNS: DKIMKeyLookup {
     func txt(_ name: String) -> DNSResult<TXTRecord>
     func a(_ name: String) -> DNSResult<IPAddress>
     func aaaa(_ name: String) -> DNSResult<IPAddress>

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MailDKIM
 import MailMessage
 import MailNet
 import SpamFilter

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import MailCore
 import MailMessage
-import MailQueue
+import MailQueueClient
 import MailSystem
 import Maildir
 import SMTPServer

@@ -8,14 +8,25 @@ import MailSystem
 
 let log = Log(program: "postamt-local")
 Signals.resetForProgramStart()
+// The runner's result descriptor (postamt-local(8), RESULT LINE), taken before anything is
+// opened; close-on-exec, so a delivery's |command cannot write a result of its own.
+let resultDescriptor = ReportDescriptor.fromEnvironment("POSTAMT_RESULT_FD")
 umask(0o077)
+var request = DeliveryRequest(user: "")
 
 func usage() -> Never {
-    log.error("usage: postamt-local [-n] [-f sender] [-a address] [-e extension] [-D target] [-q id] [--root dir] user")
-    exit(SysExit.usage.rawValue)
+    finish(.permanent("5.4", "usage: postamt-local [-n] [-f sender] [-a address] [-e extension] [-D target] [-q id] [--root dir] user"), early: true)
 }
 
-var request = DeliveryRequest(user: "")
+/// The end of every run: the result line (when the caller gave a descriptor), one line on
+/// stderr and the exit code, all three from `status`. `early`: before the delivery began
+/// (postamt-local(8), DIAGNOSTICS: "error: …", no id).
+func finish(_ status: MailStatus, early: Bool = false) -> Never {
+    ReportDescriptor.send(status.resultLine, to: resultDescriptor)
+    if early { log.error(status.line) } else { log.info(status.line, id: request.queueID) }
+    exit(status.sysExit.rawValue)
+}
+
 var rootArgument: String? = nil
 var args = Array(CommandLine.arguments.dropFirst())
 while let a = args.first, a.hasPrefix("-") {
@@ -45,8 +56,7 @@ let configuration: Configuration
 do {
     configuration = try Configuration.load(root: Configuration.installationRoot(argument: rootArgument))
 } catch {
-    log.error("cannot read the configuration: \(error)")
-    exit(SysExit.configuration.rawValue)
+    finish(.permanent("3.5", "cannot read the configuration: \(error)"), early: true)
 }
 
 let message: [UInt8]
@@ -54,14 +64,9 @@ do {
     message = try FileIO.readAll(0, limit: Int(configuration.size("message_size_limit")) + (1 << 20))
 } catch let e as SystemError where e.errno == EFBIG {
     // It will never fit: a permanent failure, not a retry for ever.
-    log.error("message is larger than message_size_limit (#5.3.4)")
-    exit(SysExit.dataError.rawValue)
+    finish(.permanent("3.4", "message is larger than message_size_limit"), early: true)
 } catch {
-    log.error("cannot read the message: \(error) (#4.3.0)")
-    exit(SysExit.tempFail.rawValue)
+    finish(.temporary("3.0", "cannot read the message: \(error)"), early: true)
 }
 
-let outcome = LocalDelivery(configuration: configuration, request: request, message: message, log: log).deliver()
-// One line on stderr: the runner takes it as the result text.
-log.info(outcome.text, id: request.queueID)
-exit(outcome.exit.rawValue)
+finish(LocalDelivery(configuration: configuration, request: request, message: message, log: log).deliver())

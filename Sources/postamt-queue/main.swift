@@ -14,6 +14,9 @@ for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 {
     let null = open("/dev/null", O_RDWR)
     if null != fd { _exit(QueueExit.readError.rawValue) }
 }
+// The caller's descriptor for the queue id (postamt-queue(8), QUEUE ID), taken before
+// anything is opened so that no file of ours can be mistaken for it.
+let idDescriptor = ReportDescriptor.fromEnvironment("POSTAMT_ID_FD")
 umask(0o027)
 // qmail-queue gives up after a day of waiting for its input: exit 52 (timeout).
 signal(SIGALRM) { _ in _exit(QueueExit.timeout.rawValue) }
@@ -36,8 +39,9 @@ do {
     let received = QueueInjector.receivedLine(peer: QueueInjector.peerFromEnvironment(mailOwner: configuration.string("mail_owner")),
                                               date: Clock.rfc5322Date())
     let mailOwner = configuration.string("mail_owner")
-    _ = try injector.inject(received: received, submitter: QueueInjector.submitter(mailOwner: mailOwner),
-                            dsn: QueueInjector.dsnFromEnvironment(mailOwner: mailOwner))
+    let id = try injector.inject(received: received, submitter: QueueInjector.submitter(mailOwner: mailOwner),
+                                 dsn: QueueInjector.dsnFromEnvironment(mailOwner: mailOwner))
+    ReportDescriptor.send("\(id)\n", to: idDescriptor)
     exit(0)
 } catch {
     log.error(error.reason)

@@ -1,6 +1,7 @@
 // postamt tlsrpt send: the daily TLS reports (RFC 8460 §5) to each policy domain's rua.
 import ArgumentParser
 import CZlib
+import MailCodec
 import MailCore
 import MailNet
 import MailQueue

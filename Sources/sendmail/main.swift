@@ -3,7 +3,7 @@
 import Glibc
 #endif
 import MailCore
-import MailQueue
+import MailQueueClient
 import MailSystem
 
 let log = Log(program: "sendmail")
@@ -12,6 +12,11 @@ Signals.resetForProgramStart()
 func fail(_ code: SysExit, _ text: String) -> Never {
     log.error(text)
     exit(code.rawValue)
+}
+
+/// A failure whose exit code comes from its status (MailStatus.sysExit).
+func fail(_ status: MailStatus) -> Never {
+    fail(status.sysExit, status.line)
 }
 
 let invokedAs = FileIO.baseName(CommandLine.arguments.first ?? "sendmail")
@@ -71,7 +76,7 @@ if options.sender != nil, !senderAddress.isEmpty, getuid() != 0,
                 log.warning("\(name) set sender to <\(senderAddress)> using -f, which \(name) does not own: \(ownership.reason)")
                 authenticationWarning = "X-Authentication-Warning: \(hostname): \(name) set sender to \(senderAddress) using -f\n"
             } else {
-                fail(.noPermission, "\(name) may not send as <\(senderAddress)>: \(ownership.reason) (#5.7.1)")
+                fail(.permanent("7.1", "\(name) may not send as <\(senderAddress)>: \(ownership.reason)"))
             }
         }
     }
@@ -119,5 +124,6 @@ case .success(let id):
     if getenv("POSTAMT_SENDMAIL_VERBOSE") != nil { log.info("queued as \(id)") }
     exit(0)
 case .failure(let why):
-    fail(why.hasPrefix("permanent") ? .dataError : .tempFail, "message not queued: \(why)")
+    // sendmail(1)'s documented split: 65 permanent, 75 temporary, from the class alone.
+    fail(why.disposition == .permanent ? .dataError : .tempFail, "message not queued: \(why)")
 }

@@ -180,6 +180,46 @@ struct LocalMailTests {
         #expect(r.stderr.contains("refusing to deliver as root") && r.stderr.contains("(#4.3.0)"), "\(r.stderr)")
     }
 
+    /// The typed report channels: postamt-local's result line on the descriptor named by
+    /// POSTAMT_RESULT_FD (class letter, enhanced code, text, agreeing with the exit code), and
+    /// postamt-queue's queue id on the descriptor named by POSTAMT_ID_FD. A descriptor that is
+    /// not open is ignored.
+    @Test func reportDescriptors() throws {
+        let system = try Installation()
+        let script = """
+        import os, subprocess, sys
+        prog, mode = sys.argv[1], sys.argv[2]
+        r, w = os.pipe()
+        env = dict(os.environ)
+        if mode == "local":
+            env["POSTAMT_RESULT_FD"] = str(w)
+            p = subprocess.run([prog, "nobody"], input=b"Subject: x\\n\\nx\\n", pass_fds=(w,), env=env, capture_output=True)
+        elif mode == "closed":
+            env["POSTAMT_RESULT_FD"] = "57"
+            p = subprocess.run([prog, "nobody"], input=b"Subject: x\\n\\nx\\n", env=env, capture_output=True)
+        else:
+            env["POSTAMT_ID_FD"] = str(w)
+            envelope = os.memfd_create("envelope")
+            os.write(envelope, b"Fsender@example.org\\0Troot@localhost\\0\\0")
+            os.lseek(envelope, 0, 0)
+            p = subprocess.run([prog], input=b"Subject: x\\n\\nx\\n", stdout=envelope, pass_fds=(w,), env=env, stderr=subprocess.PIPE)
+        os.close(w)
+        sys.stdout.write("%d\\n" % p.returncode)
+        sys.stdout.write(os.read(r, 8192).decode())
+        """
+        let local = try run("/usr/bin/python3", ["-c", script, "\(system.root)/bin/postamt-local", "local"], environment: system.environment)
+        #expect(local.stdout == "75\nZ 4.3.0 refusing to deliver as root: run postamt-local as the recipient\n", "\(local.stdout) \(local.stderr)")
+        let closed = try run("/usr/bin/python3", ["-c", script, "\(system.root)/bin/postamt-local", "closed"], environment: system.environment)
+        #expect(closed.stdout == "75\n", "\(closed.stdout) \(closed.stderr)")
+        // The runner creates the queue; stopped, it leaves the new message in incoming/.
+        try system.startRunner()
+        system.stopRunner()
+        let queue = try run("/usr/bin/python3", ["-c", script, "\(system.root)/bin/postamt-queue", "queue"], environment: system.environment)
+        let lines = queue.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2 && lines[0] == "0", "\(queue.stdout) \(queue.stderr)")
+        #expect(lines.count == 2 && system.queueFiles("incoming") == [lines[1]], "\(queue.stdout) \(system.queueFiles("incoming"))")
+    }
+
     @Test func queueAdministration() throws {
         let user = try TestUser()
         let system = try Installation()

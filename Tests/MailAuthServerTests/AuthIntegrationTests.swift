@@ -1,4 +1,5 @@
 import Foundation
+import MailCodec
 import Testing
 import MailAuth
 import MailSystem

@@ -1,3 +1,4 @@
+import MailCodec
 import Testing
 @testable import MailAuth
 

@@ -5,9 +5,7 @@ import MailSystem
 
 @Suite struct ConstantDatabaseTests {
     func temporaryDirectory() throws -> String {
-        var template = Array("/tmp/postamt-cdb-XXXXXX".utf8CString)
-        guard let dir = mkdtemp(&template) else { throw SystemError("mkdtemp") }
-        return String(cString: dir)
+        makeTemporaryDirectory(prefix: "postamt-cdb")
     }
 
     @Test func everyKeyIsFoundAndNoOtherOne() throws {
@@ -81,8 +79,7 @@ import MailSystem
     }
 
     @Test func compiledTableAnswersLikeTheText() throws {
-        var template = Array("/tmp/postamt-vt-XXXXXX".utf8CString)
-        let dir = String(cString: mkdtemp(&template)!)
+        let dir = makeTemporaryDirectory(prefix: "postamt-vt")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = "\(dir)/virtual"
         try FileIO.writeAtomically(path, Array("a@example.org alice\n@example.org bob, x@remote.example\n".utf8))
@@ -191,8 +188,7 @@ import MailSystem
 
 @Suite struct TableEditorTests {
     func editor(_ format: TableEditor.Format, _ text: String?) throws -> (TableEditor, String) {
-        var template = Array("/tmp/postamt-edit-XXXXXX".utf8CString)
-        let dir = String(cString: mkdtemp(&template)!)
+        let dir = makeTemporaryDirectory(prefix: "postamt-edit")
         let path = "\(dir)/table"
         if let text { try FileIO.writeAtomically(path, Array(text.utf8), mode: 0o640) }
         let check: (String) -> [ConfigProblem]

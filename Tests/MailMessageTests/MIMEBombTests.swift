@@ -145,17 +145,8 @@ import Testing
 }
 
 @Suite struct MIMEFuzzTests {
-    /// SplitMix64: a small deterministic generator, so failures reproduce.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// SplitMix64 (TestSupport): a small deterministic generator, so failures reproduce.
+    typealias Generator = SplitMix64
 
     static let pieces: [[UInt8]] = [
         "\r\n", "\n", "--", "--b", "--b--", ":", ";", "=", "?", "\"", "(", ")", "<", ">", "@", ",", " ", "\t",

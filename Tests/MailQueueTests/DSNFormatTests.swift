@@ -1,6 +1,7 @@
 import Testing
 import MailCore
 @testable import MailQueue
+@testable import MailQueueClient
 
 @Suite struct DSNFormatTests {
     func env() throws -> Envelope {

@@ -1,6 +1,8 @@
 import Testing
 import MailCore
+import MailSystem
 @testable import MailQueue
+@testable import MailQueueClient
 
 @Suite struct QueueFormatTests {
     @Test func envelopeFileRoundTrip() throws {
@@ -67,6 +69,63 @@ import MailCore
         #expect(text.contains("Auto-Submitted: auto-replied"))
     }
 
+    /// The one report writer (DeliveryReport) keeps the delay notice byte for byte.
+    @Test func delayNoticeSkeleton() {
+        let bytes = DelayNotice.message(queueID: "Q2", hostname: "mx.example", to: "s@x", arrival: 0,
+                                        delayed: [.init(recipient: "bob@y", reason: "450 5.2.1 mailbox busy")],
+                                        originalHeaders: Array("Subject: hi\n".utf8), now: 100, retryUntil: 200)
+        let d0 = MailSystem.Clock.rfc5322Date(0), d100 = MailSystem.Clock.rfc5322Date(100), d200 = MailSystem.Clock.rfc5322Date(200)
+        let expected = """
+        From: MAILER-DAEMON@mx.example (Mail Delivery System)
+        To: s@x
+        Subject: Delayed Mail (still being retried)
+        Date: \(d100)
+        Message-ID: <Q2.100.delay@mx.example>
+        Auto-Submitted: auto-replied
+        MIME-Version: 1.0
+        Content-Type: multipart/report; report-type=delivery-status;
+        \tboundary="Q2.100/mx.example"
+
+        This is a MIME-encapsulated message.
+
+        --Q2.100/mx.example
+        Content-Description: Notification
+        Content-Type: text/plain; charset=utf-8
+
+        This is the mail system at host mx.example.
+
+        Your message could not be delivered to some recipients yet. It stays
+        in the queue and is retried until \(d200).
+        You do not need to send it again.
+
+        <bob@y>: 450 5.2.1 mailbox busy
+
+        --Q2.100/mx.example
+        Content-Description: Delivery report
+        Content-Type: message/delivery-status
+
+        Reporting-MTA: dns; mx.example
+        X-Postamt-Queue-ID: Q2
+        Arrival-Date: \(d0)
+
+        Final-Recipient: rfc822; bob@y
+        Action: delayed
+        Status: 4.2.1
+        Diagnostic-Code: X-Postamt; 450 5.2.1 mailbox busy
+        Will-Retry-Until: \(d200)
+
+        --Q2.100/mx.example
+        Content-Description: Message Headers
+        Content-Type: text/rfc822-headers
+
+        Subject: hi
+
+        --Q2.100/mx.example--
+
+        """
+        #expect(String(decoding: bytes, as: UTF8.self) == expected)
+    }
+
     @Test func backoffHeap() {
         var h = MinHeap()
         for t in [5, 1, 9, 3, 7] as [Int64] { h.push(t, "m\(t)") }
@@ -75,14 +134,18 @@ import MailCore
         #expect(order == [1, 3, 5, 7, 9])
     }
 
-    @Test func logPrefixIsStripped() {
-        #expect(QueueRunner.withoutLogPrefix("postamt/local[42]: ABC12: delivered to maildir /x/") == "delivered to maildir /x/")
-        #expect(QueueRunner.withoutLogPrefix("plain text") == "plain text")
-        #expect(QueueClient.queueID(in: "postamt/queue[7]: 6B0C6DA3: queued, from=<a>, size=1\n") == "6B0C6DA3")
+    /// The typed channels that replaced the log-line scrapes (postamt-queue(8) QUEUE ID,
+    /// postamt-local(8) RESULT LINE).
+    @Test func reportChannelsAreParsed() {
+        #expect(MailStatus(resultLine: Array("K 2.0.0 delivered to maildir /x/\n".utf8))?.line == "delivered to maildir /x/")
+        #expect(MailStatus(resultLine: Array("postamt/local[42]: ABC12: delivered\n".utf8)) == nil)
+        #expect(QueueClient.queueID(reported: Array("6B0C6DA3\n".utf8)) == "6B0C6DA3")
+        #expect(QueueClient.queueID(reported: Array("6B0C6DA3".utf8)) == nil)
+        #expect(QueueClient.queueID(reported: Array("../x\n".utf8)) == nil)
     }
 
     @Test func json() {
-        #expect(MailQueue.json("a\"b\\c\n\u{1}") == "\"a\\\"b\\\\c\\n\\u0001\"")
+        #expect(MailQueueClient.json("a\"b\\c\n\u{1}") == "\"a\\\"b\\\\c\\n\\u0001\"")
     }
 }
 

@@ -1,5 +1,6 @@
 import Testing
 @testable import MailQueue
+@testable import MailQueueClient
 
 struct RemoteResultsTests {
     @Test func parsesReports() {

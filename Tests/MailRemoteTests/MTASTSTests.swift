@@ -70,8 +70,7 @@ struct MTASTSTests {
     }
 
     @Test func cacheRoundTripAndBrokenFiles() throws {
-        var template = Array("/tmp/mtasts-XXXXXX".utf8CString)
-        let dir = String(cString: mkdtemp(&template)!)
+        let dir = makeTemporaryDirectory(prefix: "mtasts")
         defer { _ = system("rm -rf '\(dir)'") }
         let cache = MTASTSCache(directory: "\(dir)/cache")
         #expect(cache.load("example.org") == nil)

@@ -44,8 +44,7 @@ import Glibc
     }
 
     @Test func atomicWrite() throws {
-        var template = Array("/tmp/fileio-XXXXXX".utf8CString)
-        let dir = String(cString: mkdtemp(&template)!)
+        let dir = makeTemporaryDirectory(prefix: "fileio")
         try FileIO.writeAtomically("\(dir)/f", Array("one".utf8))
         try FileIO.writeAtomically("\(dir)/f", Array("two".utf8))
         #expect(try FileIO.readFile("\(dir)/f") == Array("two".utf8))

@@ -2,16 +2,6 @@ import Foundation
 import MailSystem
 @testable import Maildir
 
-/// A fresh directory under /tmp, removed when the value is released.
-final class TemporaryDirectory {
-    let path: String
-    init() {
-        var template = Array("/tmp/maildir-test.XXXXXX".utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    }
-    deinit { try? MaildirFolders.removeTree(path) }
-}
-
 /// Puts a message into new/ the way an MDA does (write in tmp/, link into new/).
 @discardableResult
 func deliver(_ maildir: Maildir, _ text: String) throws -> String {

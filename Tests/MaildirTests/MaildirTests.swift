@@ -5,9 +5,7 @@ import MailSystem
 
 @Suite struct MaildirTests {
     func tempDir() -> String {
-        var template = Array("/tmp/maildir-test-XXXXXX".utf8CString)
-        let p = mkdtemp(&template)!
-        return String(cString: p)
+        makeTemporaryDirectory(prefix: "maildir-test")
     }
 
     @Test func uniqueNamesFollowTheConvention() {

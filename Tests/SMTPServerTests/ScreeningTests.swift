@@ -5,15 +5,8 @@ import MailNet
 import Testing
 @testable import SMTPServer
 
-/// A fresh directory per test, removed afterwards.
-final class ScratchDirectory {
-    let path: String
-    init() {
-        var template = Array("/tmp/postamt-screen-XXXXXX".utf8CString)
-        path = String(cString: mkdtemp(&template)!)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
+/// A fresh directory per test, removed afterwards (TestSupport's).
+typealias ScratchDirectory = TemporaryDirectory
 
 @Suite("greylisting")
 struct GreylistTests {

@@ -1,4 +1,5 @@
 import Foundation
+@testable import MailDKIM
 import MailMessage
 import MailNet
 import Testing

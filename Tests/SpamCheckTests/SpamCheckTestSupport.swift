@@ -26,8 +26,7 @@ func shell(_ path: String, _ arguments: [String], input: Data = Data(), director
 }
 
 func temporaryDirectory() -> String {
-    var template = Array("/tmp/postamt-spam-XXXXXX".utf8CString)
-    return String(cString: mkdtemp(&template)!)
+    makeTemporaryDirectory(prefix: "postamt-spam")
 }
 
 /// Splits a TXT value into dnsmasq's comma-separated character-strings of at most 250 bytes.

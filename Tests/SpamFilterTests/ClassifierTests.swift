@@ -1,18 +1,6 @@
 import Testing
 @testable import SpamFilter
 
-/// A tiny deterministic generator so fixtures do not depend on the platform's random source.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 let spamWords = ["viagra", "winner", "lottery", "cheap", "pills", "casino", "unsubscribe", "prize", "million", "offer",
                  "bonus", "credit", "mortgage", "guaranteed", "limited", "click", "rolex", "discount", "urgent", "cash"]
 let hamWords = ["meeting", "patch", "kernel", "lunch", "review", "compiler", "thanks", "agenda", "release", "branch",

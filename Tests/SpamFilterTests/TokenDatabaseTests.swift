@@ -3,16 +3,6 @@ import Synchronization
 import Testing
 @testable import SpamFilter
 
-/// A fresh directory per test, removed afterwards.
-final class TemporaryDirectory {
-    let path: String
-    init() {
-        var template = Array((NSTemporaryDirectory() + "spamdb-XXXXXX").utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
 func doc(_ text: String, id: String? = nil) -> LearnableMessage {
     LearnableMessage(SpamDocument(headers: id.map { [(name: "Message-ID", value: $0)] } ?? [], textParts: [text]))
 }

@@ -5,10 +5,7 @@ import MailSystem
 
 @Suite struct SessionStoreTests {
     func directory() -> String {
-        var template = Array("/tmp/webmail-sessions-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil)
-        let path = String(cString: template)
+        let path = makeTemporaryDirectory(prefix: "webmail-sessions")
         chmod(path, 0o711)
         return path
     }

@@ -1,6 +1,13 @@
 import COpenSSL
+import MailCodec
 import MailMessage
 import MailNet
+
+/// Where the verifier finds public keys: TXT records at selector._domainkey.domain (RFC 6376
+/// §3.6.2.2). The spam filter's resolver (AuthDNS) is one.
+public protocol DKIMKeyLookup: AnyObject {
+    func txt(_ name: String) -> DNSResult<TXTRecord>
+}
 
 /// The results of one DKIM signature (RFC 8601 §2.7.1).
 public enum DKIMResult: String, Sendable, Equatable {
@@ -20,7 +27,7 @@ public struct DKIMSignatureResult: Sendable, Equatable {
 /// DKIM verification (RFC 6376) of rsa-sha256 and ed25519-sha256 (RFC 8463) signatures,
 /// simple and relaxed canonicalisation, with keys from DNS and OpenSSL for the arithmetic.
 public struct DKIMVerifier {
-    let dns: AuthDNS
+    let dns: DKIMKeyLookup
     /// RFC 8301 §3.2: "Verifiers MUST NOT consider signatures using RSA keys of less than 1024
     /// bits as valid signatures."
     public var minimumRSABits: Int32 = 1024
@@ -28,7 +35,7 @@ public struct DKIMVerifier {
     /// The verifier's clock (seconds since 1970) for x= (expiry).
     public var now: Int64 = 0
 
-    public init(dns: AuthDNS, maxSignatures: Int = 5, now: Int64 = 0) {
+    public init(dns: DKIMKeyLookup, maxSignatures: Int = 5, now: Int64 = 0) {
         self.dns = dns
         self.maxSignatures = maxSignatures
         self.now = now
@@ -81,7 +88,7 @@ public struct DKIMVerifier {
         }
         var bodyLength: Int? = nil
         if let l = tags["l"] { guard let n = Int(l), n >= 0 else { return fail(.permerror, "bad l=") }; bodyLength = n }
-        guard let expectedBodyHash = Base64.decode(bodyHashText), let signatureBytes = Base64.decode(signatureText) else {
+        guard let expectedBodyHash = Base64.decodeLenient(bodyHashText.utf8), let signatureBytes = Base64.decodeLenient(signatureText.utf8) else {
             return fail(.permerror, "bad base64")
         }
 
@@ -100,7 +107,7 @@ public struct DKIMVerifier {
         let keyType = (keyRecord["k"] ?? "rsa").lowercased()
         guard let keyText = keyRecord["p"] else { return fail(.permerror, "key has no p=") }
         if keyText.isEmpty { return fail(.permerror, "key revoked") }
-        guard let keyBytes = Base64.decode(keyText) else { return fail(.permerror, "key base64 unreadable") }
+        guard let keyBytes = Base64.decodeLenient(keyText.utf8) else { return fail(.permerror, "key base64 unreadable") }
         guard (keyType == "rsa" && outcome.algorithm == "rsa-sha256") || (keyType == "ed25519" && outcome.algorithm == "ed25519-sha256") else {
             return fail(.permerror, "key type \(keyType) does not fit \(outcome.algorithm)")
         }
@@ -178,9 +185,10 @@ func sha256<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
     return out
 }
 
-/// Tag lists (RFC 6376 §3.2): `tag=value; tag=value`, white space around both ignored.
-enum DKIMTags {
-    static func parse(_ text: String) -> [String: String]? {
+/// Tag lists (RFC 6376 §3.2): `tag=value; tag=value`, white space around both ignored (DMARC
+/// records use the same syntax, RFC 7489 §6.4).
+public enum DKIMTags {
+    public static func parse(_ text: String) -> [String: String]? {
         var tags: [String: String] = [:]
         for element in text.split(separator: ";", omittingEmptySubsequences: false) {
             let trimmed = element.trimmingCharacters(inSet: " \t\r\n")
@@ -285,33 +293,6 @@ enum DKIMCanonical {
         }
         // §3.4.3: an empty body is one CRLF for simple; relaxed leaves it empty.
         if out.isEmpty && !relaxed { out = [13, 10] }
-        return out
-    }
-}
-
-/// Base64 (RFC 4648) as DKIM uses it: white space ignored, padding optional.
-enum Base64 {
-    static func decode(_ text: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        var accumulator: UInt32 = 0, bits = 0
-        for c in text.utf8 {
-            let value: UInt8
-            switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = c - 65
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = c - 97 + 26
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = c - 48 + 52
-            case UInt8(ascii: "+"): value = 62
-            case UInt8(ascii: "/"): value = 63
-            case UInt8(ascii: "="), 32, 9, 13, 10: continue
-            default: return nil
-            }
-            accumulator = accumulator << 6 | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8((accumulator >> UInt32(bits)) & 0xff))
-            }
-        }
         return out
     }
 }

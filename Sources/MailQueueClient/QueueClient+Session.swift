@@ -27,10 +27,11 @@ extension QueueClient.Run {
         let errText = (try? FileIO.readAll(errorFD, limit: 65536)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         close(errorFD)
         let status = (try? Spawn.wait(pid)) ?? .signaled(0)
-        let reason = QueueRunner.lastLine(Array(errText.utf8))
+        let id = QueueClient.queueID(reported: ReportDescriptor.collect(idFD))
+        let reason = ProgramOutput.lastLine(Array(errText.utf8))
         switch status {
         case .exited(0):
-            return .queued(id: QueueClient.queueID(in: errText))
+            return .queued(id: id)
         case .exited(let code):
             return .refused(QueueExit.disposition(ofExitCode: code),
                             reason: reason.isEmpty ? (envelopeError ?? "queue program exited \(code)") : reason, exitCode: code)
@@ -48,5 +49,6 @@ extension QueueClient.Run {
         _ = try? FileIO.readAll(errorFD, limit: 65536)
         close(errorFD)
         _ = try? Spawn.wait(pid)
+        close(idFD)
     }
 }

@@ -1,6 +1,8 @@
-/// Strict base64 (RFC 4648 §4) for SASL exchanges: no whitespace, no line breaks, correct
-/// padding, and zero bits where padding leaves bits over (RFC 4648 §3.5), so each input has
-/// exactly one decoding.
+/// Base64 (RFC 4648 §4, the standard alphabet with padding), the one copy for the protocol
+/// engines, the auth protocol, DKIM and the admin command. `decode` is strict, for SASL
+/// exchanges and our own formats: no whitespace, no line breaks, correct padding, and zero
+/// bits where padding leaves bits over (RFC 4648 §3.5), so each input has exactly one
+/// decoding. `decodeLenient` is for fields that allow folding (DKIM tags, RFC 6376 §3.2).
 public enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
@@ -58,6 +60,34 @@ public enum Base64 {
                 }
             }
             index += 4
+        }
+        return out
+    }
+}
+
+extension Base64 {
+    /// The alphabet with white space ignored and padding optional (RFC 6376 §3.2: DKIM's b=,
+    /// bh= and p= may be folded). nil for any other character.
+    public static func decodeLenient(_ text: some Collection<UInt8>) -> [UInt8]? {
+        var out: [UInt8] = []
+        var accumulator: UInt32 = 0, bits = 0
+        for c in text {
+            let value: UInt8
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = c - 65
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = c - 97 + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = c - 48 + 52
+            case UInt8(ascii: "+"): value = 62
+            case UInt8(ascii: "/"): value = 63
+            case UInt8(ascii: "="), 32, 9, 13, 10: continue
+            default: return nil
+            }
+            accumulator = accumulator << 6 | UInt32(value)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8((accumulator >> UInt32(bits)) & 0xff))
+            }
         }
         return out
     }

@@ -1,0 +1,31 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSpawn
+
+/// Descriptors sent with a message over a Unix socket (SCM_RIGHTS, unix(7)): the runner and
+/// its privileged spawner talk this way. At most four descriptors per message.
+public enum DescriptorPassing {
+    public static let maximumDescriptors = 4
+
+    /// Sends `bytes` with `fds` attached; false on failure (errno set).
+    public static func send(_ socket: Int32, _ bytes: [UInt8], fds: [Int32] = []) -> Bool {
+        precondition(fds.count <= maximumDescriptors)
+        var bytes = bytes
+        let rc = bytes.withUnsafeMutableBytes { b in fds.withUnsafeBufferPointer { f in
+            postamt_send_with_fds(socket, b.baseAddress, b.count, f.count == 0 ? nil : f.baseAddress, Int32(f.count)) } }
+        return rc == 0
+    }
+
+    /// One message of at most `limit` bytes and the descriptors that came with it (now ours to
+    /// close). nil with errno set on failure; an empty message at end of file.
+    public static func receive(_ socket: Int32, limit: Int) -> (bytes: [UInt8], fds: [Int32])? {
+        var buffer = [UInt8](repeating: 0, count: limit)
+        var fds = [Int32](repeating: -1, count: maximumDescriptors)
+        var nfds: Int32 = 0
+        let n = buffer.withUnsafeMutableBytes { b in fds.withUnsafeMutableBufferPointer { f in
+            postamt_recv_with_fds(socket, b.baseAddress, b.count, f.baseAddress, Int32(maximumDescriptors), &nfds) } }
+        if n < 0 { return nil }
+        return (Array(buffer[0..<n]), Array(fds[0..<Int(nfds)]))
+    }
+}
