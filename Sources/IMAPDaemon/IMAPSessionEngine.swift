@@ -32,7 +32,7 @@ final class IMAPSessionEngine: SessionEngine {
     /// The host wakes a polling IDLE this often (besides inotify, which still reports this
     /// host's own changes at once).
     var wakeInterval: Duration? {
-        guard session.isIdling, let folder = session.selectedMailboxPath else { return nil }
+        guard session.isIdling || session.isNotifying, let folder = session.selectedMailboxPath else { return nil }
         if pollFingerprint == nil {
             guard idlePoll.polls(folder) else { return nil }
             pollFingerprint = IMAPIdlePoll.Fingerprint(folder: folder)
@@ -87,8 +87,10 @@ final class IMAPSessionEngine: SessionEngine {
     func timedOut() -> [SessionAction] { [.send(wire(session.timeout())), .close] }
 
     var wakeDescriptor: Int32? {
-        guard session.isIdling else {
+        // NOTIFY (RFC 5465) keeps the watch on outside IDLE too.
+        guard session.isIdling || session.isNotifying else {
             watcher = nil
+            watchedDirectories = []
             pollFingerprint = nil
             return nil
         }
@@ -97,8 +99,10 @@ final class IMAPSessionEngine: SessionEngine {
             if pendingWake != nil, let ready = Self.alwaysReadable { return ready }
             return nil
         }
-        if watcher == nil {
-            watcher = DirectoryWatcher(session.watchedDirectories, movedOrDeleted: session.selectedMailboxPath.map { [$0] } ?? [])
+        let directories = session.watchedDirectories
+        if watcher == nil || directories != watchedDirectories {
+            watchedDirectories = directories
+            watcher = DirectoryWatcher(directories, movedOrDeleted: session.selectedMailboxPath.map { [$0] } ?? [])
             // IDLE looked at the mailbox before the watch began: a delivery, an expunge or a
             // RENAME in between would wait for the next change. Look once more now that the
             // watch is on; if that found news, wake at once (a descriptor that is readable).
@@ -110,6 +114,9 @@ final class IMAPSessionEngine: SessionEngine {
         if pendingWake != nil, let ready = Self.alwaysReadable { return ready }
         return watcher?.fd
     }
+
+    /// What `watcher` watches: a SELECT or NOTIFY SET that changes it renews the watch.
+    private var watchedDirectories: [String] = []
 
     /// Updates found when the watch began, sent at the wake that follows.
     private var pendingWake: [UInt8]?
@@ -134,7 +141,7 @@ final class IMAPSessionEngine: SessionEngine {
         if !notified, let before = pollFingerprint, let folder = session.selectedMailboxPath {
             // A poll: look only when something in the folder changed.
             let now = IMAPIdlePoll.Fingerprint(folder: folder)
-            if now == before { return [] }
+            if now == before && !session.isNotifying { return [] }
             pollFingerprint = now
         } else if let folder = session.selectedMailboxPath, pollFingerprint != nil {
             pollFingerprint = IMAPIdlePoll.Fingerprint(folder: folder)

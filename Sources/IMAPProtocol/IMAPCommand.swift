@@ -64,6 +64,8 @@ public enum IMAPCommandKind: Sendable, Equatable {
     case thread(IMAPThreadCommand, uid: Bool)
     /// RFC 4978 §3: COMPRESS mechanism, uppercased.
     case compress(String)
+    /// RFC 5465: NOTIFY SET … / NOTIFY NONE (IMAPNotifyParsing.swift).
+    case notify(IMAPNotifyCommand)
 }
 
 /// A flag: a system flag (`\Seen`), a keyword (`$Junk`), or another `\`-extension. System flags

@@ -145,6 +145,8 @@ public struct IMAPCommandEncoder: Sendable {
             writeTopLevelSearchKey(sort.key)
         case .compress(let mechanism):
             write("COMPRESS " + mechanism)
+        case .notify(let notify):
+            writeNotify(notify)
         case .thread(let thread, let uid):
             write((uid ? "UID THREAD " : "THREAD ") + thread.algorithm.rawValue + " ")
             writeCharset(thread.charset)
@@ -349,6 +351,47 @@ public struct IMAPCommandEncoder: Sendable {
             write("BINARY.SIZE[" + part.map(String.init).joined(separator: ".") + "]")
         case .preview(let lazy):
             write(lazy ? "PREVIEW (LAZY)" : "PREVIEW")
+        }
+    }
+
+    /// NOTIFY (RFC 5465 §8).
+    private mutating func writeNotify(_ notify: IMAPNotifyCommand) {
+        guard case .set(let status, let groups) = notify else { return write("NOTIFY NONE") }
+        write(status ? "NOTIFY SET STATUS" : "NOTIFY SET")
+        for group in groups {
+            write(" (")
+            switch group.filter {
+            case .selected: write("SELECTED")
+            case .selectedDelayed: write("SELECTED-DELAYED")
+            case .inboxes: write("INBOXES")
+            case .personal: write("PERSONAL")
+            case .subscribed: write("SUBSCRIBED")
+            case .subtree(let names), .mailboxes(let names):
+                if case .subtree = group.filter { write("SUBTREE (") } else { write("MAILBOXES (") }
+                for (index, name) in names.enumerated() {
+                    if index > 0 { write(" ") }
+                    writer.writeAString(name.bytes)
+                }
+                write(")")
+            }
+            if group.events.isEmpty {
+                write(" NONE)")
+                continue
+            }
+            write(" (")
+            for (index, event) in group.events.enumerated() {
+                if index > 0 { write(" ") }
+                write(event.name)
+                if case .messageNew(let attributes) = event, !attributes.isEmpty {
+                    write(" (")
+                    for (k, attribute) in attributes.enumerated() {
+                        if k > 0 { write(" ") }
+                        writeFetchAttribute(attribute)
+                    }
+                    write(")")
+                }
+            }
+            write("))")
         }
     }
 

@@ -123,6 +123,7 @@ extension IMAPByteCursor {
         case "ID": return try parseID()
         case "UID": return try parseUIDCommand()
         case "REPLACE": return try parseReplace(uid: false)
+        case "NOTIFY": return try parseNotify()
         default:
             throw error("Unknown command \(name.prefix(32))", .unknownCommand)
         }

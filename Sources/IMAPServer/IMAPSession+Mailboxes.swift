@@ -99,6 +99,8 @@ extension IMAPSession {
                 if selected != nil { synchronize() }
             case .compress(let mechanism):
                 compress(tag: tag, mechanism: mechanism)
+            case .notify(let notify):
+                notifyCommand(tag: tag, notify, store: store)
             default:
                 guard let selected else { return bad(tag, "No mailbox selected") }
                 try executeSelected(command, selected: selected, store: store)

@@ -81,6 +81,8 @@ public final class IMAPSession {
     /// After ENABLE IMAP4rev2 (RFC 9051): ESEARCH for SEARCH, no \Recent, UTF-8 names.
     var rev2Enabled = false
     var idleTag: String?
+    /// NOTIFY SET in force (IMAPSession+Notify.swift).
+    var notify: IMAPNotifyState?
     var pendingAuthentication: (tag: String, mechanism: String, user: [UInt8]?)?
     /// Set after the tagged OK of COMPRESS: the host turns deflate on in both directions and calls
     /// `compressionStarted()`. `compressionActive` stays true from then on.
@@ -122,8 +124,8 @@ public final class IMAPSession {
 
     /// The directories whose changes should wake an idling session (`idleCheck()`).
     public var watchedDirectories: [String] {
-        guard let selected else { return [] }
-        return ["\(selected.mailbox.path)/new", "\(selected.mailbox.path)/cur"]
+        guard let selected else { return notifyDirectories }
+        return ["\(selected.mailbox.path)/new", "\(selected.mailbox.path)/cur"] + notifyDirectories
     }
 
     /// The selected folder's directory: its being moved or deleted (RENAME or DELETE in another
@@ -162,6 +164,7 @@ public final class IMAPSession {
             list += ["THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"]  // RFC 5256, IMAPSession+Thread.swift
             if configuration.compressionAvailable && !compressionActive { list.append("COMPRESS=DEFLATE") }  // RFC 4978
             list.append("PREVIEW")  // RFC 8970, IMAPPreview.swift
+            list.append("NOTIFY")  // RFC 5465, IMAPSession+Notify.swift
         }
         return list
     }
@@ -187,9 +190,10 @@ public final class IMAPSession {
     public func idleCheck() -> [UInt8] {
         if selectedMailboxIsGone {
             endForVanishedMailbox()
-        } else if selected != nil {
+        } else if selected != nil && (isIdling || notifiesSelected) {
             synchronize()
         }
+        reportOtherMailboxes()
         return out.takeBytes()
     }
 
