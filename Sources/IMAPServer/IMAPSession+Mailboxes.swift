@@ -132,13 +132,17 @@ extension IMAPSession {
         view.comparedGeneration = mailbox.generation
         view.nextUID = snapshot.nextUID
         view.highestModSeq = snapshot.highestModSeq
-        view.uids.reserveCapacity(snapshot.messages.count)
-        view.flags.reserveCapacity(snapshot.messages.count)
-        view.modSeqs.reserveCapacity(snapshot.messages.count)
         noteRecent(view, snapshot)
+        // Filled in local arrays and handed over whole: appending to the view's properties one
+        // message at a time costs an exclusivity check per append (a class's stored property).
+        var uids: [UInt32] = [], flags: [MaildirFlags] = [], modSeqs: [UInt64] = []
+        uids.reserveCapacity(snapshot.messages.count)
+        flags.reserveCapacity(snapshot.messages.count)
+        modSeqs.reserveCapacity(snapshot.messages.count)
         for message in snapshot.messages {
-            view.append(message.uid, flags: message.flags, modSeq: message.modSeq)
+            uids.append(message.uid); flags.append(message.flags); modSeqs.append(message.modSeq)
         }
+        view.uids = uids; view.flags = flags; view.modSeqs = modSeqs
         selected = view
         state = .selected
         out.flags(view.definedFlags)

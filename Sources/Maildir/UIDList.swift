@@ -83,10 +83,37 @@ public struct UIDList: Sendable {
         if let known = memo.lookup(identity) { return (known, identity, nil) }
         // Read after the fstat: the bytes are those of `identity` or newer (a later append),
         // never older, so a changed file is never taken for the one remembered.
-        let bytes = try mapSystemErrors { try FileIO.readAll(fd.raw, limit: 1 << 30) }
+        let bytes = try UIDList.readAll(fd.raw, expected: Int(st.st_size), limit: 1 << 30)
         guard let parsed = UIDListFile.parseWithLayout(bytes) else { return (nil, identity, bytes) }
         memo.remember(identity, parsed.file, parsed.layout)
         return (parsed, identity, nil)
+    }
+
+    /// The whole file, read into one buffer of the size fstat(2) gave (a 100,000-message list
+    /// is megabytes: growing an array chunk by chunk copies it several times); what an append
+    /// added since is read after it.
+    static func readAll(_ fd: Int32, expected: Int, limit: Int) throws -> [UInt8] {
+        guard expected > 0, expected <= limit else { return try mapSystemErrors { try FileIO.readAll(fd, limit: limit) } }
+        var failed: Int32 = 0
+        var bytes = [UInt8](unsafeUninitializedCapacity: expected) { buffer, count in
+            count = 0
+            while count < expected {
+                let n = Glibc.read(fd, buffer.baseAddress! + count, expected - count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failed = errno
+                    return
+                }
+                if n == 0 { return }
+                count += n
+            }
+        }
+        if failed != 0 { throw MaildirError.system(SystemError("read \(UIDList.fileName)", errno: failed)) }
+        if bytes.count == expected {
+            let rest = try mapSystemErrors { try FileIO.readAll(fd, limit: limit - expected) }
+            bytes.append(contentsOf: rest)
+        }
+        return bytes
     }
 
     /// The identity of the file now (stat, no read); nil when it is missing.

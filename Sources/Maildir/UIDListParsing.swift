@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import MailSystem
 
 extension UIDListFile {
@@ -27,6 +30,18 @@ extension UIDListFile {
                                firstRecentUID: header.firstRecent ?? header.next, curStamp: header.curStamp,
                                expungeFloor: header.expungeFloor)
         var c = FieldCursor(b: b, i: headerEnd + 1, end: lastLineEnd + 1)
+        // One entry a line: room for all of them at once (a 100,000-message list would else
+        // grow, and copy, the array some twenty times).
+        var lines = 0
+        if let base = b.baseAddress {
+            var p = UnsafeRawPointer(base + headerEnd + 1)
+            let end = UnsafeRawPointer(base + lastLineEnd + 1)
+            while p < end, let hit = memchr(p, 0x0A, end - p) {
+                lines += 1
+                p = UnsafeRawPointer(hit) + 1
+            }
+        }
+        file.entries.reserveCapacity(lines)
         // "<uid> M<modseq> F<flags> :<base name>\n" at the cursor.
         func entry() -> UIDListEntry? {
             guard let uid = c.number(), uid > 0, uid < UInt64(UInt32.max),
