@@ -3,7 +3,7 @@ let spamSettings: [Setting] = [
     Setting(name: "spam_tag_score", kind: .text, defaultValue: "5.0", summary: "score from which a message is tagged X-Spam-Status: Yes (and filed into .Junk)"),
     Setting(name: "spam_reject_score", kind: .text, defaultValue: "15.0", summary: "score from which the queue mode refuses a message (exit 31, 550 5.7.1 at DATA); 0 turns rejecting off"),
     Setting(name: "spam_database", kind: .text, defaultValue: "global", summary: "global: one token database; per-user: one per recipient (global for several recipients)"),
-    Setting(name: "spam_database_directory", kind: .path, defaultValue: "{root}/var/lib/postamt/spam", summary: "where the token databases are (tokens.db, users/USER.db)"),
+    Setting(name: "spam_database_directory", kind: .path, defaultValue: "{root}/var/lib/postamt/spam", summary: "where the token databases are (tokens.db, users/USER/tokens.db)"),
     Setting(name: "spam_rule_weights", kind: .list, defaultValue: "", summary: "RULE=WEIGHT pairs that change the weight of a rule (see postamt-spamcheck(8))"),
     Setting(name: "spam_dns_server", kind: .text, defaultValue: "", summary: "the name server SPF, DKIM, DMARC and DNS lists ask (ADDR or ADDR:PORT; default /etc/resolv.conf)"),
     Setting(name: "spam_dns_timeout", kind: .duration, defaultValue: "3s", summary: "wait for one DNS answer"),

@@ -1,4 +1,5 @@
 import MailCore
+import MailSystem
 import SpamFilter
 
 /// postamt-spamcheck's settings (postamt.conf(5), `spam_*`), read once.
@@ -84,12 +85,22 @@ public struct SpamCheckOptions: Sendable {
         if !problems.isEmpty { throw ConfigErrors(problems: problems) }
     }
 
-    /// The token database for a recipient (or the global one).
+    /// The token database for a recipient (or the global one): users/USER/tokens.db, in a
+    /// directory of the user's (UserSpamDatabase).
     public func databasePath(user: String?) -> String {
         if perUserDatabase, let user, !user.isEmpty, !user.contains("/"), !user.hasPrefix(".") {
-            return "\(databaseDirectory)/users/\(user).db"
+            return "\(databaseDirectory)/users/\(user)/tokens.db"
         }
         return "\(databaseDirectory)/tokens.db"
+    }
+
+    /// The database the filter reads: `databasePath`, or, until a `postamt spam` command run by
+    /// root has moved it, a user's database of the old layout (users/USER.db).
+    public func databasePathForReading(user: String?) -> String {
+        let path = databasePath(user: user)
+        guard perUserDatabase, let user, path != "\(databaseDirectory)/tokens.db", !FileIO.exists(path) else { return path }
+        let legacy = "\(databaseDirectory)/users/\(user).db"
+        return FileIO.exists(legacy) ? legacy : path
     }
 }
 

@@ -233,7 +233,7 @@ public final class SpamChecker {
             fire(&report, "SCAN_PARTIAL")
             report.notes.append("scanned partially (" + tokens.truncation.map(\.rawValue).sorted().joined(separator: ", ") + ")")
         }
-        let path = options.databasePath(user: input.user)
+        let path = options.databasePathForReading(user: input.user)
         let snapshot: TokenDatabaseSnapshot
         do {
             snapshot = try TokenDatabase(path: path).snapshot()

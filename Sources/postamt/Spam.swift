@@ -37,7 +37,24 @@ struct Spam: ParsableCommand {
             do { options = try SpamCheckOptions(configuration: try global.configuration()) } catch {
                 throw fail("spam settings: \(error)")
             }
+            try handOver(options, global)
             return (options, TokenDatabase(path: database ?? options.databasePath(user: user)))
+        }
+
+        /// Run by root for a user's database (per-user): makes the user's directory before and,
+        /// called again after learning, gives the files root wrote there to the user, so that the
+        /// user's own learner can go on replacing them (UserSpamDatabase).
+        func handOver(_ options: SpamCheckOptions, _ global: GlobalOptions) throws {
+            guard Privileges.isRoot, options.perUserDatabase, database == nil, let user,
+                  options.databasePath(user: user) != options.databasePath(user: nil) else { return }
+            let owner = try global.configuration().string("mail_owner")
+            guard let account = SystemUser.named(user) else { throw fail("\(user): no such user") }
+            guard let group = UserSpamDatabase.group(mailOwner: owner) else { throw fail("mail_owner \(owner) is not a user") }
+            do {
+                for note in try UserSpamDatabase.prepare(options, user: account, group: group) { print(note) }
+            } catch {
+                throw fail("\(user): \(error)")
+            }
         }
     }
 
@@ -62,6 +79,7 @@ struct Spam: ParsableCommand {
             } catch {
                 throw fail(error)
             }
+            try database.handOver(options, global)
         }
     }
 
@@ -125,6 +143,9 @@ struct Spam: ParsableCommand {
     /// Runs `body` for each of `users` (default: every user of the system) with the user's
     /// Maildir (home_mailbox, ending in /) and a training of the user's database; an unknown
     /// user, an error or `body` returning false makes the command exit 1 after the others.
+    /// Run by root with per-user databases, `body` runs in a child process that has become the
+    /// user, after root has made the user's database directory (and moved an old database into
+    /// it): root never reads the Maildir nor writes the database (UserSpamDatabase).
     static func forEachUserMaildir(_ configuration: Configuration, _ users: [String],
                                    _ body: (_ name: String, _ maildir: String, _ training: SpamTraining) throws -> Bool) throws {
         let options: SpamCheckOptions
@@ -137,10 +158,26 @@ struct Spam: ParsableCommand {
             endpwent()
         }
         var failed = false
+        let asUser = Privileges.isRoot && options.perUserDatabase
+        let group = asUser ? UserSpamDatabase.group(mailOwner: configuration.string("mail_owner")) : nil
+        if asUser && group == nil { throw fail("mail_owner \(configuration.string("mail_owner")) is not a user; per-user spam databases need its group") }
         for name in names {
             guard let user = SystemUser.named(name) else { print("\(name): no such user"); failed = true; continue }
             let maildir = mailbox.hasPrefix("/") ? mailbox : "\(user.home)/\(mailbox)"
             let training = SpamTraining(database: TokenDatabase(path: options.databasePath(user: name)), options: options)
+            if asUser, let group {
+                // Every user of the system, by default: only those with a Maildir get a directory.
+                guard users.isEmpty ? FileIO.isDirectory(maildir) : true else { continue }
+                do {
+                    for note in try UserSpamDatabase.prepare(options, user: user, group: group) { print(note) }
+                } catch {
+                    print("\(name): \(error)")
+                    failed = true
+                    continue
+                }
+                if !UserSpamDatabase.runAs(user, { try body(name, maildir, training) }) { failed = true }
+                continue
+            }
             do {
                 if try !body(name, maildir, training) { failed = true }
             } catch {
@@ -165,6 +202,7 @@ struct Spam: ParsableCommand {
             } catch {
                 throw fail(error)
             }
+            try database.handOver(options, global)
         }
     }
 

@@ -121,4 +121,72 @@ struct SpamLearningTests {
         _ = try moveWithIMAP(system, user, from: "Archive", to: "Trash")
         #expect(queued(user).isEmpty)
     }
+
+    /// spam_database = per-user: root's learn-queue becomes the user before it learns, so the
+    /// user's database (users/USER/tokens.db) belongs to the user, group of the mail_owner, in a
+    /// set-gid 2750 directory; a database of the old layout (users/USER.db, root's) is moved
+    /// there and handed over by the first `postamt spam` command root runs for the user.
+    @Test(.enabled(if: PythonClient.hasIMAPClient, "needs Python's imapclient (pip install imapclient)"))
+    func perUserDatabasesAreWrittenAsTheUser() throws {
+        let user = try TestUser()
+        let system = try Installation(config: offlineSpamSettings + "\nspam_database = per-user\nspam_spf = no\nspam_dkim = no\nspam_dmarc = no\n")
+        try system.installSpamcheck()
+        let spamDirectory = "\(system.root)/var/lib/postamt/spam"
+        let legacy = "\(spamDirectory)/users/\(user.name).db"
+        let directory = "\(spamDirectory)/users/\(user.name)"
+        let database = "\(directory)/tokens.db"
+        let training = "\(system.root)/training"
+        for (kind, make) in [("ham", hams), ("spam", spams)] {
+            try FileManager.default.createDirectory(atPath: "\(training)/\(kind)", withIntermediateDirectories: true)
+            for i in 0..<6 { try make(i).write(toFile: "\(training)/\(kind)/\(i)", atomically: true, encoding: .utf8) }
+        }
+        // The old layout, as root made it.
+        let old = try system.postamt(["spam", "learn", "--ham", "--database", legacy, "\(training)/ham"])
+        #expect(old.status == 0, "\(old.stdout) \(old.stderr)")
+        // The filter reads it until it is moved.
+        let unmoved = try run("\(system.root)/bin/postamt-spamcheck", ["-u", user.name], input: Data(watches(99).utf8), environment: system.environment)
+        #expect(!unmoved.stdout.contains("no spam token database yet"), "\(unmoved.stdout)")
+
+        let learnt = try system.postamt(["spam", "learn", "--spam", "--user", user.name, "\(training)/spam"])
+        #expect(learnt.status == 0 && learnt.stdout.contains("moved \(legacy) to \(database)"), "\(learnt.stdout) \(learnt.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: legacy))
+        let mailGroup = getgrnam("postamt").pointee.gr_gid
+        var st = stat()
+        #expect(stat(directory, &st) == 0 && st.st_uid == user.uid && st.st_gid == mailGroup && st.st_mode & 0o7777 == 0o2750,
+                "directory \(st.st_uid) \(st.st_gid) \(String(st.st_mode, radix: 8))")
+        #expect(stat(database, &st) == 0 && st.st_uid == user.uid && st.st_gid == mailGroup, "handed over after root learnt: \(st.st_uid)")
+        let stats = try system.postamt(["spam", "stats", "--user", user.name])
+        #expect(stats.stdout.contains(": 6 spam, 6 ham"), "\(stats.stdout) \(stats.stderr)")
+
+        func bayes(_ message: String) throws -> Double {
+            let r = try run("\(system.root)/bin/postamt-spamcheck", ["-u", user.name], input: Data(message.utf8), environment: system.environment)
+            guard let line = r.stdout.split(separator: "\n").first(where: { $0.hasPrefix("X-Spam-Bayes: ") }),
+                  let score = Double(line.dropFirst("X-Spam-Bayes: ".count).split(separator: " ")[0]) else {
+                throw HarnessError("no X-Spam-Bayes: \(r.stdout.prefix(600)) \(r.stderr)")
+            }
+            return score
+        }
+        let before = try bayes(watches(100))
+        // Make root's files root's again, as a version before this layout left them: the learner
+        // must not need them to be the user's already (root gives them back before it forks).
+        chown(database, 0, 0)
+        try user.deliver(watches(1))
+        let log = try moveWithIMAP(system, user, from: "INBOX", to: "Junk")
+        #expect(queued(user).count == 1, "\(log)")
+        let queue = try system.postamt(["spam", "learn-queue", user.name])
+        #expect(queue.status == 0 && queue.stdout.contains("1 learnt as spam"), "\(queue.stdout) \(queue.stderr)")
+        #expect(queued(user).isEmpty)
+        // Replaced by the learner: a new file, made by the user in the set-gid directory.
+        #expect(stat(database, &st) == 0 && st.st_uid == user.uid && st.st_gid == mailGroup, "owner \(st.st_uid):\(st.st_gid)")
+        var lock = stat()
+        #expect(stat(database + ".lock", &lock) == 0 && lock.st_uid == user.uid)
+        let after = try bayes(watches(101))
+        #expect(after > before, "before \(before), after \(after)")
+        // The nightly job as root learns as the user too.
+        try user.deliver(watches(2))
+        _ = try moveWithIMAP(system, user, from: "INBOX", to: "Junk")
+        let nightly = try system.postamt(["spam", "learn-folders", user.name])
+        #expect(nightly.status == 0 && nightly.stdout.contains("queue: 1 learnt as spam"), "\(nightly.stdout) \(nightly.stderr)")
+        #expect(stat(database, &st) == 0 && st.st_uid == user.uid)
+    }
 }

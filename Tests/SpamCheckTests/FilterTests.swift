@@ -67,7 +67,9 @@ struct OptionsTests {
         var configuration = Configuration(root: "/srv")
         #expect(configuration.apply(text: "spam_database = per-user\nspam_rule_weights = BAYES_90=4.5, dnsbl=7\n").isEmpty)
         let options = try SpamCheckOptions(configuration: configuration)
-        #expect(options.databasePath(user: "alice") == "/srv/var/lib/postamt/spam/users/alice.db")
+        #expect(options.databasePath(user: "alice") == "/srv/var/lib/postamt/spam/users/alice/tokens.db")
+        // Neither database exists under /srv: the reader asks for the new place.
+        #expect(options.databasePathForReading(user: "alice") == "/srv/var/lib/postamt/spam/users/alice/tokens.db")
         #expect(options.databasePath(user: nil) == "/srv/var/lib/postamt/spam/tokens.db")
         #expect(options.databasePath(user: "../etc") == "/srv/var/lib/postamt/spam/tokens.db")
         #expect(options.weights["BAYES_90"] == 4.5 && options.weights["DNSBL"] == 7)
