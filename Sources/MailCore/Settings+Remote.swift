@@ -28,6 +28,7 @@ let remoteSettings: [Setting] = [
     Setting(name: "tlsrpt_https_timeout", kind: .duration, defaultValue: "60s", summary: "how long posting one TLS report to an https: rua (RFC 8460 §5.4) may take, connection to answer"),
     Setting(name: "tlsrpt_https_response_limit", kind: .size, defaultValue: "65536", summary: "the largest answer accepted from an https: rua; more is a failure"),
     Setting(name: "tlsrpt_retry_days", kind: .count, defaultValue: "3", summary: "`postamt tlsrpt send` without --day also retries the reports of this many days before yesterday that were not all sent"),
+    Setting(name: "tlsrpt_keep_days", kind: .count, defaultValue: "30", summary: "`postamt tlsrpt send` without --day removes the recorded TLS results, sent records and policies of days older than this (at least tlsrpt_retry_days + 1; 0: keep everything)"),
     Setting(name: "relayhost", kind: .text, defaultValue: "", summary: "send all remote mail through this smarthost: [host]:port, host:port or host (then its MX); TLS required"),
     Setting(name: "relayhost_auth_file", kind: .path, defaultValue: "", summary: "a root-readable file 'user password' for AUTH PLAIN/LOGIN at the relayhost"),
     Setting(name: "dkim_key_directory", kind: .path, defaultValue: "{root}/etc/postamt/dkim", summary: "DKIM signing keys: DIR/DOMAIN/SELECTOR.key (made by postamt dkim keygen)"),

@@ -156,6 +156,34 @@ public struct TLSReportStore {
         try FileIO.writeAll(fd.raw, result.line)
     }
 
+    /// Removes what belongs to days before `day` ("YYYY-MM-DD"): the day's results, its .sent
+    /// record and its .policies directory. Names that are not a day's are left alone. Returns
+    /// how many days went.
+    @discardableResult
+    public func prune(before day: String) throws -> Int {
+        var days: Set<String> = []
+        for name in try FileIO.listDirectory(directory) {
+            let base = name.hasSuffix(".sent") ? String(name.dropLast(5)) : name.hasSuffix(".policies") ? String(name.dropLast(9)) : name
+            // YYYY-MM-DD compares as text in date order.
+            guard TLSReportStore.isDay(base), base < day else { continue }
+            let path = "\(directory)/\(name)"
+            if name.hasSuffix(".policies") {
+                for entry in (try? FileIO.listDirectory(path)) ?? [] { unlink("\(path)/\(entry)") }
+                rmdir(path)
+            } else {
+                unlink(path)
+            }
+            days.insert(base)
+        }
+        return days.count
+    }
+
+    static func isDay(_ text: String) -> Bool {
+        let b = Array(text.utf8)
+        guard b.count == 10, b[4] == 0x2D, b[7] == 0x2D else { return false }
+        return b.enumerated().allSatisfy { $0.offset == 4 || $0.offset == 7 || ($0.element >= 0x30 && $0.element <= 0x39) }
+    }
+
     /// The texts of the policies `ids` of one day, by ID; missing or unreadable ones are left out.
     public func policies(day: String, ids: Set<String>) -> [String: [String]] {
         var out: [String: [String]] = [:]

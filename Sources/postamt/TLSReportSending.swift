@@ -59,6 +59,18 @@ extension TLSRPT {
                 }
             }
             for d in days where !sendDay(d, pass: .https, configuration: c, resolver: resolver, lookups: &lookups, owner: owner) { failed = true }
+            if day == nil, c.count("tlsrpt_keep_days") > 0 {
+                // Days older than tlsrpt_keep_days (and older than the retry window) are gone:
+                // their results, .sent records and stored policies.
+                let keep = max(c.count("tlsrpt_keep_days"), 1 + c.count("tlsrpt_retry_days"))
+                let cut = TLSReportStore.day(Clock.seconds() - Int64(keep) * 86400)
+                do {
+                    let n = try TLSReportStore(directory: c.string("tlsrpt_directory")).prune(before: cut)
+                    if n > 0 { print("removed the TLS results of \(n) day(s) before \(cut)") }
+                } catch {
+                    print("cannot prune \(c.string("tlsrpt_directory")): \(error)")
+                }
+            }
             if failed { throw ExitCode(75) }
         }
 

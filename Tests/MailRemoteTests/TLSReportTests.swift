@@ -58,4 +58,25 @@ struct TLSReportTests {
         #expect(store.policies(day: "2026-01-02", ids: [policy.id, "00000000000000000000000000000000"]) == [policy.id: policy.strings])
         #expect(store.policies(day: "2026-01-03", ids: [policy.id]).isEmpty)
     }
+
+    @Test func pruneRemovesOnlyOlderDays() throws {
+        var template = Array("/tmp/tlsrpt-prune-XXXXXX".utf8CString)
+        let dir = String(cString: mkdtemp(&template)!)
+        defer { _ = system("rm -rf '\(dir)'") }
+        var store = TLSReportStore(directory: dir)
+        let result = TLSSessionResult(policyType: "sts", policyDomain: "example.org", mxHost: "mx.example.org", receivingIP: "192.0.2.1", result: "success")
+        let policy = TLSReportPolicy.sts("example.org", MTASTSPolicy(mode: .enforce, mx: ["mx.example.org"], maxAge: 86400))
+        let old: Int64 = 1_700_000_000, new = old + 40 * 86400
+        try store.record(result, policy: policy, at: old)
+        try store.record(result, policy: policy, at: new)
+        let oldDay = TLSReportStore.day(old), newDay = TLSReportStore.day(new)
+        let sent = open("\(dir)/\(oldDay).sent", O_WRONLY | O_CREAT, 0o640); close(sent)
+        let other = open("\(dir)/notes", O_WRONLY | O_CREAT, 0o640); close(other)
+        #expect(try store.prune(before: newDay) == 1)
+        func exists(_ name: String) -> Bool { access("\(dir)/\(name)", F_OK) == 0 }
+        #expect(!exists(oldDay) && !exists("\(oldDay).sent") && !exists("\(oldDay).policies"))
+        #expect(exists(newDay) && exists("\(newDay).policies") && exists("notes"))
+        #expect(store.results(day: newDay).count == 1)
+        #expect(try store.prune(before: newDay) == 0)
+    }
 }
