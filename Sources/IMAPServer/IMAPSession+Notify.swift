@@ -91,8 +91,11 @@ extension IMAPSession {
         ok(tag, "NOTIFY completed")
     }
 
+    /// An event this server does not report: a tagged NO (not BAD: the command is well formed)
+    /// with BADEVENT listing the events it does report (RFC 5465 §3.1, §5; go-imap's client
+    /// expects the same).
     private func badEvent(_ tag: String, _ text: String) {
-        out.tagged(tag, .bad, code: .other("BADEVENT", "(\(IMAPNotifyState.supportedNames))"), text)
+        out.tagged(tag, .no, code: .other("BADEVENT", "(\(IMAPNotifyState.supportedNames))"), text)
     }
 
     /// STATUS for each watched mailbox (not the selected one) whose MESSAGES, UIDNEXT or UNSEEN

@@ -58,11 +58,11 @@ import Testing
         let fixture = try EngineFixture()
         Transcript.check("""
         C: r1 NOTIFY SET (selected (MailboxName))
-        S: r1 BAD [BADEVENT (MessageNew MessageExpunge FlagChange)] MailboxName is not supported
+        S: r1 NO [BADEVENT (MessageNew MessageExpunge FlagChange)] MailboxName is not supported
         C: r2 NOTIFY SET (personal (SubscriptionChange))
-        S: r2 BAD [BADEVENT (MessageNew MessageExpunge FlagChange)] SubscriptionChange is not supported
+        S: r2 NO [BADEVENT (MessageNew MessageExpunge FlagChange)] SubscriptionChange is not supported
         C: r3 NOTIFY SET (selected (MessageNew (UID) MessageExpunge))
-        S: r3 BAD [BADEVENT (MessageNew MessageExpunge FlagChange)] MessageNew with fetch attributes is not supported
+        S: r3 NO [BADEVENT (MessageNew MessageExpunge FlagChange)] MessageNew with fetch attributes is not supported
         C: r4 NOTIFY SET (selected (FlagChange))
         S: r4 BAD FlagChange requires MessageNew and MessageExpunge
         C: r5 NOTIFY SET (inboxes (MessageNew))

@@ -25,7 +25,7 @@ struct IMAPNotifyTests {
     r = command(b'm', b'CREATE Lists'); assert r[-1].startswith(b'm OK'), r
     r = command(b's', b'SELECT INBOX'); assert b'* 1 EXISTS\r\n' in r, r
     r = command(b'b', b'NOTIFY SET (selected (MailboxName))'); print(r)
-    assert r[-1].startswith(b'b BAD [BADEVENT (MessageNew MessageExpunge FlagChange)]'), r
+    assert r[-1].startswith(b'b NO [BADEVENT (MessageNew MessageExpunge FlagChange)]'), r
     r = command(b'n', b'NOTIFY SET STATUS (selected (MessageNew MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge))')
     print(r)
     assert b'* STATUS Lists (MESSAGES 0 UIDNEXT 1 UNSEEN 0)\r\n' in r, r
