@@ -101,8 +101,8 @@ public enum IMAPDaemon {
         let session = IMAPSession(configuration: sessionConfiguration)
         let checker = PasswordChecker(settings: settings, service: "imap")
         let peer = ClientConnection.peerFromEnvironment()
-        session.authenticator = { name, password in
-            switch checker.check(user: name, password: password, peer: peer) {
+        let authenticator: (IMAPAuthenticationRequest) -> IMAPLoginOutcome = { request in
+            switch checker.check(user: request.user, password: request.password, peer: peer) {
             case .accepted(let canonical):
                 let user: SystemUser
                 do { user = try UserSwitch.become(canonical) } catch {
@@ -121,13 +121,15 @@ public enum IMAPDaemon {
                 return .unavailable
             }
         }
-        return serve(session, tlsContext: tlsContext, implicitTLS: implicitTLS, timeouts: timeouts, compressionLevel: compressionLevel, idlePoll: idlePoll)
+        return serve(session, tlsContext: tlsContext, implicitTLS: implicitTLS, timeouts: timeouts, compressionLevel: compressionLevel,
+                     idlePoll: idlePoll, authenticator: authenticator)
     }
 
     /// Runs the session on fd 0/1 under `SessionHost` until LOGOUT, end of input or a timeout.
     static func serve(_ session: IMAPSession, tlsContext: TLSServerContext?, implicitTLS: Bool,
                       timeouts: SessionTimeouts, compressionLevel: Int32 = 6,
-                      idlePoll: IMAPIdlePoll = IMAPIdlePoll()) -> Int32 {
+                      idlePoll: IMAPIdlePoll = IMAPIdlePoll(),
+                      authenticator: ((IMAPAuthenticationRequest) -> IMAPLoginOutcome)? = nil) -> Int32 {
         let connection: ClientConnection
         do { connection = try ClientConnection(timeout: timeouts.idle) } catch {
             log.error("fd 0/1: \(error)")
@@ -146,6 +148,7 @@ public enum IMAPDaemon {
         let host = SessionHost(connection: connection, tlsContext: tlsContext, timeouts: timeouts, log: logLine)
         let engine = IMAPSessionEngine(session, compressionLevel: compressionLevel, idlePoll: idlePoll)
         engine.log = logLine
+        engine.authenticator = authenticator
         // Long responses leave through the sink while they are produced: deflated like the rest.
         session.outputSink = { [unowned engine] in host.send(engine.wire($0)) }
         _ = host.run(engine)

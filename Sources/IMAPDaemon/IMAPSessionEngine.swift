@@ -17,6 +17,9 @@ final class IMAPSessionEngine: SessionEngine {
     /// Set when the compressed stream broke (corrupt input, zlib failure): the connection ends.
     private var compressionFailed = false
     var log: ((String) -> Void)?
+    /// Answers the session's `authenticationRequest` (postamt-auth, then becoming the user);
+    /// without one every login is answered "temporarily unavailable".
+    var authenticator: ((IMAPAuthenticationRequest) -> IMAPLoginOutcome)?
 
     /// IDLE on shared storage: whether and how often the folder is also polled.
     let idlePoll: IMAPIdlePoll
@@ -57,16 +60,26 @@ final class IMAPSessionEngine: SessionEngine {
 
     /// Client bytes through the session, inflated first once COMPRESS is on.
     private func receive(_ bytes: [UInt8]) -> [UInt8] {
-        guard let compression else { return session.receive(bytes) }
+        guard let compression else { return answeringAuthentication(session.receive(bytes)) }
         var answer: [UInt8] = []
         let intact = compression.decompress(bytes) { piece in
-            if !session.isFinished { answer += session.receive(piece) }
+            if !session.isFinished { answer += answeringAuthentication(session.receive(piece)) }
         }
         if !intact {
             log?("COMPRESS: corrupt compressed input; closing")
             compressionFailed = true
         }
         return answer
+    }
+
+    /// The engine contract's request, answered here and now: the session goes on with what
+    /// was pipelined behind the LOGIN or AUTHENTICATE.
+    private func answeringAuthentication(_ bytes: [UInt8]) -> [UInt8] {
+        var bytes = bytes
+        while let request = session.authenticationRequest {
+            bytes += session.authenticationAnswered(authenticator?(request) ?? .unavailable)
+        }
+        return bytes
     }
 
     var isAuthenticated: Bool { session.user != nil }

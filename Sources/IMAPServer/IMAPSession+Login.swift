@@ -37,7 +37,7 @@ extension IMAPSession {
             if !authorization.isEmpty && authorization != user {
                 return no(pending.tag, code: .authorizationFailed, "Proxy authorization is not supported")
             }
-            finishLogin(tag: pending.tag, user: user, password: password)
+            finishLogin(tag: pending.tag, user: user, password: password, mechanism: pending.mechanism)
         case .failed(let failure):
             pendingAuthentication = nil
             reader.mode = .command
@@ -52,14 +52,32 @@ extension IMAPSession {
         }
     }
 
-    func finishLogin(tag: String, user userBytes: [UInt8], password: [UInt8]) {
+    func finishLogin(tag: String, user userBytes: [UInt8], password: [UInt8], mechanism: String) {
         guard let userName = String(validating: userBytes, as: UTF8.self), !userName.isEmpty, userName.utf8.count <= 256,
               !userName.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
             // One line per failed login, like the others (the host puts the client first).
             log?("login failed: user=(invalid)")
             return loginFailed(tag)
         }
-        switch authenticator?(userName, password) ?? .unavailable {
+        // An empty password is never checked (some PAM stacks accept it: nullok); NUL cannot
+        // be in one.
+        guard !password.isEmpty, !password.contains(0) else {
+            log?("login failed: user=\(userName)")
+            return loginFailed(tag)
+        }
+        // The engine contract: the host checks the password and answers.
+        authenticationTag = tag
+        authenticationRequest = IMAPAuthenticationRequest(user: userName, password: password, mechanism: mechanism)
+    }
+
+    /// The host's answer to `authenticationRequest`: the tagged reply, then whatever the client
+    /// pipelined behind the command.
+    public func authenticationAnswered(_ outcome: IMAPLoginOutcome) -> [UInt8] {
+        guard let request = authenticationRequest, let tag = authenticationTag else { return out.takeBytes() }
+        authenticationRequest = nil
+        authenticationTag = nil
+        let userName = request.user
+        switch outcome {
         case .success(let name, let maildirPath):
             login(user: name, maildirPath: maildirPath)
             log?("login: user=\(name)")
@@ -70,6 +88,7 @@ extension IMAPSession {
         case .unavailable:
             no(tag, code: .unavailable, "Authentication is temporarily unavailable")
         }
+        return receive([])
     }
 
     func loginFailed(_ tag: String) {

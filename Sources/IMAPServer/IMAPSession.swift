@@ -1,8 +1,12 @@
 import IMAPProtocol
+import MailCodec
 import Maildir
 import MailMessage
 
-/// What the host's password check answered (see `IMAPSession.authenticator`).
+/// Credentials to check (MailCodec's engine contract type).
+public typealias IMAPAuthenticationRequest = AuthenticationRequest
+
+/// What the host's password check answered (`IMAPSession.authenticationAnswered(_:)`).
 public enum IMAPLoginOutcome: Sendable, Equatable {
     /// The user may log in; the host has already become that user (privileges dropped) and
     /// names the Maildir to serve.
@@ -44,8 +48,9 @@ public struct IMAPSessionConfiguration: Sendable {
 
 /// The IMAP4rev1 session engine (RFC 3501 with the extensions listed in `capabilities`): bytes
 /// from the client in, response bytes out. It never touches a socket: the host reads, calls
-/// `receive(_:)`, writes what it returns, and acts on `wantsStartTLS`, `isFinished` and
-/// `isIdling` (waking the session with `idleCheck()` when the watched directories change).
+/// `receive(_:)`, writes what it returns, and acts on `wantsStartTLS`, `authenticationRequest`
+/// (answering with `authenticationAnswered(_:)`), `isFinished` and `isIdling` (waking the
+/// session with `idleCheck()` when the watched directories change).
 /// The mailbox layer is Maildir (`MaildirMailbox`), which the session uses directly.
 public final class IMAPSession {
     public enum State: Sendable, Equatable { case notAuthenticated, authenticated, selected, logout }
@@ -56,8 +61,12 @@ public final class IMAPSession {
     public internal(set) var wantsStartTLS = false
     /// The user, once known.
     public internal(set) var user: String?
-    /// Checks a password (through postamt-auth) and, on success, drops privileges.
-    public var authenticator: ((_ user: String, _ password: [UInt8]) -> IMAPLoginOutcome)?
+    /// Credentials from LOGIN or AUTHENTICATE that the host is to check (through postamt-auth,
+    /// becoming the user on success) and answer with `authenticationAnswered(_:)`. Until then
+    /// the session reads no further command (the engine contract of SMTP and POP3 too).
+    public internal(set) var authenticationRequest: IMAPAuthenticationRequest?
+    /// The tag of the LOGIN or AUTHENTICATE that `authenticationRequest` answers.
+    var authenticationTag: String?
     /// One line per event for the host's log (never a password or a message body).
     public var log: ((String) -> Void)?
     /// Where long responses (FETCH of many messages) go while they are produced, so a session
@@ -91,7 +100,7 @@ public final class IMAPSession {
     /// A FETCH, STORE or SEARCH (not UID) runs: EXPUNGE must wait (RFC 3501 §7.4.1).
     var expungeAllowed = true
 
-    /// A session before login; `authenticator` must be set for LOGIN to work.
+    /// A session before login.
     public init(configuration: IMAPSessionConfiguration = IMAPSessionConfiguration()) {
         self.configuration = configuration
         self.state = .notAuthenticated
@@ -173,7 +182,8 @@ public final class IMAPSession {
     /// host then starts TLS and calls `tlsStarted()`, which drops the rest) and at LOGOUT.
     public func receive(_ bytes: [UInt8]) -> [UInt8] {
         reader.feed(bytes)
-        while !wantsStartTLS && !wantsCompression && state != .logout, let event = reader.nextEvent() {
+        while !wantsStartTLS && !wantsCompression && authenticationRequest == nil && state != .logout,
+              let event = reader.nextEvent() {
             handle(event)
         }
         return out.takeBytes()
@@ -271,7 +281,7 @@ public final class IMAPSession {
             guard configuration.tlsActive || configuration.allowPlaintextAuth else {
                 return out.tagged(tag, .no, code: .privacyRequired, "LOGIN needs TLS (STARTTLS)")
             }
-            finishLogin(tag: tag, user: userBytes, password: password)
+            finishLogin(tag: tag, user: userBytes, password: password, mechanism: "LOGIN")
         case .authenticate(let mechanism, let initial):
             authenticate(tag: tag, mechanism: mechanism, initialResponse: initial)
         case .enable(let names):

@@ -11,7 +11,14 @@ public enum ManageSieveEvent: Sendable, Equatable {
     case delay(milliseconds: Int)
     case startTLS
     case close
+    /// AUTHENTICATE gave credentials: check them, then call
+    /// ``ManageSieveSession/authenticationAnswered(_:)``. The engine reads no further command
+    /// until then (the engine contract of SMTP, POP3 and IMAP too).
+    case authenticate(AuthenticationRequest)
 }
+
+/// Credentials to check (MailCodec's engine contract type).
+public typealias ManageSieveAuthenticationRequest = AuthenticationRequest
 
 public enum ManageSieveAuthResult: Sendable, Equatable { case success, failure, temporaryFailure }
 
@@ -37,8 +44,9 @@ public protocol ManageSieveStore: AnyObject {
     func haveSpace(_ name: String, size: Int) throws(ManageSieveStoreError)
 }
 
+/// What only the host can do. Passwords are not checked here: the engine asks for that with
+/// ``ManageSieveEvent/authenticate(_:)``.
 public protocol ManageSievePolicy: AnyObject {
-    func authenticate(user: String, password: [UInt8]) -> ManageSieveAuthResult
     /// After a successful login: become the user and open the scripts (nil: try later).
     func openStore(user: String) -> ManageSieveStore?
 }
@@ -87,6 +95,8 @@ public final class ManageSieveSession {
 
     enum SASLState { case none, plain, loginUser, loginPassword(String) }
     var sasl = SASLState.none
+    /// Credentials out in an `authenticate` event, awaiting the host's answer.
+    var pendingAuthentication: AuthenticationRequest?
 
     public init(configuration: ManageSieveConfiguration, policy: ManageSievePolicy) {
         self.configuration = configuration
@@ -101,7 +111,7 @@ public final class ManageSieveSession {
     /// `--preauth USER`: logged in behind the greeting (tests, a pipe over ssh); only the log
     /// events, or a BYE when the scripts cannot be opened.
     public func preauthenticate(_ user: String) -> [ManageSieveEvent] {
-        let events = login(user: user, password: [])
+        let events = loggedIn(user: user, result: .success)
         if authenticatedUser == nil { return events }
         return events.filter { if case .send = $0 { return false } else { return true } }
     }
@@ -162,7 +172,7 @@ public final class ManageSieveSession {
         guard !closed else { return [] }
         buffer += bytes
         var events: [ManageSieveEvent] = []
-        while !closed {
+        while !closed && pendingAuthentication == nil {
             switch ManageSieveSession.parse(&buffer, limits: configuration.limits) {
             case .incomplete: return events
             case .failure(let why):
@@ -389,7 +399,7 @@ public final class ManageSieveSession {
             return [.send(line("\"UGFzc3dvcmQ6\""))]
         case .loginPassword(let user):
             guard let password = Self.base64(text) else { return no("Bad base64.") }
-            return login(user: user, password: password)
+            return login(user: user, password: password, mechanism: "LOGIN")
         }
     }
 
@@ -399,11 +409,28 @@ public final class ManageSieveSession {
         guard parts.count == 3 else { return no("Bad PLAIN response.") }
         let authz = String(decoding: parts[0], as: UTF8.self), user = String(decoding: parts[1], as: UTF8.self)
         guard authz.isEmpty || authz == user else { return no(code: "AUTH-TOO-WEAK", "No proxy logins.") }
-        return login(user: user, password: Array(parts[2]))
+        return login(user: user, password: Array(parts[2]), mechanism: "PLAIN")
     }
 
-    func login(user: String, password: [UInt8]) -> [ManageSieveEvent] {
-        switch policy.authenticate(user: user, password: password) {
+    func login(user: String, password: [UInt8], mechanism: String) -> [ManageSieveEvent] {
+        // An empty password is never checked (PAM nullok); NUL cannot be in one.
+        guard !user.isEmpty, !password.isEmpty, !password.contains(0) else { return loggedIn(user: user, result: .failure) }
+        let request = AuthenticationRequest(user: user, password: password, mechanism: mechanism)
+        pendingAuthentication = request
+        return [.authenticate(request)]
+    }
+
+    /// The host's answer to ``ManageSieveEvent/authenticate(_:)``; then the commands that
+    /// arrived meanwhile.
+    public func authenticationAnswered(_ result: ManageSieveAuthResult) -> [ManageSieveEvent] {
+        guard let request = pendingAuthentication else { return [] }
+        pendingAuthentication = nil
+        let events = loggedIn(user: request.user, result: result)
+        return closed ? events : events + feed([])
+    }
+
+    func loggedIn(user: String, result: ManageSieveAuthResult) -> [ManageSieveEvent] {
+        switch result {
         case .success:
             guard let opened = policy.openStore(user: user) else {
                 closed = true

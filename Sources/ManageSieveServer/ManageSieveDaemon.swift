@@ -53,13 +53,17 @@ final class ManageSieveLoginPolicy: ManageSievePolicy {
     }
 }
 
-/// `ManageSieveSession` in the shape `SessionHost` drives.
+/// `ManageSieveSession` in the shape `SessionHost` drives; `authenticator` answers its
+/// `authenticate` requests.
 final class ManageSieveEngine: SessionEngine {
     let session: ManageSieveSession
     let preauthenticatedUser: String?
-    init(session: ManageSieveSession, preauthenticatedUser: String?) {
+    let authenticator: (ManageSieveAuthenticationRequest) -> ManageSieveAuthResult
+    init(session: ManageSieveSession, preauthenticatedUser: String?,
+         authenticator: @escaping (ManageSieveAuthenticationRequest) -> ManageSieveAuthResult) {
         self.session = session
         self.preauthenticatedUser = preauthenticatedUser
+        self.authenticator = authenticator
     }
     var isAuthenticated: Bool { session.authenticatedUser != nil }
     func start() -> [SessionAction] {
@@ -74,15 +78,20 @@ final class ManageSieveEngine: SessionEngine {
     func timedOut() -> [SessionAction] { map(session.timedOut()) }
 
     func map(_ events: [ManageSieveEvent]) -> [SessionAction] {
-        events.map { event in
+        var actions: [SessionAction] = []
+        for event in events {
             switch event {
-            case .send(let bytes): .send(bytes)
-            case .log(let text): .log(text)
-            case .delay(let milliseconds): .delay(milliseconds: milliseconds)
-            case .startTLS: .startTLS
-            case .close: .close
+            case .send(let bytes): actions.append(.send(bytes))
+            case .log(let text): actions.append(.log(text))
+            case .delay(let milliseconds): actions.append(.delay(milliseconds: milliseconds))
+            case .startTLS: actions.append(.startTLS)
+            case .close: actions.append(.close)
+            case .authenticate(let request):
+                // The engine contract: the host checks the password (postamt-auth) and answers.
+                actions += map(session.authenticationAnswered(authenticator(request)))
             }
         }
+        return actions
     }
 }
 
@@ -138,7 +147,10 @@ public enum ManageSieveDaemon {
         let policy = ManageSieveLoginPolicy(configuration: configuration, settings: login, peer: peer, preauthenticatedUser: preauth, log: logLine)
         let session = ManageSieveSession(configuration: engineConfiguration, policy: policy)
         let host = SessionHost(connection: connection, tlsContext: tlsContext, timeouts: timeouts, log: logLine)
-        switch host.run(ManageSieveEngine(session: session, preauthenticatedUser: preauth)) {
+        let engine = ManageSieveEngine(session: session, preauthenticatedUser: preauth) {
+            policy.authenticate(user: $0.user, password: $0.password)
+        }
+        switch host.run(engine) {
         case .closed, .peerClosed, .timedOut: return 0
         case .failed: return 1
         }

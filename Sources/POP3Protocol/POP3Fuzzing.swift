@@ -1,3 +1,4 @@
+import MailCodec
 /// Entry point for fuzzers: arbitrary bytes in, must never trap.
 public enum POP3Fuzzing {
     private final class Messages: POP3Maildrop {
@@ -21,8 +22,9 @@ public enum POP3Fuzzing {
     }
 
     private final class Policy: POP3ServerPolicy {
-        func authenticate(user: String, password: [UInt8]) -> POP3AuthResult {
-            user == "user" && password == Array("pass".utf8) ? .success : .failure
+        /// The host's answer to an `authenticate` event.
+        static func authenticate(_ request: AuthenticationRequest) -> POP3AuthResult {
+            request.user == "user" && request.password == Array("pass".utf8) ? .success : .failure
         }
         func openMaildrop(user: String) -> POP3MaildropOpening { .opened(Messages()) }
     }
@@ -42,10 +44,14 @@ public enum POP3Fuzzing {
             var events = session.feed(bytes[index..<end])
             index = end
             var rounds = 0
-            while rounds < 10_000, let event = events.last, event == .outputPending || event == .startTLS {
+            while rounds < 10_000, let event = events.last, event == .outputPending || event == .startTLS || event.isAuthenticate {
                 rounds += 1
                 count += events.count
-                events = event == .outputPending ? session.continueOutput() : session.tlsEstablished()
+                switch event {
+                case .outputPending: events = session.continueOutput()
+                case .authenticate(let request): events = session.authenticationAnswered(Policy.authenticate(request))
+                default: events = session.tlsEstablished()
+                }
             }
             count += events.count
         }

@@ -4,7 +4,9 @@ import MailCodec
 ///
 /// Use: `start()` for the greeting, `feed(_:)` for every read, handle the events in order.
 /// ``POP3ServerEvent/outputPending`` asks for ``continueOutput()`` (RETR/TOP stream in pieces);
-/// ``POP3ServerEvent/startTLS`` asks for a handshake and ``tlsEstablished()``. Call
+/// ``POP3ServerEvent/startTLS`` asks for a handshake and ``tlsEstablished()``;
+/// ``POP3ServerEvent/authenticate(_:)`` asks the host to check a password and answer with
+/// ``authenticationAnswered(_:)``. Call
 /// ``endOfInput()`` on EOF (no deletions are applied then, RFC 1939 §6) and ``timedOut()`` on the
 /// inactivity timer.
 public final class POP3ServerSession {
@@ -12,7 +14,7 @@ public final class POP3ServerSession {
     private let policy: any POP3ServerPolicy
     private var limits: POP3Limits { configuration.limits }
 
-    private enum Phase { case authorization, transaction, awaitingTLS, closed }
+    private enum Phase { case authorization, transaction, awaitingTLS, awaitingAuthentication, closed }
     private enum InputMode { case command, saslResponse(SASLExchange), discardingLongLine }
 
     private struct Transfer {
@@ -28,6 +30,8 @@ public final class POP3ServerSession {
     private var started = false
     private var tlsActive: Bool
     private var pendingUser: String?
+    /// Credentials out in an `authenticate` event, awaiting the host's answer.
+    private var pendingAuthentication: AuthenticationRequest?
     /// The user of the open maildrop.
     public private(set) var authenticatedUser: String?
     private var maildrop: (any POP3Maildrop)?
@@ -64,7 +68,7 @@ public final class POP3ServerSession {
             return takeEvents()
         default:
             input.append(contentsOf: bytes)
-            if transfer != nil {
+            if transfer != nil || phase == .awaitingAuthentication {
                 if input.count > limits.maximumPendingInput {
                     log("disconnect: too much pipelined input")
                     close()
@@ -305,7 +309,26 @@ public final class POP3ServerSession {
         guard !password.isEmpty, !password.contains(0), !password.contains(13), !password.contains(10) else {
             return authenticationFailed(user: user, mechanism: mechanism)
         }
-        switch policy.authenticate(user: user, password: password) {
+        // The engine contract: the host checks the password and answers (authenticationAnswered).
+        let request = AuthenticationRequest(user: user, password: password, mechanism: mechanism)
+        pendingAuthentication = request
+        phase = .awaitingAuthentication
+        emit(.authenticate(request))
+    }
+
+    /// The host's answer to ``POP3ServerEvent/authenticate(_:)``: on success the maildrop is
+    /// opened; then input that arrived meanwhile is read.
+    public func authenticationAnswered(_ result: POP3AuthResult) -> [POP3ServerEvent] {
+        guard phase == .awaitingAuthentication, let request = pendingAuthentication else { return takeEvents() }
+        pendingAuthentication = nil
+        phase = .authorization
+        finishAuthentication(user: request.user, mechanism: request.mechanism, result: result)
+        processInput()
+        return takeEvents()
+    }
+
+    private func finishAuthentication(user: String, mechanism: String, result: POP3AuthResult) {
+        switch result {
         case .success:
             break
         case .failure:

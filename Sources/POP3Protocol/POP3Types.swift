@@ -1,3 +1,5 @@
+import MailCodec
+
 /// Every limit the POP3 server engine enforces, with documented defaults.
 public struct POP3Limits: Sendable, Equatable {
     /// Longest command or SASL response line in octets including CRLF. RFC 2449 §4 limits
@@ -59,11 +61,12 @@ public enum POP3MaildropOpening {
     case temporaryFailure
 }
 
-/// Decisions and data only the host has. Calls are synchronous.
+/// Credentials to check (MailCodec's engine contract type).
+public typealias POP3AuthenticationRequest = AuthenticationRequest
+
+/// Decisions and data only the host has. Calls are synchronous. Passwords are not checked
+/// here: the engine asks for that with ``POP3ServerEvent/authenticate(_:)``.
 public protocol POP3ServerPolicy: AnyObject {
-    /// Checks credentials from USER/PASS or AUTH PLAIN/LOGIN. `user` is UTF-8 without control
-    /// characters; `password` is never empty and never contains NUL, CR or LF.
-    func authenticate(user: String, password: [UInt8]) -> POP3AuthResult
     /// Opens and locks the user's maildrop (the host drops privileges to the user before).
     func openMaildrop(user: String) -> POP3MaildropOpening
 }
@@ -106,6 +109,18 @@ public enum POP3ServerEvent: Sendable, Equatable {
     /// `+OK` to STLS was sent: discard unread plaintext, handshake, then call
     /// ``POP3ServerSession/tlsEstablished()``.
     case startTLS
+    /// USER/PASS or AUTH gave credentials (password never empty, never containing NUL, CR or
+    /// LF): check them, then call ``POP3ServerSession/authenticationAnswered(_:)``. The engine
+    /// reads no further command until then.
+    case authenticate(AuthenticationRequest)
     /// Close the connection after writing what was sent.
     case close
+}
+
+extension POP3ServerEvent {
+    /// True for ``authenticate(_:)``, the one event a host must answer before reading on.
+    public var isAuthenticate: Bool {
+        if case .authenticate = self { return true }
+        return false
+    }
 }

@@ -82,7 +82,9 @@ public enum POP3Daemon {
         let policy = POP3LoginPolicy(settings: settings.login, peer: peer, preauthenticatedUser: preauth, log: logLine)
         policy.uidlFormat = settings.uidlFormat
         let session = POP3ServerSession(configuration: engineConfiguration, policy: policy)
-        let engine = POP3SessionEngine(session: session, preauthenticatedUser: preauth)
+        let engine = POP3SessionEngine(session: session, preauthenticatedUser: preauth) {
+            policy.authenticate(user: $0.user, password: $0.password)
+        }
         let host = SessionHost(connection: connection, tlsContext: tlsContext, timeouts: settings.timeouts, log: logLine)
         if connection.isTLS { logLine("tls \(connection.tlsDescription)") }
         switch host.run(engine) {

@@ -1,26 +1,31 @@
+import MailCodec
 import MailLogin
 import POP3Protocol
 
-/// `POP3ServerSession` in the shape `SessionHost` drives.
+/// `POP3ServerSession` in the shape `SessionHost` drives. The engine's `authenticate` requests
+/// are answered here, by `authenticator` (postamt-auth through POP3LoginPolicy).
 public final class POP3SessionEngine: SessionEngine {
     public let session: POP3ServerSession
     /// `--preauth`: the session starts logged in as this user (no USER/PASS from the client).
     let preauthenticatedUser: String?
+    let authenticator: (AuthenticationRequest) -> POP3AuthResult
 
-    public init(session: POP3ServerSession, preauthenticatedUser: String? = nil) {
+    public init(session: POP3ServerSession, preauthenticatedUser: String? = nil,
+                authenticator: @escaping (AuthenticationRequest) -> POP3AuthResult) {
         self.session = session
         self.preauthenticatedUser = preauthenticatedUser
+        self.authenticator = authenticator
     }
 
     public var isAuthenticated: Bool { session.authenticatedUser != nil }
 
     public func start() -> [SessionAction] {
-        var actions = Self.map(session.start())
+        var actions = self.actions(session.start())
         if let user = preauthenticatedUser {
             // POP3 has no PREAUTH greeting: log in behind the greeting, hiding the replies
             // (fetchmail's "preauth ssh" expects TRANSACTION state right after +OK).
             let events = session.feed(Array("USER \(user)\r\nPASS -\r\n".utf8))
-            actions += Self.map(events).filter { if case .send = $0 { return false }; return true }
+            actions += self.actions(events).filter { if case .send = $0 { return false }; return true }
             if !isAuthenticated {
                 actions = actions.filter { if case .send = $0 { return false }; return true }
                 actions += [.send(Array("-ERR [SYS/TEMP] Cannot open mailbox, try later\r\n".utf8)), .close]
@@ -29,22 +34,27 @@ public final class POP3SessionEngine: SessionEngine {
         return actions
     }
 
-    public func feed(_ bytes: [UInt8]) -> [SessionAction] { Self.map(session.feed(bytes)) }
-    public func continueOutput() -> [SessionAction] { Self.map(session.continueOutput()) }
-    public func tlsEstablished() -> [SessionAction] { Self.map(session.tlsEstablished()) }
-    public func endOfInput() -> [SessionAction] { Self.map(session.endOfInput()) }
-    public func timedOut() -> [SessionAction] { Self.map(session.timedOut()) }
+    public func feed(_ bytes: [UInt8]) -> [SessionAction] { actions(session.feed(bytes)) }
+    public func continueOutput() -> [SessionAction] { actions(session.continueOutput()) }
+    public func tlsEstablished() -> [SessionAction] { actions(session.tlsEstablished()) }
+    public func endOfInput() -> [SessionAction] { actions(session.endOfInput()) }
+    public func timedOut() -> [SessionAction] { actions(session.timedOut()) }
 
-    static func map(_ events: [POP3ServerEvent]) -> [SessionAction] {
-        events.map { event in
+    func actions(_ events: [POP3ServerEvent]) -> [SessionAction] {
+        var actions: [SessionAction] = []
+        for event in events {
             switch event {
-            case .send(let bytes): .send(bytes)
-            case .log(let text): .log(text)
-            case .delay(let milliseconds): .delay(milliseconds: milliseconds)
-            case .outputPending: .continueOutput
-            case .startTLS: .startTLS
-            case .close: .close
+            case .send(let bytes): actions.append(.send(bytes))
+            case .log(let text): actions.append(.log(text))
+            case .delay(let milliseconds): actions.append(.delay(milliseconds: milliseconds))
+            case .outputPending: actions.append(.continueOutput)
+            case .startTLS: actions.append(.startTLS)
+            case .close: actions.append(.close)
+            case .authenticate(let request):
+                // Answered in order: what the engine says next follows what it said before.
+                actions += self.actions(session.authenticationAnswered(authenticator(request)))
             }
         }
+        return actions
     }
 }

@@ -7,8 +7,9 @@ public enum SMTPFuzzing {
         func checkRecipient(_ recipient: SMTPRecipient, session: SMTPSessionFacts) -> SMTPRecipientVerdict {
             recipient.mailbox.localPart.hasPrefix("x") ? .unknownUser : .accept
         }
-        func authenticate(user: String, password: [UInt8], session: SMTPSessionFacts) -> SMTPAuthResult {
-            user == "user" && password == Array("pass".utf8) ? .success : .failure
+        /// The host's answer to an `authenticate` event.
+        static func authenticate(_ request: SMTPAuthenticationRequest) -> SMTPAuthResult {
+            request.user == "user" && request.password == Array("pass".utf8) ? .success : .failure
         }
     }
 
@@ -31,11 +32,14 @@ public enum SMTPFuzzing {
             var events = session.feed(bytes[index..<end])
             index = end
             var rounds = 0
-            while rounds < 1000, let event = events.first(where: { $0 == .messageEnd || $0 == .startTLS }) {
+            while rounds < 1000, let event = events.first(where: { $0 == .messageEnd || $0 == .startTLS || $0.isAuthenticate }) {
                 rounds += 1
-                events = event == .messageEnd
-                    ? session.messageQueued(.accepted(queueID: "Q\(index)"))
-                    : session.tlsEstablished(SMTPTLSInfo(version: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256"))
+                switch event {
+                case .messageEnd: events = session.messageQueued(.accepted(queueID: "Q\(index)"))
+                case .authenticate(let request):
+                    events = session.authenticationAnswered(PermissivePolicy.authenticate(request))
+                default: events = session.tlsEstablished(SMTPTLSInfo(version: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256"))
+                }
                 count += events.count
             }
             count += events.count

@@ -1,7 +1,7 @@
 import MailCodec
 
-/// AUTH (RFC 4954) on the shared SASL exchange (MailCodec): the session asks its policy to
-/// check the password and never logs a password or an AUTH string.
+/// AUTH (RFC 4954) on the shared SASL exchange (MailCodec): the session asks its host to check
+/// the password (an `authenticate` event) and never logs a password or an AUTH string.
 extension SMTPServerSession {
     // MARK: - AUTH (RFC 4954, PLAIN RFC 4616, LOGIN)
 
@@ -59,7 +59,18 @@ extension SMTPServerSession {
     func verify(user: String, password: [UInt8], mechanism: String) {
         // An empty password is never checked: some PAM stacks accept it (nullok).
         guard !password.isEmpty else { return authenticationFailed(user: user, mechanism: mechanism) }
-        switch policy.authenticate(user: user, password: password, session: facts) {
+        // The engine contract: checking a password is the host's work, asked for as an event
+        // and answered through authenticationAnswered(_:), so the host may do it elsewhere.
+        state = .awaitingAuthentication(user: user, mechanism: mechanism)
+        emit(.authenticate(SMTPAuthenticationRequest(user: user, password: password, mechanism: mechanism)))
+    }
+
+    /// The host's answer to ``SMTPServerEvent/authenticate(_:)``: replies 235, 535 or 454 and
+    /// goes on with input that arrived meanwhile.
+    public func authenticationAnswered(_ result: SMTPAuthResult) -> [SMTPServerEvent] {
+        guard case .awaitingAuthentication(let user, let mechanism) = state else { return takeEvents() }
+        state = .command
+        switch result {
         case .success:
             facts.authenticatedUser = user
             log("auth ok user=\(user) mechanism=\(mechanism)")
@@ -70,6 +81,8 @@ extension SMTPServerSession {
             log("auth temporary failure user=\(user) mechanism=\(mechanism)")
             send(SMTPReply(454, "4.7.0", "Temporary authentication failure"))
         }
+        processInput()
+        return takeEvents()
     }
 
     func authenticationFailed(user: String?, mechanism: String) {

@@ -30,6 +30,9 @@ public final class SMTPServerSession {
         /// BDAT bytes still to read; `rejection` is the reply if the chunk is refused.
         case chunk(remaining: UInt64, size: UInt64, last: Bool, rejection: SMTPReply?, countsAsError: Bool)
         case awaitingQueueResult
+        /// AUTH's credentials went out in ``SMTPServerEvent/authenticate(_:)``: nothing more is
+        /// read until the host calls ``SMTPServerSession/authenticationAnswered(_:)``.
+        case awaitingAuthentication(user: String, mechanism: String)
         case awaitingTLS
         case closed
     }
@@ -87,7 +90,7 @@ public final class SMTPServerSession {
         case .closed, .awaitingTLS:
             // RFC 3207 §4.2: nothing that arrived before the handshake may be acted upon.
             return takeEvents()
-        case .awaitingQueueResult:
+        case .awaitingQueueResult, .awaitingAuthentication:
             input.append(contentsOf: bytes)
             if input.count > limits.maximumPendingInput {
                 closeWith421("4.7.0", "Too much pipelined input")
@@ -252,7 +255,7 @@ public final class SMTPServerSession {
                 } else {
                     break loop
                 }
-            case .awaitingQueueResult, .awaitingTLS, .closed:
+            case .awaitingQueueResult, .awaitingAuthentication, .awaitingTLS, .closed:
                 break loop
             }
             if case .awaitingTLS = state {

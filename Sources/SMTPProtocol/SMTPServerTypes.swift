@@ -1,3 +1,5 @@
+import MailCodec
+
 /// Which service a session provides; it decides defaults for authentication and TLS.
 public enum SMTPServerRole: String, Sendable, Equatable {
     /// Port 25: accepts mail for local domains from anyone, relays only for trusted or
@@ -196,6 +198,10 @@ public enum SMTPServerEvent: Sendable, Equatable {
     case messageEnd
     /// Discard everything received for the current message; nothing may be queued.
     case messageAbort(SMTPMessageAbortReason)
+    /// AUTH's credentials are complete: check them, then call
+    /// ``SMTPServerSession/authenticationAnswered(_:)``. The engine reads no further command
+    /// until then.
+    case authenticate(SMTPAuthenticationRequest)
     /// The `220` reply to STARTTLS has been queued in a preceding `send`: write it, discard any
     /// unread plaintext, run the server handshake, then call ``SMTPServerSession/tlsEstablished(_:)``.
     case startTLS
@@ -225,6 +231,9 @@ public enum SMTPRecipientVerdict: Sendable, Equatable {
     case reject(SMTPReply)
 }
 
+/// Credentials to check, from AUTH PLAIN or LOGIN (MailCodec's engine contract type).
+public typealias SMTPAuthenticationRequest = AuthenticationRequest
+
 /// The result of checking a user name and password.
 public enum SMTPAuthResult: Sendable, Equatable {
     case success
@@ -245,7 +254,8 @@ public enum SMTPQueueResult: Sendable, Equatable {
 }
 
 /// Decisions only the host can make. Called synchronously from inside
-/// ``SMTPServerSession/feed(_:)``; the host may block (a lookup, the auth socket).
+/// ``SMTPServerSession/feed(_:)``; the host may block (a lookup). Passwords are not checked
+/// here: the engine asks for that with ``SMTPServerEvent/authenticate(_:)``.
 public protocol SMTPServerPolicy: AnyObject {
     /// True when mail for `domain` (ASCII-lowercased; may be an address literal) is delivered
     /// here. RCPT to other domains is relay: only trusted or authenticated clients may, and the
@@ -255,12 +265,16 @@ public protocol SMTPServerPolicy: AnyObject {
     func checkSender(_ sender: SMTPReversePath, session: SMTPSessionFacts) -> SMTPSenderVerdict
     /// Decides RCPT TO for a local recipient, or a relay recipient of an allowed client.
     func checkRecipient(_ recipient: SMTPRecipient, session: SMTPSessionFacts) -> SMTPRecipientVerdict
-    /// Checks credentials from AUTH PLAIN or LOGIN. `user` is valid UTF-8 without control
-    /// characters; `password` is the raw octets (never empty, never containing NUL). Default fails.
-    func authenticate(user: String, password: [UInt8], session: SMTPSessionFacts) -> SMTPAuthResult
 }
 
 extension SMTPServerPolicy {
     public func checkSender(_ sender: SMTPReversePath, session: SMTPSessionFacts) -> SMTPSenderVerdict { .accept }
-    public func authenticate(user: String, password: [UInt8], session: SMTPSessionFacts) -> SMTPAuthResult { .failure }
+}
+
+extension SMTPServerEvent {
+    /// True for ``authenticate(_:)``, the one event a host must answer before reading on.
+    public var isAuthenticate: Bool {
+        if case .authenticate = self { return true }
+        return false
+    }
 }

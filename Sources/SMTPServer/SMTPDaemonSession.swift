@@ -184,6 +184,11 @@ final class SMTPDaemonSession {
             case .messageAbort(let reason):
                 if transfer != nil { log.info("message discarded: \(reason)") }
                 abandonTransfer()
+            case .authenticate(let request):
+                // postamt-auth through the address policy (SMTPDaemonPolicy.authenticate).
+                let result = addressPolicy?.authenticate(user: request.user, password: request.password,
+                                                         session: engine.facts) ?? .temporaryFailure
+                more = engine.authenticationAnswered(result)
             case .startTLS:
                 more = startTLS()
             case .close:

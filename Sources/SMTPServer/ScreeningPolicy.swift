@@ -71,10 +71,6 @@ public final class ScreeningPolicy: SMTPServerPolicy {
 
     public func isLocalDomain(_ domain: String) -> Bool { inner.isLocalDomain(domain) }
 
-    public func authenticate(user: String, password: [UInt8], session: SMTPSessionFacts) -> SMTPAuthResult {
-        inner.authenticate(user: user, password: password, session: session)
-    }
-
     public func checkSender(_ sender: SMTPReversePath, session: SMTPSessionFacts) -> SMTPSenderVerdict {
         self.sender = sender.text
         recipientsThisMessage = 0

@@ -8,6 +8,8 @@ final class EngineFixture {
     let session: IMAPSession
     /// Whether this fixture made the Maildir (and removes it); false for `anotherSession()`.
     private var ownsRoot = true
+    /// The host's password check: tester/secret.
+    var authenticator: (IMAPAuthenticationRequest) -> IMAPLoginOutcome = { _ in .failure }
 
     init(messages: [String] = EngineFixture.messages, preauth: Bool = true,
          configure: (inout IMAPSessionConfiguration) -> Void = { _ in }) throws {
@@ -29,8 +31,9 @@ final class EngineFixture {
             session = IMAPSession(preauthenticatedUser: "tester", maildirPath: maildir, configuration: configuration)
         } else {
             session = IMAPSession(configuration: configuration)
-            session.authenticator = { user, password in
-                user == "tester" && password == Array("secret".utf8) ? .success(user: "tester", maildirPath: maildir) : .failure
+            authenticator = { request in
+                request.user == "tester" && request.password == Array("secret".utf8)
+                    ? .success(user: "tester", maildirPath: maildir) : .failure
             }
         }
     }
@@ -59,9 +62,19 @@ final class EngineFixture {
         "From: Bob <bob@example.org>\nTo: Alice <alice@example.org>\nSubject: Re: first\nDate: Wed, 4 Jan 2006 08:00:00 -0500\n\nHi Alice, a longer reply body.\n",
     ]
 
-    /// Sends one client line (CRLF added) and returns what the session answered.
+    /// Sends one client line (CRLF added) and returns what the session answered, answering its
+    /// authentication requests as imapd does.
     func send(_ line: String) -> String {
-        String(decoding: session.receive(Array((line + "\r\n").utf8)), as: UTF8.self)
+        String(decoding: receive(Array((line + "\r\n").utf8)), as: UTF8.self)
+    }
+
+    /// Client bytes in, the answer out, every `authenticationRequest` answered on the spot.
+    func receive(_ bytes: [UInt8]) -> [UInt8] {
+        var answer = session.receive(bytes)
+        while let request = session.authenticationRequest {
+            answer += session.authenticationAnswered(authenticator(request))
+        }
+        return answer
     }
 }
 

@@ -8,8 +8,19 @@ import Testing
 final class TestPolicy: ManageSievePolicy {
     let store: ManageSieveStore
     init(store: ManageSieveStore) { self.store = store }
+    /// The host's password check, answering an `authenticate` event.
     func authenticate(user: String, password: [UInt8]) -> ManageSieveAuthResult {
         user == "ann" && password == Array("secret".utf8) ? .success : .failure
+    }
+
+    /// Events as the host sees them, `authenticate` answered on the spot.
+    func answering(_ events: [ManageSieveEvent], _ session: ManageSieveSession) -> [ManageSieveEvent] {
+        var result: [ManageSieveEvent] = []
+        for event in events {
+            guard case .authenticate(let request) = event else { result.append(event); continue }
+            result += answering(session.authenticationAnswered(authenticate(user: request.user, password: request.password)), session)
+        }
+        return result
     }
     func openStore(user: String) -> ManageSieveStore? { store }
 }
@@ -33,7 +44,7 @@ final class TestPolicy: ManageSievePolicy {
 
     /// Feeds each line and returns what the server sent, as text.
     func transcript(_ s: ManageSieveSession, _ input: String) -> String {
-        s.feed(Array(input.utf8)).compactMap { if case .send(let b) = $0 { return String(decoding: b, as: UTF8.self) } else { return nil } }.joined()
+        TestPolicy(store: store).answering(s.feed(Array(input.utf8)), s).compactMap { if case .send(let b) = $0 { return String(decoding: b, as: UTF8.self) } else { return nil } }.joined()
     }
 
     static let plain = Data("\0ann\0secret".utf8).base64EncodedString()
@@ -75,6 +86,22 @@ final class TestPolicy: ManageSievePolicy {
         #expect(transcript(s, "DELETESCRIPT \"two\"\r\nNOOP \"x\\\"y\"\r\n") == "OK \"Deletescript completed.\"\r\nOK (TAG \"x\\\"y\") \"Done\"\r\n")
         #expect(transcript(s, "UNAUTHENTICATE\r\nLISTSCRIPTS\r\n") == "OK \"Logged out; log in again.\"\r\nNO \"Log in first.\"\r\n")
         #expect(s.feed(Array("LOGOUT\r\n".utf8)).last == .close)
+    }
+
+    @Test("the engine contract: commands behind AUTHENTICATE wait for the host's answer")
+    func authenticationIsARequest() {
+        let s = session()
+        _ = s.start()
+        let events = s.feed(Array("AUTHENTICATE \"PLAIN\" \"\(Self.plain)\"\r\nLISTSCRIPTS\r\n".utf8))
+        #expect(events == [.authenticate(ManageSieveAuthenticationRequest(user: "ann", password: Array("secret".utf8), mechanism: "PLAIN"))])
+        #expect(s.authenticatedUser == nil)
+        let after = s.authenticationAnswered(.success)
+        let sent = after.compactMap { if case .send(let b) = $0 { String(decoding: b, as: UTF8.self) } else { nil } }.joined()
+        #expect(sent == "OK \"Logged in.\"\r\nOK \"Listscripts completed.\"\r\n")
+        #expect(s.authenticationAnswered(.success).isEmpty, "a second answer changes nothing")
+        _ = s.feed(Array("UNAUTHENTICATE\r\nAUTHENTICATE \"PLAIN\" \"\(Self.plain)\"\r\n".utf8))
+        let refused = s.authenticationAnswered(.temporaryFailure)
+        #expect(refused.contains(.send(Array("NO (TRYLATER) \"Cannot check passwords now.\"\r\n".utf8))))
     }
 
     @Test func saslLoginAndPlainContinuations() {

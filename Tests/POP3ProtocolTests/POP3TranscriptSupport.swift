@@ -53,14 +53,31 @@ final class POP3TestPolicy: POP3ServerPolicy {
     var opening: String = "ok"
     var attempts: [(String, [UInt8])] = []
     init(maildrop: MemoryMaildrop) { self.maildrop = maildrop }
+    /// The host's password check, answering an `authenticate` event.
     func authenticate(user: String, password: [UInt8]) -> POP3AuthResult {
         attempts.append((user, password))
         if user == "tempuser" { return .temporaryFailure }
         return (user == "alice" || user == "busy") && password == Array("secret word".utf8) ? .success : .failure
     }
+
+    func answering(_ events: [POP3ServerEvent], _ session: POP3ServerSession) -> [POP3ServerEvent] {
+        pop3Answering(events, session) { self.authenticate(user: $0.user, password: $0.password) }
+    }
+
     func openMaildrop(user: String) -> POP3MaildropOpening {
         user == "busy" ? .inUse : .opened(maildrop)
     }
+}
+
+/// Events as a host sees them: each `authenticate` answered on the spot by `check`.
+func pop3Answering(_ events: [POP3ServerEvent], _ session: POP3ServerSession,
+                   _ check: (POP3AuthenticationRequest) -> POP3AuthResult) -> [POP3ServerEvent] {
+    var result: [POP3ServerEvent] = []
+    for event in events {
+        guard case .authenticate(let request) = event else { result.append(event); continue }
+        result += pop3Answering(session.authenticationAnswered(check(request)), session, check)
+    }
+    return result
 }
 
 let sampleMessages = [
@@ -121,6 +138,8 @@ func runPOP3(_ script: String, configuration: POP3ServerConfiguration = makePOP3
             case .send(let bytes):
                 output += String(decoding: bytes, as: UTF8.self)
             case .outputPending: queue = session.continueOutput() + queue
+            case .authenticate(let request):
+                queue = session.authenticationAnswered(policy.authenticate(user: request.user, password: request.password)) + queue
             case .startTLS: tlsPending = true
             default: break
             }

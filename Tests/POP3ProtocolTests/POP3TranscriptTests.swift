@@ -168,9 +168,10 @@ struct POP3TranscriptTests {
         configuration.limits.outputChunkSize = 1024
         configuration.limits.maximumPendingInput = 4096
         let maildrop = MemoryMaildrop(["Subject: big\n\n" + String(repeating: "x\n", count: 10_000)])
-        let session = POP3ServerSession(configuration: configuration, policy: POP3TestPolicy(maildrop: maildrop))
+        let policy = POP3TestPolicy(maildrop: maildrop)
+        let session = POP3ServerSession(configuration: configuration, policy: policy)
         _ = session.start()
-        let events = session.feed(Array("USER alice\r\nPASS secret word\r\nRETR 1\r\n".utf8))
+        let events = policy.answering(session.feed(Array("USER alice\r\nPASS secret word\r\nRETR 1\r\n".utf8)), session)
         #expect(events.last == .outputPending)
         #expect(session.feed(Array(repeating: UInt8(ascii: "a"), count: 3000)).isEmpty)
         #expect(session.feed(Array(repeating: UInt8(ascii: "a"), count: 3000)).last == .close)
@@ -375,14 +376,15 @@ struct POP3TranscriptTests {
     @Test("EOF and timeout never apply deletions; failed deletion at QUIT reports -ERR")
     func updateState() {
         let maildrop = MemoryMaildrop(sampleMessages)
-        let session = POP3ServerSession(configuration: implicitTLS, policy: POP3TestPolicy(maildrop: maildrop))
+        let policy = POP3TestPolicy(maildrop: maildrop)
+        let session = POP3ServerSession(configuration: implicitTLS, policy: policy)
         _ = session.start()
-        _ = session.feed(Array("USER alice\r\nPASS secret word\r\nDELE 1\r\n".utf8))
+        _ = policy.answering(session.feed(Array("USER alice\r\nPASS secret word\r\nDELE 1\r\n".utf8)), session)
         #expect(session.endOfInput().last == .close)
         #expect(maildrop.deletedAtQuit == nil)
 
-        let other = POP3ServerSession(configuration: implicitTLS, policy: POP3TestPolicy(maildrop: maildrop))
-        _ = other.feed(Array("USER alice\r\nPASS secret word\r\nDELE 1\r\n".utf8))
+        let other = POP3ServerSession(configuration: implicitTLS, policy: policy)
+        _ = policy.answering(other.feed(Array("USER alice\r\nPASS secret word\r\nDELE 1\r\n".utf8)), other)
         #expect(other.timedOut() == [.send(Array("-ERR Disconnected for inactivity\r\n".utf8)), .log("disconnect: timeout"), .close])
         #expect(maildrop.deletedAtQuit == nil)
 
@@ -425,12 +427,11 @@ struct POP3TranscriptTests {
             func deleteMessages(_ numbers: [Int]) -> Bool { true }
         }
         final class FailingPolicy: POP3ServerPolicy {
-            func authenticate(user: String, password: [UInt8]) -> POP3AuthResult { .success }
             func openMaildrop(user: String) -> POP3MaildropOpening { .opened(Failing()) }
         }
         let session = POP3ServerSession(configuration: implicitTLS, policy: FailingPolicy())
         _ = session.start()
-        let events = session.feed(Array("USER u\r\nPASS p\r\nUIDL 1\r\nRETR 1\r\n".utf8))
+        let events = pop3Answering(session.feed(Array("USER u\r\nPASS p\r\nUIDL 1\r\nRETR 1\r\n".utf8)), session) { _ in .success }
         let sent = events.compactMap { if case .send(let bytes) = $0 { String(decoding: bytes, as: UTF8.self) } else { nil } }.joined()
         #expect(sent.hasPrefix("+OK\r\n+OK Logged in, 1 messages\r\n+OK 1 a_b_" + String(repeating: "x", count: 66) + "\r\n+OK 100 octets\r\nline\r\nline\r\n"))
         #expect(!sent.hasSuffix(".\r\n"))

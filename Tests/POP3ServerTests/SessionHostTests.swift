@@ -51,7 +51,9 @@ final class HostedSession: @unchecked Sendable {
         let host = SessionHost(connection: connection, tlsContext: nil, timeouts: timeouts) { [weak self] line in
             self?.lock.lock(); self?.logLines.append(line); self?.lock.unlock()
         }
-        let engine = POP3SessionEngine(session: session)
+        let engine = POP3SessionEngine(session: session) { request in
+            (policy as? MaildirTestPolicy)?.authenticate(user: request.user, password: request.password) ?? .failure
+        }
         Thread.detachNewThread { [self] in
             let result = host.run(engine)
             lock.lock(); end = result; lock.unlock()

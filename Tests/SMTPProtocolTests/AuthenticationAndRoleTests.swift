@@ -253,12 +253,13 @@ struct AuthenticationAndRoleTests {
 
     @Test("the Received header of an authenticated TLS session")
     func receivedHeader() {
+        let policy = TestPolicy()
         let session = SMTPServerSession(configuration: makeConfiguration(.smtps),
                                         connection: SMTPConnectionInfo(peerAddress: "192.0.2.1", peerReverseName: "mail.client.example",
                                                                        tls: SMTPTLSInfo(version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384")),
-                                        policy: TestPolicy())
+                                        policy: policy)
         _ = session.start()
-        _ = session.feed(Array("EHLO client.example\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<a@x.example>\r\nRCPT TO:<b@x.example>\r\n".utf8))
+        _ = policy.answering(session.feed(Array("EHLO client.example\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<a@x.example>\r\nRCPT TO:<b@x.example>\r\n".utf8)), session)
         #expect(session.receivedHeader(queueID: "4ABC", date: "Sun, 29 Nov 2026 18:11:21 +0000") == """
             Received: from client.example (mail.client.example [192.0.2.1])
             \t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)

@@ -34,8 +34,9 @@ struct FuzzTests {
     func replyShape() throws {
         var generator = SplitMix64(seed: 99)
         for _ in 0..<200 {
+            let policy = TestPolicy()
             let session = SMTPServerSession(configuration: makeConfiguration(.submission) { $0.allowsPlaintextAuthentication = true },
-                                            connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"), policy: TestPolicy())
+                                            connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"), policy: policy)
             var sent: [UInt8] = []
             var events = session.start()
             var input: [UInt8] = []
@@ -70,6 +71,10 @@ struct FuzzTests {
                 }
                 if events.contains(.startTLS) {
                     events = session.tlsEstablished(SMTPTLSInfo(version: "TLSv1.3", cipher: "C"))
+                    continue
+                }
+                if case .authenticate(let request)? = events.first(where: \.isAuthenticate) {
+                    events = session.authenticationAnswered(policy.authenticate(request, session: session.facts))
                     continue
                 }
                 guard index < input.count else { break }

@@ -29,10 +29,21 @@ final class TestPolicy: SMTPServerPolicy {
         }
     }
 
-    func authenticate(user: String, password: [UInt8], session: SMTPSessionFacts) -> SMTPAuthResult {
-        authenticationAttempts.append((user, password))
-        if user == "tempuser" { return .temporaryFailure }
-        return user == "alice" && password == Array("secret".utf8) ? .success : .failure
+    /// The host's password check, answering an `authenticate` event.
+    func authenticate(_ request: SMTPAuthenticationRequest, session: SMTPSessionFacts) -> SMTPAuthResult {
+        authenticationAttempts.append((request.user, request.password))
+        if request.user == "tempuser" { return .temporaryFailure }
+        return request.user == "alice" && request.password == Array("secret".utf8) ? .success : .failure
+    }
+
+    /// Events as a host sees them, `authenticate` answered on the spot.
+    func answering(_ events: [SMTPServerEvent], _ session: SMTPServerSession) -> [SMTPServerEvent] {
+        var result: [SMTPServerEvent] = []
+        for event in events {
+            guard case .authenticate(let request) = event else { result.append(event); continue }
+            result += answering(session.authenticationAnswered(authenticate(request, session: session.facts)), session)
+        }
+        return result
     }
 }
 
@@ -132,6 +143,9 @@ func runTranscript(_ script: String, configuration: SMTPServerConfiguration = ma
             case .messageAbort(let reason):
                 currentMessage = nil
                 eventTexts.append("abort \(reason)")
+            case .authenticate(let request):
+                // The host's answer, at once, as smtpd gives it.
+                queue = session.authenticationAnswered(policy.authenticate(request, session: session.facts)) + queue
             case .startTLS:
                 // Like a real host: whatever else was read in plaintext is discarded, and the
                 // handshake completes before the next block of client lines.
