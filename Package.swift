@@ -87,17 +87,17 @@ let package = Package(
         // -- pop3 targets --
         // The login plumbing imapd and pop3d share: TLS, postamt-auth, becoming the user, the session loop.
         .target(name: "MailLogin", dependencies: ["MailNet", "MailAuth", "MailSystem", "MailCore"]),
-        .target(name: "POP3Server", dependencies: ["POP3Protocol", "MailLogin", "Maildir", "MailNet", "MailSystem", "MailCore"]),
+        .target(name: "POP3Server", dependencies: ["POP3Protocol", "MailLogin", "Maildir", "MailNet", "MailSystem", "MailCore", "MailCodec"]),
         .executableTarget(name: "postamt-pop3d", dependencies: ["POP3Server"]),
         .testTarget(name: "POP3ServerTests", dependencies: ["POP3Server", "MailLogin", "POP3Protocol", "Maildir", "MailNet", "MailCore"]),
 
         // -- imap targets --
         // The IMAP session engine over Maildir: parsed commands in, response bytes out, no sockets.
-        .target(name: "IMAPServer", dependencies: ["IMAPProtocol", "Maildir", "MailMessage", "MailSystem", "MailCodec"]),
+        .target(name: "IMAPEngine", dependencies: ["IMAPProtocol", "Maildir", "MailMessage", "MailSystem", "MailCodec"]),
         // postamt-imapd on MailLogin (TLS, postamt-auth, becoming the user, timeouts); IDLE on inotify.
-        .target(name: "IMAPDaemon", dependencies: ["IMAPServer", "MailLogin", "MailNet", "MailSystem", "MailCore", "CZlib"]),
-        .executableTarget(name: "postamt-imapd", dependencies: ["IMAPDaemon"]),
-        .testTarget(name: "IMAPServerTests", dependencies: ["IMAPServer", "IMAPProtocol"]),
+        .target(name: "IMAPServer", dependencies: ["IMAPEngine", "Maildir", "MailLogin", "MailNet", "MailSystem", "MailCore", "CZlib"]),
+        .executableTarget(name: "postamt-imapd", dependencies: ["IMAPServer"]),
+        .testTarget(name: "IMAPEngineTests", dependencies: ["IMAPEngine", "IMAPProtocol", "Maildir"]),
 
         // -- remote targets --
         // DKIM: canonicalisation, signing and verification (OpenSSL, mapped at first use).
@@ -112,11 +112,11 @@ let package = Package(
         .target(name: "SpamCheck", dependencies: ["SpamFilter", "MailMessage", "MailNet", "MailCore", "MailSystem", "Maildir", "MailDKIM"]),
         // One process per message: a fully static executable starts in about half the CPU time
         // of one that loads libstdc++ and friends through ld.so (postamt-spamcheck(8), BUGS).
-        .executableTarget(name: "postamt-spamcheck", dependencies: ["SpamCheck"],
+        .executableTarget(name: "postamt-spamcheck", dependencies: ["SpamCheck", "MailSystem"],
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // The benchmark's bulk classifier (scripts/bench spam): not installed.
         .executableTarget(name: "spam-classify", dependencies: ["SpamFilter"]),
-        .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore", "MailDKIM", "TestSupport"]),
+        .testTarget(name: "SpamCheckTests", dependencies: ["SpamCheck", "SpamFilter", "MailNet", "MailCore", "MailDKIM", "MailMessage", "TestSupport"]),
 
         // -- sieve targets --
         // ManageSieve (RFC 5804): the engine (bytes in, bytes out) and the daemon on MailLogin.
@@ -130,21 +130,22 @@ let package = Package(
         .target(name: "WebmailProtocol"),
         // postamt-webmail on MailLogin (TLS, postamt-auth, becoming the user), Maildir and the
         // submission pipeline (smtpd_filters, postamt-queue).
-        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueueClient", "SMTPServer", "MailSystem", "MailCore", "COpenSSL", "MailRemote", "IMAPServer", "IMAPProtocol", "SMTPProtocol"]),
+        .target(name: "WebmailServer", dependencies: ["WebmailProtocol", "MailLogin", "Maildir", "MailMessage", "MailNet", "MailQueueClient", "SMTPServer", "MailSystem", "MailCore", "COpenSSL", "MailRemote", "IMAPEngine", "SMTPProtocol"]),
         .executableTarget(name: "postamt-webmail", dependencies: ["WebmailServer"]),
         .testTarget(name: "WebmailProtocolTests", dependencies: ["WebmailProtocol"]),
-        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "WebmailProtocol", "MailSystem", "MailCore", "Maildir", "TestSupport"]),
+        .testTarget(name: "WebmailServerTests", dependencies: ["WebmailServer", "MailMessage", "MailSystem", "MailCore", "Maildir", "TestSupport"]),
 
         .executableTarget(name: "postamt", dependencies: [
-            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SMTPServer", "Sieve", "CZlib", "MailCodec",
+            "MailQueue", "MailDelivery", "MailDKIM", "MailLogin", "MailNet", "MailRemote", "SpamCheck", "SpamFilter", "SMTPServer", "SMTPProtocol",
+            "Sieve", "Maildir", "MailSystem", "MailCore", "CZlib", "MailCodec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "MailSystemTests", dependencies: ["MailSystem", "TestSupport"]),
-        .testTarget(name: "MailCoreTests", dependencies: ["MailCore", "TestSupport"]),
+        .testTarget(name: "MailCoreTests", dependencies: ["MailCore", "MailSystem", "TestSupport"]),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage", "TestSupport"]),
-        .testTarget(name: "MaildirTests", dependencies: ["Maildir", "TestSupport"]),
-        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailQueueClient", "MailSystem"]),
+        .testTarget(name: "MaildirTests", dependencies: ["Maildir", "MailSystem", "TestSupport"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailQueueClient", "MailSystem", "MailCore"]),
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery"]),
         .testTarget(name: "MaildirReaderTests", dependencies: ["Maildir", "MailSystem", "TestSupport"]),
         .testTarget(name: "MailNetTests", dependencies: ["MailNet", "TestSupport"]),
@@ -155,7 +156,7 @@ let package = Package(
         .testTarget(name: "IMAPProtocolTests", dependencies: ["IMAPProtocol", "TestSupport"]),
         .testTarget(name: "SpamFilterTests", dependencies: ["SpamFilter", "TestSupport"]),
         .testTarget(name: "SieveTests", dependencies: ["Sieve"]),
-        .testTarget(name: "IntegrationTests"),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
         .testTarget(name: "MailCodecTests", dependencies: ["MailCodec"]),
         // Helpers shared by test targets only (seeded generators, …); no executable links it.
         .target(name: "TestSupport", dependencies: ["MailNet"], path: "Tests/TestSupport", exclude: ["README.md"]),

@@ -5,7 +5,7 @@ import MailNet
 import MailSystem
 
 /// One thing a protocol engine asks its host to do, in order (the common shape of
-/// `POP3ServerEvent` and the IMAP engine's events).
+/// `POP3Event` and the IMAP engine's events).
 public enum SessionAction: Sendable, Equatable {
     /// Bytes for the client.
     case send([UInt8])

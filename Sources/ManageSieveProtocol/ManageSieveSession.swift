@@ -93,7 +93,7 @@ public final class ManageSieveSession {
     var errors = 0
     var closed = false
 
-    enum SASLState { case none, plain, loginUser, loginPassword(String) }
+    enum SASLState { case none, exchange(SASLExchange) }
     var sasl = SASLState.none
     /// Credentials out in an `authenticate` event, awaiting the host's answer.
     var pendingAuthentication: AuthenticationRequest?
@@ -360,27 +360,20 @@ public final class ManageSieveSession {
         }
     }
 
-    // MARK: SASL (RFC 4616 PLAIN, LOGIN)
+    // MARK: SASL (RFC 4616 PLAIN, LOGIN) on the shared exchange (MailCodec)
 
     func authenticate(_ args: [ManageSieveToken]) -> [ManageSieveEvent] {
         guard authenticatedUser == nil else { return no("Already logged in.") }
         guard saslAllowed else { return no(code: "ENCRYPT-NEEDED", "Use STARTTLS first.") }
         guard let mechanism = string(args.first)?.uppercased(), args.count <= 2 else { return no("Usage: AUTHENTICATE mechanism [initial-response]") }
-        switch mechanism {
-        case "PLAIN":
-            if args.count == 2, let initial = string(args[1]) { return plain(initial) }
-            sasl = .plain
-            return [.send(line("\"\""))]
-        case "LOGIN":
-            if args.count == 2, let initial = string(args[1]), let user = Self.base64(initial) {
-                sasl = .loginPassword(String(decoding: user, as: UTF8.self))
-                return [.send(line("\"UGFzc3dvcmQ6\""))]
-            }
-            sasl = .loginUser
-            return [.send(line("\"VXNlcm5hbWU6\""))]
-        default:
-            return no("Unsupported mechanism.")
+        guard var exchange = SASLExchange(mechanism: mechanism) else { return no("Unsupported mechanism.") }
+        // RFC 5804 §2.1: the initial response is a string; an empty one is an empty response.
+        var initial: [UInt8]? = nil
+        if args.count == 2 {
+            guard let text = string(args[1]) else { return no("Bad SASL response.") }
+            initial = text.isEmpty ? Array("=".utf8) : Array(text.utf8)
         }
+        return saslStep(exchange.start(initialResponse: initial?[...]), exchange: exchange)
     }
 
     func saslContinuation(_ tokens: [ManageSieveToken]) -> [ManageSieveEvent] {
@@ -389,27 +382,26 @@ public final class ManageSieveSession {
         guard tokens.count == 1, let text = string(tokens.first) ?? { if case .atom(let a)? = tokens.first { return a } else { return nil } }() else {
             return no("Bad SASL response.")
         }
-        if text == "*" { return no("Authentication aborted.") }
-        switch state {
-        case .none: return no("Unexpected SASL response.")
-        case .plain: return plain(text)
-        case .loginUser:
-            guard let user = Self.base64(text) else { return no("Bad base64.") }
-            sasl = .loginPassword(String(decoding: user, as: UTF8.self))
-            return [.send(line("\"UGFzc3dvcmQ6\""))]
-        case .loginPassword(let user):
-            guard let password = Self.base64(text) else { return no("Bad base64.") }
-            return login(user: user, password: password, mechanism: "LOGIN")
-        }
+        guard case .exchange(var exchange) = state else { return no("Unexpected SASL response.") }
+        return saslStep(exchange.respond(text.isEmpty ? Array("=".utf8)[...] : Array(text.utf8)[...]), exchange: exchange)
     }
 
-    func plain(_ encoded: String) -> [ManageSieveEvent] {
-        guard let raw = Self.base64(encoded) else { return no("Bad base64.") }
-        let parts = raw.split(separator: 0, omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return no("Bad PLAIN response.") }
-        let authz = String(decoding: parts[0], as: UTF8.self), user = String(decoding: parts[1], as: UTF8.self)
-        guard authz.isEmpty || authz == user else { return no(code: "AUTH-TOO-WEAK", "No proxy logins.") }
-        return login(user: user, password: Array(parts[2]), mechanism: "PLAIN")
+    /// One step of the shared exchange, in ManageSieve's words (RFC 5804 §2.1).
+    func saslStep(_ step: SASLExchange.Step, exchange: SASLExchange) -> [ManageSieveEvent] {
+        switch step {
+        case .challenge(let text):
+            sasl = .exchange(exchange)
+            return [.send(line("\"\(text)\""))]
+        case .user:
+            sasl = .exchange(exchange)
+            return [.send(line("\"\(SASLExchange.passwordChallenge)\""))]
+        case .credentials(let authorization, let user, let password):
+            guard authorization.isEmpty || authorization == user else { return no(code: "AUTH-TOO-WEAK", "No proxy logins.") }
+            return login(user: String(decoding: user, as: UTF8.self), password: password, mechanism: exchange.mechanism.rawValue)
+        case .failed(.cancelled): return no("Authentication aborted.")
+        case .failed(.invalidBase64): return no("Bad base64.")
+        case .failed(.malformed): return no("Bad PLAIN response.")
+        }
     }
 
     func login(user: String, password: [UInt8], mechanism: String) -> [ManageSieveEvent] {
@@ -453,6 +445,5 @@ public final class ManageSieveSession {
         }
     }
 
-    static func base64(_ s: String) -> [UInt8]? { s.isEmpty ? [] : Base64.decode(Array(s.utf8)) }
 
 }

@@ -21,7 +21,7 @@ public enum POP3Fuzzing {
         }
     }
 
-    private final class Policy: POP3ServerPolicy {
+    private final class Policy: POP3Policy {
         /// The host's answer to an `authenticate` event.
         static func authenticate(_ request: AuthenticationRequest) -> POP3AuthResult {
             request.user == "user" && request.password == Array("pass".utf8) ? .success : .failure
@@ -32,11 +32,11 @@ public enum POP3Fuzzing {
     /// Feeds `bytes` in pieces whose sizes come from the bytes, answering every host callback.
     @discardableResult
     public static func runServer(_ bytes: [UInt8]) -> Int {
-        var configuration = POP3ServerConfiguration(hostname: "pop.example.org")
+        var configuration = POP3SessionConfiguration(hostname: "pop.example.org")
         configuration.startTLSAvailable = true
         configuration.allowsPlaintextAuthentication = true
         configuration.limits.outputChunkSize = 16
-        let session = POP3ServerSession(configuration: configuration, policy: Policy())
+        let session = POP3Session(configuration: configuration, policy: Policy())
         var count = session.start().count
         var index = 0
         while index < bytes.count && !session.isClosed {

@@ -18,7 +18,7 @@ public struct POP3Limits: Sendable, Equatable {
     /// Upper bound of every delay hint, in milliseconds.
     public var maximumDelayMilliseconds: Int = 15_000
     /// Bytes of message text encoded per output step of RETR/TOP (see
-    /// ``POP3ServerEvent/outputPending``).
+    /// ``POP3Event/outputPending``).
     public var outputChunkSize: Int = 64 * 1024
     /// Input held while a RETR/TOP response is being produced; beyond it the session closes.
     public var maximumPendingInput: Int = 64 * 1024
@@ -29,7 +29,7 @@ public struct POP3Limits: Sendable, Equatable {
 }
 
 /// Settings of one POP3 session.
-public struct POP3ServerConfiguration: Sendable {
+public struct POP3SessionConfiguration: Sendable {
     /// Our host name, for log lines and the greeting.
     public var hostname: String
     public var limits = POP3Limits()
@@ -65,8 +65,8 @@ public enum POP3MaildropOpening {
 public typealias POP3AuthenticationRequest = AuthenticationRequest
 
 /// Decisions and data only the host has. Calls are synchronous. Passwords are not checked
-/// here: the engine asks for that with ``POP3ServerEvent/authenticate(_:)``.
-public protocol POP3ServerPolicy: AnyObject {
+/// here: the engine asks for that with ``POP3Event/authenticate(_:)``.
+public protocol POP3Policy: AnyObject {
     /// Opens and locks the user's maildrop (the host drops privileges to the user before).
     func openMaildrop(user: String) -> POP3MaildropOpening
 }
@@ -96,7 +96,7 @@ public protocol POP3MessageSource: AnyObject {
 }
 
 /// One thing the host must do, in order.
-public enum POP3ServerEvent: Sendable, Equatable {
+public enum POP3Event: Sendable, Equatable {
     /// Bytes to write to the client.
     case send([UInt8])
     /// A log line for stderr; never contains passwords, SASL data or message bytes.
@@ -104,20 +104,20 @@ public enum POP3ServerEvent: Sendable, Equatable {
     /// Tarpit hint: sleep before handling the next event.
     case delay(milliseconds: Int)
     /// A RETR/TOP response is being produced: after writing, call
-    /// ``POP3ServerSession/continueOutput()`` for the next part (keeps memory bounded).
+    /// ``POP3Session/continueOutput()`` for the next part (keeps memory bounded).
     case outputPending
     /// `+OK` to STLS was sent: discard unread plaintext, handshake, then call
-    /// ``POP3ServerSession/tlsEstablished()``.
+    /// ``POP3Session/tlsEstablished()``.
     case startTLS
     /// USER/PASS or AUTH gave credentials (password never empty, never containing NUL, CR or
-    /// LF): check them, then call ``POP3ServerSession/authenticationAnswered(_:)``. The engine
+    /// LF): check them, then call ``POP3Session/authenticationAnswered(_:)``. The engine
     /// reads no further command until then.
     case authenticate(AuthenticationRequest)
     /// Close the connection after writing what was sent.
     case close
 }
 
-extension POP3ServerEvent {
+extension POP3Event {
     /// True for ``authenticate(_:)``, the one event a host must answer before reading on.
     public var isAuthenticate: Bool {
         if case .authenticate = self { return true }

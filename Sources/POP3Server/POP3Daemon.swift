@@ -74,14 +74,14 @@ public enum POP3Daemon {
             }
         }
 
-        var engineConfiguration = POP3ServerConfiguration(hostname: settings.login.hostname)
+        var engineConfiguration = POP3SessionConfiguration(hostname: settings.login.hostname)
         engineConfiguration.limits = settings.limits
         engineConfiguration.implicitTLS = implicitTLS
         engineConfiguration.startTLSAvailable = tlsContext != nil
         engineConfiguration.allowsPlaintextAuthentication = settings.plaintextAuthentication || preauth != nil
         let policy = POP3LoginPolicy(settings: settings.login, peer: peer, preauthenticatedUser: preauth, log: logLine)
         policy.uidlFormat = settings.uidlFormat
-        let session = POP3ServerSession(configuration: engineConfiguration, policy: policy)
+        let session = POP3Session(configuration: engineConfiguration, policy: policy)
         let engine = POP3SessionEngine(session: session, preauthenticatedUser: preauth) {
             policy.authenticate(user: $0.user, password: $0.password)
         }

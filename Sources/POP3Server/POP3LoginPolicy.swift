@@ -4,7 +4,7 @@ import POP3Protocol
 
 /// The engine's host decisions: passwords go to postamt-auth(8); after the right one the
 /// process becomes the user for good, and only then opens `~/Maildir` and takes the snapshot.
-public final class POP3LoginPolicy: POP3ServerPolicy {
+public final class POP3LoginPolicy: POP3Policy {
     let settings: LoginSettings
     let checker: PasswordChecker
     let peer: String

@@ -2,15 +2,15 @@ import MailCodec
 import MailLogin
 import POP3Protocol
 
-/// `POP3ServerSession` in the shape `SessionHost` drives. The engine's `authenticate` requests
+/// `POP3Session` in the shape `SessionHost` drives. The engine's `authenticate` requests
 /// are answered here, by `authenticator` (postamt-auth through POP3LoginPolicy).
 public final class POP3SessionEngine: SessionEngine {
-    public let session: POP3ServerSession
+    public let session: POP3Session
     /// `--preauth`: the session starts logged in as this user (no USER/PASS from the client).
     let preauthenticatedUser: String?
     let authenticator: (AuthenticationRequest) -> POP3AuthResult
 
-    public init(session: POP3ServerSession, preauthenticatedUser: String? = nil,
+    public init(session: POP3Session, preauthenticatedUser: String? = nil,
                 authenticator: @escaping (AuthenticationRequest) -> POP3AuthResult) {
         self.session = session
         self.preauthenticatedUser = preauthenticatedUser
@@ -40,7 +40,7 @@ public final class POP3SessionEngine: SessionEngine {
     public func endOfInput() -> [SessionAction] { actions(session.endOfInput()) }
     public func timedOut() -> [SessionAction] { actions(session.timedOut()) }
 
-    func actions(_ events: [POP3ServerEvent]) -> [SessionAction] {
+    func actions(_ events: [POP3Event]) -> [SessionAction] {
         var actions: [SessionAction] = []
         for event in events {
             switch event {

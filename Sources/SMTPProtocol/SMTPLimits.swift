@@ -2,7 +2,7 @@
 ///
 /// All values are configurable; the defaults suit a public MX and a submission service alike.
 /// No limit depends on a clock: time limits (idle, whole session) belong to the host, which calls
-/// ``SMTPServerSession/timedOut()``.
+/// ``SMTPSession/timedOut()``.
 public struct SMTPLimits: Sendable, Equatable {
     /// Longest command line accepted, in octets including the CRLF. RFC 5321 §4.5.3.1.4 sets 512
     /// as the minimum a server must accept; ESMTP parameters (SIZE, BODY, ENVID, ORCPT, AUTH=…)
@@ -35,7 +35,7 @@ public struct SMTPLimits: Sendable, Equatable {
     public var maximumErrors: Int = 10
 
     /// Errors answered without a delay hint; after that each error reply is preceded by a
-    /// ``SMTPServerEvent/delay(milliseconds:)`` event that grows with the error count.
+    /// ``SMTPEvent/delay(milliseconds:)`` event that grows with the error count.
     public var errorsBeforeDelay: Int = 3
 
     /// Delay hint per error beyond ``errorsBeforeDelay``, in milliseconds.
@@ -54,7 +54,7 @@ public struct SMTPLimits: Sendable, Equatable {
     /// Longest path in MAIL/RCPT including the angle brackets (RFC 5321 §4.5.3.1.3 says 256).
     public var maximumPathLength: Int = 256
 
-    /// Bytes the engine keeps while it waits for the host (``SMTPServerSession/messageQueued(_:)``)
+    /// Bytes the engine keeps while it waits for the host (``SMTPSession/messageQueued(_:)``)
     /// and the host keeps feeding anyway; beyond it the session closes with 421. A host that reads
     /// only after answering never comes near it.
     public var maximumPendingInput: Int = 1024 * 1024

@@ -1,6 +1,6 @@
 /// Why the content of a message was refused. The engine keeps reading to the real end of the
 /// data (or of the BDAT chunk) so the client stays in sync, then replies with an error; the host
-/// receives ``SMTPServerEvent/messageAbort(_:)`` as soon as the problem is seen.
+/// receives ``SMTPEvent/messageAbort(_:)`` as soon as the problem is seen.
 public enum SMTPContentViolation: Sendable, Equatable, CustomStringConvertible {
     /// A CR not followed by LF (RFC 5321 §2.3.8: CR and LF only occur together as CRLF).
     case bareCarriageReturn

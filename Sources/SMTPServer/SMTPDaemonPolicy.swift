@@ -7,7 +7,7 @@ import SMTPProtocol
 /// resolve it — so an unknown address gets 550 5.1.1 at RCPT, never a bounce later), whether an
 /// authenticated user owns the sender address, and passwords (asked of postamt-auth over its
 /// Unix socket; smtpd links no PAM).
-public final class SMTPDaemonPolicy: SMTPServerPolicy {
+public final class SMTPDaemonPolicy: SMTPPolicy {
     let resolver: AddressResolver
     /// A table could not be read: recipients and senders get a temporary failure rather than
     /// a wrong 550.

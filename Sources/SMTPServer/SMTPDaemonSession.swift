@@ -14,7 +14,7 @@ final class SMTPDaemonSession {
     let tlsContext: TLSServerContext?
     let log: Log
     let peer: IPAddress?
-    let engine: SMTPServerSession
+    let engine: SMTPSession
     /// The address policy (sender ownership) inside the screening one, for the From: check.
     let addressPolicy: SMTPDaemonPolicy?
     let plain: PlainStream
@@ -61,8 +61,8 @@ final class SMTPDaemonSession {
     /// Pregreet, DNS lists, greylisting, sending limits (ScreeningPolicy.swift).
     var screening: ScreeningPolicy?
 
-    init(settings: SMTPDaemonSettings, engineConfiguration: SMTPServerConfiguration, tlsContext: TLSServerContext?,
-         peer: IPAddress?, trusted: Bool, policy: any SMTPServerPolicy, log: Log) {
+    init(settings: SMTPDaemonSettings, engineConfiguration: SMTPSessionConfiguration, tlsContext: TLSServerContext?,
+         peer: IPAddress?, trusted: Bool, policy: any SMTPPolicy, log: Log) {
         self.settings = settings
         self.tlsContext = tlsContext
         self.log = log
@@ -91,7 +91,7 @@ final class SMTPDaemonSession {
                 exit(SMTPDaemon.Exit.sessionEnded.rawValue)
             }
         }
-        engine = SMTPServerSession(configuration: engineConfiguration,
+        engine = SMTPSession(configuration: engineConfiguration,
                                    connection: SMTPConnectionInfo(peerAddress: peer.map { "\($0)" } ?? "unknown",
                                                                   trustedClient: trusted, tls: tlsInfo),
                                    policy: policy)
@@ -144,10 +144,10 @@ final class SMTPDaemonSession {
 
     /// Carries out events in order; answers to the engine (queue results, TLS) add their
     /// own events at the front.
-    func handle(_ initial: [SMTPServerEvent]) {
+    func handle(_ initial: [SMTPEvent]) {
         var events = initial[...]
         while let event = events.popFirst() {
-            var more: [SMTPServerEvent] = []
+            var more: [SMTPEvent] = []
             switch event {
             case .send(let bytes):
                 guard !finished else { continue }
@@ -275,7 +275,7 @@ final class SMTPDaemonSession {
     /// RFC 3207: the 220 is out; anything the client sent after STARTTLS in plaintext is
     /// discarded (the engine dropped what it had; what is still in the kernel's buffer is not
     /// TLS and fails the handshake), then the session starts over.
-    func startTLS() -> [SMTPServerEvent] {
+    func startTLS() -> [SMTPEvent] {
         guard let tlsContext else { return engine.endOfInput() }
         do {
             let tls = try TLSConnection(server: tlsContext, over: plain)

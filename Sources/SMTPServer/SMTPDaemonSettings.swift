@@ -14,7 +14,7 @@ public struct SMTPDaemonSettings: Sendable {
     public var queueProgram: String
     /// smtpd_filters: absolute paths, run in order between smtpd and the queue program.
     public var filters: [String]
-    public var engine: SMTPServerConfiguration
+    public var engine: SMTPSessionConfiguration
 
     /// `queueOverride` is `$POSTAMT_QUEUE` (qmail's QMAILQUEUE convention): it wins over the
     /// setting smtpd_queue_program, which wins over the installed postamt-queue.
@@ -35,7 +35,7 @@ public struct SMTPDaemonSettings: Sendable {
         queueProgram = MessagePipeline.queueProgram(configuration, override: queueOverride)
         filters = configuration.list("smtpd_filters")
 
-        var engine = SMTPServerConfiguration(role: role, hostname: hostname)
+        var engine = SMTPSessionConfiguration(role: role, hostname: hostname)
         engine.greetingText = configuration.string("smtpd_greeting")
         engine.startTLSAvailable = !certificateFile.isEmpty && !keyFile.isEmpty
         engine.allowsPlaintextAuthentication = SMTPDaemonSettings.isYes(configuration.string("smtpd_plaintext_auth"))

@@ -12,8 +12,8 @@ import SMTPProtocol
 /// (the greylist, the sending counts) lives in state_directory/smtpd, shared by every smtpd
 /// process; when it cannot be read the mail goes through and the log says why — greylisting
 /// and rate limits are defences, and no honest message is held up for their sake.
-public final class ScreeningPolicy: SMTPServerPolicy {
-    let inner: any SMTPServerPolicy
+public final class ScreeningPolicy: SMTPPolicy {
+    let inner: any SMTPPolicy
     let settings: ScreeningSettings
     let connectScreen: ConnectScreen
     let greylist: Greylist?
@@ -27,7 +27,7 @@ public final class ScreeningPolicy: SMTPServerPolicy {
     private var sender = ""
     private var recipientsThisMessage = 0
 
-    public init(wrapping inner: any SMTPServerPolicy, settings: ScreeningSettings, peer: IPAddress?, trusted: Bool, log: Log) {
+    public init(wrapping inner: any SMTPPolicy, settings: ScreeningSettings, peer: IPAddress?, trusted: Bool, log: Log) {
         self.inner = inner
         self.settings = settings
         self.log = log

@@ -41,13 +41,13 @@ extension RequestContext {
             MaildirFolders.specialFolders.contains(name) || specialHolders.contains(name)
                 ? failure(400, "\(name) is a special folder and stays; nothing was changed.") : nil
         }
-        // The changes themselves are imapd's CREATE, RENAME and DELETE (IMAPEngine): the
+        // The changes themselves are imapd's CREATE, RENAME and DELETE (IMAPCommandRunner): the
         // postamt-specialuse file follows as it does for an IMAP client. The subscriptions follow
         // too (a folder made here is subscribed, a renamed one keeps its subscription under the
         // new name, a deleted one is unsubscribed), so IMAP clients that show subscribed folders
         // only see what the webmail shows.
         let engine = imap()
-        func refused(_ result: IMAPEngine.Result, _ what: String) -> HTTPResponse {
+        func refused(_ result: IMAPCommandRunner.Result, _ what: String) -> HTTPResponse {
             let status = result.text.contains("[ALREADYEXISTS]") ? 409 : result.text.contains("[NONEXISTENT]") ? 404 : 400
             return failure(status, "\(what): \(RequestContext.withoutCode(result.text)); nothing was changed.")
         }

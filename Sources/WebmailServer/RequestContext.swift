@@ -117,13 +117,13 @@ struct RequestContext {
     final class Cache {
         var specialUses: [String: String]?
         var folderNames: [String]?
-        var engine: IMAPEngine?
+        var engine: IMAPCommandRunner?
     }
 
     /// imapd's engine on the user's Maildir (one per request, made when first needed).
-    func imap() -> IMAPEngine {
+    func imap() -> IMAPCommandRunner {
         if let engine = cache.engine { return engine }
-        let engine = IMAPEngine(user: user.name, maildirPath: rootPath ?? "\(user.home)/Maildir")
+        let engine = IMAPCommandRunner(user: user.name, maildirPath: rootPath ?? "\(user.home)/Maildir")
         cache.engine = engine
         return engine
     }

@@ -2,7 +2,7 @@ import MailMessage
 import Maildir
 import WebmailProtocol
 
-/// Searching a folder, or every folder, with imapd's own SEARCH (IMAPEngine: UID SEARCH
+/// Searching a folder, or every folder, with imapd's own SEARCH (IMAPCommandRunner: UID SEARCH
 /// CHARSET UTF-8 in an EXAMINEd mailbox), so the webmail finds what an IMAP client finds:
 /// header fields decoded (RFC 2047), text compared with i;unicode-casemap (RFC 5051), the body
 /// searched in its decoded text parts, the date range on the Date: field as SENTSINCE and
@@ -52,7 +52,7 @@ struct MailSearch: Equatable {
         if let since { keys.append("SENTSINCE \(MailSearch.imapDate(since))") }
         if let before { keys.append("SENTBEFORE \(MailSearch.imapDate(before))") }
         if !text.isEmpty {
-            let q = IMAPEngine.quoted(text)
+            let q = IMAPCommandRunner.quoted(text)
             switch field {
             case .from: keys.append("FROM \(q)")
             case .to: keys.append("OR TO \(q) CC \(q)")

@@ -2,6 +2,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import IMAPDaemon
+import IMAPServer
 
 exit(IMAPDaemon.main(CommandLine.arguments))

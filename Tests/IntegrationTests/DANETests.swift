@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// DANE (RFC 7672) in postamt-remote: a zone signed in the test with ldns-signzone, served by
 /// one unbound (auth-zone) and validated by another (the local validating resolver, whose AD
@@ -27,9 +28,7 @@ final class DANEBed {
 
     init() throws {
         bed = try RemoteTestBed()
-        var template = Array("/tmp/postamt-dane-XXXXXX".utf8CString)
-        guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
-        work = String(cString: dir)
+        work = makeTemporaryDirectory(prefix: "postamt-dane")
         let cert = bed.certificate
         func sha256(_ pipeline: String) throws -> String {
             let r = try run("/bin/sh", ["-c", pipeline + " | sha256sum | cut -d' ' -f1", cert])

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// `postamt doctor` against dnsmasq zones that are right and wrong in each way it checks, with
 /// the scripted SMTP server of RemoteTestBed as this host's STARTTLS service (mx.ok.test on
@@ -14,9 +15,7 @@ final class DoctorBed {
     /// `tlsa`: the RDATA (hex) of a TLSA record for mx.ok.test's SMTP port, from the
     /// certificate's SPKI and full SHA-256.
     init(tlsa: ((_ spki: String, _ full: String) -> String)? = nil) throws {
-        var template = Array("/tmp/postamt-doctor-XXXXXX".utf8CString)
-        guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
-        work = String(cString: dir)
+        work = makeTemporaryDirectory(prefix: "postamt-doctor")
         var published: [String] = []
         for name in ["a", "b"] {
             let r = try run("/usr/bin/openssl", ["genpkey", "-algorithm", "ed25519", "-out", "\(work)/\(name).key"])

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// Integration tests run the built programs for real: relocated installations under /tmp,
 /// real system users made with useradd (and removed), a real runner with its privileged
@@ -148,9 +149,7 @@ final class Installation {
 
     init(config: String = "", aliases: String = "") throws {
         try TestEnvironment.ensureMailOwner()
-        var template = Array("/tmp/postamt-it-XXXXXX".utf8CString)
-        guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
-        root = String(cString: dir)
+        root = makeTemporaryDirectory(prefix: "postamt-it")
         chmod(root, 0o755)
         let fm = FileManager.default
         try fm.createDirectory(atPath: "\(root)/bin", withIntermediateDirectories: true)

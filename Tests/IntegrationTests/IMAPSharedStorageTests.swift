@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// IDLE and delivery on shared storage (postamt-cluster(7)): a real user's Maildir reached
 /// through a second mount point of the same directory (mount --bind). IDLE runs in poll mode
@@ -89,8 +90,7 @@ struct IMAPSharedStorageTests {
         let installation = try Installation(config: "imap_idle_poll = only\nimap_idle_poll_interval = 1s\n")
         let user = try TestUser()
         try user.deliver("From: a@example.org\nSubject: first\n\nhi\n")
-        let other = NSTemporaryDirectory() + "postamt-other-mount-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        let other = makeTemporaryDirectory(prefix: "postamt-other-mount")
         defer { try? FileManager.default.removeItem(atPath: other) }
         let mounted = try run("/bin/mount", ["--bind", "\(user.home)/Maildir", other])
         // Without mount(2) (a container without CAP_SYS_ADMIN) the test cannot reach the

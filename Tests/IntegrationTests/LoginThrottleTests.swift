@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// Login throttling in postamt-auth, seen through the real servers: failures over IMAP block the
 /// source for SMTP AUTH too, the block survives a restart of postamt-auth and ends by itself;
@@ -146,9 +147,7 @@ func expectFail2banCount(mode: String, lines text: String, equals count: Int,
     let program = "/usr/bin/fail2ban-regex"
     try #require(FileManager.default.isExecutableFile(atPath: program),
                  "fail2ban-regex is missing: scripts/setup installs the Debian package fail2ban", sourceLocation: sourceLocation)
-    var template = Array("/tmp/postamt-f2b-XXXXXX".utf8CString)
-    guard let made = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
-    let directory = String(cString: made)
+    let directory = makeTemporaryDirectory(prefix: "postamt-f2b")
     defer { try? FileManager.default.removeItem(atPath: directory) }
     try FileManager.default.createDirectory(atPath: "\(directory)/filter.d", withIntermediateDirectories: true)
     try FileManager.default.copyItem(atPath: "/etc/fail2ban/filter.d/common.conf", toPath: "\(directory)/filter.d/common.conf")

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// What the remote delivery tests need besides `Installation`: a dnsmasq serving the test
 /// domains, the scriptable SMTP server on several loopback addresses (one behaviour each, all
@@ -76,9 +77,7 @@ final class RemoteTestBed {
     /// `recordsFor`: records that depend on the certificate (its path) and the SMTP port.
     init(config: String = "", recordsFor: ((_ certificate: String, _ smtpPort: UInt16) throws -> [String])? = nil,
          records extraRecords: [String] = []) throws {
-        var template = Array("/tmp/postamt-remote-XXXXXX".utf8CString)
-        guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
-        work = String(cString: dir)
+        work = makeTemporaryDirectory(prefix: "postamt-remote")
         try FileManager.default.createDirectory(atPath: "\(work)/outbox", withIntermediateDirectories: true)
         let cert = "\(work)/cert.pem", key = "\(work)/key.pem"
         let r = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",

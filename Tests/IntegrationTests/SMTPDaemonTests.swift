@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// postamt-smtpd for real: the built binary behind postamt-listen on 127.0.0.1, real TLS with
 /// a throw-away certificate, postamt-auth with PAM and a real user, the runner delivering into
@@ -281,9 +282,7 @@ struct SMTPDaemonTests {
 
     @Test func filtersSitBetweenSmtpdAndTheQueue() throws {
         let user = try TestUser()
-        var template = Array("/tmp/postamt-filter-XXXXXX".utf8CString)
-        guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
-        let directory = String(cString: dir)
+        let directory = makeTemporaryDirectory(prefix: "postamt-filter")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         chmod(directory, 0o755)
         let first = "\(directory)/add-header", second = "\(directory)/add-another", failing = "\(directory)/fail"

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// The units in systemd/ pass `systemd-analyze verify`: every key known, every socket with its
 /// service, the templates instantiable, the commands present and executable, and (when man(1)
@@ -12,8 +13,7 @@ struct SystemdUnitTests {
 
     @Test func unitsVerify() throws {
         let source = "\(TestEnvironment.packageRoot)/systemd"
-        let copy = NSTemporaryDirectory() + "postamt-units-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        let copy = makeTemporaryDirectory(prefix: "postamt-units")
         defer { try? FileManager.default.removeItem(atPath: copy) }
         let units = try FileManager.default.contentsOfDirectory(atPath: source)
             .filter { $0.hasSuffix(".socket") || $0.hasSuffix(".service") }.sorted()

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 
 /// A real HTTPS server on a loopback address (Python's http.server over ssl) with a certificate
 /// from a throw-away test CA, for MTA-STS policy fetches (RFC 8461 §3.3) and TLS reports posted
@@ -23,9 +24,7 @@ final class TestHTTPSServer {
     /// `address`: an IPv4 or IPv6 loopback address. `names`: the DNS names (or IP addresses)
     /// the server's certificate holds.
     init(address: String, names: [String]) throws {
-        var template = Array("/tmp/postamt-https-XXXXXX".utf8CString)
-        guard let dir = mkdtemp(&template) else { throw HarnessError("mkdtemp") }
-        work = String(cString: dir)
+        work = makeTemporaryDirectory(prefix: "postamt-https")
         chmod(work, 0o755)
         self.address = address
         root = "\(work)/root"

@@ -7,7 +7,7 @@ struct POP3EngineContractTests {
     @Test("commands pipelined behind PASS wait for the answer; the maildrop opens after success")
     func pipelinedAfterPass() {
         let policy = POP3TestPolicy(maildrop: MemoryMaildrop(sampleMessages))
-        let session = POP3ServerSession(configuration: implicitTLS, policy: policy)
+        let session = POP3Session(configuration: implicitTLS, policy: policy)
         _ = session.start()
         let events = session.feed(Array("USER alice\r\nPASS secret word\r\nSTAT\r\n".utf8))
         #expect(events.last == .authenticate(POP3AuthenticationRequest(user: "alice", password: Array("secret word".utf8), mechanism: "USER")))
@@ -21,7 +21,7 @@ struct POP3EngineContractTests {
 
     @Test("a failed answer is -ERR [AUTH] and the session stays in AUTHORIZATION")
     func failedAnswer() {
-        let session = POP3ServerSession(configuration: implicitTLS, policy: POP3TestPolicy(maildrop: MemoryMaildrop(sampleMessages)))
+        let session = POP3Session(configuration: implicitTLS, policy: POP3TestPolicy(maildrop: MemoryMaildrop(sampleMessages)))
         _ = session.start()
         #expect(session.authenticationAnswered(.success).isEmpty, "an answer nobody asked for changes nothing")
         _ = session.feed(Array("USER alice\r\nPASS nope\r\n".utf8))

@@ -48,7 +48,7 @@ final class MemorySource: POP3MessageSource {
     }
 }
 
-final class POP3TestPolicy: POP3ServerPolicy {
+final class POP3TestPolicy: POP3Policy {
     let maildrop: MemoryMaildrop
     var opening: String = "ok"
     var attempts: [(String, [UInt8])] = []
@@ -60,7 +60,7 @@ final class POP3TestPolicy: POP3ServerPolicy {
         return (user == "alice" || user == "busy") && password == Array("secret word".utf8) ? .success : .failure
     }
 
-    func answering(_ events: [POP3ServerEvent], _ session: POP3ServerSession) -> [POP3ServerEvent] {
+    func answering(_ events: [POP3Event], _ session: POP3Session) -> [POP3Event] {
         pop3Answering(events, session) { self.authenticate(user: $0.user, password: $0.password) }
     }
 
@@ -70,9 +70,9 @@ final class POP3TestPolicy: POP3ServerPolicy {
 }
 
 /// Events as a host sees them: each `authenticate` answered on the spot by `check`.
-func pop3Answering(_ events: [POP3ServerEvent], _ session: POP3ServerSession,
-                   _ check: (POP3AuthenticationRequest) -> POP3AuthResult) -> [POP3ServerEvent] {
-    var result: [POP3ServerEvent] = []
+func pop3Answering(_ events: [POP3Event], _ session: POP3Session,
+                   _ check: (POP3AuthenticationRequest) -> POP3AuthResult) -> [POP3Event] {
+    var result: [POP3Event] = []
     for event in events {
         guard case .authenticate(let request) = event else { result.append(event); continue }
         result += pop3Answering(session.authenticationAnswered(check(request)), session, check)
@@ -86,8 +86,8 @@ let sampleMessages = [
     "Subject: three\n\nno final newline",
 ]
 
-func makePOP3Configuration(_ adjust: (inout POP3ServerConfiguration) -> Void = { _ in }) -> POP3ServerConfiguration {
-    var configuration = POP3ServerConfiguration(hostname: "pop.example.org")
+func makePOP3Configuration(_ adjust: (inout POP3SessionConfiguration) -> Void = { _ in }) -> POP3SessionConfiguration {
+    var configuration = POP3SessionConfiguration(hostname: "pop.example.org")
     configuration.startTLSAvailable = true
     adjust(&configuration)
     return configuration
@@ -100,7 +100,7 @@ enum POP3FeedMode: CaseIterable, CustomStringConvertible {
 
 struct POP3Run {
     var server = ""
-    var events: [POP3ServerEvent] = []
+    var events: [POP3Event] = []
     var logs: [String] { events.compactMap { if case .log(let text) = $0 { text } else { nil } } }
 }
 
@@ -110,7 +110,7 @@ struct POP3Run {
 /// `tlsEstablished()` once the current block is over (its remaining plaintext is discarded).
 /// With `checksServerLines` false the caller checks `run.server` itself.
 @discardableResult
-func runPOP3(_ script: String, configuration: POP3ServerConfiguration = makePOP3Configuration(),
+func runPOP3(_ script: String, configuration: POP3SessionConfiguration = makePOP3Configuration(),
              policy: POP3TestPolicy = POP3TestPolicy(maildrop: MemoryMaildrop(sampleMessages)), mode: POP3FeedMode = .blocks,
              checksServerLines: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) -> POP3Run {
     enum Step { case client([UInt8]), server(String) }
@@ -124,12 +124,12 @@ func runPOP3(_ script: String, configuration: POP3ServerConfiguration = makePOP3
         else if line.allSatisfy({ $0 == " " }) || line.hasPrefix("#") { continue }
         else { Issue.record("bad transcript line: \(line)", sourceLocation: sourceLocation) }
     }
-    let session = POP3ServerSession(configuration: configuration, policy: policy)
+    let session = POP3Session(configuration: configuration, policy: policy)
     var run = POP3Run()
     var output = ""
     var expected = ""
     var tlsPending = false
-    func handle(_ events: [POP3ServerEvent]) {
+    func handle(_ events: [POP3Event]) {
         var queue = events
         while !queue.isEmpty {
             let event = queue.removeFirst()

@@ -169,7 +169,7 @@ struct POP3TranscriptTests {
         configuration.limits.maximumPendingInput = 4096
         let maildrop = MemoryMaildrop(["Subject: big\n\n" + String(repeating: "x\n", count: 10_000)])
         let policy = POP3TestPolicy(maildrop: maildrop)
-        let session = POP3ServerSession(configuration: configuration, policy: policy)
+        let session = POP3Session(configuration: configuration, policy: policy)
         _ = session.start()
         let events = policy.answering(session.feed(Array("USER alice\r\nPASS secret word\r\nRETR 1\r\n".utf8)), session)
         #expect(events.last == .outputPending)
@@ -309,7 +309,7 @@ struct POP3TranscriptTests {
             \#(capaPlain)
             """#, mode: mode)
 
-        let session = POP3ServerSession(configuration: makePOP3Configuration(), policy: POP3TestPolicy(maildrop: MemoryMaildrop([])))
+        let session = POP3Session(configuration: makePOP3Configuration(), policy: POP3TestPolicy(maildrop: MemoryMaildrop([])))
         _ = session.start()
         for _ in 0..<100 {
             _ = session.feed(Array(repeating: UInt8(ascii: "x"), count: 1024))
@@ -377,13 +377,13 @@ struct POP3TranscriptTests {
     func updateState() {
         let maildrop = MemoryMaildrop(sampleMessages)
         let policy = POP3TestPolicy(maildrop: maildrop)
-        let session = POP3ServerSession(configuration: implicitTLS, policy: policy)
+        let session = POP3Session(configuration: implicitTLS, policy: policy)
         _ = session.start()
         _ = policy.answering(session.feed(Array("USER alice\r\nPASS secret word\r\nDELE 1\r\n".utf8)), session)
         #expect(session.endOfInput().last == .close)
         #expect(maildrop.deletedAtQuit == nil)
 
-        let other = POP3ServerSession(configuration: implicitTLS, policy: policy)
+        let other = POP3Session(configuration: implicitTLS, policy: policy)
         _ = policy.answering(other.feed(Array("USER alice\r\nPASS secret word\r\nDELE 1\r\n".utf8)), other)
         #expect(other.timedOut() == [.send(Array("-ERR Disconnected for inactivity\r\n".utf8)), .log("disconnect: timeout"), .close])
         #expect(maildrop.deletedAtQuit == nil)
@@ -426,10 +426,10 @@ struct POP3TranscriptTests {
             }
             func deleteMessages(_ numbers: [Int]) -> Bool { true }
         }
-        final class FailingPolicy: POP3ServerPolicy {
+        final class FailingPolicy: POP3Policy {
             func openMaildrop(user: String) -> POP3MaildropOpening { .opened(Failing()) }
         }
-        let session = POP3ServerSession(configuration: implicitTLS, policy: FailingPolicy())
+        let session = POP3Session(configuration: implicitTLS, policy: FailingPolicy())
         _ = session.start()
         let events = pop3Answering(session.feed(Array("USER u\r\nPASS p\r\nUIDL 1\r\nRETR 1\r\n".utf8)), session) { _ in .success }
         let sent = events.compactMap { if case .send(let bytes) = $0 { String(decoding: bytes, as: UTF8.self) } else { nil } }.joined()

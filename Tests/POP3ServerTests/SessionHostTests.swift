@@ -10,7 +10,7 @@ import POP3Protocol
 
 /// A policy that takes one password and opens a Maildir, without becoming anyone (the test
 /// process must keep its identity).
-final class MaildirTestPolicy: POP3ServerPolicy {
+final class MaildirTestPolicy: POP3Policy {
     let path: String
     init(path: String) { self.path = path }
     func authenticate(user: String, password: [UInt8]) -> POP3AuthResult {
@@ -39,14 +39,14 @@ final class HostedSession: @unchecked Sendable {
     var logLines: [String] = []
     let lock = NSLock()
 
-    init(policy: POP3ServerPolicy, timeouts: SessionTimeouts = SessionTimeouts()) throws {
+    init(policy: POP3Policy, timeouts: SessionTimeouts = SessionTimeouts()) throws {
         var fds: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { throw NetError(.invalidArgument, operation: "socketpair", detail: "") }
         client = fds[0]
         server = fds[1]
-        var configuration = POP3ServerConfiguration(hostname: "pop.test")
+        var configuration = POP3SessionConfiguration(hostname: "pop.test")
         configuration.allowsPlaintextAuthentication = true
-        let session = POP3ServerSession(configuration: configuration, policy: policy)
+        let session = POP3Session(configuration: configuration, policy: policy)
         let connection = try ClientConnection(readFD: server, writeFD: server, timeout: .seconds(30))
         let host = SessionHost(connection: connection, tlsContext: nil, timeouts: timeouts) { [weak self] line in
             self?.lock.lock(); self?.logLines.append(line); self?.lock.unlock()

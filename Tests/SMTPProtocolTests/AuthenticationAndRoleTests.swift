@@ -254,7 +254,7 @@ struct AuthenticationAndRoleTests {
     @Test("the Received header of an authenticated TLS session")
     func receivedHeader() {
         let policy = TestPolicy()
-        let session = SMTPServerSession(configuration: makeConfiguration(.smtps),
+        let session = SMTPSession(configuration: makeConfiguration(.smtps),
                                         connection: SMTPConnectionInfo(peerAddress: "192.0.2.1", peerReverseName: "mail.client.example",
                                                                        tls: SMTPTLSInfo(version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384")),
                                         policy: policy)

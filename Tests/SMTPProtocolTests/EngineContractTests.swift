@@ -5,8 +5,8 @@ import Testing
 /// `authenticate` event; the engine reads nothing more until the answer.
 @Suite("SMTP engine contract: authentication is a request the host answers")
 struct SMTPEngineContractTests {
-    func session() -> SMTPServerSession {
-        SMTPServerSession(configuration: makeConfiguration(.submission) { $0.allowsPlaintextAuthentication = true },
+    func session() -> SMTPSession {
+        SMTPSession(configuration: makeConfiguration(.submission) { $0.allowsPlaintextAuthentication = true },
                           connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"), policy: TestPolicy())
     }
 
@@ -41,7 +41,7 @@ struct SMTPEngineContractTests {
     @Test("the request's description never shows the password")
     func requestHidesPassword() {
         let request = SMTPAuthenticationRequest(user: "alice", password: Array("hunter2".utf8), mechanism: "LOGIN")
-        let shown = "\(SMTPServerEvent.authenticate(request))"
+        let shown = "\(SMTPEvent.authenticate(request))"
         #expect(!shown.contains("hunter2") && !shown.contains("104, 117"), "\(shown)")
         #expect(shown.contains("alice"))
     }

@@ -35,7 +35,7 @@ struct FuzzTests {
         var generator = SplitMix64(seed: 99)
         for _ in 0..<200 {
             let policy = TestPolicy()
-            let session = SMTPServerSession(configuration: makeConfiguration(.submission) { $0.allowsPlaintextAuthentication = true },
+            let session = SMTPSession(configuration: makeConfiguration(.submission) { $0.allowsPlaintextAuthentication = true },
                                             connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"), policy: policy)
             var sent: [UInt8] = []
             var events = session.start()

@@ -16,7 +16,7 @@ struct LimitTests {
             S: 250 2.0.0 Ok
             """#, mode: mode)
 
-        let session = SMTPServerSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+        let session = SMTPSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
                                         policy: TestPolicy())
         _ = session.start()
         var largest = 0
@@ -73,12 +73,12 @@ struct LimitTests {
         script += String(repeating: "S: 452 4.5.3 Too many recipients\n", count: 9_900)
         script += "S: 354 End data with <CR><LF>.<CR><LF>\nS: 250 2.0.0 Ok: queued as 1A2B3C\n"
         let policy = TestPolicy()
-        final class Everyone: SMTPServerPolicy {
+        final class Everyone: SMTPPolicy {
             func isLocalDomain(_ domain: String) -> Bool { true }
             func checkRecipient(_ recipient: SMTPRecipient, session: SMTPSessionFacts) -> SMTPRecipientVerdict { .accept }
         }
         _ = policy
-        let session = SMTPServerSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+        let session = SMTPSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
                                         policy: Everyone())
         var bytes: [UInt8] = []
         for line in script.split(separator: "\n") where line.hasPrefix("C: ") { bytes += Array(line.dropFirst(3).utf8) + [13, 10] }
@@ -148,7 +148,7 @@ struct LimitTests {
     func pendingInputBound() {
         var configuration = makeConfiguration()
         configuration.limits.maximumPendingInput = 4096
-        let session = SMTPServerSession(configuration: configuration, connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+        let session = SMTPSession(configuration: configuration, connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
                                         policy: TestPolicy())
         _ = session.start()
         let events = session.feed(Array("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nx\r\n.\r\nNOOP\r\n".utf8))
@@ -162,7 +162,7 @@ struct LimitTests {
 
     @Test("the pipelined NOOP waits for the queue result")
     func pipelinedAfterData() {
-        let session = SMTPServerSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+        let session = SMTPSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
                                         policy: TestPolicy())
         _ = session.start()
         _ = session.feed(Array("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nx\r\n.\r\nNOOP\r\n".utf8))

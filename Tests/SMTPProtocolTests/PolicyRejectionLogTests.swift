@@ -6,7 +6,7 @@ import Testing
 @Suite("policy refusals in the log")
 struct PolicyRejectionLogTests {
     @Test func reasonIsLogged() {
-        let session = SMTPServerSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+        let session = SMTPSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
                                         policy: TestPolicy())
         _ = session.start()
         _ = session.feed(Array("HELO client.example\r\n".utf8))

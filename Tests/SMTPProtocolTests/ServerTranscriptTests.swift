@@ -383,7 +383,7 @@ struct ServerTranscriptTests {
 
     @Test("timeout and EOF abort a message in progress")
     func timeoutAndEOF() {
-        let session = SMTPServerSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+        let session = SMTPSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
                                         policy: TestPolicy())
         _ = session.start()
         let events = session.feed(Array("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\npartial".utf8))
@@ -394,7 +394,7 @@ struct ServerTranscriptTests {
         #expect(timeout.last == .close)
         #expect(session.feed(Array("QUIT\r\n".utf8)).isEmpty)
 
-        let other = SMTPServerSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+        let other = SMTPSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
                                       policy: TestPolicy())
         _ = other.feed(Array("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\npartial".utf8))
         let eof = other.endOfInput()
@@ -469,7 +469,7 @@ struct ServerTranscriptTests {
 
     @Test("non-ASCII sender with SMTPUTF8 gets UTF8SMTP in Received")
     func utf8Received() {
-        let session = SMTPServerSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "2001:db8::1"),
+        let session = SMTPSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "2001:db8::1"),
                                         policy: TestPolicy())
         _ = session.start()
         _ = session.feed(Array("EHLO c.example\r\nMAIL FROM:<ünïcødé@example.org> SMTPUTF8\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n".utf8))

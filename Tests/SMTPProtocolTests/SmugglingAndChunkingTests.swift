@@ -312,7 +312,7 @@ struct SmugglingAndChunkingTests {
 
     @Test("bytes fed between STARTTLS and the handshake are ignored")
     func startTLSDropsLateBytes() {
-        let session = SMTPServerSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+        let session = SMTPSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
                                         policy: TestPolicy())
         _ = session.start()
         let events = session.feed(Array("EHLO a\r\nSTARTTLS\r\nNOOP\r\n".utf8))
@@ -326,7 +326,7 @@ struct SmugglingAndChunkingTests {
     /// RFC 8689 §4.1: REQUIRETLS only inside TLS (announced there, refused before with 5.7.10).
     @Test("REQUIRETLS needs TLS")
     func requireTLSNeedsTLS() {
-        let session = SMTPServerSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+        let session = SMTPSession(configuration: makeConfiguration(), connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
                                         policy: TestPolicy())
         _ = session.start()
         func reply(_ line: String) -> String {

@@ -3,7 +3,7 @@ import Testing
 
 /// The policy used by the transcripts: local domain example.org with users alice, bob and
 /// postmaster; AUTH accepts alice/secret; "tempuser" gets a temporary failure.
-final class TestPolicy: SMTPServerPolicy {
+final class TestPolicy: SMTPPolicy {
     var checkedRecipients: [String] = []
     var authenticationAttempts: [(String, [UInt8])] = []
 
@@ -37,8 +37,8 @@ final class TestPolicy: SMTPServerPolicy {
     }
 
     /// Events as a host sees them, `authenticate` answered on the spot.
-    func answering(_ events: [SMTPServerEvent], _ session: SMTPServerSession) -> [SMTPServerEvent] {
-        var result: [SMTPServerEvent] = []
+    func answering(_ events: [SMTPEvent], _ session: SMTPSession) -> [SMTPEvent] {
+        var result: [SMTPEvent] = []
         for event in events {
             guard case .authenticate(let request) = event else { result.append(event); continue }
             result += answering(session.authenticationAnswered(authenticate(request, session: session.facts)), session)
@@ -47,8 +47,8 @@ final class TestPolicy: SMTPServerPolicy {
     }
 }
 
-func makeConfiguration(_ role: SMTPServerRole = .mx, _ adjust: (inout SMTPServerConfiguration) -> Void = { _ in }) -> SMTPServerConfiguration {
-    var configuration = SMTPServerConfiguration(role: role, hostname: "mx.example.org")
+func makeConfiguration(_ role: SMTPServerRole = .mx, _ adjust: (inout SMTPSessionConfiguration) -> Void = { _ in }) -> SMTPSessionConfiguration {
+    var configuration = SMTPSessionConfiguration(role: role, hostname: "mx.example.org")
     configuration.startTLSAvailable = true
     adjust(&configuration)
     return configuration
@@ -67,7 +67,7 @@ enum FeedMode: CaseIterable, CustomStringConvertible {
 struct TranscriptRun {
     var server: String = ""
     var events: [String] = []
-    var allEvents: [SMTPServerEvent] = []
+    var allEvents: [SMTPEvent] = []
     var messages: [[UInt8]] = []
     var logs: [String] = []
 }
@@ -89,7 +89,7 @@ struct TranscriptRun {
 /// over (the rest of the block is plaintext a real host discards; in block mode it reaches the
 /// engine, which must drop it itself).
 @discardableResult
-func runTranscript(_ script: String, configuration: SMTPServerConfiguration = makeConfiguration(),
+func runTranscript(_ script: String, configuration: SMTPSessionConfiguration = makeConfiguration(),
                    connection: SMTPConnectionInfo = SMTPConnectionInfo(peerAddress: "192.0.2.1", peerReverseName: "client.example"),
                    policy: TestPolicy = TestPolicy(), mode: FeedMode = .blocks,
                    queueResults: [SMTPQueueResult] = [],
@@ -107,13 +107,13 @@ func runTranscript(_ script: String, configuration: SMTPServerConfiguration = ma
         else { Issue.record("bad transcript line: \(line)", sourceLocation: sourceLocation) }
     }
     let checksEvents = steps.contains { if case .event = $0 { return true } else { return false } }
-    let session = SMTPServerSession(configuration: configuration, connection: connection, policy: policy)
+    let session = SMTPSession(configuration: configuration, connection: connection, policy: policy)
     var run = TranscriptRun()
     var pendingQueueResults = queueResults
     var currentMessage: [UInt8]?
     var tlsPending = false
 
-    func handle(_ events: [SMTPServerEvent], into output: inout String, _ eventTexts: inout [String]) {
+    func handle(_ events: [SMTPEvent], into output: inout String, _ eventTexts: inout [String]) {
         var queue = events
         while !queue.isEmpty {
             let event = queue.removeFirst()

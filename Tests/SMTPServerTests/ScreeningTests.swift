@@ -122,7 +122,7 @@ struct SendingLimitsTests {
 @Suite("screening settings and policy")
 struct ScreeningPolicyTests {
     /// The address policy under the screen: accepts everyone, counts what it was asked.
-    final class AcceptingPolicy: SMTPServerPolicy {
+    final class AcceptingPolicy: SMTPPolicy {
         var recipientsAsked = 0
         func isLocalDomain(_ domain: String) -> Bool { true }
         func checkRecipient(_ recipient: SMTPRecipient, session: SMTPSessionFacts) -> SMTPRecipientVerdict {

@@ -29,11 +29,11 @@ import Testing
         return root
     }
 
-    /// Runs the query through imapd's SEARCH (IMAPEngine) and says whether the first message matched.
+    /// Runs the query through imapd's SEARCH (IMAPCommandRunner) and says whether the first message matched.
     func matches(_ query: MailSearch?) throws -> Bool {
         let root = try Self.maildir()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let uids = IMAPEngine(user: "tester", maildirPath: root).search(in: "INBOX", criteria: query!.criteria, newest: 100)
+        let uids = IMAPCommandRunner(user: "tester", maildirPath: root).search(in: "INBOX", criteria: query!.criteria, newest: 100)
         #expect(uids != nil)
         return uids?.contains(1) == true
     }

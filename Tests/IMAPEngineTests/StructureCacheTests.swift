@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import IMAPProtocol
-@testable import IMAPServer
+@testable import IMAPEngine
 
 @Suite struct StructureCacheTests {
     @Test func roundTripsEveryMessage() throws {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// Issue 20: the behaviours an independent conformance suite found wrong, as golden transcripts
 /// after the RFC sections named in each test.

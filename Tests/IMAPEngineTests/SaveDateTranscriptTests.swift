@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// SAVEDATE (RFC 8514 §4.2, §4.3): the time a message came into the mailbox (from its unique
 /// name), not its INTERNALDATE (the file's mtime, a day apart for each fixture message); a

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// COMPRESS (RFC 4978 §3) in the engine: the answers, where reading stops, and the pipelined
 /// input handed to the host. The deflate itself is the host's (IMAPModernTests, with imaplib).

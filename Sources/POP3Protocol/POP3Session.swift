@@ -3,15 +3,15 @@ import MailCodec
 /// AUTH RFC 5034 with PLAIN and LOGIN): bytes in, events out, no I/O.
 ///
 /// Use: `start()` for the greeting, `feed(_:)` for every read, handle the events in order.
-/// ``POP3ServerEvent/outputPending`` asks for ``continueOutput()`` (RETR/TOP stream in pieces);
-/// ``POP3ServerEvent/startTLS`` asks for a handshake and ``tlsEstablished()``;
-/// ``POP3ServerEvent/authenticate(_:)`` asks the host to check a password and answer with
+/// ``POP3Event/outputPending`` asks for ``continueOutput()`` (RETR/TOP stream in pieces);
+/// ``POP3Event/startTLS`` asks for a handshake and ``tlsEstablished()``;
+/// ``POP3Event/authenticate(_:)`` asks the host to check a password and answer with
 /// ``authenticationAnswered(_:)``. Call
 /// ``endOfInput()`` on EOF (no deletions are applied then, RFC 1939 §6) and ``timedOut()`` on the
 /// inactivity timer.
-public final class POP3ServerSession {
-    public let configuration: POP3ServerConfiguration
-    private let policy: any POP3ServerPolicy
+public final class POP3Session {
+    public let configuration: POP3SessionConfiguration
+    private let policy: any POP3Policy
     private var limits: POP3Limits { configuration.limits }
 
     private enum Phase { case authorization, transaction, awaitingTLS, awaitingAuthentication, closed }
@@ -25,7 +25,7 @@ public final class POP3ServerSession {
     private var phase = Phase.authorization
     private var inputMode = InputMode.command
     private var input: [UInt8] = []
-    private var events: [POP3ServerEvent] = []
+    private var events: [POP3Event] = []
     private var outgoing: [UInt8] = []
     private var started = false
     private var tlsActive: Bool
@@ -42,7 +42,7 @@ public final class POP3ServerSession {
     private var authenticationFailures = 0
     private var errorCount = 0
 
-    public init(configuration: POP3ServerConfiguration, policy: any POP3ServerPolicy) {
+    public init(configuration: POP3SessionConfiguration, policy: any POP3Policy) {
         self.configuration = configuration
         self.policy = policy
         tlsActive = configuration.implicitTLS
@@ -51,7 +51,7 @@ public final class POP3ServerSession {
     // MARK: - Host entry points
 
     /// The greeting. Call once.
-    public func start() -> [POP3ServerEvent] {
+    public func start() -> [POP3Event] {
         guard !started else { return [] }
         started = true
         log("connect\(tlsActive ? " tls" : "")")
@@ -60,7 +60,7 @@ public final class POP3ServerSession {
     }
 
     /// Feeds bytes read from the client; any bytes, any split.
-    public func feed(_ bytes: some Collection<UInt8>) -> [POP3ServerEvent] {
+    public func feed(_ bytes: some Collection<UInt8>) -> [POP3Event] {
         if !started { _ = start() }
         switch phase {
         case .closed, .awaitingTLS:
@@ -80,15 +80,15 @@ public final class POP3ServerSession {
         }
     }
 
-    /// The next part of a RETR/TOP response after ``POP3ServerEvent/outputPending``.
-    public func continueOutput() -> [POP3ServerEvent] {
+    /// The next part of a RETR/TOP response after ``POP3Event/outputPending``.
+    public func continueOutput() -> [POP3Event] {
         guard transfer != nil, phase == .transaction else { return takeEvents() }
         if pumpTransfer() { processInput() }
         return takeEvents()
     }
 
     /// The STLS handshake succeeded: a fresh AUTHORIZATION state (RFC 2595 §4).
-    public func tlsEstablished() -> [POP3ServerEvent] {
+    public func tlsEstablished() -> [POP3Event] {
         guard phase == .awaitingTLS else { return takeEvents() }
         input.removeAll()
         tlsActive = true
@@ -100,7 +100,7 @@ public final class POP3ServerSession {
     }
 
     /// The peer closed the connection: no UPDATE state, nothing is deleted.
-    public func endOfInput() -> [POP3ServerEvent] {
+    public func endOfInput() -> [POP3Event] {
         guard phase != .closed else { return takeEvents() }
         log("disconnect without QUIT\(deleted.isEmpty ? "" : ", \(deleted.count) deletions discarded")")
         close()
@@ -108,7 +108,7 @@ public final class POP3ServerSession {
     }
 
     /// The inactivity timer fired (RFC 1939 §3: autologout without UPDATE).
-    public func timedOut() -> [POP3ServerEvent] {
+    public func timedOut() -> [POP3Event] {
         guard phase != .closed else { return takeEvents() }
         if transfer == nil { send("-ERR Disconnected for inactivity") }
         log("disconnect: timeout")
@@ -316,9 +316,9 @@ public final class POP3ServerSession {
         emit(.authenticate(request))
     }
 
-    /// The host's answer to ``POP3ServerEvent/authenticate(_:)``: on success the maildrop is
+    /// The host's answer to ``POP3Event/authenticate(_:)``: on success the maildrop is
     /// opened; then input that arrived meanwhile is read.
-    public func authenticationAnswered(_ result: POP3AuthResult) -> [POP3ServerEvent] {
+    public func authenticationAnswered(_ result: POP3AuthResult) -> [POP3Event] {
         guard phase == .awaitingAuthentication, let request = pendingAuthentication else { return takeEvents() }
         pendingAuthentication = nil
         phase = .authorization
@@ -505,7 +505,7 @@ public final class POP3ServerSession {
         outgoing += [13, 10]
     }
 
-    private func emit(_ event: POP3ServerEvent) {
+    private func emit(_ event: POP3Event) {
         if !outgoing.isEmpty {
             events.append(.send(outgoing))
             outgoing.removeAll()
@@ -515,7 +515,7 @@ public final class POP3ServerSession {
 
     private func log(_ text: String) { emit(.log(text)) }
 
-    private func takeEvents() -> [POP3ServerEvent] {
+    private func takeEvents() -> [POP3Event] {
         if !outgoing.isEmpty {
             events.append(.send(outgoing))
             outgoing.removeAll()

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// RENAME of the selected mailbox or of a parent of it (RFC 9051 §6.3.6 leaves it open): as in
 /// Dovecot, the RENAME completes and the session then ends with an untagged BYE, since the

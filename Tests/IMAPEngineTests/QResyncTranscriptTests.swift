@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import Maildir
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// QRESYNC (RFC 7162 §3.2) as golden transcripts after the RFC's examples (§3.2.3 ENABLE,
 /// §3.2.5 SELECT with QRESYNC, known UIDs and seq-match-data, §3.2.6 UID FETCH (CHANGEDSINCE

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// The engine contract (issue 15): LOGIN and AUTHENTICATE become a request the host answers.
 @Suite("IMAP engine contract: authentication is a request the host answers")

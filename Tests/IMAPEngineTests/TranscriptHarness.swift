@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// A throw-away Maildir with messages whose names and dates are fixed, and a session on it.
 final class EngineFixture {

@@ -3,17 +3,17 @@ import MailCodec
 ///
 /// Use: `start()` once for the greeting, then `feed(_:)` with every read (plaintext, or the
 /// decrypted stream after TLS), and act on the returned events in order. After
-/// ``SMTPServerEvent/messageEnd`` call ``messageQueued(_:)``; after ``SMTPServerEvent/startTLS``
+/// ``SMTPEvent/messageEnd`` call ``messageQueued(_:)``; after ``SMTPEvent/startTLS``
 /// call ``tlsEstablished(_:)``; on EOF call ``endOfInput()``; on an idle timeout ``timedOut()``.
 /// Every call returns the events it caused. Policy questions go synchronously to the
-/// ``SMTPServerPolicy``.
+/// ``SMTPPolicy``.
 ///
 /// Guarantees: any input, in any split, gives the same replies; memory stays bounded by the
 /// limits; DATA ends only at CRLF.CRLF; bytes received before the TLS handshake are never
 /// executed after it (RFC 3207 §4.2); no event carries a password or SASL data.
-public final class SMTPServerSession {
-    public let configuration: SMTPServerConfiguration
-    let policy: any SMTPServerPolicy
+public final class SMTPSession {
+    public let configuration: SMTPSessionConfiguration
+    let policy: any SMTPPolicy
     var limits: SMTPLimits { configuration.limits }
 
     /// What the engine knows about the session now.
@@ -30,8 +30,8 @@ public final class SMTPServerSession {
         /// BDAT bytes still to read; `rejection` is the reply if the chunk is refused.
         case chunk(remaining: UInt64, size: UInt64, last: Bool, rejection: SMTPReply?, countsAsError: Bool)
         case awaitingQueueResult
-        /// AUTH's credentials went out in ``SMTPServerEvent/authenticate(_:)``: nothing more is
-        /// read until the host calls ``SMTPServerSession/authenticationAnswered(_:)``.
+        /// AUTH's credentials went out in ``SMTPEvent/authenticate(_:)``: nothing more is
+        /// read until the host calls ``SMTPSession/authenticationAnswered(_:)``.
         case awaitingAuthentication(user: String, mechanism: String)
         case awaitingTLS
         case closed
@@ -39,7 +39,7 @@ public final class SMTPServerSession {
 
     var state = InputState.command
     var input: [UInt8] = []
-    var events: [SMTPServerEvent] = []
+    var events: [SMTPEvent] = []
     var outgoing: [UInt8] = []
     /// Log "too many recipients" once per transaction, not once per refused RCPT.
     var loggedTooManyRecipients = false
@@ -59,7 +59,7 @@ public final class SMTPServerSession {
 
     /// A session for one connection. For ``SMTPServerRole/smtps`` TLS counts as active from the
     /// start, with `connection.tls` as its parameters.
-    public init(configuration: SMTPServerConfiguration, connection: SMTPConnectionInfo, policy: any SMTPServerPolicy) {
+    public init(configuration: SMTPSessionConfiguration, connection: SMTPConnectionInfo, policy: any SMTPPolicy) {
         self.configuration = configuration
         self.policy = policy
         var tls = connection.tls
@@ -75,7 +75,7 @@ public final class SMTPServerSession {
     // MARK: - Host entry points
 
     /// The 220 greeting (no enhanced code, RFC 2034 §3) and a connect log line. Call once.
-    public func start() -> [SMTPServerEvent] {
+    public func start() -> [SMTPEvent] {
         guard !started else { return [] }
         started = true
         log("connect from \(peerDescription) role=\(configuration.role.rawValue)\(facts.tls != nil ? " tls" : "")\(facts.trustedClient ? " trusted" : "")")
@@ -84,7 +84,7 @@ public final class SMTPServerSession {
     }
 
     /// Feeds bytes read from the client. Safe with any bytes and any split.
-    public func feed(_ bytes: some Collection<UInt8>) -> [SMTPServerEvent] {
+    public func feed(_ bytes: some Collection<UInt8>) -> [SMTPEvent] {
         if !started { _ = start() }
         switch state {
         case .closed, .awaitingTLS:
@@ -103,9 +103,9 @@ public final class SMTPServerSession {
         }
     }
 
-    /// The queue's answer after ``SMTPServerEvent/messageEnd``: sends 250/451/554 and goes on
+    /// The queue's answer after ``SMTPEvent/messageEnd``: sends 250/451/554 and goes on
     /// with pipelined input already received.
-    public func messageQueued(_ result: SMTPQueueResult) -> [SMTPServerEvent] {
+    public func messageQueued(_ result: SMTPQueueResult) -> [SMTPEvent] {
         guard case .awaitingQueueResult = state else { return takeEvents() }
         state = .command
         switch result {
@@ -137,9 +137,9 @@ public final class SMTPServerSession {
         return takeEvents()
     }
 
-    /// The TLS handshake after ``SMTPServerEvent/startTLS`` succeeded: the session starts over
+    /// The TLS handshake after ``SMTPEvent/startTLS`` succeeded: the session starts over
     /// (RFC 3207 §4.2: forget the EHLO argument and everything else learnt in plaintext).
-    public func tlsEstablished(_ info: SMTPTLSInfo) -> [SMTPServerEvent] {
+    public func tlsEstablished(_ info: SMTPTLSInfo) -> [SMTPEvent] {
         guard case .awaitingTLS = state else { return takeEvents() }
         input.removeAll()
         facts.tls = info
@@ -153,7 +153,7 @@ public final class SMTPServerSession {
     }
 
     /// The peer closed the connection (or the host gives up): aborts a message in progress.
-    public func endOfInput() -> [SMTPServerEvent] {
+    public func endOfInput() -> [SMTPEvent] {
         if case .closed = state { return takeEvents() }
         abortMessageIfNeeded(.connectionEnded)
         log("disconnect from \(peerDescription)\(envelope != nil || messageInProgress ? " during transaction" : "")")
@@ -164,7 +164,7 @@ public final class SMTPServerSession {
     }
 
     /// The host's idle timer fired: `421 4.4.2` and close.
-    public func timedOut() -> [SMTPServerEvent] {
+    public func timedOut() -> [SMTPEvent] {
         if case .closed = state { return takeEvents() }
         closeWith421("4.4.2", "Error: timeout exceeded", message: .connectionEnded)
         return takeEvents()
@@ -180,7 +180,7 @@ public final class SMTPServerSession {
     }
 
     /// The Received header for the current message (RFC 5321 §4.4), LF line ends, ready to be
-    /// written before the message data. Call it after ``SMTPServerEvent/messageBegin(_:)``.
+    /// written before the message data. Call it after ``SMTPEvent/messageBegin(_:)``.
     /// The `for` clause names the recipient when there is exactly one.
     public func receivedHeader(queueID: String?, date: String) -> String {
         let recipients = envelope?.recipients ?? []
@@ -715,7 +715,7 @@ public final class SMTPServerSession {
         outgoing += reply.wireBytes
     }
 
-    func emit(_ event: SMTPServerEvent) {
+    func emit(_ event: SMTPEvent) {
         if !outgoing.isEmpty {
             events.append(.send(outgoing))
             outgoing.removeAll()
@@ -828,7 +828,7 @@ public final class SMTPServerSession {
         emit(.close)
     }
 
-    func takeEvents() -> [SMTPServerEvent] {
+    func takeEvents() -> [SMTPEvent] {
         if !outgoing.isEmpty {
             events.append(.send(outgoing))
             outgoing.removeAll()

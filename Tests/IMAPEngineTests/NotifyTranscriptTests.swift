@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// NOTIFY (RFC 5465): what NOTIFY SET answers, and the unsolicited responses the session sends
 /// when the host wakes it (`idleCheck()`) outside IDLE after a delivery.

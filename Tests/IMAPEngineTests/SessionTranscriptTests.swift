@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 @Suite struct SessionTranscriptTests {
     @Test func authenticatedStateCommands() throws {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// PREVIEW (RFC 8970): the text, its decoding, the response form and the cache.
 @Suite struct PreviewTests {

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import IMAPServer
+import IMAPEngine
 import MailLogin
 
 /// `IMAPSession` in the shape MailLogin's `SessionHost` drives. While the client idles (RFC

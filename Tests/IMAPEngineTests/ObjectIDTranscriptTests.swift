@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import Maildir
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// OBJECTID (RFC 8474): MAILBOXID from CREATE, STATUS and SELECT, the same after RENAME;
 /// EMAILID the same after COPY and MOVE; THREADID NIL; SEARCH EMAILID and THREADID.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// i;unicode-casemap (RFC 5051) for SEARCH and SORT, the base subject of RFC 5256 §2.1 and the
 /// SORT keys of RFC 5256 §3 and RFC 5957.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// CREATE with a USE list (RFC 6154 §3, CREATE-SPECIAL-USE): the use is stored and LIST shows
 /// it; an unknown use, a virtual one (\All, \Flagged), or one another mailbox already has, is

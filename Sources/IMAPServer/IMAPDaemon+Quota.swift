@@ -1,4 +1,4 @@
-import IMAPServer
+import IMAPEngine
 import MailCore
 import MailSystem
 import Maildir

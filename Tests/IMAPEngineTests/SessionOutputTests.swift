@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 @Suite struct SessionOutputTests {
     /// Long FETCH output goes to the sink as it is produced, not all at once at the end.

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import IMAPServer
+import IMAPEngine
 import MailCore
 import MailLogin
 import MailNet

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// Before login, invalid commands (answered BAD: bad syntax, unknown, or not allowed yet)
 /// end the connection once there are `maxInvalidCommandsBeforeLogin` of them, with Dovecot's

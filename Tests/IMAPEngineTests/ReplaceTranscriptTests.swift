@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// REPLACE (RFC 8508 §3, after its examples): the new message is appended (APPENDUID in an
 /// untagged OK), then the old one is expunged; into the selected mailbox or another one; a

@@ -2,7 +2,7 @@
 /// (submission role with plaintext AUTH allowed, so every state is reachable) and answer every
 /// host callback, so the whole engine is exercised.
 public enum SMTPFuzzing {
-    private final class PermissivePolicy: SMTPServerPolicy {
+    private final class PermissivePolicy: SMTPPolicy {
         func isLocalDomain(_ domain: String) -> Bool { domain.hasSuffix("example.org") }
         func checkRecipient(_ recipient: SMTPRecipient, session: SMTPSessionFacts) -> SMTPRecipientVerdict {
             recipient.mailbox.localPart.hasPrefix("x") ? .unknownUser : .accept
@@ -17,12 +17,12 @@ public enum SMTPFuzzing {
     /// returns the number of events (so the optimizer keeps the work).
     @discardableResult
     public static func runServer(_ bytes: [UInt8], role: SMTPServerRole = .submission) -> Int {
-        var configuration = SMTPServerConfiguration(role: role, hostname: "mx.example.org")
+        var configuration = SMTPSessionConfiguration(role: role, hostname: "mx.example.org")
         configuration.startTLSAvailable = true
         configuration.allowsPlaintextAuthentication = true
         configuration.limits.maximumMessageSize = 4096
         configuration.limits.maximumCommandLineLength = 512
-        let session = SMTPServerSession(configuration: configuration, connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
+        let session = SMTPSession(configuration: configuration, connection: SMTPConnectionInfo(peerAddress: "192.0.2.1"),
                                         policy: PermissivePolicy())
         var count = session.start().count
         var index = 0

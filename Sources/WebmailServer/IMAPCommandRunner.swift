@@ -1,4 +1,4 @@
-import IMAPServer
+import IMAPEngine
 
 /// imapd's own IMAP engine (`IMAPSession`, an I/O-free state machine) run inside the webmail's
 /// process, which already is the user, on the user's Maildir: folder creation, renaming and
@@ -8,7 +8,7 @@ import IMAPServer
 ///
 /// Folder names are the on-disk Maildir++ names, which are the IMAP names in modified UTF-7
 /// (RFC 3501 §5.1.3): the engine is used without UTF8=ACCEPT, so they go over unchanged.
-final class IMAPEngine {
+final class IMAPCommandRunner {
     let session: IMAPSession
     private var tagNumber = 0
 
@@ -36,7 +36,7 @@ final class IMAPEngine {
         // Lines end in CRLF; a line ending in {n} is followed by n octets of literal that belong to it.
         while i < output.count {
             if output[i] == 13, i + 1 < output.count, output[i + 1] == 10 {
-                if let size = IMAPEngine.literalSize(current), i + 2 + size <= output.count {
+                if let size = IMAPCommandRunner.literalSize(current), i + 2 + size <= output.count {
                     current += [13, 10] + output[(i + 2)..<(i + 2 + size)]
                     i += 2 + size
                     continue
@@ -90,25 +90,25 @@ final class IMAPEngine {
     // MARK: Folders
 
     func create(_ folder: String) -> Result {
-        let created = run("CREATE \(IMAPEngine.quoted(folder))")
-        if created.ok { _ = run("SUBSCRIBE \(IMAPEngine.quoted(folder))") }
+        let created = run("CREATE \(IMAPCommandRunner.quoted(folder))")
+        if created.ok { _ = run("SUBSCRIBE \(IMAPCommandRunner.quoted(folder))") }
         return created
     }
 
     func rename(_ folder: String, to target: String) -> Result {
-        run("RENAME \(IMAPEngine.quoted(folder)) \(IMAPEngine.quoted(target))")
+        run("RENAME \(IMAPCommandRunner.quoted(folder)) \(IMAPCommandRunner.quoted(target))")
     }
 
     func delete(_ folder: String) -> Result {
-        run("DELETE \(IMAPEngine.quoted(folder))")
+        run("DELETE \(IMAPCommandRunner.quoted(folder))")
     }
 
     func subscriptions() -> [String] {
         listNames(run("LSUB \"\" \"*\"")).map(\.name)
     }
 
-    func subscribe(_ folder: String) { _ = run("SUBSCRIBE \(IMAPEngine.quoted(folder))") }
-    func unsubscribe(_ folder: String) { _ = run("UNSUBSCRIBE \(IMAPEngine.quoted(folder))") }
+    func subscribe(_ folder: String) { _ = run("SUBSCRIBE \(IMAPCommandRunner.quoted(folder))") }
+    func unsubscribe(_ folder: String) { _ = run("UNSUBSCRIBE \(IMAPCommandRunner.quoted(folder))") }
 
     /// The folders with an RFC 6154 special use, as imapd's LIST (SPECIAL-USE) reports them:
     /// `\Sent` → folder name.
@@ -187,7 +187,7 @@ final class IMAPEngine {
     /// UID SORT (RFC 5256) of all of `folder` by `criteria` (e.g. `REVERSE DATE`), EXAMINEd;
     /// nil when the folder cannot be opened or the engine refuses.
     func sort(_ folder: String, criteria: String) -> [UInt32]? {
-        let mailbox = folder == "INBOX" ? "INBOX" : IMAPEngine.quoted(folder)
+        let mailbox = folder == "INBOX" ? "INBOX" : IMAPCommandRunner.quoted(folder)
         guard run("EXAMINE \(mailbox)").ok else { return nil }
         let result = run("UID SORT (\(criteria)) UTF-8 ALL")
         guard result.ok else { return nil }
@@ -202,7 +202,7 @@ final class IMAPEngine {
     /// changes), the UIDs in ascending order; nil when the folder cannot be opened or the engine
     /// refuses the search.
     func search(in folder: String, criteria: String, newest: Int) -> [UInt32]? {
-        let mailbox = folder == "INBOX" ? "INBOX" : IMAPEngine.quoted(folder)
+        let mailbox = folder == "INBOX" ? "INBOX" : IMAPCommandRunner.quoted(folder)
         let examined = run("EXAMINE \(mailbox)")
         guard examined.ok else { return nil }
         var exists = 0

@@ -2,7 +2,7 @@ import MailCodec
 
 /// AUTH (RFC 4954) on the shared SASL exchange (MailCodec): the session asks its host to check
 /// the password (an `authenticate` event) and never logs a password or an AUTH string.
-extension SMTPServerSession {
+extension SMTPSession {
     // MARK: - AUTH (RFC 4954, PLAIN RFC 4616, LOGIN)
 
     func handleAuth(_ argument: ArraySlice<UInt8>) {
@@ -65,9 +65,9 @@ extension SMTPServerSession {
         emit(.authenticate(SMTPAuthenticationRequest(user: user, password: password, mechanism: mechanism)))
     }
 
-    /// The host's answer to ``SMTPServerEvent/authenticate(_:)``: replies 235, 535 or 454 and
+    /// The host's answer to ``SMTPEvent/authenticate(_:)``: replies 235, 535 or 454 and
     /// goes on with input that arrived meanwhile.
-    public func authenticationAnswered(_ result: SMTPAuthResult) -> [SMTPServerEvent] {
+    public func authenticationAnswered(_ result: SMTPAuthResult) -> [SMTPEvent] {
         guard case .awaitingAuthentication(let user, let mechanism) = state else { return takeEvents() }
         state = .command
         switch result {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import IMAPProtocol
-@testable import IMAPServer
+@testable import IMAPEngine
 
 /// THREAD (RFC 5256 §3, §4): the two algorithms on crafted message sets, one per rule of
 /// REFERENCES steps 1–6, the response grammar, and transcripts through the session.

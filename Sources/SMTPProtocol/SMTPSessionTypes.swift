@@ -21,7 +21,7 @@ public enum SMTPExpnReply: Sendable, Equatable {
 }
 
 /// Settings of one server session; built by the host from postamt.conf.
-public struct SMTPServerConfiguration: Sendable {
+public struct SMTPSessionConfiguration: Sendable {
     /// The role of the listening socket.
     public var role: SMTPServerRole
     /// Our host name in the greeting, EHLO reply, 421 replies and Received headers.
@@ -182,7 +182,7 @@ public enum SMTPMessageAbortReason: Sendable, Equatable {
 
 /// One thing the host must do, in order. The host handles events strictly in sequence: write
 /// `send` bytes, sleep on `delay`, pass message events to the queue, start TLS, close.
-public enum SMTPServerEvent: Sendable, Equatable {
+public enum SMTPEvent: Sendable, Equatable {
     /// Bytes to write to the client (one or more complete replies, CRLF line ends).
     case send([UInt8])
     /// A log line for stderr; never contains passwords, SASL data or message bytes.
@@ -194,16 +194,16 @@ public enum SMTPServerEvent: Sendable, Equatable {
     /// More message content: dot-unstuffed, LF line ends.
     case messageData([UInt8])
     /// The content is complete: commit it to the queue, then call
-    /// ``SMTPServerSession/messageQueued(_:)``. The engine reads no further command until then.
+    /// ``SMTPSession/messageQueued(_:)``. The engine reads no further command until then.
     case messageEnd
     /// Discard everything received for the current message; nothing may be queued.
     case messageAbort(SMTPMessageAbortReason)
     /// AUTH's credentials are complete: check them, then call
-    /// ``SMTPServerSession/authenticationAnswered(_:)``. The engine reads no further command
+    /// ``SMTPSession/authenticationAnswered(_:)``. The engine reads no further command
     /// until then.
     case authenticate(SMTPAuthenticationRequest)
     /// The `220` reply to STARTTLS has been queued in a preceding `send`: write it, discard any
-    /// unread plaintext, run the server handshake, then call ``SMTPServerSession/tlsEstablished(_:)``.
+    /// unread plaintext, run the server handshake, then call ``SMTPSession/tlsEstablished(_:)``.
     case startTLS
     /// Close the connection after writing what was sent.
     case close
@@ -243,7 +243,7 @@ public enum SMTPAuthResult: Sendable, Equatable {
     case temporaryFailure
 }
 
-/// What the queue said about a message after ``SMTPServerEvent/messageEnd``.
+/// What the queue said about a message after ``SMTPEvent/messageEnd``.
 public enum SMTPQueueResult: Sendable, Equatable {
     /// Durably queued: `250 2.0.0 Ok: queued as <id>`.
     case accepted(queueID: String)
@@ -254,9 +254,9 @@ public enum SMTPQueueResult: Sendable, Equatable {
 }
 
 /// Decisions only the host can make. Called synchronously from inside
-/// ``SMTPServerSession/feed(_:)``; the host may block (a lookup). Passwords are not checked
-/// here: the engine asks for that with ``SMTPServerEvent/authenticate(_:)``.
-public protocol SMTPServerPolicy: AnyObject {
+/// ``SMTPSession/feed(_:)``; the host may block (a lookup). Passwords are not checked
+/// here: the engine asks for that with ``SMTPEvent/authenticate(_:)``.
+public protocol SMTPPolicy: AnyObject {
     /// True when mail for `domain` (ASCII-lowercased; may be an address literal) is delivered
     /// here. RCPT to other domains is relay: only trusted or authenticated clients may, and the
     /// engine enforces that before asking ``checkRecipient(_:session:)``.
@@ -267,11 +267,11 @@ public protocol SMTPServerPolicy: AnyObject {
     func checkRecipient(_ recipient: SMTPRecipient, session: SMTPSessionFacts) -> SMTPRecipientVerdict
 }
 
-extension SMTPServerPolicy {
+extension SMTPPolicy {
     public func checkSender(_ sender: SMTPReversePath, session: SMTPSessionFacts) -> SMTPSenderVerdict { .accept }
 }
 
-extension SMTPServerEvent {
+extension SMTPEvent {
     /// True for ``authenticate(_:)``, the one event a host must answer before reading on.
     public var isAuthenticate: Bool {
         if case .authenticate = self { return true }
