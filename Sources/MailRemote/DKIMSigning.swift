@@ -1,3 +1,4 @@
+import MailCodec
 import MailCore
 import MailDKIM
 import MailMessage
@@ -90,29 +91,22 @@ enum SevenBitDowngrade {
         return out
     }
 
+    /// The body as quoted-printable (MailCodec), CRLF lines kept.
     static func quotedPrintable(_ body: ArraySlice<UInt8>) -> [UInt8] {
-        let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
-        var lineLength = 0
+        var start = body.startIndex
         var i = body.startIndex
         while i < body.endIndex {
-            let b = body[i]
-            if b == 13, i + 1 < body.endIndex, body[i + 1] == 10 {
-                out += [13, 10]; lineLength = 0; i += 2; continue
-            }
-            let atLineEnd = i + 1 == body.endIndex || body[i + 1] == 13
-            var encoded: [UInt8]
-            if (b >= 33 && b <= 126 && b != 61) || ((b == 32 || b == 9) && !atLineEnd) {
-                encoded = [b]
+            if body[i] == 13, i + 1 < body.endIndex, body[i + 1] == 10 {
+                QuotedPrintable.encodeLine(body[start..<i], lineEnd: [13, 10], into: &out)
+                out += [13, 10]
+                i += 2
+                start = i
             } else {
-                encoded = [61, hex[Int(b >> 4)], hex[Int(b & 15)]]
+                i += 1
             }
-            // A line starting with "." is left to dot-stuffing; keep lines under 76 characters.
-            if lineLength + encoded.count > 75 { out += [61, 13, 10]; lineLength = 0 }
-            out += encoded
-            lineLength += encoded.count
-            i += 1
         }
+        QuotedPrintable.encodeLine(body[start..<body.endIndex], lineEnd: [13, 10], into: &out)
         return out
     }
 }

@@ -1,3 +1,4 @@
+import MailCodec
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -324,7 +325,7 @@ extension RequestContext {
         header += "MIME-Version: 1.0\n"
         let text = Array("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n".utf8)
         if attachments.isEmpty && forwarded == nil {
-            return Array(header.utf8) + text + Array("User-Agent: postamt-webmail\n\n".utf8) + QuotedPrintable.encode(Array(body.utf8))
+            return Array(header.utf8) + text + Array("User-Agent: postamt-webmail\n\n".utf8) + QuotedPrintableText.encode(Array(body.utf8))
         }
         // RFC 2046 §5.1.3 multipart/mixed: the text first, then each file in base64, then the
         // forwarded message as message/rfc822 (never base64: RFC 2046 §5.2.1).
@@ -332,7 +333,7 @@ extension RequestContext {
             let eightBit = message.contains { $0 >= 0x80 }
             return Array("Content-Type: message/rfc822\nContent-Disposition: attachment; filename=\"\(filename)\"\nContent-Transfer-Encoding: \(eightBit ? "8bit" : "7bit")\n\n".utf8) + message
         }
-        var parts: [[UInt8]] = [text + [10] + QuotedPrintable.encode(Array(body.utf8))]
+        var parts: [[UInt8]] = [text + [10] + QuotedPrintableText.encode(Array(body.utf8))]
         for file in attachments {
             if file.contentType == "message/rfc822" {
                 // A forwarded message kept by a draft goes out as it came in.
@@ -452,31 +453,14 @@ enum MIMEAttachment {
     }
 }
 
-/// RFC 2045 §6.7 quoted-printable, with LF line ends as messages have in the queue and in Maildir.
-enum QuotedPrintable {
+/// RFC 2045 §6.7 quoted-printable (MailCodec), with LF line ends as messages have in the queue
+/// and in Maildir; every line, the last too, ends with LF.
+enum QuotedPrintableText {
     static func encode(_ text: [UInt8]) -> [UInt8] {
-        let digits = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
-        var lineLength = 0
         for line in text.split(separator: 10, omittingEmptySubsequences: false) {
-            lineLength = 0
-            for (i, b) in line.enumerated() {
-                let last = i == line.count - 1
-                var piece: [UInt8]
-                if (b >= 33 && b <= 126 && b != UInt8(ascii: "=")) || ((b == 32 || b == 9) && !last) {
-                    piece = [b]
-                } else {
-                    piece = [UInt8(ascii: "="), digits[Int(b >> 4)], digits[Int(b & 15)]]
-                }
-                // A lone "." at the start of a line is left to the queue; soft breaks keep lines short.
-                if lineLength + piece.count > 75 {
-                    out += [UInt8(ascii: "="), 10]
-                    lineLength = 0
-                }
-                out += piece
-                lineLength += piece.count
-            }
-            out += [10]
+            QuotedPrintable.encodeLine(line, lineEnd: [10], into: &out)
+            out.append(10)
         }
         return out
     }

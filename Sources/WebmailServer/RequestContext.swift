@@ -13,6 +13,8 @@ struct RequestContext {
     let user: SystemUser
     let session: SessionStore.Session
     let request: HTTPRequest
+    /// A HEAD request: the same answer as GET, but nothing may change (no \Seen).
+    var headOnly = false
     let cache = Cache()
 
     var settings: WebmailSettings { app.settings }
@@ -355,7 +357,7 @@ struct RequestContext {
         // Opening a message reads it: \Seen, as IMAP's BODY[] fetch sets it (RFC 9051 §6.4.5),
         // through the same Maildir layer. This GET changes nothing else (webmail_mark_seen: no
         // leaves it to the Mark read button).
-        if settings.markSeen && !m.flags.contains(.seen) {
+        if settings.markSeen && !headOnly && !m.flags.contains(.seen) {
             if (try? mailbox.store(uids: [uid], .add(.seen))) != nil { m.flags.insert(.seen) }
         }
         var headers = ""

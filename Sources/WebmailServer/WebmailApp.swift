@@ -54,8 +54,10 @@ public final class WebmailApp {
     /// Answers one request. Never throws: every failure is a status.
     public func answer(_ request: HTTPRequest) -> Answer {
         var request = request
-        // HEAD is GET without the body (the connection loop leaves it out).
-        if request.method == "HEAD" { request.method = "GET" }
+        // HEAD is GET without the body (the connection loop leaves it out), and without GET's
+        // side effects (a message opened by HEAD is not marked read: RFC 9110 §9.3.2).
+        let headOnly = request.method == "HEAD"
+        if headOnly { request.method = "GET" }
         let path = request.path
         switch path {
         case "/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml":
@@ -132,7 +134,7 @@ public final class WebmailApp {
             store.touch(session)
         }
         guard let user else { return Answer(response: .redirect("/login"), close: true) }
-        let context = RequestContext(app: self, user: user, session: session, request: request)
+        let context = RequestContext(app: self, user: user, session: session, request: request, headOnly: headOnly)
         if request.method == "POST" {
             let posted: RequestContext.PostedForm
             switch context.form() {

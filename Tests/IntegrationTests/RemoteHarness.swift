@@ -64,9 +64,8 @@ final class RemoteTestBed {
     let system: Installation
     let work: String
     let smtpPort: UInt16
-    let dnsPort: UInt16
-    private let dns = Process()
-    private let dnsLifeline = Pipe()
+    var dnsPort: UInt16 { dns.port }
+    private let dns: Dnsmasq
     private let smtp = Process()
     private let smtpLifeline = Pipe()
 
@@ -91,16 +90,8 @@ final class RemoteTestBed {
 
         smtpPort = try RemoteTestBed.freePort(host: "127.0.0.2", udpToo: false)
         let lateRecords = try recordsFor?(cert, smtpPort) ?? []
-        dnsPort = try RemoteTestBed.freePort(host: "127.0.0.1", udpToo: true)
-        dns.executableURL = URL(fileURLWithPath: "/bin/sh")
-        dns.arguments = ["-c", "\"$0\" \"$@\" & pid=$!; read line; kill -9 $pid", RemoteTestBed.dnsmasq,
-                         "--no-daemon", "--port=\(dnsPort)", "--listen-address=127.0.0.1", "--bind-interfaces",
-                         "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--user=root",
-                         "--local=/test/"] + RemoteTestBed.records + extraRecords + lateRecords
-        dns.standardInput = dnsLifeline
-        dns.standardOutput = FileHandle.nullDevice
-        dns.standardError = FileHandle.nullDevice
-        try dns.run()
+        let dns = try Dnsmasq(records: RemoteTestBed.records + extraRecords + lateRecords)
+        self.dns = dns
 
         smtp.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         smtp.arguments = ["\(work)/server.py", "\(work)/outbox", String(smtpPort), cert, key]
@@ -115,7 +106,7 @@ final class RemoteTestBed {
         guard line.starts(with: Data("ready".utf8)) else { throw HarnessError("test SMTP server did not start") }
 
         system = try Installation(config: """
-        remote_nameserver = 127.0.0.1:\(dnsPort)
+        remote_nameserver = 127.0.0.1:\(dns.port)
         remote_smtp_port = \(smtpPort)
         remote_connect_timeout = 3s
         remote_greeting_timeout = 2s
@@ -128,22 +119,13 @@ final class RemoteTestBed {
         try FileManager.default.copyItem(atPath: "\(TestEnvironment.buildDirectory)/postamt-remote",
                                          toPath: "\(system.root)/bin/postamt-remote")
         chmod("\(system.root)/bin/postamt-remote", 0o755)
-        // dnsmasq needs a moment: wait until it answers.
-        try waitFor("dnsmasq", timeout: 20) {
-            (try? run("/usr/bin/python3", ["-c", """
-                import socket,struct,sys
-                s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(0.3)
-                q=struct.pack('>HHHHHH',1,0x100,1,0,0,0)+b'\\x05ready\\x04test\\x00'+struct.pack('>HH',1,1)
-                s.sendto(q,('127.0.0.1',\(dnsPort))); s.recv(512)
-                """]).status == 0) ?? false
-        }
+        // dnsmasq needs a moment: this returns once it answers.
+        _ = try dns.resolver()
     }
 
     deinit {
-        try? dnsLifeline.fileHandleForWriting.close()
         try? smtpLifeline.fileHandleForWriting.close()
         smtp.terminate()
-        dns.waitUntilExit()
         smtp.waitUntilExit()
         try? FileManager.default.removeItem(atPath: work)
     }

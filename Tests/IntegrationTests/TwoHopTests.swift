@@ -1,38 +1,17 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
-/// A dnsmasq answering for `.test` from the records given, on a free port of 127.0.0.1.
+/// A dnsmasq answering for `.test` from the records given, on a free port of 127.0.0.1
+/// (TestSupport's Dnsmasq, started and answering).
 final class TestDNS {
-    let port: UInt16
-    private let process = Process()
-    private let lifeline = Pipe()
+    private let dnsmasq: Dnsmasq
+    var port: UInt16 { dnsmasq.port }
 
     init(records: [String]) throws {
-        port = try RemoteTestBed.freePort(host: "127.0.0.1", udpToo: true)
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        // dnsmasq dies with the test: it is killed when the lifeline pipe closes.
-        process.arguments = ["-c", "\"$0\" \"$@\" & pid=$!; read line; kill -9 $pid", RemoteTestBed.dnsmasq,
-                             "--no-daemon", "--port=\(port)", "--listen-address=127.0.0.1", "--bind-interfaces",
-                             "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--user=root",
-                             "--local=/test/", "--host-record=ready.test,192.0.2.99"] + records
-        process.standardInput = lifeline
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        try waitFor("dnsmasq", timeout: 20) {
-            (try? run("/usr/bin/python3", ["-c", """
-                import socket,struct,sys
-                s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(0.3)
-                q=struct.pack('>HHHHHH',1,0x100,1,0,0,0)+b'\\x05ready\\x04test\\x00'+struct.pack('>HH',1,1)
-                s.sendto(q,('127.0.0.1',\(port))); s.recv(512)
-                """]).status == 0) ?? false
-        }
-    }
-
-    deinit {
-        try? lifeline.fileHandleForWriting.close()
-        process.waitUntilExit()
+        dnsmasq = try Dnsmasq(records: ["--host-record=ready.test,192.0.2.99"] + records)
+        _ = try dnsmasq.resolver()  // returns once it answers
     }
 }
 
