@@ -25,6 +25,8 @@ let webmailSettings: [Setting] = [
     Setting(name: "webmail_accent_color", kind: .text, defaultValue: "234", summary: "the colour of the webmail's header bar: rgb or rrggbb in hex, without # (which starts a comment)"),
     Setting(name: "webmail_login_notice", kind: .text, defaultValue: "", summary: "a line shown on the webmail's login page (empty: none)"),
     Setting(name: "webmail_logo", kind: .path, defaultValue: "", summary: "an image file (png, jpeg, webp, svg) shown in the webmail's header and on its login page (empty: none)"),
-    Setting(name: "webmail_stylesheet", kind: .path, defaultValue: "", summary: "a CSS file the webmail serves instead of its own stylesheet (empty: the built-in one with webmail_accent_color)"),
+    Setting(name: "webmail_stylesheet", kind: .path, defaultValue: "", summary: "a CSS file the webmail serves as it is instead of its stylesheet template (empty: style.css from the template directories, else the built-in one, with webmail_accent_color)"),
+    Setting(name: "webmail_template_directory", kind: .path, defaultValue: "{root}/etc/postamt/webmail", summary: "the administrator's webmail templates (layout.html, login.html, style.css): a file here replaces the installation's"),
+    Setting(name: "webmail_share_directory", kind: .path, defaultValue: "{root}/usr/share/postamt/webmail", summary: "the installation's webmail templates (postamt-webmail --write-templates writes them), used where the template directory has none"),
     Setting(name: "autoconfig_services", kind: .list, defaultValue: "imap:993:ssl, pop3:995:ssl, smtp:465:ssl, smtp:587:starttls", summary: "what the webmail's Thunderbird autoconfig and Outlook autodiscover describe: protocol:port:ssl|starttls for each listener configured"),
 ]

@@ -57,7 +57,7 @@ struct RequestContext {
     }
 
     func page(_ title: String, _ body: String, status: Int = 200) -> HTTPResponse {
-        .html(WebmailPages.page(title: title, user: user.name, csrf: session.csrfToken, body: body, poll: settings.unreadPollSeconds, brand: settings.branding), status: status)
+        .html(WebmailPages.page(title: title, user: user.name, csrf: session.csrfToken, body: body, poll: settings.unreadPollSeconds, brand: settings.branding, templates: app.templates), status: status)
     }
 
     func failure(_ status: Int, _ text: String) -> HTTPResponse {

@@ -21,6 +21,8 @@ public final class WebmailApp {
     let store: SessionStore
     let peer: String
     let log: (String) -> Void
+    /// The page templates, read at the start while the process is root (WebmailTemplates).
+    let templates: WebmailTemplates
     /// postamt-auth; a test may put something else here.
     var checkPassword: (String, [UInt8]) -> PasswordVerdict
     /// The user this process became; nil while root.
@@ -38,6 +40,7 @@ public final class WebmailApp {
         self.configuration = configuration
         self.peer = peer
         self.log = log
+        templates = WebmailTemplates(directories: settings.templateDirectories, log: log)
         store = SessionStore(directory: settings.sessionDirectory, idleSeconds: settings.sessionIdleSeconds,
                              lifetimeSeconds: settings.sessionLifetimeSeconds)
         let checker = PasswordChecker(settings: settings.login, service: "webmail")
@@ -76,7 +79,7 @@ public final class WebmailApp {
             // An administrator's own stylesheet (webmail_stylesheet), else ours in the accent colour.
             let own = settings.branding.stylesheetPath.isEmpty ? nil : (try? FileIO.readFile(settings.branding.stylesheetPath, limit: 1 << 20)) ?? nil
             if !settings.branding.stylesheetPath.isEmpty && own == nil { log("webmail_stylesheet \(settings.branding.stylesheetPath) cannot be read; the built-in one is served") }
-            var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/css; charset=utf-8")], body: own ?? Array(settings.branding.stylesheet.utf8))
+            var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/css; charset=utf-8")], body: own ?? Array(settings.branding.stylesheet(templates).utf8))
             response.headers.append(("Cache-Control", "private, max-age=3600"))
             return Answer(response: response)
         case "/app.js":
@@ -95,7 +98,7 @@ public final class WebmailApp {
         case "/favicon.ico":
             return Answer(response: .text("404 Not Found\n", status: 404))
         case "/login":
-            if request.method == "GET" { return Answer(response: .html(WebmailPages.loginPage(error: nil, brand: settings.branding))) }
+            if request.method == "GET" { return Answer(response: .html(WebmailPages.loginPage(error: nil, brand: settings.branding, templates: templates))) }
             guard request.method == "POST" else { return methodNotAllowed("GET, POST") }
             return login(request)
         default:
@@ -111,7 +114,7 @@ public final class WebmailApp {
         case .none:
             if request.method == "GET" { return Answer(response: .redirect("/login")) }
             return Answer(response: .html(WebmailPages.page(title: "Session ended", user: nil, csrf: nil,
-                body: "<h1>Your session has ended</h1><p><a href=\"/login\">Log in again</a>; nothing was changed.</p>", brand: settings.branding), status: 403))
+                body: "<h1>Your session has ended</h1><p><a href=\"/login\">Log in again</a>; nothing was changed.</p>", brand: settings.branding, templates: templates), status: 403))
         case .otherUser:
             return Answer(response: .redirect(request.method == "GET" ? request.target : "/"), close: true)
         case .valid(let found):
@@ -205,26 +208,26 @@ public final class WebmailApp {
         let password = form.first { $0.name == "password" }?.value ?? ""
         guard !name.isEmpty, name.utf8.count <= 256, !password.isEmpty, password.utf8.count <= 1024,
               !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
-            return Answer(response: .html(WebmailPages.loginPage(error: "Enter your user name and password.", brand: settings.branding), status: 400))
+            return Answer(response: .html(WebmailPages.loginPage(error: "Enter your user name and password.", brand: settings.branding, templates: templates), status: 400))
         }
         switch checkPassword(name, Array(password.utf8)) {
         case .rejected:
             log("login failed user=\(name.prefix(64))")
-            return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password.", brand: settings.branding), status: 401))
+            return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password.", brand: settings.branding, templates: templates), status: 401))
         case .unavailable(let reason):
             log("login unavailable: \(reason)")
-            return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later.", brand: settings.branding), status: 503))
+            return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later.", brand: settings.branding, templates: templates), status: 503))
         case .accepted(let canonical):
             guard let account = SystemUser.named(canonical), account.uid != 0 else {
                 log("login refused: no usable system user \(canonical)")
-                return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password.", brand: settings.branding), status: 401))
+                return Answer(response: .html(WebmailPages.loginPage(error: "Wrong user name or password.", brand: settings.branding, templates: templates), status: 401))
             }
             let created: (cookie: String, session: SessionStore.Session)
             do {
                 created = try store.create(for: account, now: now())
             } catch {
                 log("session: \(error)")
-                return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later.", brand: settings.branding), status: 503))
+                return Answer(response: .html(WebmailPages.loginPage(error: "Logging in is not possible right now, try again later.", brand: settings.branding, templates: templates), status: 503))
             }
             openSendingCounts(account)
             do {

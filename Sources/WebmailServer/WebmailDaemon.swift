@@ -10,6 +10,7 @@ import WebmailProtocol
 /// postamt-webmail(8): HTTPS on fd 0/1 for one connection, then exit.
 ///
 ///     postamt-webmail [--root DIR]
+///     postamt-webmail --write-templates DIR
 ///
 /// TLS only (implicit, as on 443): the certificate is loaded as root, the handshake made, then
 /// requests are answered in order (HTTP/1.1 keep-alive, no pipelining ahead of the answer).
@@ -20,6 +21,8 @@ public enum WebmailDaemon {
         /// The connection broke or the TLS handshake failed.
         case connection = 1
         case usage = 64
+        /// --write-templates could not write the files.
+        case cannotCreate = 73
         /// postamt.conf or the certificate is unusable.
         case configuration = 78
     }
@@ -27,6 +30,13 @@ public enum WebmailDaemon {
     public static func main(_ arguments: [String]) -> Int32 {
         let log = Log(program: "postamt-webmail")
         ignoreBrokenPipeSignal()
+        if arguments.count == 3 && arguments[1] == "--write-templates" {
+            do { try WebmailTemplates.writeBuiltIn(to: arguments[2]) } catch {
+                log.error("cannot write the templates into \(arguments[2]): \(error)")
+                return Exit.cannotCreate.rawValue
+            }
+            return Exit.ok.rawValue
+        }
         guard let options = DaemonArguments(arguments, accepting: [.root]) else { return usage(log) }
         let configuration: Configuration
         do {
@@ -137,7 +147,7 @@ public enum WebmailDaemon {
     }
 
     static func usage(_ log: Log) -> Int32 {
-        log.error("usage: postamt-webmail [--root dir]")
+        log.error("usage: postamt-webmail [--root dir] | --write-templates dir")
         return Exit.usage.rawValue
     }
 }

@@ -38,13 +38,16 @@ public enum WebmailPages {
 
         var logo: String { logoType == nil ? "" : "<img class=\"logo\" src=\"/logo\" alt=\"\">" }
 
-        /// The built-in stylesheet in the accent colour.
-        var stylesheet: String { WebmailPages.stylesheet.replacingAccent(with: accentColor) }
+        /// The stylesheet template (built in, or the administrator's style.css) in the accent colour.
+        func stylesheet(_ templates: WebmailTemplates) -> String {
+            WebmailTemplates.fill(templates.text(.style), ["accent_color": accentColor])
+        }
     }
 
     /// `poll`: seconds between the page script's unread-count requests (0: none); the script
     /// is the static /app.js (the CSP allows no inline script), and the page works without it.
-    static func page(title: String, user: String?, csrf: String?, body: String, poll: Int64 = 0, brand: Branding = Branding()) -> String {
+    static func page(title: String, user: String?, csrf: String?, body: String, poll: Int64 = 0, brand: Branding = Branding(),
+                     templates: WebmailTemplates = WebmailTemplates()) -> String {
         var nav = ""
         var script = ""
         if let user, let csrf {
@@ -55,34 +58,27 @@ public enum WebmailPages {
             <form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="\(e(csrf))"><button type="submit">Log out \(e(user))</button></form></nav></header>
             """
         }
-        return """
-        <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>\(e(title)) – \(e(brand.siteName))</title>
-        <link rel="stylesheet" href="/style.css">\(script)
-        </head><body>
-        \(nav)
-        <main>
-        \(body)
-        </main>
-        </body></html>
-
-        """
+        return WebmailTemplates.fill(templates.text(.layout), [
+            "title": e(title), "site_name": e(brand.siteName), "script": script, "nav": nav, "body": body,
+            "accent_color": brand.accentColor,
+        ])
     }
 
-    static func loginPage(error: String?, brand: Branding = Branding()) -> String {
+    static func loginPage(error: String?, brand: Branding = Branding(), templates: WebmailTemplates = WebmailTemplates()) -> String {
         let message = error.map { "<p class=\"error\" role=\"alert\">\(e($0))</p>" } ?? ""
         let notice = brand.loginNotice.isEmpty ? "" : "<p class=\"notice\">\(e(brand.loginNotice))</p>"
-        return page(title: "Log in", user: nil, csrf: nil, body: """
-        <h1>\(brand.logo)Log in to \(e(brand.siteName))</h1>
-        \(notice)\(message)
+        let form = """
         <form method="post" action="/login" class="login">
         <label>User name <input name="user" autocomplete="username" required autofocus></label>
         <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
         <button type="submit">Log in</button>
         </form>
-        """, brand: brand)
+        """
+        let body = WebmailTemplates.fill(templates.text(.login), [
+            "site_name": e(brand.siteName), "logo": brand.logo, "notice": notice, "error": message, "form": form,
+            "accent_color": brand.accentColor,
+        ])
+        return page(title: "Log in", user: nil, csrf: nil, body: body, brand: brand, templates: templates)
     }
 
     /// Progressive enhancement, no framework: the unread count of every folder, asked for every
@@ -139,7 +135,7 @@ public enum WebmailPages {
     static let stylesheet = """
     *{box-sizing:border-box}
     body{margin:0;font:16px/1.45 system-ui,sans-serif;color:#1b1b1b;background:#fafafa}
-    header.top{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:.5em;padding:.5em 1em;background:ACCENT;color:#fff}
+    header.top{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:.5em;padding:.5em 1em;background:{{accent_color}};color:#fff}
     header.top a{color:#fff;text-decoration:none;margin-right:1em}
     .brand{font-weight:bold}
     main{max-width:1200px;margin:0 auto;padding:1em}
@@ -176,17 +172,4 @@ public enum WebmailPages {
     @media (max-width:600px){.date{display:none}.headers dt{float:none}.headers dd{margin-left:0}main{padding:.5em}}
 
     """
-}
-
-extension String {
-    /// The built-in stylesheet's ACCENT placeholder replaced (a checked colour).
-    func replacingAccent(with color: String) -> String {
-        var out = ""
-        var rest = Substring(self)
-        while let range = rest.firstRange(of: "ACCENT") {
-            out += rest[..<range.lowerBound] + color
-            rest = rest[range.upperBound...]
-        }
-        return out + rest
-    }
 }

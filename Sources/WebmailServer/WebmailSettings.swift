@@ -31,6 +31,8 @@ public struct WebmailSettings: Sendable {
     public var screening: ScreeningSettings
     /// Site name, accent colour, login notice, logo and stylesheet (webmail_site_name, …).
     public var branding: WebmailPages.Branding
+    /// Where page templates are looked for, in order (webmail_template_directory, webmail_share_directory).
+    public var templateDirectories: [String]
     public var autoconfigServices: [AutoconfigService]
     /// The MTA-STS policy served at /.well-known/mta-sts.txt (RFC 8461 §3.2), nil when
     /// mta_sts_serve_mode is empty.
@@ -69,6 +71,7 @@ public struct WebmailSettings: Sendable {
                                          loginNotice: configuration.string("webmail_login_notice"),
                                          logoPath: configuration.string("webmail_logo"),
                                          stylesheetPath: configuration.string("webmail_stylesheet"))
+        templateDirectories = [configuration.string("webmail_template_directory"), configuration.string("webmail_share_directory")]
         autoconfigServices = configuration.list("autoconfig_services").compactMap(AutoconfigService.init(parsing:))
         if let mode = MTASTSMode(rawValue: configuration.string("mta_sts_serve_mode")) {
             let mx = configuration.list("mta_sts_serve_mx")

@@ -171,6 +171,45 @@ check(r.status == 303 and r.getheader("Location") == "/login", "the old cookie i
         #expect(builtIn.contains("background:#234") && !builtIn.contains("red;}"))
     }
 
+    /// Templates (postamt-webmail(8), CUSTOMISATION): the installation's copies written by
+    /// --write-templates give the built-in pages; an administrator's layout.html, login.html and
+    /// style.css in etc/postamt/webmail replace them; one without its required placeholder is
+    /// not used, with a log line.
+    @Test func templatesFromTheShareAndTemplateDirectories() throws {
+        let service = try WebmailService(config: "webmail_site_name = Example Mail\nwebmail_accent_color = a50\n")
+        let root = service.system.root
+        let builtInLogin = try service.curl(["\(service.origin)/login"]).stdout
+        let written = try run("\(root)/bin/postamt-webmail", ["--write-templates", "\(root)/usr/share/postamt/webmail"])
+        #expect(written.status == 0, "\(written.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(root)/usr/share/postamt/webmail").sorted()
+        #expect(files == ["layout.html", "login.html", "style.css"])
+        #expect(try service.curl(["\(service.origin)/login"]).stdout == builtInLogin, "the written copies give the same page")
+
+        let own = "\(root)/etc/postamt/webmail"
+        try FileManager.default.createDirectory(atPath: own, withIntermediateDirectories: true)
+        try "<!DOCTYPE html><html><head><title>{{title}} | {{site_name}}</title><link rel=\"stylesheet\" href=\"/style.css\">{{script}}</head><body class=\"staff\">{{nav}}<main>{{body}}</main><footer>IT desk, room 4</footer></body></html>\n"
+            .write(toFile: "\(own)/layout.html", atomically: true, encoding: .utf8)
+        try "<div class=\"card\">{{logo}}<h1>{{site_name}} webmail</h1>{{error}}{{form}}<p>Forgot it? Call 4711.</p></div>\n"
+            .write(toFile: "\(own)/login.html", atomically: true, encoding: .utf8)
+        try "body{font-family:serif}header{background:{{accent_color}}}\n".write(toFile: "\(own)/style.css", atomically: true, encoding: .utf8)
+        let login = try service.curl(["\(service.origin)/login"]).stdout
+        #expect(login.contains("<title>Log in | Example Mail</title>") && login.contains("<footer>IT desk, room 4</footer>"), "\(login)")
+        #expect(login.contains("<h1>Example Mail webmail</h1>") && login.contains("<form method=\"post\" action=\"/login\" class=\"login\">")
+                && login.contains("Forgot it? Call 4711."), "\(login)")
+        #expect(try service.curl(["\(service.origin)/style.css"]).stdout == "body{font-family:serif}header{background:#a50}\n")
+        // The form from the administrator's login page still logs in.
+        let (user, password) = try TestUser.withPassword()
+        let loggedIn = try service.curl(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "--data-urlencode", "user=\(user.name)",
+                                         "--data-urlencode", "password=\(password)", "-H", "Origin: \(service.origin)", "\(service.origin)/login"])
+        #expect(loggedIn.stdout.hasPrefix("303 "), "\(loggedIn.stdout)")
+
+        // A layout without {{body}} would lose every page: not used, said once in the log.
+        try "<html><body>nothing here</body></html>\n".write(toFile: "\(own)/layout.html", atomically: true, encoding: .utf8)
+        let fallback = try service.curl(["\(service.origin)/login"]).stdout
+        #expect(fallback.contains("<main>") && fallback.contains("Forgot it? Call 4711."), "\(fallback)")
+        #expect(service.log().contains("template \(own)/layout.html not used: it has no {{body}}"), "\(service.log())")
+    }
+
     /// Our own MTA-STS policy (RFC 8461 §3.2) at /.well-known/mta-sts.txt, no login, only when set.
     @Test func servesOurMTASTSPolicyWhenAsked() throws {
         let service = try WebmailService()
