@@ -198,6 +198,70 @@ final class IMAPCommandRunner {
         return uids
     }
 
+    /// UID THREAD REFERENCES (RFC 5256 §4) of all of `folder`, EXAMINEd: each thread as its
+    /// messages in the engine's order with their depth in the reply tree; nil when the folder
+    /// cannot be opened or the engine refuses.
+    func threads(_ folder: String) -> [[ThreadEntry]]? {
+        let mailbox = folder == "INBOX" ? "INBOX" : IMAPCommandRunner.quoted(folder)
+        guard run("EXAMINE \(mailbox)").ok else { return nil }
+        let result = run("UID THREAD REFERENCES UTF-8 ALL")
+        guard result.ok else { return nil }
+        var threads: [[ThreadEntry]] = []
+        for line in result.untagged where line.starts(with: Array("THREAD".utf8)) {
+            threads += IMAPCommandRunner.parseThreads(line.dropFirst(6))
+        }
+        return threads
+    }
+
+    struct ThreadEntry: Equatable { var uid: UInt32; var depth: Int }
+
+    /// The threads of a THREAD response (RFC 5256 §4): "(3 6 (4 23)(44 7 96))" is 3, its reply
+    /// 6, and two branches under 6. A thread without a root ("((3)(5))", a missing parent)
+    /// gives its branches side by side. Nesting deeper than `maximumNesting` stays flat.
+    static func parseThreads(_ bytes: ArraySlice<UInt8>, maximumNesting: Int = 64) -> [[ThreadEntry]] {
+        var i = bytes.startIndex
+        func skipSpaces() { while i < bytes.endIndex, bytes[i] == 32 { i += 1 } }
+        // At "(": the list up to its ")", its first number at `depth`.
+        func list(depth: Int, nesting: Int, into entries: inout [ThreadEntry]) {
+            i += 1
+            var level = depth
+            while i < bytes.endIndex {
+                skipSpaces()
+                guard i < bytes.endIndex else { return }
+                switch bytes[i] {
+                case UInt8(ascii: ")"):
+                    i += 1
+                    return
+                case UInt8(ascii: "("):
+                    if nesting < maximumNesting {
+                        list(depth: level, nesting: nesting + 1, into: &entries)
+                    } else {
+                        i += 1
+                    }
+                case 48...57:
+                    var value: UInt32 = 0
+                    while i < bytes.endIndex, (48...57).contains(bytes[i]) {
+                        value = value &* 10 &+ UInt32(bytes[i] - 48)
+                        i += 1
+                    }
+                    entries.append(ThreadEntry(uid: value, depth: level))
+                    level += 1
+                default:
+                    i += 1
+                }
+            }
+        }
+        var threads: [[ThreadEntry]] = []
+        skipSpaces()
+        while i < bytes.endIndex, bytes[i] == UInt8(ascii: "(") {
+            var entries: [ThreadEntry] = []
+            list(depth: 0, nesting: 1, into: &entries)
+            if !entries.isEmpty { threads.append(entries) }
+            skipSpaces()
+        }
+        return threads
+    }
+
     /// UID SEARCH in `folder` over its `newest` last messages (EXAMINE: read-only, nothing
     /// changes), the UIDs in ascending order; nil when the folder cannot be opened or the engine
     /// refuses the search.

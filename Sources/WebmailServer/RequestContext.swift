@@ -254,8 +254,23 @@ struct RequestContext {
         // imapd's SORT (RFC 5256: DATE, DISPLAYFROM, SUBJECT without Re:/Fwd:, SIZE).
         let sortKey = parameter("sort") ?? ""
         let reverse = parameter("rev") == "1"
+        // Threads (view=threads): imapd's THREAD=REFERENCES, the thread with the newest message
+        // first, each thread in reply order, replies indented.
+        let threaded = parameter("view") == "threads"
+        var depths: [UInt32: Int] = [:]
         let ordered: [MaildirMessage]
-        if let key = RequestContext.sortKeys[sortKey] {
+        if threaded {
+            guard let threads = imap().threads(name) else { return failure(500, "The folder cannot be threaded.") }
+            var flat: [MaildirMessage] = []
+            for thread in threads.sorted(by: { ($0.map(\.uid).max() ?? 0) > ($1.map(\.uid).max() ?? 0) }) {
+                for entry in thread {
+                    guard let m = mailbox.message(uid: entry.uid) else { continue }
+                    depths[entry.uid] = entry.depth
+                    flat.append(m)
+                }
+            }
+            ordered = flat
+        } else if let key = RequestContext.sortKeys[sortKey] {
             let criteria = reverse ? (key.hasPrefix("REVERSE ") ? String(key.dropFirst(8)) : "REVERSE " + key) : key
             guard let uids = imap().sort(name, criteria: criteria) else { return failure(500, "The folder cannot be sorted.") }
             ordered = uids.compactMap { mailbox.message(uid: $0) }
@@ -272,9 +287,11 @@ struct RequestContext {
             let flag = m.flags.contains(.flagged) ? "★ " : ""
             let subject = s.subject.isEmpty ? "(no subject)" : s.subject
             let link = isDrafts && m.flags.contains(.draft) ? "/compose?mode=draft&f=\(FormData.encode(name))&uid=\(m.uid)" : RequestContext.messageLink(name, m.uid)
-            rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")><td><input type=\"checkbox\" name=\"uid\" value=\"\(m.uid)\" aria-label=\"Choose\"></td><td>\(e(s.from))</td><td>\(flag)<a href=\"\(e(link))\">\(e(subject))</a></td><td class=\"date\">\(e(s.date))</td><td class=\"date num\">\(RequestContext.size(mailbox, m.uid))</td></tr>\n"
+            let level = min(depths[m.uid] ?? 0, 6)
+            let indent = level > 0 ? " class=\"level\(level)\"" : ""
+            rows += "<tr\(m.flags.contains(.seen) ? "" : " class=\"unread\"")><td><input type=\"checkbox\" name=\"uid\" value=\"\(m.uid)\" aria-label=\"Choose\"></td><td>\(e(s.from))</td><td\(indent)>\(flag)<a href=\"\(e(link))\">\(e(subject))</a></td><td class=\"date\">\(e(s.date))</td><td class=\"date num\">\(RequestContext.size(mailbox, m.uid))</td></tr>\n"
         }
-        let order = RequestContext.sortKeys[sortKey] == nil ? "" : "&sort=\(sortKey)\(reverse ? "&rev=1" : "")"
+        let order = threaded ? "&view=threads" : RequestContext.sortKeys[sortKey] == nil ? "" : "&sort=\(sortKey)\(reverse ? "&rev=1" : "")"
         var pager = ""
         if pageNumber > 0 { pager += "<a href=\"\(e(RequestContext.folderLink(name) + order))&amp;page=\(pageNumber - 1)\">\(order.isEmpty ? "Newer" : "Previous")</a>" }
         if start + settings.pageSize < ordered.count { pager += "<a href=\"\(e(RequestContext.folderLink(name) + order))&amp;page=\(pageNumber + 1)\">\(order.isEmpty ? "Older" : "Next")</a>" }
@@ -286,8 +303,11 @@ struct RequestContext {
             return "<th\(cssClass.isEmpty ? "" : " class=\"\(cssClass)\"")><a href=\"\(e(href))\">\(label)\(arrow)</a></th>"
         }
         let empty = snapshot.messages.isEmpty ? "<p>No messages.</p>" : ""
+        let view = threaded
+            ? "<p class=\"views\"><a href=\"\(e(RequestContext.folderLink(name)))\">List</a> · <strong>Threads</strong></p>"
+            : "<p class=\"views\"><strong>List</strong> · <a href=\"\(e(RequestContext.folderLink(name) + "&view=threads"))\">Threads</a></p>"
         return page(name, """
-        <h1>\(e(name))</h1>\(searchForm(folder: name))\(empty)
+        <h1>\(e(name))</h1>\(searchForm(folder: name))\(view)\(empty)
         <form method="post" action="/bulk"><input type="hidden" name="csrf" value="\(e(session.csrfToken))"><input type="hidden" name="f" value="\(e(name))">
         <table class="list"><thead><tr><th></th>\(header("From", "from"))\(header("Subject", "subject"))\(header("Date", "date", "date"))\(header("Size", "size", "date"))</tr></thead><tbody>
         \(rows)</tbody></table>

@@ -493,6 +493,41 @@ check("Newsletter" in page and 'value="ham"' in page, "the message is in the \\J
         #expect(junk.count == 1)
     }
 
+    /// The threaded view (view=threads): imapd's THREAD=REFERENCES, the thread with the newest
+    /// message first, replies indented under what they answer.
+    @Test func threadedView() throws {
+        let service = try WebmailService()
+        let (user, password) = try TestUser.withPassword()
+        try service.system.startRunner()
+        let to = "\(user.name)@\(service.system.hostname)"
+        let messages = [
+            "Message-ID: <a@t>\nSubject: Plans\nDate: Mon, 2 Nov 2026 10:00:00 +0000",
+            "Message-ID: <x@t>\nSubject: Unrelated\nDate: Mon, 2 Nov 2026 11:00:00 +0000",
+            "Message-ID: <b@t>\nIn-Reply-To: <a@t>\nReferences: <a@t>\nSubject: Re: Plans\nDate: Mon, 2 Nov 2026 12:00:00 +0000",
+            "Message-ID: <c@t>\nIn-Reply-To: <b@t>\nReferences: <a@t> <b@t>\nSubject: Re: Re: Plans\nDate: Mon, 2 Nov 2026 13:00:00 +0000",
+        ]
+        for (index, header) in messages.enumerated() {
+            let sent = try service.system.sendmail(["-t", "-i"], "From: a@example.org\nTo: \(to)\n\(header)\n\nbody\n")
+            #expect(sent.status == 0)
+            try waitFor("delivery", timeout: 60) { user.messages().count == index + 1 }
+        }
+        let result = try service.python(#"""
+user, password = ARGS
+c = conn()
+cookie = login(c, user, password)
+def rows(page):
+    return re.findall(r'<td( class="level(\d)")?>(?:★ )?<a href="/message\?f=[^"]*">([^<]*)</a>', page)
+r, page = req(c, "GET", "/folder?f=INBOX", cookie=cookie)
+check('href="/folder?f=INBOX&amp;view=threads">Threads</a>' in page, "the list offers the threaded view")
+r, page = req(c, "GET", "/folder?f=INBOX&view=threads", cookie=cookie)
+shown = [(level or "0", subject) for _, level, subject in rows(page)]
+check(r.status == 200 and shown == [("0", "Plans"), ("1", "Re: Plans"), ("2", "Re: Re: Plans"), ("0", "Unrelated")],
+      "threads, newest activity first, replies indented: %r" % shown)
+check("<strong>Threads</strong>" in page, "the threaded view says so")
+"""#, [user.name, password])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
+    }
+
     /// Interop with an IMAP client (imaplib on postamt-imapd --preauth): what the webmail flags
     /// and moves, imapd shows, and the other way round; the list sorted by imapd's SORT; Empty
     /// Trash refuses when Trash changed since the page was made.
