@@ -164,7 +164,7 @@ public final class IMAPSession {
         } else {
             list += ["NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED",
                      "LIST-STATUS", "ESEARCH", "SEARCHRES", "WITHIN", "CONDSTORE", "SORT", "SORT=DISPLAY",
-                     "STATUS=SIZE", "MULTIAPPEND", "UTF8=ACCEPT", "BINARY"]
+                     "STATUS=SIZE", "STATUS=DELETED", "MULTIAPPEND", "UTF8=ACCEPT", "BINARY"]
             list += quotaCapabilities
             list.append("QRESYNC")
             list.append("OBJECTID")
