@@ -1,7 +1,7 @@
 /// Fuzzing entry point: runs `bytes` through the HTTP request parser (fed in uneven chunks), then
 /// each request's body through the urlencoded form parser, the multipart/form-data parser (with
 /// the request's boundary, or "b" when the first byte is odd), the Cookie lookup and, as text,
-/// the HTML sanitizer; the raw bytes go through the sanitizer and the multipart parser too. It
+/// the HTML sanitizer and the formatted-text writer (FormattedText); the raw bytes go through the sanitizer and the multipart parser too. It
 /// must never trap on any input; call it qualified as `WebmailProtocol.fuzz(_:)` (a libFuzzer
 /// harness calls it from `LLVMFuzzerTestOneInput`).
 ///
@@ -21,7 +21,9 @@ public func fuzz(_ bytes: [UInt8]) -> Int {
         if let parts = try? MultipartFormData.parse(body, boundary: boundary, limits: multipartLimits) {
             seen += parts.count + parts.reduce(0) { $0 + $1.content.count }
         }
-        seen += sanitizer.sanitize(String(decoding: body, as: UTF8.self)).utf8.count
+        let text = String(decoding: body, as: UTF8.self)
+        seen += sanitizer.sanitize(text).utf8.count
+        seen += FormattedText.html(from: text).utf8.count
     }
     var parser = HTTPRequestParser(limits: limits)
     var offset = 0

@@ -46,6 +46,8 @@ extension RequestContext {
         /// REQUIRETLS (RFC 8689 §4.2.1), passed through the queue's side channel as smtpd passes
         /// MAIL … REQUIRETLS; postamt-queue(8) takes that word from any user.
         var requireTLS = false
+        /// "Formatted": the text also goes out as HTML (FormattedText), as multipart/alternative.
+        var formatted = false
 
         init() {}
 
@@ -59,6 +61,7 @@ extension RequestContext {
             kept = form.filter { $0.name == "kept" && SessionStore.isWellFormed($0.value) }.map(\.value)
             draftUID = UInt32(field("draft_uid"))
             requireTLS = field("requiretls") == "yes"
+            formatted = field("format") == "formatted"
         }
 
         /// The hidden fields that carry the state to the next submission.
@@ -119,6 +122,8 @@ extension RequestContext {
         form.subject = view.header("Subject") ?? ""
         form.body = view.text ?? view.html.map { HTMLText.plainText(from: $0) } ?? ""
         if form.body.hasSuffix("\n") { form.body.removeLast() }
+        // A draft written in the formatted mode has both halves; its text is what was typed.
+        form.formatted = view.text != nil && view.html != nil
         form.inReplyTo = MessageIDs.parse(view.mime.root.header.first("In-Reply-To")?.value ?? "").first
         form.references = Array(MessageIDs.parse(view.mime.root.header.first("References")?.value ?? "").suffix(20))
         form.draftUID = uid
@@ -159,6 +164,7 @@ extension RequestContext {
         <label>Cc <input name="cc" value="\(e(form.cc))"></label>
         <label>Subject <input name="subject" value="\(e(form.subject))"></label>
         <label>Message <textarea name="body">\(e(form.body))</textarea></label>
+        <label>Format <select name="format"><option value="plain">Plain text</option><option value="formatted"\(form.formatted ? " selected" : "")>Formatted: *bold*, _italic_, lists, &gt; quotes, links (also sent as HTML)</option></select></label>
         \(noteText)\(keptList)<label>Attachments <input type="file" name="attachment" multiple></label>
         <label class="check"><input type="checkbox" name="requiretls" value="yes"\(form.requireTLS ? " checked" : "")> Require TLS: deliver only over verified encrypted connections, else return the message to me (RFC 8689)</label>
         <div class="actions"><button type="submit">Send</button><button type="submit" name="draft" value="1">Save draft</button></div>
@@ -308,8 +314,9 @@ extension RequestContext {
         }
     }
 
-    /// The message as it goes out (or into Drafts): text/plain, or multipart/mixed with the
-    /// attachments and the forwarded message.
+    /// The message as it goes out (or into Drafts): text/plain (or, formatted, multipart/alternative
+    /// of the text and its HTML), alone or first in a multipart/mixed with the attachments and the
+    /// forwarded message.
     func composedMessage(_ form: ComposeForm, sender: EnvelopeAddress, attachments: [(filename: String, contentType: String, content: [UInt8])],
                          forwarded: [UInt8]?) -> [UInt8] {
         let body = form.body.replacingLineEnds()
@@ -323,9 +330,21 @@ extension RequestContext {
         if let inReplyTo = form.inReplyTo { header += "In-Reply-To: \(inReplyTo)\n" }
         if !form.references.isEmpty { header += "References: \(form.references.joined(separator: "\n "))\n" }
         header += "MIME-Version: 1.0\n"
-        let text = Array("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n".utf8)
+        let plainHeader = Array("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n".utf8)
+        let plainBody = QuotedPrintableText.encode(Array(body.utf8))
+        // RFC 2046 §5.1.4 multipart/alternative: the plainest form first, the preferred last.
+        let text: (header: [UInt8], body: [UInt8])
+        if form.formatted {
+            let html = Array("Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n".utf8)
+                + QuotedPrintableText.encode(Array(FormattedText.document(from: body).utf8))
+            let parts = [plainHeader + [10] + plainBody, html]
+            let boundary = MIMEBoundary.unique(avoiding: parts)
+            text = (Array("Content-Type: multipart/alternative; boundary=\"\(boundary)\"\n".utf8), MIMEBoundary.join(parts, boundary: boundary))
+        } else {
+            text = (plainHeader, plainBody)
+        }
         if attachments.isEmpty && forwarded == nil {
-            return Array(header.utf8) + text + Array("User-Agent: postamt-webmail\n\n".utf8) + QuotedPrintableText.encode(Array(body.utf8))
+            return Array(header.utf8) + text.header + Array("User-Agent: postamt-webmail\n\n".utf8) + text.body
         }
         // RFC 2046 §5.1.3 multipart/mixed: the text first, then each file in base64, then the
         // forwarded message as message/rfc822 (never base64: RFC 2046 §5.2.1).
@@ -333,7 +352,7 @@ extension RequestContext {
             let eightBit = message.contains { $0 >= 0x80 }
             return Array("Content-Type: message/rfc822\nContent-Disposition: attachment; filename=\"\(filename)\"\nContent-Transfer-Encoding: \(eightBit ? "8bit" : "7bit")\n\n".utf8) + message
         }
-        var parts: [[UInt8]] = [text + [10] + QuotedPrintableText.encode(Array(body.utf8))]
+        var parts: [[UInt8]] = [text.header + [10] + text.body]
         for file in attachments {
             if file.contentType == "message/rfc822" {
                 // A forwarded message kept by a draft goes out as it came in.
@@ -345,15 +364,9 @@ extension RequestContext {
                          + MIMEAttachment.base64Lines(file.content))
         }
         if let forwarded { parts.append(rfc822Part(forwarded, filename: "forwarded.eml")) }
-        var boundary = "=_postamt_\(SessionStore.randomToken().prefix(32))"
-        while parts.contains(where: { MultipartFormData.find(Array(boundary.utf8), in: $0, from: 0) != nil }) {
-            boundary = "=_postamt_\(SessionStore.randomToken().prefix(32))"
-        }
-        var out = Array((header + "Content-Type: multipart/mixed; boundary=\"\(boundary)\"\nUser-Agent: postamt-webmail\n\nThis is a message in MIME format.\n").utf8)
-        // Each part ends in LF; the delimiter brings its own line break (RFC 2046 §5.1.1).
-        for part in parts { out += Array("\n--\(boundary)\n".utf8) + part }
-        out += Array("\n--\(boundary)--\n".utf8)
-        return out
+        let boundary = MIMEBoundary.unique(avoiding: parts)
+        return Array((header + "Content-Type: multipart/mixed; boundary=\"\(boundary)\"\nUser-Agent: postamt-webmail\n\nThis is a message in MIME format.\n").utf8)
+            + MIMEBoundary.join(parts, boundary: boundary)
     }
 
     /// Save draft: the message into the Drafts folder (the one with the \Drafts special use) with
@@ -420,6 +433,27 @@ enum MessageIDs {
             }
         }
         return ids
+    }
+}
+
+/// Multipart bodies the webmail writes (RFC 2046 §5.1.1).
+enum MIMEBoundary {
+    /// A random boundary that occurs in none of the parts.
+    static func unique(avoiding parts: [[UInt8]]) -> String {
+        var boundary = "=_postamt_\(SessionStore.randomToken().prefix(32))"
+        while parts.contains(where: { MultipartFormData.find(Array(boundary.utf8), in: $0, from: 0) != nil }) {
+            boundary = "=_postamt_\(SessionStore.randomToken().prefix(32))"
+        }
+        return boundary
+    }
+
+    /// The body: each part after a delimiter, then the close delimiter. Each part ends in LF;
+    /// the delimiter brings its own line break.
+    static func join(_ parts: [[UInt8]], boundary: String) -> [UInt8] {
+        var out: [UInt8] = []
+        for part in parts { out += Array("\n--\(boundary)\n".utf8) + part }
+        out += Array("\n--\(boundary)--\n".utf8)
+        return out
     }
 }
 

@@ -257,6 +257,50 @@ check(r.status == 200 and "Re: first" in page and "sender@example.org" in page, 
         #expect(sent.count == 1)
     }
 
+    /// The formatted mode: the text as typed and its HTML as multipart/alternative, the HTML made
+    /// only of the rules' markup (a typed tag stays text); a formatted draft comes back formatted.
+    @Test func formattedMessageGoesOutAsTextAndHTML() throws {
+        let (service, user, password) = try serviceWithMail(subject: "first")
+        let address = "\(user.name)@\(service.system.hostname)"
+        let result = try service.python(#"""
+import email, email.policy, glob, os, time
+user, password, address, home = ARGS
+c = conn()
+cookie = login(c, user, password)
+r, page = req(c, "GET", "/compose", cookie=cookie)
+check('<option value="formatted">' in page, "the compose form offers the formatted mode")
+token = csrf(page)
+body = "Hello *world*, see https://example.org/a?b=1&c=2.\r\n\r\n- one\r\n- two\r\n> quoted <script>alert(1)</script>"
+r, page = req(c, "POST", "/compose", {"csrf": token, "from": address, "to": address, "subject": "formatted", "body": body, "format": "formatted"}, cookie=cookie)
+check(r.status == 200 and "is on its way" in page, "the formatted message is sent")
+deadline = time.time() + 60
+found = None
+while time.time() < deadline and found is None:
+    for path in glob.glob(home + "/Maildir/new/*") + glob.glob(home + "/Maildir/cur/*"):
+        with open(path, "rb") as f:
+            m = email.message_from_binary_file(f, policy=email.policy.default)
+        if m["Subject"] == "formatted":
+            found = m
+    time.sleep(0.1)
+check(found is not None, "the formatted message arrives")
+check(found.get_content_type() == "multipart/alternative", "it is multipart/alternative: " + found.get_content_type())
+parts = list(found.iter_parts())
+check([p.get_content_type() for p in parts] == ["text/plain", "text/html"], "plain text first, then HTML")
+check(parts[0].get_content().replace("\r\n", "\n") == body.replace("\r\n", "\n") + "\n", "the text part is the text as typed: %r" % parts[0].get_content())
+html = parts[1].get_content()
+check("<strong>world</strong>" in html, "bold")
+check('<a href="https://example.org/a?b=1&amp;c=2">' in html, "the link, escaped")
+check("<ul>\n<li>one</li>\n<li>two</li>\n</ul>" in html, "the list")
+check("<blockquote>\n<p>quoted &lt;script&gt;alert(1)&lt;/script&gt;</p>\n</blockquote>" in html, "the quote, its tag as text")
+check("<script" not in html, "no script tag")
+r, page = req(c, "POST", "/compose", {"csrf": token, "from": address, "to": "", "subject": "draft", "body": "*draft*", "format": "formatted", "draft": "1"}, cookie=cookie)
+check(r.status == 303, "the formatted draft is saved: %d" % r.status)
+r, page = req(c, "GET", r.getheader("Location"), cookie=cookie)
+check(r.status == 200 and '<option value="formatted" selected>' in page and "*draft*" in page, "the draft comes back in the formatted mode with its text")
+"""#, [user.name, password, address, user.home])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
+    }
+
     /// A reply with two files uploaded as multipart/form-data (one binary, one with a UTF-8
     /// name), then a forward as attachment; both go through the queue and arrive as
     /// multipart/mixed; a malformed multipart body is refused and sends nothing.
