@@ -164,7 +164,8 @@ extension RequestContext {
         <label>Cc <input name="cc" value="\(e(form.cc))"></label>
         <label>Subject <input name="subject" value="\(e(form.subject))"></label>
         <label>Message <textarea name="body">\(e(form.body))</textarea></label>
-        <label>Format <select name="format"><option value="plain">Plain text</option><option value="formatted"\(form.formatted ? " selected" : "")>Formatted: *bold*, _italic_, lists, &gt; quotes, links (also sent as HTML)</option></select></label>
+        <label>Format <select name="format"><option value="plain">Plain text</option><option value="formatted"\(form.formatted ? " selected" : "")>Formatted (also sent as HTML)</option></select>
+        Formatted: *bold*, _italic_, `code`, lines starting with "- " or "&gt; ", and links.</label>
         \(noteText)\(keptList)<label>Attachments <input type="file" name="attachment" multiple></label>
         <label class="check"><input type="checkbox" name="requiretls" value="yes"\(form.requireTLS ? " checked" : "")> Require TLS: deliver only over verified encrypted connections, else return the message to me (RFC 8689)</label>
         <div class="actions"><button type="submit">Send</button><button type="submit" name="draft" value="1">Save draft</button></div>

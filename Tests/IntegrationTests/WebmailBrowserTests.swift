@@ -68,7 +68,7 @@ struct WebmailBrowserTests {
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
         #expect(result.stdout.contains("ALL DONE"))
         for width in ["desktop", "mobile"] {
-            for name in ["inbox", "folders", "search", "images", "junk", "refused", "draft"] {
+            for name in ["inbox", "folders", "search", "images", "junk", "refused", "format", "draft"] {
                 #expect(FileManager.default.fileExists(atPath: "\(shots)/\(width)-\(name).png"), "\(width)-\(name).png")
             }
         }
@@ -76,6 +76,8 @@ struct WebmailBrowserTests {
         try waitFor("the forwards", timeout: 60) { user.messages().filter { $0.contains("Subject: Fwd: Newsletter") }.count == 2 }
         let forward = user.messages().first { $0.contains("Subject: Fwd: Newsletter") } ?? ""
         #expect(forward.contains("Content-Type: message/rfc822") && forward.contains("filename=\"upload-notes.txt\""), "\(forward.prefix(3000))")
+        // The one sent from the formatted draft carries its text twice: as typed and as HTML.
+        #expect(user.messages().contains { $0.contains("Subject: Fwd: Newsletter") && $0.contains("multipart/alternative") && $0.contains("Content-Type: text/html") })
     }
 
     static let newerPagesScript = #"""
@@ -190,6 +192,10 @@ try:
         wait_for(lambda d: "is not an address" in d.page_source, "a bad address is refused")
         check("upload-notes.txt" in driver.page_source and driver.find_element(By.NAME, "body").get_attribute("value").startswith("Have a look"), "the text and the file are kept")
         shot("refused")
+        # The formatted mode: chosen here, kept by the draft.
+        Select(driver.find_element(By.NAME, "format")).select_by_value("formatted")
+        driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.NAME, "format"))
+        shot("format")
         button("Save draft").click()
         wait_for(lambda d: "is saved in Drafts" in d.page_source, "saved as a draft")
         check("upload-notes.txt" in driver.page_source and "forwarded.eml" in driver.page_source, "the draft keeps both attachments")
@@ -197,6 +203,7 @@ try:
         driver.get(origin + "/folder?f=Drafts")
         driver.find_element(By.LINK_TEXT, "Fwd: Newsletter").click()
         wait_for(lambda d: "upload-notes.txt" in d.page_source, "opening the draft resumes it")
+        check(Select(driver.find_element(By.NAME, "format")).first_selected_option.get_attribute("value") == "formatted", "the draft is still formatted")
         field = driver.find_element(By.NAME, "to")
         field.clear(); field.send_keys(address)
         button("Send").click()
