@@ -72,7 +72,7 @@ let package = Package(
 
         // Executables: one short entry file each.
         .executableTarget(name: "postamt-queue", dependencies: ["MailQueueStore", "MailSystem", "MailCore"]),
-        .executableTarget(name: "postamt-runner", dependencies: ["MailQueue", "MailSystem", "MailCore"]),
+        .executableTarget(name: "postamt-runner", dependencies: ["MailQueue", "MailDelivery", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-local", dependencies: ["MailDelivery", "MailSystem", "MailCore"]),
         .executableTarget(name: "sendmail", dependencies: ["MailQueueClient", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-auth", dependencies: ["MailAuthServer"]),

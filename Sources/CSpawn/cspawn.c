@@ -42,12 +42,16 @@ static void child_fail(int fd, int step) {
     _exit(127);
 }
 
-int postamt_spawn(const char *path, char *const argv[], char *const envp[],
-                  const int *fd_map, int fd_map_pairs,
-                  int change_identity, uid_t uid, gid_t gid,
-                  const gid_t *groups, int ngroups,
-                  const char *cwd, int new_session,
-                  pid_t *pid_out, int *err_out, int *step_out) {
+/* The common start of a child: signals reset, descriptors placed, identity dropped, directory
+ * changed. `path` is NULL for a child that goes on in this program (postamt_fork_prepared):
+ * it then closes the error pipe (EOF tells the parent it is ready) and takes `envp` as its
+ * environment; otherwise it executes `path`. On any failure it reports the step and exits. */
+static pid_t start_child(const char *path, char *const argv[], char *const envp[],
+                         const int *fd_map, int fd_map_pairs,
+                         int change_identity, uid_t uid, gid_t gid,
+                         const gid_t *groups, int ngroups,
+                         const char *cwd, int new_session,
+                         int *err_out, int *step_out) {
     int errpipe[2];
     *err_out = 0; *step_out = 0;
     if (pipe2(errpipe, O_CLOEXEC) != 0) { *err_out = errno; *step_out = 1; return -1; }
@@ -105,6 +109,11 @@ int postamt_spawn(const char *path, char *const argv[], char *const envp[],
             if (drop(uid, gid, groups, ngroups, &step) != 0) child_fail(errpipe[1], step);
         }
         if (cwd && chdir(cwd) != 0) child_fail(errpipe[1], 8);
+        if (path == NULL) {
+            environ = (char **)envp;
+            close(errpipe[1]);
+            return 0;
+        }
         execve(path, argv, envp);
         child_fail(errpipe[1], 9);
     }
@@ -119,6 +128,31 @@ int postamt_spawn(const char *path, char *const argv[], char *const envp[],
         *err_out = report[0]; *step_out = report[1];
         return -1;
     }
+    return pid;
+}
+
+int postamt_spawn(const char *path, char *const argv[], char *const envp[],
+                  const int *fd_map, int fd_map_pairs,
+                  int change_identity, uid_t uid, gid_t gid,
+                  const gid_t *groups, int ngroups,
+                  const char *cwd, int new_session,
+                  pid_t *pid_out, int *err_out, int *step_out) {
+    pid_t pid = start_child(path, argv, envp, fd_map, fd_map_pairs, change_identity, uid, gid,
+                            groups, ngroups, cwd, new_session, err_out, step_out);
+    if (pid < 0) return -1;
+    *pid_out = pid;
+    return 0;
+}
+
+int postamt_fork_prepared(char *const envp[],
+                          const int *fd_map, int fd_map_pairs,
+                          int change_identity, uid_t uid, gid_t gid,
+                          const gid_t *groups, int ngroups,
+                          const char *cwd,
+                          pid_t *pid_out, int *err_out, int *step_out) {
+    pid_t pid = start_child(NULL, NULL, envp, fd_map, fd_map_pairs, change_identity, uid, gid,
+                            groups, ngroups, cwd, 0, err_out, step_out);
+    if (pid < 0) return -1;
     *pid_out = pid;
     return 0;
 }

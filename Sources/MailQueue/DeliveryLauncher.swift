@@ -136,7 +136,11 @@ public enum PrivilegedSpawner {
     /// Where postamt-local writes its result line: descriptor 3 (postamt-local(8)).
     static let resultVariable = "POSTAMT_RESULT_FD=3"
 
-    public static func serve(socket: Int32, program: String, environment: [String], log: Log) -> Never {
+    /// `deliver`, when given, is postamt-local's run as a function (LocalDeliveryProgram): the
+    /// child is forked and set up as for the program (descriptors, identity, directory, the
+    /// clean environment) and calls it with the arguments instead of executing `program`.
+    public static func serve(socket: Int32, program: String, environment: [String], log: Log,
+                             deliver: (([String]) -> Never)? = nil) -> Never {
         var children: Set<pid_t> = []
         while true {
             var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
@@ -170,10 +174,19 @@ public enum PrivilegedSpawner {
                 guard user.uid != 0 else { refuse(socket, .permanent("7.1", "refusing to deliver as root")); continue }
                 let home = FileIO.isDirectory(user.home) ? user.home : "/"
                 let env = environment + ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)", resultVariable]
+                let childFDs: [(child: Int32, parent: Int32)] = [(0, fds[0]), (1, fds[1]), (2, fds[1]), (3, fds[2])]
                 do {
-                    let pid = try Spawn.start(program, arguments: Array(fields[2...]), environment: env,
-                                              fds: [(0, fds[0]), (1, fds[1]), (2, fds[1]), (3, fds[2])],
-                                              identity: SpawnIdentity(user: user), directory: home)
+                    let pid: pid_t
+                    if let deliver {
+                        guard let parent = try Spawn.forkPrepared(environment: env, fds: childFDs, identity: SpawnIdentity(user: user),
+                                                                  directory: home, name: program) else {
+                            deliver(Array(fields[2...]))  // the child: never returns
+                        }
+                        pid = parent
+                    } else {
+                        pid = try Spawn.start(program, arguments: Array(fields[2...]), environment: env,
+                                              fds: childFDs, identity: SpawnIdentity(user: user), directory: home)
+                    }
                     children.insert(pid)
                     send(socket, "pid\0\(pid)")
                 } catch {

@@ -77,6 +77,37 @@ public enum Spawn {
         return pid
     }
 
+    /// `start` without the exec, for a single-threaded caller: the child is set up exactly so
+    /// (signals, descriptors, identity, directory) with `environment` as its environment, and
+    /// then returns nil here and runs on in this program; the parent gets the child's pid.
+    /// The child must end with exit(3) or _exit(2), never by returning to its caller's loop.
+    public static func forkPrepared(environment: [String], fds: [(child: Int32, parent: Int32)],
+                                    identity: SpawnIdentity? = nil, directory: String? = nil,
+                                    name: String) throws -> pid_t? {
+        // Kept allocated for the child's life (it becomes its environ); freed in the parent.
+        let envp = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: environment.count + 1)
+        for (i, entry) in environment.enumerated() { envp[i] = strdup(entry) }
+        envp[environment.count] = nil
+        var map: [Int32] = []
+        for (child, parent) in fds { map.append(child); map.append(parent) }
+        var pid: pid_t = 0
+        var err: Int32 = 0
+        var step: Int32 = 0
+        let groups = identity?.groups ?? []
+        let rc = groups.withUnsafeBufferPointer { g in
+            map.withUnsafeBufferPointer { m in
+                postamt_fork_prepared(envp, m.baseAddress, Int32(fds.count),
+                                      identity == nil ? 0 : 1, identity?.uid ?? 0, identity?.gid ?? 0,
+                                      g.baseAddress, Int32(g.count), directory, &pid, &err, &step)
+            }
+        }
+        if rc == 0 && pid == 0 { return nil }
+        for i in 0..<environment.count { free(envp[i]) }
+        envp.deallocate()
+        if rc != 0 { throw Failure(errno: err, step: step, path: name) }
+        return pid
+    }
+
     /// Waits for `pid`, retrying EINTR.
     public static func wait(_ pid: pid_t) throws -> ExitStatus {
         var status: Int32 = 0

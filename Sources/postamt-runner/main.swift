@@ -3,6 +3,7 @@
 import Glibc
 #endif
 import MailCore
+import MailDelivery
 import MailQueue
 import MailSystem
 
@@ -40,8 +41,11 @@ do {
 
 if spawner {
     guard Privileges.isRoot else { log.error("--spawner is internal and runs as root only"); exit(77) }
+    // runner_exec_local = no (the default): each delivery is a forked child that becomes the
+    // recipient and runs postamt-local's code without starting the program (postamt-runner(8)).
     PrivilegedSpawner.serve(socket: 3, program: configuration.program("postamt-local"),
-                            environment: RunnerStartup.environment(configuration: configuration), log: log)
+                            environment: RunnerStartup.environment(configuration: configuration), log: log,
+                            deliver: configuration.bool("runner_exec_local") ? nil : { LocalDeliveryProgram.main($0) })
 }
 
 do {

@@ -76,6 +76,30 @@ struct LocalMailTests {
         #expect(piped.contains("for the team\n"))
     }
 
+    /// The spawner's two ways (runner_exec_local): a forked child that becomes the recipient and
+    /// runs postamt-local's code (the default), or postamt-local started from program_directory.
+    /// A wrapper in program_directory leaves a mark only when it is started.
+    @Test(arguments: [false, true]) func spawnerForksOrExecutesAsTheRecipient(execute: Bool) throws {
+        let user = try TestUser()
+        let system = try Installation(config: "runner_exec_local = \(execute ? "yes" : "no")")
+        let bin = "\(system.root)/bin"
+        #expect(rename("\(bin)/postamt-local", "\(bin)/postamt-local.real") == 0)
+        try "#!/bin/sh\ntouch \"$HOME/started-postamt-local\"\nexec \(bin)/postamt-local.real \"$@\"\n"
+            .write(toFile: "\(bin)/postamt-local", atomically: true, encoding: .utf8)
+        chmod("\(bin)/postamt-local", 0o755)
+        try system.startRunner()
+        let r = try system.sendmail(["-i", user.name], "Subject: spawner\n\nbody\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        try waitFor("delivery") { user.messages().count == 1 }
+        let names = try FileManager.default.contentsOfDirectory(atPath: user.maildirNew)
+        var st = stat()
+        stat("\(user.maildirNew)/\(names[0])", &st)
+        #expect(st.st_uid == user.uid && st.st_gid == getpwnam(user.name)!.pointee.pw_gid)
+        try waitFor("queue empty") { system.queueIsEmpty && system.log().contains("removed") }
+        #expect(system.log().contains("status=sent (delivered to maildir"), "\(system.log())")
+        #expect(FileManager.default.fileExists(atPath: "\(user.home)/started-postamt-local") == execute)
+    }
+
     @Test func programDeliveryRunsAsTheUserWithACleanEnvironment() throws {
         let user = try TestUser()
         try user.writeFile(".postamt", "|env > $HOME/env.txt; id -u > $HOME/uid.txt; cat > $HOME/msg.txt\n./Maildir/\n")

@@ -21,6 +21,17 @@ int postamt_spawn(const char *path, char *const argv[], char *const envp[],
                   const char *cwd, int new_session,
                   pid_t *pid_out, int *err_out, int *step_out);
 
+/* postamt_spawn without the exec: the child returns 0 (*pid_out 0) once its signals,
+ * descriptors, identity and directory are set as for postamt_spawn and `envp` is its environment
+ * (the array must stay allocated for the child's life); the parent gets the pid, or -1 with the
+ * failed step as above. For a single-threaded caller only: the child runs on in this program. */
+int postamt_fork_prepared(char *const envp[],
+                          const int *fd_map, int fd_map_pairs,
+                          int change_identity, uid_t uid, gid_t gid,
+                          const gid_t *groups, int ngroups,
+                          const char *cwd,
+                          pid_t *pid_out, int *err_out, int *step_out);
+
 /* Drops to uid/gid with the given supplementary groups, then verifies root cannot return.
  * Returns 0, or -1 with errno set and *step_out as above. */
 int postamt_drop_privileges(uid_t uid, gid_t gid, const gid_t *groups, int ngroups, int *step_out);

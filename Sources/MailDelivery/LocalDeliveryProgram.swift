@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailCore
+import MailSystem
+
+/// postamt-local(8) as a function: the program's whole run, from its arguments to its exit. The
+/// executable calls it; so does the runner's spawner, in a child it has already made the
+/// recipient (postamt-runner(8), runner_exec_local), which saves a program start per delivery.
+public enum LocalDeliveryProgram {
+    /// Runs one delivery and exits: `arguments` as argv (argv[0] included), the message on fd 0,
+    /// diagnostics on fd 2, the result line on the descriptor POSTAMT_RESULT_FD names.
+    public static func main(_ arguments: [String]) -> Never {
+        let log = Log(program: "postamt-local")
+        Signals.resetForProgramStart()
+        // The runner's result descriptor (postamt-local(8), RESULT LINE), taken before anything
+        // is opened; close-on-exec, so a delivery's |command cannot write a result of its own.
+        let resultDescriptor = ReportDescriptor.fromEnvironment("POSTAMT_RESULT_FD")
+        umask(0o077)
+        var request = DeliveryRequest(user: "")
+
+        /// The end of every run: the result line (when the caller gave a descriptor), one line on
+        /// stderr and the exit code, all three from `status`. `early`: before the delivery began
+        /// (postamt-local(8), DIAGNOSTICS: "error: …", no id).
+        func finish(_ status: MailStatus, early: Bool = false) -> Never {
+            ReportDescriptor.send(status.resultLine, to: resultDescriptor)
+            if early { log.error(status.line) } else { log.info(status.line, id: request.queueID) }
+            exit(status.sysExit.rawValue)
+        }
+        func usage() -> Never {
+            finish(.permanent("5.4", "usage: postamt-local [-n] [-f sender] [-a address] [-e extension] [-D target] [-q id] [--root dir] user"), early: true)
+        }
+
+        var rootArgument: String? = nil
+        var args = Array(arguments.dropFirst())
+        while let a = args.first, a.hasPrefix("-") {
+            args.removeFirst()
+            if a == "--" { break }
+            func value() -> String {
+                guard let v = args.first else { usage() }
+                args.removeFirst()
+                return v
+            }
+            switch a {
+            case "-n": request.skipAliases = true
+            case "-f": request.sender = value()
+            case "-a": request.address = value()
+            case "-e": let e = value(); request.extensionPart = e.isEmpty ? nil : e
+            case "-D": request.target = value()
+            case "-q": request.queueID = value()
+            case "--root": rootArgument = value()
+            default: usage()
+            }
+        }
+        guard args.count == 1, !args[0].isEmpty else { usage() }
+        request.user = args[0]
+        if request.sender == "<>" { request.sender = "" }
+
+        let configuration: Configuration
+        do {
+            configuration = try Configuration.load(root: Configuration.installationRoot(argument: rootArgument))
+        } catch {
+            finish(.permanent("3.5", "cannot read the configuration: \(error)"), early: true)
+        }
+
+        let message: [UInt8]
+        do {
+            message = try FileIO.readAll(0, limit: Int(configuration.size("message_size_limit")) + (1 << 20))
+        } catch let e as SystemError where e.errno == EFBIG {
+            // It will never fit: a permanent failure, not a retry for ever.
+            finish(.permanent("3.4", "message is larger than message_size_limit"), early: true)
+        } catch {
+            finish(.temporary("3.0", "cannot read the message: \(error)"), early: true)
+        }
+
+        finish(LocalDelivery(configuration: configuration, request: request, message: message, log: log).deliver())
+    }
+}
