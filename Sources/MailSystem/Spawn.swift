@@ -59,22 +59,26 @@ public enum Spawn {
             for p in argv { free(p) }
             for p in envp { free(p) }
         }
-        var map: [Int32] = []
-        for (child, parent) in fds { map.append(child); map.append(parent) }
         var pid: pid_t = 0
         var err: Int32 = 0
         var step: Int32 = 0
-        let groups = identity?.groups ?? []
-        let rc = groups.withUnsafeBufferPointer { g in
-            map.withUnsafeBufferPointer { m in
-                postamt_spawn(path, &argv, &envp, m.baseAddress, Int32(fds.count),
-                              identity == nil ? 0 : 1, identity?.uid ?? 0, identity?.gid ?? 0,
-                              g.baseAddress, Int32(g.count), directory, newSession ? 1 : 0,
-                              &pid, &err, &step)
-            }
+        let rc = withChildSetup(fds: fds, identity: identity) { m, change, g, ng in
+            postamt_spawn(path, &argv, &envp, m, Int32(fds.count), change, identity?.uid ?? 0, identity?.gid ?? 0,
+                          g, ng, directory, newSession ? 1 : 0, &pid, &err, &step)
         }
         if rc != 0 { throw Failure(errno: err, step: step, path: path) }
         return pid
+    }
+
+    /// The C shim's view of a child's descriptors and groups: (target, source) pairs, whether the
+    /// identity changes, the groups and their count.
+    private static func withChildSetup(fds: [(child: Int32, parent: Int32)], identity: SpawnIdentity?,
+                                       _ body: (UnsafePointer<Int32>?, Int32, UnsafePointer<gid_t>?, Int32) -> Int32) -> Int32 {
+        let map = fds.flatMap { [$0.child, $0.parent] }
+        let groups = identity?.groups ?? []
+        return groups.withUnsafeBufferPointer { g in
+            map.withUnsafeBufferPointer { m in body(m.baseAddress, identity == nil ? 0 : 1, g.baseAddress, Int32(g.count)) }
+        }
     }
 
     /// `start` without the exec, for a single-threaded caller: the child is set up exactly so
@@ -88,18 +92,12 @@ public enum Spawn {
         let envp = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: environment.count + 1)
         for (i, entry) in environment.enumerated() { envp[i] = strdup(entry) }
         envp[environment.count] = nil
-        var map: [Int32] = []
-        for (child, parent) in fds { map.append(child); map.append(parent) }
         var pid: pid_t = 0
         var err: Int32 = 0
         var step: Int32 = 0
-        let groups = identity?.groups ?? []
-        let rc = groups.withUnsafeBufferPointer { g in
-            map.withUnsafeBufferPointer { m in
-                postamt_fork_prepared(envp, m.baseAddress, Int32(fds.count),
-                                      identity == nil ? 0 : 1, identity?.uid ?? 0, identity?.gid ?? 0,
-                                      g.baseAddress, Int32(g.count), directory, &pid, &err, &step)
-            }
+        let rc = withChildSetup(fds: fds, identity: identity) { m, change, g, ng in
+            postamt_fork_prepared(envp, m, Int32(fds.count), change, identity?.uid ?? 0, identity?.gid ?? 0,
+                                  g, ng, directory, &pid, &err, &step)
         }
         if rc == 0 && pid == 0 { return nil }
         for i in 0..<environment.count { free(envp[i]) }
