@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import MailCore
+import MailQueueStore
 import MailSystem
 
 /// Runs postamt-queue (or any program with qmail-queue's interface) for one message.
@@ -82,14 +83,25 @@ public enum QueueClient {
         }
     }
 
-    public static func start(program: String, environment: [String] = inheritedEnvironment()) throws -> Run {
+    /// `inProcess`: a single-threaded caller that has the program's privileges already
+    /// (QueueProgram.mayRunInProcess) forks a child that runs postamt-queue's code with the same
+    /// descriptors and environment instead of starting the program.
+    public static func start(program: String, environment: [String] = inheritedEnvironment(), inProcess: Bool = false) throws -> Run {
         let message = try Pipe()
         let envelope = try Pipe()
         let errors = try Pipe()
         let ids = try Pipe()
-        let pid = try Spawn.start(program, arguments: [program], environment: environment + ["POSTAMT_ID_FD=3"],
-                                  fds: [(0, message.readEnd.raw), (1, envelope.readEnd.raw), (2, errors.writeEnd.raw),
-                                        (3, ids.writeEnd.raw)])
+        let fds: [(child: Int32, parent: Int32)] = [(0, message.readEnd.raw), (1, envelope.readEnd.raw), (2, errors.writeEnd.raw),
+                                                    (3, ids.writeEnd.raw)]
+        let pid: pid_t
+        if inProcess {
+            guard let parent = try Spawn.forkPrepared(environment: environment + ["POSTAMT_ID_FD=3"], fds: fds, name: program) else {
+                QueueProgram.main()  // the child: never returns
+            }
+            pid = parent
+        } else {
+            pid = try Spawn.start(program, arguments: [program], environment: environment + ["POSTAMT_ID_FD=3"], fds: fds)
+        }
         return Run(pid: pid, messageFD: message.keepWriteEnd(), envelopeFD: envelope.keepWriteEnd(),
                    errorFD: errors.keepReadEnd(), idFD: ids.keepReadEnd())
     }

@@ -88,6 +88,8 @@ public enum Spawn {
     public static func forkPrepared(environment: [String], fds: [(child: Int32, parent: Int32)],
                                     identity: SpawnIdentity? = nil, directory: String? = nil,
                                     name: String) throws -> pid_t? {
+        // Nothing buffered in stdio may be written twice, once by each process.
+        fflush(nil)
         // Kept allocated for the child's life (it becomes its environ); freed in the parent.
         let envp = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: environment.count + 1)
         for (i, entry) in environment.enumerated() { envp[i] = strdup(entry) }

@@ -210,8 +210,12 @@ final class SMTPDaemonSession {
         let submitter = engine.facts.authenticatedUser
         if let submitter { environment.append("POSTAMT_SUBMITTER=\(submitter)") }
         do {
+            // The queue's code in a forked child when smtpd already has postamt-queue's privileges
+            // (as mail_owner; postamt-smtpd(8), smtpd_exec_queue): one program start less.
+            let inProcess = settings.queueInProcess
+                && QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedQueueProgram)
             let pipeline = try MessagePipeline(queueProgram: settings.queueProgram, filters: settings.filters,
-                                               environment: environment)
+                                               environment: environment, inProcessQueue: inProcess)
             transfer = Transfer(pipeline: pipeline, envelope: envelope,
                                 header: submitter != nil && addressPolicy?.checksSenderOwnership == true ? HeaderWatch() : nil)
             let header = SMTPReceivedHeader(facts: engine.facts, hostname: settings.hostname, smtpUTF8: envelope.smtpUTF8,

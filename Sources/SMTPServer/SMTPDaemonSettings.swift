@@ -12,6 +12,11 @@ public struct SMTPDaemonSettings: Sendable {
     public var sessionTimeoutSeconds: Int64
     public var includeAuthenticatedUserInReceived: Bool
     public var queueProgram: String
+    /// The installed postamt-queue, and whether smtpd may run its code in a forked child
+    /// instead of starting it (smtpd_exec_queue = no; checked again per message:
+    /// QueueProgram.mayRunInProcess).
+    public var installedQueueProgram: String
+    public var queueInProcess: Bool
     /// smtpd_filters: absolute paths, run in order between smtpd and the queue program.
     public var filters: [String]
     public var engine: SMTPSessionConfiguration
@@ -33,6 +38,8 @@ public struct SMTPDaemonSettings: Sendable {
         sessionTimeoutSeconds = max(1, configuration.duration("smtpd_session_timeout"))
         includeAuthenticatedUserInReceived = SMTPDaemonSettings.isYes(configuration.string("smtpd_received_auth_user"))
         queueProgram = MessagePipeline.queueProgram(configuration, override: queueOverride)
+        installedQueueProgram = configuration.program("postamt-queue")
+        queueInProcess = !configuration.bool("smtpd_exec_queue")
         filters = configuration.list("smtpd_filters")
 
         var engine = SMTPSessionConfiguration(role: role, hostname: hostname)

@@ -1,49 +1,5 @@
 // postamt-queue: puts one message into the queue (postamt-queue(8)); qmail-queue's interface.
-#if canImport(Glibc)
-import Glibc
-#endif
-import MailCore
+// The program is QueueProgram in MailQueueStore, which smtpd also runs in a forked child.
 import MailQueueStore
-import MailSystem
 
-let log = Log(program: "postamt-queue")
-Signals.resetForProgramStart()
-// Postfix's postdrop checklist: fds 0–2 must be open before we open anything, or a file we
-// create could become "stderr". A closed fd 0 or 1 then reads as empty input (an error).
-for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 {
-    let null = open("/dev/null", O_RDWR)
-    if null != fd { _exit(QueueExit.readError.rawValue) }
-}
-// The caller's descriptor for the queue id (postamt-queue(8), QUEUE ID), taken before
-// anything is opened so that no file of ours can be mistaken for it.
-let idDescriptor = ReportDescriptor.fromEnvironment("POSTAMT_ID_FD")
-umask(0o027)
-// qmail-queue gives up after a day of waiting for its input: exit 52 (timeout).
-signal(SIGALRM) { _ in _exit(QueueExit.timeout.rawValue) }
-alarm(86400)
-
-let root = Configuration.installationRoot()
-if root.isEmpty, getenv("POSTAMT_ROOT") != nil, Privileges.isSetID {
-    log.warning("POSTAMT_ROOT ignored: its configuration is not owned by root or is writable by others")
-}
-let configuration: Configuration
-do {
-    configuration = try Configuration.load(root: root)
-} catch {
-    log.error("cannot read the configuration: \(error)")
-    exit(QueueExit.configurationError.rawValue)
-}
-
-let injector = QueueInjector(configuration: configuration, log: log)
-do {
-    let received = QueueInjector.receivedLine(peer: QueueInjector.peerFromEnvironment(mailOwner: configuration.string("mail_owner")),
-                                              date: Clock.rfc5322Date())
-    let mailOwner = configuration.string("mail_owner")
-    let id = try injector.inject(received: received, submitter: QueueInjector.submitter(mailOwner: mailOwner),
-                                 dsn: QueueInjector.dsnFromEnvironment(mailOwner: mailOwner))
-    ReportDescriptor.send("\(id)\n", to: idDescriptor)
-    exit(0)
-} catch {
-    log.error(error.reason)
-    exit(error.exit.rawValue)
-}
+QueueProgram.main()

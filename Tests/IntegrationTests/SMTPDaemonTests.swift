@@ -351,6 +351,33 @@ struct SMTPDaemonTests {
         #expect(recorded == "RET=HDRS ENVID=QQ+2B1|NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alice+40example.org\n-")
     }
 
+    /// smtpd_exec_queue: by default smtpd (as the mail_owner, with postamt-queue's group) runs the
+    /// queue's code in a forked child; with yes it starts postamt-queue. A wrapper at the
+    /// installed path leaves a mark only when it is started; the message arrives either way.
+    @Test(arguments: [false, true]) func queueForkedOrStarted(execute: Bool) throws {
+        let user = try TestUser()
+        let site = try transcriptSite(user, config: "smtpd_exec_queue = \(execute ? "yes" : "no")")
+        let bin = "\(site.system.root)/bin"
+        let marks = makeTemporaryDirectory(prefix: "postamt-queue-mark")
+        defer { try? FileManager.default.removeItem(atPath: marks) }
+        chmod(marks, 0o777)
+        #expect(rename("\(bin)/postamt-queue", "\(bin)/postamt-queue.real") == 0)
+        try "#!/bin/sh\ntouch \(marks)/started\nexec \(bin)/postamt-queue.real \"$@\"\n"
+            .write(toFile: "\(bin)/postamt-queue", atomically: true, encoding: .utf8)
+        chmod("\(bin)/postamt-queue", 0o755)
+        let port = try site.start("mx")
+        let client = try RawSMTPClient(port: port)
+        _ = client.readReplies()
+        client.send("HELO c\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+        _ = client.readReplies(4)
+        client.send("Subject: forked or started\r\n\r\nbody\r\n.\r\n")
+        #expect(client.readReplies().hasPrefix("250 2.0.0 Ok: queued as "))
+        try waitFor("the message", timeout: 60) { user.messages().contains { $0.contains("Subject: forked or started") } }
+        let message = user.messages().first { $0.contains("Subject: forked or started") } ?? ""
+        #expect(message.contains("invoked from network, peer 127.0.0.1"), "\(message)")
+        #expect(FileManager.default.fileExists(atPath: "\(marks)/started") == execute)
+    }
+
     @Test func queueVerdictsBecomeReplies() throws {
         let user = try TestUser()
         let site = try transcriptSite(user)
