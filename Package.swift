@@ -109,7 +109,7 @@ let package = Package(
 
         // -- spam targets --
         // SPF, DKIM, DMARC, DNS lists, header rules, scoring and training around SpamFilter.
-        .target(name: "SpamCheck", dependencies: ["SpamFilter", "MailMessage", "MailNet", "MailCore", "MailSystem", "Maildir", "MailDKIM"]),
+        .target(name: "SpamCheck", dependencies: ["SpamFilter", "MailMessage", "MailNet", "MailCore", "MailSystem", "Maildir", "MailDKIM", "MailQueueStore"]),
         // One process per message: a fully static executable starts in about half the CPU time
         // of one that loads libstdc++ and friends through ld.so (postamt-spamcheck(8), BUGS).
         .executableTarget(name: "postamt-spamcheck", dependencies: ["SpamCheck", "MailSystem"],

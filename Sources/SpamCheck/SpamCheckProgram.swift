@@ -3,6 +3,7 @@ import Glibc
 #endif
 import MailCore
 import MailMessage
+import MailQueueStore
 import MailSystem
 
 /// postamt-spamcheck(8): the filter mode (stdin to stdout) and the queue mode (qmail-queue's
@@ -176,7 +177,9 @@ public enum SpamCheckProgram {
     // MARK: - Queue mode (qmail-queue's interface)
 
     /// fd 0 the message, fd 1 the envelope; refuses with 31 above the reject score, otherwise
-    /// execs postamt-queue with the tagged message on fd 0 and the same envelope on fd 1.
+    /// becomes postamt-queue with the tagged message on fd 0 and the same envelope on fd 1: runs
+    /// its code (QueueProgram) when this process has its privileges already, as it does under
+    /// smtpd, else (or with smtpd_exec_queue = yes) execs the program.
     static func queue(_ configuration: Configuration, _ start: SpamCheckInput) -> Int32 {
         var input = start
         let envelopeBytes: [UInt8]
@@ -217,6 +220,9 @@ public enum SpamCheckProgram {
             log.error("handing the message to \(program): \(error)")
             say("postamt-spamcheck: cannot hand the message to the queue (#4.3.0)\n")
             return QueueExit.writeError.rawValue
+        }
+        if !configuration.bool("smtpd_exec_queue") && QueueProgram.mayRunInProcess(program, installed: program) {
+            QueueProgram.main()
         }
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("postamt-queue"), nil]
         execv(program, argv)

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// Issue 7's wiring: postamt-smtpd hands messages to postamt-spamcheck (POSTAMT_QUEUE), which
 /// refuses high scores at DATA (550 5.7.1, nothing queued) and tags the rest, and postamt-local
@@ -37,6 +38,27 @@ struct SpamPipelineTests {
         #expect(r.stdout.hasPrefix("refused 550 5.7.1"), "\(r.stdout) \(r.stderr) \(site.log())")
         #expect(site.system.queueIsEmpty && site.nothingInFlight)
         #expect(user.messages().isEmpty)
+    }
+
+    /// In queue mode postamt-spamcheck becomes postamt-queue: by running its code when it has its
+    /// privileges (under smtpd, as the mail_owner), or by starting it with smtpd_exec_queue = yes.
+    /// A wrapper at the installed path leaves a mark only when it is started.
+    @Test(arguments: [false, true]) func queueModeRunsOrStartsTheQueue(execute: Bool) throws {
+        let user = try TestUser()
+        let marks = makeTemporaryDirectory(prefix: "postamt-spam-queue-mark")
+        defer { try? FileManager.default.removeItem(atPath: marks) }
+        chmod(marks, 0o777)
+        let (site, port) = try site("smtpd_exec_queue = \(execute ? "yes" : "no")\n")
+        let bin = "\(site.system.root)/bin"
+        #expect(rename("\(bin)/postamt-queue", "\(bin)/postamt-queue.real") == 0)
+        try "#!/bin/sh\ntouch \(marks)/started\nexec \(bin)/postamt-queue.real \"$@\"\n"
+            .write(toFile: "\(bin)/postamt-queue", atomically: true, encoding: .utf8)
+        chmod("\(bin)/postamt-queue", 0o755)
+        let r = try send(port, from: "friend@example.org", to: "\(user.name)@\(site.system.hostname)", body: "see you at lunch")
+        #expect(r.stdout.hasPrefix("accepted"), "\(r.stdout) \(r.stderr) \(site.log())")
+        try waitFor("delivery") { user.messages().count == 1 }
+        #expect(user.messages()[0].contains("X-Spam-Status: No"))
+        #expect(FileManager.default.fileExists(atPath: "\(marks)/started") == execute)
     }
 
     @Test func taggedMessageLandsInJunk() throws {
