@@ -18,6 +18,7 @@ public final class ClientConnection {
     public init(readFD: Int32 = 0, writeFD: Int32 = 1, timeout: Duration = .seconds(600)) throws {
         plain = try PlainStream(readFD: readFD, writeFD: writeFD, timeout: timeout)
         stream = plain
+        ConnectionOptions.sendAtOnce(writeFD)
         peer = ClientConnection.peerFromEnvironment()
     }
 

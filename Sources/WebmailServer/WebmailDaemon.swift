@@ -10,12 +10,13 @@ import WebmailProtocol
 /// postamt-webmail(8): HTTPS on fd 0/1 for one connection, then exit.
 ///
 ///     postamt-webmail [--root DIR]
+///     postamt-webmail --serve [--root DIR]
 ///     postamt-webmail --write-templates DIR
 ///
 /// TLS only (implicit, as on 443): the certificate is loaded as root, the handshake made, then
 /// requests are answered in order (HTTP/1.1 keep-alive, no pipelining ahead of the answer).
 public enum WebmailDaemon {
-    public enum Exit: Int32 {
+    public enum Exit: Int32, Error {
         /// The connection ended: the client closed it, a timeout, or a request was refused.
         case ok = 0
         /// The connection broke or the TLS handshake failed.
@@ -29,7 +30,9 @@ public enum WebmailDaemon {
 
     public static func main(_ arguments: [String]) -> Int32 {
         let log = Log(program: "postamt-webmail")
-        ignoreBrokenPipeSignal()
+        // A clean signal state whoever started us (SIGPIPE ignored: a write to a closed
+        // connection is an error, not the end).
+        Signals.resetForProgramStart()
         if arguments.count == 3 && arguments[1] == "--write-templates" {
             do { try WebmailTemplates.writeBuiltIn(to: arguments[2]) } catch {
                 log.error("cannot write the templates into \(arguments[2]): \(error)")
@@ -37,44 +40,125 @@ public enum WebmailDaemon {
             }
             return Exit.ok.rawValue
         }
-        guard let options = DaemonArguments(arguments, accepting: [.root]) else { return usage(log) }
+        var rest = arguments
+        let serving = rest.count > 1 && rest[1] == "--serve"
+        if serving { rest.remove(at: 1) }
+        guard let options = DaemonArguments(rest, accepting: [.root]) else { return usage(log) }
+        if serving { return serve(options, log: log) }
+        let setup: Setup
+        switch Setup.make(options, log: log) {
+        case .success(let made): setup = made
+        case .failure(let exit): return exit.rawValue
+        }
+        return connection(setup, log: log).rawValue
+    }
+
+    /// What every connection needs before its first byte: the configuration, the settings and
+    /// the TLS context (the key read while still root). A per-connection process makes it
+    /// once per connection; `--serve` once, and again when one of its files changes.
+    struct Setup {
         let configuration: Configuration
-        do {
-            configuration = try options.configuration()
-        } catch {
-            log.error("configuration: \(error)")
-            return Exit.configuration.rawValue
-        }
-        let queueOverride = getenv("POSTAMT_QUEUE").map { String(cString: $0) }
-        let settings = WebmailSettings(configuration, queueOverride: queueOverride)
-        guard settings.login.tlsConfigured else {
-            log.error("postamt-webmail speaks TLS only: set webmail_tls_certificate/webmail_tls_key (or tls_certificate/tls_key)")
-            return Exit.configuration.rawValue
-        }
+        let settings: WebmailSettings
         let context: TLSServerContext
-        do {
-            context = try TLSServerContext(certificateChainPath: settings.login.certificatePath, privateKeyPath: settings.login.keyPath)
-        } catch {
-            log.error("TLS: \(error)")
-            return Exit.configuration.rawValue
+        /// postamt.conf, the certificate and the key as they were when this was made.
+        let stamp: [Int]
+
+        static func make(_ options: DaemonArguments, log: Log) -> Result<Setup, Exit> {
+            let configuration: Configuration
+            do {
+                configuration = try options.configuration()
+            } catch {
+                log.error("configuration: \(error)")
+                return .failure(.configuration)
+            }
+            let queueOverride = getenv("POSTAMT_QUEUE").map { String(cString: $0) }
+            let settings = WebmailSettings(configuration, queueOverride: queueOverride)
+            guard settings.login.tlsConfigured else {
+                log.error("postamt-webmail speaks TLS only: set webmail_tls_certificate/webmail_tls_key (or tls_certificate/tls_key)")
+                return .failure(.configuration)
+            }
+            let stamp = Setup.stamp(configuration.file, settings.login.certificatePath, settings.login.keyPath)
+            do {
+                let context = try TLSServerContext(certificateChainPath: settings.login.certificatePath, privateKeyPath: settings.login.keyPath)
+                return .success(Setup(configuration: configuration, settings: settings, context: context, stamp: stamp))
+            } catch {
+                log.error("TLS: \(error)")
+                return .failure(.configuration)
+            }
         }
+
+        /// Identity, size and modification time of each file: a change means a new setup.
+        static func stamp(_ paths: String...) -> [Int] {
+            paths.flatMap { path -> [Int] in
+                guard let st = FileIO.status(path) else { return [-1, -1, -1, -1] }
+                return [Int(st.st_ino), Int(st.st_size), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec)]
+            }
+        }
+    }
+
+    /// One connection on fd 0/1: the TLS handshake, then requests until the end.
+    static func connection(_ setup: Setup, log: Log) -> Exit {
+        let settings = setup.settings
         let connection: ClientConnection
         do {
             connection = try ClientConnection(timeout: settings.readTimeout)
         } catch {
             log.error("connection: \(error)")
-            return Exit.connection.rawValue
+            return .connection
         }
         let peer = connection.peer
         func logLine(_ text: String) { log.info("\(peer) \(text)") }
         do {
-            try connection.startTLS(context, handshakeTimeout: settings.handshakeTimeout)
+            try connection.startTLS(setup.context, handshakeTimeout: settings.handshakeTimeout)
         } catch {
             logLine("TLS handshake failed: \(error)")
-            return Exit.connection.rawValue
+            return .connection
         }
-        let app = WebmailApp(settings: settings, configuration: configuration, peer: peer, log: logLine)
-        return serve(connection.stream, app: app, settings: settings, log: logLine).rawValue
+        let app = WebmailApp(settings: settings, configuration: setup.configuration, peer: peer, log: logLine)
+        return serve(connection.stream, app: app, settings: settings, log: logLine)
+    }
+
+    /// `postamt-webmail --serve`: one long-lived process on a listening socket (systemd's
+    /// Accept=no, fd 3, or one on fd 0) that makes the setup once — the configuration, the TLS
+    /// context — and forks, without exec, a child per connection that runs the very code of a
+    /// per-connection postamt-webmail (root until the login, then the user, irrevocably) and
+    /// exits. A change of postamt.conf, the certificate or the key is taken up at the next
+    /// connection; a setup that then fails keeps the previous one (and says so).
+    static func serve(_ options: DaemonArguments, log: Log) -> Int32 {
+        guard let listener = ListeningSocket.inherited() else {
+            log.error("--serve needs a listening socket: systemd's Accept=no (LISTEN_FDS) or one on fd 0")
+            return Exit.usage.rawValue
+        }
+        var setup: Setup
+        switch Setup.make(options, log: log) {
+        case .success(let made): setup = made
+        case .failure(let exit): return exit.rawValue
+        }
+        func limits() -> (total: Int, perClient: Int) {
+            (max(1, setup.configuration.count("listen_connection_limit")), max(1, setup.configuration.count("listen_client_limit")))
+        }
+        log.info("serving on fd \(listener), at most \(limits().total) connections, \(limits().perClient) per client")
+        ForkingServer.run(listener: listener, limits: limits,
+                          // TLS first: there is no plaintext answer to give; the client may try again.
+                          refuse: { _, ip, reason in log.warning("refused [\(ip)]: \(reason)") },
+                          beforeFork: {
+                              guard Setup.stamp(setup.configuration.file, setup.settings.login.certificatePath,
+                                                setup.settings.login.keyPath) != setup.stamp else { return }
+                              switch Setup.make(options, log: log) {
+                              case .success(let made):
+                                  setup = made
+                                  log.info("configuration or certificate changed: taken up")
+                              case .failure:
+                                  log.error("configuration or certificate changed but unusable: the previous one stays")
+                              }
+                          },
+                          log: { log.error($0) },
+                          child: { ip in
+                              // The client's address as postamt-listen gives it (log lines,
+                              // PAM_RHOST, the login throttle).
+                              setenv("TCPREMOTEIP", "\(ip)", 1)
+                              exit(connection(setup, log: log).rawValue)
+                          })
     }
 
     /// Reads requests and writes answers until the client or a limit ends the connection.
@@ -147,7 +231,7 @@ public enum WebmailDaemon {
     }
 
     static func usage(_ log: Log) -> Int32 {
-        log.error("usage: postamt-webmail [--root dir] | --write-templates dir")
+        log.error("usage: postamt-webmail [--serve] [--root dir] | --write-templates dir")
         return Exit.usage.rawValue
     }
 }

@@ -91,6 +91,7 @@ while true {
         close(conn)
         continue
     }
+    ConnectionOptions.sendAtOnce(conn)  // as systemd's NoDelay=yes
     var env = baseEnvironment + ["PROTO=TCP"]
     if let peer { env += ["TCPREMOTEIP=\(peer.address.unmapped)", "TCPREMOTEPORT=\(peer.port)"] }
     if let local = SocketAddress.local(ofSocket: conn) { env += ["TCPLOCALIP=\(local.address.unmapped)", "TCPLOCALPORT=\(local.port)"] }

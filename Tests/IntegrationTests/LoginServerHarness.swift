@@ -60,8 +60,8 @@ class LoginServerSite {
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = arguments
         p.environment = system.environment
-        let log = FileHandle(forWritingAtPath: logPath)!
-        log.seekToEndOfFile()
+        // O_APPEND: every process's lines go to the end, none overwrites another's.
+        let log = appendingHandle(logPath)
         p.standardError = log
         p.standardOutput = stdout ?? log
         p.standardInput = FileHandle.nullDevice

@@ -10,9 +10,27 @@ final class WebmailService: LoginServerSite {
     var sessionDirectory: String { "\(system.root)/var/lib/postamt-webmail" }
     var origin: String { "https://127.0.0.1:\(port)" }
 
-    init(config: String = "") throws {
+    /// `serve`: one `postamt-webmail --serve` on a listening socket handed over as systemd does
+    /// with Accept=no (fd 3, LISTEN_FDS, LISTEN_PID), instead of postamt-listen starting one
+    /// program per connection.
+    init(config: String = "", serve: Bool = false) throws {
         try super.init(config: config, program: "postamt-webmail", logName: "webmail.log", settings: "auth_failure_delay = 0s")
-        port = try listen("postamt-webmail")
+        if serve {
+            let (fd, listening) = try SMTPServeTests.listeningSocket()
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" --serve 3<&0 0</dev/null", "\(system.root)/bin/postamt-webmail"]
+            p.environment = system.environment
+            p.standardInput = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = appendingHandle(logPath)
+            try p.run()
+            close(fd)
+            processes.append(p)
+            port = Int(listening)
+        } else {
+            port = try listen("postamt-webmail")
+        }
     }
 
     /// curl against the webmail, verifying its certificate.

@@ -7,8 +7,8 @@ import Testing
 @Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "\(TestEnvironment.skipReason)"))
 struct WebmailTests {
     /// A user with a password and one message delivered through sendmail, the queue and postamt-local.
-    func serviceWithMail(subject: String) throws -> (WebmailService, TestUser, String) {
-        let service = try WebmailService()
+    func serviceWithMail(subject: String, serve: Bool = false) throws -> (WebmailService, TestUser, String) {
+        let service = try WebmailService(serve: serve)
         let (user, password) = try TestUser.withPassword()
         try service.system.startRunner()
         let sent = try service.system.sendmail(["-t", "-i"], """
@@ -23,6 +23,51 @@ struct WebmailTests {
         #expect(sent.status == 0, "\(sent.stderr)")
         try waitFor("delivery", timeout: 60) { user.messages().count == 1 }
         return (service, user, password)
+    }
+
+    /// `postamt-webmail --serve`: the same pages from forked children of one server, which takes
+    /// up a changed postamt.conf at the next connection.
+    @Test func serveModeServesAndTakesUpAChangedConfiguration() throws {
+        let subject = "Served \(UInt32.random(in: 0...UInt32.max))"
+        let (service, user, password) = try serviceWithMail(subject: subject, serve: true)
+        let first = try service.python(#"""
+user, password, subject = ARGS
+for i in range(3):
+    c = conn()
+    cookie = login(c, user, password)
+    r, page = req(c, "GET", "/folder?f=INBOX", cookie=cookie)
+    check(r.status == 200 and subject in page, "connection %d: the inbox lists the message" % i)
+    c.close()
+"""#, [user.name, password, subject])
+        #expect(first.status == 0, "\(first.stdout)\n\(first.stderr)\n\(service.log())")
+        #expect(service.log().contains("serving on fd 3"))
+        let conf = "\(service.system.root)/etc/postamt/postamt.conf"
+        let text = try String(contentsOfFile: conf, encoding: .utf8)
+        try (text + "\nwebmail_site_name = Served Site\nlisten_client_limit = 1\n").write(toFile: conf, atomically: true, encoding: .utf8)
+        let second = try service.python(#"""
+import time
+c = conn()
+r, page = req(c, "GET", "/login")
+check(r.status == 200 and "Served Site" in page, "the next connection has the new site name")
+c.close()
+time.sleep(0.5)
+held = CTX.wrap_socket(socket.create_connection(("127.0.0.1", PORT)), server_hostname="localhost")
+try:
+    other = CTX.wrap_socket(socket.create_connection(("127.0.0.1", PORT), timeout=20), server_hostname="localhost")
+    other.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n")
+    refused = other.recv(100) == b""
+except (ssl.SSLError, OSError):
+    refused = True
+check(refused, "a second connection from the address is closed (listen_client_limit = 1)")
+held.close()
+time.sleep(0.5)
+c = conn()
+r, page = req(c, "GET", "/login")
+check(r.status == 200, "once the first ended, a connection is served again")
+"""#, [])
+        #expect(second.status == 0, "\(second.stdout)\n\(second.stderr)\n\(service.log())")
+        #expect(service.log().contains("configuration or certificate changed: taken up"))
+        #expect(service.log().contains("refused [127.0.0.1]: too many connections from this address"))
     }
 
     @Test func loginListReadMarkLogout() throws {
