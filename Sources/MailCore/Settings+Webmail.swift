@@ -1,7 +1,8 @@
 /// postamt-webmail(8).
 let webmailSettings: [Setting] = [
     Setting(name: "webmail_tls_certificate", kind: .path, defaultValue: "", summary: "PEM certificate chain of postamt-webmail (empty: tls_certificate); the webmail speaks TLS only"),
-    Setting(name: "webmail_tls_key", kind: .path, defaultValue: "", summary: "PEM private key of webmail_tls_certificate, read as root at each connection (empty: tls_key)"),
+    Setting(name: "webmail_tls_key", kind: .path, defaultValue: "", summary: "PEM private key of webmail_tls_certificate, read as root at each connection, or once (and on a change) with --serve (empty: tls_key)"),
+    Setting(name: "webmail_https_port", kind: .count, defaultValue: "443", summary: "the HTTPS port postamt-webmail --redirect sends plain-HTTP requests to (443: no port in the address)"),
     Setting(name: "webmail_session_directory", kind: .path, defaultValue: "{root}/var/lib/postamt-webmail", summary: "root-owned directory (0711) of the webmail's session files, one per login, named by the SHA-256 of the cookie and owned by the user"),
     Setting(name: "webmail_session_idle_timeout", kind: .duration, defaultValue: "30m", summary: "a webmail session ends after this long without a request"),
     Setting(name: "webmail_session_lifetime", kind: .duration, defaultValue: "12h", summary: "a webmail session ends this long after its login, however busy"),

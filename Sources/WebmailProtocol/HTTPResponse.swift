@@ -60,11 +60,13 @@ public struct HTTPResponse: Sendable, Equatable {
         ("Cross-Origin-Resource-Policy", "same-origin"),
     ]
 
-    /// The bytes on the wire. `head`: a response to HEAD (no body, same length).
-    public func serialized(keepAlive: Bool, head: Bool = false) -> [UInt8] {
+    /// The bytes on the wire. `head`: a response to HEAD (no body, same length). `secure`: over
+    /// TLS; over plain HTTP there is no Strict-Transport-Security (RFC 6797 §7.2).
+    public func serialized(keepAlive: Bool, head: Bool = false, secure: Bool = true) -> [UInt8] {
         var out = "HTTP/1.1 \(status) \(HTTPResponse.reasonPhrase(status))\r\n"
         var names = Set<String>()
-        for (name, value) in headers + HTTPResponse.securityHeaders {
+        let security = secure ? HTTPResponse.securityHeaders : HTTPResponse.securityHeaders.filter { $0.name != "Strict-Transport-Security" }
+        for (name, value) in headers + security {
             let lower = name.lowercased()
             guard !lower.isEmpty, !names.contains(lower) || lower == "set-cookie",
                   !value.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }),
@@ -81,8 +83,10 @@ public struct HTTPResponse: Sendable, Equatable {
     public static func reasonPhrase(_ status: Int) -> String {
         switch status {
         case 200: return "OK"
+        case 301: return "Moved Permanently"
         case 303: return "See Other"
         case 304: return "Not Modified"
+        case 308: return "Permanent Redirect"
         case 400: return "Bad Request"
         case 401: return "Unauthorized"
         case 403: return "Forbidden"
@@ -103,5 +107,43 @@ public struct HTTPResponse: Sendable, Equatable {
         case 505: return "HTTP Version Not Supported"
         default: return "Status"
         }
+    }
+}
+
+/// The answer of the plain-HTTP port (postamt-webmail --redirect): every request goes to the same
+/// place over HTTPS, and nothing else is served there.
+public enum HTTPSRedirect {
+    /// 301 for GET and HEAD, 308 for any other method (which keeps the method and body, RFC 9110
+    /// §15.4.9), to https://HOST[:PORT]TARGET. HOST is the request's Host when it is a plain
+    /// host name or IP literal, else `fallbackHost`; PORT appears when `httpsPort` is not 443.
+    public static func response(to request: HTTPRequest, fallbackHost: String, httpsPort: Int) -> HTTPResponse {
+        let host = HTTPSRedirect.host(request.header("Host")) ?? fallbackHost
+        let target = request.target.hasPrefix("/") ? request.target : "/"
+        let location = "https://\(host)\(httpsPort == 443 ? "" : ":\(httpsPort)")\(target)"
+        let status = request.method == "GET" || request.method == "HEAD" ? 301 : 308
+        return HTTPResponse(status: status, headers: [("Location", location), ("Content-Type", "text/plain; charset=utf-8")],
+                            body: Array("This site is served over HTTPS: \(location)\n".utf8))
+    }
+
+    /// The host of a Host field value without its port, lower-cased: a DNS name (letters, digits,
+    /// hyphens, dots; at most 253 bytes) or a bracketed IPv6 literal; nil for anything else.
+    static func host(_ value: String?) -> String? {
+        guard var text = value?.lowercased(), !text.isEmpty, text.utf8.count <= 300 else { return nil }
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            let literal = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard !literal.isEmpty, literal.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }),
+                  rest.isEmpty || (rest.hasPrefix(":") && rest.dropFirst().allSatisfy(\.isASCII) && rest.dropFirst().allSatisfy(\.isNumber)) else { return nil }
+            return "[\(literal)]"
+        }
+        if let colon = text.lastIndex(of: ":") {
+            let port = text[text.index(after: colon)...]
+            guard port.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            text = String(text[..<colon])
+        }
+        guard !text.isEmpty, text.utf8.count <= 253, !text.hasPrefix("."), !text.hasPrefix("-"),
+              text.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E }) else { return nil }
+        return text
     }
 }

@@ -11,6 +11,7 @@ import WebmailProtocol
 ///
 ///     postamt-webmail [--root DIR]
 ///     postamt-webmail --serve [--root DIR]
+///     postamt-webmail --redirect [--root DIR]
 ///     postamt-webmail --write-templates DIR
 ///
 /// TLS only (implicit, as on 443): the certificate is loaded as root, the handshake made, then
@@ -42,9 +43,11 @@ public enum WebmailDaemon {
         }
         var rest = arguments
         let serving = rest.count > 1 && rest[1] == "--serve"
-        if serving { rest.remove(at: 1) }
+        let redirecting = rest.count > 1 && rest[1] == "--redirect"
+        if serving || redirecting { rest.remove(at: 1) }
         guard let options = DaemonArguments(rest, accepting: [.root]) else { return usage(log) }
         if serving { return serve(options, log: log) }
+        if redirecting { return redirect(options, log: log).rawValue }
         let setup: Setup
         switch Setup.make(options, log: log) {
         case .success(let made): setup = made
@@ -161,6 +164,66 @@ public enum WebmailDaemon {
                           })
     }
 
+    /// `postamt-webmail --redirect`: the plain-HTTP port (80). One request on fd 0/1, answered
+    /// with a permanent redirect to the same place over HTTPS (HTTPSRedirect) and the end of the
+    /// connection; nothing else is served in plaintext, nothing is logged in, no TLS key is read.
+    /// Started as root (postamt-listen), it first becomes default_privs.
+    static func redirect(_ options: DaemonArguments, log: Log) -> Exit {
+        let configuration: Configuration
+        do {
+            configuration = try options.configuration()
+        } catch {
+            log.error("configuration: \(error)")
+            return .configuration
+        }
+        if getuid() == 0 || geteuid() == 0 {
+            let name = configuration.string("default_privs")
+            guard let user = SystemUser.named(name), user.uid != 0 else {
+                log.error("--redirect runs as default_privs, and '\(name)' is not a non-root user")
+                return .configuration
+            }
+            do { try Privileges.drop(to: user) } catch {
+                log.error("cannot become \(name): \(error)")
+                return .configuration
+            }
+        }
+        let settings = WebmailSettings(configuration, queueOverride: nil)
+        let stream: PlainStream
+        do {
+            stream = try PlainStream(readFD: 0, writeFD: 1, timeout: settings.readTimeout)
+        } catch {
+            log.error("connection: \(error)")
+            return .connection
+        }
+        ConnectionOptions.sendAtOnce(1)
+        let peer = ClientConnection.peerFromEnvironment()
+        var parser = HTTPRequestParser(limits: settings.limits)
+        while true {
+            let response: HTTPResponse
+            var head = false
+            do {
+                guard let request = try parser.next() else {
+                    guard let bytes = try stream.read(max: 16 * 1024), !bytes.isEmpty else { return .ok }
+                    parser.feed(bytes)
+                    continue
+                }
+                response = HTTPSRedirect.response(to: request, fallbackHost: configuration.hostname,
+                                                  httpsPort: max(1, configuration.count("webmail_https_port")))
+                head = request.method == "HEAD"
+                log.info("\(peer) \(request.method) \(request.path) \(response.status) to https")
+            } catch let error as HTTPError {
+                response = HTTPResponse.error(error)
+                log.info("\(peer) refused: \(error)")
+            } catch {
+                // The read timed out or failed: nothing to answer.
+                return .ok
+            }
+            try? stream.write(response.serialized(keepAlive: false, head: head, secure: false))
+            try? stream.shutdown()
+            return .ok
+        }
+    }
+
     /// Reads requests and writes answers until the client or a limit ends the connection.
     static func serve(_ stream: any ByteStream, app: WebmailApp, settings: WebmailSettings, log: (String) -> Void) -> Exit {
         var parser = HTTPRequestParser(limits: settings.limits)
@@ -231,7 +294,7 @@ public enum WebmailDaemon {
     }
 
     static func usage(_ log: Log) -> Int32 {
-        log.error("usage: postamt-webmail [--serve] [--root dir] | --write-templates dir")
+        log.error("usage: postamt-webmail [--serve | --redirect] [--root dir] | --write-templates dir")
         return Exit.usage.rawValue
     }
 }

@@ -70,6 +70,26 @@ check(r.status == 200, "once the first ended, a connection is served again")
         #expect(service.log().contains("refused [127.0.0.1]: too many connections from this address"))
     }
 
+    /// The plain-HTTP port (`postamt-webmail --redirect` behind postamt-listen): every request
+    /// is sent to the same place over HTTPS, with no HSTS in plaintext and no hostile Host echoed.
+    @Test func plainHTTPOnlyRedirects() throws {
+        let service = try WebmailService(config: "webmail_https_port = 8443")
+        let port = try service.listen("postamt-webmail", ["--redirect"])
+        func curl(_ arguments: [String]) throws -> String {
+            let r = try run("/usr/bin/curl", ["-sS", "--max-time", "30", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"] + arguments
+                            + ["http://127.0.0.1:\(port)/folder?f=INBOX"], environment: ["PATH": "/usr/bin:/bin"])
+            #expect(r.status == 0, "\(r.stderr)")
+            return r.stdout
+        }
+        #expect(try curl(["-H", "Host: Mail.Example.org"]) == "301 https://mail.example.org:8443/folder?f=INBOX")
+        #expect(try curl(["-H", "Host: mail.example.org", "-X", "POST", "-d", "a=b"]) == "308 https://mail.example.org:8443/folder?f=INBOX")
+        #expect(try curl(["-H", "Host: evil.example/phish"]) == "301 https://\(service.system.hostname):8443/folder?f=INBOX")
+        let head = try run("/usr/bin/curl", ["-sS", "-I", "--max-time", "30", "http://127.0.0.1:\(port)/"], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(head.stdout.hasPrefix("HTTP/1.1 301 Moved Permanently"), "\(head.stdout)")
+        #expect(!head.stdout.contains("Strict-Transport-Security") && head.stdout.contains("X-Content-Type-Options: nosniff"))
+        #expect(service.log().contains("GET /folder 301 to https"), "\(service.log())")
+    }
+
     @Test func loginListReadMarkLogout() throws {
         let subject = "Webmail test \(UInt32.random(in: 0...UInt32.max))"
         let (service, user, password) = try serviceWithMail(subject: subject)
