@@ -206,6 +206,16 @@ public enum FileIO {
         return stat(path, &st) == 0 ? st : nil
     }
 
+    /// Identity, size and modification time of each file (-1s for one that is missing): two
+    /// stamps differ when any of the files was replaced, changed or came or went. A long-lived
+    /// server compares them to take up changed configuration files.
+    public static func stamp(_ paths: [String]) -> [Int] {
+        paths.flatMap { path -> [Int] in
+            guard let st = status(path) else { return [-1, -1, -1, -1] }
+            return [Int(st.st_ino), Int(st.st_size), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec)]
+        }
+    }
+
     /// The directory that holds the running executable (/proc/self/exe, links resolved).
     public static func executableDirectory() -> String {
         var buffer = [CChar](repeating: 0, count: 4096)

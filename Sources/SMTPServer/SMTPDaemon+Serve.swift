@@ -58,9 +58,6 @@ extension SMTPDaemon {
     /// table's .cdb): a change means the policy is built again.
     static func tableStamp(_ configuration: Configuration) -> [Int] {
         let paths = ["alias_file", "domains_file", "virtual_alias_file", "sender_file"].map { configuration.string($0) }
-        return (paths + [AddressBook.compiledPath(configuration.string("virtual_alias_file"))]).flatMap { path -> [Int] in
-            guard let st = FileIO.status(path) else { return [-1, -1, -1, -1] }
-            return [Int(st.st_ino), Int(st.st_size), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec)]
-        }
+        return FileIO.stamp(paths + [AddressBook.compiledPath(configuration.string("virtual_alias_file"))])
     }
 }

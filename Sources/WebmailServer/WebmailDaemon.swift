@@ -80,7 +80,7 @@ public enum WebmailDaemon {
                 log.error("postamt-webmail speaks TLS only: set webmail_tls_certificate/webmail_tls_key (or tls_certificate/tls_key)")
                 return .failure(.configuration)
             }
-            let stamp = Setup.stamp(configuration.file, settings.login.certificatePath, settings.login.keyPath)
+            let stamp = FileIO.stamp(Setup.files(configuration, settings))
             do {
                 let context = try TLSServerContext(certificateChainPath: settings.login.certificatePath, privateKeyPath: settings.login.keyPath)
                 return .success(Setup(configuration: configuration, settings: settings, context: context, stamp: stamp))
@@ -90,12 +90,9 @@ public enum WebmailDaemon {
             }
         }
 
-        /// Identity, size and modification time of each file: a change means a new setup.
-        static func stamp(_ paths: String...) -> [Int] {
-            paths.flatMap { path -> [Int] in
-                guard let st = FileIO.status(path) else { return [-1, -1, -1, -1] }
-                return [Int(st.st_ino), Int(st.st_size), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec)]
-            }
+        /// The files a setup is made from: a change of any means a new setup.
+        static func files(_ configuration: Configuration, _ settings: WebmailSettings) -> [String] {
+            [configuration.file, settings.login.certificatePath, settings.login.keyPath]
         }
     }
 
@@ -145,8 +142,7 @@ public enum WebmailDaemon {
                           // TLS first: there is no plaintext answer to give; the client may try again.
                           refuse: { _, ip, reason in log.warning("refused [\(ip)]: \(reason)") },
                           beforeFork: {
-                              guard Setup.stamp(setup.configuration.file, setup.settings.login.certificatePath,
-                                                setup.settings.login.keyPath) != setup.stamp else { return }
+                              guard FileIO.stamp(Setup.files(setup.configuration, setup.settings)) != setup.stamp else { return }
                               switch Setup.make(options, log: log) {
                               case .success(let made):
                                   setup = made
