@@ -44,6 +44,15 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ text: String) { description = text }
 }
 
+/// Puts a shell wrapper in the place of the program `name` in `bin` that touches `mark` (a shell
+/// word) and then executes the real program, moved to NAME.real: a test sees from the mark
+/// whether the program was started at all, and the work is still done.
+func wrapProgram(_ name: String, in bin: String, touching mark: String) throws {
+    guard rename("\(bin)/\(name)", "\(bin)/\(name).real") == 0 else { throw HarnessError("rename \(bin)/\(name): errno \(errno)") }
+    try "#!/bin/sh\ntouch \(mark)\nexec \(bin)/\(name).real \"$@\"\n".write(toFile: "\(bin)/\(name)", atomically: true, encoding: .utf8)
+    chmod("\(bin)/\(name)", 0o755)
+}
+
 /// A handle that appends to a log file (O_APPEND): several processes that each open the file
 /// write whole lines after one another instead of over one another.
 func appendingHandle(_ path: String) -> FileHandle {

@@ -83,10 +83,7 @@ struct LocalMailTests {
         let user = try TestUser()
         let system = try Installation(config: "runner_exec_local = \(execute ? "yes" : "no")")
         let bin = "\(system.root)/bin"
-        #expect(rename("\(bin)/postamt-local", "\(bin)/postamt-local.real") == 0)
-        try "#!/bin/sh\ntouch \"$HOME/started-postamt-local\"\nexec \(bin)/postamt-local.real \"$@\"\n"
-            .write(toFile: "\(bin)/postamt-local", atomically: true, encoding: .utf8)
-        chmod("\(bin)/postamt-local", 0o755)
+        try wrapProgram("postamt-local", in: bin, touching: "\"$HOME/started-postamt-local\"")
         try system.startRunner()
         let r = try system.sendmail(["-i", user.name], "Subject: spawner\n\nbody\n")
         #expect(r.status == 0, "\(r.stderr)")

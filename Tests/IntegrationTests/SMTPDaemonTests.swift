@@ -280,6 +280,17 @@ struct SMTPDaemonTests {
             """, port: port)
     }
 
+    /// One message over a raw connection to the mx role: the greeting, HELO, MAIL, RCPT to alice,
+    /// DATA, then `subject` and one line of body; the reply to the end of the data.
+    func sendRaw(port: UInt16, subject: String) throws -> String {
+        let client = try RawSMTPClient(port: port)
+        _ = client.readReplies()
+        client.send("HELO c\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+        _ = client.readReplies(4)
+        client.send("Subject: \(subject)\r\n\r\nbody\r\n.\r\n")
+        return client.readReplies()
+    }
+
     @Test func filtersSitBetweenSmtpdAndTheQueue() throws {
         let user = try TestUser()
         let directory = makeTemporaryDirectory(prefix: "postamt-filter")
@@ -292,12 +303,7 @@ struct SMTPDaemonTests {
         for path in [first, second, failing] { chmod(path, 0o755) }
         let site = try transcriptSite(user, config: "smtpd_filters = \(first), \(second)")
         let port = try site.start("mx")
-        let client = try RawSMTPClient(port: port)
-        _ = client.readReplies()
-        client.send("HELO c\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
-        _ = client.readReplies(4)
-        client.send("Subject: filtered\r\n\r\nbody\r\n.\r\n")
-        #expect(client.readReplies().hasPrefix("250 2.0.0 Ok: queued as "))
+        #expect(try sendRaw(port: port, subject: "filtered").hasPrefix("250 2.0.0 Ok: queued as "))
         try waitFor("the filtered message", timeout: 60) { user.messages().contains { $0.contains("Subject: filtered") } }
         let message = user.messages().first { $0.contains("Subject: filtered") } ?? ""
         // Filter one ran first, so filter two's header is above it.
@@ -305,12 +311,7 @@ struct SMTPDaemonTests {
 
         let failingSite = try transcriptSite(user, config: "smtpd_filters = \(failing)")
         let failingPort = try failingSite.start("mx")
-        let refused = try RawSMTPClient(port: failingPort)
-        _ = refused.readReplies()
-        refused.send("HELO c\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
-        _ = refused.readReplies(4)
-        refused.send("Subject: not filtered\r\n\r\nbody\r\n.\r\n")
-        #expect(refused.readReplies().hasPrefix("451 4.3.0 Error: queue: filter \(failing) failed"))
+        #expect(try sendRaw(port: failingPort, subject: "not filtered").hasPrefix("451 4.3.0 Error: queue: filter \(failing) failed"))
         #expect(failingSite.nothingInFlight)
         #expect(failingSite.system.queueIsEmpty)
     }
@@ -361,17 +362,9 @@ struct SMTPDaemonTests {
         let marks = makeTemporaryDirectory(prefix: "postamt-queue-mark")
         defer { try? FileManager.default.removeItem(atPath: marks) }
         chmod(marks, 0o777)
-        #expect(rename("\(bin)/postamt-queue", "\(bin)/postamt-queue.real") == 0)
-        try "#!/bin/sh\ntouch \(marks)/started\nexec \(bin)/postamt-queue.real \"$@\"\n"
-            .write(toFile: "\(bin)/postamt-queue", atomically: true, encoding: .utf8)
-        chmod("\(bin)/postamt-queue", 0o755)
+        try wrapProgram("postamt-queue", in: bin, touching: "\(marks)/started")
         let port = try site.start("mx")
-        let client = try RawSMTPClient(port: port)
-        _ = client.readReplies()
-        client.send("HELO c\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
-        _ = client.readReplies(4)
-        client.send("Subject: forked or started\r\n\r\nbody\r\n.\r\n")
-        #expect(client.readReplies().hasPrefix("250 2.0.0 Ok: queued as "))
+        #expect(try sendRaw(port: port, subject: "forked or started").hasPrefix("250 2.0.0 Ok: queued as "))
         try waitFor("the message", timeout: 60) { user.messages().contains { $0.contains("Subject: forked or started") } }
         let message = user.messages().first { $0.contains("Subject: forked or started") } ?? ""
         #expect(message.contains("invoked from network, peer 127.0.0.1"), "\(message)")
@@ -389,12 +382,7 @@ struct SMTPDaemonTests {
             site.listeners["mx"].map { site.stop($0.process) }
             site.listeners["mx"] = nil
             let port = try site.start("mx", environment: ["POSTAMT_QUEUE": refuser])
-            let client = try RawSMTPClient(port: port)
-            _ = client.readReplies()
-            client.send("HELO c\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
-            _ = client.readReplies(4)
-            client.send("Subject: x\r\n\r\nbody\r\n.\r\n")
-            #expect(client.readReplies() == expected + "\r\n")
+            #expect(try sendRaw(port: port, subject: "x") == expected + "\r\n")
         }
     }
 

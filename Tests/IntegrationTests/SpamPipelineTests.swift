@@ -50,10 +50,7 @@ struct SpamPipelineTests {
         chmod(marks, 0o777)
         let (site, port) = try site("smtpd_exec_queue = \(execute ? "yes" : "no")\n")
         let bin = "\(site.system.root)/bin"
-        #expect(rename("\(bin)/postamt-queue", "\(bin)/postamt-queue.real") == 0)
-        try "#!/bin/sh\ntouch \(marks)/started\nexec \(bin)/postamt-queue.real \"$@\"\n"
-            .write(toFile: "\(bin)/postamt-queue", atomically: true, encoding: .utf8)
-        chmod("\(bin)/postamt-queue", 0o755)
+        try wrapProgram("postamt-queue", in: bin, touching: "\(marks)/started")
         let r = try send(port, from: "friend@example.org", to: "\(user.name)@\(site.system.hostname)", body: "see you at lunch")
         #expect(r.stdout.hasPrefix("accepted"), "\(r.stdout) \(r.stderr) \(site.log())")
         try waitFor("delivery") { user.messages().count == 1 }
