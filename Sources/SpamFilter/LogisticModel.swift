@@ -22,10 +22,17 @@ public struct LogisticModel: Sendable {
     @inline(__always)
     func bucket(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: (hash >> 20) ^ hash) & ((1 << bits) - 1) }
 
+    /// Each token's value: 1/√n for a message of n tokens (a unit-length vector), so long
+    /// messages do not outweigh short ones.
+    public var normalized = false
+
+    @inline(__always)
+    func value(_ count: Int) -> Float { normalized ? 1 / Float(max(count, 1)).squareRoot() : 1 }
+
     public func margin(_ hashes: [UInt64]) -> Float {
-        var sum = bias
+        var sum: Float = 0
         for h in hashes { sum += weights[bucket(h)] }
-        return sum
+        return bias + sum * value(hashes.count)
     }
 
     public func probability(_ hashes: [UInt64]) -> Double {
@@ -36,6 +43,7 @@ public struct LogisticModel: Sendable {
         let p = Float(probability(hashes))
         let step = rate * ((spam ? 1 : 0) - p)
         bias += step
-        for h in hashes { weights[bucket(h)] += step }
+        let x = step * value(hashes.count)
+        for h in hashes { weights[bucket(h)] += x }
     }
 }

@@ -72,6 +72,10 @@ struct Experiment {
     var classifier = SpamClassifier()
     var tokenizer = SpamTokenizer()
     var folds = 5
+    /// Another partition into folds (and training order) than the default 0.
+    var seed = 0
+    /// Print every test message's score and its fold's threshold (to read the misses).
+    var dumpScores = false
     var targetFP = 0.001
     /// Train on error or unsure only (TOE), `toePasses` passes over the training messages.
     var trainOnError = false
@@ -102,7 +106,8 @@ struct TrainedModel {
 func train(_ samples: [Sample], where include: (Sample) -> Bool, _ experiment: Experiment) -> TrainedModel {
     var model = TrainedModel(logistic: experiment.logistic)
     // A fixed pseudo-random order (as mail arrives mixed), the same for every fold.
-    var order = samples.indices.filter { include(samples[$0]) }.sorted { fnv1a32("o" + samples[$0].name) < fnv1a32("o" + samples[$1].name) }
+    let salt = experiment.seed == 0 ? "o" : "o\(experiment.seed)"
+    var order = samples.indices.filter { include(samples[$0]) }.sorted { fnv1a32(salt + samples[$0].name) < fnv1a32(salt + samples[$1].name) }
     if experiment.spamFirst { order = order.filter { samples[$0].spam } + order.filter { !samples[$0].spam } }
     if experiment.trainOnError {
         for _ in 0..<experiment.toePasses {
@@ -144,7 +149,7 @@ func loadCorpus(_ corpus: String, _ experiment: Experiment) -> [Sample] {
             let document = SpamDocument.decode(rawMessage: bytes, structure: experiment.tokenizer.options.structure)
             let tokens = experiment.tokenizer.tokenize(document)
             let date = document.headers.first { $0.name.lowercased() == "date" }.flatMap { sortableDate($0.value) }
-            samples.append(Sample(name: name, spam: spam, fold: Int(fnv1a32(name) % UInt32(experiment.folds)), tokens: tokens, date: date))
+            samples.append(Sample(name: name, spam: spam, fold: Int(fnv1a32(experiment.seed == 0 ? name : "\(experiment.seed)" + name) % UInt32(experiment.folds)), tokens: tokens, date: date))
         }
     }
     return samples
@@ -173,6 +178,7 @@ func crossValidate(corpus: String, experiment: Experiment) {
             pooled.append((score, s.spam))
             if s.spam && score < t { fn += 1 }
             if !s.spam && score >= t { fp += 1 }
+            if experiment.dumpScores { print("score \(s.spam ? "spam" : "ham") \(score) threshold \(t) \(s.name)") }
             if s.spam && score < experiment.classifier.spamThreshold { fnFixed += 1 }
             if !s.spam && score >= experiment.classifier.spamThreshold { fpFixed += 1 }
         }

@@ -2,7 +2,8 @@
 // spam-classify --cross-validate CORPUS [KEY=VALUE...]: k-fold cross-validation (FN at FP ≤ fp with
 //   the threshold from the training folds only, 1-AUC); knobs: folds, fp, strength, x, deviation,
 //   clues, mincount, bigrams, headers, structure, deob, ngrams, minword, maxword, toe, toepasses,
-//   toemargin, spamfirst, model=bayes|lr|both, rate, passes (see CrossValidation.swift).
+//   toemargin, spamfirst, model=bayes|lr|both, rate, passes, normalize, seed, dump (see
+//   CrossValidation.swift).
 // spam-classify --drift CORPUS [KEY=VALUE...]: the drift splits the corpus allows (ham source, time).
 // Prints "<score> <file>" per message: decode + tokenise + classify against the mapped token
 // database, the same code postamt-spamcheck runs for its Bayes rules. Not installed.
@@ -42,6 +43,9 @@ if arguments.count >= 2, arguments[1] == "--cross-validate" || arguments[1] == "
         guard let value = Double(pair[1]) else { complain("spam-classify: bad setting \(setting)"); exit(2) }
         switch pair[0] {
         case "folds": experiment.folds = Int(value)
+        case "seed": experiment.seed = Int(value)
+        case "dump": experiment.dumpScores = value != 0
+        case "normalize": experiment.logistic.normalized = value != 0
         case "fp": experiment.targetFP = value
         case "strength": experiment.classifier.unknownTokenStrength = value
         case "x": experiment.classifier.unknownTokenProbability = value
