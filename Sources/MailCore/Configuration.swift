@@ -28,13 +28,67 @@ public struct Setting: Sendable {
 
 /// Every key postamt.conf knows. postamt.conf(5) documents each one; `postamt config` prints them.
 /// Each area keeps its own list in a file of its own (Settings+Area.swift).
-public let knownSettings: [Setting] = coreSettings + authSettings + smtpSettings + pop3Settings + imapSettings + imapSyncSettings
-    + remoteSettings + spamSettings + domainSettings + sieveSettings + manageSieveSettings + quotaSettings + webmailSettings
-    + imapModernSettings + imapIdlePollSettings
+public let knownSettings: [Setting] = settingGroups.flatMap { $0 }
+
+/// The areas' lists as they are (each a statically initialised array): lookups go through
+/// these, so no program pays for copying ~400 settings into one list at its start.
+let settingGroups: [[Setting]] = [coreSettings, authSettings, smtpSettings, pop3Settings, imapSettings, imapSyncSettings,
+    remoteSettings, spamSettings, domainSettings, sieveSettings, manageSieveSettings, quotaSettings, webmailSettings,
+    imapModernSettings, imapIdlePollSettings]
 
 /// The settings by name: a lookup per `string(_:)` call, not a scan of the whole list (a
 /// per-connection program reads dozens of settings at start).
-let settingsByName: [String: Setting] = Dictionary(knownSettings.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+let settingsByName = SettingTable(settingGroups)
+
+/// `knownSettings` by name: open addressing over FNV-1a of the name, built at a program's first
+/// lookup. (A `[String: Setting]` made from the concatenated list, with SipHash and generic
+/// metadata made at run time, cost about 0.15 ms of every program's start: perf over
+/// postamt-spamcheck.)
+struct SettingTable: Sendable {
+    /// Group << 10 | index into it, UInt16.max for an empty slot; at most half the slots are used.
+    private var slots: [UInt16]
+    private let mask: Int
+    private static let empty = UInt16.max
+
+    init(_ groups: [[Setting]]) {
+        let count = groups.reduce(0) { $0 + $1.count }
+        precondition(groups.count < 63 && groups.allSatisfy { $0.count < 1024 })
+        var size = 64
+        while size < 2 * count { size <<= 1 }
+        mask = size - 1
+        slots = [UInt16](repeating: SettingTable.empty, count: size)
+        for g in groups.indices {
+            for i in groups[g].indices {
+                var slot = SettingTable.hash(groups[g][i].name) & mask
+                while slots[slot] != SettingTable.empty && SettingTable.name(at: slots[slot], groups) != groups[g][i].name {
+                    slot = (slot + 1) & mask
+                }
+                // The first of a name wins.
+                if slots[slot] == SettingTable.empty { slots[slot] = UInt16(g << 10 | i) }
+            }
+        }
+    }
+
+    private static func name(at packed: UInt16, _ groups: [[Setting]]) -> String { groups[Int(packed >> 10)][Int(packed & 1023)].name }
+
+    static func hash(_ name: String) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Int(truncatingIfNeeded: h ^ (h >> 29))
+    }
+
+    /// Where the setting `name` is in `groups`, the ones the table was made of (an index, not a copy of the setting:
+    /// an optional `Setting` would need its type metadata made at run time).
+    func find(_ name: String, in groups: [[Setting]] = settingGroups) -> (group: Int, index: Int)? {
+        var slot = SettingTable.hash(name) & mask
+        while slots[slot] != SettingTable.empty {
+            let packed = slots[slot]
+            if SettingTable.name(at: packed, groups) == name { return (Int(packed >> 10), Int(packed & 1023)) }
+            slot = (slot + 1) & mask
+        }
+        return nil
+    }
+}
 
 let coreSettings: [Setting] = [
     Setting(name: "myhostname", kind: .text, defaultValue: "", summary: "this host's name, used in Received:, Message-ID: and bounces (default: gethostname)"),
@@ -151,14 +205,14 @@ public struct Configuration: Sendable {
             // A "#" after white space starts a comment, as at the start of a line.
             if value.hasPrefix("#") {
                 value = ""
-            } else if value.utf8.contains(35), let hash = value.firstRange(of: " #") ?? value.firstRange(of: "\t#") {
-                value = String(value[..<hash.lowerBound]).trimmingSpaces()
+            } else if let comment = Configuration.commentStart(value) {
+                value = String(value[..<comment]).trimmingSpaces()
             }
-            guard let setting = settingsByName[key] else {
+            guard let found = settingsByName.find(key) else {
                 problems.append(ConfigProblem(file: file, line: lineNumber, message: "unknown setting '\(key)'"))
                 continue
             }
-            if let why = Configuration.validate(value, as: setting.kind) {
+            if let why = Configuration.validate(value, as: settingGroups[found.group][found.index].kind) {
                 problems.append(ConfigProblem(file: file, line: lineNumber, message: "\(key): \(why)"))
                 continue
             }
@@ -166,6 +220,21 @@ public struct Configuration: Sendable {
             explicitKeys.insert(key)
         }
         return problems
+    }
+
+    /// Where a comment starts in a value: the space or tab before the first "#" that follows one.
+    static func commentStart(_ value: String) -> String.Index? {
+        let bytes = value.utf8
+        var previous = bytes.startIndex
+        var i = bytes.startIndex
+        while i < bytes.endIndex {
+            if bytes[i] == UInt8(ascii: "#"), i > bytes.startIndex, bytes[previous] == 0x20 || bytes[previous] == 0x09 {
+                return previous
+            }
+            previous = i
+            bytes.formIndex(after: &i)
+        }
+        return nil
     }
 
     public mutating func set(_ key: String, _ value: String) {
@@ -179,29 +248,28 @@ public struct Configuration: Sendable {
         case .duration: return parseDuration(value) == nil ? "'\(value)' is not a duration (e.g. 300s, 5m, 4h, 5d)" : nil
         case .size: return parseSize(value) == nil ? "'\(value)' is not a size (e.g. 10240000, 50M)" : nil
         case .path: return value.isEmpty || value.hasPrefix("/") ? nil : "'\(value)' is not an absolute path"
-        case .boolean: return ["yes", "no", "true", "false"].contains(value) ? nil : "'\(value)' is not yes or no"
+        case .boolean: return value == "yes" || value == "no" || value == "true" || value == "false" ? nil : "'\(value)' is not yes or no"
         case .text, .list: return value.utf8.contains(0) ? "contains NUL" : nil
         }
     }
 
     /// The value as written (or the default), with `$myhostname` and `{root}` expanded.
     public func string(_ key: String) -> String {
-        let setting = settingsByName[key]
-        precondition(setting != nil, "unknown setting \(key)")
+        guard let found = settingsByName.find(key) else { preconditionFailure("unknown setting \(key)") }
         if key == "myhostname" {
             // Never expanded: $myhostname in its own value would recurse.
             if let v = values[key], !v.isEmpty { return v }
             return Configuration.systemHostname()
         }
         if let v = values[key], !(v.isEmpty && key == "program_directory") { return expand(v) }
-        var d = setting!.defaultValue
+        var d = settingGroups[found.group][found.index].defaultValue
         if key == "program_directory" && d.isEmpty { return FileIO.executableDirectory() }
         if d.hasPrefix("{root}") { d = root + d.dropFirst(6) }
         return expand(d)
     }
 
     private func expand(_ value: String) -> String {
-        value.utf8.contains(36) && value.contains("$myhostname") ? value.replacingAll("$myhostname", with: string("myhostname")) : value
+        value.utf8.contains(36) && value.containsBytes("$myhostname") ? value.replacingAll("$myhostname", with: string("myhostname")) : value
     }
 
     public func list(_ key: String) -> [String] {
@@ -210,15 +278,25 @@ public struct Configuration: Sendable {
 
     public func count(_ key: String) -> Int { Int(string(key)) ?? 0 }
     /// A boolean setting: "yes" or "true".
-    public func bool(_ key: String) -> Bool { ["yes", "true"].contains(string(key)) }
+    public func bool(_ key: String) -> Bool {
+        let value = string(key)
+        return value == "yes" || value == "true"
+    }
     public func duration(_ key: String) -> Int64 { Configuration.parseDuration(string(key)) ?? 0 }
     public func size(_ key: String) -> Int64 { Configuration.parseSize(string(key)) ?? 0 }
 
     /// "300", "300s", "5m", "4h", "5d", "1w".
     public static func parseDuration(_ text: String) -> Int64? {
-        guard let last = text.last else { return nil }
-        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800]
-        if let unit = units[last] {
+        guard let last = text.utf8.last else { return nil }
+        let unit: Int64? = switch last {
+        case UInt8(ascii: "s"): 1
+        case UInt8(ascii: "m"): 60
+        case UInt8(ascii: "h"): 3600
+        case UInt8(ascii: "d"): 86400
+        case UInt8(ascii: "w"): 604800
+        default: nil
+        }
+        if let unit {
             guard let n = Int64(text.dropLast()), n >= 0 else { return nil }
             return n * unit
         }
@@ -228,9 +306,14 @@ public struct Configuration: Sendable {
 
     /// "1024", "64k", "50M", "2G" (powers of 1024).
     public static func parseSize(_ text: String) -> Int64? {
-        guard let last = text.last else { return nil }
-        let units: [Character: Int64] = ["k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30]
-        if let unit = units[last] {
+        guard let last = text.utf8.last else { return nil }
+        let unit: Int64? = switch last {
+        case UInt8(ascii: "k"), UInt8(ascii: "K"): 1 << 10
+        case UInt8(ascii: "m"), UInt8(ascii: "M"): 1 << 20
+        case UInt8(ascii: "g"), UInt8(ascii: "G"): 1 << 30
+        default: nil
+        }
+        if let unit {
             guard let n = Int64(text.dropLast()), n >= 0, n < Int64.max / unit else { return nil }
             return n * unit
         }
@@ -278,16 +361,40 @@ extension StringProtocol {
 
 extension String {
     /// Every occurrence of `target` replaced (Foundation-free).
-    public func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var rest = Substring(self)
-        while let range = rest.firstRange(of: target) {
-            result += rest[..<range.lowerBound]
-            result += replacement
-            rest = rest[range.upperBound...]
+    /// Matched byte for byte (UTF-8), so a target is found even where it is followed by a
+    /// combining mark, unlike a Character search.
+    public func replacingAll(_ target: String, with replacement: @autoclosure () -> String) -> String {
+        guard !target.isEmpty, containsBytes(target) else { return self }
+        let source = Array(utf8), pattern = Array(target.utf8), insert = Array(replacement().utf8)
+        var result: [UInt8] = []
+        result.reserveCapacity(source.count)
+        var i = 0
+        while i < source.count {
+            if source[i] == pattern[0], i + pattern.count <= source.count, source[i..<i + pattern.count].elementsEqual(pattern) {
+                result.append(contentsOf: insert)
+                i += pattern.count
+            } else {
+                result.append(source[i])
+                i += 1
+            }
         }
-        result += rest
-        return result
+        return String(decoding: result, as: UTF8.self)
+    }
+
+    /// Whether the UTF-8 bytes of `target` occur in this string's (no String-processing
+    /// generics, which a program pays for in type metadata at its first use).
+    public func containsBytes(_ target: String) -> Bool {
+        var found = false
+        var this = self, other = target
+        this.withUTF8 { haystack in
+            other.withUTF8 { needle in
+                guard !needle.isEmpty, needle.count <= haystack.count else { found = needle.isEmpty; return }
+                let first = needle[0]
+                for i in 0...(haystack.count - needle.count) where haystack[i] == first {
+                    if memcmp(haystack.baseAddress! + i, needle.baseAddress!, needle.count) == 0 { found = true; return }
+                }
+            }
+        }
+        return found
     }
 }

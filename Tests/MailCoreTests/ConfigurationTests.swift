@@ -42,6 +42,42 @@ import Testing
         #expect(!c.programDirectory.isEmpty)
     }
 
+    @Test func commentsAfterTabsAndHashesInValues() {
+        var c = Configuration(root: "")
+        let problems = c.apply(text: "postmaster = a#b\t# tab comment\nlocal_domains = x.example #c # d\nalias_file = /etc/a#b\n")
+        #expect(problems.isEmpty)
+        #expect(c.string("postmaster") == "a#b")
+        #expect(c.string("local_domains") == "x.example")
+        #expect(c.string("alias_file") == "/etc/a#b")
+    }
+
+    @Test func everySettingIsFoundByNameAndNoOtherOne() {
+        for setting in knownSettings {
+            let found = settingsByName.find(setting.name)
+            #expect(found != nil, "\(setting.name)")
+            if let found { #expect(settingGroups[found.group][found.index].name == setting.name) }
+        }
+        #expect(settingsByName.find("") == nil)
+        #expect(settingsByName.find("myhostnam") == nil)
+        #expect(settingsByName.find("myhostname ") == nil)
+        #expect(settingsByName.find("MYHOSTNAME") == nil)
+        // The first of a name wins, as the dictionary before it kept the first.
+        let doubled = SettingTable([[Setting(name: "x", kind: .text, defaultValue: "1", summary: "")],
+                                    [Setting(name: "x", kind: .text, defaultValue: "2", summary: "")]])
+        #expect(doubled.find("x", in: [[Setting(name: "x", kind: .text, defaultValue: "1", summary: "")],
+                                      [Setting(name: "x", kind: .text, defaultValue: "2", summary: "")]])?.group == 0)
+    }
+
+    @Test func replacingAllMatchesBytes() {
+        #expect("a.b.c".replacingAll(".", with: ":") == "a:b:c")
+        #expect("x\r\ny\r\n".replacingAll("\r\n", with: "\n") == "x\ny\n")
+        #expect("abc".replacingAll("", with: "z") == "abc")
+        #expect("abc".replacingAll("d", with: "z") == "abc")
+        #expect("$myhostname$myhostname".replacingAll("$myhostname", with: "h") == "hh")
+        #expect("é.".replacingAll(".", with: "!") == "é!")
+        #expect("abc".containsBytes("bc") && !"abc".containsBytes("cb") && "abc".containsBytes(""))
+    }
+
     @Test(arguments: [("300", 300), ("300s", 300), ("5m", 300), ("4h", 14400), ("5d", 432000), ("1w", 604800)])
     func durations(text: String, seconds: Int64) { #expect(Configuration.parseDuration(text) == seconds) }
 
