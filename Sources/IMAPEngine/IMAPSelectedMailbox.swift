@@ -138,7 +138,8 @@ extension IMAPSession {
             state = .logout
             return
         }
-        let messages = snapshot.messages
+        // The snapshot's columns (reading whole messages would make a base name String each).
+        let uids = snapshot.messages.uids, flags = snapshot.messages.flags, modSeqs = snapshot.messages.modSeqs
         if expungeAllowed {
             // Both lists ascend by UID: one merge walk finds the vanished ones.
             var kept = 0
@@ -146,8 +147,8 @@ extension IMAPSession {
             var vanished: [UInt32] = []
             for i in selected.uids.indices {
                 let uid = selected.uids[i]
-                while j < messages.count && messages[j].uid < uid { j += 1 }
-                if j < messages.count && messages[j].uid == uid {
+                while j < uids.count && uids[j] < uid { j += 1 }
+                if j < uids.count && uids[j] == uid {
                     selected.uids[kept] = uid
                     selected.flags[kept] = selected.flags[i]
                     selected.modSeqs[kept] = selected.modSeqs[i]
@@ -166,7 +167,7 @@ extension IMAPSession {
             selected.modSeqs.removeLast(selected.modSeqs.count - kept)
             if !vanished.isEmpty { out.vanished(IMAPNumberSet(numbers: vanished), earlier: false) }
         }
-        let keywordLetters = messages.reduce(MaildirFlags()) { $0.union($1.flags) }.keywordIndexes
+        let keywordLetters = flags.reduce(MaildirFlags()) { $0.union($1) }.keywordIndexes
         if keywordLetters.contains(where: { selected.keywords.names[$0] == nil }) {
             selected.reloadKeywords()
             out.flags(selected.definedFlags)
@@ -175,25 +176,24 @@ extension IMAPSession {
         var j = 0
         for i in selected.uids.indices {
             let uid = selected.uids[i]
-            while j < messages.count && messages[j].uid < uid { j += 1 }
-            guard j < messages.count, messages[j].uid == uid else { continue }
-            let message = messages[j]
+            while j < uids.count && uids[j] < uid { j += 1 }
+            guard j < uids.count, uids[j] == uid else { continue }
             let known = selected.flags[i]
-            guard known != message.flags || (condStoreEnabled && selected.modSeqs[i] != message.modSeq) else { continue }
-            selected.flags[i] = message.flags
-            selected.modSeqs[i] = message.modSeq
-            if known != message.flags {
-                var items: [IMAPFetchResponseItem] = [.uid(message.uid), .flags(selected.imapFlags(message.flags, uid: message.uid))]
-                if condStoreEnabled { items.append(.modSeq(message.modSeq)) }
+            guard known != flags[j] || (condStoreEnabled && selected.modSeqs[i] != modSeqs[j]) else { continue }
+            selected.flags[i] = flags[j]
+            selected.modSeqs[i] = modSeqs[j]
+            if known != flags[j] {
+                var items: [IMAPFetchResponseItem] = [.uid(uid), .flags(selected.imapFlags(flags[j], uid: uid))]
+                if condStoreEnabled { items.append(.modSeq(modSeqs[j])) }
                 out.fetch(IMAPFetchResponse(sequenceNumber: UInt32(i + 1), items: items))
             }
         }
         let newest = selected.uids.last ?? 0
-        let firstFresh = messages.firstIndex { $0.uid > newest } ?? messages.endIndex
-        if firstFresh < messages.endIndex {
+        let firstFresh = uids.firstIndex(ofUIDAtLeast: newest &+ 1) { $0 }
+        if newest < UInt32.max, firstFresh < uids.endIndex {
             noteRecent(selected, snapshot)
-            for message in messages[firstFresh...] {
-                selected.append(message.uid, flags: message.flags, modSeq: message.modSeq)
+            for j in firstFresh..<uids.endIndex {
+                selected.append(uids[j], flags: flags[j], modSeq: modSeqs[j])
             }
             out.exists(selected.count)
             if !rev2Enabled { out.recent(selected.recentCount) }
@@ -213,8 +213,9 @@ extension IMAPSession {
     func noteRecent(_ selected: IMAPSelectedMailbox, _ snapshot: MaildirSnapshot) {
         guard !rev2Enabled, snapshot.firstRecentUID < snapshot.nextUID else { return }
         if selected.readOnly {
-            let start = snapshot.messages.firstIndex(ofUIDAtLeast: snapshot.firstRecentUID) { $0.uid }
-            for message in snapshot.messages[start...] { selected.recent.insert(message.uid) }
+            let uids = snapshot.messages.uids
+            let start = uids.firstIndex(ofUIDAtLeast: snapshot.firstRecentUID) { $0 }
+            selected.recent.formUnion(uids[start...])
             return
         }
         do {

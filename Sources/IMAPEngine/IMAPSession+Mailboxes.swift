@@ -133,16 +133,9 @@ extension IMAPSession {
         view.nextUID = snapshot.nextUID
         view.highestModSeq = snapshot.highestModSeq
         noteRecent(view, snapshot)
-        // Filled in local arrays and handed over whole: appending to the view's properties one
-        // message at a time costs an exclusivity check per append (a class's stored property).
-        var uids: [UInt32] = [], flags: [MaildirFlags] = [], modSeqs: [UInt64] = []
-        uids.reserveCapacity(snapshot.messages.count)
-        flags.reserveCapacity(snapshot.messages.count)
-        modSeqs.reserveCapacity(snapshot.messages.count)
-        for message in snapshot.messages {
-            uids.append(message.uid); flags.append(message.flags); modSeqs.append(message.modSeq)
-        }
-        view.uids = uids; view.flags = flags; view.modSeqs = modSeqs
+        // The snapshot's columns themselves: shared with it (and the uid list it came from)
+        // until either changes, not copied.
+        view.uids = snapshot.messages.uids; view.flags = snapshot.messages.flags; view.modSeqs = snapshot.messages.modSeqs
         selected = view
         state = .selected
         out.flags(view.definedFlags)
@@ -159,7 +152,7 @@ extension IMAPSession {
             out.list(IMAPListResponse(attributes: attributes, delimiter: IMAPMailStore.delimiter, name: listName))
         } else {
             out.recent(view.recentCount)
-            if let firstUnseen = snapshot.messages.firstIndex(where: { !$0.flags.contains(.seen) }) {
+            if let firstUnseen = view.flags.firstIndex(where: { !$0.contains(.seen) }) {
                 out.untagged(.ok, code: .unseen(UInt32(firstUnseen + 1)), "First unseen")
             }
         }
@@ -189,7 +182,7 @@ extension IMAPSession {
             let inbox = store.open(nil)
             let snapshot = try inbox.synchronize(moveNew: true)
             let destination = store.open(target)
-            _ = try inbox.move(uids: snapshot.messages.map(\.uid), to: destination)
+            _ = try inbox.move(uids: snapshot.messages.uids, to: destination)
             if selected?.folder == nil { synchronize() }
             return ok(tag, "RENAME completed")
         }
@@ -358,19 +351,19 @@ extension IMAPSession {
             case .recent:
                 // RFC 3501 §6.3.10: messages with \Recent. Those no session has taken yet, and
                 // for the mailbox this session holds read-write, those it took.
-                let start = snapshot.messages.firstIndex(ofUIDAtLeast: snapshot.firstRecentUID) { $0.uid }
+                let start = snapshot.messages.firstIndex(ofUIDAtLeast: snapshot.firstRecentUID)
                 var count = UInt64(snapshot.messages.count - start)
                 if let selected, selected.folder == folder, !selected.readOnly { count += UInt64(selected.recentCount) }
                 values.append((attribute, count))
             case .uidNext: values.append((attribute, UInt64(snapshot.nextUID)))
             case .uidValidity: values.append((attribute, UInt64(snapshot.uidValidity)))
-            case .unseen: values.append((attribute, UInt64(snapshot.messages.filter { !$0.flags.contains(.seen) }.count)))
-            case .deleted: values.append((attribute, UInt64(snapshot.messages.filter { $0.flags.contains(.trashed) }.count)))
+            case .unseen: values.append((attribute, UInt64(snapshot.messages.flags.reduce(0) { $0 + ($1.contains(.seen) ? 0 : 1) })))
+            case .deleted: values.append((attribute, UInt64(snapshot.messages.flags.reduce(0) { $0 + ($1.contains(.trashed) ? 1 : 0) })))
             case .highestModSeq: values.append((attribute, max(snapshot.highestModSeq, 1)))
             case .size:
                 var total: UInt64 = 0
-                for message in snapshot.messages {
-                    if let info = try mailbox.info(uid: message.uid, crlfSize: true) { total += UInt64(info.crlfSize ?? info.size) }
+                for uid in snapshot.messages.uids {
+                    if let info = try mailbox.info(uid: uid, crlfSize: true) { total += UInt64(info.crlfSize ?? info.size) }
                 }
                 try? mailbox.saveCache()
                 values.append((attribute, total))

@@ -99,11 +99,7 @@ public final class MaildirMailbox {
     }
 
     /// The index of `uid` in `snapshot.messages` (ascending by uid: a binary search).
-    func index(of uid: UInt32) -> Int? {
-        let messages = snapshot.messages
-        let k = messages.firstIndex(ofUIDAtLeast: uid) { $0.uid }
-        return k < messages.count && messages[k].uid == uid ? k : nil
-    }
+    func index(of uid: UInt32) -> Int? { snapshot.messages.index(ofUID: uid) }
 
     public func message(uid: UInt32) -> MaildirMessage? {
         index(of: uid).map { snapshot.messages[$0] }
@@ -121,8 +117,9 @@ public final class MaildirMailbox {
     }
 
     func refreshLocations(_ scanned: [String: ScannedMessage]) {
-        for i in snapshot.messages.indices {
-            if let m = scanned[snapshot.messages[i].baseName] { snapshot.messages[i].relativePath = m.relativePath }
+        let names = snapshot.messages.baseNames
+        for i in names.indices {
+            if let m = scanned[names[i]] { snapshot.messages[i].relativePath = m.relativePath }
         }
     }
 
@@ -247,12 +244,10 @@ public final class MaildirMailbox {
     public func store(uids: [UInt32], _ change: FlagChange, unchangedSince: UInt64? = nil) throws -> StoreResult {
         var result = StoreResult()
         let outcome = try uidList.updateTracked { file in
-            var position: [UInt32: Int] = [:]
-            for (i, e) in file.entries.enumerated() { position[e.uid] = i }
             var newModSeq: UInt64?
             var steppedOver = false
             for uid in uids {
-                guard let i = position[uid] else { result.expunged.append(uid); continue }
+                guard let i = file.entries.index(ofUID: uid) else { result.expunged.append(uid); continue }
                 var entry = file.entries[i]
                 if let limit = unchangedSince, entry.modSeq > limit { result.modifiedSince.append(uid); continue }
                 var hint: String? = message(uid: uid)?.relativePath
@@ -317,8 +312,8 @@ public final class MaildirMailbox {
     public func claimRecent() throws -> [UInt32] {
         let outcome = try uidList.updateTracked { file -> [UInt32] in
             guard file.firstRecentUID < file.nextUID else { return [] }
-            let start = file.entries.firstIndex(ofUIDAtLeast: file.firstRecentUID) { $0.uid }
-            let claimed = file.entries[start...].map(\.uid)
+            let start = file.entries.firstIndex(ofUIDAtLeast: file.firstRecentUID)
+            let claimed = Array(file.entries.uids[start...])
             file.firstRecentUID = file.nextUID
             return claimed
         }
@@ -335,8 +330,9 @@ public final class MaildirMailbox {
     /// another session renamed is found again; one that lost \Deleted meanwhile stays.
     @discardableResult
     public func expunge(uids: [UInt32]? = nil) throws -> [UInt32] {
-        try remove(where: { entry, flags in
-            flags.contains(.trashed) && (uids.map { $0.contains(entry.uid) } ?? true)
+        let wanted = uids.map(Set.init)
+        return try remove(where: { entries, i, flags in
+            flags.contains(.trashed) && (wanted.map { $0.contains(entries.uids[i]) } ?? true)
         })
     }
 
@@ -344,17 +340,19 @@ public final class MaildirMailbox {
     @discardableResult
     public func remove(uids: [UInt32]) throws -> [UInt32] {
         let set = Set(uids)
-        return try remove(where: { entry, _ in set.contains(entry.uid) })
+        return try remove(where: { entries, i, _ in set.contains(entries.uids[i]) })
     }
 
     /// Deletes messages by base name (POP3). Returns the UIDs removed.
     @discardableResult
     public func remove(baseNames: [String]) throws -> [UInt32] {
         let set = Set(baseNames)
-        return try remove(where: { entry, _ in set.contains(entry.baseName) })
+        return try remove(where: { entries, i, _ in set.contains(entries.baseNames[i]) })
     }
 
-    func remove(where shouldRemove: (UIDListEntry, MaildirFlags) -> Bool) throws -> [UInt32] {
+    /// Deletes the messages `shouldRemove` picks, asked with the list's entries, an index in
+    /// them and the message's flags (from the list when it is exact, else from the directory).
+    func remove(where shouldRemove: (UIDListEntries, Int, MaildirFlags) -> Bool) throws -> [UInt32] {
         var removed: [UInt32] = []
         let outcome = try uidList.updateTracked { file in
             var gone = Set<UInt32>()
@@ -362,21 +360,23 @@ public final class MaildirMailbox {
             // the directory is listed once.
             let exact = file.curStamp?.holds(for: uidList.curTime()) == true
             let scanned = exact ? nil : try MaildirScanner.scan(path, moveNew: false)
-            for entry in file.entries {
+            let entries = file.entries
+            for i in entries.indices {
                 let flags: MaildirFlags
                 if let scanned {
-                    guard let m = scanned[entry.baseName] else { gone.insert(entry.uid); continue }
+                    guard let m = scanned[entries.baseNames[i]] else { gone.insert(entries.uids[i]); continue }
                     flags = m.directory == "cur" ? m.flags : []
                 } else {
-                    flags = entry.flags
+                    flags = entries.flags[i]
                 }
                 // Cheap test first: most messages are not to be removed.
-                if !shouldRemove(entry, flags) { continue }
+                if !shouldRemove(entries, i, flags) { continue }
+                let entry = entries[i]
                 var hint = scanned?[entry.baseName]?.relativePath ?? "cur/\(entry.baseName):2,\(entry.flags.letters)"
                 for _ in 0..<10 {
                     guard let rel = try locate(entry.baseName, hint: hint) else { gone.insert(entry.uid); break }
                     let flags = MaildirFileName(parsing: FileIO.baseName(rel)).flags
-                    guard shouldRemove(entry, rel.hasPrefix("cur/") ? flags : []) else { break }
+                    guard shouldRemove(entries, i, rel.hasPrefix("cur/") ? flags : []) else { break }
                     if unlink("\(path)/\(rel)") == 0 { gone.insert(entry.uid); removed.append(entry.uid); break }
                     if errno != ENOENT { throw MaildirError.system(SystemError("unlink \(path)/\(rel)")) }
                     hint = "" // renamed under us: look again
@@ -384,11 +384,11 @@ public final class MaildirMailbox {
             }
             guard !gone.isEmpty else { return }
             try mapSystemErrors { try FileIO.fsyncDirectory("\(path)/cur") }
-            file.entries.removeAll { gone.contains($0.uid) }
+            file.entries.removeAll(whereUID: { gone.contains($0) })
             // RFC 7162 §3.2.10: expunges raise HIGHESTMODSEQ too; files that were gone before
             // we came are an unrecorded change (see UIDList.unrecordedChangeModSeqStep).
             file.highestModSeq += gone.count > removed.count ? UIDList.unrecordedChangeModSeqStep : 1
-            snapshot.messages.removeAll { gone.contains($0.uid) }
+            snapshot.messages.removeAll(whereUID: { gone.contains($0) })
             snapshot.highestModSeq = file.highestModSeq
             generation += 1
         }

@@ -127,6 +127,6 @@ public enum UIDListAdoption {
         // The marker first: a crash before the list is written costs a fresh numbering, never
         // a second adoption.
         try mapSystemErrors { try FileIO.replace(marker, Array("\(source) V\(foreign.uidValidity) N\(foreign.nextUID)\n".utf8), mode: 0o600, durability: .full) }
-        return UIDListFile(uidValidity: foreign.uidValidity, nextUID: foreign.nextUID, highestModSeq: 1, entries: entries)
+        return UIDListFile(uidValidity: foreign.uidValidity, nextUID: foreign.nextUID, highestModSeq: 1, entries: UIDListEntries(entries))
     }
 }

@@ -64,14 +64,15 @@ extension UIDListFile {
     /// The UIDs that left between `old` and `self` (same UIDVALIDITY), ascending: those of
     /// `old` below its next UID that `self` no longer lists. Cheap when none left (a count).
     func removedUIDs(since old: UIDListFile) -> [UInt32] {
-        let stillOld = entries.firstIndex(ofUIDAtLeast: old.nextUID) { $0.uid }
+        let stillOld = entries.firstIndex(ofUIDAtLeast: old.nextUID)
         guard stillOld < old.entries.count else { return [] }
         var removed: [UInt32] = []
         var j = 0
-        for e in old.entries {
-            while j < stillOld && entries[j].uid < e.uid { j += 1 }
-            if j < stillOld && entries[j].uid == e.uid { continue }
-            removed.append(e.uid)
+        let uids = entries.uids
+        for uid in old.entries.uids {
+            while j < stillOld && uids[j] < uid { j += 1 }
+            if j < stillOld && uids[j] == uid { continue }
+            removed.append(uid)
         }
         return removed
     }

@@ -74,7 +74,7 @@ public struct UIDListFile: Hashable, Sendable {
     /// cur/'s mtime when a full scan last matched the list (see above); nil: not known.
     public var curStamp: CurStamp?
     /// Ascending by uid.
-    public var entries: [UIDListEntry]
+    public var entries: UIDListEntries
     /// The expunges remembered for QRESYNC (RFC 7162 §3.2.5), ascending by modseq ("X" lines,
     /// see `UIDListExpunge`).
     public var expunged: [UIDListExpunge]
@@ -83,7 +83,7 @@ public struct UIDListFile: Hashable, Sendable {
     public var expungeFloor: UInt64
 
     public init(uidValidity: UInt32, nextUID: UInt32 = 1, highestModSeq: UInt64 = 1, firstRecentUID: UInt32? = nil,
-                curStamp: CurStamp? = nil, entries: [UIDListEntry] = [], expunged: [UIDListExpunge] = [],
+                curStamp: CurStamp? = nil, entries: UIDListEntries = [], expunged: [UIDListExpunge] = [],
                 expungeFloor: UInt64? = nil) {
         self.uidValidity = uidValidity; self.nextUID = nextUID; self.highestModSeq = highestModSeq
         self.firstRecentUID = min(firstRecentUID ?? nextUID, nextUID)
@@ -104,7 +104,7 @@ public struct UIDListFile: Hashable, Sendable {
         // had an expunge recorded stays readable by versions that did not know the field.
         let floor = expungeFloor < highestModSeq ? expungeFloor : nil
         out.append(contentsOf: "\(UIDListFile.magic) 1 V\(uidValidity) \(UIDListFile.stateFields(nextUID, highestModSeq, recent, floor, curStamp))\n".utf8)
-        for e in entries { appendEntry(&out, e) }
+        for i in entries.indices { appendEntry(&out, entries, i) }
         for x in expunged { appendExpunge(&out, x) }
         return out
     }
@@ -117,14 +117,14 @@ public struct UIDListFile: Hashable, Sendable {
     }
 
     /// The encoded form of one entry's fields ("<uid> M<modseq> F<flags> :<base name>\n").
-    func appendEntry(_ out: inout [UInt8], _ e: UIDListEntry) {
-        appendDecimal(&out, UInt64(e.uid))
+    func appendEntry(_ out: inout [UInt8], _ entries: UIDListEntries, _ i: Int) {
+        appendDecimal(&out, UInt64(entries.uids[i]))
         out.append(0x20); out.append(UInt8(ascii: "M"))
-        appendDecimal(&out, e.modSeq)
+        appendDecimal(&out, entries.modSeqs[i])
         out.append(0x20); out.append(UInt8(ascii: "F"))
-        e.flags.appendLetters(to: &out)
+        entries.flags[i].appendLetters(to: &out)
         out.append(0x20); out.append(UInt8(ascii: ":"))
-        out.append(contentsOf: e.baseName.utf8)
+        entries.baseNames.withUTF8(at: i) { out.append(contentsOf: $0) }
         out.append(0x0A)
     }
 
@@ -159,28 +159,29 @@ public struct UIDListFile: Hashable, Sendable {
         var out: [UInt8] = []
         let a = old.entries, b = entries
         var i = 0, j = 0
+        let aUIDs = a.uids, bUIDs = b.uids
         while i < a.count || j < b.count {
-            if j < b.count, j > 0, b[j].uid <= b[j - 1].uid { return nil }
-            if j == b.count || (i < a.count && a[i].uid < b[j].uid) {
+            if j < b.count, j > 0, bUIDs[j] <= bUIDs[j - 1] { return nil }
+            if j == b.count || (i < a.count && aUIDs[i] < bUIDs[j]) {
                 out.append(UInt8(ascii: "-"))
-                appendDecimal(&out, UInt64(a[i].uid))
+                appendDecimal(&out, UInt64(aUIDs[i]))
                 // A removal whose record the bound already dropped again is written at the new
                 // floor, so a reader records it and drops it too, as this writer did.
-                if let modSeq = expungeModSeq.removeValue(forKey: a[i].uid)
+                if let modSeq = expungeModSeq.removeValue(forKey: aUIDs[i])
                     ?? (expungeFloor > old.highestModSeq ? expungeFloor : nil) {
                     out.append(0x20); out.append(UInt8(ascii: "M"))
                     appendDecimal(&out, modSeq)
                 }
                 out.append(0x0A)
                 i += 1
-            } else if i == a.count || b[j].uid < a[i].uid {
+            } else if i == a.count || bUIDs[j] < aUIDs[i] {
                 out.append(UInt8(ascii: "+"))
-                appendEntry(&out, b[j])
+                appendEntry(&out, b, j)
                 j += 1
             } else {
-                if a[i] != b[j] {
+                if !a.entryEquals(at: i, b, at: j) {
                     out.append(UInt8(ascii: "+"))
-                    appendEntry(&out, b[j])
+                    appendEntry(&out, b, j)
                 }
                 i += 1; j += 1
             }

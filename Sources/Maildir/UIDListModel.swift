@@ -119,18 +119,92 @@ public struct MaildirMessage: Hashable, Sendable {
     }
 }
 
+/// The messages of a snapshot, ascending by UID: the uid list's entries (shared with the list
+/// they came from, not copied: see `UIDListEntries`) and the few files that are not where their
+/// name and flags put them. Reading `self[i]` makes a `MaildirMessage`; code that walks every
+/// message reads the columns (`uids`, `flags`, `modSeqs`).
+public struct MaildirMessages: RandomAccessCollection, MutableCollection, RangeReplaceableCollection, Hashable, Sendable {
+    public private(set) var entries: UIDListEntries
+    /// `MaildirMessage.unusualPath` of the messages that have one, by UID.
+    public private(set) var unusualPaths: [UInt32: String]
+
+    public init() { entries = []; unusualPaths = [:] }
+
+    public init(_ entries: UIDListEntries, unusualPaths: [UInt32: String] = [:]) {
+        self.entries = entries; self.unusualPaths = unusualPaths
+    }
+
+    public var uids: [UInt32] { entries.uids }
+    public var flags: [MaildirFlags] { entries.flags }
+    public var modSeqs: [UInt64] { entries.modSeqs }
+    public var baseNames: BaseNameList { entries.baseNames }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { entries.endIndex }
+
+    public subscript(i: Int) -> MaildirMessage {
+        get {
+            var m = MaildirMessage(uid: entries.uids[i], modSeq: entries.modSeqs[i], baseName: entries.baseNames[i], flags: entries.flags[i])
+            m.unusualPath = unusualPaths.isEmpty ? nil : unusualPaths[m.uid]
+            return m
+        }
+        set {
+            let old = entries.uids[i]
+            entries[i] = UIDListEntry(uid: newValue.uid, modSeq: newValue.modSeq, flags: newValue.flags, baseName: newValue.baseName)
+            if old != newValue.uid { unusualPaths[old] = nil }
+            if newValue.unusualPath != nil || !unusualPaths.isEmpty { unusualPaths[newValue.uid] = newValue.unusualPath }
+        }
+    }
+
+    /// The index of the first message whose UID is `uid` or larger (`endIndex` when none).
+    public func firstIndex(ofUIDAtLeast uid: UInt32) -> Int { entries.firstIndex(ofUIDAtLeast: uid) }
+
+    /// The index of the message with `uid`; nil when there is none.
+    public func index(ofUID uid: UInt32) -> Int? { entries.index(ofUID: uid) }
+
+    public mutating func reserveCapacity(_ n: Int) { entries.reserveCapacity(n) }
+
+    public mutating func replaceSubrange<C: Collection>(_ range: Range<Int>, with messages: C) where C.Element == MaildirMessage {
+        for uid in entries.uids[range] where !unusualPaths.isEmpty { unusualPaths[uid] = nil }
+        entries.replaceSubrange(range, with: messages.map {
+            UIDListEntry(uid: $0.uid, modSeq: $0.modSeq, flags: $0.flags, baseName: $0.baseName)
+        })
+        for m in messages where m.unusualPath != nil { unusualPaths[m.uid] = m.unusualPath }
+    }
+
+    /// Sets the flags and modseq of the message at `i`, whose file is now where its name and
+    /// flags put it.
+    public mutating func setFlags(_ flags: MaildirFlags, modSeq: UInt64, at i: Int) {
+        entries.setFlags(flags, modSeq: modSeq, at: i)
+        if !unusualPaths.isEmpty { unusualPaths[entries.uids[i]] = nil }
+    }
+
+    /// Removes the messages whose UID `remove` returns true for, in one pass.
+    public mutating func removeAll(whereUID remove: (UInt32) throws -> Bool) rethrows {
+        try entries.removeAll(whereUID: remove)
+        if !unusualPaths.isEmpty { unusualPaths = unusualPaths.filter { entries.index(ofUID: $0.key) != nil } }
+    }
+}
+
+extension MaildirMessages: ExpressibleByArrayLiteral {
+    public init(arrayLiteral messages: MaildirMessage...) {
+        self.init()
+        append(contentsOf: messages)
+    }
+}
+
 /// The folder's state after `UIDList.synchronize`.
 public struct MaildirSnapshot: Sendable {
     public var uidValidity: UInt32
     public var nextUID: UInt32
     public var highestModSeq: UInt64
     /// Ascending by uid.
-    public var messages: [MaildirMessage]
+    public var messages: MaildirMessages
     /// The uid list's `firstRecentUID`: messages from this UID on are not yet recent in any
     /// IMAP session.
     public var firstRecentUID: UInt32
 
-    public init(uidValidity: UInt32, nextUID: UInt32, highestModSeq: UInt64, messages: [MaildirMessage], firstRecentUID: UInt32? = nil) {
+    public init(uidValidity: UInt32, nextUID: UInt32, highestModSeq: UInt64, messages: MaildirMessages, firstRecentUID: UInt32? = nil) {
         self.uidValidity = uidValidity; self.nextUID = nextUID; self.highestModSeq = highestModSeq
         self.messages = messages; self.firstRecentUID = firstRecentUID ?? nextUID
     }

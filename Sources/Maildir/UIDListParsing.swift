@@ -17,23 +17,35 @@ extension UIDListFile {
     /// Parses a file; nil when it is damaged in any way (never trusted halfway).
     public static func parse(_ bytes: [UInt8]) -> UIDListFile? { parseWithLayout(bytes)?.file }
 
-    /// `parse`, also telling where the file's parts end (for the next append).
+    /// `parse`, also telling where the file's parts end (for the next append). The entries'
+    /// base names stay in `bytes` (see `BaseNameList`): no name is copied.
     public static func parseWithLayout(_ bytes: [UInt8]) -> (file: UIDListFile, layout: Layout)? {
-        bytes.withUnsafeBufferPointer { parse(buffer: $0) }
+        bytes.withUnsafeBufferPointer { parse(buffer: $0, names: bytes) }
     }
 
-    static func parse(buffer b: UnsafeBufferPointer<UInt8>) -> (file: UIDListFile, layout: Layout)? {
+    /// One entry line's fields; the base name as a span of the file's bytes.
+    struct ParsedEntry {
+        var uid: UInt32
+        var modSeq: UInt64
+        var flags: MaildirFlags
+        var name: BaseNameList.Span
+    }
+
+    /// `b` holds the bytes of `names` (whose spans the entries' base names become).
+    static func parse(buffer b: UnsafeBufferPointer<UInt8>, names: [UInt8]) -> (file: UIDListFile, layout: Layout)? {
         // The last line without a line end is an append cut short or still being written.
-        guard let headerEnd = b.firstIndex(of: 0x0A), let lastLineEnd = b.lastIndex(of: 0x0A),
+        guard let base = b.baseAddress, b.count <= Int(UInt32.max), let headerEnd = b.firstIndex(of: 0x0A),
+              let lastLineEnd = b.lastIndex(of: 0x0A),
               let header = parseHeader(ArraySlice(b[0..<headerEnd])) else { return nil }
         var file = UIDListFile(uidValidity: header.validity, nextUID: header.next, highestModSeq: header.modSeq,
                                firstRecentUID: header.firstRecent ?? header.next, curStamp: header.curStamp,
                                expungeFloor: header.expungeFloor)
         var c = FieldCursor(b: b, i: headerEnd + 1, end: lastLineEnd + 1)
-        // One entry a line: room for all of them at once (a 100,000-message list would else
-        // grow, and copy, the array some twenty times).
+        // The entries' columns, filled here and handed to the file whole. One entry a line:
+        // room for all of them at once (a 100,000-message list would else grow, and copy, each
+        // array some twenty times).
         var lines = 0
-        if let base = b.baseAddress {
+        do {
             var p = UnsafeRawPointer(base + headerEnd + 1)
             let end = UnsafeRawPointer(base + lastLineEnd + 1)
             while p < end, let hit = memchr(p, 0x0A, end - p) {
@@ -41,9 +53,10 @@ extension UIDListFile {
                 p = UnsafeRawPointer(hit) + 1
             }
         }
-        file.entries.reserveCapacity(lines)
+        var uids: [UInt32] = [], modSeqs: [UInt64] = [], flagColumn: [MaildirFlags] = [], spans: [BaseNameList.Span] = []
+        uids.reserveCapacity(lines); modSeqs.reserveCapacity(lines); flagColumn.reserveCapacity(lines); spans.reserveCapacity(lines)
         // "<uid> M<modseq> F<flags> :<base name>\n" at the cursor.
-        func entry() -> UIDListEntry? {
+        func entry() -> ParsedEntry? {
             guard let uid = c.number(), uid > 0, uid < UInt64(UInt32.max),
                   c.expect(0x20), c.expect(UInt8(ascii: "M")), let modSeq = c.number(),
                   c.expect(0x20), c.expect(UInt8(ascii: "F")) else { return nil }
@@ -62,15 +75,15 @@ extension UIDListFile {
                 c.i += 1
             }
             guard c.expect(0x20), c.expect(UInt8(ascii: ":")) else { return nil }
+            // The name: up to the line end (there is one: the cursor ends after a "\n"), and
+            // no ":" in it.
             let nameStart = c.i
-            while c.i < c.end, b[c.i] != 0x0A {
-                guard b[c.i] != UInt8(ascii: ":") else { return nil }
-                c.i += 1
-            }
-            guard c.i > nameStart, c.i < c.end else { return nil }
-            let base = String(decoding: UnsafeBufferPointer(rebasing: b[nameStart..<c.i]), as: UTF8.self)
-            c.i += 1 // "\n"
-            return UIDListEntry(uid: UInt32(uid), modSeq: modSeq, flags: MaildirFlags(rawValue: flags), baseName: base)
+            guard nameStart < c.end, let hit = memchr(base + nameStart, 0x0A, c.end - nameStart) else { return nil }
+            let lineEnd = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
+            guard lineEnd > nameStart, memchr(base + nameStart, Int32(UInt8(ascii: ":")), lineEnd - nameStart) == nil else { return nil }
+            c.i = lineEnd + 1 // after the "\n"
+            return ParsedEntry(uid: UInt32(uid), modSeq: modSeq, flags: MaildirFlags(rawValue: flags),
+                               name: BaseNameList.Span(start: UInt32(nameStart), count: UInt32(lineEnd - nameStart)))
         }
         let plus = UInt8(ascii: "+"), minus = UInt8(ascii: "-"), equals = UInt8(ascii: "="), expungeMark = UInt8(ascii: "X")
         // The base: UIDs strictly ascending and below N, modseqs at most M.
@@ -78,7 +91,7 @@ extension UIDListFile {
         while c.i < c.end, b[c.i] != plus, b[c.i] != minus, b[c.i] != equals, b[c.i] != expungeMark {
             guard let e = entry(), e.uid > lastUID, e.uid < file.nextUID, e.modSeq <= file.highestModSeq else { return nil }
             lastUID = e.uid
-            file.entries.append(e)
+            uids.append(e.uid); modSeqs.append(e.modSeq); flagColumn.append(e.flags); spans.append(e.name)
         }
         // Then the expunge history: "X<first>[:<last>] M<modseq>", modseqs ascending, above E
         // and at most M, UIDs below N.
@@ -98,7 +111,7 @@ extension UIDListFile {
         let baseEnd = c.i
         var validLength = c.i
         // Change batches, each closed by its "=" line; a batch without one is ignored.
-        var puts: [UIDListEntry] = []
+        var puts: [ParsedEntry] = []
         var removals: [(uid: UInt32, modSeq: UInt64?)] = []
         var removed = Set<UInt32>()
         while c.i < c.end {
@@ -127,12 +140,13 @@ extension UIDListFile {
                 c.i = lineEnd + 1
                 for e in puts {
                     guard e.uid < state.next, e.modSeq <= state.modSeq else { return nil }
-                    let k = file.entries.firstIndex(ofUIDAtLeast: e.uid) { $0.uid }
-                    if k < file.entries.count, file.entries[k].uid == e.uid {
-                        file.entries[k] = e
+                    let k = uids.firstIndex(ofUIDAtLeast: e.uid) { $0 }
+                    if k < uids.count, uids[k] == e.uid {
+                        modSeqs[k] = e.modSeq; flagColumn[k] = e.flags; spans[k] = e.name
                         removed.remove(e.uid)
-                    } else {
-                        file.entries.insert(e, at: k) // at the end, for a new UID
+                    } else { // at the end, for a new UID
+                        uids.insert(e.uid, at: k); modSeqs.insert(e.modSeq, at: k)
+                        flagColumn.insert(e.flags, at: k); spans.insert(e.name, at: k)
                     }
                 }
                 // Removals with their expunge's modseq extend the history; one without (an
@@ -162,7 +176,9 @@ extension UIDListFile {
                 return nil
             }
         }
-        if !removed.isEmpty { file.entries.removeAll { removed.contains($0.uid) } }
+        file.entries = UIDListEntries(uids: uids, modSeqs: modSeqs, flags: flagColumn,
+                                      baseNames: BaseNameList(bytes: names, spans: spans))
+        if !removed.isEmpty { file.entries.removeAll(whereUID: { removed.contains($0) }) }
         return (file, Layout(validLength: validLength, changeBytes: validLength - baseEnd, hasTornTail: validLength < b.count))
     }
 

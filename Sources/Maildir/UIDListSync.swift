@@ -16,7 +16,7 @@ extension UIDList {
             guard UInt64(file.nextUID) + UInt64(names.count) < UInt64(UInt32.max) else { return nil }
             var known = Set<String>()
             known.reserveCapacity(file.entries.count)
-            for e in file.entries { known.insert(e.baseName) }
+            for name in file.entries.baseNames { known.insert(name) }
             for name in names {
                 let target = MaildirFileName(parsing: name.contains(":") ? name : name + ":2,")
                 guard !known.contains(target.baseName) else { return nil } // a duplicate: a scan sorts it out
@@ -68,7 +68,7 @@ extension UIDList {
         let outcome = try updateTracked { file in
             var now = try MaildirScanner.scanStamped(folderPath, moveNew: moveNew)
             moved = now.movedFromNew
-            let known = Set(file.entries.map(\.baseName))
+            let known = Set(file.entries.baseNames)
             if known.contains(where: { now.messages[$0] == nil }) {
                 // Something looks expunged: make sure it is not a rename that readdir missed.
                 // Drop only what is missing from both listings.
@@ -134,43 +134,40 @@ extension UIDList {
                 file.nextUID += 1
             }
         }
-        file.entries = kept
+        file.entries = UIDListEntries(kept)
     }
 
-    /// The snapshot of a list trusted without a scan (see `quickCheck`).
+    /// The snapshot of a list trusted without a scan (see `quickCheck`): the list's entries
+    /// themselves, shared, not copied.
     public static func snapshot(_ file: UIDListFile) -> MaildirSnapshot {
-        var messages: [MaildirMessage] = []
-        messages.reserveCapacity(file.entries.count)
-        for e in file.entries {
-            messages.append(MaildirMessage(uid: e.uid, modSeq: e.modSeq, baseName: e.baseName, flags: e.flags))
-        }
-        return MaildirSnapshot(uidValidity: file.uidValidity, nextUID: file.nextUID,
-                               highestModSeq: file.highestModSeq, messages: messages, firstRecentUID: file.firstRecentUID)
+        MaildirSnapshot(uidValidity: file.uidValidity, nextUID: file.nextUID, highestModSeq: file.highestModSeq,
+                        messages: MaildirMessages(file.entries), firstRecentUID: file.firstRecentUID)
     }
 
     /// The snapshot when `file` already describes every scanned message exactly; else nil.
     static func snapshotIfCurrent(_ file: UIDListFile, _ scanned: [String: ScannedMessage]) -> MaildirSnapshot? {
         guard file.entries.count == scanned.count else { return nil }
-        for e in file.entries {
-            guard let m = scanned[e.baseName] else { return nil }
-            if m.directory == "cur" && m.flags != e.flags { return nil }
+        let names = file.entries.baseNames, flags = file.entries.flags
+        for i in names.indices {
+            guard let m = scanned[names[i]] else { return nil }
+            if m.directory == "cur" && m.flags != flags[i] { return nil }
         }
         return snapshot(file, scanned)
     }
 
     static func snapshot(_ file: UIDListFile, _ scanned: [String: ScannedMessage]) -> MaildirSnapshot {
-        var messages: [MaildirMessage] = []
-        messages.reserveCapacity(file.entries.count)
-        for e in file.entries {
-            let m = scanned[e.baseName]
-            var message = MaildirMessage(uid: e.uid, modSeq: e.modSeq, baseName: e.baseName,
-                                         flags: m?.directory == "cur" ? m!.flags : e.flags)
-            if let m, m.directory != "cur" || !MaildirFileName.isCanonical(m.fileName, baseName: e.baseName, flags: message.flags) {
-                message.unusualPath = m.relativePath
+        var entries = file.entries
+        var unusual: [UInt32: String] = [:]
+        let names = entries.baseNames
+        for i in names.indices {
+            let base = names[i]
+            guard let m = scanned[base] else { continue }
+            if m.directory == "cur" && m.flags != entries.flags[i] { entries.setFlags(m.flags, modSeq: entries.modSeqs[i], at: i) }
+            if m.directory != "cur" || !MaildirFileName.isCanonical(m.fileName, baseName: base, flags: entries.flags[i]) {
+                unusual[entries.uids[i]] = m.relativePath
             }
-            messages.append(message)
         }
-        return MaildirSnapshot(uidValidity: file.uidValidity, nextUID: file.nextUID,
-                               highestModSeq: file.highestModSeq, messages: messages, firstRecentUID: file.firstRecentUID)
+        return MaildirSnapshot(uidValidity: file.uidValidity, nextUID: file.nextUID, highestModSeq: file.highestModSeq,
+                               messages: MaildirMessages(entries, unusualPaths: unusual), firstRecentUID: file.firstRecentUID)
     }
 }

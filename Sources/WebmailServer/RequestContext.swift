@@ -183,7 +183,7 @@ struct RequestContext {
     func counts() -> [(name: String, unread: Int, all: Int)] {
         folderNames().compactMap { name in
             guard let mailbox = try? mailbox(name), let snapshot = try? mailbox.synchronize(moveNew: false) else { return nil }
-            return (name, snapshot.messages.lazy.filter { !$0.flags.contains(.seen) }.count, snapshot.messages.count)
+            return (name, snapshot.messages.flags.lazy.filter { !$0.contains(.seen) }.count, snapshot.messages.count)
         }
     }
 

@@ -16,7 +16,7 @@ final class Observations: @unchecked Sendable {
     func add(thread: Int, _ s: MaildirSnapshot) {
         lock.lock(); defer { lock.unlock() }
         while snapshots.count <= thread { snapshots.append([:]) }
-        snapshots[thread][snapshots[thread].count] = s.messages
+        snapshots[thread][snapshots[thread].count] = Array(s.messages)
     }
     func fail(_ text: String) { lock.lock(); errors.append(text); lock.unlock() }
     var perThread: [[[MaildirMessage]]] {

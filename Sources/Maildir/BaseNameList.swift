@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The base names of a folder's messages, as bytes in shared buffers instead of one String
+/// each: a base name ("1764441600.M20P7Q1.host,S=812") is too long for a String's inline form,
+/// so a list of 100,000 Strings costs 100,000 heap allocations, and every copy of it 100,000
+/// reference counts. A String is made only when a name is asked for (`self[i]`).
+///
+/// A parsed uid list hands over the file's own bytes and where each name lies in them, so the
+/// parse copies no name (`init(bytes:spans:)`). Those bytes are never changed afterwards: names
+/// added later go to a second buffer (`added`), so the big one, shared by every copy of the
+/// list, is not copied for a change. A name that was replaced or removed from `added` leaves
+/// its bytes behind; they are dropped once they are the larger part of that buffer.
+public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeReplaceableCollection, Sendable {
+    /// Where one name lies: `start` counts through `bytes` and then on through `added`.
+    struct Span: Hashable, Sendable {
+        var start: UInt32
+        var count: UInt32
+    }
+
+    /// The bytes the list was made from (a uid list's whole file); never changed.
+    private(set) var bytes: [UInt8]
+    /// Names added since.
+    private(set) var added: [UInt8] = []
+    private(set) var spans: [Span]
+    /// Bytes of `added` that no span uses any more.
+    private(set) var unused = 0
+
+    public init() { bytes = []; spans = [] }
+
+    /// The names at `spans` of `bytes` (each span within it).
+    init(bytes: [UInt8], spans: [Span]) {
+        precondition(bytes.count <= Int(UInt32.max), "base name bytes beyond 4 GiB")
+        self.bytes = bytes
+        self.spans = spans
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { spans.count }
+
+    public subscript(i: Int) -> String {
+        get { withUTF8(at: i) { String(decoding: $0, as: UTF8.self) } }
+        set { if !nameEquals(at: i, newValue) { replaceSubrange(i..<i + 1, with: CollectionOfOne(newValue)) } }
+    }
+
+    /// Calls `body` with the name's bytes (valid only during the call).
+    public func withUTF8<R>(at i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        let span = spans[i]
+        let start = Int(span.start), count = Int(span.count)
+        if start < bytes.count {
+            return try bytes.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[start..<start + count])) }
+        }
+        let offset = start - bytes.count
+        return try added.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[offset..<offset + count])) }
+    }
+
+    /// Whether the name at `i` is `name`, compared byte by byte (no String is made).
+    public func nameEquals(at i: Int, _ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { wanted in
+            withUTF8(at: i) { have in
+                have.count == wanted.count && (have.isEmpty || memcmp(have.baseAddress!, wanted.baseAddress!, have.count) == 0)
+            }
+        }
+    }
+
+    /// Whether the names at `i` of this list and `j` of `other` are the same bytes.
+    func nameEquals(at i: Int, _ other: BaseNameList, at j: Int) -> Bool {
+        withUTF8(at: i) { a in
+            other.withUTF8(at: j) { b in a.count == b.count && (a.isEmpty || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0) }
+        }
+    }
+
+    public mutating func reserveCapacity(_ n: Int) { spans.reserveCapacity(n) }
+
+    public mutating func append(_ name: String) {
+        spans.append(store(name))
+    }
+
+    public mutating func replaceSubrange<C: Collection>(_ range: Range<Int>, with names: C) where C.Element == String {
+        for span in spans[range] where Int(span.start) >= bytes.count { unused += Int(span.count) }
+        spans.replaceSubrange(range, with: names.map { store($0) })
+        if unused > 1 << 16 && unused * 2 > added.count { compact() }
+    }
+
+    /// Removes the names whose index `remove` returns true for, in one pass.
+    public mutating func removeAll(atIndexes remove: (Int) throws -> Bool) rethrows {
+        var kept = 0
+        for i in spans.indices {
+            let span = spans[i]
+            if try remove(i) {
+                if Int(span.start) >= bytes.count { unused += Int(span.count) }
+            } else {
+                spans[kept] = span
+                kept += 1
+            }
+        }
+        spans.removeLast(spans.count - kept)
+        if unused > 1 << 16 && unused * 2 > added.count { compact() }
+    }
+
+    /// `name`'s bytes appended to `added`, and where they lie.
+    private mutating func store(_ name: String) -> Span {
+        if bytes.count + added.count + name.utf8.count > Int(UInt32.max) { compact() }
+        let start = bytes.count + added.count
+        precondition(start + name.utf8.count <= Int(UInt32.max), "base names beyond 4 GiB")
+        added.append(contentsOf: name.utf8)
+        return Span(start: UInt32(start), count: UInt32(name.utf8.count))
+    }
+
+    /// Every name into one new buffer, nothing left unused.
+    private mutating func compact() {
+        var fresh: [UInt8] = []
+        fresh.reserveCapacity(spans.reduce(0) { $0 + Int($1.count) })
+        var moved: [Span] = []
+        moved.reserveCapacity(spans.count)
+        for i in spans.indices {
+            withUTF8(at: i) { name in
+                moved.append(Span(start: UInt32(fresh.count), count: UInt32(name.count)))
+                fresh.append(contentsOf: name)
+            }
+        }
+        bytes = fresh
+        added = []
+        spans = moved
+        unused = 0
+    }
+}
+
+extension BaseNameList: Hashable {
+    public static func == (a: BaseNameList, b: BaseNameList) -> Bool {
+        guard a.count == b.count else { return false }
+        // Copies of one list share their buffers: equal without looking at a name.
+        if a.spans == b.spans && a.bytes == b.bytes && a.added == b.added { return true }
+        return a.indices.allSatisfy { a.nameEquals(at: $0, b, at: $0) }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        for i in indices { withUTF8(at: i) { hasher.combine(bytes: UnsafeRawBufferPointer($0)) } }
+    }
+}
+
+extension BaseNameList: ExpressibleByArrayLiteral, CustomStringConvertible {
+    public init(arrayLiteral names: String...) {
+        self.init()
+        append(contentsOf: names)
+    }
+
+    public var description: String { Array(self).description }
+}

@@ -1,0 +1,88 @@
+/// The entries of a uid list, ascending by UID, kept as columns: one array per field and the
+/// base names in a `BaseNameList`. Reading `self[i]` makes a `UIDListEntry` (and its base name's
+/// String); code that walks a whole folder reads the columns instead (`uids`, `flags`,
+/// `modSeqs`), which a snapshot and an IMAP session share with the list rather than copy.
+public struct UIDListEntries: RandomAccessCollection, MutableCollection, RangeReplaceableCollection, Hashable, Sendable {
+    public private(set) var uids: [UInt32]
+    public private(set) var modSeqs: [UInt64]
+    public private(set) var flags: [MaildirFlags]
+    public private(set) var baseNames: BaseNameList
+
+    public init() { uids = []; modSeqs = []; flags = []; baseNames = BaseNameList() }
+
+    /// Columns of one length.
+    init(uids: [UInt32], modSeqs: [UInt64], flags: [MaildirFlags], baseNames: BaseNameList) {
+        precondition(uids.count == modSeqs.count && uids.count == flags.count && uids.count == baseNames.count)
+        self.uids = uids; self.modSeqs = modSeqs; self.flags = flags; self.baseNames = baseNames
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { uids.count }
+
+    public subscript(i: Int) -> UIDListEntry {
+        get { UIDListEntry(uid: uids[i], modSeq: modSeqs[i], flags: flags[i], baseName: baseNames[i]) }
+        set {
+            uids[i] = newValue.uid; modSeqs[i] = newValue.modSeq; flags[i] = newValue.flags
+            baseNames[i] = newValue.baseName // unchanged bytes when the name is the same
+        }
+    }
+
+    /// Sets the flags and modseq of the entry at `i` (its UID and name stay).
+    public mutating func setFlags(_ newFlags: MaildirFlags, modSeq: UInt64, at i: Int) {
+        flags[i] = newFlags; modSeqs[i] = modSeq
+    }
+
+    /// The index of the first entry whose UID is `uid` or larger (`endIndex` when none).
+    public func firstIndex(ofUIDAtLeast uid: UInt32) -> Int { uids.firstIndex(ofUIDAtLeast: uid) { $0 } }
+
+    /// The index of the entry with `uid`; nil when there is none.
+    public func index(ofUID uid: UInt32) -> Int? {
+        let k = firstIndex(ofUIDAtLeast: uid)
+        return k < uids.count && uids[k] == uid ? k : nil
+    }
+
+    public mutating func reserveCapacity(_ n: Int) {
+        uids.reserveCapacity(n); modSeqs.reserveCapacity(n); flags.reserveCapacity(n); baseNames.reserveCapacity(n)
+    }
+
+    public mutating func append(_ e: UIDListEntry) {
+        uids.append(e.uid); modSeqs.append(e.modSeq); flags.append(e.flags); baseNames.append(e.baseName)
+    }
+
+    public mutating func replaceSubrange<C: Collection>(_ range: Range<Int>, with entries: C) where C.Element == UIDListEntry {
+        uids.replaceSubrange(range, with: entries.map(\.uid))
+        modSeqs.replaceSubrange(range, with: entries.map(\.modSeq))
+        flags.replaceSubrange(range, with: entries.map(\.flags))
+        baseNames.replaceSubrange(range, with: entries.map(\.baseName))
+    }
+
+    /// Removes the entries whose UID `remove` returns true for, in one pass (no entry is made).
+    public mutating func removeAll(whereUID remove: (UInt32) throws -> Bool) rethrows {
+        var gone: [Bool] = []
+        gone.reserveCapacity(uids.count)
+        for uid in uids { gone.append(try remove(uid)) }
+        guard gone.contains(true) else { return }
+        var kept = 0
+        for i in uids.indices where !gone[i] {
+            uids[kept] = uids[i]; modSeqs[kept] = modSeqs[i]; flags[kept] = flags[i]
+            kept += 1
+        }
+        uids.removeLast(uids.count - kept); modSeqs.removeLast(modSeqs.count - kept); flags.removeLast(flags.count - kept)
+        baseNames.removeAll(atIndexes: { gone[$0] })
+    }
+
+    /// Whether the entries at `i` here and `j` in `other` are the same (no entry is made).
+    func entryEquals(at i: Int, _ other: UIDListEntries, at j: Int) -> Bool {
+        uids[i] == other.uids[j] && modSeqs[i] == other.modSeqs[j] && flags[i] == other.flags[j]
+            && baseNames.nameEquals(at: i, other.baseNames, at: j)
+    }
+}
+
+extension UIDListEntries: ExpressibleByArrayLiteral, CustomStringConvertible {
+    public init(arrayLiteral entries: UIDListEntry...) {
+        self.init()
+        append(contentsOf: entries)
+    }
+
+    public var description: String { Array(self).description }
+}
