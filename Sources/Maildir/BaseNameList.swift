@@ -84,19 +84,10 @@ public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeRepl
         if unused > 1 << 16 && unused * 2 > added.count { compact() }
     }
 
-    /// Removes the names whose index `remove` returns true for, in one pass.
-    public mutating func removeAll(atIndexes remove: (Int) throws -> Bool) rethrows {
-        var kept = 0
-        for i in spans.indices {
-            let span = spans[i]
-            if try remove(i) {
-                if Int(span.start) >= bytes.count { unused += Int(span.count) }
-            } else {
-                spans[kept] = span
-                kept += 1
-            }
-        }
-        spans.removeLast(spans.count - kept)
+    /// Removes the names at `indexes` (ascending, no index twice).
+    public mutating func remove(atSortedIndexes indexes: [Int]) {
+        for i in indexes where Int(spans[i].start) >= bytes.count { unused += Int(spans[i].count) }
+        spans.remove(atSortedIndexes: indexes)
         if unused > 1 << 16 && unused * 2 > added.count { compact() }
     }
 

@@ -384,11 +384,11 @@ public final class MaildirMailbox {
             }
             guard !gone.isEmpty else { return }
             try mapSystemErrors { try FileIO.fsyncDirectory("\(path)/cur") }
-            file.entries.removeAll(whereUID: { gone.contains($0) })
+            file.entries.remove(uids: gone)
             // RFC 7162 §3.2.10: expunges raise HIGHESTMODSEQ too; files that were gone before
             // we came are an unrecorded change (see UIDList.unrecordedChangeModSeqStep).
             file.highestModSeq += gone.count > removed.count ? UIDList.unrecordedChangeModSeqStep : 1
-            snapshot.messages.removeAll(whereUID: { gone.contains($0) })
+            snapshot.messages.remove(uids: gone)
             snapshot.highestModSeq = file.highestModSeq
             generation += 1
         }

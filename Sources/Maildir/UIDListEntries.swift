@@ -56,25 +56,34 @@ public struct UIDListEntries: RandomAccessCollection, MutableCollection, RangeRe
         baseNames.replaceSubrange(range, with: entries.map(\.baseName))
     }
 
-    /// Removes the entries whose UID `remove` returns true for, in one pass (no entry is made).
-    public mutating func removeAll(whereUID remove: (UInt32) throws -> Bool) rethrows {
-        var gone: [Bool] = []
-        gone.reserveCapacity(uids.count)
-        for uid in uids { gone.append(try remove(uid)) }
-        guard gone.contains(true) else { return }
-        var kept = 0
-        for i in uids.indices where !gone[i] {
-            uids[kept] = uids[i]; modSeqs[kept] = modSeqs[i]; flags[kept] = flags[i]
-            kept += 1
-        }
-        uids.removeLast(uids.count - kept); modSeqs.removeLast(modSeqs.count - kept); flags.removeLast(flags.count - kept)
-        baseNames.removeAll(atIndexes: { gone[$0] })
+    /// Removes the entries with these UIDs (those there are): each found by a binary search,
+    /// the columns closed up in one pass from the first of them (no entry is made).
+    public mutating func remove(uids gone: some Sequence<UInt32>) {
+        let indexes = Set(gone.compactMap { index(ofUID: $0) }).sorted()
+        guard !indexes.isEmpty else { return }
+        uids.remove(atSortedIndexes: indexes); modSeqs.remove(atSortedIndexes: indexes); flags.remove(atSortedIndexes: indexes)
+        baseNames.remove(atSortedIndexes: indexes)
     }
 
     /// Whether the entries at `i` here and `j` in `other` are the same (no entry is made).
     func entryEquals(at i: Int, _ other: UIDListEntries, at j: Int) -> Bool {
         uids[i] == other.uids[j] && modSeqs[i] == other.modSeqs[j] && flags[i] == other.flags[j]
             && baseNames.nameEquals(at: i, other.baseNames, at: j)
+    }
+}
+
+extension Array {
+    /// Removes the elements at `indexes` (ascending, no index twice), moving only those after
+    /// the first of them.
+    mutating func remove(atSortedIndexes indexes: [Int]) {
+        guard let first = indexes.first else { return }
+        var write = first, next = 0
+        for read in first..<count {
+            if next < indexes.count && indexes[next] == read { next += 1; continue }
+            self[write] = self[read]
+            write += 1
+        }
+        removeLast(count - write)
     }
 }
 

@@ -179,9 +179,9 @@ public struct MaildirMessages: RandomAccessCollection, MutableCollection, RangeR
         if !unusualPaths.isEmpty { unusualPaths[entries.uids[i]] = nil }
     }
 
-    /// Removes the messages whose UID `remove` returns true for, in one pass.
-    public mutating func removeAll(whereUID remove: (UInt32) throws -> Bool) rethrows {
-        try entries.removeAll(whereUID: remove)
+    /// Removes the messages with these UIDs (those there are; see `UIDListEntries.remove(uids:)`).
+    public mutating func remove(uids gone: some Sequence<UInt32>) {
+        entries.remove(uids: gone)
         if !unusualPaths.isEmpty { unusualPaths = unusualPaths.filter { entries.index(ofUID: $0.key) != nil } }
     }
 }

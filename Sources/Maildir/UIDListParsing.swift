@@ -44,52 +44,14 @@ extension UIDListFile {
         // The entries' columns, filled here and handed to the file whole. One entry a line:
         // room for all of them at once (a 100,000-message list would else grow, and copy, each
         // array some twenty times).
-        var lines = 0
-        do {
-            var p = UnsafeRawPointer(base + headerEnd + 1)
-            let end = UnsafeRawPointer(base + lastLineEnd + 1)
-            while p < end, let hit = memchr(p, 0x0A, end - p) {
-                lines += 1
-                p = UnsafeRawPointer(hit) + 1
-            }
-        }
+        let lines = countLineEnds(UnsafeBufferPointer(rebasing: b[(headerEnd + 1)..<(lastLineEnd + 1)]))
         var uids: [UInt32] = [], modSeqs: [UInt64] = [], flagColumn: [MaildirFlags] = [], spans: [BaseNameList.Span] = []
         uids.reserveCapacity(lines); modSeqs.reserveCapacity(lines); flagColumn.reserveCapacity(lines); spans.reserveCapacity(lines)
-        // "<uid> M<modseq> F<flags> :<base name>\n" at the cursor.
-        func entry() -> ParsedEntry? {
-            guard let uid = c.number(), uid > 0, uid < UInt64(UInt32.max),
-                  c.expect(0x20), c.expect(UInt8(ascii: "M")), let modSeq = c.number(),
-                  c.expect(0x20), c.expect(UInt8(ascii: "F")) else { return nil }
-            // Flag letters in strictly ascending ASCII order: the canonical form only.
-            var flags: UInt64 = 0
-            var previous: UInt8 = 0
-            while c.i < c.end, b[c.i] != 0x20 {
-                let letter = b[c.i]
-                guard letter > previous else { return nil }
-                switch letter {
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"): flags |= 1 << UInt64(letter - UInt8(ascii: "A"))
-                case UInt8(ascii: "a")...UInt8(ascii: "z"): flags |= 1 << UInt64(32 + letter - UInt8(ascii: "a"))
-                default: return nil
-                }
-                previous = letter
-                c.i += 1
-            }
-            guard c.expect(0x20), c.expect(UInt8(ascii: ":")) else { return nil }
-            // The name: up to the line end (there is one: the cursor ends after a "\n"), and
-            // no ":" in it.
-            let nameStart = c.i
-            guard nameStart < c.end, let hit = memchr(base + nameStart, 0x0A, c.end - nameStart) else { return nil }
-            let lineEnd = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
-            guard lineEnd > nameStart, memchr(base + nameStart, Int32(UInt8(ascii: ":")), lineEnd - nameStart) == nil else { return nil }
-            c.i = lineEnd + 1 // after the "\n"
-            return ParsedEntry(uid: UInt32(uid), modSeq: modSeq, flags: MaildirFlags(rawValue: flags),
-                               name: BaseNameList.Span(start: UInt32(nameStart), count: UInt32(lineEnd - nameStart)))
-        }
         let plus = UInt8(ascii: "+"), minus = UInt8(ascii: "-"), equals = UInt8(ascii: "="), expungeMark = UInt8(ascii: "X")
         // The base: UIDs strictly ascending and below N, modseqs at most M.
         var lastUID: UInt32 = 0
         while c.i < c.end, b[c.i] != plus, b[c.i] != minus, b[c.i] != equals, b[c.i] != expungeMark {
-            guard let e = entry(), e.uid > lastUID, e.uid < file.nextUID, e.modSeq <= file.highestModSeq else { return nil }
+            guard let e = c.entry(), e.uid > lastUID, e.uid < file.nextUID, e.modSeq <= file.highestModSeq else { return nil }
             lastUID = e.uid
             uids.append(e.uid); modSeqs.append(e.modSeq); flagColumn.append(e.flags); spans.append(e.name)
         }
@@ -119,7 +81,7 @@ extension UIDListFile {
             c.i += 1
             switch kind {
             case plus:
-                guard let e = entry() else { return nil }
+                guard let e = c.entry() else { return nil }
                 puts.append(e)
             case minus:
                 guard let uid = c.number(), uid < UInt64(UInt32.max) else { return nil }
@@ -176,10 +138,64 @@ extension UIDListFile {
                 return nil
             }
         }
+        if !removed.isEmpty { // on the columns here, which nothing shares yet
+            let indexes = removed.compactMap { uid -> Int? in
+                let k = uids.firstIndex(ofUIDAtLeast: uid) { $0 }
+                return k < uids.count && uids[k] == uid ? k : nil
+            }.sorted()
+            uids.remove(atSortedIndexes: indexes); modSeqs.remove(atSortedIndexes: indexes)
+            flagColumn.remove(atSortedIndexes: indexes); spans.remove(atSortedIndexes: indexes)
+        }
         file.entries = UIDListEntries(uids: uids, modSeqs: modSeqs, flags: flagColumn,
                                       baseNames: BaseNameList(bytes: names, spans: spans))
-        if !removed.isEmpty { file.entries.removeAll(whereUID: { removed.contains($0) }) }
         return (file, Layout(validLength: validLength, changeBytes: validLength - baseEnd, hasTornTail: validLength < b.count))
+    }
+
+    /// How many "\n" `bytes` holds: eight bytes at a time, marking the bytes of a word that
+    /// are 0 after an XOR with "\n\n…" exactly (~(((x & 0x7F…) + 0x7F…) | x | 0x7F…) has the
+    /// top bit of those bytes set and no other), the marks summed per byte lane for up to 255
+    /// words, then across the lanes.
+    static func countLineEnds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        guard let base = bytes.baseAddress else { return 0 }
+        let raw = UnsafeRawPointer(base)
+        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F, newlines: UInt64 = 0x0A0A_0A0A_0A0A_0A0A
+        let evenBytes: UInt64 = 0x00FF_00FF_00FF_00FF
+        var total = 0
+        var k = 0
+        while k + 8 <= bytes.count {
+            var lanes: UInt64 = 0 // eight byte counters, none above 255
+            for _ in 0..<min(255, (bytes.count - k) / 8) {
+                let x = raw.loadUnaligned(fromByteOffset: k, as: UInt64.self) ^ newlines
+                lanes &+= (~(((x & low7) &+ low7) | x | low7)) >> 7
+                k += 8
+            }
+            let pairs = (lanes & evenBytes) &+ ((lanes >> 8) & evenBytes) // four 16-bit sums
+            total += Int((pairs &* 0x0001_0001_0001_0001) >> 48)
+        }
+        while k < bytes.count {
+            if base[k] == 0x0A { total += 1 }
+            k += 1
+        }
+        return total
+    }
+
+    /// The index of the first "\n" or ":" in base[from..<to], `to` when none: eight bytes at a
+    /// time, testing a word for a byte of either value with the "has a zero byte" bit trick
+    /// ((x - 0x01…) & ~x & 0x80… is not 0 exactly when a byte of x is 0).
+    @inline(__always)
+    static func firstLineEndOrColon(_ base: UnsafePointer<UInt8>, from: Int, to: Int) -> Int {
+        let raw = UnsafeRawPointer(base)
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let newlines = ones &* 0x0A, colons = ones &* UInt64(UInt8(ascii: ":"))
+        var k = from
+        while k + 8 <= to {
+            let word = raw.loadUnaligned(fromByteOffset: k, as: UInt64.self)
+            let a = word ^ newlines, b = word ^ colons
+            if ((a &- ones) & ~a | (b &- ones) & ~b) & highs != 0 { break }
+            k += 8
+        }
+        while k < to, base[k] != 0x0A, base[k] != UInt8(ascii: ":") { k += 1 }
+        return k
     }
 
     static func parseHeader(_ line: ArraySlice<UInt8>) -> (validity: UInt32, next: UInt32, modSeq: UInt64, firstRecent: UInt32?,
@@ -201,21 +217,60 @@ extension UIDListFile {
         var i: Int
         let end: Int
 
+        /// "<uid> M<modseq> F<flags> :<base name>\n" at the cursor (which ends after a "\n").
+        mutating func entry() -> ParsedEntry? {
+            guard let uid = number(), uid > 0, uid < UInt64(UInt32.max),
+                  expect(0x20), expect(UInt8(ascii: "M")), let modSeq = number(),
+                  expect(0x20), expect(UInt8(ascii: "F")) else { return nil }
+            // Flag letters in strictly ascending ASCII order: the canonical form only.
+            var flags: UInt64 = 0
+            var previous: UInt8 = 0
+            while i < end, b[i] != 0x20 {
+                let letter = b[i]
+                guard letter > previous else { return nil }
+                switch letter {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): flags |= 1 << UInt64(letter - UInt8(ascii: "A"))
+                case UInt8(ascii: "a")...UInt8(ascii: "z"): flags |= 1 << UInt64(32 + letter - UInt8(ascii: "a"))
+                default: return nil
+                }
+                previous = letter
+                i += 1
+            }
+            guard expect(0x20), expect(UInt8(ascii: ":")), let base = b.baseAddress else { return nil }
+            // The name: up to the line end, and no ":" in it.
+            let nameStart = i
+            let lineEnd = UIDListFile.firstLineEndOrColon(base, from: nameStart, to: end)
+            guard lineEnd > nameStart, lineEnd < end, base[lineEnd] == 0x0A else { return nil }
+            i = lineEnd + 1 // after the "\n"
+            return ParsedEntry(uid: UInt32(uid), modSeq: modSeq, flags: MaildirFlags(rawValue: flags),
+                               name: BaseNameList.Span(start: UInt32(nameStart), count: UInt32(lineEnd - nameStart)))
+        }
+
         /// Decimal digits (no sign, no "+", at most 20 and within UInt64); nil when none.
+        @inline(__always)
         mutating func number() -> UInt64? {
             var value: UInt64 = 0
             let start = i
-            while i < end, b[i] >= 0x30, b[i] <= 0x39 {
-                guard i - start < 20 else { return nil }
+            // 19 digits cannot overflow (UInt64.max has 20): no check per digit.
+            while i < end, i - start < 19 {
+                let digit = b[i] &- 0x30
+                guard digit < 10 else { break }
+                value = value &* 10 &+ UInt64(digit)
+                i += 1
+            }
+            guard i > start else { return nil }
+            if i - start == 19, i < end, b[i] &- 0x30 < 10 {
                 let (m, o1) = value.multipliedReportingOverflow(by: 10)
-                let (a, o2) = m.addingReportingOverflow(UInt64(b[i] - 0x30))
+                let (a, o2) = m.addingReportingOverflow(UInt64(b[i] &- 0x30))
                 guard !o1, !o2 else { return nil }
                 value = a
                 i += 1
+                if i < end, b[i] &- 0x30 < 10 { return nil } // a 21st digit
             }
-            return i > start ? value : nil
+            return value
         }
 
+        @inline(__always)
         mutating func expect(_ byte: UInt8) -> Bool {
             guard i < end, b[i] == byte else { return false }
             i += 1

@@ -37,7 +37,7 @@ struct BaseNameListTests {
         #expect(Array(names) == ["a", long, "c", "d"])
         #expect(names.bytes == bytes && names.added == Array((long + "d").utf8))
         #expect(Array(parsed) == ["a", "b", "c"]) // the copy is untouched
-        names.removeAll(atIndexes: { $0 == 0 || $0 == 3 })
+        names.remove(atSortedIndexes: [0, 3])
         #expect(Array(names) == [long, "c"])
         #expect(names.unused == 1) // "d" in the added buffer; "a" was in the parsed bytes
         names.replaceSubrange(0..<1, with: ["x", "y"])
@@ -78,7 +78,7 @@ struct UIDListEntriesTests {
         entries[2] = entry(9, "renamed")
         entries.insert(entry(3, "c"), at: 1)
         #expect(entries.map(\.baseName) == ["b", "c", "e", "renamed"])
-        entries.removeAll(whereUID: { $0 == 3 || $0 == 9 })
+        entries.remove(uids: [9, 4, 3])
         #expect(Array(entries) == [UIDListEntry(uid: 2, modSeq: 11, flags: .flagged, baseName: "b"), entry(5, "e", flags: .seen)])
         #expect(entries == [UIDListEntry(uid: 2, modSeq: 11, flags: .flagged, baseName: "b"), entry(5, "e", flags: .seen)])
         #expect(entries.entryEquals(at: 1, [entry(5, "e", flags: .seen)], at: 0))
@@ -106,7 +106,16 @@ struct UIDListEntriesTests {
         #expect(messages.unusualPaths == [1: "cur/a:2,XY", 2: "new/b"])
         messages.setFlags(.seen, modSeq: 4, at: 1)
         #expect(messages[1].relativePath == "cur/b:2,S" && messages[1].modSeq == 4)
-        messages.removeAll(whereUID: { $0 == 1 })
+        messages.remove(uids: [1])
         #expect(messages.unusualPaths.isEmpty && messages.map(\.uid) == [2])
+    }
+}
+
+struct SortedIndexRemovalTests {
+    @Test(arguments: [[], [0], [4], [0, 1, 2, 3, 4], [1, 3], [2, 3, 4]])
+    func removesExactlyThoseIndexes(_ indexes: [Int]) {
+        var a = Array(10..<15)
+        a.remove(atSortedIndexes: indexes)
+        #expect(a == (10..<15).enumerated().filter { !indexes.contains($0.offset) }.map(\.element))
     }
 }

@@ -1,0 +1,42 @@
+import Testing
+@testable import Maildir
+
+/// The parser's byte scanning: vector loops with a byte-by-byte tail, and decimal fields.
+struct UIDListScanningTests {
+    static let texts: [String] = [
+        "", "\n", "abc", "a\nb\n", String(repeating: "x", count: 15) + "\n",
+        String(repeating: "0123456789abcde\n", count: 300), // more than 255 chunks of 16
+        String(repeating: "y", count: 4081) + "\n" + String(repeating: "\n", count: 17),
+        String(repeating: "name.host,S=1", count: 9) + ":2," + "\n",
+    ]
+
+    @Test(arguments: texts) func lineEndsAreCounted(_ text: String) {
+        let bytes = Array(text.utf8)
+        let count = bytes.withUnsafeBufferPointer { UIDListFile.countLineEnds($0) }
+        #expect(count == bytes.filter { $0 == 0x0A }.count)
+    }
+
+    @Test(arguments: texts) func theFirstLineEndOrColonIsFound(_ text: String) {
+        let bytes = Array(text.utf8)
+        for from in Set([0, 1, 7, 16, 17].filter { $0 <= bytes.count }) {
+            let found = bytes.withUnsafeBufferPointer { b in
+                b.baseAddress.map { UIDListFile.firstLineEndOrColon($0, from: from, to: b.count) } ?? 0
+            }
+            let expected = bytes[from...].firstIndex { $0 == 0x0A || $0 == UInt8(ascii: ":") } ?? bytes.count
+            #expect(found == expected, "from \(from)")
+        }
+    }
+
+    @Test(arguments: [
+        ("0 ", UInt64(0) as UInt64?), ("42x", 42), ("1234567890123456789 ", 1_234_567_890_123_456_789),
+        ("18446744073709551615", UInt64.max), ("18446744073709551616", nil), ("99999999999999999999", nil),
+        ("000000000000000000001", nil), ("00000000000000000001", 1), ("x1", nil),
+    ])
+    func decimalFields(_ text: String, _ value: UInt64?) {
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBufferPointer { b in
+            var c = UIDListFile.FieldCursor(b: b, i: 0, end: b.count)
+            #expect(c.number() == value, "\(text)")
+        }
+    }
+}
