@@ -72,6 +72,24 @@ public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeRepl
         }
     }
 
+    /// Whether any name of the list is one of `names`: one pass hashing each name's bytes,
+    /// comparing them only when the hash is one of theirs (no String is made).
+    public func containsAny(of names: Set<String>) -> Bool {
+        guard !names.isEmpty else { return false }
+        func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+            var hasher = Hasher()
+            hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
+            return hasher.finalize()
+        }
+        var hashes = Set<Int>()
+        for var name in names { hashes.insert(name.withUTF8(hash)) }
+        return indices.contains { i in
+            withUTF8(at: i) { bytes in
+                hashes.contains(hash(bytes)) && names.contains(String(decoding: bytes, as: UTF8.self))
+            }
+        }
+    }
+
     public mutating func reserveCapacity(_ n: Int) { spans.reserveCapacity(n) }
 
     public mutating func append(_ name: String) {

@@ -14,19 +14,17 @@ extension UIDList {
             let names = MaildirFileName.inDeliveryOrder(try MaildirScanner.listMessages("\(folderPath)/new"),
                                                         baseName: { String(MaildirName.baseName($0)) })
             guard UInt64(file.nextUID) + UInt64(names.count) < UInt64(UInt32.max) else { return nil }
-            var known = Set<String>()
-            known.reserveCapacity(file.entries.count)
-            for name in file.entries.baseNames { known.insert(name) }
-            for name in names {
-                let target = MaildirFileName(parsing: name.contains(":") ? name : name + ":2,")
-                guard !known.contains(target.baseName) else { return nil } // a duplicate: a scan sorts it out
+            // A base name listed already, or twice in new/: a scan sorts it out.
+            let targets = names.map { MaildirFileName(parsing: $0.contains(":") ? $0 : $0 + ":2,") }
+            let fresh = Set(targets.map(\.baseName))
+            guard fresh.count == targets.count, !file.entries.baseNames.containsAny(of: fresh) else { return nil }
+            for (name, target) in zip(names, targets) {
                 guard rename("\(folderPath)/new/\(name)", "\(folderPath)/cur/\(target.name)") == 0 else {
                     if errno == ENOENT { continue } // gone meanwhile (another program)
                     throw MaildirError.system(SystemError("rename \(folderPath)/new/\(name)"))
                 }
                 if moved.isEmpty { file.highestModSeq += 1 }
                 moved.append(target.baseName)
-                known.insert(target.baseName)
                 file.entries.append(UIDListEntry(uid: file.nextUID, modSeq: file.highestModSeq, flags: target.flags, baseName: target.baseName))
                 file.nextUID += 1
             }

@@ -52,6 +52,15 @@ struct BaseNameListTests {
         #expect(built != ["a", "b"] && built != ["a"])
     }
 
+    @Test func aNameAmongManyIsFoundByItsBytes() throws {
+        let parsed = try #require(UIDListFile.parse(Array("postamt-uidlist 1 V1 N4 M2\n1 M1 F :a\n2 M1 F :\(long)\n".utf8)))
+        var names = parsed.entries.baseNames
+        #expect(names.containsAny(of: [long]) && names.containsAny(of: ["z", "a"]))
+        #expect(!names.containsAny(of: ["z", long + "x", ""]) && !names.containsAny(of: []))
+        names.append("added")
+        #expect(names.containsAny(of: ["added"]) && !names.containsAny(of: ["adde"]))
+    }
+
     @Test func unusedBytesAreDroppedOnceTheyAreMost() {
         var names: BaseNameList = ["first"]
         for i in 0..<5_000 { names[0] = "\(long).\(i)" }

@@ -49,6 +49,20 @@ struct UIDListStampTests {
         #expect(try box.uidList.read()?.entries.map(\.uid) == [3])
     }
 
+    @Test func aDeliveryWithAListedBaseNameIsLeftToTheScan() throws {
+        let dir = TemporaryDirectory()
+        let (md, box) = try makeMailbox(in: dir, messages: 2)
+        try box.synchronize()
+        setMTime("\(md.path)/cur", FileTime(seconds: FileTime.now().seconds - 60, nanoseconds: 0))
+        try box.synchronize() // a clean stamp: new/ could be adopted without a scan
+        let listed = box.snapshot.messages[0].baseName
+        try writeFile("\(md.path)/new/\(listed)", "a second file of that name\n")
+        let fresh = try deliver(md, "fresh\n")
+        #expect(try box.uidList.adoptNew() == nil) // nothing moved, nothing numbered
+        #expect(names(in: "\(md.path)/new").sorted() == [listed, fresh].sorted())
+        #expect(try box.uidList.read()?.nextUID == 3)
+    }
+
     @Test func trustedListIsReadWithoutAScanAndNewMailIsAdopted() throws {
         let dir = TemporaryDirectory()
         let (md, box) = try makeMailbox(in: dir, messages: 3)
