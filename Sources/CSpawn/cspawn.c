@@ -207,3 +207,13 @@ long postamt_fs_type(const char *path) {
 int postamt_malloc_trim(void) {
     return malloc_trim(0);
 }
+
+int postamt_memfd(const char *name) {
+#ifdef SYS_memfd_create
+    return (int)syscall(SYS_memfd_create, name, 1u /* MFD_CLOEXEC */);
+#else
+    (void)name;
+    errno = ENOSYS;
+    return -1;
+#endif
+}

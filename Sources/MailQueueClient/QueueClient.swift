@@ -84,9 +84,11 @@ public enum QueueClient {
     }
 
     /// `inProcess`: a single-threaded caller that has the program's privileges already
-    /// (QueueProgram.mayRunInProcess) forks a child that runs postamt-queue's code with the same
-    /// descriptors and environment instead of starting the program.
-    public static func start(program: String, environment: [String] = inheritedEnvironment(), inProcess: Bool = false) throws -> Run {
+    /// (QueueProgram.mayRunInProcess) forks a child that runs the program's code (`QueueProgram.main`
+    /// for postamt-queue, postamt-spamcheck's queue mode under smtpd) with the same descriptors
+    /// and environment instead of starting the program.
+    public static func start(program: String, environment: [String] = inheritedEnvironment(),
+                             inProcess: ((String) -> Never)? = nil) throws -> Run {
         let message = try Pipe()
         let envelope = try Pipe()
         let errors = try Pipe()
@@ -94,9 +96,9 @@ public enum QueueClient {
         let fds: [(child: Int32, parent: Int32)] = [(0, message.readEnd.raw), (1, envelope.readEnd.raw), (2, errors.writeEnd.raw),
                                                     (3, ids.writeEnd.raw)]
         let pid: pid_t
-        if inProcess {
+        if let childMain = inProcess {
             guard let parent = try Spawn.forkPrepared(environment: environment + ["POSTAMT_ID_FD=3"], fds: fds, name: program) else {
-                QueueProgram.main()  // the child: never returns
+                childMain(program)  // the child: never returns
             }
             pid = parent
         } else {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSpawn
 
 /// A file descriptor we own: it is closed exactly once, when the value ends.
 ///
@@ -47,6 +48,28 @@ public enum FileIO {
             }
             offset += n
         }
+    }
+
+    /// A file in memory holding `bytes`, positioned at its start, close-on-exec: memfd_create(2),
+    /// else (an older kernel) an unlinked temporary file in `directory`. For handing bytes to
+    /// code that reads a descriptor (a program's fd 0); nothing stays behind on disk.
+    public static func memoryFile(_ name: String, _ bytes: [UInt8], directory: String = "/tmp") throws -> Int32 {
+        var fd = postamt_memfd(name)
+        if fd < 0 {
+            var template = Array("\(directory)/\(name).XXXXXX".utf8CString)
+            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            guard fd >= 0 else { throw SystemError("mkstemp \(directory)") }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            unlink(String(cString: template))
+        }
+        do {
+            try writeAll(fd, bytes)
+            guard lseek(fd, 0, SEEK_SET) == 0 else { throw SystemError("lseek") }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
     }
 
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {

@@ -27,8 +27,9 @@ public final class MessagePipeline {
     private var filters: [(pid: pid_t, program: String)] = []
     private var closed = false
 
-    /// `inProcessQueue`: the queue program's code runs in a forked child (QueueClient.start).
-    public init(queueProgram: String, filters programs: [String], environment: [String], inProcessQueue: Bool = false) throws {
+    /// `inProcessQueue`: the queue program's code, run in a forked child (QueueClient.start).
+    public init(queueProgram: String, filters programs: [String], environment: [String],
+                inProcessQueue: ((String) -> Never)? = nil) throws {
         queue = try QueueClient.start(program: queueProgram, environment: environment, inProcess: inProcessQueue)
         var next = queue.messageFD
         var started: [(pid_t, String)] = []

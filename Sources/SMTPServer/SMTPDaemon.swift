@@ -27,7 +27,12 @@ public enum SMTPDaemon {
 
     /// The program: `postamt-smtpd [mx|submission|smtps]`, or `postamt-smtpd --serve [ROLE]`
     /// (SMTPDaemon+Serve.swift).
-    public static func main(arguments: [String]) -> Never {
+    /// postamt-spamcheck's queue mode as postamt-smtpd's main registers it (SMTPServer itself
+    /// does not link the spam filter): called in a forked child with the program's path.
+    nonisolated(unsafe) static var spamQueueMain: ((String) -> Never)? = nil
+
+    public static func main(arguments: [String], spamQueue: ((String) -> Never)? = nil) -> Never {
+        spamQueueMain = spamQueue
         Signals.resetForProgramStart()
         ignoreBrokenPipeSignal()
         if arguments.first == "--serve" {

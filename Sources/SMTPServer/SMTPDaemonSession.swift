@@ -211,9 +211,17 @@ final class SMTPDaemonSession {
         if let submitter { environment.append("POSTAMT_SUBMITTER=\(submitter)") }
         do {
             // The queue's code in a forked child when smtpd already has postamt-queue's privileges
-            // (as mail_owner; postamt-smtpd(8), smtpd_exec_queue): one program start less.
-            let inProcess = settings.queueInProcess
-                && QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedQueueProgram)
+            // (as mail_owner; postamt-smtpd(8), smtpd_exec_queue): one program start less. The
+            // same for the installed postamt-spamcheck-queue, which has no privileges of its own.
+            var inProcess: ((String) -> Never)? = nil
+            if settings.queueInProcess {
+                if QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedQueueProgram) {
+                    inProcess = { _ in QueueProgram.main() }
+                } else if let spamQueue = SMTPDaemon.spamQueueMain,
+                          QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedSpamQueueProgram) {
+                    inProcess = spamQueue
+                }
+            }
             let pipeline = try MessagePipeline(queueProgram: settings.queueProgram, filters: settings.filters,
                                                environment: environment, inProcessQueue: inProcess)
             transfer = Transfer(pipeline: pipeline, envelope: envelope,

@@ -17,6 +17,9 @@ public struct SMTPDaemonSettings: Sendable {
     /// QueueProgram.mayRunInProcess).
     public var installedQueueProgram: String
     public var queueInProcess: Bool
+    /// The installed spam filter's queue mode (postamt-spamcheck-queue): its code, when
+    /// postamt-smtpd was built with it (SMTPDaemon.spamQueueMain), runs in a forked child too.
+    public var installedSpamQueueProgram: String
     /// smtpd_filters: absolute paths, run in order between smtpd and the queue program.
     public var filters: [String]
     public var engine: SMTPSessionConfiguration
@@ -39,6 +42,7 @@ public struct SMTPDaemonSettings: Sendable {
         includeAuthenticatedUserInReceived = SMTPDaemonSettings.isYes(configuration.string("smtpd_received_auth_user"))
         queueProgram = MessagePipeline.queueProgram(configuration, override: queueOverride)
         installedQueueProgram = configuration.program("postamt-queue")
+        installedSpamQueueProgram = configuration.program("postamt-spamcheck-queue")
         queueInProcess = !configuration.bool("smtpd_exec_queue")
         filters = configuration.list("smtpd_filters")
 

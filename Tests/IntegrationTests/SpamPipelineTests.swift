@@ -40,9 +40,10 @@ struct SpamPipelineTests {
         #expect(user.messages().isEmpty)
     }
 
-    /// In queue mode postamt-spamcheck becomes postamt-queue: by running its code when it has its
-    /// privileges (under smtpd, as the mail_owner), or by starting it with smtpd_exec_queue = yes.
-    /// A wrapper at the installed path leaves a mark only when it is started.
+    /// smtpd runs the installed postamt-spamcheck-queue's code in a forked child, and in queue
+    /// mode postamt-spamcheck becomes postamt-queue by running its code when it has its
+    /// privileges (under smtpd, as the mail_owner); with smtpd_exec_queue = yes both are started.
+    /// Wrappers at the installed paths leave a mark only when they are started.
     @Test(arguments: [false, true]) func queueModeRunsOrStartsTheQueue(execute: Bool) throws {
         let user = try TestUser()
         let marks = makeTemporaryDirectory(prefix: "postamt-spam-queue-mark")
@@ -51,11 +52,20 @@ struct SpamPipelineTests {
         let (site, port) = try site("smtpd_exec_queue = \(execute ? "yes" : "no")\n")
         let bin = "\(site.system.root)/bin"
         try wrapProgram("postamt-queue", in: bin, touching: "\(marks)/started")
+        // Queue mode comes from the name the program is started by, so this wrapper asks for it.
+        try "#!/bin/sh\ntouch \(marks)/spamcheck-started\nexec \(bin)/postamt-spamcheck --queue \"$@\"\n"
+            .write(toFile: "\(bin)/postamt-spamcheck-queue.new", atomically: true, encoding: .utf8)
+        chmod("\(bin)/postamt-spamcheck-queue.new", 0o755)
+        #expect(rename("\(bin)/postamt-spamcheck-queue.new", "\(bin)/postamt-spamcheck-queue") == 0)
         let r = try send(port, from: "friend@example.org", to: "\(user.name)@\(site.system.hostname)", body: "see you at lunch")
         #expect(r.stdout.hasPrefix("accepted"), "\(r.stdout) \(r.stderr) \(site.log())")
         try waitFor("delivery") { user.messages().count == 1 }
         #expect(user.messages()[0].contains("X-Spam-Status: No"))
+        #expect(FileManager.default.fileExists(atPath: "\(marks)/spamcheck-started") == execute)
         #expect(FileManager.default.fileExists(atPath: "\(marks)/started") == execute)
+        // Refused at DATA the same way when the filter runs in smtpd's child.
+        let refused = try send(port, from: "x@spammer.test", to: "\(user.name)@\(site.system.hostname)", body: "money")
+        #expect(refused.stdout.hasPrefix("refused 550 5.7.1"), "\(refused.stdout) \(refused.stderr) \(site.log())")
     }
 
     @Test func taggedMessageLandsInJunk() throws {

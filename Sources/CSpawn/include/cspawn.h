@@ -57,4 +57,8 @@ int postamt_wtermsig(int status);
 /// malloc_trim(0): free heap pages back to the system (glibc; <malloc.h> is not in Swift's Glibc module).
 int postamt_malloc_trim(void);
 
+/// memfd_create(name, MFD_CLOEXEC): an anonymous file in memory (<sys/mman.h>'s declaration
+/// needs _GNU_SOURCE, which Swift's Glibc module does not set); -1 with errno when unavailable.
+int postamt_memfd(const char *name);
+
 #endif
