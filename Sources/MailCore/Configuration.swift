@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import MailSystem
+import Synchronization
 
 /// One problem in a configuration file or table, with where it is.
 public struct ConfigProblem: Error, Equatable, CustomStringConvertible, Sendable {
@@ -169,6 +170,10 @@ public struct Configuration: Sendable {
     /// together so `postamt check` can print every one.
     public static func load(root: String = installationRoot()) throws(ConfigErrors) -> Configuration {
         let file = configurationFile(root: root)
+        // The same file, unchanged since this process (or the one it was forked from) read it:
+        // smtpd's queue child and the spawner's delivery child take their parent's copy.
+        let stamp = FileIO.stamp([file])
+        if let last = lastLoaded.withLock({ $0 }), last.file == file, last.stamp == stamp { return last.configuration }
         var config = Configuration(root: root, file: file)
         let bytes: [UInt8]?
         do {
@@ -179,8 +184,13 @@ public struct Configuration: Sendable {
         var problems: [ConfigProblem] = []
         if let bytes { problems = config.apply(text: String(decoding: bytes, as: UTF8.self)) }
         if !problems.isEmpty { throw ConfigErrors(problems: problems) }
+        // Stamped before the read: a file changed in between is read again next time.
+        lastLoaded.withLock { $0 = (file, stamp, config) }
         return config
     }
+
+    /// The last configuration `load` read, with its file's stamp (identity, size, mtime).
+    private static let lastLoaded = Mutex<(file: String, stamp: [Int], configuration: Configuration)?>(nil)
 
     public init(root: String, file: String = "(built-in)") {
         self.root = root

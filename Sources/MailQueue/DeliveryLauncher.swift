@@ -178,6 +178,8 @@ public enum PrivilegedSpawner {
                 do {
                     let pid: pid_t
                     if let deliver {
+                        // Read here (from memory while unchanged), so the child starts with it.
+                        _ = try? Configuration.load()
                         guard let parent = try Spawn.forkPrepared(environment: env, fds: childFDs, identity: SpawnIdentity(user: user),
                                                                   directory: home, name: program) else {
                             deliver(Array(fields[2...]))  // the child: never returns

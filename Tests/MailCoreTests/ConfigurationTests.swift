@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import MailCore
 
@@ -49,6 +50,30 @@ import Testing
         #expect(c.string("postmaster") == "a#b")
         #expect(c.string("local_domains") == "x.example")
         #expect(c.string("alias_file") == "/etc/a#b")
+    }
+
+    /// `load` keeps the last configuration it read for as long as the file is unchanged; a
+    /// replaced file, one rewritten in place, and one removed are all read again.
+    @Test func aChangedConfigurationIsReadAgain() throws {
+        let root = makeTemporaryDirectory(prefix: "postamt-conf-cache")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: "\(root)/etc/postamt", withIntermediateDirectories: true)
+        let file = Configuration.configurationFile(root: root)
+        try "minimal_backoff = 11s\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try Configuration.load(root: root).duration("minimal_backoff") == 11)
+        #expect(try Configuration.load(root: root).duration("minimal_backoff") == 11)
+        try "minimal_backoff = 22s\n".write(toFile: file, atomically: true, encoding: .utf8) // a new inode
+        #expect(try Configuration.load(root: root).duration("minimal_backoff") == 22)
+        usleep(20_000) // past the file system's timestamp tick
+        let fd = open(file, O_WRONLY | O_TRUNC)
+        #expect(fd >= 0)
+        _ = "minimal_backoff = 33s\n".withCString { write(fd, $0, strlen($0)) } // same inode, same size
+        close(fd)
+        #expect(try Configuration.load(root: root).duration("minimal_backoff") == 33)
+        unlink(file)
+        #expect(try Configuration.load(root: root).duration("minimal_backoff") == 300)
+        // Another root is another file.
+        #expect(try Configuration.load(root: "\(root)/none").duration("minimal_backoff") == 300)
     }
 
     @Test func everySettingIsFoundByNameAndNoOtherOne() {
