@@ -258,7 +258,11 @@ struct RequestContext {
         // first, each thread in reply order, replies indented.
         let threaded = parameter("view") == "threads"
         var depths: [UInt32: Int] = [:]
-        let ordered: [MaildirMessage]
+        // Only the page shown is made into messages (each one makes its file name's String);
+        // `total` counts the whole order.
+        let start = pageNumber * settings.pageSize
+        let shown: [MaildirMessage]
+        let total: Int
         if threaded {
             guard let threads = imap().threads(name) else { return failure(500, "The folder cannot be threaded.") }
             var flat: [MaildirMessage] = []
@@ -269,16 +273,18 @@ struct RequestContext {
                     flat.append(m)
                 }
             }
-            ordered = flat
+            total = flat.count
+            shown = Array(flat.dropFirst(start).prefix(settings.pageSize))
         } else if let key = RequestContext.sortKeys[sortKey] {
             let criteria = reverse ? (key.hasPrefix("REVERSE ") ? String(key.dropFirst(8)) : "REVERSE " + key) : key
             guard let uids = imap().sort(name, criteria: criteria) else { return failure(500, "The folder cannot be sorted.") }
-            ordered = uids.compactMap { mailbox.message(uid: $0) }
+            total = uids.count
+            shown = uids.dropFirst(start).prefix(settings.pageSize).compactMap { mailbox.message(uid: $0) }
         } else {
-            ordered = snapshot.messages.reversed()
+            let newestFirst = snapshot.messages.reversed()
+            total = newestFirst.count
+            shown = Array(newestFirst.dropFirst(start).prefix(settings.pageSize))
         }
-        let start = pageNumber * settings.pageSize
-        let shown = ordered.dropFirst(start).prefix(settings.pageSize)
         var rows = ""
         // In Drafts a message opens in the compose form, to be finished.
         let isDrafts = name == specialName(.drafts)
@@ -294,7 +300,7 @@ struct RequestContext {
         let order = threaded ? "&view=threads" : RequestContext.sortKeys[sortKey] == nil ? "" : "&sort=\(sortKey)\(reverse ? "&rev=1" : "")"
         var pager = ""
         if pageNumber > 0 { pager += "<a href=\"\(e(RequestContext.folderLink(name) + order))&amp;page=\(pageNumber - 1)\">\(order.isEmpty ? "Newer" : "Previous")</a>" }
-        if start + settings.pageSize < ordered.count { pager += "<a href=\"\(e(RequestContext.folderLink(name) + order))&amp;page=\(pageNumber + 1)\">\(order.isEmpty ? "Older" : "Next")</a>" }
+        if start + settings.pageSize < total { pager += "<a href=\"\(e(RequestContext.folderLink(name) + order))&amp;page=\(pageNumber + 1)\">\(order.isEmpty ? "Older" : "Next")</a>" }
         // Column headers sort; the sorted column's header turns the order round.
         func header(_ label: String, _ key: String, _ cssClass: String = "") -> String {
             let again = sortKey == key && !reverse

@@ -604,8 +604,9 @@ check("Newsletter" in page and 'value="ham"' in page, "the message is in the \\J
 
     /// The threaded view (view=threads): imapd's THREAD=REFERENCES, the thread with the newest
     /// message first, replies indented under what they answer.
+    /// The threaded view, and pages of three (webmail_page_size) in each order.
     @Test func threadedView() throws {
-        let service = try WebmailService()
+        let service = try WebmailService(config: "webmail_page_size = 3\n")
         let (user, password) = try TestUser.withPassword()
         try service.system.startRunner()
         let to = "\(user.name)@\(service.system.hostname)"
@@ -630,9 +631,23 @@ r, page = req(c, "GET", "/folder?f=INBOX", cookie=cookie)
 check('href="/folder?f=INBOX&amp;view=threads">Threads</a>' in page, "the list offers the threaded view")
 r, page = req(c, "GET", "/folder?f=INBOX&view=threads", cookie=cookie)
 shown = [(level or "0", subject) for _, level, subject in rows(page)]
-check(r.status == 200 and shown == [("0", "Plans"), ("1", "Re: Plans"), ("2", "Re: Re: Plans"), ("0", "Unrelated")],
-      "threads, newest activity first, replies indented: %r" % shown)
+check(r.status == 200 and shown == [("0", "Plans"), ("1", "Re: Plans"), ("2", "Re: Re: Plans")],
+      "threads, newest activity first, replies indented, three on the first page: %r" % shown)
 check("<strong>Threads</strong>" in page, "the threaded view says so")
+check("view=threads&amp;page=1\">Next</a>" in page, "the threaded view has a next page")
+r, page = req(c, "GET", "/folder?f=INBOX&view=threads&page=1", cookie=cookie)
+shown = [(level or "0", subject) for _, level, subject in rows(page)]
+check(shown == [("0", "Unrelated")] and ">Next</a>" not in page and ">Previous</a>" in page, "the second page of threads: %r" % shown)
+def subjects(page):
+    return [subject for _, _, subject in rows(page)]
+r, page = req(c, "GET", "/folder?f=INBOX", cookie=cookie)
+check(subjects(page) == ["Re: Re: Plans", "Re: Plans", "Unrelated"] and "page=1\">Older</a>" in page, "newest first, page one: %r" % subjects(page))
+r, page = req(c, "GET", "/folder?f=INBOX&page=1", cookie=cookie)
+check(subjects(page) == ["Plans"] and ">Older</a>" not in page and ">Newer</a>" in page, "newest first, page two: %r" % subjects(page))
+r, page = req(c, "GET", "/folder?f=INBOX&sort=subject&page=1", cookie=cookie)
+check(subjects(page) == ["Unrelated"] and ">Next</a>" not in page, "by subject, page two: %r" % subjects(page))
+r, page = req(c, "GET", "/folder?f=INBOX&page=7", cookie=cookie)
+check(r.status == 200 and subjects(page) == [] and ">Older</a>" not in page, "a page past the end is empty")
 """#, [user.name, password])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(service.log())")
     }
