@@ -1,5 +1,6 @@
 import Testing
 @testable import Maildir
+import TestSupport
 
 /// The parser's byte scanning: vector loops with a byte-by-byte tail, and decimal fields.
 struct UIDListScanningTests {
@@ -24,6 +25,27 @@ struct UIDListScanningTests {
             }
             let expected = bytes[from...].firstIndex { $0 == 0x0A || $0 == UInt8(ascii: ":") } ?? bytes.count
             #expect(found == expected, "from \(from)")
+        }
+    }
+
+    /// Random bytes drawn mostly from the values the word tricks could confuse ("\n", ":",
+    /// their neighbours, the same with the top bit set, 0, 0xFF), at every alignment: both
+    /// scanners agree with a byte-by-byte reading.
+    @Test func scannersAgreeWithABytewiseReadingOnRandomBytes() {
+        var rng = SplitMix64(seed: 0x5EED_0A3A)
+        let tricky: [UInt8] = [0x0A, 0x3A, 0x09, 0x0B, 0x39, 0x3B, 0x8A, 0xBA, 0x00, 0xFF, 0x80, 0x7F, 0x01]
+        for _ in 0..<400 {
+            let count = Int(rng.next() % 600)
+            let bytes = (0..<count).map { _ -> UInt8 in
+                let r = rng.next()
+                return r % 4 == 0 ? UInt8(truncatingIfNeeded: r >> 8) : tricky[Int((r >> 8) % UInt64(tricky.count))]
+            }
+            let counted = bytes.withUnsafeBufferPointer { UIDListFile.countLineEnds($0) }
+            #expect(counted == bytes.filter { $0 == 0x0A }.count)
+            guard !bytes.isEmpty else { continue }
+            let from = Int(rng.next() % UInt64(bytes.count))
+            let found = bytes.withUnsafeBufferPointer { UIDListFile.firstLineEndOrColon($0.baseAddress!, from: from, to: $0.count) }
+            #expect(found == (bytes[from...].firstIndex { $0 == 0x0A || $0 == 0x3A } ?? bytes.count))
         }
     }
 
