@@ -166,6 +166,7 @@ let package = Package(
         .executableTarget(name: "fuzz-pop3", dependencies: ["POP3Protocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-pop3"),
         .executableTarget(name: "fuzz-mime", dependencies: ["MailMessage", "TestSupport"], path: "Tests/Fuzzers/fuzz-mime"),
         .executableTarget(name: "fuzz-http", dependencies: ["WebmailProtocol", "TestSupport"], path: "Tests/Fuzzers/fuzz-http"),
+        .executableTarget(name: "fuzz-uidlist", dependencies: ["Maildir", "TestSupport"], path: "Tests/Fuzzers/fuzz-uidlist"),
     ],
     swiftLanguageModes: [.v5]
 )

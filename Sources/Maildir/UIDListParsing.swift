@@ -84,7 +84,9 @@ extension UIDListFile {
                 guard let e = c.entry() else { return nil }
                 puts.append(e)
             case minus:
-                guard let uid = c.number(), uid < UInt64(UInt32.max) else { return nil }
+                // UID 0 is no message (RFC 3501 §2.3.1.1: UIDs start at 1); taking it would record
+                // an expunge of it ("X0"), which no reader accepts once the file is written anew.
+                guard let uid = c.number(), uid > 0, uid < UInt64(UInt32.max) else { return nil }
                 var modSeq: UInt64?
                 if c.expect(0x20) {
                     guard c.expect(UInt8(ascii: "M")), let m = c.number() else { return nil }

@@ -57,7 +57,9 @@ struct UIDListExpungeTests {
         for bad in ["-2 M8\n=N5 M9\n",    // not above the M before the batch
                     "-2 M10\n=N5 M9\n",   // above the batch's M
                     "-2 M\n=N5 M9\n",     // no number
-                    "=N5 M9 E10\n"] {     // E above M
+                    "=N5 M9 E10\n",      // E above M
+                    "-0 M9\n=N5 M9\n",    // UID 0 (found by fuzz-uidlist: recorded as "X0", unreadable once written)
+                    "-0\n=N5 M9\n"] {
             #expect(parse(good + bad) == nil, "\(bad)")
         }
     }
