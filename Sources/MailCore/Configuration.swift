@@ -46,12 +46,15 @@ let settingsByName = SettingTable(settingGroups)
 /// metadata made at run time, cost about 0.15 ms of every program's start: perf over
 /// postamt-spamcheck.)
 struct SettingTable: Sendable {
+    /// The lists the table indexes (arrays: kept by reference, not copied).
+    let groups: [[Setting]]
     /// Group << 10 | index into it, UInt16.max for an empty slot; at most half the slots are used.
     private var slots: [UInt16]
     private let mask: Int
     private static let empty = UInt16.max
 
     init(_ groups: [[Setting]]) {
+        self.groups = groups
         let count = groups.reduce(0) { $0 + $1.count }
         precondition(groups.count < 63 && groups.allSatisfy { $0.count < 1024 })
         var size = 64
@@ -61,7 +64,7 @@ struct SettingTable: Sendable {
         for g in groups.indices {
             for i in groups[g].indices {
                 var slot = SettingTable.hash(groups[g][i].name) & mask
-                while slots[slot] != SettingTable.empty && SettingTable.name(at: slots[slot], groups) != groups[g][i].name {
+                while slots[slot] != SettingTable.empty && name(at: slots[slot]) != groups[g][i].name {
                     slot = (slot + 1) & mask
                 }
                 // The first of a name wins.
@@ -70,7 +73,7 @@ struct SettingTable: Sendable {
         }
     }
 
-    private static func name(at packed: UInt16, _ groups: [[Setting]]) -> String { groups[Int(packed >> 10)][Int(packed & 1023)].name }
+    private func name(at packed: UInt16) -> String { groups[Int(packed >> 10)][Int(packed & 1023)].name }
 
     static func hash(_ name: String) -> Int {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -78,13 +81,13 @@ struct SettingTable: Sendable {
         return Int(truncatingIfNeeded: h ^ (h >> 29))
     }
 
-    /// Where the setting `name` is in `groups`, the ones the table was made of (an index, not a copy of the setting:
-    /// an optional `Setting` would need its type metadata made at run time).
-    func find(_ name: String, in groups: [[Setting]] = settingGroups) -> (group: Int, index: Int)? {
+    /// Where the setting `name` is in `groups` (an index, not a copy of the setting: an
+    /// optional `Setting` would need its type metadata made at run time).
+    func find(_ name: String) -> (group: Int, index: Int)? {
         var slot = SettingTable.hash(name) & mask
         while slots[slot] != SettingTable.empty {
             let packed = slots[slot]
-            if SettingTable.name(at: packed, groups) == name { return (Int(packed >> 10), Int(packed & 1023)) }
+            if self.name(at: packed) == name { return (Int(packed >> 10), Int(packed & 1023)) }
             slot = (slot + 1) & mask
         }
         return nil
@@ -222,7 +225,7 @@ public struct Configuration: Sendable {
                 problems.append(ConfigProblem(file: file, line: lineNumber, message: "unknown setting '\(key)'"))
                 continue
             }
-            if let why = Configuration.validate(value, as: settingGroups[found.group][found.index].kind) {
+            if let why = Configuration.validate(value, as: settingsByName.groups[found.group][found.index].kind) {
                 problems.append(ConfigProblem(file: file, line: lineNumber, message: "\(key): \(why)"))
                 continue
             }
@@ -272,14 +275,15 @@ public struct Configuration: Sendable {
             return Configuration.systemHostname()
         }
         if let v = values[key], !(v.isEmpty && key == "program_directory") { return expand(v) }
-        var d = settingGroups[found.group][found.index].defaultValue
+        var d = settingsByName.groups[found.group][found.index].defaultValue
         if key == "program_directory" && d.isEmpty { return FileIO.executableDirectory() }
         if d.hasPrefix("{root}") { d = root + d.dropFirst(6) }
         return expand(d)
     }
 
+    /// (replacingAll looks for the target first and asks for the host name only when it is there.)
     private func expand(_ value: String) -> String {
-        value.utf8.contains(36) && value.containsBytes("$myhostname") ? value.replacingAll("$myhostname", with: string("myhostname")) : value
+        value.replacingAll("$myhostname", with: string("myhostname"))
     }
 
     public func list(_ key: String) -> [String] {

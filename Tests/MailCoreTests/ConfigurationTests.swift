@@ -80,7 +80,7 @@ import Testing
         for setting in knownSettings {
             let found = settingsByName.find(setting.name)
             #expect(found != nil, "\(setting.name)")
-            if let found { #expect(settingGroups[found.group][found.index].name == setting.name) }
+            if let found { #expect(settingsByName.groups[found.group][found.index].name == setting.name) }
         }
         #expect(settingsByName.find("") == nil)
         #expect(settingsByName.find("myhostnam") == nil)
@@ -89,8 +89,7 @@ import Testing
         // The first of a name wins, as the dictionary before it kept the first.
         let doubled = SettingTable([[Setting(name: "x", kind: .text, defaultValue: "1", summary: "")],
                                     [Setting(name: "x", kind: .text, defaultValue: "2", summary: "")]])
-        #expect(doubled.find("x", in: [[Setting(name: "x", kind: .text, defaultValue: "1", summary: "")],
-                                      [Setting(name: "x", kind: .text, defaultValue: "2", summary: "")]])?.group == 0)
+        #expect(doubled.find("x")?.group == 0)
     }
 
     @Test func replacingAllMatchesBytes() {
