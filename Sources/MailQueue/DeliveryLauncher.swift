@@ -142,6 +142,8 @@ public enum PrivilegedSpawner {
     public static func serve(socket: Int32, program: String, environment: [String], log: Log,
                              deliver: (([String]) -> Never)? = nil) -> Never {
         var children: Set<pid_t> = []
+        // The installation the delivery child reads (its POSTAMT_ROOT, from `environment`).
+        let childRoot = environment.last { $0.hasPrefix("POSTAMT_ROOT=") }.map { String($0.dropFirst(13)) } ?? ""
         while true {
             var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
             let ready = poll(&p, 1, children.isEmpty ? 1000 : 50)
@@ -179,7 +181,7 @@ public enum PrivilegedSpawner {
                     let pid: pid_t
                     if let deliver {
                         // Read here (from memory while unchanged), so the child starts with it.
-                        _ = try? Configuration.load()
+                        _ = try? Configuration.load(root: childRoot)
                         guard let parent = try Spawn.forkPrepared(environment: env, fds: childFDs, identity: SpawnIdentity(user: user),
                                                                   directory: home, name: program) else {
                             deliver(Array(fields[2...]))  // the child: never returns
