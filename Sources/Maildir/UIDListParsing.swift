@@ -140,16 +140,9 @@ extension UIDListFile {
                 return nil
             }
         }
-        if !removed.isEmpty { // on the columns here, which nothing shares yet
-            let indexes = removed.compactMap { uid -> Int? in
-                let k = uids.firstIndex(ofUIDAtLeast: uid) { $0 }
-                return k < uids.count && uids[k] == uid ? k : nil
-            }.sorted()
-            uids.remove(atSortedIndexes: indexes); modSeqs.remove(atSortedIndexes: indexes)
-            flagColumn.remove(atSortedIndexes: indexes); spans.remove(atSortedIndexes: indexes)
-        }
         file.entries = UIDListEntries(uids: uids, modSeqs: modSeqs, flags: flagColumn,
                                       baseNames: BaseNameList(bytes: names, spans: spans))
+        file.entries.remove(uids: removed) // nothing shares the columns yet: closed up in place
         return (file, Layout(validLength: validLength, changeBytes: validLength - baseEnd, hasTornTail: validLength < b.count))
     }
 
