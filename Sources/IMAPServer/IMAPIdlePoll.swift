@@ -26,29 +26,7 @@ struct IMAPIdlePoll: Sendable {
         }
     }
 
-    /// statfs(2) f_type values (linux/magic.h and the file systems' own headers) of file
-    /// systems whose changes may come from another host.
-    static let networkMagics: Set<UInt64> = [
-        0x6969,        // NFS
-        0x517B,        // SMB
-        0xFF53_4D42,   // CIFS
-        0xFE53_4D42,   // SMB2
-        0x00C3_6400,   // CephFS
-        0x6573_5546,   // FUSE (sshfs, GlusterFS, MooseFS, …)
-        0x5346_414F,   // AFS
-        0x6B41_4653,   // kAFS
-        0x7375_7245,   // Coda
-        0x0116_1970,   // GFS2
-        0x7461_636F,   // OCFS2
-        0x0102_1997,   // 9P
-        0x0BD0_0BD0,   // Lustre
-        0x4750_4653,   // GPFS
-    ]
-
-    static func isNetworkFileSystem(_ path: String) -> Bool {
-        guard let magic = FileSystemMagic.of(path) else { return false }
-        return networkMagics.contains(magic)
-    }
+    static func isNetworkFileSystem(_ path: String) -> Bool { FileSystemMagic.isNetwork(path) }
 
     /// What a poll compares: the folder's new/ and cur/ and its uid list. Each is opened
     /// before fstat(2): on NFS, opening revalidates the attributes (close-to-open

@@ -26,8 +26,28 @@ public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeRepl
     private(set) var spans: [Span]
     /// Bytes of `added` that no span uses any more.
     private(set) var unused = 0
+    /// Names not read yet (a uid list's binary image, see `UIDListIndex`): while set, `bytes`,
+    /// `added` and `spans` are empty and the names are `deferred.names`, read at the first
+    /// question about one; a change first takes them in (`takeDeferred`).
+    private var deferred: DeferredNames?
+    private var deferredCount = 0
 
     public init() { bytes = []; spans = [] }
+
+    /// `count` names still in an image.
+    init(deferred: DeferredNames, count: Int) {
+        bytes = []; spans = []
+        self.deferred = deferred
+        deferredCount = count
+    }
+
+    /// The list with its names read (itself when they are).
+    func resolved() -> BaseNameList { deferred?.names ?? self }
+
+    /// Reads the names, if they are still deferred, into this list itself.
+    mutating func takeDeferred() {
+        if let deferred { self = deferred.names }
+    }
 
     /// The names at `spans` of `bytes` (each span within it).
     init(bytes: [UInt8], spans: [Span]) {
@@ -37,7 +57,7 @@ public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeRepl
     }
 
     public var startIndex: Int { 0 }
-    public var endIndex: Int { spans.count }
+    public var endIndex: Int { deferred == nil ? spans.count : deferredCount }
 
     public subscript(i: Int) -> String {
         get { withUTF8(at: i) { String(decoding: $0, as: UTF8.self) } }
@@ -46,6 +66,7 @@ public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeRepl
 
     /// Calls `body` with the name's bytes (valid only during the call).
     public func withUTF8<R>(at i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        if let deferred { return try deferred.names.withUTF8(at: i, body) }
         let span = spans[i]
         let start = Int(span.start), count = Int(span.count)
         if start < bytes.count {
@@ -83,20 +104,23 @@ public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeRepl
         }
         var hashes = Set<Int>()
         for var name in names { hashes.insert(name.withUTF8(hash)) }
-        return indices.contains { i in
-            withUTF8(at: i) { bytes in
+        let list = resolved()
+        return list.indices.contains { i in
+            list.withUTF8(at: i) { bytes in
                 hashes.contains(hash(bytes)) && names.contains(String(decoding: bytes, as: UTF8.self))
             }
         }
     }
 
-    public mutating func reserveCapacity(_ n: Int) { spans.reserveCapacity(n) }
+    public mutating func reserveCapacity(_ n: Int) { takeDeferred(); spans.reserveCapacity(n) }
 
     public mutating func append(_ name: String) {
+        takeDeferred()
         spans.append(store(name))
     }
 
     public mutating func replaceSubrange<C: Collection>(_ range: Range<Int>, with names: C) where C.Element == String {
+        takeDeferred()
         for span in spans[range] where Int(span.start) >= bytes.count { unused += Int(span.count) }
         spans.replaceSubrange(range, with: names.map { store($0) })
         if unused > 1 << 16 && unused * 2 > added.count { compact() }
@@ -104,6 +128,7 @@ public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeRepl
 
     /// Removes the names at `indexes` (ascending, no index twice).
     public mutating func remove(atSortedIndexes indexes: [Int]) {
+        takeDeferred()
         for i in indexes where Int(spans[i].start) >= bytes.count { unused += Int(spans[i].count) }
         spans.remove(atSortedIndexes: indexes)
         if unused > 1 << 16 && unused * 2 > added.count { compact() }
@@ -140,6 +165,8 @@ public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeRepl
 extension BaseNameList: Hashable {
     public static func == (a: BaseNameList, b: BaseNameList) -> Bool {
         guard a.count == b.count else { return false }
+        if let d = a.deferred, d === b.deferred { return true }
+        let a = a.resolved(), b = b.resolved()
         // Copies of one list share their buffers: equal without looking at a name.
         if a.spans == b.spans && a.bytes == b.bytes && a.added == b.added { return true }
         return a.indices.allSatisfy { a.nameEquals(at: $0, b, at: $0) }
@@ -147,7 +174,8 @@ extension BaseNameList: Hashable {
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(count)
-        for i in indices { withUTF8(at: i) { hasher.combine(bytes: UnsafeRawBufferPointer($0)) } }
+        let list = resolved()
+        for i in list.indices { list.withUTF8(at: i) { hasher.combine(bytes: UnsafeRawBufferPointer($0)) } }
     }
 }
 

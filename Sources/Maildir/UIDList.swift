@@ -11,16 +11,36 @@ final class ParsedUIDList: @unchecked Sendable {
     private let mutex = Mutex()
     private var identity: FileIdentity?
     private var parsed: (file: UIDListFile, layout: UIDListFile.Layout)?
+    private var image = ImageState.none
+
+    /// The binary image (`UIDListIndex`) of the remembered list.
+    enum ImageState: Equatable {
+        /// None is wanted (a small list, or one read while an append came).
+        case none
+        /// The list was parsed and is big: an image of it is wanted.
+        case wanted
+        /// It has one (read or written), which knew new/ empty at this stamp (nil: did not).
+        case current(newStamp: CurStamp?)
+    }
 
     func lookup(_ identity: FileIdentity) -> (file: UIDListFile, layout: UIDListFile.Layout)? {
         mutex.withLock { self.identity == identity ? parsed : nil }
     }
 
-    func remember(_ identity: FileIdentity?, _ file: UIDListFile, _ layout: UIDListFile.Layout) {
+    func remember(_ identity: FileIdentity?, _ file: UIDListFile, _ layout: UIDListFile.Layout, image: ImageState = .none) {
         mutex.withLock {
             self.identity = identity
             parsed = identity == nil ? nil : (file, layout)
+            self.image = image
         }
+    }
+
+    func imageState(_ identity: FileIdentity) -> ImageState {
+        mutex.withLock { self.identity == identity ? image : .none }
+    }
+
+    func setImageState(_ state: ImageState, for identity: FileIdentity) {
+        mutex.withLock { if self.identity == identity { image = state } }
     }
 }
 
@@ -64,13 +84,20 @@ public struct UIDList: Sendable {
     /// The file and the identity it was read from (a full write gives the file a new inode, an
     /// append a new size, so a changed identity means a changed file).
     public func readWithIdentity() throws -> (file: UIDListFile, identity: FileIdentity)? {
-        guard let found = try load(), let parsed = found.parsed else { return nil }
+        try readWithIdentity(indexing: true)
+    }
+
+    func readWithIdentity(indexing: Bool) throws -> (file: UIDListFile, identity: FileIdentity)? {
+        guard let found = try load(indexing: indexing), let parsed = found.parsed else { return nil }
         return (parsed.file, found.identity)
     }
 
     /// The file as it is now: nil when there is none; `parsed` nil when it is damaged (then
     /// `bytes` holds it). A file of the identity last read or written is not read again.
-    func load() throws -> (parsed: (file: UIDListFile, layout: UIDListFile.Layout)?, identity: FileIdentity, bytes: [UInt8]?)? {
+    /// A big list also has a binary image beside it (`UIDListIndex`): read instead of the text
+    /// when it was made from this very file, written after a parse when it was not (`indexing`:
+    /// readers do; a writer under the lock does not spend its time on it).
+    func load(indexing: Bool = true) throws -> (parsed: (file: UIDListFile, layout: UIDListFile.Layout)?, identity: FileIdentity, bytes: [UInt8]?)? {
         let raw = Glibc.open(filePath, O_RDONLY | O_CLOEXEC)
         if raw < 0 {
             if errno == ENOENT { return nil }
@@ -81,13 +108,38 @@ public struct UIDList: Sendable {
         guard fstat(fd.raw, &st) == 0 else { throw MaildirError.system(SystemError("fstat \(filePath)")) }
         let identity = FileIdentity(st)
         if let known = memo.lookup(identity) { return (known, identity, nil) }
+        let indexed = Int(st.st_size) >= UIDList.indexMinimumBytes
+        if indexed, let image = UIDListIndex.read(path: indexPath, identity: identity) {
+            memo.remember(identity, image.file, image.layout, image: .current(newStamp: image.newStamp))
+            return ((image.file, image.layout), identity, nil)
+        }
         // Read after the fstat: the bytes are those of `identity` or newer (a later append),
         // never older, so a changed file is never taken for the one remembered.
         let bytes = try UIDList.readAll(fd.raw, expected: Int(st.st_size), limit: 1 << 30)
         guard let parsed = UIDListFile.parseWithLayout(bytes) else { return (nil, identity, bytes) }
-        memo.remember(identity, parsed.file, parsed.layout)
+        // An image is of exactly the file of `identity`: no append came after the fstat.
+        let wanted = indexed && bytes.count == Int(st.st_size)
+        memo.remember(identity, parsed.file, parsed.layout, image: wanted ? .wanted : .none)
+        if wanted && indexing { writeImage(identity, newStamp: nil) }
         return (parsed, identity, nil)
     }
+
+    /// Writes the image of the remembered list of `identity`, knowing new/ empty at `newStamp`.
+    /// The image is a cache: failing to write it changes nothing.
+    func writeImage(_ identity: FileIdentity, newStamp: CurStamp?) {
+        guard let (file, layout) = memo.lookup(identity) else { return }
+        if (try? UIDListIndex.write(file, layout: layout, identity: identity, newStamp: newStamp, folderPath: folderPath)) != nil {
+            memo.setImageState(.current(newStamp: newStamp), for: identity)
+        } else {
+            memo.setImageState(.none, for: identity)
+        }
+    }
+
+    public var indexPath: String { "\(folderPath)/\(UIDListIndex.fileName)" }
+
+    /// The size from which a uid list gets a binary image (`UIDListIndex`): about 6,000
+    /// messages. Parsing a smaller list costs less than a millisecond.
+    public static let indexMinimumBytes = 256 << 10
 
     /// The whole file, read into one buffer of the size fstat(2) gave (a 100,000-message list
     /// is megabytes: growing an array chunk by chunk copies it several times); what an append
@@ -151,20 +203,42 @@ public struct UIDList: Sendable {
         guard let curTime = curTime() else { return .needsScan }
         let newPath = "\(folderPath)/new"
         let newTime = FileIO.status(newPath).map { FileTime($0.st_mtim) }
-        let newIsEmpty: Bool
-        if let stamp = newStamp, stamp.holds(for: newTime) {
-            newIsEmpty = true
-        } else {
+        var newIsEmpty: Bool? = newStamp?.holds(for: newTime) == true ? true : nil
+        /// Lists new/ (an empty directory that once held many messages is megabytes of blocks).
+        func listNew() throws -> Bool {
             let checked = FileTime.now()
-            newIsEmpty = try MaildirScanner.listMessages(newPath).isEmpty
+            let empty = try MaildirScanner.listMessages(newPath).isEmpty
             let after = FileIO.status(newPath).map { FileTime($0.st_mtim) }
-            newStamp = newIsEmpty && newTime != nil && after == newTime ? CurStamp(modified: newTime!, checked: checked) : nil
+            newStamp = empty && newTime != nil && after == newTime ? CurStamp(modified: newTime!, checked: checked) : nil
+            return empty
         }
         let clock = FileTime.now()
         if let known, let knownStamp, knownStamp.holds(for: curTime, at: clock), identity() == known {
-            return newIsEmpty ? .unchanged : .newMessages
+            let empty = try newIsEmpty ?? listNew()
+            return empty ? .unchanged : .newMessages
         }
-        guard let (file, identity) = try readWithIdentity(), file.curStamp?.holds(for: curTime, at: clock) == true else { return .needsScan }
-        return newIsEmpty ? .current(file, identity) : .newMessages
+        guard let (file, identity) = try readWithIdentity(indexing: false), file.curStamp?.holds(for: curTime, at: clock) == true else {
+            if newIsEmpty == nil { _ = try listNew() } // as before: the stamp for the next check
+            return .needsScan
+        }
+        // The list's image may know new/ empty since its mtime (a fresh process knows nothing).
+        let image = memo.imageState(identity)
+        if newIsEmpty == nil, case .current(let stamp?) = image, stamp.holds(for: newTime, at: clock) {
+            newIsEmpty = true
+            newStamp = stamp
+        }
+        let empty = try newIsEmpty ?? listNew()
+        // An image for the next process: wanted after a parse, or one that did not know new/
+        // empty where this check does, for good (a settled stamp holds until new/ changes).
+        let known = empty ? newStamp.flatMap { $0.holds(for: newTime, at: clock) ? $0 : nil } : nil
+        switch image {
+        case .wanted:
+            writeImage(identity, newStamp: known)
+        case .current(let stamp) where stamp.map({ !($0.isSettled && $0.holds(for: newTime, at: clock)) }) ?? true:
+            if let known, known.isSettled { writeImage(identity, newStamp: known) }
+        default:
+            break
+        }
+        return empty ? .current(file, identity) : .newMessages
     }
 }

@@ -65,6 +65,10 @@ public struct UIDListEntries: RandomAccessCollection, MutableCollection, RangeRe
         baseNames.remove(atSortedIndexes: indexes)
     }
 
+    /// The base names, still in a uid list's image (see `UIDListIndex`), read in: before a
+    /// pass over every entry, which would else ask the image's stand-in once per name.
+    public mutating func takeDeferredNames() { baseNames.takeDeferred() }
+
     /// Whether the entries at `i` here and `j` in `other` are the same (no entry is made).
     func entryEquals(at i: Int, _ other: UIDListEntries, at j: Int) -> Bool {
         uids[i] == other.uids[j] && modSeqs[i] == other.modSeqs[j] && flags[i] == other.flags[j]

@@ -73,6 +73,8 @@ extension UIDList {
                         : ReplaceOrdering.of(folderPath) == .unknown ? .contents : .none
                     let bytes = file.encoded()
                     try mapSystemErrors { try FileIO.replace(filePath, bytes, mode: 0o600, durability: durability) }
+                    // A list that became small has no image any more (one left would only be stale).
+                    if bytes.count < UIDList.indexMinimumBytes { unlink(indexPath) }
                     after = identity()
                     memo.remember(after, file, UIDListFile.Layout(validLength: bytes.count, changeBytes: 0, hasTornTail: false))
                 }
@@ -97,8 +99,12 @@ extension UIDList {
     }
 
     func loadOrCreateLocked() throws -> (file: UIDListFile, fresh: Bool, identity: FileIdentity?, layout: UIDListFile.Layout?) {
-        let found = try load()
-        if let found, let parsed = found.parsed { return (parsed.file, false, found.identity, parsed.layout) }
+        let found = try load(indexing: false)
+        if let found, var parsed = found.parsed {
+            // A writer compares and rewrites every entry: the names of an image are read now.
+            parsed.file.entries.takeDeferredNames()
+            return (parsed.file, false, found.identity, parsed.layout)
+        }
         if found == nil, let adopted = try UIDListAdoption.adopt(folderPath: folderPath) { return (adopted, true, nil, nil) }
         var minimum: UInt32 = 1
         if let bytes = found?.bytes, let old = UIDListFile.salvageValidity(bytes), old < UInt32.max { minimum = old + 1 }

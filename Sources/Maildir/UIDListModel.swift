@@ -56,6 +56,10 @@ public struct CurStamp: Hashable, Sendable {
 
     public init(modified: FileTime, checked: FileTime) { self.modified = modified; self.checked = checked }
 
+    /// Whether it was taken `settle` or more after the mtime: then it holds for as long as the
+    /// directory keeps that mtime.
+    var isSettled: Bool { checked.nanoseconds(since: modified) >= CurStamp.settle }
+
     /// Whether the list still describes cur/, whose mtime is `curTime`, at `clock`.
     public func holds(for curTime: FileTime?, at clock: FileTime = .now()) -> Bool {
         guard let curTime, curTime == modified else { return false }

@@ -145,7 +145,7 @@ extension UIDList {
     /// The snapshot when `file` already describes every scanned message exactly; else nil.
     static func snapshotIfCurrent(_ file: UIDListFile, _ scanned: [String: ScannedMessage]) -> MaildirSnapshot? {
         guard file.entries.count == scanned.count else { return nil }
-        let names = file.entries.baseNames, flags = file.entries.flags
+        let names = file.entries.baseNames.resolved(), flags = file.entries.flags
         for i in names.indices {
             guard let m = scanned[names[i]] else { return nil }
             if m.directory == "cur" && m.flags != flags[i] { return nil }
@@ -155,6 +155,7 @@ extension UIDList {
 
     static func snapshot(_ file: UIDListFile, _ scanned: [String: ScannedMessage]) -> MaildirSnapshot {
         var entries = file.entries
+        entries.takeDeferredNames()
         var unusual: [UInt32: String] = [:]
         let names = entries.baseNames
         for i in names.indices {

@@ -1,5 +1,11 @@
 // Bounded fuzzer for the uid list parser (a folder's postamt-uidlist, which its user can write):
 // no input traps it, and what it accepts it writes back as a file that reads as the same list.
+// The same for the list's binary image (postamt-uidlist.index, also the user's): every accepted
+// list's image reads as that list, and an image with one byte changed either is refused or reads
+// as a list the text parser accepts as it is (the image's checks are the parser's).
+#if canImport(Glibc)
+import Glibc
+#endif
 import Maildir
 import TestSupport
 
@@ -37,10 +43,21 @@ FuzzDriver.run(name: "fuzz-uidlist", dictionary: words.map { Array($0.utf8) }) {
     case 1: input = nearlyValid(Array(raw.dropFirst()))
     default: input = raw
     }
-    guard let file = UIDListFile.parse(input) else { return 0 }
+    guard let (file, layout) = UIDListFile.parseWithLayout(input) else { return 0 }
     // Every accepted list is written back as a whole file that reads as the same list.
     let again = UIDListFile.parse(file.encoded())
     precondition(again == file, "a parsed uid list does not survive being written and read again")
+    var st = stat()
+    st.st_size = input.count
+    var image = UIDListIndex.encode(file, layout: layout, identity: FileIdentity(st))
+    guard let decoded = UIDListIndex.decode(image, identity: nil) else { preconditionFailure("an image of a parsed list is refused") }
+    precondition(decoded.file == file && decoded.layout == layout, "an image does not read as the list it was made of")
+    if raw.count > 3 {
+        image[(Int(raw[1]) << 8 | Int(raw[3])) % image.count] = raw[2]
+        if let changed = UIDListIndex.decode(image, identity: nil) {
+            precondition(UIDListFile.parse(changed.file.encoded()) == changed.file, "a damaged image reads as a list the parser refuses")
+        }
+    }
     var names = 0
     for entry in file.entries { names &+= entry.baseName.utf8.count }
     return 1 + file.entries.count + names
