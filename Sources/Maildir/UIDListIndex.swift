@@ -15,12 +15,13 @@ import MailSystem
 /// stale, damaged or unreadable image is ignored: the list is parsed as before and a new
 /// image written (`UIDList.load`). Nothing but a reader writes it, after a parse of a whole
 /// list of at least `UIDList.indexMinimumBytes` (by rename of a temporary file, durable like
-/// a flag-only list update: data before rename where the file system orders them, else fsync).
+/// a flag-only list update: data before rename where the file system orders them, else fsync),
+/// or once more when it learnt new/ empty for good where the image did not (`quickCheck`).
 ///
 /// Format (host byte order, recognised by a byte-order mark; every section 8-byte aligned):
 ///
 ///     header (`headerSize` bytes)  magic "PAUIDX01", mark, key, the list's header fields,
-///                                  counts, the list's layout
+///                                  new/'s stamp, counts, the list's layout
 ///     uids        count × UInt32 (padded to 8)
 ///     modseqs     count × UInt64
 ///     flags       count × UInt64 (MaildirFlags' bits)
@@ -178,7 +179,7 @@ extension UIDListIndex {
         // The names stay in the file, behind a descriptor of their own, until asked for.
         let listPath = FileIO.directoryName(path) + "/" + UIDList.fileName
         let deferring: ((Header, Int) -> DeferredNames?)? = FileSystemMagic.isNetwork(path) ? nil : { header, offset in
-            let fd = dup(raw)
+            let fd = fcntl(raw, F_DUPFD_CLOEXEC, 0)
             guard fd >= 0 else { return nil }
             return DeferredNames(fd: fd, offset: offset, count: header.count, namesLength: header.namesLength,
                                  listPath: listPath, identity: identity)
