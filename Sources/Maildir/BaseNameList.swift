@@ -34,6 +34,18 @@ public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeRepl
 
     public init() { bytes = []; spans = [] }
 
+    /// The names at `spans` of `bytes` and, after them, of `added` (bytes parsed after the
+    /// others, of which only the names are used).
+    init(bytes: [UInt8], added: [UInt8], spans: [Span]) {
+        precondition(bytes.count + added.count <= Int(UInt32.max), "base name bytes beyond 4 GiB")
+        self.bytes = bytes
+        self.added = added
+        self.spans = spans
+        let used = spans.reduce(0) { Int($1.start) >= bytes.count ? $0 + Int($1.count) : $0 }
+        unused = added.count - used
+        if unused > 1 << 16 && unused * 2 > added.count { compact() }
+    }
+
     /// `count` names still in an image.
     init(deferred: DeferredNames, count: Int) {
         bytes = []; spans = []
@@ -141,6 +153,38 @@ public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeRepl
         precondition(start + name.utf8.count <= Int(UInt32.max), "base names beyond 4 GiB")
         added.append(contentsOf: name.utf8)
         return Span(start: UInt32(start), count: UInt32(name.utf8.count))
+    }
+
+    /// The names one after the other in list order, and where each lies in those bytes (an
+    /// image's names section, see `UIDListIndex`): the list's own buffers when they are that
+    /// already, else gathered with one copy per name.
+    func contiguous() -> (bytes: [UInt8], spans: [Span]) {
+        let list = resolved()
+        var total = 0
+        var inOrder = list.added.isEmpty
+        for span in list.spans {
+            if Int(span.start) != total { inOrder = false }
+            total += Int(span.count)
+        }
+        if inOrder && total == list.bytes.count { return (list.bytes, list.spans) }
+        var spans: [Span] = []
+        spans.reserveCapacity(list.spans.count)
+        let bytes = [UInt8](unsafeUninitializedCapacity: total) { out, initialized in
+            var at = 0
+            list.bytes.withUnsafeBufferPointer { first in
+                list.added.withUnsafeBufferPointer { second in
+                    for span in list.spans {
+                        let start = Int(span.start), count = Int(span.count)
+                        let from = start < first.count ? first.baseAddress! + start : second.baseAddress! + (start - first.count)
+                        (out.baseAddress! + at).update(from: from, count: count)
+                        spans.append(Span(start: UInt32(at), count: span.count))
+                        at += count
+                    }
+                }
+            }
+            initialized = at
+        }
+        return (bytes, spans)
     }
 
     /// Every name into one new buffer, nothing left unused.

@@ -109,8 +109,8 @@ public struct UIDList: Sendable {
         let identity = FileIdentity(st)
         if let known = memo.lookup(identity) { return (known, identity, nil) }
         let indexed = Int(st.st_size) >= UIDList.indexMinimumBytes
-        if indexed, let image = UIDListIndex.read(path: indexPath, identity: identity) {
-            memo.remember(identity, image.file, image.layout, image: .current(newStamp: image.newStamp))
+        if indexed, let image = UIDListIndex.read(path: indexPath, list: fd.raw, identity: identity) {
+            memo.remember(identity, image.file, image.layout, image: image.outgrown ? .wanted : .current(newStamp: image.newStamp))
             return ((image.file, image.layout), identity, nil)
         }
         // Read after the fstat: the bytes are those of `identity` or newer (a later append),

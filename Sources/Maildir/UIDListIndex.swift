@@ -10,10 +10,12 @@ import MailSystem
 /// dovecot.index for the same reason; the text list stays the one that counts.
 ///
 /// The image is only a cache. It says which list it was made from: the list's inode, size,
-/// mtime and change time (not the device: NFS clients number it differently). A list with
-/// another identity (an append, a full write, an editor, a restore) makes it stale, and a
-/// stale, damaged or unreadable image is ignored: the list is parsed as before and a new
-/// image written (`UIDList.load`). Nothing but a reader writes it, after a parse of a whole
+/// mtime and change time (not the device: NFS clients number it differently), its first line
+/// and its last bytes. A list that only grew since by appended batches (same inode, same first
+/// line, the same bytes at the image's length) is read from the image and the batches after it
+/// (`UIDListFile.apply(tail:to:layout:)`); any other change (a full write, an editor, a
+/// restore) makes the image stale, and a stale, damaged or unreadable image is ignored: the
+/// list is parsed as before and a new image written (`UIDList.load`). Nothing but a reader writes it, after a parse of a whole
 /// list of at least `UIDList.indexMinimumBytes` (by rename of a temporary file, durable like
 /// a flag-only list update: data before rename where the file system orders them, else fsync),
 /// or once more when it learnt new/ empty for good where the image did not (`quickCheck`).
@@ -45,7 +47,9 @@ public enum UIDListIndex {
     static let magic = Array("PAUIDX01".utf8)
     static let trailer = Array("PAUIDEND".utf8)
     static let byteOrderMark: UInt32 = 0x0102_0304
-    static let headerSize = 216
+    static let headerSize = 544
+    /// Room in the header for the list's first line and for the bytes before the image's end.
+    static let headRoom = 256, boundaryRoom = 64
 
     /// Which list an image was made from.
     struct Key: Equatable {
@@ -78,6 +82,12 @@ public enum UIDListIndex {
         var expungeCount: Int
         var namesLength: Int
         var layout: UIDListFile.Layout
+        /// The list's first line (with its line end; empty when longer than `headRoom`) and
+        /// its last bytes (up to `boundaryRoom`) when the image was made: a list that has only
+        /// grown since (appended batches, same inode) still starts and, at the image's length,
+        /// ends with them.
+        var head: [UInt8] = []
+        var boundary: [UInt8] = []
 
         /// The file's size that these counts give.
         var fileSize: Int {
@@ -98,25 +108,19 @@ extension UIDListIndex {
     // MARK: Writing
 
     /// The image of `file` (parsed from a list of `identity`, with `layout`).
-    public static func encode(_ file: UIDListFile, layout: UIDListFile.Layout, identity: FileIdentity, newStamp: CurStamp? = nil) -> [UInt8] {
-        var entries = file.entries
-        entries.takeDeferredNames()
+    public static func encode(_ file: UIDListFile, layout: UIDListFile.Layout, identity: FileIdentity, newStamp: CurStamp? = nil,
+                              head: [UInt8] = [], boundary: [UInt8] = []) -> [UInt8] {
+        precondition(head.count <= headRoom && boundary.count <= boundaryRoom)
+        let entries = file.entries
         let n = entries.count
         // The names, one after the other in UID order (a parsed list's spans point into the
         // text file, between the other fields).
-        var names: [UInt8] = []
-        var spans: [BaseNameList.Span] = []
-        names.reserveCapacity(n * 32); spans.reserveCapacity(n)
-        for i in 0..<n {
-            entries.baseNames.withUTF8(at: i) { name in
-                spans.append(BaseNameList.Span(start: UInt32(names.count), count: UInt32(name.count)))
-                names.append(contentsOf: name)
-            }
-        }
+        let (names, spans) = entries.baseNames.contiguous()
         let header = Header(key: Key(identity), uidValidity: file.uidValidity, nextUID: file.nextUID,
                             highestModSeq: file.highestModSeq, firstRecentUID: file.firstRecentUID,
                             curStamp: file.curStamp, newStamp: newStamp, expungeFloor: file.expungeFloor, count: n,
-                            expungeCount: file.expunged.count, namesLength: names.count, layout: layout)
+                            expungeCount: file.expunged.count, namesLength: names.count, layout: layout,
+                            head: head, boundary: boundary)
         var out: [UInt8] = []
         out.reserveCapacity(header.fileSize)
         var w = Writer(out: out)
@@ -134,12 +138,23 @@ extension UIDListIndex {
         w.put(header.expungeFloor)
         w.put(UInt64(n)); w.put(UInt64(header.expungeCount)); w.put(UInt64(names.count))
         w.put(Int64(layout.validLength)); w.put(Int64(layout.changeBytes)); w.put(UInt64(layout.hasTornTail ? 1 : 0))
+        w.put(UInt32(head.count)); w.put(UInt32(boundary.count))
+        w.bytes(head + [UInt8](repeating: 0, count: headRoom - head.count))
+        w.bytes(boundary + [UInt8](repeating: 0, count: boundaryRoom - boundary.count))
         precondition(w.out.count == headerSize)
         w.column(entries.uids); w.pad()
         w.column(entries.modSeqs)
-        w.column(entries.flags.map(\.rawValue))
+        if MemoryLayout<MaildirFlags>.stride == 8 {
+            entries.flags.withUnsafeBytes { w.out.append(contentsOf: $0) } // MaildirFlags is its UInt64
+        } else {
+            w.column(entries.flags.map(\.rawValue))
+        }
         for x in file.expunged { w.put(x.first); w.put(x.last); w.put(x.modSeq) }
-        for s in spans { w.put(s.start); w.put(s.count) }
+        if MemoryLayout<BaseNameList.Span>.stride == 8, MemoryLayout<BaseNameList.Span>.offset(of: \.count) == 4 {
+            spans.withUnsafeBytes { w.out.append(contentsOf: $0) }
+        } else {
+            for s in spans { w.put(s.start); w.put(s.count) }
+        }
         w.bytes(names); w.pad()
         w.bytes(trailer)
         precondition(w.out.count == header.fileSize)
@@ -147,11 +162,51 @@ extension UIDListIndex {
     }
 
     /// Writes the image of `file` beside the list in `folderPath` (see the type's notes).
+    /// Nothing is written when the list is no longer the file of `identity`.
     static func write(_ file: UIDListFile, layout: UIDListFile.Layout, identity: FileIdentity, newStamp: CurStamp?,
                       folderPath: String) throws {
+        let list = "\(folderPath)/\(UIDList.fileName)"
+        let raw = Glibc.open(list, O_RDONLY | O_CLOEXEC)
+        guard raw >= 0 else { return }
+        defer { close(raw) }
+        var st = stat()
+        guard fstat(raw, &st) == 0, FileIdentity(st) == identity else { return }
+        let size = Int(st.st_size)
+        var first = preadFully(raw, offset: 0, count: min(headRoom, size)) ?? []
+        if let end = first.firstIndex(of: 0x0A) { first.removeSubrange((end + 1)...) } else { first = [] }
+        let last = preadFully(raw, offset: max(0, size - boundaryRoom), count: min(boundaryRoom, size)) ?? []
         let durability: FileIO.Durability = ReplaceOrdering.of(folderPath) == .unknown ? .contents : .none
-        try FileIO.replace("\(folderPath)/\(fileName)", encode(file, layout: layout, identity: identity, newStamp: newStamp),
+        try FileIO.replace("\(folderPath)/\(fileName)",
+                           encode(file, layout: layout, identity: identity, newStamp: newStamp, head: first, boundary: last),
                            mode: 0o600, durability: durability)
+    }
+
+    /// `count` bytes at `offset` of `fd`; nil when there are not that many.
+    static func preadFully(_ fd: Int32, offset: Int, count: Int) -> [UInt8]? {
+        var failed = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            initialized = 0
+            while initialized < count {
+                let n = pread(fd, buffer.baseAddress! + initialized, count - initialized, off_t(offset + initialized))
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { failed = true; return }
+                initialized += n
+            }
+        }
+        return failed ? nil : bytes
+    }
+
+    /// The bytes of `fd` from `offset` to its end (which may have grown since a fstat).
+    static func readToEnd(_ fd: Int32, from offset: Int, expected: Int) -> [UInt8]? {
+        guard expected >= 0, var bytes = preadFully(fd, offset: offset, count: expected) else { return nil }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, off_t(offset + bytes.count)) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            if n == 0 { return bytes }
+            bytes += chunk[0..<n]
+        }
     }
 
     struct Writer {
@@ -167,9 +222,14 @@ extension UIDListIndex {
 
     // MARK: Reading
 
-    /// The list in the image at `path` when it was made from a list of `identity` and is
-    /// whole; nil when it is missing, stale, damaged or unreadable.
-    static func read(path: String, identity: FileIdentity) -> (file: UIDListFile, layout: UIDListFile.Layout, newStamp: CurStamp?)? {
+    /// The list open at `list` (of `identity`) from the image at `path`: when the image was
+    /// made from this very file, or from it before batches were appended (same inode, same
+    /// first line, the same bytes at the image's length), which are then read from the list and
+    /// applied. nil when the image is missing, stale, damaged or unreadable.
+    /// `outgrown`: so much was applied that the next reader had better have a new image
+    /// (more than a sixteenth of the list, at least 64 KiB).
+    static func read(path: String, list: Int32, identity: FileIdentity)
+        -> (file: UIDListFile, layout: UIDListFile.Layout, newStamp: CurStamp?, outgrown: Bool)? {
         let raw = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard raw >= 0 else { return nil }
         defer { close(raw) }
@@ -184,14 +244,30 @@ extension UIDListIndex {
             return DeferredNames(fd: fd, offset: offset, count: header.count, namesLength: header.namesLength,
                                  listPath: listPath, identity: identity)
         }
-        return decode(&source, size: Int(st.st_size), identity: identity, deferring: deferring)
+        var exact = false
+        let accept = { (header: Header) -> Bool in
+            if header.key == Key(identity) {
+                exact = true
+                return true
+            }
+            let size = Int(header.key.size)
+            return header.key.inode == identity.inode && size < Int(identity.size) && !header.head.isEmpty
+                && preadFully(list, offset: 0, count: header.head.count) == header.head
+                && preadFully(list, offset: size - header.boundary.count, count: header.boundary.count) == header.boundary
+        }
+        guard var (file, layout, newStamp) = decode(&source, size: Int(st.st_size), accept: accept, deferring: deferring) else { return nil }
+        if exact { return (file, layout, newStamp, false) }
+        let from = layout.validLength
+        guard let tail = readToEnd(list, from: from, expected: Int(identity.size) - from),
+              UIDListFile.apply(tail: tail, to: &file, layout: &layout) else { return nil }
+        return (file, layout, newStamp, layout.validLength - from > max(64 << 10, from / 16))
     }
 
     /// The list in an image held in memory (tests, fuzzing); `identity` nil takes any key.
     public static func decode(_ bytes: [UInt8], identity: FileIdentity?) -> (file: UIDListFile, layout: UIDListFile.Layout, newStamp: CurStamp?)? {
         bytes.withUnsafeBytes { raw in
             var source = MemorySource(bytes: raw)
-            return decode(&source, size: bytes.count, identity: identity, deferring: nil)
+            return decode(&source, size: bytes.count, accept: { h in identity.map { Key($0) == h.key } ?? true }, deferring: nil)
         }
     }
 
@@ -238,13 +314,14 @@ extension UIDListIndex {
 
     /// `deferring` makes the names' stand-in from the header and their offset in the image
     /// (nil: the names are read now).
-    static func decode<S: Source>(_ source: inout S, size: Int, identity: FileIdentity?,
+    /// `accept` says whether the image's header names the list wanted.
+    static func decode<S: Source>(_ source: inout S, size: Int, accept: (Header) -> Bool,
                                   deferring: ((Header, Int) -> DeferredNames?)?)
         -> (file: UIDListFile, layout: UIDListFile.Layout, newStamp: CurStamp?)? {
         guard size >= headerSize + 8 else { return nil }
         var fixed = [UInt8](repeating: 0, count: headerSize)
         guard fixed.withUnsafeMutableBytes({ source.read(into: $0) }), let header = parseHeader(fixed),
-              identity.map({ Key($0) == header.key }) ?? true, header.fileSize == size,
+              header.fileSize == size, accept(header),
               source.trailerMatches(size: size) else { return nil }
         let n = header.count
         // Each column straight into its array: no copy, no parse.
@@ -312,6 +389,9 @@ extension UIDListIndex {
         let floor = r.get(UInt64.self)
         let count = r.get(UInt64.self), expungeCount = r.get(UInt64.self), namesLength = r.get(UInt64.self)
         let validLength = r.get(Int64.self), changeBytes = r.get(Int64.self), torn = r.get(UInt64.self)
+        let headLength = Int(r.get(UInt32.self)), boundaryLength = Int(r.get(UInt32.self))
+        guard headLength <= headRoom, boundaryLength <= boundaryRoom, boundaryLength <= key.size else { return nil }
+        let head = Array(b[r.i..<r.i + headLength]), boundary = Array(b[(r.i + headRoom)..<(r.i + headRoom + boundaryLength)])
         // The list's own header rules (UIDListFile.parseHeader), and counts a file can hold.
         guard validity > 0, next > 0, firstRecent > 0, firstRecent <= next, floor <= modSeq, hasStamp <= 1, torn <= 1,
               count < UInt64(next), expungeCount <= 1 << 28, namesLength <= UInt64(UInt32.max),
@@ -322,7 +402,8 @@ extension UIDListIndex {
                       curStamp: hasStamp == 1 ? CurStamp(modified: stampModified, checked: stampChecked) : nil,
                       newStamp: hasNewStamp == 1 ? CurStamp(modified: newModified, checked: newChecked) : nil,
                       expungeFloor: floor, count: Int(count), expungeCount: Int(expungeCount), namesLength: Int(namesLength),
-                      layout: UIDListFile.Layout(validLength: Int(validLength), changeBytes: Int(changeBytes), hasTornTail: torn == 1))
+                      layout: UIDListFile.Layout(validLength: Int(validLength), changeBytes: Int(changeBytes), hasTornTail: torn == 1),
+                      head: head, boundary: boundary)
     }
 
     struct Reader {

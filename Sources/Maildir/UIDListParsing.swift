@@ -23,6 +23,59 @@ extension UIDListFile {
         bytes.withUnsafeBufferPointer { parse(buffer: $0, names: bytes) }
     }
 
+    /// `file` (with `layout`, read from an image of the list's first `layout.validLength`
+    /// bytes, see `UIDListIndex`) brought up to the whole list: the change batches appended
+    /// since, `tail` (the list's bytes from `layout.validLength` on), applied as a parse of the
+    /// whole file would. Names a batch brings are kept in the tail's bytes; the names of
+    /// `file` are read first only when a batch adds, changes or removes an entry. nil when a
+    /// batch is damaged (the caller then parses the whole list, which says so too).
+    public static func applying(tail: [UInt8], to file: UIDListFile, layout: Layout) -> (file: UIDListFile, layout: Layout)? {
+        var file = file, layout = layout
+        return apply(tail: tail, to: &file, layout: &layout) ? (file, layout) : nil
+    }
+
+    /// `applying` in place (a file nothing else holds has its columns changed without a copy);
+    /// false when a batch is damaged (`file` and `layout` are then of no use).
+    static func apply(tail: [UInt8], to file: inout UIDListFile, layout: inout Layout) -> Bool {
+        guard let lastLineEnd = tail.lastIndex(of: 0x0A) else {
+            layout.hasTornTail = !tail.isEmpty
+            return true
+        }
+        // Does a line of the batches name an entry ("+…", "-…"), or do they only move the
+        // header's values ("=…")?
+        var entryLines = tail[0] != UInt8(ascii: "=")
+        var k = 0
+        while !entryLines, let end = tail[k...lastLineEnd].firstIndex(of: 0x0A), end < lastLineEnd {
+            k = end + 1
+            entryLines = tail[k] != UInt8(ascii: "=")
+        }
+        var names = BaseNameList()
+        var columns = Columns(uids: file.entries.uids, modSeqs: file.entries.modSeqs, flags: file.entries.flags, spans: [])
+        if entryLines {
+            file.entries.takeDeferredNames()
+            names = file.entries.baseNames
+            guard names.added.isEmpty, UInt64(names.bytes.count) + UInt64(tail.count) <= UInt64(UInt32.max) else { return false }
+            columns.spans = names.spans
+            // The columns are changed in place: this copy of the file lets go of them (the
+            // caller's copy, when it keeps one, keeps its own).
+            file.entries = UIDListEntries()
+            names = BaseNameList(bytes: names.bytes, spans: [])
+        }
+        let valid: Int? = tail.withUnsafeBufferPointer { b in
+            var c = FieldCursor(b: b, i: 0, end: lastLineEnd + 1)
+            return applyBatches(&c, file: &file, columns: &columns, nameOffset: UInt32(names.bytes.count))
+        }
+        guard let valid else { return false }
+        if entryLines {
+            file.entries = UIDListEntries(uids: columns.uids, modSeqs: columns.modSeqs, flags: columns.flags,
+                                          baseNames: BaseNameList(bytes: names.bytes, added: tail, spans: columns.spans))
+            columns = Columns(uids: [], modSeqs: [], flags: [], spans: [], removed: columns.removed)
+            file.entries.remove(uids: columns.removed) // closed up in place
+        }
+        layout = Layout(validLength: layout.validLength + valid, changeBytes: layout.changeBytes + valid, hasTornTail: valid < tail.count)
+        return true
+    }
+
     /// One entry line's fields; the base name as a span of the file's bytes.
     struct ParsedEntry {
         var uid: UInt32
@@ -71,17 +124,45 @@ extension UIDListFile {
             file.expunged.append(UIDListExpunge(first: UInt32(first), last: UInt32(last), modSeq: modSeq))
         }
         let baseEnd = c.i
+        var columns = Columns(uids: uids, modSeqs: modSeqs, flags: flagColumn, spans: spans)
+        uids = []; modSeqs = []; flagColumn = []; spans = [] // the columns are in `columns` alone
+        guard let validLength = applyBatches(&c, file: &file, columns: &columns, nameOffset: 0) else { return nil }
+        file.entries = UIDListEntries(uids: columns.uids, modSeqs: columns.modSeqs, flags: columns.flags,
+                                      baseNames: BaseNameList(bytes: names, spans: columns.spans))
+        file.entries.remove(uids: columns.removed) // nothing shares the columns yet: closed up in place
+        return (file, Layout(validLength: validLength, changeBytes: validLength - baseEnd, hasTornTail: validLength < b.count))
+    }
+
+    /// The entries' columns while change batches are applied; names are spans (of the bytes
+    /// parsed, or, moved by an offset, of bytes after others), removals collected.
+    struct Columns {
+        var uids: [UInt32]
+        var modSeqs: [UInt64]
+        var flags: [MaildirFlags]
+        var spans: [BaseNameList.Span]
+        var removed = Set<UInt32>()
+        /// Whether a batch changed an entry (not only the header's values).
+        var changed = false
+    }
+
+    /// Applies the complete change batches from the cursor on (see "Appended changes" in
+    /// UIDListFile); the batch names' spans are moved by `nameOffset`. Returns where the last
+    /// complete batch ends (the cursor's position when there is none); nil when a batch is
+    /// damaged.
+    static func applyBatches(_ c: inout FieldCursor, file: inout UIDListFile, columns: inout Columns, nameOffset: UInt32) -> Int? {
+        let b = c.b
+        let plus = UInt8(ascii: "+"), minus = UInt8(ascii: "-"), equals = UInt8(ascii: "=")
         var validLength = c.i
         // Change batches, each closed by its "=" line; a batch without one is ignored.
         var puts: [ParsedEntry] = []
         var removals: [(uid: UInt32, modSeq: UInt64?)] = []
-        var removed = Set<UInt32>()
         while c.i < c.end {
             let kind = b[c.i]
             c.i += 1
             switch kind {
             case plus:
-                guard let e = c.entry() else { return nil }
+                guard var e = c.entry() else { return nil }
+                e.name.start += nameOffset
                 puts.append(e)
             case minus:
                 // UID 0 is no message (RFC 3501 §2.3.1.1: UIDs start at 1); taking it would record
@@ -104,13 +185,14 @@ extension UIDListFile {
                 c.i = lineEnd + 1
                 for e in puts {
                     guard e.uid < state.next, e.modSeq <= state.modSeq else { return nil }
-                    let k = uids.firstIndex(ofUIDAtLeast: e.uid) { $0 }
-                    if k < uids.count, uids[k] == e.uid {
-                        modSeqs[k] = e.modSeq; flagColumn[k] = e.flags; spans[k] = e.name
-                        removed.remove(e.uid)
+                    let k = columns.uids.firstIndex(ofUIDAtLeast: e.uid) { $0 }
+                    columns.changed = true
+                    if k < columns.uids.count, columns.uids[k] == e.uid {
+                        columns.modSeqs[k] = e.modSeq; columns.flags[k] = e.flags; columns.spans[k] = e.name
+                        columns.removed.remove(e.uid)
                     } else { // at the end, for a new UID
-                        uids.insert(e.uid, at: k); modSeqs.insert(e.modSeq, at: k)
-                        flagColumn.insert(e.flags, at: k); spans.insert(e.name, at: k)
+                        columns.uids.insert(e.uid, at: k); columns.modSeqs.insert(e.modSeq, at: k)
+                        columns.flags.insert(e.flags, at: k); columns.spans.insert(e.name, at: k)
                     }
                 }
                 // Removals with their expunge's modseq extend the history; one without (an
@@ -119,7 +201,8 @@ extension UIDListFile {
                 var unrecorded = false
                 var recorded: [(uid: UInt32, modSeq: UInt64)] = []
                 for r in removals {
-                    removed.insert(r.uid)
+                    columns.removed.insert(r.uid)
+                    columns.changed = true
                     guard let modSeq = r.modSeq else { unrecorded = true; continue }
                     guard modSeq > file.highestModSeq, modSeq <= state.modSeq, r.uid < state.next else { return nil }
                     recorded.append((r.uid, modSeq))
@@ -140,10 +223,7 @@ extension UIDListFile {
                 return nil
             }
         }
-        file.entries = UIDListEntries(uids: uids, modSeqs: modSeqs, flags: flagColumn,
-                                      baseNames: BaseNameList(bytes: names, spans: spans))
-        file.entries.remove(uids: removed) // nothing shares the columns yet: closed up in place
-        return (file, Layout(validLength: validLength, changeBytes: validLength - baseEnd, hasTornTail: validLength < b.count))
+        return validLength
     }
 
     /// How many "\n" `bytes` holds: eight bytes at a time, marking the bytes of a word that

@@ -16,6 +16,20 @@ struct BaseNameListTests {
         #expect(literal == names)
     }
 
+    @Test func contiguousNamesAreInListOrder() throws {
+        let bytes = Array("postamt-uidlist 1 V1 N9 M2\n1 M1 F :a\n2 M1 F :\(long)\n3 M2 FS :c\n".utf8)
+        var names = try #require(UIDListFile.parse(bytes)).entries.baseNames
+        names.append("added")
+        names[0] = "replaced"
+        names.remove(atSortedIndexes: [2])
+        let (gathered, spans) = names.contiguous()
+        #expect(gathered == Array("replaced\(long)added".utf8))
+        #expect(BaseNameList(bytes: gathered, spans: spans) == names)
+        // Names already one after the other are handed back as they are.
+        let again = BaseNameList(bytes: gathered, spans: spans).contiguous()
+        #expect(again.bytes == gathered && again.spans == spans)
+    }
+
     @Test func parsedNamesStayInTheFileBytes() throws {
         let text = "postamt-uidlist 1 V1 N4 M2\n1 M1 F :\(long)\n3 M2 FS :c\n"
         let bytes = Array(text.utf8)

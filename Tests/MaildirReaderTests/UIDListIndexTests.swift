@@ -113,27 +113,57 @@ struct UIDListIndexTests {
         // The image is what a fresh process reads: one made (for the test) with another flag
         // but this list's key is believed…
         var changed = file
-        changed.entries.setFlags([.draft], modSeq: 1, at: 0)
-        try FileIO.writeAtomically(list.indexPath, UIDListIndex.encode(changed, layout: UIDListFile.Layout(
-            validLength: file.encoded().count, changeBytes: 0, hasTornTail: false), identity: identity(list.filePath)), mode: 0o600)
+        changed.entries.setFlags([.draft], modSeq: 1, at: 0) // UID 1
+        try UIDListIndex.write(changed, layout: UIDListFile.Layout(validLength: file.encoded().count, changeBytes: 0, hasTornTail: false),
+                               identity: identity(list.filePath), newStamp: nil, folderPath: dir.path)
         #expect(try UIDList(folderPath: dir.path).read() == changed)
-        // … and no longer once the list changed (an appended batch): the text counts, and the
-        // reader writes a new image.
-        file.entries.setFlags([.seen], modSeq: 501, at: 1)
-        file.highestModSeq = 501
+        // … and while the list only grew since (batches appended, same inode), with the
+        // batches applied on top of it, without writing a new image.
+        let imageInode = FileIO.status(list.indexPath)!.st_ino
         let text = try #require(try FileIO.readFile(list.filePath))
         let before = try #require(UIDListFile.parse(text))
+        file.entries.setFlags([.seen], modSeq: 501, at: 1)
+        file.entries.remove(uids: [5])
+        file.entries.append(UIDListEntry(uid: 8008, modSeq: 502, flags: [.draft], baseName: "1764441600.M8008P7.new"))
+        file.highestModSeq = 502
+        file.recordExpunge([5], modSeq: 502)
         let batch = try #require(file.encodedChanges(from: before))
         try UIDList(folderPath: dir.path).appendChanges(batch, sync: false)
+        var grown = changed
+        grown.entries.setFlags([.seen], modSeq: 501, at: 1)
+        grown.entries.remove(uids: [5])
+        grown.entries.append(UIDListEntry(uid: 8008, modSeq: 502, flags: [.draft], baseName: "1764441600.M8008P7.new"))
+        grown.highestModSeq = 502
+        grown.recordExpunge([5], modSeq: 502)
+        #expect(try UIDList(folderPath: dir.path).read() == grown)
+        let stampOnly = Array("=N8010 M502 R7995 E300 C1.2,3.4\n".utf8)
+        try UIDList(folderPath: dir.path).appendChanges(stampOnly, sync: false)
+        grown.curStamp = CurStamp(modified: FileTime(seconds: 1, nanoseconds: 2), checked: FileTime(seconds: 3, nanoseconds: 4))
+        let fromImage = try #require(try UIDList(folderPath: dir.path).read())
+        #expect(fromImage == grown)
+        #expect(fromImage.entries.last?.baseName == "1764441600.M8008P7.new")
+        #expect(FileIO.status(list.indexPath)!.st_ino == imageInode)
+        // A list written anew (another inode) is read from its text, and gets its image.
+        file.curStamp = grown.curStamp
+        #expect(UIDListFile.parse(try #require(try FileIO.readFile(list.filePath))) == file)
+        try FileIO.writeAtomically(list.filePath, file.encoded(), mode: 0o600)
         #expect(try UIDList(folderPath: dir.path).read() == file)
         #expect(UIDListIndex.decode(try imageBytes(list), identity: identity(list.filePath))?.file == file)
-        #expect(try UIDList(folderPath: dir.path).read() == file)
+        // One rewritten in place into a longer file (same inode, another first line) is too.
+        var other = file
+        other.nextUID = 9000
+        other.entries.append(UIDListEntry(uid: 8500, modSeq: 1, flags: [], baseName: "1764441601.M1P1.other"))
+        let fd = open(list.filePath, O_WRONLY | O_TRUNC)
+        try FileIO.writeAll(fd, other.encoded())
+        close(fd)
+        #expect(try UIDList(folderPath: dir.path).read() == other)
+        #expect(try UIDList(folderPath: dir.path).read() == other)
         // A damaged image is passed over (and replaced).
         var bytes = try imageBytes(list)
         bytes[UIDListIndex.headerSize + 4] = 0
         try FileIO.writeAtomically(list.indexPath, bytes, mode: 0o600)
-        #expect(try UIDList(folderPath: dir.path).read() == file)
-        #expect(UIDListIndex.decode(try imageBytes(list), identity: identity(list.filePath))?.file == file)
+        #expect(try UIDList(folderPath: dir.path).read() == other)
+        #expect(UIDListIndex.decode(try imageBytes(list), identity: identity(list.filePath))?.file == other)
     }
 
     @Test func namesComeLaterFromTheImageTheListWasReadFrom() throws {

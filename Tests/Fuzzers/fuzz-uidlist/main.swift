@@ -52,6 +52,19 @@ FuzzDriver.run(name: "fuzz-uidlist", dictionary: words.map { Array($0.utf8) }) {
     var image = UIDListIndex.encode(file, layout: layout, identity: FileIdentity(st))
     guard let decoded = UIDListIndex.decode(image, identity: nil) else { preconditionFailure("an image of a parsed list is refused") }
     precondition(decoded.file == file && decoded.layout == layout, "an image does not read as the list it was made of")
+    // An image of the list's base, with the batches after it applied from the text, reads
+    // as the whole list (as a reader takes an image of a list that has grown since).
+    let baseEnd = layout.validLength - layout.changeBytes
+    if baseEnd < input.count, let base = UIDListFile.parseWithLayout(Array(input[..<baseEnd])) {
+        var baseSt = stat()
+        baseSt.st_size = baseEnd
+        let baseImage = UIDListIndex.encode(base.file, layout: base.layout, identity: FileIdentity(baseSt))
+        guard let decodedBase = UIDListIndex.decode(baseImage, identity: nil),
+              let whole = UIDListFile.applying(tail: Array(input[baseEnd...]), to: decodedBase.file, layout: decodedBase.layout) else {
+            preconditionFailure("the batches of an accepted list do not apply to an image of its base")
+        }
+        precondition(whole.file == file && whole.layout == layout, "an image of the base with the batches applied is not the list")
+    }
     if raw.count > 3 {
         image[(Int(raw[1]) << 8 | Int(raw[3])) % image.count] = raw[2]
         if let changed = UIDListIndex.decode(image, identity: nil) {
