@@ -364,16 +364,21 @@ def large_folders(args, ours_imapd, dovecot, users, work, maker):
             # Dovecot rescans a Maildir whose cur/ changed within the last seconds (so do
             # careful Maildir readers): "cached" is the steady state, after a pause.
             time.sleep(3)
-            selects, fetches, rss = [], [], 0
+            # The first of these sessions finds cur/'s stamp from the numbering too fresh to
+            # trust (a change within the same timestamp tick would not show) and reads cur/
+            # once more; the others are the steady state. Their peak RSS is reported apart.
+            selects, fetches, rss = [], [], []
             for i in range(5):
                 s = PreauthServer(argv, user, env)
                 selects.append(s.c.timed("SELECT INBOX"))
                 if i < 3:
                     fetches.append(s.c.timed("UID FETCH 1:* (FLAGS)"))
-                if i == 0 and k == 0:
+                if i == 1 and k == 0:
                     r["full"] = s.c.timed("FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)")
-                rss = max(rss, s.close() or 0)
-            r["select"], r["fetch"], r["rss"] = median(selects), median(fetches), rss
+                rss.append(s.close() or 0)
+            r["select"], r["fetch"] = median(selects), median(fetches)
+            r["rss_rescan"] = rss[0]
+            r["rss"] = max(rss[2:] if k == 0 else rss[1:])  # (the second session fetched everything)
             r["qresync"], r["qresync_cpu"] = qresync_resync(argv, user, env)
             if k == 0:
                 count, start = 0, time.monotonic()
@@ -409,7 +414,8 @@ def large_folders(args, ours_imapd, dovecot, users, work, maker):
             row(f"FETCH 1:* (ENVELOPE) {n} after COMPRESS DEFLATE, octets on the wire", "envelope_deflate",
                 "", "octets")
             row("pre-authenticated start + LOGOUT", "starts", "", "sessions/s")
-        row(f"session peak RSS, {n} (SELECT + UID FETCH)", "rss", "", "MiB")
+        row(f"session peak RSS, {n} (SELECT + UID FETCH)", "rss", "≤ 28 MiB" if size >= 100000 else "", "MiB")
+        row(f"session peak RSS, {n}, the session that reads cur/ again", "rss_rescan", "", "MiB")
         row(f"QRESYNC SELECT after 100 changes, {n} (median of 3)", "qresync")
         row(f"QRESYNC SELECT after 100 changes, {n}: server CPU", "qresync_cpu", "≤ 10 ms" if size >= 100000 else "")
         for d in ("Maildir", "DovecotMaildir"):

@@ -239,10 +239,8 @@ extension UIDListIndex {
         // The names stay in the file, behind a descriptor of their own, until asked for.
         let listPath = FileIO.directoryName(path) + "/" + UIDList.fileName
         let deferring: ((Header, Int) -> DeferredNames?)? = FileSystemMagic.isNetwork(path) ? nil : { header, offset in
-            let fd = fcntl(raw, F_DUPFD_CLOEXEC, 0)
-            guard fd >= 0 else { return nil }
-            return DeferredNames(fd: fd, offset: offset, count: header.count, namesLength: header.namesLength,
-                                 listPath: listPath, identity: identity)
+            DeferredNames.make(raw, offset: offset, count: header.count, namesLength: header.namesLength,
+                               listPath: listPath, identity: identity)
         }
         var exact = false
         let accept = { (header: Header) -> Bool in
@@ -470,18 +468,50 @@ extension UIDListIndex {
 /// the disk fails), the names come from the text list if it is still the one the image was
 /// made from; failing that too, the process stops: it would else show messages it cannot find.
 final class DeferredNames: @unchecked Sendable {
-    let fd: Int32
+    private var fd: Int32
     private let offset: Int, count: Int, namesLength: Int
     private let listPath: String, identity: FileIdentity
     private let mutex = Mutex()
     private var loaded: BaseNameList?
 
-    init(fd: Int32, offset: Int, count: Int, namesLength: Int, listPath: String, identity: FileIdentity) {
+    /// How many descriptors deferred names may hold open in a process at once (a session that
+    /// asks STATUS of many big folders): beyond, names are read at once.
+    static let openLimit = 64
+    private static let counter = Mutex()
+    nonisolated(unsafe) private static var openCount = 0
+    static var descriptorsOpen: Int { counter.withLock { openCount } }
+
+    /// Names at `offset` of the image open at `image`, behind a descriptor of their own; nil
+    /// when no descriptor is to be had (then the caller reads them at once).
+    static func make(_ image: Int32, offset: Int, count: Int, namesLength: Int, listPath: String, identity: FileIdentity) -> DeferredNames? {
+        let reserved = counter.withLock {
+            guard openCount < openLimit else { return false }
+            openCount += 1
+            return true
+        }
+        guard reserved else { return nil }
+        let fd = fcntl(image, F_DUPFD_CLOEXEC, 0)
+        guard fd >= 0 else {
+            counter.withLock { openCount -= 1 }
+            return nil
+        }
+        return DeferredNames(fd: fd, offset: offset, count: count, namesLength: namesLength, listPath: listPath, identity: identity)
+    }
+
+    private init(fd: Int32, offset: Int, count: Int, namesLength: Int, listPath: String, identity: FileIdentity) {
         self.fd = fd; self.offset = offset; self.count = count; self.namesLength = namesLength
         self.listPath = listPath; self.identity = identity
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit { release() }
+
+    /// Closes the descriptor (once the names are read, or at the end).
+    private func release() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+        DeferredNames.counter.withLock { DeferredNames.openCount -= 1 }
+    }
 
     var names: BaseNameList {
         mutex.withLock {
@@ -491,18 +521,19 @@ final class DeferredNames: @unchecked Sendable {
                 fatalError("postamt: the base names of \(listPath) are unreadable (its image and the list changed under this session)")
             }
             loaded = names
+            release()
             return names
         }
     }
 
     private func fromImage() -> BaseNameList? {
-        guard lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else { return nil }
+        guard fd >= 0, lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else { return nil }
         var source = UIDListIndex.FileSource(fd: fd)
         return UIDListIndex.readNames(&source, count: count, namesLength: namesLength)
     }
 
     private func fromList() -> BaseNameList? {
-        let raw = open(listPath, O_RDONLY | O_CLOEXEC)
+        let raw = Glibc.open(listPath, O_RDONLY | O_CLOEXEC)
         guard raw >= 0 else { return nil }
         let fd = OwnedFD(adopting: raw)
         var st = stat()

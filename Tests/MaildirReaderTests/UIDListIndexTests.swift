@@ -5,7 +5,9 @@ import MailSystem
 
 /// The uid list's binary image (postamt-uidlist.index, `UIDListIndex`): read instead of the
 /// text only when it was made from the very file there now, never when stale or damaged; its
-/// names read later; new/ known empty from it.
+/// names read later; new/ known empty from it. (One at a time: a test counts the process's
+/// descriptors held by deferred names.)
+@Suite(.serialized)
 struct UIDListIndexTests {
     /// A list big enough to get an image (`UIDList.indexMinimumBytes`), with every kind of field.
     func bigList(_ n: Int = 8000, curStamp: CurStamp? = nil) -> UIDListFile {
@@ -184,6 +186,25 @@ struct UIDListIndexTests {
         #expect(truncate("\(dir.path)/\(UIDListIndex.fileName)", UIDListIndex.headerSize) == 0)
         #expect(second.entries[7999].baseName == file.entries[7999].baseName)
         #expect(second == file)
+    }
+
+    @Test func deferredNamesHoldAtMostTheirShareOfDescriptors() throws {
+        let dir = TemporaryDirectory()
+        let file = bigList()
+        try FileIO.writeAtomically("\(dir.path)/\(UIDList.fileName)", file.encoded(), mode: 0o600)
+        _ = try UIDList(folderPath: dir.path).read() // leaves the image
+        // Many lists read from images and kept (a session asking STATUS of many big folders):
+        // beyond the limit, names are read at once rather than kept behind a descriptor.
+        let before = DeferredNames.descriptorsOpen
+        var kept: [UIDListFile] = []
+        for _ in 0..<(DeferredNames.openLimit + 6) { kept.append(try #require(try UIDList(folderPath: dir.path).read())) }
+        #expect(DeferredNames.descriptorsOpen <= DeferredNames.openLimit)
+        #expect(DeferredNames.descriptorsOpen > before)
+        #expect(kept.allSatisfy { $0 == file })
+        // Read names give their descriptor back.
+        #expect(DeferredNames.descriptorsOpen == before)
+        kept.removeAll()
+        #expect(DeferredNames.descriptorsOpen == before)
     }
 
     @Test func writerOnAnImageReadListKeepsEveryName() throws {
