@@ -208,6 +208,24 @@ public enum FileIO {
         return names
     }
 
+    /// Calls `body` with the bytes of each entry's name ("." and ".." left out, no String
+    /// made), in the directory's order, until it returns false.
+    public static func forEachEntry(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Bool) throws {
+        guard let dir = opendir(path) else { throw SystemError("opendir \(path)") }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let goOn = try withUnsafePointer(to: &entry.pointee.d_name) { tuple in
+                try tuple.withMemoryRebound(to: UInt8.self, capacity: 256) { name in
+                    let length = strnlen(UnsafeRawPointer(name).assumingMemoryBound(to: CChar.self), 256)
+                    let bytes = UnsafeBufferPointer(start: name, count: length)
+                    if length <= 2 && bytes.allSatisfy({ $0 == UInt8(ascii: ".") }) { return true }
+                    return try body(bytes)
+                }
+            }
+            if !goOn { return }
+        }
+    }
+
     public static func unlinkIfPresent(_ path: String) throws {
         if Glibc.unlink(path) != 0 && errno != ENOENT { throw SystemError("unlink \(path)") }
     }

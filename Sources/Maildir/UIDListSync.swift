@@ -53,6 +53,22 @@ extension UIDList {
     }
 
     public func synchronizeReportingIdentity(moveNew: Bool = true) throws -> SyncOutcome {
+        // Fastest path: the list checked against a listing of cur/ as bytes (no dictionary of
+        // the folder's messages); when it describes the folder exactly, only the listing's
+        // stamp is new, recorded under the lock if neither cur/ nor the list changed since.
+        if let (file, identity) = try readWithIdentity(), let stamp = try UIDList.verifiedStamp(folderPath, file) {
+            if file.curStamp?.holds(for: stamp.modified) == true {
+                return SyncOutcome(snapshot: UIDList.snapshot(file), identity: identity, stamp: file.curStamp)
+            }
+            let outcome: UpdateOutcome<MaildirSnapshot?> = try updateTracked { locked in
+                guard curTime() == stamp.modified, self.identity() == identity else { return nil }
+                locked.curStamp = stamp
+                return UIDList.snapshot(locked)
+            }
+            if let snapshot = outcome.result {
+                return SyncOutcome(snapshot: snapshot, identity: outcome.after, stamp: outcome.stamp)
+            }
+        }
         // Fast path, no lock (and no moves: Postamt changes cur/ only under the lock): every
         // file already has its UID and nothing changed.
         let scanned = try MaildirScanner.scanStamped(folderPath, moveNew: false)
