@@ -230,12 +230,12 @@ public struct UIDList: Sendable {
         let empty = try newIsEmpty ?? listNew()
         // An image for the next process: wanted after a parse, or one that did not know new/
         // empty where this check does, for good (a settled stamp holds until new/ changes).
-        let known = empty ? newStamp.flatMap { $0.holds(for: newTime, at: clock) ? $0 : nil } : nil
+        let emptySince = empty ? newStamp.flatMap { $0.holds(for: newTime, at: clock) ? $0 : nil } : nil
         switch image {
         case .wanted:
-            writeImage(identity, newStamp: known)
+            writeImage(identity, newStamp: emptySince)
         case .current(let stamp) where stamp.map({ !($0.isSettled && $0.holds(for: newTime, at: clock)) }) ?? true:
-            if let known, known.isSettled { writeImage(identity, newStamp: known) }
+            if let emptySince, emptySince.isSettled { writeImage(identity, newStamp: emptySince) }
         default:
             break
         }
