@@ -121,9 +121,8 @@ extension UIDListIndex {
                             curStamp: file.curStamp, newStamp: newStamp, expungeFloor: file.expungeFloor, count: n,
                             expungeCount: file.expunged.count, namesLength: names.count, layout: layout,
                             head: head, boundary: boundary)
-        var out: [UInt8] = []
-        out.reserveCapacity(header.fileSize)
-        var w = Writer(out: out)
+        var w = Writer(out: [])
+        w.out.reserveCapacity(header.fileSize)
         w.bytes(magic)
         w.put(byteOrderMark); w.put(UInt32(headerSize))
         w.put(header.key.inode); w.put(header.key.size)

@@ -13,7 +13,8 @@ extension UIDList {
     /// This is the check a session makes when cur/'s stamp is too fresh to trust (every change
     /// leaves one, see `CurStamp`): one pass over the directory's entries as bytes against a
     /// hash table of the list's names, no String and no dictionary per message, so a folder of
-    /// 100,000 messages is checked in tens of milliseconds and a few megabytes.
+    /// 100,000 messages is checked in about a tenth of a second and a few megabytes (the full
+    /// scan: a second and 60 MB).
     static func verifiedStamp(_ folderPath: String, _ file: UIDListFile) throws -> CurStamp? {
         var newEmpty = true
         do {
