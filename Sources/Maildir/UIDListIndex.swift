@@ -237,9 +237,8 @@ extension UIDListIndex {
         var source = FileSource(fd: raw)
         // The names stay in the file, behind a descriptor of their own, until asked for.
         let listPath = FileIO.directoryName(path) + "/" + UIDList.fileName
-        let deferring: ((Header, Int) -> DeferredNames?)? = FileSystemMagic.isNetwork(path) ? nil : { header, offset in
-            DeferredNames.make(raw, offset: offset, count: header.count, namesLength: header.namesLength,
-                               listPath: listPath, identity: identity)
+        let deferring: ((Header, Int, [UInt32]) -> DeferredNames?)? = FileSystemMagic.isNetwork(path) ? nil : { header, offset, uids in
+            DeferredNames.make(raw, offset: offset, namesLength: header.namesLength, uids: uids, listPath: listPath)
         }
         var exact = false
         let accept = { (header: Header) -> Bool in
@@ -313,7 +312,7 @@ extension UIDListIndex {
     /// (nil: the names are read now).
     /// `accept` says whether the image's header names the list wanted.
     static func decode<S: Source>(_ source: inout S, size: Int, accept: (Header) -> Bool,
-                                  deferring: ((Header, Int) -> DeferredNames?)?)
+                                  deferring: ((Header, Int, [UInt32]) -> DeferredNames?)?)
         -> (file: UIDListFile, layout: UIDListFile.Layout, newStamp: CurStamp?)? {
         guard size >= headerSize + 8 else { return nil }
         var fixed = [UInt8](repeating: 0, count: headerSize)
@@ -328,7 +327,7 @@ extension UIDListIndex {
               let expunged: [UIDListExpunge] = expungeColumn(&source, header.expungeCount) else { return nil }
         let namesOffset = headerSize + padded(n * 4) + n * 16 + header.expungeCount * 16
         let baseNames: BaseNameList
-        if let deferred = deferring?(header, namesOffset) {
+        if let deferred = deferring?(header, namesOffset, uids) {
             baseNames = BaseNameList(deferred: deferred, count: n)
         } else {
             guard let names = readNames(&source, count: n, namesLength: header.namesLength) else { return nil }
@@ -464,12 +463,15 @@ extension UIDListIndex {
 /// The base names of an image read without them (see `UIDListIndex`): read once, when first
 /// asked for, from the image the list came from (an open descriptor, so a newer image renamed
 /// over it does not matter). Should that fail (the file was cut short or damaged meanwhile, or
-/// the disk fails), the names come from the text list if it is still the one the image was
-/// made from; failing that too, the process stops: it would else show messages it cannot find.
+/// the disk fails), each UID's name comes from the text list as it is then; a UID it no longer
+/// has gets an empty name, which no file has, so the message reads as gone (as an expunge by
+/// another session does) until the session synchronises.
 final class DeferredNames: @unchecked Sendable {
     private var fd: Int32
-    private let offset: Int, count: Int, namesLength: Int
-    private let listPath: String, identity: FileIdentity
+    private let offset: Int, namesLength: Int
+    /// The list's UIDs, one per name (the image's own column, shared).
+    private let uids: [UInt32]
+    private let listPath: String
     private let mutex = Mutex()
     private var loaded: BaseNameList?
 
@@ -482,7 +484,7 @@ final class DeferredNames: @unchecked Sendable {
 
     /// Names at `offset` of the image open at `image`, behind a descriptor of their own; nil
     /// when no descriptor is to be had (then the caller reads them at once).
-    static func make(_ image: Int32, offset: Int, count: Int, namesLength: Int, listPath: String, identity: FileIdentity) -> DeferredNames? {
+    static func make(_ image: Int32, offset: Int, namesLength: Int, uids: [UInt32], listPath: String) -> DeferredNames? {
         let reserved = counter.withLock {
             guard openCount < openLimit else { return false }
             openCount += 1
@@ -494,12 +496,11 @@ final class DeferredNames: @unchecked Sendable {
             counter.withLock { openCount -= 1 }
             return nil
         }
-        return DeferredNames(fd: fd, offset: offset, count: count, namesLength: namesLength, listPath: listPath, identity: identity)
+        return DeferredNames(fd: fd, offset: offset, namesLength: namesLength, uids: uids, listPath: listPath)
     }
 
-    private init(fd: Int32, offset: Int, count: Int, namesLength: Int, listPath: String, identity: FileIdentity) {
-        self.fd = fd; self.offset = offset; self.count = count; self.namesLength = namesLength
-        self.listPath = listPath; self.identity = identity
+    private init(fd: Int32, offset: Int, namesLength: Int, uids: [UInt32], listPath: String) {
+        self.fd = fd; self.offset = offset; self.namesLength = namesLength; self.uids = uids; self.listPath = listPath
     }
 
     deinit { release() }
@@ -516,9 +517,6 @@ final class DeferredNames: @unchecked Sendable {
         mutex.withLock {
             if let loaded { return loaded }
             let names = fromImage() ?? fromList()
-            guard let names, names.count == count else {
-                fatalError("postamt: the base names of \(listPath) are unreadable (its image and the list changed under this session)")
-            }
             loaded = names
             release()
             return names
@@ -528,17 +526,26 @@ final class DeferredNames: @unchecked Sendable {
     private func fromImage() -> BaseNameList? {
         guard fd >= 0, lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else { return nil }
         var source = UIDListIndex.FileSource(fd: fd)
-        return UIDListIndex.readNames(&source, count: count, namesLength: namesLength)
+        return UIDListIndex.readNames(&source, count: uids.count, namesLength: namesLength)
     }
 
-    private func fromList() -> BaseNameList? {
+    /// Each UID's name in the text list now ("" for a UID it no longer has, or when it cannot
+    /// be read).
+    private func fromList() -> BaseNameList {
+        var current: UIDListEntries?
         let raw = Glibc.open(listPath, O_RDONLY | O_CLOEXEC)
-        guard raw >= 0 else { return nil }
-        let fd = OwnedFD(adopting: raw)
-        var st = stat()
-        guard fstat(fd.raw, &st) == 0, FileIdentity(st) == identity,
-              let bytes = try? UIDList.readAll(fd.raw, expected: Int(st.st_size), limit: 1 << 30),
-              bytes.count == Int(st.st_size) else { return nil }
-        return UIDListFile.parse(bytes)?.entries.baseNames
+        if raw >= 0 {
+            let fd = OwnedFD(adopting: raw)
+            var st = stat()
+            if fstat(fd.raw, &st) == 0, let bytes = try? UIDList.readAll(fd.raw, expected: Int(st.st_size), limit: 1 << 30) {
+                current = UIDListFile.parse(bytes)?.entries
+            }
+        }
+        var names = BaseNameList()
+        names.reserveCapacity(uids.count)
+        for uid in uids {
+            if let current, let k = current.index(ofUID: uid) { names.append(current.baseNames[k]) } else { names.append("") }
+        }
+        return names
     }
 }

@@ -186,6 +186,17 @@ struct UIDListIndexTests {
         #expect(truncate("\(dir.path)/\(UIDListIndex.fileName)", UIDListIndex.headerSize) == 0)
         #expect(second.entries[7999].baseName == file.entries[7999].baseName)
         #expect(second == file)
+        // Cut short, and the list written anew without UID 2 meanwhile: each UID's name comes
+        // from the list as it is now, the one it lost reads as gone (an empty name).
+        _ = try UIDList(folderPath: dir.path).read() // a good image again
+        let third = try #require(try UIDList(folderPath: dir.path).read())
+        #expect(truncate("\(dir.path)/\(UIDListIndex.fileName)", 100) == 0)
+        var smaller = file
+        smaller.entries.remove(uids: [2])
+        try FileIO.writeAtomically(path, smaller.encoded(), mode: 0o600)
+        #expect(third.entries[0].baseName == file.entries[0].baseName)
+        #expect(third.entries[1].baseName == "")
+        #expect(third.entries[2].baseName == file.entries[2].baseName)
     }
 
     @Test func deferredNamesHoldAtMostTheirShareOfDescriptors() throws {
