@@ -59,6 +59,23 @@ public struct MaildirFlags: OptionSet, Hashable, Sendable, CustomStringConvertib
 
     public init(letters: String) { self.init(letters: Substring(letters)) }
 
+    /// Flag letters in their canonical form only: strictly ascending ASCII, A–Z and a–z (the uid
+    /// list's "F" field, a cur/ name's info after "2,"); nil for anything else.
+    init?(canonicalLetters bytes: UnsafeBufferPointer<UInt8>) {
+        var bits: UInt64 = 0
+        var previous: UInt8 = 0
+        for letter in bytes {
+            guard letter > previous else { return nil }
+            switch letter {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): bits |= 1 << UInt64(letter - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): bits |= 1 << UInt64(32 + letter - UInt8(ascii: "a"))
+            default: return nil
+            }
+            previous = letter
+        }
+        self.init(rawValue: bits)
+    }
+
     /// The letters in ASCII order, as they go into a name.
     public var letters: String {
         var out = ""

@@ -298,26 +298,16 @@ extension UIDListFile {
                   expect(0x20), expect(UInt8(ascii: "M")), let modSeq = number(),
                   expect(0x20), expect(UInt8(ascii: "F")) else { return nil }
             // Flag letters in strictly ascending ASCII order: the canonical form only.
-            var flags: UInt64 = 0
-            var previous: UInt8 = 0
-            while i < end, b[i] != 0x20 {
-                let letter = b[i]
-                guard letter > previous else { return nil }
-                switch letter {
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"): flags |= 1 << UInt64(letter - UInt8(ascii: "A"))
-                case UInt8(ascii: "a")...UInt8(ascii: "z"): flags |= 1 << UInt64(32 + letter - UInt8(ascii: "a"))
-                default: return nil
-                }
-                previous = letter
-                i += 1
-            }
-            guard expect(0x20), expect(UInt8(ascii: ":")), let base = b.baseAddress else { return nil }
+            let lettersStart = i
+            while i < end, b[i] != 0x20 { i += 1 }
+            guard let flags = MaildirFlags(canonicalLetters: UnsafeBufferPointer(rebasing: b[lettersStart..<i])),
+                  expect(0x20), expect(UInt8(ascii: ":")), let base = b.baseAddress else { return nil }
             // The name: up to the line end, and no ":" in it.
             let nameStart = i
             let lineEnd = UIDListFile.firstLineEndOrColon(base, from: nameStart, to: end)
             guard lineEnd > nameStart, lineEnd < end, base[lineEnd] == 0x0A else { return nil }
             i = lineEnd + 1 // after the "\n"
-            return ParsedEntry(uid: UInt32(uid), modSeq: modSeq, flags: MaildirFlags(rawValue: flags),
+            return ParsedEntry(uid: UInt32(uid), modSeq: modSeq, flags: flags,
                                name: BaseNameList.Span(start: UInt32(nameStart), count: UInt32(lineEnd - nameStart)))
         }
 

@@ -119,18 +119,6 @@ extension MaildirFlags {
     /// canonical name, see `MaildirFileName.isCanonical`).
     static func isCanonicalInfo(_ info: UnsafeBufferPointer<UInt8>, _ flags: MaildirFlags) -> Bool {
         guard info.count >= 3, info[0] == UInt8(ascii: ":"), info[1] == UInt8(ascii: "2"), info[2] == UInt8(ascii: ",") else { return false }
-        var bits: UInt64 = 0
-        var previous: UInt8 = 0
-        for k in 3..<info.count {
-            let letter = info[k]
-            guard letter > previous else { return false }
-            switch letter {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): bits |= 1 << UInt64(letter - UInt8(ascii: "A"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): bits |= 1 << UInt64(32 + letter - UInt8(ascii: "a"))
-            default: return false
-            }
-            previous = letter
-        }
-        return bits == flags.rawValue
+        return MaildirFlags(canonicalLetters: UnsafeBufferPointer(rebasing: info[3...])) == flags
     }
 }
