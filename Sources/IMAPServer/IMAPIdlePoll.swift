@@ -22,11 +22,10 @@ struct IMAPIdlePoll: Sendable {
         switch mode {
         case .yes, .only: return true
         case .no: return false
-        case .auto: return IMAPIdlePoll.isNetworkFileSystem(path)
+        case .auto: return FileSystemMagic.isNetwork(path)
         }
     }
 
-    static func isNetworkFileSystem(_ path: String) -> Bool { FileSystemMagic.isNetwork(path) }
 
     /// What a poll compares: the folder's new/ and cur/ and its uid list. Each is opened
     /// before fstat(2): on NFS, opening revalidates the attributes (close-to-open
