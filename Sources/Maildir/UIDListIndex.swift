@@ -195,19 +195,6 @@ extension UIDListIndex {
         return failed ? nil : bytes
     }
 
-    /// The bytes of `fd` from `offset` to its end (which may have grown since a fstat).
-    static func readToEnd(_ fd: Int32, from offset: Int, expected: Int) -> [UInt8]? {
-        guard expected >= 0, var bytes = preadFully(fd, offset: offset, count: expected) else { return nil }
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, off_t(offset + bytes.count)) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { return nil }
-            if n == 0 { return bytes }
-            bytes += chunk[0..<n]
-        }
-    }
-
     struct Writer {
         var out: [UInt8]
         mutating func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v) { out.append(contentsOf: $0) } }
@@ -254,8 +241,12 @@ extension UIDListIndex {
         guard var (file, layout, newStamp) = decode(&source, size: Int(st.st_size), accept: accept, deferring: deferring) else { return nil }
         if exact { return (file, layout, newStamp, false) }
         let from = layout.validLength
-        guard let tail = readToEnd(list, from: from, expected: Int(identity.size) - from),
-              UIDListFile.apply(tail: tail, to: &file, layout: &layout) else { return nil }
+        // The list's bytes from there to its end (which may have grown since its fstat); the
+        // descriptor is put back at the start, where a caller that parses the list reads it.
+        let tail = lseek(list, off_t(from), SEEK_SET) == off_t(from)
+            ? try? UIDList.readAll(list, expected: Int(identity.size) - from, limit: 1 << 30) : nil
+        lseek(list, 0, SEEK_SET)
+        guard let tail, UIDListFile.apply(tail: tail, to: &file, layout: &layout) else { return nil }
         return (file, layout, newStamp, layout.validLength - from > max(64 << 10, from / 16))
     }
 
