@@ -189,19 +189,8 @@ public struct BaseNameList: RandomAccessCollection, MutableCollection, RangeRepl
 
     /// Every name into one new buffer, nothing left unused.
     private mutating func compact() {
-        var fresh: [UInt8] = []
-        fresh.reserveCapacity(spans.reduce(0) { $0 + Int($1.count) })
-        var moved: [Span] = []
-        moved.reserveCapacity(spans.count)
-        for i in spans.indices {
-            withUTF8(at: i) { name in
-                moved.append(Span(start: UInt32(fresh.count), count: UInt32(name.count)))
-                fresh.append(contentsOf: name)
-            }
-        }
-        bytes = fresh
+        (bytes, spans) = contiguous()
         added = []
-        spans = moved
         unused = 0
     }
 }
