@@ -196,14 +196,10 @@ public enum FileIO {
 
     /// Names in a directory, without "." and "..".
     public static func listDirectory(_ path: String) throws -> [String] {
-        guard let dir = opendir(path) else { throw SystemError("opendir \(path)") }
-        defer { closedir(dir) }
         var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
+        try forEachEntry(path) { name in
+            names.append(String(decoding: name, as: UTF8.self))
+            return true
         }
         return names
     }

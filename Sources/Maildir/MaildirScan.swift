@@ -134,9 +134,12 @@ public enum MaildirScanner {
     /// (a newline would break the line-based uid list; such a file is left alone, not read).
     static func listMessages(_ dir: String) throws -> [String] {
         do {
-            return try FileIO.listDirectory(dir).filter { name in
-                !name.hasPrefix(".") && !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) && name.utf8.count <= 255
+            var names: [String] = []
+            try FileIO.forEachEntry(dir) { name in
+                if isMessageName(name) { names.append(String(decoding: name, as: UTF8.self)) }
+                return true
             }
+            return names
         } catch let e as SystemError {
             if e.errno == ENOENT { return [] }
             throw MaildirError.system(e)

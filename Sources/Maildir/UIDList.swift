@@ -207,7 +207,7 @@ public struct UIDList: Sendable {
         /// Lists new/ (an empty directory that once held many messages is megabytes of blocks).
         func listNew() throws -> Bool {
             let checked = FileTime.now()
-            let empty = try MaildirScanner.listMessages(newPath).isEmpty
+            let empty = try !MaildirScanner.hasMessages(newPath)
             let after = FileIO.status(newPath).map { FileTime($0.st_mtim) }
             newStamp = empty && newTime != nil && after == newTime ? CurStamp(modified: newTime!, checked: checked) : nil
             return empty

@@ -16,14 +16,7 @@ extension UIDList {
     /// 100,000 messages is checked in about a tenth of a second and a few megabytes (the full
     /// scan: a second and 60 MB).
     static func verifiedStamp(_ folderPath: String, _ file: UIDListFile) throws -> CurStamp? {
-        var newEmpty = true
-        do {
-            try FileIO.forEachEntry("\(folderPath)/new") { name in
-                newEmpty = !MaildirScanner.isMessageName(name)
-                return newEmpty
-            }
-        } catch let e as SystemError where e.errno == ENOENT {}
-        guard newEmpty else { return nil }
+        guard try !MaildirScanner.hasMessages("\(folderPath)/new") else { return nil }
         let names = file.entries.baseNames.resolved()
         let flags = file.entries.flags
         let n = names.count
@@ -70,15 +63,9 @@ extension UIDList {
                             slots[k] = Int32(i + 1)
                         }
                         return try? FileIO.forEachEntry(cur) { entry in
-                            // Not a message (hidden, control characters): as `listMessages` skips it.
-                            guard let firstByte = entry.first, firstByte != UInt8(ascii: ".") else { return true }
-                            var colon = -1
-                            for (k, b) in entry.enumerated() {
-                                if b < 0x20 || b == 0x7F { return true }
-                                if b == UInt8(ascii: ":") && colon < 0 { colon = k }
-                            }
+                            guard MaildirScanner.isMessageName(entry) else { return true }
                             // "<base>:2,<flags>": the base up to the first ":".
-                            guard colon >= 0 else { matches = false; return false }
+                            guard let colon = entry.firstIndex(of: UInt8(ascii: ":")) else { matches = false; return false }
                             let base = UnsafeBufferPointer(rebasing: entry[..<colon])
                             var k = hash(base) & mask
                             var index = -1
@@ -111,6 +98,22 @@ extension MaildirScanner {
     static func isMessageName(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let first = name.first, first != UInt8(ascii: ".") else { return false }
         return !name.contains { $0 < 0x20 || $0 == 0x7F }
+    }
+
+    /// Whether `dir` holds a message (`listMessages` not empty), read as bytes up to the first;
+    /// a missing directory holds none.
+    static func hasMessages(_ dir: String) throws -> Bool {
+        var found = false
+        do {
+            try FileIO.forEachEntry(dir) { name in
+                found = isMessageName(name)
+                return !found
+            }
+        } catch let e as SystemError {
+            if e.errno == ENOENT { return false }
+            throw MaildirError.system(e)
+        }
+        return found
     }
 }
 
