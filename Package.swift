@@ -145,7 +145,7 @@ let package = Package(
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore", "MailSystem", "TestSupport"]),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage", "TestSupport"]),
         .testTarget(name: "MaildirTests", dependencies: ["Maildir", "MailSystem", "TestSupport"]),
-        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailQueueClient", "MailSystem", "MailCore"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailQueueClient", "MailQueueStore", "MailSystem", "MailCore", "TestSupport"]),
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery"]),
         .testTarget(name: "MaildirReaderTests", dependencies: ["Maildir", "MailSystem", "TestSupport"]),
         .testTarget(name: "MailNetTests", dependencies: ["MailNet", "TestSupport"]),

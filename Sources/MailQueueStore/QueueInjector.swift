@@ -12,7 +12,7 @@ import MailCore
 /// the envelope into incoming/ and fsync incoming/. That last link is the commit point: before
 /// it the runner sees nothing, after it the message exists. Leftovers of an interrupted run are
 /// only in tmp/ and mess/ without an envelope, and the runner removes them after orphan_age.
-public struct QueueInjector {
+public struct QueueInjector: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public let exit: QueueExit
         public let reason: String
@@ -26,10 +26,16 @@ public struct QueueInjector {
     public let log: Log
 
     public init(configuration: Configuration, log: Log) {
-        layout = QueueLayout(configuration: configuration)
-        messageSizeLimit = configuration.size("message_size_limit")
-        addressLengthLimit = configuration.count("address_length_limit")
-        recipientLimit = configuration.count("recipient_limit")
+        self.init(layout: QueueLayout(configuration: configuration), messageSizeLimit: configuration.size("message_size_limit"),
+                  addressLengthLimit: configuration.count("address_length_limit"),
+                  recipientLimit: configuration.count("recipient_limit"), log: log)
+    }
+
+    public init(layout: QueueLayout, messageSizeLimit: Int64, addressLengthLimit: Int, recipientLimit: Int, log: Log) {
+        self.layout = layout
+        self.messageSizeLimit = messageSizeLimit
+        self.addressLengthLimit = addressLengthLimit
+        self.recipientLimit = recipientLimit
         self.log = log
     }
 
@@ -42,19 +48,46 @@ public struct QueueInjector {
         return "Received: (postamt-queue \(pid) invoked by uid \(uid)); \(date)\n"
     }
 
-    /// A peer address from the environment, believed only when the caller is root or the
-    /// mail_owner (smtpd runs as it): anyone else could set TCPREMOTEIP to hide their uid, so
-    /// for them the Received: line names the uid (qmail decides by uid too).
-    public static func peerFromEnvironment(mailOwner: String) -> String? {
-        let uid = getuid()
-        guard uid == 0 || SystemUser.named(mailOwner)?.uid == uid else { return nil }
-        for name in ["POSTAMT_PEER", "TCPREMOTEIP", "REMOTE_ADDR"] {
-            if let v = getenv(name) {
-                let s = String(cString: v)
-                if !s.isEmpty && s.count <= 64 && s.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) { return s }
-            }
+    /// Who runs the queue's code, as far as its word on the peer, the DSN side channel and the
+    /// submitter counts: only root's or the mail_owner's (smtpd runs as it). Anyone else could
+    /// set them to hide their uid or forge parameters (qmail decides by uid too).
+    public struct Caller: Sendable, Equatable {
+        public let uid: uid_t
+        public let isMailOwner: Bool
+        var isBelieved: Bool { uid == 0 || isMailOwner }
+
+        public init(uid: uid_t, mailOwner: String) {
+            self.uid = uid
+            isMailOwner = uid != 0 && SystemUser.named(mailOwner)?.uid == uid
         }
-        return nil
+
+        nonisolated(unsafe) private static var remembered: (mailOwner: String, caller: Caller)?
+
+        /// This process as it is now (its real uid), the mail_owner looked up once per process
+        /// and uid (smtpd asks for every message).
+        public static func current(mailOwner: String) -> Caller {
+            let uid = getuid()
+            if let remembered, remembered.mailOwner == mailOwner, remembered.caller.uid == uid { return remembered.caller }
+            let caller = Caller(uid: uid, mailOwner: mailOwner)
+            remembered = (mailOwner, caller)
+            return caller
+        }
+    }
+
+    /// The peer address the caller names (`claimed`: the candidates in order; the first that is
+    /// an IP address counts), believed only from root or the mail_owner; for anyone else the
+    /// Received: line names the uid.
+    public static func peer(claimed: [String], caller: Caller) -> String? {
+        guard caller.isBelieved else { return nil }
+        return claimed.first { !$0.isEmpty && $0.count <= 64 && $0.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) }
+    }
+
+    /// The peer address smtpd or tcpserver put into the environment (POSTAMT_PEER, TCPREMOTEIP,
+    /// REMOTE_ADDR), as `peer(claimed:caller:)` believes it.
+    public static func peerFromEnvironment(caller: Caller) -> String? {
+        let names = ["POSTAMT_PEER", "TCPREMOTEIP", "REMOTE_ADDR"]
+        return peer(claimed: names.compactMap { (name: String) -> String? in getenv(name).map { String(cString: $0) } },
+                    caller: caller)
     }
 
     /// The DSN side channel (POSTAMT_DSN, POSTAMT_DSN_RCPT; postamt-smtpd(8)), believed only
@@ -62,24 +95,32 @@ public struct QueueInjector {
     /// forge it. The one exception is the word REQUIRETLS (RFC 8689): it only restricts how the
     /// caller's own message travels, so any user may ask for it (sendmail -O RequireTLS, the
     /// webmail's "Require TLS"). nil when absent or not believed.
-    public static func dsnFromEnvironment(mailOwner: String) -> (transaction: String, recipients: String?)? {
-        guard let v = getenv("POSTAMT_DSN") else { return nil }
-        let uid = getuid()
-        guard uid == 0 || SystemUser.named(mailOwner)?.uid == uid else {
-            return String(cString: v).split(separator: " ").contains("REQUIRETLS") ? ("REQUIRETLS", nil) : nil
+    public static func dsn(claimed: (transaction: String, recipients: String?)?, caller: Caller) -> (transaction: String, recipients: String?)? {
+        guard let claimed else { return nil }
+        guard caller.isBelieved else {
+            return claimed.transaction.split(separator: " ").contains("REQUIRETLS") ? ("REQUIRETLS", nil) : nil
         }
-        return (String(cString: v), getenv("POSTAMT_DSN_RCPT").map { String(cString: $0) })
+        return claimed
+    }
+
+    public static func dsnFromEnvironment(caller: Caller) -> (transaction: String, recipients: String?)? {
+        dsn(claimed: getenv("POSTAMT_DSN").map { (String(cString: $0), getenv("POSTAMT_DSN_RCPT").map { String(cString: $0) }) },
+            caller: caller)
     }
 
     /// Who submitted the message (QueueEnvelope.submitter): for the mail_owner (smtpd), the
-    /// user it names in POSTAMT_SUBMITTER after SMTP AUTH, or nobody (mail from outside); for
-    /// root, POSTAMT_SUBMITTER or root; for anyone else, the calling user, whatever the
-    /// environment says.
-    public static func submitter(mailOwner: String, uid: uid_t = getuid()) -> String? {
-        let named = getenv("POSTAMT_SUBMITTER").map { String(cString: $0) }.flatMap { AddressSyntax.userNameProblem($0) == nil ? $0 : nil }
-        if uid == 0 { return named ?? "root" }
-        if SystemUser.named(mailOwner)?.uid == uid { return named }
-        return SystemUser.withID(uid)?.name
+    /// user it names (`named`: POSTAMT_SUBMITTER after SMTP AUTH), or nobody (mail from
+    /// outside); for root, the user named or root; for anyone else, the calling user, whatever
+    /// it names.
+    public static func submitter(named: String?, caller: Caller) -> String? {
+        let named = named.flatMap { AddressSyntax.userNameProblem($0) == nil ? $0 : nil }
+        if caller.uid == 0 { return named ?? "root" }
+        if caller.isMailOwner { return named }
+        return SystemUser.withID(caller.uid)?.name
+    }
+
+    public static func submitterFromEnvironment(caller: Caller) -> String? {
+        submitter(named: getenv("POSTAMT_SUBMITTER").map { String(cString: $0) }, caller: caller)
     }
 
     /// Validates the side channel against the envelope; invalid data is dropped with a
@@ -98,37 +139,112 @@ public struct QueueInjector {
         }
     }
 
-    /// Runs the whole injection; returns the queue id.
+    /// A message on its way into the queue: its file in tmp/, written so far (the Received:
+    /// line first), nothing visible to the runner until `commit`. Made by `begin`; the writer
+    /// appends the message to `fd`. Dropped without `commit` it leaves nothing (its file goes).
+    public final class Pending {
+        public let id: String
+        /// Where the rest of the message goes (the file's own descriptor).
+        public let fd: Int32
+        let path: String
+        /// The bytes written before the message (the Received: line), not counted against
+        /// message_size_limit.
+        let prefixCount: Int64
+        fileprivate var fdOpen = true
+        /// Committed or abandoned: nothing more to do with it.
+        fileprivate var settled = false
+
+        fileprivate init(id: String, fd: Int32, path: String, prefixCount: Int64) {
+            self.id = id
+            self.fd = fd
+            self.path = path
+            self.prefixCount = prefixCount
+        }
+
+        /// Nothing of it is queued: the file goes.
+        public func abandon() {
+            guard !settled else { return }
+            settled = true
+            if fdOpen {
+                fdOpen = false
+                close(fd)
+            }
+            unlink(path)
+        }
+
+        deinit { abandon() }
+    }
+
+    /// Runs the whole injection (postamt-queue: the message on `messageFD`, the envelope on
+    /// `envelopeFD`); returns the queue id.
     public func inject(messageFD: Int32 = 0, envelopeFD: Int32 = 1, received: String, submitter: String? = nil,
                        dsn: (transaction: String, recipients: String?)? = nil) throws(Failure) -> String {
+        let pending = try begin(received: received)
+        try copyMessage(from: messageFD, to: pending.fd, limit: messageSizeLimit)
+        return try commit(pending, envelopeBytes: readEnvelope(envelopeFD), submitter: submitter, dsn: dsn)
+    }
+
+    /// The first half of an injection, for a caller with the queue's privileges that writes the
+    /// message itself (smtpd; postamt-smtpd(8), "Hand-off to the queue"): the message file is
+    /// created in tmp/ with `received` in it.
+    public func begin(received: String) throws(Failure) -> Pending {
         guard layout.isComplete else {
             throw Failure(exit: .queueDirectory, reason: "queue directory \(layout.root) is missing or incomplete")
         }
+        // postamt-queue's modes whatever the caller's umask (the program sets 027 itself).
+        let mask = umask(0o027)
+        defer { umask(mask) }
         var id = ""
-        var tmpMessage = ""
+        var path = ""
         var fd: Int32 = -1
         for _ in 0..<100 {
             id = QueueLayout.newID()
-            tmpMessage = "\(layout.tmp)/\(id)"
-            fd = open(tmpMessage, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+            path = "\(layout.tmp)/\(id)"
+            fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
             if fd >= 0 || errno != EEXIST { break }
             usleep(1)
         }
-        if fd < 0 { throw Failure(exit: .messageFile, reason: "cannot create \(tmpMessage): \(SystemError.describe(errno))") }
-        let tmpEnvelope = tmpMessage + ".env"
+        if fd < 0 { throw Failure(exit: .messageFile, reason: "cannot create \(path): \(SystemError.describe(errno))") }
+        let prefix = Array(received.utf8)
+        let pending = Pending(id: id, fd: fd, path: path, prefixCount: Int64(prefix.count))
+        do { try FileIO.writeAll(fd, prefix) } catch { throw writeFailure(error) }
+        return pending
+    }
+
+    /// The second half: checks the envelope (as postamt-queue checks the one it reads), makes
+    /// the message and then its envelope durable, links both in (the commit point) and returns
+    /// the queue id. On any failure nothing is queued and `pending`'s file is gone.
+    public func commit(_ pending: Pending, envelope: Envelope, submitter: String? = nil,
+                       dsn: (transaction: String, recipients: String?)? = nil) throws(Failure) -> String {
+        try commit(pending, envelopeBytes: envelope.qmailBytes, submitter: submitter, dsn: dsn)
+    }
+
+    func commit(_ pending: Pending, envelopeBytes: [UInt8], submitter: String?,
+                dsn: (transaction: String, recipients: String?)?) throws(Failure) -> String {
+        let id = pending.id
+        let tmpEnvelope = pending.path + ".env"
         var linkedMessage = false
         func cleanUp() {
-            unlink(tmpMessage)
+            pending.abandon()
             unlink(tmpEnvelope)
             if linkedMessage { unlink(layout.message(id)) }
         }
+        guard !pending.settled else { throw Failure(exit: .internalBug, reason: "the message was committed or abandoned already") }
+        let mask = umask(0o027)
+        defer { umask(mask) }
         do {
-            let owned = OwnedFD(adopting: fd)
-            let size = try copyMessage(from: messageFD, to: owned.raw, prefix: Array(received.utf8))
-            do { try FileIO.fsync(owned.raw) } catch { throw Failure(exit: .writeError, reason: "fsync of the message failed: \(error)") }
-            do { try owned.closeChecked() } catch { throw Failure(exit: .writeError, reason: "\(error)") }
-
-            let envelope = try readEnvelope(envelopeFD)
+            var st = stat()
+            guard fstat(pending.fd, &st) == 0 else { throw Failure(exit: .writeError, reason: "fstat of the message failed: \(SystemError.describe(errno))") }
+            let size = Int64(st.st_size)
+            if size - pending.prefixCount > messageSizeLimit {
+                throw Failure(exit: .permanentRefusal, reason: "message is larger than message_size_limit (\(messageSizeLimit) bytes) (#5.3.4)")
+            }
+            do { try FileIO.fsync(pending.fd) } catch { throw Failure(exit: .writeError, reason: "fsync of the message failed: \(error)") }
+            pending.fdOpen = false
+            if close(pending.fd) != 0 && errno != EINTR {
+                throw Failure(exit: .writeError, reason: "\(SystemError("close"))")
+            }
+            let envelope = try checkEnvelope(envelopeBytes)
             let record = QueueEnvelope(id: id, arrival: Clock.seconds(), size: size, envelope: envelope, uid: getuid(),
                                        submitter: submitter, dsn: dsnParameters(dsn, envelope: envelope))
             do {
@@ -141,7 +257,7 @@ public struct QueueInjector {
                               reason: "writing the envelope failed: \(error)")
             }
             do {
-                _ = try retryingEINTR("link \(layout.message(id))") { link(tmpMessage, layout.message(id)) }
+                _ = try retryingEINTR("link \(layout.message(id))") { link(pending.path, layout.message(id)) }
                 linkedMessage = true
                 try FileIO.fsyncDirectory(layout.messages)
             } catch {
@@ -160,7 +276,8 @@ public struct QueueInjector {
                 unlink(layout.envelope(id))
                 throw Failure(exit: .commitFile, reason: "\(error)")
             }
-            unlink(tmpMessage)
+            pending.settled = true
+            unlink(pending.path)
             unlink(tmpEnvelope)
             // The one line callers (smtpd's "queued as", the runner's bounce log) read the id from.
             log.info("queued, from=<\(envelope.sender.text)>, size=\(size), nrcpt=\(envelope.recipients.count), uid=\(getuid())", id: id)
@@ -174,10 +291,10 @@ public struct QueueInjector {
         }
     }
 
-    /// Copies fd 0 into the queue file after `prefix`; returns the byte count.
-    func copyMessage(from input: Int32, to output: Int32, prefix: [UInt8]) throws(Failure) -> Int64 {
-        var total = Int64(prefix.count)
-        do { try FileIO.writeAll(output, prefix) } catch { throw writeFailure(error) }
+    /// Copies `input` to its end into `output`, stopping with a permanent failure once more
+    /// than `limit` bytes came (qmail-queue reads no further either).
+    func copyMessage(from input: Int32, to output: Int32, limit: Int64) throws(Failure) {
+        var total: Int64 = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
@@ -187,28 +304,31 @@ public struct QueueInjector {
             }
             if n == 0 { break }
             total += Int64(n)
-            if total > messageSizeLimit + Int64(prefix.count) {
-                throw Failure(exit: .permanentRefusal, reason: "message is larger than message_size_limit (\(messageSizeLimit) bytes) (#5.3.4)")
+            if total > limit {
+                throw Failure(exit: .permanentRefusal, reason: "message is larger than message_size_limit (\(limit) bytes) (#5.3.4)")
             }
             do { try FileIO.writeAll(output, buffer[0..<n]) } catch { throw writeFailure(error) }
         }
-        return total
     }
 
     func writeFailure(_ error: Error) -> Failure {
         Failure(exit: .writeError, reason: "cannot write the message: \(error)")
     }
 
-    func readEnvelope(_ fd: Int32) throws(Failure) -> Envelope {
+    /// The envelope's bytes from `fd` (at most what recipient_limit allows).
+    func readEnvelope(_ fd: Int32) throws(Failure) -> [UInt8] {
         let limit = (recipientLimit + 1) * (addressLengthLimit + 2) + 16
-        let bytes: [UInt8]
         do {
-            bytes = try FileIO.readAll(fd, limit: limit)
+            return try FileIO.readAll(fd, limit: limit)
         } catch let e as SystemError where e.errno == EFBIG {
             throw Failure(exit: .envelopeFormat, reason: "envelope larger than \(limit) bytes (recipient_limit \(recipientLimit))")
         } catch {
             throw Failure(exit: .readError, reason: "cannot read the envelope: \(error)")
         }
+    }
+
+    /// qmail-queue's envelope checked against the limits (postamt-queue(8), EXIT STATUS).
+    func checkEnvelope(_ bytes: [UInt8]) throws(Failure) -> Envelope {
         do {
             return try Envelope.parse(qmailBytes: bytes, recipientLimit: recipientLimit, addressLimit: addressLengthLimit)
         } catch {

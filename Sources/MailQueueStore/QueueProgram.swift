@@ -41,11 +41,10 @@ public enum QueueProgram {
 
         let injector = QueueInjector(configuration: configuration, log: log)
         do {
-            let received = QueueInjector.receivedLine(peer: QueueInjector.peerFromEnvironment(mailOwner: configuration.string("mail_owner")),
-                                                      date: Clock.rfc5322Date())
-            let mailOwner = configuration.string("mail_owner")
-            let id = try injector.inject(received: received, submitter: QueueInjector.submitter(mailOwner: mailOwner),
-                                         dsn: QueueInjector.dsnFromEnvironment(mailOwner: mailOwner))
+            let caller = QueueInjector.Caller(uid: getuid(), mailOwner: configuration.string("mail_owner"))
+            let received = QueueInjector.receivedLine(peer: QueueInjector.peerFromEnvironment(caller: caller), date: Clock.rfc5322Date())
+            let id = try injector.inject(received: received, submitter: QueueInjector.submitterFromEnvironment(caller: caller),
+                                         dsn: QueueInjector.dsnFromEnvironment(caller: caller))
             ReportDescriptor.send("\(id)\n", to: idDescriptor)
             exit(0)
         } catch {

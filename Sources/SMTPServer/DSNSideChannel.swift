@@ -13,6 +13,13 @@ import SMTPProtocol
 /// inside a value, so the lines cannot be confused).
 enum DSNSideChannel {
     static func environment(for envelope: SMTPEnvelope) -> [String] {
+        guard let (transaction, recipients) = values(for: envelope) else { return [] }
+        return ["POSTAMT_DSN=\(transaction)", "POSTAMT_DSN_RCPT=\(recipients)"]
+    }
+
+    /// The two variables' values (for the queue's code run in smtpd itself), nil when the
+    /// client gave no DSN parameter.
+    static func values(for envelope: SMTPEnvelope) -> (transaction: String, recipients: String)? {
         var transaction: [String] = []
         if let ret = envelope.dsnReturn { transaction.append("RET=\(ret.rawValue)") }
         if let id = envelope.envelopeID { transaction.append("ENVID=\(id)") }
@@ -33,8 +40,7 @@ enum DSNSideChannel {
             if !words.isEmpty { anyRecipient = true }
             return words.isEmpty ? "-" : words.joined(separator: " ")
         }
-        guard !transaction.isEmpty || anyRecipient else { return [] }
-        return ["POSTAMT_DSN=\(transaction.joined(separator: " "))",
-                "POSTAMT_DSN_RCPT=\(lines.joined(separator: "\n"))"]
+        guard !transaction.isEmpty || anyRecipient else { return nil }
+        return (transaction.joined(separator: " "), lines.joined(separator: "\n"))
     }
 }

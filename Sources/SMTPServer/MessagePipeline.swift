@@ -3,6 +3,7 @@ import Glibc
 #endif
 import MailCore
 import MailQueueClient
+import MailQueueStore
 import MailSystem
 
 /// The way of one message from smtpd to the queue: `smtpd → filter₁ → … → filterₙ → queue`,
@@ -12,9 +13,40 @@ import MailSystem
 /// A filter that exits non-zero (or dies) fails the message temporarily: the queue program is
 /// then given an empty envelope and commits nothing.
 public final class MessagePipeline {
-    let queue: QueueClient.Run
+    /// The queue end: a queue program (started, or its code in a forked child), or the queue's
+    /// own code in this process writing the message file itself (`direct`).
+    enum QueueEnd {
+        case program(QueueClient.Run)
+        case direct(QueueInjector, QueueInjector.Pending, DirectQueue.Claims)
+    }
+    let queue: QueueEnd
     /// Where smtpd writes the message.
     public let inputFD: Int32
+
+    /// What smtpd needs to run postamt-queue's code itself (postamt-smtpd(8), "Hand-off to the
+    /// queue"): the queue's settings and what postamt-queue would believe of smtpd's word.
+    public struct DirectQueue: Sendable {
+        public let injector: QueueInjector
+        let mailOwner: String
+
+        /// What the caller says of the message; postamt-queue reads the same from its
+        /// environment (TCPREMOTEIP, POSTAMT_DSN, POSTAMT_DSN_RCPT, POSTAMT_SUBMITTER).
+        public struct Claims {
+            public var peer: String?
+            public var dsn: (transaction: String, recipients: String?)?
+            public var submitter: String?
+            public init(peer: String?, dsn: (transaction: String, recipients: String?)?, submitter: String?) {
+                self.peer = peer
+                self.dsn = dsn
+                self.submitter = submitter
+            }
+        }
+
+        public init(configuration: Configuration) {
+            injector = QueueInjector(configuration: configuration, log: Log(program: "postamt-queue"))
+            mailOwner = configuration.string("mail_owner")
+        }
+    }
 
     /// The qmail-queue compatible program for submitted mail: `$POSTAMT_QUEUE` (qmail's
     /// QMAILQUEUE convention, passed as `override`), else smtpd_queue_program, else the
@@ -30,8 +62,9 @@ public final class MessagePipeline {
     /// `inProcessQueue`: the queue program's code, run in a forked child (QueueClient.start).
     public init(queueProgram: String, filters programs: [String], environment: [String],
                 inProcessQueue: ((String) -> Never)? = nil) throws {
-        queue = try QueueClient.start(program: queueProgram, environment: environment, inProcess: inProcessQueue)
-        var next = queue.messageFD
+        let run = try QueueClient.start(program: queueProgram, environment: environment, inProcess: inProcessQueue)
+        queue = .program(run)
+        var next = run.messageFD
         var started: [(pid_t, String)] = []
         do {
             for program in programs.reversed() {
@@ -45,21 +78,50 @@ public final class MessagePipeline {
                 next = pipe.keepWriteEnd()
             }
         } catch {
-            if next != queue.messageFD { close(next) }
+            if next != run.messageFD { close(next) }
             for (pid, _) in started { kill(pid, SIGTERM); _ = try? Spawn.wait(pid) }
-            queue.abandon(messageClosed: !started.isEmpty)
+            run.abandon(messageClosed: !started.isEmpty)
             throw error
         }
         filters = started
         inputFD = next
     }
 
+    /// No queue program and no filter: the message goes straight into the queue's tmp/ file
+    /// (QueueInjector.begin), written by this process, which has postamt-queue's privileges.
+    /// `received` is postamt-queue's Received: line for the peer smtpd names.
+    public init(direct: DirectQueue, claims: DirectQueue.Claims) throws {
+        let caller = QueueInjector.Caller.current(mailOwner: direct.mailOwner)
+        let peer = QueueInjector.peer(claimed: claims.peer.map { [$0] } ?? [], caller: caller)
+        let pending = try direct.injector.begin(received: QueueInjector.receivedLine(uid: caller.uid, peer: peer, date: Clock.rfc5322Date()))
+        let believed = DirectQueue.Claims(peer: peer, dsn: QueueInjector.dsn(claimed: claims.dsn, caller: caller),
+                                          submitter: QueueInjector.submitter(named: claims.submitter, caller: caller))
+        queue = .direct(direct.injector, pending, believed)
+        inputFD = pending.fd
+    }
+
     private var messageClosedForQueue: Bool { !filters.isEmpty }
 
     /// All of the message is written: close the input, wait for the filters, then give the
-    /// queue its envelope.
-    public func commit(envelope: Envelope) -> QueueClient.Run.Verdict {
+    /// queue its envelope. `writeError`: a write into `inputFD` failed (a queue program reports
+    /// that itself through its exit; the direct queue end refuses the message temporarily).
+    public func commit(envelope: Envelope, writeError: String? = nil) -> QueueClient.Run.Verdict {
         closed = true
+        let run: QueueClient.Run
+        switch queue {
+        case .program(let program): run = program
+        case .direct(let injector, let pending, let claims):
+            if let writeError {
+                pending.abandon()
+                return .refused(.temporary, reason: "cannot write the message: \(writeError)", exitCode: QueueExit.writeError.rawValue)
+            }
+            do {
+                return .queued(id: try injector.commit(pending, envelope: envelope, submitter: claims.submitter, dsn: claims.dsn))
+            } catch {
+                return .refused(QueueExit.disposition(ofExitCode: error.exit.rawValue), reason: error.reason,
+                                exitCode: error.exit.rawValue)
+            }
+        }
         if !filters.isEmpty { close(inputFD) }
         var failure: String? = nil
         for (pid, program) in filters {
@@ -67,21 +129,28 @@ public final class MessagePipeline {
             if status != .exited(0) && failure == nil { failure = "filter \(program) failed (\(status))" }
         }
         if let failure {
-            queue.abandon(messageClosed: true)
+            run.abandon(messageClosed: true)
             return .refused(.temporary, reason: failure, exitCode: nil)
         }
-        return queue.commit(envelope: envelope, messageClosed: messageClosedForQueue)
+        return run.commit(envelope: envelope, messageClosed: messageClosedForQueue)
     }
 
     /// Nothing of this message may be queued.
     public func abandon() {
         guard !closed else { return }
         closed = true
+        let run: QueueClient.Run
+        switch queue {
+        case .program(let program): run = program
+        case .direct(_, let pending, _):
+            pending.abandon()
+            return
+        }
         if !filters.isEmpty {
             for (pid, _) in filters { kill(pid, SIGTERM) }
             close(inputFD)
         }
-        queue.abandon(messageClosed: messageClosedForQueue)
+        run.abandon(messageClosed: messageClosedForQueue)
         for (pid, _) in filters { _ = try? Spawn.wait(pid) }
     }
 }

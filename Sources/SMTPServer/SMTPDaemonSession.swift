@@ -27,8 +27,9 @@ final class SMTPDaemonSession {
     struct Transfer {
         var pipeline: MessagePipeline
         var envelope: SMTPEnvelope
-        /// A write to the queue program failed (it exited early): its exit status tells why.
-        var writeFailed = false
+        /// A write to the queue program failed (it exited early: its exit status tells why), or
+        /// to the queue's file smtpd writes itself (the message is refused temporarily).
+        var writeError: String?
         /// The header section so far, kept while an authenticated user's From: is to be checked.
         var header: HeaderWatch?
     }
@@ -164,9 +165,9 @@ final class SMTPDaemonSession {
                 beginTransfer(envelope)
             case .messageData(let bytes):
                 if transfer?.header?.complete == false { transfer?.header?.append(bytes) }
-                if let current = transfer, !current.writeFailed {
+                if let current = transfer, current.writeError == nil {
                     do { try FileIO.writeAll(current.pipeline.inputFD, bytes) } catch {
-                        transfer?.writeFailed = true
+                        transfer?.writeError = "\(error)"
                     }
                 }
             case .messageEnd:
@@ -201,29 +202,40 @@ final class SMTPDaemonSession {
     func beginTransfer(_ envelope: SMTPEnvelope) {
         abandonTransfer()
         transferStartFailure = nil
-        var environment = QueueClient.inheritedEnvironment()
-        // postamt-queue believes this only from the mail_owner (postamt-queue(8)).
-        if let peer { environment.append("TCPREMOTEIP=\(peer)") }
-        environment += DSNSideChannel.environment(for: envelope)
         // The user who passed the sender check: postamt-queue records it (believed only from the
         // mail_owner), and postamt-remote DKIM-signs only mail whose From: that user owns.
         let submitter = engine.facts.authenticatedUser
-        if let submitter { environment.append("POSTAMT_SUBMITTER=\(submitter)") }
         do {
-            // The queue's code in a forked child when smtpd already has postamt-queue's privileges
-            // (as mail_owner; postamt-smtpd(8), smtpd_exec_queue): one program start less. The
-            // same for the installed postamt-spamcheck-queue, which has no privileges of its own.
-            var inProcess: ((String) -> Never)? = nil
-            if settings.queueInProcess {
-                if QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedQueueProgram) {
-                    inProcess = { _ in QueueProgram.main() }
-                } else if let spamQueue = SMTPDaemon.spamQueueMain,
-                          QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedSpamQueueProgram) {
-                    inProcess = spamQueue
+            let pipeline: MessagePipeline
+            if settings.queueInProcess && settings.filters.isEmpty
+                && QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedQueueProgram) {
+                // smtpd has postamt-queue's privileges (as mail_owner; postamt-smtpd(8),
+                // smtpd_exec_queue): it runs the queue's code itself, writing the message file
+                // as it comes in. No process per message.
+                let dsn = DSNSideChannel.values(for: envelope).map { (transaction: $0.transaction, recipients: Optional($0.recipients)) }
+                pipeline = try MessagePipeline(direct: settings.directQueue,
+                                               claims: .init(peer: peer.map { "\($0)" }, dsn: dsn, submitter: submitter))
+            } else {
+                var environment = QueueClient.inheritedEnvironment()
+                // postamt-queue believes this only from the mail_owner (postamt-queue(8)).
+                if let peer { environment.append("TCPREMOTEIP=\(peer)") }
+                environment += DSNSideChannel.environment(for: envelope)
+                if let submitter { environment.append("POSTAMT_SUBMITTER=\(submitter)") }
+                // With filters, the queue's code in a forked child; the installed
+                // postamt-spamcheck-queue (no privileges of its own) likewise: one program
+                // start less.
+                var inProcess: ((String) -> Never)? = nil
+                if settings.queueInProcess {
+                    if QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedQueueProgram) {
+                        inProcess = { _ in QueueProgram.main() }
+                    } else if let spamQueue = SMTPDaemon.spamQueueMain,
+                              QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedSpamQueueProgram) {
+                        inProcess = spamQueue
+                    }
                 }
-            }
-            let pipeline = try MessagePipeline(queueProgram: settings.queueProgram, filters: settings.filters,
+                pipeline = try MessagePipeline(queueProgram: settings.queueProgram, filters: settings.filters,
                                                environment: environment, inProcessQueue: inProcess)
+            }
             transfer = Transfer(pipeline: pipeline, envelope: envelope,
                                 header: submitter != nil && addressPolicy?.checksSenderOwnership == true ? HeaderWatch() : nil)
             let header = SMTPReceivedHeader(facts: engine.facts, hostname: settings.hostname, smtpUTF8: envelope.smtpUTF8,
@@ -231,7 +243,7 @@ final class SMTPDaemonSession {
                                             recipient: envelope.recipients.count == 1 ? envelope.recipients[0].mailbox : nil,
                                             date: Clock.rfc5322Date(),
                                             includeAuthenticatedUser: settings.includeAuthenticatedUserInReceived).rendered()
-            do { try FileIO.writeAll(pipeline.inputFD, header) } catch { transfer?.writeFailed = true }
+            do { try FileIO.writeAll(pipeline.inputFD, header) } catch { transfer?.writeError = "\(error)" }
         } catch {
             log.error("cannot start \(settings.queueProgram) or a filter: \(error)")
             transferStartFailure = "\(error)"
@@ -254,7 +266,7 @@ final class SMTPDaemonSession {
             current.pipeline.abandon()
             return .permanentFailure("Error: envelope address refused: \(error)", enhancedCode: "5.1.3")
         }
-        switch current.pipeline.commit(envelope: envelope) {
+        switch current.pipeline.commit(envelope: envelope, writeError: current.writeError) {
         case .queued(let id):
             return .accepted(queueID: id ?? "queued")
         case .refused(let disposition, let reason, let code):

@@ -17,6 +17,9 @@ public struct SMTPDaemonSettings: Sendable {
     /// QueueProgram.mayRunInProcess).
     public var installedQueueProgram: String
     public var queueInProcess: Bool
+    /// postamt-queue's code run in smtpd itself (the installed postamt-queue, no filters,
+    /// smtpd_exec_queue = no and smtpd with the queue's privileges: checked per message).
+    public var directQueue: MessagePipeline.DirectQueue
     /// The installed spam filter's queue mode (postamt-spamcheck-queue): its code, when
     /// postamt-smtpd was built with it (SMTPDaemon.spamQueueMain), runs in a forked child too.
     public var installedSpamQueueProgram: String
@@ -44,6 +47,7 @@ public struct SMTPDaemonSettings: Sendable {
         installedQueueProgram = configuration.program("postamt-queue")
         installedSpamQueueProgram = configuration.program("postamt-spamcheck-queue")
         queueInProcess = !configuration.bool("smtpd_exec_queue")
+        directQueue = MessagePipeline.DirectQueue(configuration: configuration)
         filters = configuration.list("smtpd_filters")
 
         var engine = SMTPSessionConfiguration(role: role, hostname: hostname)

@@ -282,12 +282,12 @@ struct SMTPDaemonTests {
 
     /// One message over a raw connection to the mx role: the greeting, HELO, MAIL, RCPT to alice,
     /// DATA, then `subject` and one line of body; the reply to the end of the data.
-    func sendRaw(port: UInt16, subject: String) throws -> String {
+    func sendRaw(port: UInt16, subject: String, body: String = "body\r\n") throws -> String {
         let client = try RawSMTPClient(port: port)
         _ = client.readReplies()
         client.send("HELO c\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
         _ = client.readReplies(4)
-        client.send("Subject: \(subject)\r\n\r\nbody\r\n.\r\n")
+        client.send("Subject: \(subject)\r\n\r\n\(body).\r\n")
         return client.readReplies()
     }
 
@@ -353,9 +353,11 @@ struct SMTPDaemonTests {
     }
 
     /// smtpd_exec_queue: by default smtpd (as the mail_owner, with postamt-queue's group) runs the
-    /// queue's code in a forked child; with yes it starts postamt-queue. A wrapper at the
-    /// installed path leaves a mark only when it is started; the message arrives either way.
-    @Test(arguments: [false, true]) func queueForkedOrStarted(execute: Bool) throws {
+    /// queue's code itself, writing the queue file as the message comes: no process for it; with
+    /// yes it starts postamt-queue. A wrapper at the installed path leaves a mark only when it is
+    /// started; the message arrives either way. Run by smtpd itself, the queue's "queued" line
+    /// is in smtpd's log under smtpd's own pid, the pid the Received: line names.
+    @Test(arguments: [false, true]) func queueInSmtpdOrStarted(execute: Bool) throws {
         let user = try TestUser()
         let site = try transcriptSite(user, config: "smtpd_exec_queue = \(execute ? "yes" : "no")")
         let bin = "\(site.system.root)/bin"
@@ -364,11 +366,45 @@ struct SMTPDaemonTests {
         chmod(marks, 0o777)
         try wrapProgram("postamt-queue", in: bin, touching: "\(marks)/started")
         let port = try site.start("mx")
-        #expect(try sendRaw(port: port, subject: "forked or started").hasPrefix("250 2.0.0 Ok: queued as "))
-        try waitFor("the message", timeout: 60) { user.messages().contains { $0.contains("Subject: forked or started") } }
-        let message = user.messages().first { $0.contains("Subject: forked or started") } ?? ""
+        let reply = try sendRaw(port: port, subject: "in smtpd or started")
+        #expect(reply.hasPrefix("250 2.0.0 Ok: queued as "))
+        let id = reply.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "?"
+        try waitFor("the message", timeout: 60) { user.messages().contains { $0.contains("Subject: in smtpd or started") } }
+        let message = user.messages().first { $0.contains("Subject: in smtpd or started") } ?? ""
         #expect(message.contains("invoked from network, peer 127.0.0.1"), "\(message)")
         #expect(FileManager.default.fileExists(atPath: "\(marks)/started") == execute)
+        let log = (try? String(contentsOfFile: site.listenLog, encoding: .utf8)) ?? ""
+        let queued = log.split(separator: "\n").first { $0.contains("]: \(id): queued, from=") }
+        if execute {
+            #expect(queued == nil, "\(log)")
+        } else {
+            // "postamt/queue[PID]: ID: queued …" and "Received: (postamt-queue PID invoked …"
+            let pid = queued.flatMap { $0.split(separator: "[").dropFirst().first?.split(separator: "]").first }.map(String.init)
+            #expect(pid != nil && message.contains("(postamt-queue \(pid ?? "?") invoked from network"), "\(log)\n\(message)")
+            #expect(log.contains("postamt/smtpd[\(pid ?? "?")]") || log.contains("smtpd[\(pid ?? "?")]"), "\(log)")
+        }
+    }
+
+    /// The queue's disk full while smtpd writes the message itself: a temporary refusal, nothing
+    /// left in the queue, and the next message that fits is taken.
+    @Test func fullQueueDiskUnderSmtpdIsTemporaryAndLeavesNothing() throws {
+        let user = try TestUser()
+        let site = try SMTPSite(config: "myhostname = mx.example.org\nlocal_domains = example.org\nsmtpd_message_size_limit = 10M",
+                                aliases: "alice: \(user.name)\n", runner: false)
+        let queue = site.system.queue
+        try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+        let m = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", queue])
+        try #require(m.status == 0, "mount tmpfs: \(m.stderr)")
+        defer { site.system.stopRunner(); _ = try? run("/bin/umount", ["-l", queue]) }
+        try site.system.startRunner()
+        let port = try site.start("mx")
+        let big = String(repeating: String(repeating: "x", count: 76) + "\r\n", count: 30_000)
+        let reply = try sendRaw(port: port, subject: "too big for the disk", body: big)
+        #expect(reply.hasPrefix("451 4.3.0 "), "\(reply)")
+        #expect(site.system.queueFiles("tmp").isEmpty && site.system.queueFiles("incoming").isEmpty
+                && site.system.queueFiles("mess").isEmpty)
+        #expect(try sendRaw(port: port, subject: "small").hasPrefix("250 2.0.0 Ok: queued as "))
+        try waitFor("the small message", timeout: 60) { user.messages().contains { $0.contains("Subject: small") } }
     }
 
     @Test func queueVerdictsBecomeReplies() throws {

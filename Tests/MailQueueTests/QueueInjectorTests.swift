@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import MailCore
+import MailSystem
+import TestSupport
+@testable import MailQueueStore
+
+/// QueueInjector's two halves (begin, commit) as smtpd runs them itself: the same files, the
+/// same refusals and nothing left behind, as postamt-queue's whole run.
+@Suite struct QueueInjectorTests {
+    func queue(sizeLimit: Int64 = 1 << 20) throws -> (QueueInjector, String) {
+        let root = makeTemporaryDirectory(prefix: "postamt-injector")
+        let layout = QueueLayout(root: "\(root)/queue")
+        try layout.create()
+        return (QueueInjector(layout: layout, messageSizeLimit: sizeLimit, addressLengthLimit: 64, recipientLimit: 3,
+                              log: Log(program: "postamt-queue-test")), root)
+    }
+
+    func files(_ injector: QueueInjector, _ sub: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(injector.layout.root)/\(sub)")) ?? []).sorted()
+    }
+
+    func envelope(_ recipients: [String] = ["a@x"]) throws -> Envelope {
+        Envelope(sender: try EnvelopeAddress("s@x"), recipients: try recipients.map { try EnvelopeAddress($0) })
+    }
+
+    @Test func beginWriteCommitQueuesTheMessageWithItsEnvelope() throws {
+        let (injector, root) = try queue()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let pending = try injector.begin(received: "Received: (test)\n")
+        // Invisible to the runner until the commit.
+        #expect(files(injector, "tmp") == [pending.id] && files(injector, "incoming").isEmpty && files(injector, "mess").isEmpty)
+        try FileIO.writeAll(pending.fd, Array("Subject: hi\n\nbody\n".utf8))
+        let id = try injector.commit(pending, envelope: envelope(["a@x", "b@y"]), submitter: "alice",
+                                     dsn: (transaction: "RET=HDRS ENVID=E1", recipients: "NOTIFY=SUCCESS\n-"))
+        #expect(id == pending.id)
+        #expect(files(injector, "tmp").isEmpty && files(injector, "incoming") == [id] && files(injector, "mess") == [id])
+        let message = try #require(FileManager.default.contents(atPath: injector.layout.message(id)))
+        #expect(String(decoding: message, as: UTF8.self) == "Received: (test)\nSubject: hi\n\nbody\n")
+        let record = try QueueEnvelope.decode(try #require(try FileIO.readFile(injector.layout.envelope(id))))
+        #expect(record.size == Int64(message.count))
+        #expect(record.envelope == (try envelope(["a@x", "b@y"])))
+        #expect(record.submitter == "alice")
+        #expect(record.dsn.envid == "E1" && record.dsn.ret == "HDRS" && record.dsn.recipients.count == 2)
+        // Modes as postamt-queue makes them, whatever the caller's umask.
+        var st = stat()
+        #expect(stat(injector.layout.message(id), &st) == 0 && st.st_mode & 0o777 == 0o640)
+        // A pending message committed cannot be committed or abandoned into anything else.
+        pending.abandon()
+        #expect(files(injector, "mess") == [id])
+    }
+
+    @Test func abandonedOrDroppedMessagesLeaveNothing() throws {
+        let (injector, root) = try queue()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let pending = try injector.begin(received: "Received: x\n")
+        try FileIO.writeAll(pending.fd, Array("half a message".utf8))
+        pending.abandon()
+        #expect(files(injector, "tmp").isEmpty)
+        do {
+            let dropped = try injector.begin(received: "Received: x\n")
+            try FileIO.writeAll(dropped.fd, Array("never committed".utf8))
+        }
+        #expect(files(injector, "tmp").isEmpty)
+        #expect(throws: QueueInjector.Failure.self) { try injector.commit(pending, envelope: try envelope()) }
+        #expect(files(injector, "incoming").isEmpty && files(injector, "mess").isEmpty)
+    }
+
+    @Test func refusalsAreThoseOfPostamtQueueAndLeaveNothing() throws {
+        let (injector, root) = try queue(sizeLimit: 10)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // message_size_limit counts the message, not the Received: line before it.
+        let fits = try injector.begin(received: "Received: a line longer than the limit\n")
+        try FileIO.writeAll(fits.fd, Array("0123456789".utf8))
+        #expect(throws: Never.self) { _ = try injector.commit(fits, envelope: try envelope()) }
+        let tooBig = try injector.begin(received: "Received: x\n")
+        try FileIO.writeAll(tooBig.fd, Array("0123456789A".utf8))
+        let size = #expect(throws: QueueInjector.Failure.self) { _ = try injector.commit(tooBig, envelope: try envelope()) }
+        #expect(size?.exit == .permanentRefusal && size?.reason.contains("(#5.3.4)") == true)
+        let tooMany = try injector.begin(received: "Received: x\n")
+        let recipients = #expect(throws: QueueInjector.Failure.self) {
+            _ = try injector.commit(tooMany, envelope: try envelope(["a@x", "b@x", "c@x", "d@x"]))
+        }
+        #expect(recipients?.exit == .envelopeFormat)
+        let longAddress = try injector.begin(received: "Received: x\n")
+        let long = #expect(throws: QueueInjector.Failure.self) {
+            _ = try injector.commit(longAddress, envelope: try envelope([String(repeating: "a", count: 70) + "@x"]))
+        }
+        #expect(long?.exit == .addressTooLong)
+        #expect(files(injector, "tmp").isEmpty, "\(files(injector, "tmp"))")
+        #expect(files(injector, "incoming").count == 1 && files(injector, "mess").count == 1)
+    }
+
+    @Test func theCallersWordCountsOnlyFromRootOrTheMailOwner() throws {
+        let root = QueueInjector.Caller(uid: 0, mailOwner: "nobody")
+        let owner = QueueInjector.Caller(uid: try #require(SystemUser.named("nobody")).uid, mailOwner: "nobody")
+        let other = QueueInjector.Caller(uid: try #require(SystemUser.named("daemon")).uid, mailOwner: "nobody")
+        #expect(owner.isMailOwner && !other.isMailOwner && !root.isMailOwner)
+        #expect(QueueInjector.peer(claimed: ["not an address", "192.0.2.1"], caller: owner) == "192.0.2.1")
+        #expect(QueueInjector.peer(claimed: ["192.0.2.1"], caller: other) == nil)
+        let dsn = (transaction: "RET=FULL REQUIRETLS", recipients: Optional("NOTIFY=NEVER"))
+        #expect(QueueInjector.dsn(claimed: dsn, caller: root)?.transaction == "RET=FULL REQUIRETLS")
+        #expect(QueueInjector.dsn(claimed: dsn, caller: other)?.transaction == "REQUIRETLS")
+        #expect(QueueInjector.dsn(claimed: dsn, caller: other)?.recipients == nil)
+        #expect(QueueInjector.submitter(named: "alice", caller: owner) == "alice")
+        #expect(QueueInjector.submitter(named: nil, caller: owner) == nil)
+        #expect(QueueInjector.submitter(named: nil, caller: root) == "root")
+        #expect(QueueInjector.submitter(named: "alice", caller: other) == "daemon")
+        #expect(QueueInjector.submitter(named: "bad:name", caller: root) == "root")
+    }
+}
