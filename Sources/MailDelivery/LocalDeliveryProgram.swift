@@ -25,7 +25,11 @@ public enum LocalDeliveryProgram {
         func finish(_ status: MailStatus, early: Bool = false) -> Never {
             ReportDescriptor.send(status.resultLine, to: resultDescriptor)
             if early { log.error(status.line) } else { log.info(status.line, id: request.queueID) }
-            exit(status.sysExit.rawValue)
+            // _exit: nothing is buffered (Log writes each line with write(2)), and in the
+            // spawner's forked child the parent's exit handlers and destructors are not ours to
+            // run (they also cost the child page faults).
+            fflush(nil)
+            _exit(status.sysExit.rawValue)
         }
         func usage() -> Never {
             finish(.permanent("5.4", "usage: postamt-local [-n] [-f sender] [-a address] [-e extension] [-D target] [-q id] [--root dir] user"), early: true)

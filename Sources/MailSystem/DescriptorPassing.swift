@@ -20,12 +20,16 @@ public enum DescriptorPassing {
     /// One message of at most `limit` bytes and the descriptors that came with it (now ours to
     /// close). nil with errno set on failure; an empty message at end of file.
     public static func receive(_ socket: Int32, limit: Int) -> (bytes: [UInt8], fds: [Int32])? {
-        var buffer = [UInt8](repeating: 0, count: limit)
         var fds = [Int32](repeating: -1, count: maximumDescriptors)
         var nfds: Int32 = 0
-        let n = buffer.withUnsafeMutableBytes { b in fds.withUnsafeMutableBufferPointer { f in
-            postamt_recv_with_fds(socket, b.baseAddress, b.count, f.baseAddress, Int32(maximumDescriptors), &nfds) } }
+        var n = 0
+        // Received straight into the result, not zero-filled first.
+        let bytes = [UInt8](unsafeUninitializedCapacity: limit) { b, count in
+            n = fds.withUnsafeMutableBufferPointer { f in
+                postamt_recv_with_fds(socket, b.baseAddress, b.count, f.baseAddress, Int32(maximumDescriptors), &nfds) }
+            count = max(0, n)
+        }
         if n < 0 { return nil }
-        return (Array(buffer[0..<n]), Array(fds[0..<Int(nfds)]))
+        return (bytes, Array(fds[0..<Int(nfds)]))
     }
 }

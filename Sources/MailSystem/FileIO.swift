@@ -91,26 +91,33 @@ public enum FileIO {
     }
 
     /// Reads up to `max` bytes; an empty result means end of file.
+    /// (The read buffers here are never zero-filled first: read(2) fills what it returns, and a
+    /// page of a buffer is touched only when data lands in it. Zeroing 64 KiB cost 16 page
+    /// faults a call, in every forked delivery child.)
     public static func read(_ fd: Int32, max: Int = 65536) throws -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: max)
-        let n = try buffer.withUnsafeMutableBytes { raw in
-            try retryingEINTR("read") { Glibc.read(fd, raw.baseAddress, max) }
+        var failure: SystemError? = nil
+        let buffer = [UInt8](unsafeUninitializedCapacity: max) { raw, count in
+            do {
+                count = try retryingEINTR("read") { Glibc.read(fd, raw.baseAddress, max) }
+            } catch {
+                failure = error as? SystemError ?? SystemError("read")
+                count = 0
+            }
         }
-        buffer.removeSubrange(n...)
+        if let failure { throw failure }
         return buffer
     }
 
     /// Reads until end of file, refusing more than `limit` bytes.
     public static func readAll(_ fd: Int32, limit: Int = Int.max) throws -> [UInt8] {
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+        defer { chunk.deallocate() }
         while true {
-            let n = try chunk.withUnsafeMutableBytes { raw in
-                try retryingEINTR("read") { Glibc.read(fd, raw.baseAddress, raw.count) }
-            }
+            let n = try retryingEINTR("read") { Glibc.read(fd, chunk.baseAddress, chunk.count) }
             if n == 0 { return result }
             if result.count + n > limit { throw SystemError("read", errno: EFBIG) }
-            result.append(contentsOf: chunk[0..<n])
+            result.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
         }
     }
 

@@ -180,7 +180,8 @@ extension Spawn {
         var collected: [UInt8] = []
         let deadline = Clock.monotonicNanoseconds() + timeout * 1_000_000_000
         var timedOut = false
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+        defer { buffer.deallocate() }
         while chunkIndex < input.count && input[chunkIndex].isEmpty { chunkIndex += 1 }
         if chunkIndex >= input.count { close(inFD); inputOpen = false }
         while outputOpen || inputOpen {
@@ -211,9 +212,9 @@ extension Spawn {
                 k += 1
             }
             if outputOpen && fds[k].revents != 0 {
-                let r = buffer.withUnsafeMutableBytes { read(outFD, $0.baseAddress, $0.count) }
+                let r = read(outFD, buffer.baseAddress, buffer.count)
                 if r > 0 {
-                    collected += buffer[0..<r]
+                    collected += UnsafeRawBufferPointer(rebasing: buffer[0..<r])
                     if collected.count > outputLimit { collected.removeFirst(collected.count - outputLimit) }
                 } else if r == 0 || (errno != EINTR && errno != EAGAIN) {
                     outputOpen = false

@@ -30,13 +30,13 @@ public struct SystemUser: Equatable, Sendable {
                                          UnsafeMutablePointer<UnsafeMutablePointer<passwd>?>) -> Int32) -> SystemUser? {
         var pwd = passwd()
         var result: UnsafeMutablePointer<passwd>? = nil
-        var buffer = [CChar](repeating: 0, count: 16384)
-        let rc = buffer.withUnsafeMutableBufferPointer { buf in call(&pwd, buf.baseAddress!, buf.count, &result) }
+        // Not zero-filled: the lookup writes what it returns (pages untouched stay unfaulted).
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 16384)
+        defer { buffer.deallocate() }
+        let rc = call(&pwd, buffer, 16384, &result)
         guard rc == 0, result != nil else { return nil }
-        return buffer.withUnsafeBufferPointer { _ in
-            SystemUser(name: String(cString: pwd.pw_name), uid: pwd.pw_uid, gid: pwd.pw_gid,
-                       home: String(cString: pwd.pw_dir), shell: String(cString: pwd.pw_shell))
-        }
+        return SystemUser(name: String(cString: pwd.pw_name), uid: pwd.pw_uid, gid: pwd.pw_gid,
+                          home: String(cString: pwd.pw_dir), shell: String(cString: pwd.pw_shell))
     }
 
     /// The supplementary groups of this user (getgrouplist), including the primary group.
@@ -58,8 +58,9 @@ public struct SystemUser: Equatable, Sendable {
 public func groupID(named name: String) -> gid_t? {
     var grp = group()
     var result: UnsafeMutablePointer<group>? = nil
-    var buffer = [CChar](repeating: 0, count: 16384)
-    let rc = getgrnam_r(name, &grp, &buffer, buffer.count, &result)
+    let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 16384)
+    defer { buffer.deallocate() }
+    let rc = getgrnam_r(name, &grp, buffer, 16384, &result)
     guard rc == 0, result != nil else { return nil }
     return grp.gr_gid
 }
