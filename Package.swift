@@ -84,7 +84,7 @@ let package = Package(
         // -- smtp targets --
         // The SMTP daemon's host side: I/O, TLS, timers, the queue hand-off, the auth client.
         .target(name: "SMTPServer", dependencies: ["SMTPProtocol", "MailNet", "MailAuth", "MailQueueClient", "MailCore", "MailMessage", "MailSystem"]),
-        .executableTarget(name: "postamt-smtpd", dependencies: ["SMTPServer", "SpamCheck"]),
+        .executableTarget(name: "postamt-smtpd", dependencies: ["SMTPServer", "SpamCheck", "MailCore"]),
         .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "SMTPProtocol", "MailCore", "MailNet", "MailSystem", "TestSupport"]),
 
         // -- pop3 targets --

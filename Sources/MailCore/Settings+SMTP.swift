@@ -10,7 +10,7 @@ let smtpSettings: [Setting] = [
     Setting(name: "smtpd_mx_auth", kind: .boolean, defaultValue: "no", summary: "offer AUTH in the mx role too (after STARTTLS); AUTH is never required there"),
     Setting(name: "smtpd_received_auth_user", kind: .boolean, defaultValue: "no", summary: "name the authenticated user in the Received: header smtpd adds"),
     Setting(name: "smtpd_queue_program", kind: .path, defaultValue: "", summary: "the qmail-queue compatible program smtpd hands messages to (default: $POSTAMT_QUEUE, else postamt-queue)"),
-    Setting(name: "smtpd_exec_queue", kind: .boolean, defaultValue: "no", summary: "yes: smtpd starts postamt-queue (or postamt-spamcheck-queue) for each message; no: it runs postamt-queue's code itself when it already has its privileges (in a forked child with smtpd_filters), and the installed postamt-spamcheck-queue's code in a forked child"),
+    Setting(name: "smtpd_exec_queue", kind: .boolean, defaultValue: "no", summary: "yes: smtpd starts postamt-queue (or postamt-spamcheck-queue) for each message; no: it runs postamt-queue's code itself when it already has its privileges (in a forked child with smtpd_filters), and the installed postamt-spamcheck-queue's check as well before it writes the tagged message"),
     Setting(name: "smtpd_filters", kind: .list, defaultValue: "", summary: "programs each message passes through (stdin to stdout, in order) on its way from smtpd to the queue"),
     Setting(name: "smtpd_recipient_limit", kind: .count, defaultValue: "100", summary: "recipients per message; the next RCPT gets 452 4.5.3"),
     Setting(name: "smtpd_message_size_limit", kind: .size, defaultValue: "50M", summary: "the largest message smtpd takes (announced with SIZE, enforced during DATA and BDAT)"),

@@ -18,6 +18,9 @@ public final class MessagePipeline {
     enum QueueEnd {
         case program(QueueClient.Run)
         case direct(QueueInjector, QueueInjector.Pending, DirectQueue.Claims)
+        /// The message gathered in memory (`inputFD`, a memory file), screened at the end by the
+        /// spam filter's queue-mode check, then written into the queue like `direct`.
+        case screened(DirectQueue, DirectQueue.Claims, SMTPDaemon.SpamScreen)
     }
     let queue: QueueEnd
     /// Where smtpd writes the message.
@@ -91,13 +94,41 @@ public final class MessagePipeline {
     /// (QueueInjector.begin), written by this process, which has postamt-queue's privileges.
     /// `received` is postamt-queue's Received: line for the peer smtpd names.
     public init(direct: DirectQueue, claims: DirectQueue.Claims) throws {
+        let (pending, believed) = try MessagePipeline.begin(direct, claims: claims)
+        queue = .direct(direct.injector, pending, believed)
+        inputFD = pending.fd
+    }
+
+    /// The queue file begun with postamt-queue's Received: line, and what postamt-queue believes
+    /// of smtpd's word (QueueInjector.Caller).
+    static func begin(_ direct: DirectQueue, claims: DirectQueue.Claims) throws(QueueInjector.Failure)
+        -> (queue: QueueInjector.Pending, believed: DirectQueue.Claims) {
         let caller = QueueInjector.Caller.current(mailOwner: direct.mailOwner)
         let peer = QueueInjector.peer(claimed: claims.peer.map { [$0] } ?? [], caller: caller)
         let pending = try direct.injector.begin(received: QueueInjector.receivedLine(uid: caller.uid, peer: peer, date: Clock.rfc5322Date()))
         let believed = DirectQueue.Claims(peer: peer, dsn: QueueInjector.dsn(claimed: claims.dsn, caller: caller),
                                           submitter: QueueInjector.submitter(named: claims.submitter, caller: caller))
-        queue = .direct(direct.injector, pending, believed)
-        inputFD = pending.fd
+        return (pending, believed)
+    }
+
+    static func commit(_ pending: QueueInjector.Pending, injector: QueueInjector, envelope: Envelope,
+                       claims: DirectQueue.Claims) -> QueueClient.Run.Verdict {
+        do {
+            return .queued(id: try injector.commit(pending, envelope: envelope, submitter: claims.submitter, dsn: claims.dsn))
+        } catch {
+            return .refused(QueueExit.disposition(ofExitCode: error.exit.rawValue), reason: error.reason, exitCode: error.exit.rawValue)
+        }
+    }
+
+    /// The spam filter in the path with nothing else started: the message goes into a memory
+    /// file as it arrives; at the end `screen` (postamt-spamcheck's queue-mode check, run by this
+    /// process) refuses it or tags it, and the tagged message is written into the queue as
+    /// `init(direct:claims:)` does. What postamt-spamcheck-queue in a forked child did, without
+    /// the child or its copies of the message.
+    public init(screenedBy screen: @escaping SMTPDaemon.SpamScreen, direct: DirectQueue, claims: DirectQueue.Claims) throws {
+        let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        inputFD = try FileIO.memoryFile("postamt-smtpd-message", [], directory: directory)
+        queue = .screened(direct, claims, screen)
     }
 
     private var messageClosedForQueue: Bool { !filters.isEmpty }
@@ -115,11 +146,35 @@ public final class MessagePipeline {
                 pending.abandon()
                 return .refused(.temporary, reason: "cannot write the message: \(writeError)", exitCode: QueueExit.writeError.rawValue)
             }
+            return Self.commit(pending, injector: injector, envelope: envelope, claims: claims)
+        case .screened(let direct, let claims, let screen):
+            defer { close(inputFD) }
+            if let writeError {
+                return .refused(.temporary, reason: "cannot write the message: \(writeError)", exitCode: QueueExit.writeError.rawValue)
+            }
+            let message: [UInt8]
             do {
-                return .queued(id: try injector.commit(pending, envelope: envelope, submitter: claims.submitter, dsn: claims.dsn))
+                guard lseek(inputFD, 0, SEEK_SET) == 0 else { throw SystemError("lseek") }
+                message = try FileIO.readAll(inputFD)
             } catch {
-                return .refused(QueueExit.disposition(ofExitCode: error.exit.rawValue), reason: error.reason,
-                                exitCode: error.exit.rawValue)
+                return .refused(.temporary, reason: "cannot read the message back: \(error)", exitCode: QueueExit.readError.rawValue)
+            }
+            switch screen(message, claims.peer, envelope) {
+            case .refuse(let line):
+                return .refused(.permanent, reason: line, exitCode: QueueExit.permanentRefusal.rawValue)
+            case .failed(let line):
+                return .refused(.temporary, reason: line, exitCode: QueueExit.configurationError.rawValue)
+            case .pass(let tagged):
+                do {
+                    let pending = try MessagePipeline.begin(direct, claims: claims)
+                    do { try FileIO.writeAll(pending.queue.fd, tagged) } catch {
+                        pending.queue.abandon()
+                        return .refused(.temporary, reason: "cannot write the message: \(error)", exitCode: QueueExit.writeError.rawValue)
+                    }
+                    return Self.commit(pending.queue, injector: direct.injector, envelope: envelope, claims: pending.believed)
+                } catch {
+                    return .refused(QueueExit.disposition(ofExitCode: error.exit.rawValue), reason: error.reason, exitCode: error.exit.rawValue)
+                }
             }
         }
         if !filters.isEmpty { close(inputFD) }
@@ -144,6 +199,9 @@ public final class MessagePipeline {
         case .program(let program): run = program
         case .direct(_, let pending, _):
             pending.abandon()
+            return
+        case .screened:
+            close(inputFD)
             return
         }
         if !filters.isEmpty {

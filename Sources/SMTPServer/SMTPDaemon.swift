@@ -31,8 +31,23 @@ public enum SMTPDaemon {
     /// does not link the spam filter): called in a forked child with the program's path.
     nonisolated(unsafe) static var spamQueueMain: ((String) -> Never)? = nil
 
-    public static func main(arguments: [String], spamQueue: ((String) -> Never)? = nil) -> Never {
+    /// What postamt-spamcheck's queue mode does with a message before the queue gets it, as
+    /// postamt-smtpd's main registers it (SpamCheckProgram.screen): run by smtpd itself when it
+    /// writes the queue file (MessagePipeline's spam-screened direct queue end).
+    public enum SpamScreenResult {
+        /// The message as the queue is to get it (the filter's header fields on top).
+        case pass([UInt8])
+        /// Refused for good: the line for the reply, "… (#5.7.1)".
+        case refuse(String)
+        /// Not checked (the configuration could not be read): a temporary failure.
+        case failed(String)
+    }
+    public typealias SpamScreen = (_ message: [UInt8], _ clientIP: String?, _ envelope: Envelope) -> SpamScreenResult
+    nonisolated(unsafe) static var spamScreen: SpamScreen? = nil
+
+    public static func main(arguments: [String], spamQueue: ((String) -> Never)? = nil, spamScreen screen: SpamScreen? = nil) -> Never {
         spamQueueMain = spamQueue
+        spamScreen = screen
         Signals.resetForProgramStart()
         ignoreBrokenPipeSignal()
         if arguments.first == "--serve" {

@@ -207,14 +207,19 @@ final class SMTPDaemonSession {
         let submitter = engine.facts.authenticatedUser
         do {
             let pipeline: MessagePipeline
-            if settings.queueInProcess && settings.filters.isEmpty
-                && QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedQueueProgram) {
-                // smtpd has postamt-queue's privileges (as mail_owner; postamt-smtpd(8),
-                // smtpd_exec_queue): it runs the queue's code itself, writing the message file
-                // as it comes in. No process per message.
-                let dsn = DSNSideChannel.values(for: envelope).map { (transaction: $0.transaction, recipients: Optional($0.recipients)) }
-                pipeline = try MessagePipeline(direct: settings.directQueue,
-                                               claims: .init(peer: peer.map { "\($0)" }, dsn: dsn, submitter: submitter))
+            // smtpd has postamt-queue's privileges (as mail_owner; postamt-smtpd(8),
+            // smtpd_exec_queue): it runs the queue's code itself, writing the message file as
+            // it comes in (or, with the installed spam filter as the queue program, after the
+            // filter's check, which smtpd runs too). No process per message.
+            let direct = settings.queueInProcess && settings.filters.isEmpty
+                && QueueProgram.mayRunInProcess(settings.installedQueueProgram, installed: settings.installedQueueProgram)
+            let dsn = DSNSideChannel.values(for: envelope).map { (transaction: $0.transaction, recipients: Optional($0.recipients)) }
+            let claims = MessagePipeline.DirectQueue.Claims(peer: peer.map { "\($0)" }, dsn: dsn, submitter: submitter)
+            if direct && settings.queueProgram == settings.installedQueueProgram {
+                pipeline = try MessagePipeline(direct: settings.directQueue, claims: claims)
+            } else if direct, let screen = SMTPDaemon.spamScreen,
+                      QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedSpamQueueProgram) {
+                pipeline = try MessagePipeline(screenedBy: screen, direct: settings.directQueue, claims: claims)
             } else {
                 var environment = QueueClient.inheritedEnvironment()
                 // postamt-queue believes this only from the mail_owner (postamt-queue(8)).

@@ -26,7 +26,8 @@ enum IsolatedCheck {
         close(fds[1])
         defer { close(fds[0]) }
         var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+        defer { buffer.deallocate() }
         let deadline = monotonicSeconds() + Double(timeLimit) + 5
         var failure: String? = nil
         while true {
@@ -36,10 +37,10 @@ enum IsolatedCheck {
             let ready = poll(&poller, 1, Int32(min(left * 1000, 60_000)) + 1)
             if ready < 0 && errno == EINTR { continue }
             if ready <= 0 { continue }
-            let count = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            let count = read(fds[0], buffer.baseAddress, buffer.count)
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { break }
-            output += buffer[0..<count]
+            output += UnsafeRawBufferPointer(rebasing: buffer[0..<count])
         }
         if failure != nil { kill(pid, SIGKILL) }
         var status: Int32 = 0

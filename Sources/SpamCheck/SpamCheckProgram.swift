@@ -190,6 +190,33 @@ public enum SpamCheckProgram {
 
     // MARK: - Queue mode (qmail-queue's interface)
 
+    /// What queue mode does with a message before the queue gets it.
+    public enum Screened: Equatable {
+        /// Refused: the one line for the SMTP reply, ending "(#5.7.1)".
+        case refuse(String)
+        /// Passed: the message with our header fields on top, for the queue.
+        case pass([UInt8])
+    }
+
+    /// Queue mode's check of one message for `envelope` (the user whose token database counts
+    /// is the single local recipient's): scores it (in a child, IsolatedCheck), logs the
+    /// verdict, and refuses it or tags it. Also what postamt-smtpd runs itself when it writes
+    /// the queue file (postamt-smtpd(8), "Hand-off to the queue").
+    public static func screen(_ configuration: Configuration, _ start: SpamCheckInput, envelope: Envelope) -> Screened {
+        var input = start
+        input.sender = envelope.sender.text
+        input.recipients = envelope.recipients.map(\.text)
+        if envelope.recipients.count == 1, configuration.isLocal(domain: envelope.recipients[0].domain) {
+            let local = envelope.recipients[0].localPart
+            let delimiter = configuration.string("recipient_delimiter")
+            input.user = String(local.split(whereSeparator: { delimiter.contains($0) }).first ?? Substring(local)).lowercased()
+        }
+        let (report, options) = score(configuration, input)
+        logVerdict(report, input)
+        if let reason = report.rejectReason { return .refuse("postamt-spamcheck: refused: \(reason) (#5.7.1)") }
+        return .pass(rewrite(input.message, report: report, authservID: options?.authservID ?? configuration.hostname))
+    }
+
     /// fd 0 the message, fd 1 the envelope; refuses with 31 above the reject score, otherwise
     /// becomes postamt-queue with the tagged message on fd 0 and the same envelope on fd 1: runs
     /// its code (QueueProgram) when this process has its privileges already, as it does under
@@ -208,21 +235,15 @@ public enum SpamCheckProgram {
             say("postamt-spamcheck: envelope format error (#5.3.0)\n")
             return QueueExit.envelopeFormat.rawValue
         }
-        input.sender = envelope.sender.text
-        input.recipients = envelope.recipients.map(\.text)
-        if envelope.recipients.count == 1, configuration.isLocal(domain: envelope.recipients[0].domain) {
-            let local = envelope.recipients[0].localPart
-            let delimiter = configuration.string("recipient_delimiter")
-            input.user = String(local.split(whereSeparator: { delimiter.contains($0) }).first ?? Substring(local)).lowercased()
-        }
-        let (report, options) = score(configuration, input)
-        logVerdict(report, input)
-        if let reason = report.rejectReason {
+        let output: [UInt8]
+        switch screen(configuration, input, envelope: envelope) {
+        case .refuse(let text):
             // smtpd turns a permanent queue refusal into 550 5.7.1 at DATA; nothing is queued.
-            say("postamt-spamcheck: refused: \(reason) (#5.7.1)\n")
+            say(text + "\n")
             return QueueExit.permanentRefusal.rawValue
+        case .pass(let tagged):
+            output = tagged
         }
-        let output = rewrite(input.message, report: report, authservID: options?.authservID ?? configuration.hostname)
         let program = configuration.program("postamt-queue")
         do {
             let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"

@@ -1,8 +1,22 @@
 // postamt-smtpd: one ESMTP session on fd 0/1, roles mx, submission and smtps (postamt-smtpd(8)).
+import MailCore
 import SMTPServer
 import SpamCheck
 
 // With the spam filter in the path (POSTAMT_QUEUE or smtpd_queue_program naming the installed
-// postamt-spamcheck-queue), its code runs in a forked child instead of a started program.
+// postamt-spamcheck-queue), smtpd runs its check itself and writes the queue file when it has the
+// queue's privileges, else the filter's queue mode runs in a forked child instead of a started
+// program.
 SMTPDaemon.main(arguments: Array(CommandLine.arguments.dropFirst()),
-                spamQueue: { program in SpamCheckProgram.runAsProgram(arguments: [program]) })
+                spamQueue: { program in SpamCheckProgram.runAsProgram(arguments: [program]) },
+                spamScreen: { message, clientIP, envelope in
+                    guard let configuration = try? Configuration.load(root: Configuration.installationRoot()) else {
+                        return .failed("postamt-spamcheck: cannot read the configuration (#4.3.0)")
+                    }
+                    var input = SpamCheckInput(message: message)
+                    input.clientIP = clientIP
+                    switch SpamCheckProgram.screen(configuration, input, envelope: envelope) {
+                    case .refuse(let line): return .refuse(line)
+                    case .pass(let tagged): return .pass(tagged)
+                    }
+                })

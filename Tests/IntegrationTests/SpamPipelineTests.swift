@@ -40,10 +40,11 @@ struct SpamPipelineTests {
         #expect(user.messages().isEmpty)
     }
 
-    /// smtpd runs the installed postamt-spamcheck-queue's code in a forked child, and in queue
-    /// mode postamt-spamcheck becomes postamt-queue by running its code when it has its
-    /// privileges (under smtpd, as the mail_owner); with smtpd_exec_queue = yes both are started.
-    /// Wrappers at the installed paths leave a mark only when they are started.
+    /// smtpd, which has the queue's privileges (as the mail_owner), runs the installed
+    /// postamt-spamcheck-queue's check itself and writes the tagged message into the queue; with
+    /// smtpd_exec_queue = yes both programs are started. Wrappers at the installed paths leave a
+    /// mark only when they are started. Run by smtpd, the filter's verdict and the queue's
+    /// "queued" line are in smtpd's log under smtpd's own pid.
     @Test(arguments: [false, true]) func queueModeRunsOrStartsTheQueue(execute: Bool) throws {
         let user = try TestUser()
         let marks = makeTemporaryDirectory(prefix: "postamt-spam-queue-mark")
@@ -63,9 +64,33 @@ struct SpamPipelineTests {
         #expect(user.messages()[0].contains("X-Spam-Status: No"))
         #expect(FileManager.default.fileExists(atPath: "\(marks)/spamcheck-started") == execute)
         #expect(FileManager.default.fileExists(atPath: "\(marks)/started") == execute)
+        let log = site.log()
+        let verdict = log.split(separator: "\n").first { $0.contains("postamt/spamcheck[") && $0.contains(": ham score=") }
+        if execute {
+            #expect(verdict == nil, "\(log)")
+        } else {
+            let pid = verdict.flatMap { $0.split(separator: "[").dropFirst().first?.split(separator: "]").first }.map(String.init) ?? "?"
+            #expect(log.contains("postamt/smtpd[\(pid)]") && log.contains("postamt/queue[\(pid)]"), "\(log)")
+        }
         // Refused at DATA the same way when the filter runs in smtpd's child.
         let refused = try send(port, from: "x@spammer.test", to: "\(user.name)@\(site.system.hostname)", body: "money")
         #expect(refused.stdout.hasPrefix("refused 550 5.7.1"), "\(refused.stdout) \(refused.stderr) \(site.log())")
+    }
+
+    /// The check crashes inside smtpd's screening (in its forked child): the message passes
+    /// unscanned into the queue, as it does through postamt-spamcheck-queue.
+    @Test func aCrashingCheckUnderSmtpdPassesTheMessageUnscanned() throws {
+        let user = try TestUser()
+        let site = try SMTPSite(config: offlineSpamSettings, auth: false)
+        try site.system.installSpamcheck()
+        let link = "\(site.system.root)/bin/postamt-spamcheck-queue"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "postamt-spamcheck")
+        let port = try site.start("mx", environment: ["POSTAMT_QUEUE": link, "POSTAMT_SPAMCHECK_FAULT": "crash"])
+        let r = try send(port, from: "friend@example.org", to: "\(user.name)@\(site.system.hostname)", body: "see you at lunch")
+        #expect(r.stdout.hasPrefix("accepted"), "\(r.stdout) \(r.stderr) \(site.log())")
+        try waitFor("delivery") { user.messages().count == 1 }
+        #expect(user.messages()[0].contains("X-Spam-Status: No, score=0.0, tests=UNSCANNED(0.0)"), "\(user.messages()[0])")
+        #expect(site.log().contains("message passed unscanned"))
     }
 
     @Test func taggedMessageLandsInJunk() throws {
