@@ -5,14 +5,39 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 int postamt_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+static void postamt_child_ended(int signo) { (void)signo; }
+
+int postamt_child_wait_setup(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = postamt_child_ended;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGCHLD, &action, NULL) != 0) return -1;
+    sigset_t child;
+    sigemptyset(&child);
+    sigaddset(&child, SIGCHLD);
+    return sigprocmask(SIG_BLOCK, &child, NULL);
+}
+
+int postamt_poll_or_child(int fd, int timeout_ms) {
+    struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
+    sigset_t waiting;
+    sigprocmask(SIG_SETMASK, NULL, &waiting);
+    sigdelset(&waiting, SIGCHLD);
+    struct timespec timeout = { .tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000L };
+    return ppoll(&p, 1, timeout_ms < 0 ? NULL : &timeout, &waiting);
+}
 
 int postamt_wifexited(int status) { return WIFEXITED(status); }
 int postamt_wexitstatus(int status) { return WEXITSTATUS(status); }

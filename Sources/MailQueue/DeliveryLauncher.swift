@@ -144,23 +144,28 @@ public enum PrivilegedSpawner {
         var children: Set<pid_t> = []
         // The installation the delivery child reads (its POSTAMT_ROOT, from `environment`).
         let childRoot = environment.last { $0.hasPrefix("POSTAMT_ROOT=") }.map { String($0.dropFirst(13)) } ?? ""
+        // A child's end wakes the loop at once: SIGCHLD is blocked except while waiting in
+        // ppoll(2), which it then interrupts. (A 50 ms poll tick paced the whole runner once
+        // every delivery slot was busy: no new request came to wake the spawner, so finished
+        // deliveries were reported 50 ms late, capping delivery at ~20 per tick.) Children get
+        // an empty mask and default handlers (CSpawn's child setup).
+        Spawn.setUpChildWait()
         while true {
-            var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&p, 1, children.isEmpty ? 1000 : 50)
+            let readable = Spawn.pollOrChild(socket, timeoutMilliseconds: 1000)
             // Report children that ended.
-            for pid in children {
+            while !children.isEmpty {
                 var status: Int32 = 0
-                if waitpid(pid, &status, WNOHANG) == pid {
-                    children.remove(pid)
-                    let text: String
-                    switch ExitStatus(waitStatus: status) {
-                    case .exited(let c): text = "exit\0\(pid)\0e\(c)"
-                    case .signaled(let s): text = "exit\0\(pid)\0s\(s)"
-                    }
-                    send(socket, text)
+                let pid = waitpid(-1, &status, WNOHANG)
+                if pid <= 0 { break }
+                guard children.remove(pid) != nil else { continue }
+                let text: String
+                switch ExitStatus(waitStatus: status) {
+                case .exited(let c): text = "exit\0\(pid)\0e\(c)"
+                case .signaled(let s): text = "exit\0\(pid)\0s\(s)"
                 }
+                send(socket, text)
             }
-            guard ready > 0 else { continue }
+            guard readable else { continue }
             guard let (bytes, fds) = DescriptorPassing.receive(socket, limit: 8192) else {
                 if errno == EINTR { continue }
                 exit(0) // the runner is gone

@@ -36,6 +36,20 @@ public struct SpawnIdentity: Sendable {
 /// fork/exec through the CSpawn shim, which can place descriptors at any number (qmail-queue's
 /// fd 1 envelope, checkpassword's fd 3) — swift-subprocess cannot.
 public enum Spawn {
+    /// For a parent that waits for its children and a descriptor at once (the runner's
+    /// spawner): SIGCHLD is blocked from now on except inside `pollOrChild`, whose wait a child's
+    /// end then interrupts, even one that ended while the parent was busy. Children started by
+    /// `start`/`forkPrepared` get an empty mask and default handlers.
+    public static func setUpChildWait() {
+        _ = postamt_child_wait_setup()
+    }
+
+    /// Waits until `fd` is readable, a child ends (or any signal comes), or `timeoutMilliseconds`
+    /// pass; true when `fd` is readable.
+    public static func pollOrChild(_ fd: Int32, timeoutMilliseconds: Int32) -> Bool {
+        postamt_poll_or_child(fd, timeoutMilliseconds) > 0
+    }
+
     public struct Failure: Error, CustomStringConvertible {
         public let errno: Int32
         public let step: Int32

@@ -25,6 +25,13 @@ int postamt_spawn(const char *path, char *const argv[], char *const envp[],
  * descriptors, identity and directory are set as for postamt_spawn and `envp` is its environment
  * (the array must stay allocated for the child's life); the parent gets the pid, or -1 with the
  * failed step as above. For a single-threaded caller only: the child runs on in this program. */
+/* A parent's wait for a readable descriptor or a child's end: postamt_child_wait_setup installs a
+ * SIGCHLD handler that does nothing and blocks SIGCHLD; postamt_poll_or_child then waits in
+ * ppoll(2) with SIGCHLD unblocked, so a child that ends while the parent is busy still interrupts
+ * the next wait (no lost wake-up). Returns poll's result: -1 with errno EINTR after a signal. */
+int postamt_child_wait_setup(void);
+int postamt_poll_or_child(int fd, int timeout_ms);
+
 int postamt_fork_prepared(char *const envp[],
                           const int *fd_map, int fd_map_pairs,
                           int change_identity, uid_t uid, gid_t gid,
