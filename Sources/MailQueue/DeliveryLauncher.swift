@@ -53,59 +53,50 @@ public final class DirectLauncher: DeliveryLauncher {
 }
 
 /// The runner's side of the privileged spawner: requests go over a SOCK_SEQPACKET socket with
-/// the message and output descriptors attached (SCM_RIGHTS).
+/// the message, output and result descriptors attached (SCM_RIGHTS). Launching does not wait for
+/// the spawner: each request carries an id of the runner's (negative, so it never equals the pid
+/// of a postamt-remote run the runner started itself), and the spawner answers only when that
+/// delivery ends ("exit"); one it refused ends at once, its result line written for it. A
+/// round trip per launch made the runner wait for the spawner to be scheduled and fork, once per
+/// delivery: on a busy machine that, not the deliveries, set the pace.
 public final class SpawnerClient: DeliveryLauncher {
     let socket: Int32
     var pendingExits: [(pid: pid_t, status: ExitStatus)] = []
+    var lastID: pid_t = 0
     public private(set) var isAlive = true
 
     public init(socket: Int32) { self.socket = socket }
 
     public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32, resultFD: Int32) throws -> pid_t {
-        let request = (["spawn", user] + arguments).joined(separator: "\0")
+        // What the spawner reported so far is taken in first, so its replies never pile up
+        // while the runner only sends.
+        drain()
+        lastID = lastID <= -Int32.max ? -1 : lastID - 1
+        let request = (["spawn", String(lastID), user] + arguments).joined(separator: "\0")
         guard DescriptorPassing.send(socket, Array(request.utf8), fds: [messageFD, outputFD, resultFD]) else {
             throw SystemError("send to spawner")
         }
-        while true {
-            guard let (fields, _) = try receive() else { throw SystemError("spawner closed", errno: EPIPE) }
-            switch fields.first {
-            case "pid": return pid_t(fields[1]) ?? -1
-            case "error": throw SpawnerError(fields: Array(fields.dropFirst()))
-            case "exit": recordExit(fields)
-            default: throw SpawnerError(status: .temporary("unexpected spawner reply"))
-            }
-        }
-    }
-
-    /// A refusal of the spawner: `error\0x.y.z\0text`, so the runner bounces or defers from
-    /// the class, not from the text.
-    public struct SpawnerError: Error, CustomStringConvertible {
-        public let status: MailStatus
-        init(status: MailStatus) { self.status = status }
-        init(fields: [String]) {
-            if fields.count == 2, let code = EnhancedStatusCode(fields[0]) {
-                status = MailStatus(code, fields[1])
-            } else {
-                status = .temporary(fields.joined(separator: " "))
-            }
-        }
-        public var description: String { status.line }
+        return lastID
     }
 
     func recordExit(_ fields: [String]) {
-        guard fields.count == 3, let pid = pid_t(fields[1]), let code = Int32(fields[2].dropFirst()) else { return }
-        pendingExits.append((pid, fields[2].hasPrefix("s") ? .signaled(code) : .exited(code)))
+        guard fields.count == 3, let id = pid_t(fields[1]), let code = Int32(fields[2].dropFirst()) else { return }
+        pendingExits.append((id, fields[2].hasPrefix("s") ? .signaled(code) : .exited(code)))
     }
 
-    func receive(nonBlocking: Bool = false) throws -> ([String], [Int32])? {
-        if nonBlocking {
+    /// Takes in every report waiting on the socket; at its end or on an error the spawner is gone.
+    func drain() {
+        while isAlive {
             var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-            if poll(&p, 1, 0) <= 0 { return ([], []) }
+            if poll(&p, 1, 0) <= 0 { return }
+            guard let (bytes, fds) = DescriptorPassing.receive(socket, limit: 4096), !bytes.isEmpty else {
+                isAlive = false
+                return
+            }
+            for fd in fds { close(fd) }
+            let fields = String(decoding: bytes, as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+            if fields.first == "exit" { recordExit(fields) }
         }
-        guard let (bytes, fds) = DescriptorPassing.receive(socket, limit: 4096) else { throw SystemError("receive from spawner") }
-        if bytes.isEmpty { return nil }
-        let text = String(decoding: bytes, as: UTF8.self)
-        return (text.split(separator: "\0", omittingEmptySubsequences: false).map(String.init), fds)
     }
 
     public func kill(_ pid: pid_t) {
@@ -115,14 +106,7 @@ public final class SpawnerClient: DeliveryLauncher {
     public var notificationFD: Int32? { socket }
 
     public func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)] {
-        while true {
-            guard let message = try? receive(nonBlocking: true) else {
-                isAlive = false // EOF or error: the spawner is gone
-                break
-            }
-            if message.0.isEmpty { break }
-            if message.0.first == "exit" { recordExit(message.0) }
-        }
+        drain()
         let done = pendingExits
         pendingExits = []
         return done
@@ -141,7 +125,8 @@ public enum PrivilegedSpawner {
     /// clean environment) and calls it with the arguments instead of executing `program`.
     public static func serve(socket: Int32, program: String, environment: [String], log: Log,
                              deliver: (([String]) -> Never)? = nil) -> Never {
-        var children: Set<pid_t> = []
+        // Each running child's pid and the runner's id for it.
+        var children: [pid_t: pid_t] = [:]
         // The installation the delivery child reads (its POSTAMT_ROOT, from `environment`).
         let childRoot = environment.last { $0.hasPrefix("POSTAMT_ROOT=") }.map { String($0.dropFirst(13)) } ?? ""
         // A child's end wakes the loop at once: SIGCHLD is blocked except while waiting in
@@ -157,13 +142,8 @@ public enum PrivilegedSpawner {
                 var status: Int32 = 0
                 let pid = waitpid(-1, &status, WNOHANG)
                 if pid <= 0 { break }
-                guard children.remove(pid) != nil else { continue }
-                let text: String
-                switch ExitStatus(waitStatus: status) {
-                case .exited(let c): text = "exit\0\(pid)\0e\(c)"
-                case .signaled(let s): text = "exit\0\(pid)\0s\(s)"
-                }
-                send(socket, text)
+                guard let id = children.removeValue(forKey: pid) else { continue }
+                send(socket, exitReport(id, ExitStatus(waitStatus: status)))
             }
             guard readable else { continue }
             guard let (bytes, fds) = DescriptorPassing.receive(socket, limit: 8192) else {
@@ -176,9 +156,19 @@ public enum PrivilegedSpawner {
             defer { for fd in fds { close(fd) } }
             switch fields.first {
             case "spawn":
-                guard fields.count >= 3, nfds == 3 else { refuse(socket, .temporary("bad request")); continue }
-                guard let user = SystemUser.named(fields[1]) else { refuse(socket, .permanent("1.1", "no such user \(fields[1])")); continue }
-                guard user.uid != 0 else { refuse(socket, .permanent("7.1", "refusing to deliver as root")); continue }
+                guard fields.count >= 4, let id = pid_t(fields[1]), id < 0 else {
+                    log.warning("spawner: malformed request")
+                    continue
+                }
+                // A refusal ends the delivery at once: its result line where postamt-local would
+                // have written it (the result descriptor), then its exit.
+                func refuse(_ status: MailStatus) {
+                    if nfds == 3 { try? FileIO.writeAll(fds[2], status.resultLine) }
+                    send(socket, exitReport(id, .exited(status.sysExit.rawValue)))
+                }
+                guard nfds == 3 else { refuse(.temporary("bad request")); continue }
+                guard let user = SystemUser.named(fields[2]) else { refuse(.permanent("1.1", "no such user \(fields[2])")); continue }
+                guard user.uid != 0 else { refuse(.permanent("7.1", "refusing to deliver as root")); continue }
                 let home = FileIO.isDirectory(user.home) ? user.home : "/"
                 let env = environment + ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)", resultVariable]
                 let childFDs: [(child: Int32, parent: Int32)] = [(0, fds[0]), (1, fds[1]), (2, fds[1]), (3, fds[2])]
@@ -189,28 +179,33 @@ public enum PrivilegedSpawner {
                         _ = try? Configuration.load(root: childRoot)
                         guard let parent = try Spawn.forkPrepared(environment: env, fds: childFDs, identity: SpawnIdentity(user: user),
                                                                   directory: home, name: program) else {
-                            deliver(Array(fields[2...]))  // the child: never returns
+                            deliver(Array(fields[3...]))  // the child: never returns
                         }
                         pid = parent
                     } else {
-                        pid = try Spawn.start(program, arguments: Array(fields[2...]), environment: env,
+                        pid = try Spawn.start(program, arguments: Array(fields[3...]), environment: env,
                                               fds: childFDs, identity: SpawnIdentity(user: user), directory: home)
                     }
-                    children.insert(pid)
-                    send(socket, "pid\0\(pid)")
+                    children[pid] = id
                 } catch {
-                    refuse(socket, .temporary("\(error)"))
+                    refuse(.temporary("\(error)"))
                 }
             case "kill":
-                if fields.count == 2, let pid = pid_t(fields[1]), children.contains(pid) { kill(pid, SIGKILL) }
+                if fields.count == 2, let id = pid_t(fields[1]), let pid = children.first(where: { $0.value == id })?.key {
+                    kill(pid, SIGKILL)
+                }
             default:
                 log.warning("spawner: unknown request")
             }
         }
     }
 
-    static func refuse(_ socket: Int32, _ status: MailStatus) {
-        send(socket, "error\0\(status.code)\0\(status.text)")
+    /// "exit", the runner's id, and e<code> or s<signal>.
+    static func exitReport(_ id: pid_t, _ status: ExitStatus) -> String {
+        switch status {
+        case .exited(let c): return "exit\0\(id)\0e\(c)"
+        case .signaled(let s): return "exit\0\(id)\0s\(s)"
+        }
     }
 
     static func send(_ socket: Int32, _ text: String) {

@@ -466,16 +466,10 @@ public final class QueueRunner {
             m.inFlight += 1
             m.state.recipients[index].nextAttempt = -1
         } catch {
+            // Only this side can fail here (the message file, a pipe, the socket): what the
+            // spawner refuses (no such user) comes back as the delivery's result.
             m.state.recipients[index].attempts += 1
-            let status = (error as? SpawnerClient.SpawnerError)?.status ?? .temporary("\(error)")
-            if status.disposition == .permanent {
-                m.state.recipients[index].status = .failed
-                m.state.recipients[index].nextAttempt = 0
-                m.state.recipients[index].reason = status.line
-                log.info("to=<\(destination.address)>, relay=local, delay=\(now - m.state.arrival), status=bounced (\(status.line))", id: m.state.id)
-                persist(m)
-                return
-            }
+            let status = MailStatus.temporary("\(error)")
             defer_(m, index, reason: "cannot start the delivery agent: \(status.text) (#\(status.code))", now: now)
             persist(m)
             timers.push(m.state.recipients[index].nextAttempt, m.state.id)

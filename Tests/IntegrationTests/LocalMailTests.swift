@@ -97,6 +97,22 @@ struct LocalMailTests {
         #expect(FileManager.default.fileExists(atPath: "\(user.home)/started-postamt-local") == execute)
     }
 
+    /// What the spawner refuses (a default_privs that is no user, or root) ends that delivery
+    /// with the spawner's result line, while the message's other recipient is delivered.
+    @Test(arguments: [("nosuchuser-\(getpid())", "no such user nosuchuser-\(getpid()) (#5.1.1)"),
+                      ("root", "refusing to deliver as root (#5.7.1)")])
+    func spawnerRefusalsBecomeResults(privs: String, reason: String) throws {
+        let user = try TestUser()
+        let system = try Installation(config: "default_privs = \(privs)", aliases: "piped: \"|/bin/cat >/dev/null\"\n")
+        try system.startRunner()
+        let r = try system.sendmail(["-i", "piped", user.name], "Subject: refused\n\nbody\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        try waitFor("one delivered, one refused") {
+            user.messages().contains { $0.contains("Subject: refused") } && system.log().contains("status=bounced (\(reason))")
+        }
+        #expect(system.log().contains("relay=local"), "\(system.log())")
+    }
+
     @Test func programDeliveryRunsAsTheUserWithACleanEnvironment() throws {
         let user = try TestUser()
         try user.writeFile(".postamt", "|env > $HOME/env.txt; id -u > $HOME/uid.txt; cat > $HOME/msg.txt\n./Maildir/\n")
