@@ -24,5 +24,6 @@ let spamSettings: [Setting] = [
     Setting(name: "spam_dkim_max_signatures", kind: .count, defaultValue: "5", summary: "DKIM signatures verified per message"),
     Setting(name: "spam_rules_file", kind: .path, defaultValue: "{root}/etc/postamt/spam-rules", summary: "the administrator's header and body rules (postamt-spam-rules(5)); none when missing"),
     Setting(name: "spam_junk_folder", kind: .text, defaultValue: "Junk", summary: "Maildir++ folder postamt-local files tagged mail into; empty: deliver to the inbox"),
+    Setting(name: "spam_token_limit", kind: .count, defaultValue: "150000", summary: "tokens a spam token database keeps: learning past it drops the tokens seen once, then halves every count, until three quarters are left, so old mail weighs less; 0: no limit"),
     Setting(name: "spam_train_on_error", kind: .boolean, defaultValue: "no", summary: "learning skips messages the token database already scores right (train on error); keeps it about half the size"),
 ]

@@ -30,6 +30,8 @@ public struct SpamCheckOptions: Sendable {
     public var rulesFile: String? = nil
     /// `spam_train_on_error`: learning skips messages already scored right (`TrainOnError`).
     public var trainOnError = false
+    /// `spam_token_limit`: learning past it ages the counts (`TokenAging`); 0: no limit.
+    public var tokenLimit = 150_000
 
     public init() {}
 
@@ -82,6 +84,7 @@ public struct SpamCheckOptions: Sendable {
         let rules = c.string("spam_rules_file")
         rulesFile = rules.isEmpty ? nil : rules
         trainOnError = flag("spam_train_on_error")
+        tokenLimit = c.count("spam_token_limit")
         if !problems.isEmpty { throw ConfigErrors(problems: problems) }
     }
 

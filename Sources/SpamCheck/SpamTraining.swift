@@ -14,12 +14,15 @@ public struct SpamTraining {
     public var maxFileBytes = 8 << 20
     /// Learn only what the database does not already judge right (`spam_train_on_error`).
     public var onError: TrainOnError?
+    /// `spam_token_limit` (TokenAging); 0: no limit.
+    public var tokenLimit: Int
 
     public init(database: TokenDatabase, options: SpamCheckOptions = SpamCheckOptions()) {
         self.database = database
         self.decodeLimits = options.decodeLimits
         self.tokenizer = SpamTokenizer(limits: options.tokenizerLimits)
         self.onError = options.trainOnError ? TrainOnError() : nil
+        self.tokenLimit = options.tokenLimit
     }
 
     /// The message files a path stands for: a file; a Maildir (its cur/ and new/); or a
@@ -55,13 +58,14 @@ public struct SpamTraining {
         var batch: [LearnableMessage] = []
         func flush() throws {
             guard !batch.isEmpty else { return }
-            let summary = try spamClass.map { try database.learn(batch, as: $0, onError: onError) } ?? database.forget(batch)
+            let summary = try spamClass.map { try database.learn(batch, as: $0, onError: onError, tokenLimit: tokenLimit) } ?? database.forget(batch)
             total.learnt += summary.learnt
             total.alreadyKnown += summary.alreadyKnown
             total.reclassified += summary.reclassified
             total.forgotten += summary.forgotten
             total.unknown += summary.unknown
             total.confident += summary.confident
+            total.expired += summary.expired
             batch.removeAll()
         }
         try FileIO.makeDirectories(FileIO.directoryName(database.path), mode: 0o755)

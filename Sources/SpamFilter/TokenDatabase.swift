@@ -277,6 +277,8 @@ public struct LearnSummary: Sendable, Equatable {
     /// Messages not learnt because the database already scored them within the train-on-error
     /// margin of their class (`TrainOnError`); they are not remembered as learnt.
     public var confident = 0
+    /// Tokens dropped because the database passed its limit (`TokenAging`).
+    public var expired = 0
 
     public init() {}
 }
@@ -300,8 +302,11 @@ public struct TokenDatabase: Sendable {
     /// this class counts once; one learnt as the other class is moved (forgotten, then learnt).
     /// With `onError`, a new message the counts so far already score within the margin of its
     /// class is left out (train on error or unsure), once the database holds both classes.
+    /// With `tokenLimit` (above 0), a write that leaves more tokens ages the counts
+    /// (`TokenAging`).
     @discardableResult
-    public func learn(_ messages: [LearnableMessage], as spamClass: SpamClass, onError: TrainOnError? = nil) throws -> LearnSummary {
+    public func learn(_ messages: [LearnableMessage], as spamClass: SpamClass, onError: TrainOnError? = nil,
+                      tokenLimit: Int = 0) throws -> LearnSummary {
         try update { table in
             var summary = LearnSummary()
             for message in messages {
@@ -321,6 +326,10 @@ public struct TokenDatabase: Sendable {
                 }
                 table.apply(message.tokens, as: spamClass, delta: 1)
                 table.messageIDs[message.key] = spamClass
+            }
+            if tokenLimit > 0 && table.tokens.count > tokenLimit {
+                summary.expired = TokenAging.age(&table.tokens, spamMessages: &table.spamMessages, hamMessages: &table.hamMessages,
+                                                toAtMost: TokenAging.target(forLimit: tokenLimit))
             }
             return summary
         }

@@ -75,7 +75,7 @@ struct Spam: ParsableCommand {
             let (options, db) = try database.setup(global)
             do {
                 let (summary, files) = try SpamTraining(database: db, options: options).train(paths, as: spam ? .spam : .ham)
-                print("\(db.path): \(files) messages: \(summary.learnt) learnt, \(summary.reclassified) moved from \(spam ? "ham" : "spam"), \(summary.alreadyKnown) known already\(summary.confident > 0 ? ", \(summary.confident) scored right already (not learnt)" : "")")
+                print("\(db.path): \(files) messages: \(summary.learnt) learnt, \(summary.reclassified) moved from \(spam ? "ham" : "spam"), \(summary.alreadyKnown) known already\(summary.confident > 0 ? ", \(summary.confident) scored right already (not learnt)" : "")\(summary.expired > 0 ? "; \(summary.expired) tokens aged out (spam_token_limit)" : "")")
             } catch {
                 throw fail(error)
             }

@@ -24,6 +24,13 @@ struct FoldCounts: TokenCountSource {
             table[hash] = entry
         }
     }
+
+    /// TokenAging once the table passes `limit` (0: never), as a database write does.
+    mutating func age(limit: Int) {
+        guard limit > 0, table.count > limit else { return }
+        TokenAging.age(&table, spamMessages: &spamMessageCount, hamMessages: &hamMessageCount,
+                       toAtMost: TokenAging.target(forLimit: limit))
+    }
 }
 
 struct Sample {
@@ -84,6 +91,8 @@ struct Experiment {
     var toeMargin = 0.01
     /// Train all spam, then all ham (as `postamt spam learn --spam DIR; … --ham DIR` does).
     var spamFirst = false
+    /// spam_token_limit: the counts age (TokenAging) whenever learning passes it; 0: never.
+    var tokenLimit = 0
     /// Which score is judged: "bayes", "lr" (the logistic model alone) or "both" (their mean).
     var model = "bayes"
     var logistic = LogisticModel()
@@ -119,11 +128,15 @@ func train(_ samples: [Sample], where include: (Sample) -> Bool, _ experiment: E
                 if !known, s.spam ? score < 1 - experiment.toeMargin : score > experiment.toeMargin {
                     model.counts.add(s.tokens.hashes, spam: s.spam, delta: 1)
                     model.counts.learnt.insert(i)
+                    model.counts.age(limit: experiment.tokenLimit)
                 }
             }
         }
     } else {
-        for i in order { model.counts.add(samples[i].tokens.hashes, spam: samples[i].spam, delta: 1) }
+        for i in order {
+            model.counts.add(samples[i].tokens.hashes, spam: samples[i].spam, delta: 1)
+            model.counts.age(limit: experiment.tokenLimit)
+        }
     }
     if experiment.model != "bayes" {
         for _ in 0..<experiment.logistic.passes {
