@@ -87,6 +87,23 @@ struct SpamCheckIntegrationTests {
         #expect(header.contains("SCAN_PARTIAL"))
     }
 
+    /// spam_token_limit: learning past it ages the database (postamt(8), spam learn).
+    @Test func learningPastTheTokenLimitAgesTheDatabase() throws {
+        let system = try Installation(config: offlineSpamSettings + "\nspam_token_limit = 40\n")
+        let directory = "\(system.root)/train"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for i in 0..<30 {
+            try "Message-ID: <\(i)@s.test>\nSubject: pills\n\ncheap pills word\(i)a word\(i)b\n".write(toFile: "\(directory)/\(i)", atomically: true, encoding: .utf8)
+        }
+        let r = try system.postamt(["spam", "learn", "--spam", directory])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("30 learnt") && r.stdout.contains("tokens aged out (spam_token_limit)"), "\(r.stdout)")
+        let stats = try system.postamt(["spam", "stats"])
+        let tokens = stats.stdout.split(separator: " ").firstIndex(of: "tokens,").flatMap { Int(stats.stdout.split(separator: " ")[$0 - 1]) }
+        #expect(tokens != nil && tokens! <= 30, "\(stats.stdout)")
+        #expect(stats.stdout.contains("30 spam") && stats.stdout.contains("30 message ids"), "\(stats.stdout)")
+    }
+
     @Test func adminLearnsAMaildirOnce() throws {
         let system = try Installation(config: offlineSpamSettings)
         let maildir = "\(system.root)/train/.Junk"
