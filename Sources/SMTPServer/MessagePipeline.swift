@@ -91,8 +91,8 @@ public final class MessagePipeline {
     }
 
     /// No queue program and no filter: the message goes straight into the queue's tmp/ file
-    /// (QueueInjector.begin), written by this process, which has postamt-queue's privileges.
-    /// `received` is postamt-queue's Received: line for the peer smtpd names.
+    /// (QueueInjector.begin, with postamt-queue's Received: line for the peer smtpd names),
+    /// written by this process, which has postamt-queue's privileges.
     public init(direct: DirectQueue, claims: DirectQueue.Claims) throws {
         let (pending, believed) = try MessagePipeline.begin(direct, claims: claims)
         queue = .direct(direct.injector, pending, believed)
@@ -129,6 +129,12 @@ public final class MessagePipeline {
         let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         inputFD = try FileIO.memoryFile("postamt-smtpd-message", [], directory: directory)
         queue = .screened(direct, claims, screen)
+    }
+
+    /// A pipeline dropped without commit or abandon: the memory file of a screened message is
+    /// closed (a direct one's queue file goes with its Pending; a program gets end of input).
+    deinit {
+        if !closed, case .screened = queue { close(inputFD) }
     }
 
     private var messageClosedForQueue: Bool { !filters.isEmpty }
