@@ -248,12 +248,16 @@ def run(args, root, users, listen_cmd, env, CPUGroup):
                     print(f"bench: {label}: load {load()} before {name}", file=sys.stderr)
                     results[name] = measure(name, group, port, user, sessions, count, args.size, reuse)
                 rows.append((label, count, results))
+        # The filter's own cost: the same load without and then with it, back to back (the
+        # machine's load moves both alike), their difference per message.
         spam_rows = []
         for sessions in [1, 20]:
             count = args.n if sessions > 1 else max(200, args.n // 5)
             label = f"{sessions:2d} session{'s' if sessions > 1 else ' '}, new   "
+            print(f"bench: {label}: load {load()} before Postamt (beside the spam filter's run)", file=sys.stderr)
+            plain = measure("plain", ours, our_port, users[0], sessions, count, args.size, False)
             print(f"bench: {label}: load {load()} before Postamt + spam filter", file=sys.stderr)
-            spam_rows.append((label, count, measure("spam", ours, spam_port, users[0], sessions, count, args.size, False)))
+            spam_rows.append((label, count, measure("spam", ours, spam_port, users[0], sessions, count, args.size, False), plain))
 
         def f(x, digits=0):
             return "?" if x is None else f"{x:.{digits}f}"
@@ -267,8 +271,9 @@ def run(args, root, users, listen_cmd, env, CPUGroup):
                 print(f"{label:20} {name:16} {f(a['accepted']):>9} {f(a['end']):>11} {f(a['cpu_ms'], 2):>7} {f(a['fsyncs'], 1):>7} {ratio}"
                       + ("  (smtp-source reported errors)" if a["failed"] else "")
                       + (f"  (only {a['delivered']} of {a['count']} delivered)" if a["delivered"] < a["count"] else ""))
-        for label, count, a in spam_rows:
+        for label, count, a, plain in spam_rows:
             print(f"{label:20} {'Postamt + spam':16} {f(a['accepted']):>9} {f(a['end']):>11} {f(a['cpu_ms'], 2):>7} {f(a['fsyncs'], 1):>7}"
+                  + f"  filter: +{f(a['cpu_ms'] - plain['cpu_ms'], 2)} ms/msg (without it, just before: {f(plain['cpu_ms'], 2)})"
                   + ("  (smtp-source reported errors)" if a["failed"] else "")
                   + (f"  (only {a['delivered']} of {a['count']} delivered)" if a["delivered"] < a["count"] else ""))
         print(f"({args.n} messages of {args.size} bytes per run, {max(200, args.n // 5)} with one session; CPU: usage_usec of each "
