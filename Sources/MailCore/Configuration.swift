@@ -119,6 +119,7 @@ let coreSettings: [Setting] = [
     Setting(name: "orphan_age", kind: .duration, defaultValue: "1d", summary: "age after which leftovers of interrupted injections are removed"),
     Setting(name: "command_time_limit", kind: .duration, defaultValue: "1000s", summary: "how long a delivery to a |command may run"),
     Setting(name: "delivery_time_limit", kind: .duration, defaultValue: "1h", summary: "how long one postamt-local run may take before the runner kills it"),
+    Setting(name: "runner_local_batch", kind: .count, defaultValue: "16", summary: "local deliveries to one user that one forked child of the spawner runs one after the other when they wait together (at most 20; 1: a child per delivery)"),
     Setting(name: "runner_exec_local", kind: .boolean, defaultValue: "no", summary: "yes: the runner's spawner starts postamt-local from program_directory for each delivery; no: it forks and delivers in the child, as the recipient, without starting a program"),
     Setting(name: "alias_expansion_limit", kind: .count, defaultValue: "1000", summary: "addresses one alias may expand to, nested aliases and :include: files included"),
     Setting(name: "hop_count_limit", kind: .count, defaultValue: "50", summary: "Received:/Delivered-To: headers after which a message is taken as looping"),

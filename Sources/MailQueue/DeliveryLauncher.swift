@@ -120,15 +120,21 @@ public enum PrivilegedSpawner {
     /// Where postamt-local writes its result line: descriptor 3 (postamt-local(8)).
     static let resultVariable = "POSTAMT_RESULT_FD=3"
 
-    /// `deliver`, when given, is postamt-local's run as a function (LocalDeliveryProgram): the
-    /// child is forked and set up as for the program (descriptors, identity, directory, the
-    /// clean environment) and calls it with the arguments instead of executing `program`.
+    /// `deliver`, when given, is one delivery of postamt-local's as a function
+    /// (LocalDeliveryProgram.deliver, returning its exit code): the child is forked and set up as
+    /// for the program (descriptors, identity, directory, the clean environment) and calls it
+    /// with the arguments instead of executing `program`. Requests that are waiting together for
+    /// one user, up to `batch` of them, go to one child, which runs them one after the other
+    /// with descriptors 0–3 set afresh for each (runner_local_batch): a fork, its page faults
+    /// and its exit per group instead of per message.
     public static func serve(socket: Int32, program: String, environment: [String], log: Log,
-                             deliver: (([String]) -> Never)? = nil) -> Never {
-        // Each running child's pid and the runner's id for it.
-        var children: [pid_t: pid_t] = [:]
+                             deliver: (([String]) -> Int32)? = nil, batch: Int = 1) -> Never {
+        // Each running child's pid and the runner's ids for its deliveries.
+        var children: [pid_t: [pid_t]] = [:]
         // The installation the delivery child reads (its POSTAMT_ROOT, from `environment`).
         let childRoot = environment.last { $0.hasPrefix("POSTAMT_ROOT=") }.map { String($0.dropFirst(13)) } ?? ""
+        // CSpawn's child keeps at most 64 descriptors: 0–3, then three per further delivery.
+        let batch = max(1, min(batch, 20))
         // A child's end wakes the loop at once: SIGCHLD is blocked except while waiting in
         // ppoll(2), which it then interrupts. (A 50 ms poll tick paced the whole runner once
         // every delivery slot was busy: no new request came to wake the spawner, so finished
@@ -142,36 +148,69 @@ public enum PrivilegedSpawner {
                 var status: Int32 = 0
                 let pid = waitpid(-1, &status, WNOHANG)
                 if pid <= 0 { break }
-                guard let id = children.removeValue(forKey: pid) else { continue }
-                send(socket, exitReport(id, ExitStatus(waitStatus: status)))
+                guard let ids = children.removeValue(forKey: pid) else { continue }
+                for id in ids { send(socket, exitReport(id, ExitStatus(waitStatus: status))) }
             }
             guard readable else { continue }
-            guard let (bytes, fds) = DescriptorPassing.receive(socket, limit: 8192) else {
-                if errno == EINTR { continue }
-                exit(0) // the runner is gone
+            // Every request waiting now (the runner does not wait for answers).
+            var requests: [Request] = []
+            repeat {
+                guard let (bytes, fds) = DescriptorPassing.receive(socket, limit: 8192) else {
+                    if errno == EINTR { continue }
+                    exit(0) // the runner is gone
+                }
+                if bytes.isEmpty { exit(0) } // the runner is gone
+                requests.append(Request(fields: String(decoding: bytes, as: UTF8.self)
+                    .split(separator: "\0", omittingEmptySubsequences: false).map(String.init), fds: fds))
+            } while requests.count < 256 && Spawn.pollOrChild(socket, timeoutMilliseconds: 0)
+            var deliveries: [Delivery] = []
+            for request in requests {
+                switch request.fields.first {
+                case "spawn":
+                    guard request.fields.count >= 4, let id = pid_t(request.fields[1]), id < 0 else {
+                        log.warning("spawner: malformed request")
+                        request.close()
+                        continue
+                    }
+                    guard request.fds.count == 3 else { refuse(socket, request, id, .temporary("bad request")); continue }
+                    guard let user = SystemUser.named(request.fields[2]) else {
+                        refuse(socket, request, id, .permanent("1.1", "no such user \(request.fields[2])"))
+                        continue
+                    }
+                    guard user.uid != 0 else { refuse(socket, request, id, .permanent("7.1", "refusing to deliver as root")); continue }
+                    deliveries.append(Delivery(id: id, user: user, arguments: Array(request.fields[3...]), fds: request.fds))
+                case "kill":
+                    if request.fields.count == 2, let id = pid_t(request.fields[1]),
+                       let pid = children.first(where: { $0.value.contains(id) })?.key {
+                        kill(pid, SIGKILL)
+                    }
+                    request.close()
+                default:
+                    log.warning("spawner: unknown request")
+                    request.close()
+                }
             }
-            if bytes.isEmpty { exit(0) } // the runner is gone
-            let nfds = fds.count
-            let fields = String(decoding: bytes, as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
-            defer { for fd in fds { close(fd) } }
-            switch fields.first {
-            case "spawn":
-                guard fields.count >= 4, let id = pid_t(fields[1]), id < 0 else {
-                    log.warning("spawner: malformed request")
-                    continue
+            // One child per user and `batch` deliveries (each alone when the program is started).
+            var groups: [[Delivery]] = []
+            for delivery in deliveries {
+                if deliver != nil, let g = groups.lastIndex(where: { $0[0].user.uid == delivery.user.uid && $0.count < batch }) {
+                    groups[g].append(delivery)
+                } else {
+                    groups.append([delivery])
                 }
-                // A refusal ends the delivery at once: its result line where postamt-local would
-                // have written it (the result descriptor), then its exit.
-                func refuse(_ status: MailStatus) {
-                    if nfds == 3 { try? FileIO.writeAll(fds[2], status.resultLine) }
-                    send(socket, exitReport(id, .exited(status.sysExit.rawValue)))
-                }
-                guard nfds == 3 else { refuse(.temporary("bad request")); continue }
-                guard let user = SystemUser.named(fields[2]) else { refuse(.permanent("1.1", "no such user \(fields[2])")); continue }
-                guard user.uid != 0 else { refuse(.permanent("7.1", "refusing to deliver as root")); continue }
+            }
+            for group in groups {
+                defer { for d in group { for fd in d.fds { close(fd) } } }
+                let user = group[0].user
                 let home = FileIO.isDirectory(user.home) ? user.home : "/"
                 let env = environment + ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)", resultVariable]
-                let childFDs: [(child: Int32, parent: Int32)] = [(0, fds[0]), (1, fds[1]), (2, fds[1]), (3, fds[2])]
+                // The first delivery's descriptors at 0–3 (stdout and stderr the output pipe, 3
+                // the result), the others' three each from 4 on.
+                var childFDs: [(child: Int32, parent: Int32)] = [(0, group[0].fds[0]), (1, group[0].fds[1]), (2, group[0].fds[1]), (3, group[0].fds[2])]
+                for (k, d) in group.enumerated().dropFirst() {
+                    let base = Int32(4 + 3 * (k - 1))
+                    childFDs += [(base, d.fds[0]), (base + 1, d.fds[1]), (base + 2, d.fds[2])]
+                }
                 do {
                     let pid: pid_t
                     if let deliver {
@@ -179,25 +218,64 @@ public enum PrivilegedSpawner {
                         _ = try? Configuration.load(root: childRoot)
                         guard let parent = try Spawn.forkPrepared(environment: env, fds: childFDs, identity: SpawnIdentity(user: user),
                                                                   directory: home, name: program) else {
-                            deliver(Array(fields[3...]))  // the child: never returns
+                            runDeliveries(group.map(\.arguments), deliver)  // the child: never returns
                         }
                         pid = parent
                     } else {
-                        pid = try Spawn.start(program, arguments: Array(fields[3...]), environment: env,
+                        pid = try Spawn.start(program, arguments: group[0].arguments, environment: env,
                                               fds: childFDs, identity: SpawnIdentity(user: user), directory: home)
                     }
-                    children[pid] = id
+                    children[pid] = group.map(\.id)
                 } catch {
-                    refuse(.temporary("\(error)"))
+                    for d in group {
+                        try? FileIO.writeAll(d.fds[2], MailStatus.temporary("\(error)").resultLine)
+                        send(socket, exitReport(d.id, .exited(MailStatus.temporary("\(error)").sysExit.rawValue)))
+                    }
                 }
-            case "kill":
-                if fields.count == 2, let id = pid_t(fields[1]), let pid = children.first(where: { $0.value == id })?.key {
-                    kill(pid, SIGKILL)
-                }
-            default:
-                log.warning("spawner: unknown request")
             }
         }
+    }
+
+    /// A request as it came: its fields and the descriptors that came with it (ours to close).
+    struct Request {
+        let fields: [String]
+        let fds: [Int32]
+        func close() { for fd in fds { Glibc.close(fd) } }
+    }
+
+    struct Delivery {
+        let id: pid_t
+        let user: SystemUser
+        let arguments: [String]
+        let fds: [Int32]
+    }
+
+    /// A refusal ends the delivery at once: its result line where postamt-local would have
+    /// written it (the result descriptor), then its exit.
+    static func refuse(_ socket: Int32, _ request: Request, _ id: pid_t, _ status: MailStatus) {
+        if request.fds.count == 3 { try? FileIO.writeAll(request.fds[2], status.resultLine) }
+        request.close()
+        send(socket, exitReport(id, .exited(status.sysExit.rawValue)))
+    }
+
+    /// The delivery child: the deliveries in order, each with descriptors 0–3 its own (the first
+    /// has them already, each next one's come from 4 on), closed when it is done so that the
+    /// runner sees its output end; the exit code is the last one's (each has its result line).
+    static func runDeliveries(_ arguments: [[String]], _ deliver: ([String]) -> Int32) -> Never {
+        // The later deliveries' descriptors are not for a |command an earlier one runs.
+        for fd in 4..<Int32(4 + 3 * max(0, arguments.count - 1)) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var code: Int32 = 0
+        for (k, args) in arguments.enumerated() {
+            if k > 0 {
+                let base = Int32(4 + 3 * (k - 1))
+                guard dup2(base, 0) == 0, dup2(base + 1, 1) == 1, dup2(base + 1, 2) == 2, dup2(base + 2, 3) == 3 else { _exit(71) }
+                for fd in base...(base + 2) { close(fd) }
+            }
+            code = deliver(args)
+            for fd: Int32 in 0...3 { close(fd) }
+        }
+        fflush(nil)
+        _exit(code)
     }
 
     /// "exit", the runner's id, and e<code> or s<signal>.

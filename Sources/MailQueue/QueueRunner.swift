@@ -539,8 +539,14 @@ public final class QueueRunner {
                 reason = fallback.line
             }
         case .signaled(let s):
-            disposition = .temporary
-            reason = "delivery agent killed by signal \(s) (#4.3.0)"
+            // A result line said it: the delivery got that far (a child that ran several
+            // deliveries may be killed after some of them). Without one: retry.
+            if let reported {
+                disposition = reported.disposition
+            } else {
+                disposition = .temporary
+                reason = "delivery agent killed by signal \(s) (#4.3.0)"
+            }
         }
         switch disposition {
         case .success:

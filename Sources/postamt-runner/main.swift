@@ -43,9 +43,11 @@ if spawner {
     guard Privileges.isRoot else { log.error("--spawner is internal and runs as root only"); exit(77) }
     // runner_exec_local = no (the default): each delivery is a forked child that becomes the
     // recipient and runs postamt-local's code without starting the program (postamt-runner(8)).
+    // Deliveries waiting together for one user share a child (runner_local_batch).
     PrivilegedSpawner.serve(socket: 3, program: configuration.program("postamt-local"),
                             environment: RunnerStartup.environment(configuration: configuration), log: log,
-                            deliver: configuration.bool("runner_exec_local") ? nil : { LocalDeliveryProgram.main($0) })
+                            deliver: configuration.bool("runner_exec_local") ? nil : { LocalDeliveryProgram.deliver($0) },
+                            batch: configuration.count("runner_local_batch"))
 }
 
 do {

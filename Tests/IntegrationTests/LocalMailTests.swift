@@ -97,6 +97,45 @@ struct LocalMailTests {
         #expect(FileManager.default.fileExists(atPath: "\(user.home)/started-postamt-local") == execute)
     }
 
+    /// runner_local_batch: deliveries to one user that wait together run in one forked child, one
+    /// after the other, each with its own descriptors and result. The spawner is stopped while
+    /// the runner asks for six deliveries, so that they wait together; with a batch of 1 each
+    /// gets a child of its own. Either way every message arrives once, whole, as the user.
+    @Test(arguments: [16, 1]) func deliveriesWaitingTogetherShareAChild(batch: Int) throws {
+        let user = try TestUser()
+        let system = try Installation(config: "runner_local_batch = \(batch)")
+        try system.startRunner()
+        let runnerPID = try #require(system.runner?.processIdentifier)
+        let spawner = try #require(childPIDs(of: runnerPID).first, "the spawner")
+        kill(spawner, SIGSTOP)
+        var resumed = false
+        defer { if !resumed { kill(spawner, SIGCONT) } }
+        for i in 0..<6 {
+            #expect(try system.sendmail(["-i", user.name], "Subject: batch \(i)\n\nbody \(i)\n").status == 0)
+        }
+        // The runner has picked up all six ("queue active") and asks for each delivery right
+        // after; a moment more for those requests to be sent (not a timed assertion: batching
+        // is only asserted as "some shared a child" below).
+        try waitFor("six picked up") { system.log().components(separatedBy: "(queue active)").count == 7 }
+        usleep(500_000)
+        kill(spawner, SIGCONT)
+        resumed = true
+        try waitFor("six deliveries", timeout: 60) { user.messages().count == 6 && system.queueIsEmpty }
+        let messages = user.messages()
+        for i in 0..<6 { #expect(messages.filter { $0.contains("Subject: batch \(i)\n") && $0.hasSuffix("body \(i)\n") }.count == 1) }
+        for name in try FileManager.default.contentsOfDirectory(atPath: user.maildirNew) {
+            var st = stat()
+            stat("\(user.maildirNew)/\(name)", &st)
+            #expect(st.st_uid == user.uid)
+        }
+        // Maildir names carry the writer's pid ("….M…P<pid>Q…"): how many children wrote the six.
+        let pids = Set(try FileManager.default.contentsOfDirectory(atPath: user.maildirNew).compactMap { name -> Substring? in
+            guard let p = name.firstRange(of: "P"), let q = name[p.upperBound...].firstIndex(of: "Q") else { return nil }
+            return name[p.upperBound..<q]
+        })
+        #expect(batch == 1 ? pids.count == 6 : pids.count < 6, "\(pids)")
+    }
+
     /// What the spawner refuses (a default_privs that is no user, or root) ends that delivery
     /// with the spawner's result line, while the message's other recipient is delivered.
     @Test(arguments: [("nosuchuser-\(getpid())", "no such user nosuchuser-\(getpid()) (#5.1.1)"),
@@ -330,5 +369,15 @@ struct LocalMailTests {
         let config = try good.postamt(["config"])
         #expect(config.stdout.contains("minimal_backoff = 1s\n"))
         #expect(config.stdout.contains("queue_lifetime = 5d\n"))
+    }
+}
+
+/// The pids whose parent is `parent` (from /proc).
+func childPIDs(of parent: pid_t) -> [pid_t] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name -> pid_t? in
+        guard let pid = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 2 && pid_t(fields[1]) == parent ? pid : nil
     }
 }
