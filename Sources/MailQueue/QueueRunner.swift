@@ -386,12 +386,34 @@ public final class QueueRunner {
         if !id.isEmpty && readySet.insert(id).inserted { ready.append(id) }
     }
 
+    /// All local slots are taken, and all this message could do now is start local deliveries:
+    /// every recipient pending, none of them remote and due, none due later (no timer to set),
+    /// at least one local and due. It keeps its place in `ready` unexamined. A backlog of
+    /// thousands is gone through after every finished delivery, and each used to be taken out,
+    /// examined, finished as a round and put back at the front one by one.
+    func waitsForALocalSlot(_ m: Message, now: Int64) -> Bool {
+        guard localRunningCount >= concurrency else { return false }
+        var localDue = false
+        for r in m.state.recipients {
+            guard r.status == .pending, r.nextAttempt <= now else { return false }
+            if r.nextAttempt < 0 { continue } // in flight
+            if case .remote = r.destination { return false }
+            localDue = true
+        }
+        return localDue
+    }
+
     func startDeliveries(now: Int64) {
-        var deferredIDs: [String] = []
+        // Messages that stay ready, in their order, to go back to the front of `ready`.
+        var waiting: [String] = []
         var i = 0
         while i < ready.count {
             let id = ready[i]
             i += 1
+            if let m = messages[id], !m.state.held, waitsForALocalSlot(m, now: now) {
+                waiting.append(id) // still in readySet
+                continue
+            }
             readySet.remove(id)
             guard let m = messages[id], !m.state.held else { continue }
             var changed = false
@@ -408,7 +430,7 @@ public final class QueueRunner {
                     continue
                 }
                 if localRunningCount >= concurrency {
-                    deferredIDs.append(id)
+                    if readySet.insert(id).inserted { waiting.append(id) }
                     break
                 }
                 start(m, index, now: now)
@@ -429,7 +451,7 @@ public final class QueueRunner {
             if m.inFlight == 0 { finishRound(m) }
         }
         ready.removeFirst(i)
-        for id in deferredIDs.reversed() where readySet.insert(id).inserted { ready.insert(id, at: 0) }
+        if !waiting.isEmpty { ready = waiting + ready }
     }
 
     func start(_ m: Message, _ index: Int, now: Int64) {

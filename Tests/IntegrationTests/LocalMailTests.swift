@@ -136,6 +136,27 @@ struct LocalMailTests {
         #expect(batch == 1 ? pids.count == 6 : pids.count < 6, "\(pids)")
     }
 
+    /// A backlog behind delivery_concurrency = 1: the messages that can only wait for the one
+    /// local slot keep their place and all arrive once; a message with a recipient that failed
+    /// at pickup still gets its bounce, and its local recipient its copy.
+    @Test func aBacklogBehindOneLocalSlotDrainsInFull() throws {
+        let user = try TestUser()
+        let system = try Installation(config: "delivery_concurrency = 1")
+        // The runner makes the queue; stopped, it lets the backlog pile up.
+        try system.startRunner()
+        system.stopRunner()
+        for i in 0..<12 {
+            #expect(try system.sendmail(["-i", user.name], "Subject: backlog \(i)\n\nbody \(i)\n").status == 0)
+        }
+        #expect(try system.sendmail(["-i", "-f", user.name, user.name, "nobody-\(getpid())"], "Subject: partly\n\nx\n").status == 0)
+        try system.startRunner()
+        try waitFor("all delivered", timeout: 120) { user.messages().count == 14 && system.queueIsEmpty }
+        let messages = user.messages()
+        for i in 0..<12 { #expect(messages.filter { $0.contains("Subject: backlog \(i)\n") }.count == 1) }
+        #expect(messages.filter { $0.contains("Subject: partly") && !$0.contains("Delivery Status Notification") }.count >= 1)
+        #expect(system.log().contains("non-delivery notification"), "\(system.log())")
+    }
+
     /// What the spawner refuses (a default_privs that is no user, or root) ends that delivery
     /// with the spawner's result line, while the message's other recipient is delivered.
     @Test(arguments: [("nosuchuser-\(getpid())", "no such user nosuchuser-\(getpid()) (#5.1.1)"),
