@@ -51,11 +51,13 @@ public enum FileIO {
     }
 
     /// A file in memory holding `bytes`, positioned at its start, close-on-exec: memfd_create(2),
-    /// else (an older kernel) an unlinked temporary file in `directory`. For handing bytes to
-    /// code that reads a descriptor (a program's fd 0); nothing stays behind on disk.
-    public static func memoryFile(_ name: String, _ bytes: [UInt8], directory: String = "/tmp") throws -> Int32 {
+    /// else (an older kernel) an unlinked temporary file in `directory` ($TMPDIR or /tmp when
+    /// nil). For handing bytes to code that reads a descriptor (a program's fd 0); nothing stays
+    /// behind on disk.
+    public static func memoryFile(_ name: String, _ bytes: [UInt8], directory: String? = nil) throws -> Int32 {
         var fd = postamt_memfd(name)
         if fd < 0 {
+            let directory = directory ?? getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
             var template = Array("\(directory)/\(name).XXXXXX".utf8CString)
             fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
             guard fd >= 0 else { throw SystemError("mkstemp \(directory)") }

@@ -126,8 +126,7 @@ public final class MessagePipeline {
     /// `init(direct:claims:)` does. What postamt-spamcheck-queue in a forked child did, without
     /// the child or its copies of the message.
     public init(screenedBy screen: @escaping SMTPDaemon.SpamScreen, direct: DirectQueue, claims: DirectQueue.Claims) throws {
-        let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        inputFD = try FileIO.memoryFile("postamt-smtpd-message", [], directory: directory)
+        inputFD = try FileIO.memoryFile("postamt-smtpd-message", [])
         queue = .screened(direct, claims, screen)
     }
 

@@ -246,9 +246,8 @@ public enum SpamCheckProgram {
         }
         let program = configuration.program("postamt-queue")
         do {
-            let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-            let messageFD = try FileIO.memoryFile("postamt-spamcheck-message", output, directory: directory)
-            let envelopeFD = try FileIO.memoryFile("postamt-spamcheck-envelope", envelopeBytes, directory: directory)
+            let messageFD = try FileIO.memoryFile("postamt-spamcheck-message", output)
+            let envelopeFD = try FileIO.memoryFile("postamt-spamcheck-envelope", envelopeBytes)
             guard dup2(messageFD, 0) == 0, dup2(envelopeFD, 1) == 1 else { throw SystemError("dup2") }
             close(messageFD)
             close(envelopeFD)
