@@ -14,12 +14,12 @@ import SMTPProtocol
 enum DSNSideChannel {
     static func environment(for envelope: SMTPEnvelope) -> [String] {
         guard let (transaction, recipients) = values(for: envelope) else { return [] }
-        return ["POSTAMT_DSN=\(transaction)", "POSTAMT_DSN_RCPT=\(recipients)"]
+        return ["POSTAMT_DSN=\(transaction)", "POSTAMT_DSN_RCPT=\(recipients ?? "")"]
     }
 
     /// The two variables' values (for the queue's code run in smtpd itself), nil when the
     /// client gave no DSN parameter.
-    static func values(for envelope: SMTPEnvelope) -> (transaction: String, recipients: String)? {
+    static func values(for envelope: SMTPEnvelope) -> (transaction: String, recipients: String?)? {
         var transaction: [String] = []
         if let ret = envelope.dsnReturn { transaction.append("RET=\(ret.rawValue)") }
         if let id = envelope.envelopeID { transaction.append("ENVID=\(id)") }

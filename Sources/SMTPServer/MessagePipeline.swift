@@ -116,8 +116,14 @@ public final class MessagePipeline {
         do {
             return .queued(id: try injector.commit(pending, envelope: envelope, submitter: claims.submitter, dsn: claims.dsn))
         } catch {
-            return .refused(QueueExit.disposition(ofExitCode: error.exit.rawValue), reason: error.reason, exitCode: error.exit.rawValue)
+            return refused(error.exit, error.reason)
         }
+    }
+
+    /// The queue's code refused, with postamt-queue's exit code for it: what the started
+    /// program's exit would have said (its class from the code).
+    static func refused(_ exit: QueueExit, _ reason: String) -> QueueClient.Run.Verdict {
+        .refused(QueueExit.disposition(ofExitCode: exit.rawValue), reason: reason, exitCode: exit.rawValue)
     }
 
     /// The spam filter in the path with nothing else started: the message goes into a memory
@@ -149,36 +155,36 @@ public final class MessagePipeline {
         case .direct(let injector, let pending, let claims):
             if let writeError {
                 pending.abandon()
-                return .refused(.temporary, reason: "cannot write the message: \(writeError)", exitCode: QueueExit.writeError.rawValue)
+                return Self.refused(.writeError, "cannot write the message: \(writeError)")
             }
             return Self.commit(pending, injector: injector, envelope: envelope, claims: claims)
         case .screened(let direct, let claims, let screen):
             defer { close(inputFD) }
             if let writeError {
-                return .refused(.temporary, reason: "cannot write the message: \(writeError)", exitCode: QueueExit.writeError.rawValue)
+                return Self.refused(.writeError, "cannot write the message: \(writeError)")
             }
             let message: [UInt8]
             do {
                 guard lseek(inputFD, 0, SEEK_SET) == 0 else { throw SystemError("lseek") }
                 message = try FileIO.readAll(inputFD)
             } catch {
-                return .refused(.temporary, reason: "cannot read the message back: \(error)", exitCode: QueueExit.readError.rawValue)
+                return Self.refused(.readError, "cannot read the message back: \(error)")
             }
             switch screen(message, claims.peer, envelope) {
             case .refuse(let line):
-                return .refused(.permanent, reason: line, exitCode: QueueExit.permanentRefusal.rawValue)
+                return Self.refused(.permanentRefusal, line)
             case .failed(let line):
-                return .refused(.temporary, reason: line, exitCode: QueueExit.configurationError.rawValue)
+                return Self.refused(.configurationError, line)
             case .pass(let tagged):
                 do {
                     let pending = try MessagePipeline.begin(direct, claims: claims)
                     do { try FileIO.writeAll(pending.queue.fd, tagged) } catch {
                         pending.queue.abandon()
-                        return .refused(.temporary, reason: "cannot write the message: \(error)", exitCode: QueueExit.writeError.rawValue)
+                        return Self.refused(.writeError, "cannot write the message: \(error)")
                     }
                     return Self.commit(pending.queue, injector: direct.injector, envelope: envelope, claims: pending.believed)
                 } catch {
-                    return .refused(QueueExit.disposition(ofExitCode: error.exit.rawValue), reason: error.reason, exitCode: error.exit.rawValue)
+                    return Self.refused(error.exit, error.reason)
                 }
             }
         }

@@ -213,8 +213,8 @@ final class SMTPDaemonSession {
             // filter's check, which smtpd runs too). No process per message.
             let direct = settings.queueInProcess && settings.filters.isEmpty
                 && QueueProgram.mayRunInProcess(settings.installedQueueProgram, installed: settings.installedQueueProgram)
-            let dsn = DSNSideChannel.values(for: envelope).map { (transaction: $0.transaction, recipients: Optional($0.recipients)) }
-            let claims = MessagePipeline.DirectQueue.Claims(peer: peer.map { "\($0)" }, dsn: dsn, submitter: submitter)
+            let claims = MessagePipeline.DirectQueue.Claims(peer: peer.map { "\($0)" }, dsn: DSNSideChannel.values(for: envelope),
+                                                            submitter: submitter)
             if direct && settings.queueProgram == settings.installedQueueProgram {
                 pipeline = try MessagePipeline(direct: settings.directQueue, claims: claims)
             } else if direct, let screen = SMTPDaemon.spamScreen,
