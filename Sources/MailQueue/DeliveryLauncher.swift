@@ -227,10 +227,7 @@ public enum PrivilegedSpawner {
                     }
                     children[pid] = group.map(\.id)
                 } catch {
-                    for d in group {
-                        try? FileIO.writeAll(d.fds[2], MailStatus.temporary("\(error)").resultLine)
-                        send(socket, exitReport(d.id, .exited(MailStatus.temporary("\(error)").sysExit.rawValue)))
-                    }
+                    for d in group { end(socket, d.id, resultFD: d.fds[2], .temporary("\(error)")) }
                 }
             }
         }
@@ -250,11 +247,16 @@ public enum PrivilegedSpawner {
         let fds: [Int32]
     }
 
-    /// A refusal ends the delivery at once: its result line where postamt-local would have
-    /// written it (the result descriptor), then its exit.
+    /// A refusal ends the delivery at once: see `end`; the request's descriptors are closed.
     static func refuse(_ socket: Int32, _ request: Request, _ id: pid_t, _ status: MailStatus) {
-        if request.fds.count == 3 { try? FileIO.writeAll(request.fds[2], status.resultLine) }
+        end(socket, id, resultFD: request.fds.count == 3 ? request.fds[2] : nil, status)
         request.close()
+    }
+
+    /// A delivery that never ran ends with `status`: its result line where postamt-local would
+    /// have written it (the result descriptor, when there is one), then its exit.
+    static func end(_ socket: Int32, _ id: pid_t, resultFD: Int32?, _ status: MailStatus) {
+        if let resultFD { try? FileIO.writeAll(resultFD, status.resultLine) }
         send(socket, exitReport(id, .exited(status.sysExit.rawValue)))
     }
 
