@@ -392,13 +392,3 @@ struct LocalMailTests {
         #expect(config.stdout.contains("queue_lifetime = 5d\n"))
     }
 }
-
-/// The pids whose parent is `parent` (from /proc).
-func childPIDs(of parent: pid_t) -> [pid_t] {
-    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name -> pid_t? in
-        guard let pid = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 2 && pid_t(fields[1]) == parent ? pid : nil
-    }
-}

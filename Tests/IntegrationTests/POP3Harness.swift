@@ -24,16 +24,7 @@ final class POP3Service: LoginServerSite {
 
     /// The pids of postamt-pop3d processes now serving a connection.
     func sessionPIDs() -> [pid_t] {
-        let listeners = processes.dropFirst().map(\.processIdentifier)
-        var pids: [pid_t] = []
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = pid_t(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-            if fields.count > 1, let parent = pid_t(fields[1]), listeners.contains(parent) { pids.append(pid) }
-        }
-        return pids
+        processes.dropFirst().flatMap { childPIDs(of: $0.processIdentifier) }
     }
 }
 
