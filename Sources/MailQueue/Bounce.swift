@@ -80,7 +80,7 @@ public enum Bounce {
 
     /// The header section of a message file (at most `limit` bytes of it).
     public static func headers(ofMessageAt path: String, limit: Int = 256 << 10) -> [UInt8] {
-        guard let fd = try? FileIO.open(path, 0) else { return [] }
+        guard let fd = try? QueueFile.openMessage(path) else { return [] }
         var data: [UInt8] = []
         while data.count < limit, let chunk = try? FileIO.read(fd.raw, max: 65536), !chunk.isEmpty { data += chunk }
         let section = HeaderSection.parse(data, limit: limit)

@@ -21,7 +21,7 @@ extension QueueRunner {
     /// RFC 8689 §5: a REQUIRETLS message's notice returns headers only, whatever RET says.
     func returnedMessage(_ m: Message) -> [UInt8]? {
         guard m.state.ret == "FULL", !m.state.requireTLS, m.state.size <= configuration.size("dsn_full_message_limit"),
-              let bytes = try? FileIO.readFile(layout.message(m.state.id)) ?? nil else { return nil }
+              let bytes = try? QueueFile.readMessage(layout.message(m.state.id)) ?? nil else { return nil }
         return bytes
     }
 

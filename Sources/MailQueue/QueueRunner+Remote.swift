@@ -103,7 +103,7 @@ extension QueueRunner {
             }
             let recipients = group.map { m.state.recipients[$0].destination?.address ?? "" }
             do {
-                let message = try FileIO.open(layout.message(m.state.id), O_RDONLY)
+                let message = try QueueFile.openMessage(layout.message(m.state.id))
                 let pipe = try Pipe()
                 var env = RunnerStartup.environment(configuration: configuration) + ["POSTAMT_QUEUE_ID=\(m.state.id)"]
                 // postamt-remote(8): DKIM signs only mail whose From: this user owns.

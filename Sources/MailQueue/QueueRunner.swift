@@ -25,9 +25,13 @@ public final class QueueRunner {
         var inFlight = 0
         /// state/ID exists; false while the envelope in incoming/ID still stands for the state.
         var hasStateFile: Bool
-        init(_ state: MessageState, hasStateFile: Bool = true) {
+        /// mess/ID is durable: false while incoming/ID (a second link to the same file, its
+        /// header holding the envelope; QueueFile) may be the message's only durable name.
+        var messageNameSynced: Bool
+        init(_ state: MessageState, hasStateFile: Bool = true, messageNameSynced: Bool = true) {
             self.state = state
             self.hasStateFile = hasStateFile
+            self.messageNameSynced = messageNameSynced
         }
     }
 
@@ -272,16 +276,25 @@ public final class QueueRunner {
             return
         }
         if FileIO.exists(layout.stateFile(id)) {
-            // Picked up before a crash: the state file is the truth.
+            // Picked up before a crash: the state file is the truth (persist made mess/ID
+            // durable before writing it; a crash may still have lost an unsynced name).
+            if (try? QueueFile.readEnvelope(layout.envelope(id)))?.holdsMessage == true {
+                guard restoreMessageName(id), (try? FileIO.fsyncDirectory(layout.messages)) != nil else { return }
+            }
             unlink(layout.envelope(id))
             loadStates()
             return
         }
         let record: QueueEnvelope
-        let bytes: [UInt8]
+        let envelope: QueueFile.Envelope
         do {
-            guard let b = try FileIO.readFile(layout.envelope(id)) else { return }
-            bytes = b
+            guard let e = try QueueFile.readEnvelope(layout.envelope(id)) else { return }
+            envelope = e
+        } catch let error as QueueFile.Invalid {
+            log.error("\(error); moved to corrupt/ with its message", id: id)
+            rename(layout.envelope(id), "\(layout.corrupt)/\(id).envelope")
+            rename(layout.message(id), "\(layout.corrupt)/\(id).message")
+            return
         } catch {
             // Not corruption: permissions or I/O. Leave it and try again later.
             log.error("cannot read the envelope: \(error); will retry", id: id)
@@ -289,8 +302,12 @@ public final class QueueRunner {
             return
         }
         do {
-            record = try QueueEnvelope.decode(bytes)
-            guard let st = FileIO.status(layout.message(id)), Int64(st.st_size) == record.size else {
+            record = try QueueEnvelope.decode(envelope.record)
+            if envelope.holdsMessage && !restoreMessageName(id) {
+                timers.push(Clock.seconds() + 60, "")
+                return
+            }
+            guard let size = envelope.messageSize ?? QueueFile.messageSize(layout.message(id)), size == record.size else {
                 throw QueueEnvelope.Invalid(why: "message file missing or not \(record.size) bytes")
             }
         } catch {
@@ -339,7 +356,7 @@ public final class QueueRunner {
         for r in recipients where r.status == .failed {
             log.info("to=<\(r.original)>, relay=none, delay=0, status=bounced (\(r.reason))", id: id)
         }
-        messages[id] = Message(state, hasStateFile: false)
+        messages[id] = Message(state, hasStateFile: false, messageNameSynced: !envelope.holdsMessage)
         markReady(id)
     }
 
@@ -476,7 +493,7 @@ public final class QueueRunner {
             return
         }
         do {
-            let message = try FileIO.open(layout.message(m.state.id), O_RDONLY)
+            let message = try QueueFile.openMessage(layout.message(m.state.id))
             let pipe = try Pipe()
             let results = try Pipe()
             let pid = try launcher.launch(user: user, arguments: args, messageFD: message.raw, outputFD: pipe.writeEnd.raw,
@@ -606,7 +623,36 @@ public final class QueueRunner {
         if m.inFlight == 0 { finishRound(m) }
     }
 
+    /// incoming/ID is the message file too (its header holds the envelope; QueueFile), and
+    /// postamt-queue does not fsync mess/: a crash of the machine may have lost mess/ID. Links
+    /// it there again, or writes a copy when the kernel refuses a link to another user's file
+    /// (fs.protected_hardlinks: sendmail's files belong to their sender). Not durable yet:
+    /// persist fsyncs mess/ before incoming/ID goes. False (logged) when neither worked.
+    func restoreMessageName(_ id: String) -> Bool {
+        if link(layout.envelope(id), layout.message(id)) == 0 || errno == EEXIST { return true }
+        let refused = SystemError.describe(errno)
+        do {
+            guard let bytes = try FileIO.readFile(layout.envelope(id), limit: .max) else { return false }
+            try FileIO.replace(layout.message(id), bytes, durability: .contents)
+            log.info("mess/\(id) was missing: written again from incoming/\(id) (link: \(refused))", id: id)
+            return true
+        } catch {
+            log.error("mess/\(id) is missing and cannot be written again: \(error); will retry", id: id)
+            return false
+        }
+    }
+
     func persist(_ m: Message) {
+        if !m.messageNameSynced {
+            // incoming/ID goes below: mess/ID must be durable first.
+            do {
+                try FileIO.fsyncDirectory(layout.messages)
+                m.messageNameSynced = true
+            } catch {
+                log.error("cannot save state: \(error)", id: m.state.id)
+                return
+            }
+        }
         do {
             try FileIO.writeAtomically(layout.stateFile(m.state.id), m.state.encoded())
         } catch {

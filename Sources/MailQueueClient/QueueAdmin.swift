@@ -45,7 +45,7 @@ public struct QueueAdmin {
             result.append(Entry(id: id, queue: s.held ? "hold" : "active", arrival: s.arrival, size: s.size, sender: s.sender, recipients: rcpts))
         }
         for id in incomingNames where QueueLayout.isValidID(id) && !seen.contains(id) {
-            guard let bytes = try? FileIO.readFile(layout.envelope(id)), let e = try? QueueEnvelope.decode(bytes) else { continue }
+            guard let envelope = try? QueueFile.readEnvelope(layout.envelope(id)), let e = try? QueueEnvelope.decode(envelope.record) else { continue }
             result.append(Entry(id: id, queue: "incoming", arrival: e.arrival, size: e.size, sender: e.envelope.sender.text,
                                 recipients: e.envelope.recipients.map { ($0.text, "queued", "") }))
         }

@@ -7,11 +7,15 @@ import MailCore
 /// postamt-queue's work: one message from fd 0 and its envelope from fd 1 into the queue,
 /// durably, or nothing at all (postamt-queue(8)).
 ///
-/// Commit by ordering (qmail-queue.c): write and fsync the message in tmp/, read and check the
-/// envelope, write and fsync it in tmp/, link the message into mess/ and fsync mess/, then link
-/// the envelope into incoming/ and fsync incoming/. That last link is the commit point: before
-/// it the runner sees nothing, after it the message exists. Leftovers of an interrupted run are
-/// only in tmp/ and mess/ without an envelope, and the runner removes them after orphan_age.
+/// Commit by ordering (qmail-queue.c): write the message in tmp/ after a header (QueueFile),
+/// read and check the envelope, write its record into the header and fsync the file, link it
+/// into mess/ and then into incoming/ and fsync incoming/. That last link is the commit point:
+/// before it the runner sees nothing, after it the message exists. mess/ is not fsynced: the
+/// runner links incoming/ID into mess/ again if a crash lost that name, and fsyncs mess/ before
+/// incoming/ID goes. A record too big for the header gets a file of its own in tmp/, fsynced,
+/// and then mess/ is fsynced before that file is linked into incoming/. Leftovers of an
+/// interrupted run are only in tmp/ and mess/ without an envelope, and the runner removes them
+/// after orphan_age.
 public struct QueueInjector: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public let exit: QueueExit
@@ -147,8 +151,8 @@ public struct QueueInjector: Sendable {
         /// Where the rest of the message goes (the file's own descriptor).
         public let fd: Int32
         let path: String
-        /// The bytes written before the message (the Received: line), not counted against
-        /// message_size_limit.
+        /// The bytes written before the message (the header and the Received: line), not
+        /// counted against message_size_limit.
         let prefixCount: Int64
         fileprivate var fdOpen = true
         /// Committed or abandoned: nothing more to do with it.
@@ -205,15 +209,16 @@ public struct QueueInjector: Sendable {
             usleep(1)
         }
         if fd < 0 { throw Failure(exit: .messageFile, reason: "cannot create \(path): \(SystemError.describe(errno))") }
-        let prefix = Array(received.utf8)
+        let prefix = QueueFile.blankHeader() + Array(received.utf8)
         let pending = Pending(id: id, fd: fd, path: path, prefixCount: Int64(prefix.count))
         do { try FileIO.writeAll(fd, prefix) } catch { throw writeFailure(error) }
         return pending
     }
 
     /// The second half: checks the envelope (as postamt-queue checks the one it reads), makes
-    /// the message and then its envelope durable, links both in (the commit point) and returns
-    /// the queue id. On any failure nothing is queued and `pending`'s file is gone.
+    /// the message and its envelope durable (one file when the record fits the header), links
+    /// them in (incoming/ID is the commit point) and returns the queue id. On any failure
+    /// nothing is queued and `pending`'s file is gone.
     public func commit(_ pending: Pending, envelope: Envelope, submitter: String? = nil,
                        dsn: (transaction: String, recipients: String?)? = nil) throws(Failure) -> String {
         try commit(pending, envelopeBytes: envelope.qmailBytes, submitter: submitter, dsn: dsn)
@@ -235,37 +240,52 @@ public struct QueueInjector: Sendable {
         do {
             var st = stat()
             guard fstat(pending.fd, &st) == 0 else { throw Failure(exit: .writeError, reason: "fstat of the message failed: \(SystemError.describe(errno))") }
-            let size = Int64(st.st_size)
-            if size - pending.prefixCount > messageSizeLimit {
+            let size = Int64(st.st_size) - Int64(QueueFile.headerSize)
+            if Int64(st.st_size) - pending.prefixCount > messageSizeLimit {
                 throw Failure(exit: .permanentRefusal, reason: "message is larger than message_size_limit (\(messageSizeLimit) bytes) (#5.3.4)")
             }
-            do { try FileIO.fsync(pending.fd) } catch { throw Failure(exit: .writeError, reason: "fsync of the message failed: \(error)") }
+            let envelope = try checkEnvelope(envelopeBytes)
+            let record = QueueEnvelope(id: id, arrival: Clock.seconds(), size: size, envelope: envelope, uid: getuid(),
+                                       submitter: submitter, dsn: dsnParameters(dsn, envelope: envelope)).encoded()
+            // The record in the message file's header when it fits: one file, one fsync.
+            let recordOffset = QueueFile.recordOffset(fitting: record)
+            do {
+                if let recordOffset {
+                    let n = record.withUnsafeBytes { pwrite(pending.fd, $0.baseAddress, $0.count, off_t(recordOffset)) }
+                    if n != record.count { throw SystemError("write", errno: n < 0 ? errno : EIO) }
+                }
+                try FileIO.fsync(pending.fd)
+            } catch {
+                throw Failure(exit: .writeError, reason: "writing the message failed: \(error)")
+            }
             pending.fdOpen = false
             if close(pending.fd) != 0 && errno != EINTR {
                 throw Failure(exit: .writeError, reason: "\(SystemError("close"))")
             }
-            let envelope = try checkEnvelope(envelopeBytes)
-            let record = QueueEnvelope(id: id, arrival: Clock.seconds(), size: size, envelope: envelope, uid: getuid(),
-                                       submitter: submitter, dsn: dsnParameters(dsn, envelope: envelope))
-            do {
-                let efd = try FileIO.open(tmpEnvelope, O_WRONLY | O_CREAT | O_EXCL, mode: 0o640)
-                try FileIO.writeAll(efd.raw, record.encoded())
-                try FileIO.fsync(efd.raw)
-                try efd.closeChecked()
-            } catch {
-                throw Failure(exit: (error as? SystemError)?.isOutOfSpace == true ? .writeError : .envelopeFile,
-                              reason: "writing the envelope failed: \(error)")
+            let committed = recordOffset == nil ? tmpEnvelope : pending.path
+            if recordOffset == nil {
+                do {
+                    let efd = try FileIO.open(tmpEnvelope, O_WRONLY | O_CREAT | O_EXCL, mode: 0o640)
+                    try FileIO.writeAll(efd.raw, record)
+                    try FileIO.fsync(efd.raw)
+                    try efd.closeChecked()
+                } catch {
+                    throw Failure(exit: (error as? SystemError)?.isOutOfSpace == true ? .writeError : .envelopeFile,
+                                  reason: "writing the envelope failed: \(error)")
+                }
             }
             do {
                 _ = try retryingEINTR("link \(layout.message(id))") { link(pending.path, layout.message(id)) }
                 linkedMessage = true
-                try FileIO.fsyncDirectory(layout.messages)
+                // With the record in the header, incoming/ID is the message too: the runner
+                // restores a lost mess/ID from it.
+                if recordOffset == nil { try FileIO.fsyncDirectory(layout.messages) }
             } catch {
                 throw Failure(exit: .messageFile, reason: "\(error)")
             }
             do {
                 // The commit point.
-                _ = try retryingEINTR("link \(layout.envelope(id))") { link(tmpEnvelope, layout.envelope(id)) }
+                _ = try retryingEINTR("link \(layout.envelope(id))") { link(committed, layout.envelope(id)) }
             } catch {
                 throw Failure(exit: .commitFile, reason: "\(error)")
             }

@@ -7,8 +7,10 @@ import MailCore
 /// The queue's directories (queue(5) in postamt-queue(8)):
 ///
 ///     tmp/        files being written by postamt-queue; removed when older than orphan_age
-///     mess/ID     the message, exactly as delivered (LF line ends), linked in before the commit
-///     incoming/ID the envelope; its link here is the commit point of postamt-queue
+///     mess/ID     the message file: a header (QueueFile), then the message exactly as given
+///                 (LF line ends); linked in before the commit
+///     incoming/ID the envelope: a second link to the message file when its header holds the
+///                 record, else a file of its own; its link here is the commit point
 ///     state/ID    the runner's per-recipient state, rewritten atomically after each result
 ///     corrupt/    envelopes or states that fail validation, kept for a human
 ///     lock        flock()ed by the one running runner

@@ -120,7 +120,7 @@ struct Queue: ParsableCommand {
             print("sender: \(entry.sender.isEmpty ? "<>" : entry.sender)")
             for r in entry.recipients { print("recipient: \(r.address) [\(r.status)]\(r.reason.isEmpty ? "" : " \(r.reason)")") }
             print("*** MESSAGE ***")
-            guard let bytes = try? FileIO.readFile(layout.message(id)) else { throw fail("cannot read \(layout.message(id))") }
+            guard let bytes = try? QueueFile.readMessage(layout.message(id)) else { throw fail("cannot read \(layout.message(id))") }
             try? FileIO.writeAll(1, bytes)
         }
     }

@@ -107,11 +107,10 @@ struct CrashSafetyTests {
             if p.terminationReason == .exit && p.terminationStatus == 0 { committed += 1 }
             // Whatever is visible in incoming/ is whole: a valid envelope and a message of its size.
             for id in system.queueFiles("incoming") {
-                let env = try String(contentsOfFile: "\(system.queue)/incoming/\(id)", encoding: .utf8)
+                let (env, messageSize) = try system.queuedEnvelope(id)
                 #expect(env.hasPrefix("POSTAMT-ENVELOPE 1\n") && env.hasSuffix("end\n"))
                 let size = env.split(separator: "\n").first { $0.hasPrefix("size ") }.map { Int($0.dropFirst(5))! }
-                let attrs = try FileManager.default.attributesOfItem(atPath: "\(system.queue)/mess/\(id)")
-                #expect((attrs[.size] as? Int) == size)
+                #expect(messageSize == size)
             }
         }
         let visible = system.queueFiles("incoming").count

@@ -252,6 +252,22 @@ final class Installation {
 
     var queueIsEmpty: Bool { queueFiles("state").isEmpty && queueFiles("incoming").isEmpty }
 
+    /// incoming/ID's envelope record and the size of mess/ID's message, read as postamt-queue(8)
+    /// (QUEUE) describes the files, independently of the code that writes them: a message file
+    /// may begin with "POSTAMT-QUEUE 1 OFFSET" and hold the record in that header.
+    func queuedEnvelope(_ id: String) throws -> (record: String, messageSize: Int) {
+        func offset(_ data: Data) -> (offset: Int, firstLine: Int) {
+            guard data.starts(with: Data("POSTAMT-QUEUE 1 ".utf8)), let end = data.firstIndex(of: 10) else { return (0, 0) }
+            return (Int(String(decoding: data[16..<end], as: UTF8.self)) ?? -1, end + 1)
+        }
+        let incoming = try Data(contentsOf: URL(fileURLWithPath: "\(queue)/incoming/\(id)"))
+        let (start, firstLine) = offset(incoming)
+        var record = String(decoding: start > 0 ? incoming[firstLine..<start] : incoming, as: UTF8.self)
+        if start > 0, let end = record.range(of: "\nend\n") { record = String(record[..<end.upperBound]) }
+        let message = try Data(contentsOf: URL(fileURLWithPath: "\(queue)/mess/\(id)"))
+        return (record, message.count - offset(message).offset)
+    }
+
     func log() -> String { (try? String(contentsOfFile: runnerLog, encoding: .utf8)) ?? "" }
 }
 

@@ -357,6 +357,52 @@ struct LocalMailTests {
     /// Removal unlinks the state file before the message file without an fsync between them: a
     /// state whose message is gone (what a crash on a reordering file system can leave) is moved
     /// to corrupt/ at start, not retried until it expires into an empty bounce.
+    @Test func aMessageNameLostInMessIsRestoredFromIncoming() throws {
+        let user = try TestUser()
+        let system = try Installation()
+        try system.startRunner()
+        system.stopRunner()
+        #expect(try system.sendmail(["-i", user.name], "Subject: relinked\n\nwhole\n").status == 0)
+        let id = try #require(system.queueFiles("incoming").first)
+        // One file under two names: the envelope record is in the message file's header.
+        var incoming = stat(), mess = stat()
+        #expect(stat("\(system.queue)/incoming/\(id)", &incoming) == 0 && stat("\(system.queue)/mess/\(id)", &mess) == 0)
+        #expect(incoming.st_ino == mess.st_ino)
+        let (record, size) = try system.queuedEnvelope(id)
+        #expect(record.contains("\nsize \(size)\n") && record.contains("\nrcpt \(user.name)@"))
+        // postamt-queue does not fsync mess/: a power loss may take that name. The runner
+        // links it again from incoming/ID.
+        #expect(unlink("\(system.queue)/mess/\(id)") == 0)
+        try system.startRunner()
+        try waitFor("delivered") { user.messages().count == 1 && system.queueIsEmpty }
+        // sendmail's file belongs to its sender: the runner (mail_owner) may not link it
+        // (fs.protected_hardlinks) and writes a copy instead.
+        #expect(system.log().contains("mess/\(id) was missing: written again from incoming/\(id)"))
+        #expect(user.messages()[0].contains("Subject: relinked\n") && user.messages()[0].hasSuffix("\n\nwhole\n"))
+        #expect(!user.messages()[0].contains("POSTAMT"))
+        #expect(system.queueFiles("mess").isEmpty && system.queueFiles("corrupt").isEmpty)
+    }
+
+    @Test func queueFilesOfAnOlderVersionAreDelivered() throws {
+        let user = try TestUser()
+        let system = try Installation()
+        try system.startRunner()
+        system.stopRunner()
+        // The layout before message files had a header: the message alone in mess/ID, the
+        // envelope record in a file of its own in incoming/ID.
+        let id = "6B0C72D30253D1A21"
+        let message = "Received: (postamt-queue 1 invoked by uid 0); Mon, 1 Jan 2026 00:00:00 +0000\nSubject: old\n\nold body\n"
+        let record = "POSTAMT-ENVELOPE 1\nid \(id)\narrival 1795977939\nsize \(message.utf8.count)\nuid 0\n"
+            + "sender root@\(system.hostname)\nrcpt \(user.name)@\(system.hostname)\nend\n"
+        #expect(FileManager.default.createFile(atPath: "\(system.queue)/mess/\(id)", contents: Data(message.utf8), attributes: [.posixPermissions: 0o640]))
+        #expect(FileManager.default.createFile(atPath: "\(system.queue)/incoming/\(id)", contents: Data(record.utf8), attributes: [.posixPermissions: 0o640]))
+        #expect(try system.postamt(["queue", "list"]).stdout.contains(id))
+        try system.startRunner()
+        try waitFor("delivered") { user.messages().count == 1 && system.queueIsEmpty }
+        #expect(user.messages()[0].contains("Subject: old\n\nold body\n"))
+        #expect(system.queueFiles("mess").isEmpty && system.queueFiles("corrupt").isEmpty)
+    }
+
     @Test func stateWithoutItsMessageGoesToCorrupt() throws {
         let user = try TestUser()
         let system = try Installation()
@@ -366,8 +412,9 @@ struct LocalMailTests {
         func stateIDs() -> [String] { system.queueFiles("state").filter { !$0.hasPrefix(".") } }
         try waitFor("deferred") { system.log().contains("status=deferred (command failed with exit 111") && !stateIDs().isEmpty }
         let id = stateIDs()[0]
-        // A deferred message has its state file and no envelope any more.
-        #expect(system.queueFiles("incoming").isEmpty)
+        // A deferred message has its state file and no envelope any more (the envelope goes
+        // just after the state file's rename and the fsync of state/).
+        try waitFor("the envelope removed") { system.queueFiles("incoming").isEmpty }
         system.stopRunner()
         #expect(unlink("\(system.queue)/mess/\(id)") == 0)
         try system.startRunner()

@@ -106,15 +106,18 @@ struct TLSRPTSendTests {
         #expect(details.stdout.contains("\"sending-mta-ip\": \"192.0.2.5\""), "\(details.stdout)")
 
         // The mailto: rua got the same report as a queued multipart/report (§5.3).
-        let found = try run("/bin/grep", ["-rl", "^TLS-Report-Domain: example.test", system.queue])
+        let found = try run("/bin/grep", ["-rl", "^TLS-Report-Domain: example.test", "\(system.queue)/mess"])
         let files = found.stdout.split(separator: "\n").map(String.init)
         #expect(files.count == 1, "\(found.stdout)")
-        let envelopes = try run("/bin/grep", ["-rl", "^rcpt tls-reports@reports.test$", system.queue])
+        let envelopes = try run("/bin/grep", ["-rl", "^rcpt tls-reports@reports.test$", "\(system.queue)/incoming"])
         let envelope = try String(contentsOfFile: envelopes.stdout.split(separator: "\n").first.map(String.init) ?? "/nonexistent", encoding: .utf8)
         #expect(envelope.contains("submitter root\n"), "\(envelope)")
         let check = try run("/usr/bin/python3", ["-c", """
             import email, gzip, json, sys, jsonschema
-            m = email.message_from_binary_file(open(sys.argv[2], "rb"))
+            data = open(sys.argv[2], "rb").read()
+            if data.startswith(b"POSTAMT-QUEUE 1 "):  # postamt-queue(8), QUEUE: the message after its header
+                data = data[int(data.split(b"\\n", 1)[0].split()[2]):]
+            m = email.message_from_bytes(data)
             assert m.get_content_type() == "multipart/report" and m.get_param("report-type") == "tlsrpt", m["Content-Type"]
             assert m["Subject"].startswith("Report Domain: example.test Submitter: "), m["Subject"]
             assert m["TLS-Report-Domain"] == "example.test" and m["TLS-Report-Submitter"]
@@ -133,7 +136,7 @@ struct TLSRPTSendTests {
         let again = try system.postamt(["tlsrpt", "send", "--day", "2026-01-02"])
         #expect(again.status == 0)
         #expect(server.posted().count == 3)
-        #expect(try run("/bin/grep", ["-rl", "^TLS-Report-Domain: example.test", system.queue]).stdout.split(separator: "\n").count == 1)
+        #expect(try run("/bin/grep", ["-rl", "^TLS-Report-Domain: example.test", "\(system.queue)/mess"]).stdout.split(separator: "\n").count == 1)
     }
 
     /// A POST answered with anything but 2xx, or to a server whose certificate does not verify,
@@ -155,7 +158,7 @@ struct TLSRPTSendTests {
         #expect(first.stdout.contains("retry.test: https://reports.test:\(server.port)/flaky answered HTTP 503"), "\(first.stdout)")
         #expect(first.stdout.contains("badcert.test: cannot post the report to https://wrongname.test:\(server.port)/x"), "\(first.stdout)")
         #expect(server.posted().map { "\($0.record["path"] as? String ?? "") \($0.record["status"] as? Int ?? 0)" } == ["/flaky 503", "/steady 202"])
-        #expect(try run("/bin/grep", ["-rl", "^TLS-Report-Domain: retry.test", system.queue]).stdout.split(separator: "\n").count == 1)
+        #expect(try run("/bin/grep", ["-rl", "^TLS-Report-Domain: retry.test", "\(system.queue)/mess"]).stdout.split(separator: "\n").count == 1)
 
         try FileManager.default.removeItem(atPath: "\(server.root)/fail-flaky")
         let second = try system.postamt(["tlsrpt", "send"])
@@ -163,7 +166,7 @@ struct TLSRPTSendTests {
         #expect(second.stdout.contains("retry.test: report of \(day) posted to https://reports.test:\(server.port)/flaky (HTTP 202)"), "\(second.stdout)")
         #expect(!second.stdout.contains("/steady"), "\(second.stdout)")
         #expect(server.posted().map { "\($0.record["path"] as? String ?? "") \($0.record["status"] as? Int ?? 0)" } == ["/flaky 503", "/steady 202", "/flaky 202"])
-        #expect(try run("/bin/grep", ["-rl", "^TLS-Report-Domain: retry.test", system.queue]).stdout.split(separator: "\n").count == 1)
+        #expect(try run("/bin/grep", ["-rl", "^TLS-Report-Domain: retry.test", "\(system.queue)/mess"]).stdout.split(separator: "\n").count == 1)
         let sent = try String(contentsOfFile: "\(system.root)/var/lib/postamt/tlsrpt/\(day).sent", encoding: .utf8)
         #expect(sent.split(separator: "\n").contains("retry.test") && !sent.split(separator: "\n").contains("badcert.test"), "\(sent)")
     }
@@ -215,7 +218,7 @@ struct TLSRPTSendTests {
         let second = try system.postamt(["tlsrpt", "send", "--day", "2026-01-02"])
         #expect(second.status == 0, "\(second.stdout) \(second.stderr)")
         #expect(server.posted().count == 1)
-        #expect(try run("/bin/grep", ["-rl", "^TLS-Report-Domain: owner.test", system.queue]).stdout.split(separator: "\n").count == 1)
+        #expect(try run("/bin/grep", ["-rl", "^TLS-Report-Domain: owner.test", "\(system.queue)/mess"]).stdout.split(separator: "\n").count == 1)
     }
 
     /// An https: rua whose host is an IP literal, as Go's client (mox) and OpenSSL-based

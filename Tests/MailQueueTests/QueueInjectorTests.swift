@@ -35,9 +35,16 @@ import TestSupport
                                      dsn: (transaction: "RET=HDRS ENVID=E1", recipients: "NOTIFY=SUCCESS\n-"))
         #expect(id == pending.id)
         #expect(files(injector, "tmp").isEmpty && files(injector, "incoming") == [id] && files(injector, "mess") == [id])
-        let message = try #require(FileManager.default.contents(atPath: injector.layout.message(id)))
+        let message = try #require(try QueueFile.readMessage(injector.layout.message(id)))
         #expect(String(decoding: message, as: UTF8.self) == "Received: (test)\nSubject: hi\n\nbody\n")
-        let record = try QueueEnvelope.decode(try #require(try FileIO.readFile(injector.layout.envelope(id))))
+        // One file: the envelope record in its header, incoming/ID a second link to it.
+        var incoming = stat(), mess = stat()
+        #expect(stat(injector.layout.envelope(id), &incoming) == 0 && stat(injector.layout.message(id), &mess) == 0)
+        #expect(incoming.st_ino == mess.st_ino && mess.st_nlink == 2)
+        #expect(Int64(mess.st_size) == Int64(QueueFile.headerSize + message.count))
+        let stored = try #require(try QueueFile.readEnvelope(injector.layout.envelope(id)))
+        #expect(stored.holdsMessage && stored.messageSize == Int64(message.count))
+        let record = try QueueEnvelope.decode(stored.record)
         #expect(record.size == Int64(message.count))
         #expect(record.envelope == (try envelope(["a@x", "b@y"])))
         #expect(record.submitter == "alice")
@@ -48,6 +55,55 @@ import TestSupport
         // A pending message committed cannot be committed or abandoned into anything else.
         pending.abandon()
         #expect(files(injector, "mess") == [id])
+    }
+
+    @Test func aRecordTooBigForTheHeaderIsAFileOfItsOwn() throws {
+        let root = makeTemporaryDirectory(prefix: "postamt-injector")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let layout = QueueLayout(root: "\(root)/queue")
+        try layout.create()
+        let injector = QueueInjector(layout: layout, messageSizeLimit: 1 << 20, addressLengthLimit: 200, recipientLimit: 50,
+                                     log: Log(program: "postamt-queue-test"))
+        let recipients = (0..<40).map { "recipient-with-a-long-name-\($0)@example.org" }
+        let pending = try injector.begin(received: "Received: (test)\n")
+        try FileIO.writeAll(pending.fd, Array("Subject: many\n\nbody\n".utf8))
+        let id = try injector.commit(pending, envelope: envelope(recipients))
+        var incoming = stat(), mess = stat()
+        #expect(stat(layout.envelope(id), &incoming) == 0 && stat(layout.message(id), &mess) == 0)
+        #expect(incoming.st_ino != mess.st_ino && mess.st_nlink == 1)
+        let stored = try #require(try QueueFile.readEnvelope(layout.envelope(id)))
+        #expect(!stored.holdsMessage && stored.messageSize == nil)
+        let record = try QueueEnvelope.decode(stored.record)
+        #expect(record.envelope.recipients.count == 40)
+        #expect(record.size == QueueFile.messageSize(layout.message(id)))
+        #expect(try QueueFile.readMessage(layout.message(id)) == Array("Received: (test)\nSubject: many\n\nbody\n".utf8))
+        #expect(files(injector, "tmp").isEmpty)
+    }
+
+    @Test func filesWithoutAHeaderAreReadAsOlderVersionsWroteThem() throws {
+        let root = makeTemporaryDirectory(prefix: "postamt-queuefile")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let message = Array("Received: (old)\nSubject: x\n\nbody\n".utf8)
+        try FileIO.writeAtomically("\(root)/m", message)
+        #expect(try QueueFile.readMessage("\(root)/m") == message)
+        #expect(QueueFile.messageSize("\(root)/m") == Int64(message.count))
+        let record = QueueEnvelope(id: "A1", arrival: 1, size: Int64(message.count),
+                                   envelope: try envelope()).encoded()
+        try FileIO.writeAtomically("\(root)/e", record)
+        let stored = try #require(try QueueFile.readEnvelope("\(root)/e"))
+        #expect(stored.record == record && !stored.holdsMessage)
+        #expect(try QueueFile.readEnvelope("\(root)/missing") == nil)
+        #expect(try QueueFile.readMessage("\(root)/missing") == nil)
+        // A damaged header is an error, not a message.
+        for bad in ["POSTAMT-QUEUE 1 99999999\n", "POSTAMT-QUEUE 2 1024\n", "POSTAMT-QUEUE 1 5\n", "POSTAMT-QUEUE 1 1024"] {
+            try FileIO.writeAtomically("\(root)/bad", Array(bad.utf8))
+            #expect(throws: QueueFile.Invalid.self, "\(bad)") { _ = try QueueFile.readMessage("\(root)/bad") }
+            #expect(throws: QueueFile.Invalid.self, "\(bad)") { _ = try QueueFile.readEnvelope("\(root)/bad") }
+        }
+        // A header without its record (an interrupted commit's file) has no envelope.
+        try FileIO.writeAtomically("\(root)/blank", QueueFile.blankHeader() + message)
+        #expect(throws: QueueFile.Invalid.self) { _ = try QueueFile.readEnvelope("\(root)/blank") }
+        #expect(try QueueFile.readMessage("\(root)/blank") == message)
     }
 
     @Test func abandonedOrDroppedMessagesLeaveNothing() throws {
