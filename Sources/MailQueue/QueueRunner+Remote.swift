@@ -61,7 +61,6 @@ public struct RemoteResults: Equatable, Sendable {
 }
 
 extension QueueRunner {
-    var localRunningCount: Int { running.values.reduce(0) { $0 + ($1.remote == nil ? 1 : 0) } }
 
     static func domain(of address: String) -> String {
         guard let at = address.lastIndex(of: "@") else { return "" }

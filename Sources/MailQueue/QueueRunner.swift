@@ -61,6 +61,9 @@ public final class QueueRunner {
     let localProgram: String
     var messages: [String: Message] = [:]
     var running: [pid_t: Running] = [:]
+    /// How many of `running` are local deliveries (asked once per ready message and recipient
+    /// while deliveries start: kept, not counted).
+    var localRunningCount = 0
     var ready: [String] = []
     var readySet: Set<String> = []
     var timers = MinHeap()
@@ -251,6 +254,7 @@ public final class QueueRunner {
             }
             // The stored entry, not the loop's copy: the drain above may have added the last line.
             guard let finished = running.removeValue(forKey: pid) else { continue }
+            if finished.remote == nil { localRunningCount -= 1 }
             finishDelivery(running: finished)
         }
     }
@@ -500,6 +504,7 @@ public final class QueueRunner {
                                           resultFD: results.writeEnd.raw)
             let readEnd = pipe.keepReadEnd()
             _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
+            localRunningCount += 1
             running[pid] = Running(id: m.state.id, index: index, output: readEnd, result: results.keepReadEnd(),
                                    started: now, pid: pid)
             m.inFlight += 1
