@@ -34,7 +34,7 @@ public enum RunnerStartup {
                                 fds: [(0, -1), (1, -1), (2, 2), (3, pair[1])])
             close(pair[1])
             guard chdir(layout.root) == 0 else { throw SystemError("chdir \(layout.root)") }
-            try Privileges.drop(to: owner)
+            try Privileges.dropToDaemonAccount(owner)
             return QueueRunner(configuration: configuration, launcher: SpawnerClient(socket: pair[0]), log: log)
         }
         if !layout.isComplete { try layout.create() }

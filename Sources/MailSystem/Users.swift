@@ -69,7 +69,18 @@ public enum Privileges {
     /// Irrevocably becomes `user`: supplementary groups, then gid, then uid, then a check that
     /// root cannot come back (qmail's prot.c order; STYLE.md).
     public static func drop(to user: SystemUser) throws {
-        let groups = user.groups()
+        try drop(to: user, groups: user.groups())
+    }
+
+    /// Becomes the daemon account `user` (mail_owner) with its primary group alone, as Postfix's
+    /// set_ugid and qmail's prot_gid do: no supplementary groups to enumerate, so a program
+    /// started per connection does not load every NSS module (libnss_systemd and its
+    /// libraries) to look them up.
+    public static func dropToDaemonAccount(_ user: SystemUser) throws {
+        try drop(to: user, groups: [user.gid])
+    }
+
+    static func drop(to user: SystemUser, groups: [gid_t]) throws {
         var step: Int32 = 0
         let rc = groups.withUnsafeBufferPointer { g in
             postamt_drop_privileges(user.uid, user.gid, g.baseAddress, Int32(g.count), &step)

@@ -123,7 +123,7 @@ public enum SMTPDaemon {
         if Privileges.isRoot {
             guard let owner = SystemUser.named(mailOwner) else { refuse("mail_owner \(mailOwner) does not exist", hostname: settings.hostname) }
             ScreeningPolicy.prepareStateDirectory(screening, owner: owner)
-            do { try Privileges.drop(to: owner) } catch { refuse("\(error)", hostname: settings.hostname) }
+            do { try Privileges.dropToDaemonAccount(owner) } catch { refuse("\(error)", hostname: settings.hostname) }
         }
         return Setup(role: role, configuration: configuration, settings: settings, tlsContext: tlsContext, screening: screening)
     }

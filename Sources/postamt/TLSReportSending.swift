@@ -53,7 +53,7 @@ extension TLSRPT {
                     print("mail_owner \(c.string("mail_owner")) is not a user; no https: report posted")
                     throw ExitCode(75)
                 }
-                do { try Privileges.drop(to: owner) } catch {
+                do { try Privileges.dropToDaemonAccount(owner) } catch {
                     print("cannot become mail_owner for the https: reports: \(error); none posted")
                     throw ExitCode(75)
                 }

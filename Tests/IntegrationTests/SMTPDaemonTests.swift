@@ -587,4 +587,35 @@ struct SMTPDaemonTests {
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(site.log().contains("version=TLSv1.3"))
     }
+
+    /// smtpd and the runner become the mail_owner with its primary group alone (Postfix's
+    /// set_ugid, qmail's prot_gid): a supplementary group of the account is not theirs, and
+    /// looking it up is not part of every connection's start.
+    @Test func smtpdAndTheRunnerHaveTheMailOwnersPrimaryGroupAlone() throws {
+        let group = "pg" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        #expect(try run("/usr/sbin/groupadd", [group]).status == 0)
+        defer { _ = try? run("/usr/bin/gpasswd", ["-d", "postamt", group]); _ = try? run("/usr/sbin/groupdel", [group]) }
+        let site = try SMTPSite()
+        #expect(try run("/usr/sbin/usermod", ["-a", "-G", group, "postamt"]).status == 0)
+        let owner = try #require(getpwnam("postamt")).pointee
+        #expect(try run("/usr/bin/id", ["-G", "postamt"]).stdout.split(separator: " ").count > 1, "the account has the extra group")
+        func groups(_ pid: pid_t) -> String? {
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            return status.split(separator: "\n").first { $0.hasPrefix("Groups:") }
+                .map { $0.dropFirst(7).split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
+        }
+        // A runner started now, with the account's extra group in place.
+        site.system.stopRunner()
+        try site.system.startRunner()
+        let runner = try #require(site.system.runner).processIdentifier
+        #expect(groups(runner) == "\(owner.pw_gid)")
+        let port = try site.start("mx")
+        let client = try RawSMTPClient(port: port)
+        #expect(client.readReplies().hasPrefix("220 "))
+        let listener = try #require(site.listeners["mx"]).process.processIdentifier
+        let smtpd = try #require(childPIDs(of: listener).first)
+        #expect(groups(smtpd) == "\(owner.pw_gid)")
+        client.send("QUIT\r\n")
+        _ = client.readReplies()
+    }
 }
