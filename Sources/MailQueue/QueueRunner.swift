@@ -634,7 +634,11 @@ public final class QueueRunner {
     /// (fs.protected_hardlinks: sendmail's files belong to their sender). Not durable yet:
     /// persist fsyncs mess/ before incoming/ID goes. False (logged) when neither worked.
     func restoreMessageName(_ id: String) -> Bool {
-        if link(layout.envelope(id), layout.message(id)) == 0 || errno == EEXIST { return true }
+        if link(layout.envelope(id), layout.message(id)) == 0 {
+            log.info("mess/\(id) was missing: linked again from incoming/\(id)", id: id)
+            return true
+        }
+        if errno == EEXIST { return true }
         let refused = SystemError.describe(errno)
         do {
             guard let bytes = try FileIO.readFile(layout.envelope(id), limit: .max) else { return false }

@@ -381,6 +381,18 @@ struct LocalMailTests {
         #expect(user.messages()[0].contains("Subject: relinked\n") && user.messages()[0].hasSuffix("\n\nwhole\n"))
         #expect(!user.messages()[0].contains("POSTAMT"))
         #expect(system.queueFiles("mess").isEmpty && system.queueFiles("corrupt").isEmpty)
+        // A file of the mail_owner's own (smtpd writes the queue file as mail_owner) is linked.
+        system.stopRunner()
+        let asOwner = try run("/usr/sbin/runuser", ["-u", "postamt", "--", "\(system.root)/bin/sendmail", "-i", user.name],
+                              input: Data("Subject: relinked 2\n\nwhole 2\n".utf8), environment: system.environment)
+        #expect(asOwner.status == 0, "\(asOwner.stderr)")
+        let second = try #require(system.queueFiles("incoming").first)
+        #expect(unlink("\(system.queue)/mess/\(second)") == 0)
+        try system.startRunner()
+        try waitFor("delivered") { user.messages().count == 2 && system.queueIsEmpty }
+        #expect(system.log().contains("mess/\(second) was missing: linked again from incoming/\(second)"))
+        #expect(user.messages().contains { $0.hasSuffix("\n\nwhole 2\n") })
+        #expect(system.queueFiles("mess").isEmpty && system.queueFiles("corrupt").isEmpty)
     }
 
     @Test func queueFilesOfAnOlderVersionAreDelivered() throws {
