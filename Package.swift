@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "MailQueue", dependencies: ["MailQueueClient", "MailQueueStore", "MailSystem", "MailCore", "MailMessage"]),
         .target(name: "MailDelivery", dependencies: ["MailSystem", "MailCore", "MailMessage", "Maildir", "MailQueueClient", "Sieve", "IMAPProtocol"]),
         // TLS over file descriptors, line reading with limits, DNS through libresolv.
-        .target(name: "MailNet", dependencies: ["COpenSSL", "CResolv"]),
+        .target(name: "MailNet", dependencies: ["COpenSSL", "CResolv", "MailSystem"]),
         // Password checks: the client side (no PAM) and the server side (only postamt-auth).
         .target(name: "MailAuth", dependencies: ["MailSystem", "MailCore", "MailCodec"]),
         .target(name: "MailAuthServer", dependencies: ["MailAuth", "MailSystem", "MailCore", "CPAM", "CCrypt", "MailCodec"]),

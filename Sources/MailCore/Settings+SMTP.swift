@@ -2,6 +2,8 @@
 let smtpSettings: [Setting] = [
     Setting(name: "listen_connection_limit", kind: .count, defaultValue: "100", summary: "postamt-listen: connections at once for one listener (its -c wins)"),
     Setting(name: "listen_client_limit", kind: .count, defaultValue: "50", summary: "postamt-listen: connections at once from one client address (its -C wins); over the limit a client is told so in its protocol (421, BYE, -ERR) and closed"),
+    Setting(name: "smtpd_serve_max_use", kind: .count, defaultValue: "100", summary: "postamt-smtpd --serve: sessions one forked child serves one after another before it exits (1: a fresh child for every connection)"),
+    Setting(name: "smtpd_serve_max_idle", kind: .duration, defaultValue: "100s", summary: "postamt-smtpd --serve: how long a child that has served a session waits for the next before it exits"),
     Setting(name: "smtpd_tls_cert_file", kind: .path, defaultValue: "", summary: "smtpd's certificate chain (PEM); empty: tls_certificate, and if that is empty too no STARTTLS (smtps refuses to start)"),
     Setting(name: "smtpd_tls_key_file", kind: .path, defaultValue: "", summary: "smtpd's private key (PEM), read as root at each connection start; empty: tls_key"),
     Setting(name: "smtpd_greeting", kind: .text, defaultValue: "ESMTP Postamt", summary: "text after the host name in smtpd's 220 greeting"),

@@ -130,6 +130,13 @@ public enum SMTPDaemon {
 
     /// One session on fd 0/1, then exit.
     static func runSession(_ setup: Setup, policy: SMTPDaemonPolicy) -> Never {
+        serveSession(setup, policy: policy)
+        exit(Exit.sessionEnded.rawValue)
+    }
+
+    /// One session on fd 0/1 (a reused --serve child runs several, one after another: nothing
+    /// of a session outlives it but what `setup` and `policy` hold, which do not change).
+    static func serveSession(_ setup: Setup, policy: SMTPDaemonPolicy) {
         var engineConfiguration = setup.settings.engine
         if setup.tlsContext == nil { engineConfiguration.startTLSAvailable = false }
         let peer = peerAddress()
@@ -139,7 +146,6 @@ public enum SMTPDaemon {
         let session = SMTPDaemonSession(settings: setup.settings, engineConfiguration: engineConfiguration,
                                         tlsContext: setup.tlsContext, peer: peer, trusted: trusted, policy: screeningPolicy, log: log)
         session.run()
-        exit(Exit.sessionEnded.rawValue)
     }
 
     static func makePolicy(_ configuration: Configuration) -> SMTPDaemonPolicy {

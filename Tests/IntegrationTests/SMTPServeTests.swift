@@ -106,4 +106,109 @@ struct SMTPServeTests {
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("--serve needs a listening socket"))
     }
+
+    /// A child serves smtpd_serve_max_use sessions one after another: the next connection goes
+    /// to the waiting child (no fork), a used-up child exits, and a change of the address
+    /// tables lets waiting children go (the next session runs with the new tables).
+    @Test func childrenServeSeveralSessionsInTurn() throws {
+        let user = try TestUser()
+        let site = try SMTPSite(config: "local_domains = localhost\nsmtpd_serve_max_use = 2", auth: false)
+        let (fd, port) = try Self.listeningSocket()
+        let server = try Self.serve(site, role: "mx", socket: fd)
+        defer { site.stop(server) }
+        let parent = server.processIdentifier
+        /// Opens a session, sends one message to `rcpt`, returns the server's children while it
+        /// is open and the reply to RCPT.
+        func session(_ rcpt: String) throws -> (children: [pid_t], rcpt: String) {
+            let client = try RawSMTPClient(port: port)
+            #expect(client.readReplies().hasPrefix("220 "))
+            let children = childPIDs(of: parent).sorted()
+            client.send("EHLO client.example\r\n")
+            _ = client.readReplies()
+            client.send("MAIL FROM:<s@remote.example>\r\nRCPT TO:<\(rcpt)>\r\n")
+            // Both replies (they may come in one read); the RCPT's is the last line.
+            let reply = String(client.readReplies(2).split(separator: "\r\n").last ?? "")
+            if reply.hasPrefix("250") {
+                client.send("DATA\r\n")
+                _ = client.readReplies()
+                client.send("Subject: turn\r\n\r\nbody\r\n.\r\n")
+                #expect(client.readReplies().hasPrefix("250 "))
+            } else {
+                client.send("RSET\r\n")
+                _ = client.readReplies()
+            }
+            client.send("QUIT\r\n")
+            #expect(client.readReplies().hasPrefix("221 "))
+            #expect(client.closedByServer())
+            return (children, reply)
+        }
+        let first = try session("\(user.name)@localhost")
+        #expect(first.children.count == 1)
+        // The waiting child takes the second connection: still one child, the same.
+        let second = try session("\(user.name)@localhost")
+        #expect(second.children == first.children, "\(first.children) then \(second.children)")
+        // Two sessions used it up: the third gets a new child.
+        try waitFor("the used-up child gone") { !childPIDs(of: parent).contains(first.children[0]) }
+        let third = try session("\(user.name)@localhost")
+        #expect(third.children.count == 1 && third.children != first.children)
+        // A new alias while that child waits: the next session is a new child that knows it.
+        try "newalias: \(user.name)\n".write(toFile: "\(site.system.root)/etc/aliases", atomically: true, encoding: .utf8)
+        let fourth = try session("newalias@localhost")
+        #expect(fourth.rcpt.hasPrefix("250 "), "\(fourth.rcpt)")
+        #expect(!fourth.children.contains(third.children[0]) || fourth.children.count == 2, "\(third.children) then \(fourth.children)")
+        try waitFor("four messages delivered") { user.messages().count == 4 }
+        #expect(server.isRunning)
+    }
+
+    /// smtpd_serve_max_use = 1: a fresh child for every connection, as before reuse.
+    @Test func oneSessionPerChildWhenMaxUseIsOne() throws {
+        let site = try SMTPSite(config: "smtpd_serve_max_use = 1", runner: false, auth: false)
+        let (fd, port) = try Self.listeningSocket()
+        let server = try Self.serve(site, role: "mx", socket: fd)
+        defer { site.stop(server) }
+        var seen: [pid_t] = []
+        for _ in 0..<2 {
+            let client = try RawSMTPClient(port: port)
+            #expect(client.readReplies().hasPrefix("220 "))
+            let children = childPIDs(of: server.processIdentifier)
+            #expect(children.count == 1)
+            seen += children
+            client.send("QUIT\r\n")
+            _ = client.readReplies()
+            #expect(client.closedByServer())
+            try waitFor("the child gone") { childPIDs(of: server.processIdentifier).isEmpty }
+        }
+        #expect(Set(seen).count == 2)
+    }
+
+    /// A reused child starts each session afresh: after a session that did STARTTLS and AUTH,
+    /// the next one in the same process is plaintext and unauthenticated (530 for MAIL).
+    @Test func aReusedChildKeepsNothingOfTheSessionBefore() throws {
+        let (user, password) = try TestUser.withPassword()
+        let site = try SMTPSite(config: "local_domains = localhost")
+        let (fd, port) = try Self.listeningSocket()
+        let server = try Self.serve(site, role: "submission", socket: fd)
+        defer { site.stop(server) }
+        let r = try site.python("""
+            import smtplib, ssl, os
+            ctx = ssl.create_default_context(cafile=os.environ["CAFILE"])
+            s = smtplib.SMTP("127.0.0.1", \(port), timeout=60)
+            s.starttls(context=ctx)
+            s.login("\(user.name)", "\(password)")
+            assert s.sendmail("\(user.name)@localhost", ["\(user.name)@localhost"], b"Subject: first\\r\\n\\r\\nx\\r\\n") == {}
+            s.quit()
+            t = smtplib.SMTP("127.0.0.1", \(port), timeout=60)
+            t.ehlo("client.example")
+            assert "starttls" in t.esmtp_features and "auth" not in t.esmtp_features, t.esmtp_features
+            code, _ = t.mail("\(user.name)@localhost")
+            assert code == 530, code
+            t.quit()
+            print("fresh")
+            """)
+        #expect(r.status == 0 && r.stdout.contains("fresh"), "\(r.stdout)\(r.stderr)")
+        // Both sessions in one child: the log's "connect from" lines carry its pid.
+        let pids = site.log().split(separator: "\n").filter { $0.contains(": connect from ") }
+            .compactMap { $0.split(separator: "[").dropFirst().first?.split(separator: "]").first }
+        #expect(pids.count == 2 && pids[0] == pids[1], "\(pids)")
+    }
 }
