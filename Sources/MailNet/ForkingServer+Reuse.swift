@@ -76,23 +76,9 @@ extension ForkingServer {
             for child in children.values where child.client == nil && child.control >= 0 && now - child.idleSince >= reuse.idleSeconds {
                 child.letGo()
             }
-            guard fds[0].revents != 0 else { continue }
-            let conn = accept(listener, nil, nil)
-            if conn < 0 {
-                if errno != EINTR && errno != EAGAIN && errno != ECONNABORTED { usleep(100_000) }
-                continue
-            }
-            _ = fcntl(conn, F_SETFD, FD_CLOEXEC)
-            ConnectionOptions.sendAtOnce(conn)
-            let ip = SocketAddress.peer(ofSocket: conn)?.address.unmapped ?? IPAddress("0.0.0.0")!
-            let (total, perClient) = limits()
-            let clients = children.values.compactMap(\.client)
-            if clients.count >= total || clients.filter({ $0 == ip }).count >= perClient {
-                _ = fcntl(conn, F_SETFL, fcntl(conn, F_GETFL) | O_NONBLOCK)
-                refuse(conn, ip, clients.count >= total ? "too many connections" : "too many connections from this address")
-                close(conn)
-                continue
-            }
+            guard fds[0].revents != 0,
+                  let (conn, ip) = accept(listener, sessions: children.values.compactMap(\.client), limits: limits, refuse: refuse)
+            else { continue }
             if refresh() {
                 generation += 1
                 for child in children.values where child.client == nil { child.letGo() }

@@ -23,24 +23,8 @@ public enum ForkingServer {
             _ = poll(&p, 1, 1000)
             var status: Int32 = 0
             while case let pid = waitpid(-1, &status, WNOHANG), pid > 0 { children.removeValue(forKey: pid) }
-            guard p.revents != 0 else { continue }
-            let conn = accept(listener, nil, nil)
-            if conn < 0 {
-                // EMFILE and friends: let a session end before trying again.
-                if errno != EINTR && errno != EAGAIN && errno != ECONNABORTED { usleep(100_000) }
-                continue
-            }
-            _ = fcntl(conn, F_SETFD, FD_CLOEXEC)
-            ConnectionOptions.sendAtOnce(conn)
-            let ip = SocketAddress.peer(ofSocket: conn)?.address.unmapped ?? IPAddress("0.0.0.0")!
-            let (total, perClient) = limits()
-            if children.count >= total || children.values.filter({ $0 == ip }).count >= perClient {
-                // Never wait for the client: one short write to a fresh socket fits its buffer.
-                _ = fcntl(conn, F_SETFL, fcntl(conn, F_GETFL) | O_NONBLOCK)
-                refuse(conn, ip, children.count >= total ? "too many connections" : "too many connections from this address")
-                close(conn)
-                continue
-            }
+            guard p.revents != 0,
+                  let (conn, ip) = accept(listener, sessions: Array(children.values), limits: limits, refuse: refuse) else { continue }
             beforeFork()
             let pid = fork()
             if pid == 0 {
@@ -58,5 +42,30 @@ public enum ForkingServer {
             children[pid] = ip
             close(conn)
         }
+    }
+
+    /// The next connection (close-on-exec, sent at once) and its client, when it is within
+    /// the limits given the clients of the `sessions` running; one over a limit goes to
+    /// `refuse` and is closed (nil, as for a failed accept).
+    static func accept(_ listener: Int32, sessions: [IPAddress], limits: () -> (total: Int, perClient: Int),
+                       refuse: (_ connection: Int32, _ client: IPAddress, _ reason: String) -> Void) -> (Int32, IPAddress)? {
+        let conn = Glibc.accept(listener, nil, nil)
+        if conn < 0 {
+            // EMFILE and friends: let a session end before trying again.
+            if errno != EINTR && errno != EAGAIN && errno != ECONNABORTED { usleep(100_000) }
+            return nil
+        }
+        _ = fcntl(conn, F_SETFD, FD_CLOEXEC)
+        ConnectionOptions.sendAtOnce(conn)
+        let ip = SocketAddress.peer(ofSocket: conn)?.address.unmapped ?? IPAddress("0.0.0.0")!
+        let (total, perClient) = limits()
+        if sessions.count >= total || sessions.filter({ $0 == ip }).count >= perClient {
+            // Never wait for the client: one short write to a fresh socket fits its buffer.
+            _ = fcntl(conn, F_SETFL, fcntl(conn, F_GETFL) | O_NONBLOCK)
+            refuse(conn, ip, sessions.count >= total ? "too many connections" : "too many connections from this address")
+            close(conn)
+            return nil
+        }
+        return (conn, ip)
     }
 }
