@@ -54,14 +54,15 @@ extension ForkingServer {
         var children: [pid_t: Child] = [:]
         var generation = 0
         while true {
-            let waiting = children.filter { $0.value.control >= 0 }.map(\.key)
+            // Every child the server still talks to, busy or waiting.
+            let connected = children.filter { $0.value.control >= 0 }.map(\.key)
             var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
-            fds += waiting.map { pollfd(fd: children[$0]!.control, events: Int16(POLLIN), revents: 0) }
+            fds += connected.map { pollfd(fd: children[$0]!.control, events: Int16(POLLIN), revents: 0) }
             _ = poll(&fds, nfds_t(fds.count), 1000)
             var status: Int32 = 0
             while case let pid = waitpid(-1, &status, WNOHANG), pid > 0 { children.removeValue(forKey: pid)?.letGo() }
             let now = Clock.seconds()
-            for (i, pid) in waiting.enumerated() where fds[1 + i].revents != 0 {
+            for (i, pid) in connected.enumerated() where fds[1 + i].revents != 0 {
                 guard let child = children[pid], child.control >= 0 else { continue }
                 // "idle" after a session; end of file or an error: it is gone or going.
                 guard let message = DescriptorPassing.receive(child.control, limit: 16), !message.bytes.isEmpty else {

@@ -4,7 +4,8 @@ import Glibc
 
 /// The accept loop of a `--serve` server (postamt-smtpd, postamt-webmail): one long-lived
 /// process on a listening socket that forks, without exec, a child per connection with the
-/// connection on fd 0 and 1, within a limit of connections in all and from one address.
+/// connection on fd 0 and 1, within a limit of connections in all and from one address (or,
+/// with `Reuse`, hands the connection to a child that has finished a session: postamt-smtpd).
 public enum ForkingServer {
     /// Serves for ever. `limits` is asked at every connection (it may follow a reloaded
     /// configuration); a connection over a limit goes to `refuse` (which may write one short
