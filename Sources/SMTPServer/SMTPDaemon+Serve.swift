@@ -13,8 +13,8 @@ import SMTPProtocol
 /// the configuration and the TLS key, builds the TLS context, prepares the screening state, drops
 /// to mail_owner and loads the address tables (again when one of their files changes). For each
 /// connection it forks, without exec, a child that runs the very same session code as the
-/// per-connection program and exits; the queue hand-off is unchanged (a postamt-queue run per
-/// message). A session that crashes or hangs takes only itself down, as before.
+/// per-connection program; the queue hand-off is that program's. A session that crashes or
+/// hangs takes only itself down, as before.
 ///
 /// A child serves up to smtpd_serve_max_use sessions one after another (Postfix's max_use): the
 /// server hands it the next connection instead of forking again, and lets it go after
@@ -44,38 +44,26 @@ extension SMTPDaemon {
         let reuse = ForkingServer.Reuse(sessions: setup.configuration.count("smtpd_serve_max_use"),
                                         idleSeconds: setup.configuration.duration("smtpd_serve_max_idle"))
         log.info("serving \(role.rawValue) on fd \(listener), at most \(maxConnections) sessions, \(maxPerIP) per client, \(max(1, reuse.sessions)) per process")
+        func refuse(_ conn: Int32, _ ip: IPAddress, _ reason: String) {
+            log.warning("refused [\(ip)]: \(reason)")
+            _ = refusal.withUnsafeBytes { write(conn, $0.baseAddress, $0.count) }
+        }
+        /// The tables as a per-connection process would read them now; true when they changed
+        /// (children that have the old ones are then let go).
+        func reloadTables() -> Bool {
+            let now = tableStamp(setup.configuration)
+            guard now != stamp else { return false }
+            stamp = now
+            policy = makePolicy(setup.configuration)
+            return true
+        }
         if reuse.sessions > 1 {
-            ForkingServer.run(listener: listener, reuse: reuse, limits: { (maxConnections, maxPerIP) },
-                              refuse: { conn, ip, reason in
-                                  log.warning("refused [\(ip)]: \(reason)")
-                                  _ = refusal.withUnsafeBytes { write(conn, $0.baseAddress, $0.count) }
-                              },
-                              refresh: {
-                                  // The tables as a per-connection process would read them now;
-                                  // children that have the old ones are let go.
-                                  let now = tableStamp(setup.configuration)
-                                  guard now != stamp else { return false }
-                                  stamp = now
-                                  policy = makePolicy(setup.configuration)
-                                  return true
-                              },
-                              log: { log.error($0) },
+            ForkingServer.run(listener: listener, reuse: reuse, limits: { (maxConnections, maxPerIP) }, refuse: refuse,
+                              refresh: reloadTables, log: { log.error($0) },
                               session: { _ in serveSession(setup, policy: policy) })
         }
-        ForkingServer.run(listener: listener, limits: { (maxConnections, maxPerIP) },
-                          refuse: { conn, ip, reason in
-                              log.warning("refused [\(ip)]: \(reason)")
-                              _ = refusal.withUnsafeBytes { write(conn, $0.baseAddress, $0.count) }
-                          },
-                          beforeFork: {
-                              // The tables as a per-connection process would read them now.
-                              let now = tableStamp(setup.configuration)
-                              if now != stamp {
-                                  stamp = now
-                                  policy = makePolicy(setup.configuration)
-                              }
-                          },
-                          log: { log.error($0) },
+        ForkingServer.run(listener: listener, limits: { (maxConnections, maxPerIP) }, refuse: refuse,
+                          beforeFork: { _ = reloadTables() }, log: { log.error($0) },
                           child: { _ in runSession(setup, policy: policy) })
     }
 
