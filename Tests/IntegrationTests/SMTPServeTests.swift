@@ -39,6 +39,20 @@ struct SMTPServeTests {
         return p
     }
 
+    /// Waits until the server's only child has reported its session done and waits for the
+    /// next connection: blocked in recvmsg(2) (47 on x86_64) on its socket pair. The server
+    /// reads that report before it accepts a connection that comes after it.
+    static func waitUntilIdle(childOf server: pid_t) throws -> pid_t {
+        var child: pid_t = 0
+        try waitFor("the child waiting for a connection") {
+            let children = childPIDs(of: server)
+            guard children.count == 1 else { return false }
+            child = children[0]
+            return ((try? String(contentsOfFile: "/proc/\(child)/syscall", encoding: .utf8)) ?? "").hasPrefix("47 ")
+        }
+        return child
+    }
+
     @Test func manyConcurrentSessionsWithAndWithoutTLS() throws {
         let user = try TestUser()
         let site = try SMTPSite(config: "local_domains = localhost\nlisten_client_limit = 100")
@@ -145,6 +159,7 @@ struct SMTPServeTests {
         let first = try session("\(user.name)@localhost")
         #expect(first.children.count == 1)
         // The waiting child takes the second connection: still one child, the same.
+        #expect(try Self.waitUntilIdle(childOf: parent) == first.children.first)
         let second = try session("\(user.name)@localhost")
         #expect(second.children == first.children, "\(first.children) then \(second.children)")
         // Two sessions used it up: the third gets a new child.
@@ -189,7 +204,7 @@ struct SMTPServeTests {
         let (fd, port) = try Self.listeningSocket()
         let server = try Self.serve(site, role: "submission", socket: fd)
         defer { site.stop(server) }
-        let r = try site.python("""
+        let first = try site.python("""
             import smtplib, ssl, os
             ctx = ssl.create_default_context(cafile=os.environ["CAFILE"])
             s = smtplib.SMTP("127.0.0.1", \(port), timeout=60)
@@ -197,6 +212,12 @@ struct SMTPServeTests {
             s.login("\(user.name)", "\(password)")
             assert s.sendmail("\(user.name)@localhost", ["\(user.name)@localhost"], b"Subject: first\\r\\n\\r\\nx\\r\\n") == {}
             s.quit()
+            print("sent")
+            """)
+        #expect(first.status == 0 && first.stdout.contains("sent"), "\(first.stdout)\(first.stderr)")
+        _ = try Self.waitUntilIdle(childOf: server.processIdentifier)
+        let r = try site.python("""
+            import smtplib, os
             t = smtplib.SMTP("127.0.0.1", \(port), timeout=60)
             t.ehlo("client.example")
             assert "starttls" in t.esmtp_features and "auth" not in t.esmtp_features, t.esmtp_features
