@@ -31,6 +31,9 @@ public final class MessagePipeline {
     public struct DirectQueue: Sendable {
         public let injector: QueueInjector
         let mailOwner: String
+        /// smtpd's own configuration, which the spam screen reads too (not loaded again per
+        /// message).
+        let configuration: Configuration
 
         /// What the caller says of the message; postamt-queue reads the same from its
         /// environment (TCPREMOTEIP, POSTAMT_DSN, POSTAMT_DSN_RCPT, POSTAMT_SUBMITTER).
@@ -48,6 +51,7 @@ public final class MessagePipeline {
         public init(configuration: Configuration) {
             injector = QueueInjector(configuration: configuration, log: Log(program: "postamt-queue"))
             mailOwner = configuration.string("mail_owner")
+            self.configuration = configuration
         }
     }
 
@@ -170,11 +174,9 @@ public final class MessagePipeline {
             } catch {
                 return Self.refused(.readError, "cannot read the message back: \(error)")
             }
-            switch screen(message, claims.peer, envelope) {
+            switch screen(direct.configuration, message, claims.peer, envelope) {
             case .refuse(let line):
                 return Self.refused(.permanentRefusal, line)
-            case .failed(let line):
-                return Self.refused(.configurationError, line)
             case .pass(let tagged):
                 do {
                     let pending = try MessagePipeline.begin(direct, claims: claims)

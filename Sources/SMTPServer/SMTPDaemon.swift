@@ -39,10 +39,10 @@ public enum SMTPDaemon {
         case pass([UInt8])
         /// Refused for good: the line for the reply, "… (#5.7.1)".
         case refuse(String)
-        /// Not checked (the configuration could not be read): a temporary failure.
-        case failed(String)
     }
-    public typealias SpamScreen = (_ message: [UInt8], _ clientIP: String?, _ envelope: Envelope) -> SpamScreenResult
+    /// Runs with smtpd's own configuration (read once, at the program's or the server's start).
+    public typealias SpamScreen = (_ configuration: Configuration, _ message: [UInt8], _ clientIP: String?,
+                                   _ envelope: Envelope) -> SpamScreenResult
     nonisolated(unsafe) static var spamScreen: SpamScreen? = nil
 
     public static func main(arguments: [String], spamQueue: ((String) -> Never)? = nil, spamScreen screen: SpamScreen? = nil) -> Never {

@@ -1,5 +1,4 @@
 // postamt-smtpd: one ESMTP session on fd 0/1, roles mx, submission and smtps (postamt-smtpd(8)).
-import MailCore
 import SMTPServer
 import SpamCheck
 
@@ -9,10 +8,7 @@ import SpamCheck
 // program.
 SMTPDaemon.main(arguments: Array(CommandLine.arguments.dropFirst()),
                 spamQueue: { program in SpamCheckProgram.runAsProgram(arguments: [program]) },
-                spamScreen: { message, clientIP, envelope in
-                    guard let configuration = try? Configuration.load(root: Configuration.installationRoot()) else {
-                        return .failed("postamt-spamcheck: cannot read the configuration (#4.3.0)")
-                    }
+                spamScreen: { configuration, message, clientIP, envelope in
                     var input = SpamCheckInput(message: message)
                     input.clientIP = clientIP
                     switch SpamCheckProgram.screen(configuration, input, envelope: envelope) {
