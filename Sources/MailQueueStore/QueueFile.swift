@@ -115,9 +115,12 @@ public enum QueueFile {
 
     /// The message in a message file, nil when there is no such file.
     public static func readMessage(_ path: String, limit: Int = 64 << 20) throws -> [UInt8]? {
-        guard FileIO.exists(path) else { return nil }
-        let fd = try openMessage(path)
-        return try FileIO.readAll(fd.raw, limit: limit)
+        do {
+            let fd = try openMessage(path)
+            return try FileIO.readAll(fd.raw, limit: limit)
+        } catch let error as SystemError where error.errno == ENOENT || error.errno == ENOTDIR {
+            return nil
+        }
     }
 
     /// The size of the message in a message file, nil when it cannot be read.
