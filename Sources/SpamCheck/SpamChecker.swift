@@ -248,7 +248,7 @@ public final class SpamChecker {
             report.notes.append("token database has no spam or no ham yet")
             return
         }
-        let verdict = SpamClassifier().classify(tokens, using: snapshot)
+        let verdict = SpamClassifier().classify(tokens, grams: ByteGrams.hashes(input.message), using: snapshot)
         report.bayesExplanation = verdict.explanation(maxTokens: 6)
         switch verdict.score {
         case 0.99...: fire(&report, "BAYES_99")

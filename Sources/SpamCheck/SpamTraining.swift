@@ -48,24 +48,55 @@ public struct SpamTraining {
 
     func learnable(_ file: String) throws -> LearnableMessage? {
         guard let bytes = try FileIO.readFile(file, limit: maxFileBytes) else { return nil }
-        return LearnableMessage(SpamDocument.decode(rawMessage: bytes, limits: decodeLimits), tokenizer: tokenizer)
+        return LearnableMessage(rawMessage: bytes, limits: decodeLimits, tokenizer: tokenizer)
     }
 
     /// Learns every message under `paths` as `spamClass` (nil: forgets them).
     public func train(_ paths: [String], as spamClass: SpamClass?) throws -> (summary: LearnSummary, files: Int) {
+        guard let spamClass else { return try forget(paths) }
+        let (summaries, files) = try train([(paths, spamClass)])
+        var summary = summaries[spamClass]
+        summary.expired = summaries.expired
+        return (summary, files)
+    }
+
+    /// Learns messages of both classes together: the files of all sets in a mixed order (by a
+    /// hash of the path, the same every run), so that the gram model, which remembers its last
+    /// messages best, does not end a first training on one class only.
+    public func train(_ sets: [(paths: [String], spamClass: SpamClass)]) throws -> (summaries: ClassSummaries, files: Int) {
+        var files: [(String, SpamClass)] = []
+        try FileIO.makeDirectories(FileIO.directoryName(database.path), mode: 0o755)
+        try database.createIfMissing()
+        for set in sets {
+            for path in set.paths { files += try SpamTraining.messageFiles(path).map { ($0, set.spamClass) } }
+        }
+        if sets.count > 1 { files.sort { TokenHasher.hash($0.0.utf8) < TokenHasher.hash($1.0.utf8) } }
+        var total = ClassSummaries()
+        var count = 0
+        var batch: [(LearnableMessage, SpamClass)] = []
+        func flush() throws {
+            guard !batch.isEmpty else { return }
+            let summaries = try database.learn(batch, onError: onError, tokenLimit: tokenLimit)
+            total.spam.add(summaries.spam)
+            total.ham.add(summaries.ham)
+            total.expired += summaries.expired
+            batch.removeAll()
+        }
+        for (file, spamClass) in files {
+            if let message = try learnable(file) { batch.append((message, spamClass)); count += 1 }
+            if batch.count >= batchSize { try flush() }
+        }
+        try flush()
+        return (total, count)
+    }
+
+    func forget(_ paths: [String]) throws -> (summary: LearnSummary, files: Int) {
         var total = LearnSummary()
         var files = 0
         var batch: [LearnableMessage] = []
         func flush() throws {
             guard !batch.isEmpty else { return }
-            let summary = try spamClass.map { try database.learn(batch, as: $0, onError: onError, tokenLimit: tokenLimit) } ?? database.forget(batch)
-            total.learnt += summary.learnt
-            total.alreadyKnown += summary.alreadyKnown
-            total.reclassified += summary.reclassified
-            total.forgotten += summary.forgotten
-            total.unknown += summary.unknown
-            total.confident += summary.confident
-            total.expired += summary.expired
+            total.add(try database.forget(batch))
             batch.removeAll()
         }
         try FileIO.makeDirectories(FileIO.directoryName(database.path), mode: 0o755)
@@ -78,5 +109,17 @@ public struct SpamTraining {
         }
         try flush()
         return (total, files)
+    }
+}
+
+extension LearnSummary {
+    mutating func add(_ other: LearnSummary) {
+        learnt += other.learnt
+        alreadyKnown += other.alreadyKnown
+        reclassified += other.reclassified
+        forgotten += other.forgotten
+        unknown += other.unknown
+        confident += other.confident
+        expired += other.expired
     }
 }

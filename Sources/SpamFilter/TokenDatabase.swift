@@ -22,13 +22,13 @@ public enum TokenDatabaseError: Error, Equatable, CustomStringConvertible {
             return "\(path): \(operation) failed: \(String(cString: strerror(code)))"
         case .corrupt(let path, let reason): return "\(path): damaged spam token database: \(reason)"
         case .unsupportedVersion(let path, let version):
-            return "\(path): spam token database version \(version) is not supported (this program reads version \(TokenDatabaseFormat.version))"
+            return "\(path): spam token database version \(version) is not supported (this program reads versions 1 to \(TokenDatabaseFormat.version))"
         case .simulatedCrash: return "simulated crash"
         }
     }
 }
 
-/// The on-disk format, version 1. All integers little-endian.
+/// The on-disk format, versions 1 and 2. All integers little-endian.
 ///
 /// ```
 /// offset  size  field
@@ -43,11 +43,19 @@ public enum TokenDatabaseError: Error, Equatable, CustomStringConvertible {
 ///     56     8  message ids in use
 ///     64     8  generation (incremented by every write)
 ///     72     8  checksum of everything after the header
-///     80    40  reserved, zero
+///     80     4  version 2: byte-gram model bits b (`GramModel`; version 1: zero)
+///     84     4  version 2: its bias (an IEEE 754 float)
+///     88     8  version 2: spam messages it learnt
+///     96     8  version 2: ham messages it learnt
+///    104    16  reserved, zero
 ///    120     8  checksum of bytes 0..<120
 ///    128        token slots: capacity × (hash u64, spam u32, ham u32)
 ///               then message-id slots: capacity × (hash u64, class u8, 7 bytes zero)
+///               then, version 2 only, 2^b weights (IEEE 754 floats)
 /// ```
+/// A database that has not learnt a message's raw bytes (so has no gram model) is written as
+/// version 1, byte for byte what earlier versions wrote; the first write with a gram model
+/// makes it version 2, which earlier versions refuse to read (`unsupportedVersion`).
 /// Both tables use open addressing with linear probing from `hash & (capacity − 1)`; hash 0
 /// marks an empty slot (`TokenHasher` never yields 0). Tables are at most half full.
 ///
@@ -60,7 +68,7 @@ public enum TokenDatabaseError: Error, Equatable, CustomStringConvertible {
 /// which happens per message, costs one open + mmap and a few page faults.
 public enum TokenDatabaseFormat {
     public static let magic: [UInt8] = Array("PSTMSPDB".utf8)
-    public static let version: UInt32 = 1
+    public static let version: UInt32 = 2
     public static let headerSize = 128
     public static let slotSize = 16
     public static let minimumCapacity = 16
@@ -81,6 +89,12 @@ public final class TokenDatabaseSnapshot: TokenCountSource, @unchecked Sendable 
     private let tokenMask: Int
     private let idMask: Int
     private let idTableOffset: Int
+    /// The byte-gram model's weights (nil in version 1).
+    private let gramWeights: UnsafeRawPointer?
+    public let gramBits: Int
+    public let gramBias: Float
+    public let gramSpamCount: UInt64
+    public let gramHamCount: UInt64
 
     /// Maps the database at `path`. `verifyContents` also checks the checksum of the tables
     /// (reads the whole file; writers always do it, a filter need not).
@@ -121,6 +135,11 @@ public final class TokenDatabaseSnapshot: TokenCountSource, @unchecked Sendable 
             tokenMask = header.tokenCapacity - 1
             idMask = header.idCapacity - 1
             idTableOffset = TokenDatabaseFormat.headerSize + header.tokenCapacity * TokenDatabaseFormat.slotSize
+            gramBits = header.gramBits
+            gramBias = header.gramBias
+            gramSpamCount = header.gramSpam
+            gramHamCount = header.gramHam
+            gramWeights = header.gramBits > 0 ? base + idTableOffset + header.idCapacity * TokenDatabaseFormat.slotSize : nil
         } catch {
             munmap(mapping, size)
             throw error
@@ -158,6 +177,30 @@ public final class TokenDatabaseSnapshot: TokenCountSource, @unchecked Sendable 
         return nil
     }
 
+    /// How much the gram model counts (`GramModel.weight`); 0 without one.
+    public var gramWeight: Double { gramWeights == nil ? 0 : GramModel.weight(spam: gramSpamCount, ham: gramHamCount) }
+
+    /// The byte-gram model's probability of spam for a message's `ByteGrams`, or nil while the
+    /// model is missing or has learnt fewer than `GramModel.minimumLearnt` of either class.
+    public func gramProbability(_ grams: [UInt64]) -> Double? {
+        guard let gramWeights, !grams.isEmpty, gramWeight > 0 else { return nil }
+        var sum = gramBias
+        for gram in grams {
+            sum += Float(bitPattern: UInt32(littleEndian: gramWeights.loadUnaligned(
+                fromByteOffset: LogisticModel.bucket(gram, bits: gramBits) * 4, as: UInt32.self)))
+        }
+        return 1 / (1 + exp(-Double(sum)))
+    }
+
+    /// The gram model as a mutable copy (for rewriting), nil in version 1.
+    func gramModel() -> LogisticModel? {
+        guard let gramWeights else { return nil }
+        let weights = (0..<(1 << gramBits)).map {
+            Float(bitPattern: UInt32(littleEndian: gramWeights.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+        }
+        return LogisticModel(bits: gramBits, weights: weights, bias: gramBias, rate: GramModel.rate)
+    }
+
     /// Calls `body` with every used token slot (for rewriting).
     func forEachToken(_ body: (UInt64, TokenCounts) -> Void) {
         for index in 0...tokenMask {
@@ -190,6 +233,10 @@ struct TokenDatabaseHeader {
     var idCount = 0
     var generation: UInt64 = 0
     var bodyChecksum: UInt64 = 0
+    var gramBits = 0
+    var gramBias: Float = 0
+    var gramSpam: UInt64 = 0
+    var gramHam: UInt64 = 0
 
     init() {}
 
@@ -199,7 +246,7 @@ struct TokenDatabaseHeader {
             throw TokenDatabaseError.corrupt(path: path, reason: "not a Postamt spam token database (bad magic)")
         }
         let version = UInt32(littleEndian: file.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
-        guard version == TokenDatabaseFormat.version else {
+        guard version == 1 || version == 2 else {
             throw TokenDatabaseError.unsupportedVersion(path: path, version: version)
         }
         guard headerChecksum(UnsafeRawBufferPointer(rebasing: file[0..<120])) == u64(120) else {
@@ -214,7 +261,16 @@ struct TokenDatabaseHeader {
         guard validCapacity(tokenCapacity), validCapacity(idCapacity), tokenCount < tokenCapacity, idCount < idCapacity else {
             throw TokenDatabaseError.corrupt(path: path, reason: "impossible table sizes")
         }
-        let expected = UInt64(TokenDatabaseFormat.headerSize) + (tokenCapacity + idCapacity) * UInt64(TokenDatabaseFormat.slotSize)
+        if version == 2 {
+            let bits = UInt32(littleEndian: file.loadUnaligned(fromByteOffset: 80, as: UInt32.self))
+            guard bits >= 8 && bits <= 24 else { throw TokenDatabaseError.corrupt(path: path, reason: "impossible gram model size") }
+            gramBits = Int(bits)
+            gramBias = Float(bitPattern: UInt32(littleEndian: file.loadUnaligned(fromByteOffset: 84, as: UInt32.self)))
+            gramSpam = u64(88)
+            gramHam = u64(96)
+        }
+        let gramBytes = gramBits > 0 ? UInt64(4) << UInt64(gramBits) : 0
+        let expected = UInt64(TokenDatabaseFormat.headerSize) + (tokenCapacity + idCapacity) * UInt64(TokenDatabaseFormat.slotSize) + gramBytes
         guard expected == UInt64(file.count) else {
             throw TokenDatabaseError.corrupt(path: path, reason: "file is \(file.count) bytes, the header says \(expected)")
         }
@@ -246,19 +302,28 @@ func bodyChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     return state
 }
 
-/// One message to learn or forget: its learn-once key and its distinct token hashes.
+/// One message to learn or forget: its learn-once key, its distinct token hashes and, when
+/// learnt from raw bytes, its `ByteGrams` (the gram model learns only those).
 public struct LearnableMessage: Sendable {
     public var key: UInt64
     public var tokens: [UInt64]
+    public var grams: [UInt64]
 
-    public init(key: UInt64, tokens: [UInt64]) {
+    public init(key: UInt64, tokens: [UInt64], grams: [UInt64] = []) {
         self.key = key
         self.tokens = tokens
+        self.grams = grams
     }
 
-    /// Tokenises a decoded document.
+    /// Tokenises a decoded document (no grams: the raw bytes are not at hand).
     public init(_ document: SpamDocument, tokenizer: SpamTokenizer = SpamTokenizer()) {
         self.init(key: document.messageKey, tokens: tokenizer.tokenize(document).hashes)
+    }
+
+    /// Decodes and tokenises a raw message, and takes its byte grams.
+    public init(rawMessage: [UInt8], limits: SpamDecodeLimits = SpamDecodeLimits(), tokenizer: SpamTokenizer = SpamTokenizer()) {
+        let document = SpamDocument.decode(rawMessage: rawMessage, limits: limits)
+        self.init(key: document.messageKey, tokens: tokenizer.tokenize(document).hashes, grams: ByteGrams.hashes(rawMessage))
     }
 }
 
@@ -281,6 +346,21 @@ public struct LearnSummary: Sendable, Equatable {
     public var expired = 0
 
     public init() {}
+}
+
+/// What a write learning both classes changed, per class.
+public struct ClassSummaries: Sendable, Equatable {
+    public var spam = LearnSummary()
+    public var ham = LearnSummary()
+    /// Tokens dropped because the database passed its limit (`TokenAging`).
+    public var expired = 0
+
+    public init() {}
+
+    public subscript(_ spamClass: SpamClass) -> LearnSummary {
+        get { spamClass == .spam ? spam : ham }
+        set { if spamClass == .spam { spam = newValue } else { ham = newValue } }
+    }
 }
 
 /// The token database file: many lock-free readers, writers serialised by `flock`.
@@ -307,31 +387,47 @@ public struct TokenDatabase: Sendable {
     @discardableResult
     public func learn(_ messages: [LearnableMessage], as spamClass: SpamClass, onError: TrainOnError? = nil,
                       tokenLimit: Int = 0) throws -> LearnSummary {
+        let summaries = try learn(messages.map { ($0, spamClass) }, onError: onError, tokenLimit: tokenLimit)
+        var summary = summaries[spamClass]
+        summary.expired = summaries.expired
+        return summary
+    }
+
+    /// Learns messages of either class in one write, in the order given. The gram model takes
+    /// one step for every message not known already as its class (train on error is Bayes's
+    /// alone); being online it remembers the last messages best, so a first training should mix
+    /// the classes (`SpamTraining.train(_:)` does) rather than learn all of one, then the other.
+    @discardableResult
+    public func learn(_ messages: [(LearnableMessage, SpamClass)], onError: TrainOnError? = nil,
+                      tokenLimit: Int = 0) throws -> ClassSummaries {
         try update { table in
-            var summary = LearnSummary()
-            for message in messages {
+            var summaries = ClassSummaries()
+            for (message, spamClass) in messages {
+                if !message.grams.isEmpty, table.messageIDs[message.key] != spamClass {
+                    table.learnGrams(message.grams, as: spamClass)
+                }
                 if let previous = table.messageIDs[message.key] {
-                    if previous == spamClass { summary.alreadyKnown += 1; continue }
+                    if previous == spamClass { summaries[spamClass].alreadyKnown += 1; continue }
                     table.apply(message.tokens, as: previous, delta: -1)
-                    summary.reclassified += 1
+                    summaries[spamClass].reclassified += 1
                 } else {
                     if let onError, table.spamMessageCount > 0, table.hamMessageCount > 0 {
                         let score = onError.classifier.score(message.tokens, using: table)
                         if spamClass == .spam ? score >= 1 - onError.margin : score <= onError.margin {
-                            summary.confident += 1
+                            summaries[spamClass].confident += 1
                             continue
                         }
                     }
-                    summary.learnt += 1
+                    summaries[spamClass].learnt += 1
                 }
                 table.apply(message.tokens, as: spamClass, delta: 1)
                 table.messageIDs[message.key] = spamClass
             }
             if tokenLimit > 0 && table.tokens.count > tokenLimit {
-                summary.expired = TokenAging.age(&table.tokens, spamMessages: &table.spamMessages, hamMessages: &table.hamMessages,
+                summaries.expired = TokenAging.age(&table.tokens, spamMessages: &table.spamMessages, hamMessages: &table.hamMessages,
                                                 toAtMost: TokenAging.target(forLimit: tokenLimit))
             }
-            return summary
+            return summaries
         }
     }
 
@@ -444,8 +540,17 @@ struct MutableTokenTable: TokenCountSource {
     var generation: UInt64 = 0
     var tokens: [UInt64: TokenCounts] = [:]
     var messageIDs: [UInt64: SpamClass] = [:]
+    var grams: LogisticModel?
+    var gramSpam: UInt64 = 0
+    var gramHam: UInt64 = 0
 
     init() {}
+
+    mutating func learnGrams(_ messageGrams: [UInt64], as spamClass: SpamClass) {
+        if grams == nil { grams = GramModel.empty() }
+        grams!.learn(messageGrams, spam: spamClass == .spam)
+        if spamClass == .spam { gramSpam += 1 } else { gramHam += 1 }
+    }
 
     init(_ snapshot: TokenDatabaseSnapshot) {
         spamMessages = snapshot.spamMessageCount
@@ -455,6 +560,9 @@ struct MutableTokenTable: TokenCountSource {
         snapshot.forEachToken { tokens[$0] = $1 }
         messageIDs.reserveCapacity(snapshot.messageIDCount)
         snapshot.forEachMessageID { messageIDs[$0] = $1 }
+        grams = snapshot.gramModel()
+        gramSpam = snapshot.gramSpamCount
+        gramHam = snapshot.gramHamCount
     }
 
     /// Adds (delta 1) or removes (delta −1) one message's tokens; counts saturate at 0.
@@ -480,7 +588,8 @@ struct MutableTokenTable: TokenCountSource {
     func serialized() -> [UInt8] {
         let tokenCapacity = capacity(for: tokens.count)
         let idCapacity = capacity(for: messageIDs.count)
-        let size = TokenDatabaseFormat.headerSize + (tokenCapacity + idCapacity) * TokenDatabaseFormat.slotSize
+        let gramBytes = grams.map { 4 << $0.bits } ?? 0
+        let size = TokenDatabaseFormat.headerSize + (tokenCapacity + idCapacity) * TokenDatabaseFormat.slotSize + gramBytes
         var file = [UInt8](repeating: 0, count: size)
         file.withUnsafeMutableBytes { buffer in
             func put64(_ value: UInt64, _ offset: Int) { buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self) }
@@ -501,8 +610,19 @@ struct MutableTokenTable: TokenCountSource {
                 put64(key, idBase + index * 16)
                 buffer.storeBytes(of: spamClass.rawValue, toByteOffset: idBase + index * 16 + 8, as: UInt8.self)
             }
+            if let grams {
+                let gramBase = idBase + idCapacity * 16
+                for (index, weight) in grams.weights.enumerated() {
+                    buffer.storeBytes(of: weight.bitPattern.littleEndian, toByteOffset: gramBase + index * 4, as: UInt32.self)
+                }
+                buffer.storeBytes(of: UInt32(grams.bits).littleEndian, toByteOffset: 80, as: UInt32.self)
+                buffer.storeBytes(of: grams.bias.bitPattern.littleEndian, toByteOffset: 84, as: UInt32.self)
+                put64(gramSpam, 88)
+                put64(gramHam, 96)
+            }
             for (offset, byte) in TokenDatabaseFormat.magic.enumerated() { buffer[offset] = byte }
-            buffer.storeBytes(of: TokenDatabaseFormat.version.littleEndian, toByteOffset: 8, as: UInt32.self)
+            let version: UInt32 = grams == nil ? 1 : TokenDatabaseFormat.version
+            buffer.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt32.self)
             buffer.storeBytes(of: UInt32(TokenDatabaseFormat.headerSize).littleEndian, toByteOffset: 12, as: UInt32.self)
             put64(spamMessages, 16)
             put64(hamMessages, 24)

@@ -65,17 +65,38 @@ struct Spam: ParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Flag(help: "The messages are spam.") var spam = false
         @Flag(help: "The messages are ham (wanted mail).") var ham = false
-        @Argument(help: "Message files, directories or Maildirs (cur/ and new/).") var paths: [String]
+        @Option(name: .customLong("spam-from"), help: "Spam to learn together with --ham-from, in a mixed order (repeatable).")
+        var spamFrom: [String] = []
+        @Option(name: .customLong("ham-from"), help: "Ham to learn together with --spam-from, in a mixed order (repeatable).")
+        var hamFrom: [String] = []
+        @Argument(help: "Message files, directories or Maildirs (cur/ and new/).") var paths: [String] = []
 
         func validate() throws {
-            guard spam != ham else { throw ValidationError("say --spam or --ham") }
+            if spamFrom.isEmpty && hamFrom.isEmpty {
+                guard spam != ham else { throw ValidationError("say --spam or --ham, or give --spam-from and --ham-from") }
+                guard !paths.isEmpty else { throw ValidationError("no messages to learn: give files, directories or Maildirs") }
+            } else {
+                guard !spam, !ham, paths.isEmpty else {
+                    throw ValidationError("--spam-from and --ham-from take the paths; leave out --spam, --ham and other paths")
+                }
+            }
         }
 
         func run() throws {
             let (options, db) = try database.setup(global)
             do {
-                let (summary, files) = try SpamTraining(database: db, options: options).train(paths, as: spam ? .spam : .ham)
-                print("\(db.path): \(files) messages: \(summary.learnt) learnt, \(summary.reclassified) moved from \(spam ? "ham" : "spam"), \(summary.alreadyKnown) known already\(summary.confident > 0 ? ", \(summary.confident) scored right already (not learnt)" : "")\(summary.expired > 0 ? "; \(summary.expired) tokens aged out (spam_token_limit)" : "")")
+                let training = SpamTraining(database: db, options: options)
+                let mixed = !spamFrom.isEmpty || !hamFrom.isEmpty
+                func line(_ summary: LearnSummary, _ moved: String) -> String {
+                    "\(summary.learnt) learnt, \(summary.reclassified) moved from \(moved), \(summary.alreadyKnown) known already\(summary.confident > 0 ? ", \(summary.confident) scored right already (not learnt)" : "")"
+                }
+                if mixed {
+                    let (summaries, files) = try training.train([(spamFrom, .spam), (hamFrom, .ham)])
+                    print("\(db.path): \(files) messages: spam \(line(summaries.spam, "ham")); ham \(line(summaries.ham, "spam"))\(summaries.expired > 0 ? "; \(summaries.expired) tokens aged out (spam_token_limit)" : "")")
+                } else {
+                    let (summary, files) = try training.train(paths, as: spam ? .spam : .ham)
+                    print("\(db.path): \(files) messages: \(line(summary, spam ? "ham" : "spam"))\(summary.expired > 0 ? "; \(summary.expired) tokens aged out (spam_token_limit)" : "")")
+                }
             } catch {
                 throw fail(error)
             }
@@ -107,10 +128,11 @@ struct Spam: ParsableCommand {
                 if queued.spam + queued.ham > 0 { print("\(name): queue: \(queued.spam) learnt as spam, \(queued.ham) as ham") }
                 // Ham: what the user read and left in the inbox (cur/); new/ may hold spam
                 // nobody has looked at yet. Spam: everything in the Junk folder.
-                let ham = try training.train(["\(maildir)cur"], as: .ham)
+                // One mixed batch (SpamTraining.train(_:)): the gram model must not end on one class.
                 let junkPath = "\(maildir).\(junk)"
-                let spam = FileIO.isDirectory(junkPath) ? try training.train([junkPath], as: .spam).summary : LearnSummary()
-                print("\(name): spam \(spam.learnt) learnt, \(spam.reclassified) moved; ham \(ham.summary.learnt) learnt, \(ham.summary.reclassified) moved")
+                let spamPaths = FileIO.isDirectory(junkPath) ? [junkPath] : []
+                let (learnt, _) = try training.train([(spamPaths, .spam), (["\(maildir)cur"], .ham)])
+                print("\(name): spam \(learnt.spam.learnt) learnt, \(learnt.spam.reclassified) moved; ham \(learnt.ham.learnt) learnt, \(learnt.ham.reclassified) moved")
                 return true
             }
         }
@@ -215,7 +237,10 @@ struct Spam: ParsableCommand {
             let (_, db) = try database.setup(global)
             do {
                 let snapshot = try db.snapshot(verifyContents: true)
-                print("\(db.path): \(snapshot.spamMessageCount) spam, \(snapshot.hamMessageCount) ham, \(snapshot.tokenCount) tokens, \(snapshot.messageIDCount) message ids")
+                let weight = Int((snapshot.gramWeight * 100).rounded())
+                let grams = snapshot.gramBits == 0 ? "no byte-gram model yet"
+                    : "byte-gram model: \(snapshot.gramSpamCount) spam, \(snapshot.gramHamCount) ham learnt, counts \(weight) % of its full share"
+                print("\(db.path): \(snapshot.spamMessageCount) spam, \(snapshot.hamMessageCount) ham, \(snapshot.tokenCount) tokens, \(snapshot.messageIDCount) message ids; \(grams)")
             } catch {
                 throw fail(error)
             }

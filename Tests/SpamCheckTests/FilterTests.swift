@@ -42,6 +42,30 @@ struct TrainingTests {
         #expect(after.spamMessageCount == 5 && after.hamMessageCount == 4)
     }
 
+    @Test func bothClassesLearntTogetherTrainTheGramModelToo() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try makeMaildir("\(directory)/spam", count: 60, spam: true)
+        try makeMaildir("\(directory)/ham", count: 60, spam: false)
+        var options = SpamCheckOptions()
+        options.databaseDirectory = directory + "/db"
+        let training = SpamTraining(database: TokenDatabase(path: options.databasePath(user: nil)), options: options)
+        let (summaries, files) = try training.train([(["\(directory)/spam"], .spam), (["\(directory)/ham"], .ham)])
+        #expect(files == 120 && summaries.spam.learnt == 60 && summaries.ham.learnt == 60)
+        let snapshot = try TokenDatabase(path: options.databasePath(user: nil)).snapshot(verifyContents: true)
+        #expect(snapshot.spamMessageCount == 60 && snapshot.hamMessageCount == 60)
+        #expect(snapshot.gramSpamCount == 60 && snapshot.gramHamCount == 60 && snapshot.gramWeight > 0)
+        // The same again: every message known, in both classes.
+        let again = try training.train([(["\(directory)/spam"], .spam), (["\(directory)/ham"], .ham)])
+        #expect(again.summaries.spam.alreadyKnown == 60 && again.summaries.ham.alreadyKnown == 60)
+        let checker = SpamChecker(options: options, dns: OfflineDNS())
+        let spam = checker.check(SpamCheckInput(message: Array("Message-ID: <new@x>\nSubject: cheap pills 7\n\nbuy cheap pills viagra casino winner money\n".utf8)))
+        #expect(spam.bayesExplanation?.contains(" grams(") == true, "\(spam.bayesExplanation ?? "")")
+        #expect(spam.hits.contains { $0.name.hasPrefix("BAYES_9") }, "\(spam)")
+        let ham = checker.check(SpamCheckInput(message: Array("Message-ID: <new2@x>\nSubject: meeting notes 7\n\nthe quarterly meeting agenda attached project schedule\n".utf8)))
+        #expect(ham.hits.contains { $0.name == "BAYES_00" }, "\(ham)")
+    }
+
     @Test func bayesRulesFireWithATrainedDatabase() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

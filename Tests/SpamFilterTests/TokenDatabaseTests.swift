@@ -170,7 +170,7 @@ func hash(_ token: String) -> UInt64 { TokenHasher.hash(token.utf8) }
         case .headerByte: bytes[20] ^= 1
         case .tableByte: bytes[bytes.count - 300] ^= 0x40
         case .version:
-            bytes[8] = 2
+            bytes[8] = 3
         }
         try Data(bytes).write(to: URL(fileURLWithPath: database.path))
         if damage == .tableByte {
@@ -181,7 +181,7 @@ func hash(_ token: String) -> UInt64 { TokenHasher.hash(token.utf8) }
         let text = error.map { "\($0)" } ?? ""
         #expect(text.hasPrefix(database.path + ": "))
         switch damage {
-        case .version: #expect(text.contains("version 2 is not supported"))
+        case .version: #expect(text.contains("version 3 is not supported"))
         case .garbage: #expect(text.contains("bad magic"))
         case .empty: #expect(text.contains("shorter than the header"))
         case .truncated: #expect(text.contains("the header says"))
