@@ -38,6 +38,8 @@ struct Sample {
     var spam: Bool
     var fold: Int
     var tokens: TokenList
+    /// Hashes of the distinct byte 4-grams of the raw message's first bytes (the grams models).
+    var grams: [UInt64] = []
     /// The Date: field as YYYYMMDDhhmmss (nil when it does not parse).
     var date: Int? = nil
 }
@@ -93,15 +95,31 @@ struct Experiment {
     var spamFirst = false
     /// spam_token_limit: the counts age (TokenAging) whenever learning passes it; 0: never.
     var tokenLimit = 0
-    /// Which score is judged: "bayes", "lr" (the logistic model alone) or "both" (their mean).
-    var model = "bayes"
+    /// Which score is judged: "bg" (the filter's: the mean of Bayes and the byte-gram model,
+    /// `GramModel`), "bayes", "g" (the gram model alone), "bgl" (their logits summed, the gram
+    /// model's times gweight), "bgmax"/"bgmin", "lr" (`LogisticModel` over Bayes's tokens) or
+    /// "both" (its mean with Bayes).
+    var model = "bg"
     var logistic = LogisticModel()
+    /// The byte-gram logistic model (models "g", "bg", "bgl"): its own rate and passes.
+    var grams = GramModel.empty()
+    var gramPrefix = ByteGrams.prefix
+    /// How much the gram model's logit counts beside Bayes's in "bgl".
+    var gramWeight = 1.0
+    /// Thick-threshold training of the gram model: a message whose score is within this of its class's end is not learnt.
+    var gramMargin = 0.0
+}
+
+func logit(_ p: Double) -> Double {
+    let q = min(max(p, 1e-12), 1 - 1e-12)
+    return log(q / (1 - q))
 }
 
 /// One trained model: Bayes counts, plus the logistic model when the experiment uses it.
 struct TrainedModel {
     var counts = FoldCounts()
     var logistic: LogisticModel
+    var grams: LogisticModel
 
     func score(_ tokens: TokenList, _ experiment: Experiment) -> Double {
         switch experiment.model {
@@ -110,10 +128,26 @@ struct TrainedModel {
         default: return experiment.classifier.classify(tokens, using: counts).score
         }
     }
+
+    func score(_ sample: Sample, _ experiment: Experiment) -> Double {
+        switch experiment.model {
+        case "g": return grams.probability(sample.grams)
+        case "bg": return (experiment.classifier.classify(sample.tokens, using: counts).score + grams.probability(sample.grams)) / 2
+        case "bgl":
+            let b = logit(experiment.classifier.classify(sample.tokens, using: counts).score)
+            let g = Double(grams.margin(sample.grams))
+            return 1 / (1 + exp(-(b + experiment.gramWeight * g)))
+        case "bgmax":
+            return max(experiment.classifier.classify(sample.tokens, using: counts).score, grams.probability(sample.grams))
+        case "bgmin":
+            return min(experiment.classifier.classify(sample.tokens, using: counts).score, grams.probability(sample.grams))
+        default: return score(sample.tokens, experiment)
+        }
+    }
 }
 
 func train(_ samples: [Sample], where include: (Sample) -> Bool, _ experiment: Experiment) -> TrainedModel {
-    var model = TrainedModel(logistic: experiment.logistic)
+    var model = TrainedModel(logistic: experiment.logistic, grams: experiment.grams)
     // A fixed pseudo-random order (as mail arrives mixed), the same for every fold.
     let salt = experiment.seed == 0 ? "o" : "o\(experiment.seed)"
     var order = samples.indices.filter { include(samples[$0]) }.sorted { fnv1a32(salt + samples[$0].name) < fnv1a32(salt + samples[$1].name) }
@@ -138,7 +172,17 @@ func train(_ samples: [Sample], where include: (Sample) -> Bool, _ experiment: E
             model.counts.age(limit: experiment.tokenLimit)
         }
     }
-    if experiment.model != "bayes" {
+    if experiment.model.hasPrefix("g") || experiment.model.hasPrefix("bg") {
+        for _ in 0..<experiment.grams.passes {
+            for i in order {
+                if experiment.gramMargin > 0 {
+                    let p = model.grams.probability(samples[i].grams)
+                    if samples[i].spam ? p >= 1 - experiment.gramMargin : p <= experiment.gramMargin { continue }
+                }
+                model.grams.learn(samples[i].grams, spam: samples[i].spam)
+            }
+        }
+    } else if experiment.model != "bayes" {
         for _ in 0..<experiment.logistic.passes {
             for i in order { model.logistic.learn(samples[i].tokens.hashes, spam: samples[i].spam) }
         }
@@ -162,7 +206,9 @@ func loadCorpus(_ corpus: String, _ experiment: Experiment) -> [Sample] {
             let document = SpamDocument.decode(rawMessage: bytes, structure: experiment.tokenizer.options.structure)
             let tokens = experiment.tokenizer.tokenize(document)
             let date = document.headers.first { $0.name.lowercased() == "date" }.flatMap { sortableDate($0.value) }
-            samples.append(Sample(name: name, spam: spam, fold: Int(fnv1a32(experiment.seed == 0 ? name : "\(experiment.seed)" + name) % UInt32(experiment.folds)), tokens: tokens, date: date))
+            let grams = experiment.model.hasPrefix("g") || experiment.model.hasPrefix("bg")
+                ? ByteGrams.hashes(bytes, prefix: experiment.gramPrefix) : []
+            samples.append(Sample(name: name, spam: spam, fold: Int(fnv1a32(experiment.seed == 0 ? name : "\(experiment.seed)" + name) % UInt32(experiment.folds)), tokens: tokens, grams: grams, date: date))
         }
     }
     return samples
@@ -182,12 +228,12 @@ func crossValidate(corpus: String, experiment: Experiment) {
         var innerHam: [Double] = []
         for g in 0..<folds where g != f {
             let inner = train(samples, where: { $0.fold != f && $0.fold != g }, experiment)
-            for s in samples where s.fold == g && !s.spam { innerHam.append(inner.score(s.tokens, experiment)) }
+            for s in samples where s.fold == g && !s.spam { innerHam.append(inner.score(s, experiment)) }
         }
         let t = threshold(hamScores: innerHam, rate: experiment.targetFP)
         thresholds.append(t)
         for s in samples where s.fold == f {
-            let score = model.score(s.tokens, experiment)
+            let score = model.score(s, experiment)
             pooled.append((score, s.spam))
             if s.spam && score < t { fn += 1 }
             if !s.spam && score >= t { fp += 1 }
@@ -237,13 +283,13 @@ func heldOut(_ label: String, _ samples: [Sample], train trainSet: (Sample) -> B
     var innerHam: [Double] = []
     for g in 0..<folds {
         let inner = train(samples, where: { trainSet($0) && $0.fold != g }, experiment)
-        for s in samples where trainSet(s) && s.fold == g && !s.spam { innerHam.append(inner.score(s.tokens, experiment)) }
+        for s in samples where trainSet(s) && s.fold == g && !s.spam { innerHam.append(inner.score(s, experiment)) }
     }
     let t = threshold(hamScores: innerHam, rate: experiment.targetFP)
     var scores: [(Double, Bool)] = []
     var fp = 0, fn = 0, nHam = 0, nSpam = 0
     for s in samples where testSet(s) {
-        let score = model.score(s.tokens, experiment)
+        let score = model.score(s, experiment)
         scores.append((score, s.spam))
         if s.spam { nSpam += 1; if score < t { fn += 1 } } else { nHam += 1; if score >= t { fp += 1 } }
     }

@@ -2,11 +2,11 @@
 // spam-classify --cross-validate CORPUS [KEY=VALUE...]: k-fold cross-validation (FN at FP ≤ fp with
 //   the threshold from the training folds only, 1-AUC); knobs: folds, fp, strength, x, deviation,
 //   clues, mincount, bigrams, headers, structure, deob, ngrams, minword, maxword, toe, toepasses,
-//   toemargin, spamfirst, limit (spam_token_limit), model=bayes|lr|both, rate, passes, normalize, seed, dump (see
-//   CrossValidation.swift).
+//   toemargin, spamfirst, limit (spam_token_limit), model=bg|bayes|g|bgl|bgmax|bgmin|lr|both, rate, passes,
+//   normalize, grate, gpasses, gbits, gprefix, gweight, gmargin, gnormalize, seed, dump (see CrossValidation.swift).
 // spam-classify --drift CORPUS [KEY=VALUE...]: the drift splits the corpus allows (ham source, time).
-// Prints "<score> <file>" per message: decode + tokenise + classify against the mapped token
-// database, the same code postamt-spamcheck runs for its Bayes rules. Not installed.
+// Prints "<score> <file>" per message: decode + tokenise + classify (Bayes and the byte-gram model)
+// against the mapped token database, the same code postamt-spamcheck runs for its Bayes rules. Not installed.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -66,6 +66,16 @@ if arguments.count >= 2, arguments[1] == "--cross-validate" || arguments[1] == "
         case "limit": experiment.tokenLimit = Int(value)
         case "rate": experiment.logistic.rate = Float(value)
         case "passes": experiment.logistic.passes = Int(value)
+        case "gbits":
+            let (rate, passes) = (experiment.grams.rate, experiment.grams.passes)
+            experiment.grams = LogisticModel(bits: Int(value))
+            experiment.grams.rate = rate; experiment.grams.passes = passes
+        case "grate": experiment.grams.rate = Float(value)
+        case "gpasses": experiment.grams.passes = Int(value)
+        case "gprefix": experiment.gramPrefix = Int(value)
+        case "gmargin": experiment.gramMargin = value
+        case "gweight": experiment.gramWeight = value
+        case "gnormalize": experiment.grams.normalized = value != 0
         default: complain("spam-classify: unknown setting \(pair[0])"); exit(2)
         }
     }
@@ -88,7 +98,7 @@ do {
     var output = ""
     for path in arguments.dropFirst(2) {
         guard let message = readFile(path) else { complain("spam-classify: cannot read \(path)"); continue }
-        let verdict = classifier.classify(tokenizer.tokenize(SpamDocument.decode(rawMessage: message)), using: database)
+        let verdict = classifier.classify(tokenizer.tokenize(SpamDocument.decode(rawMessage: message)), grams: ByteGrams.hashes(message), using: database)
         output += "\(verdict.score) \(path)\n"
     }
     print(output, terminator: "")
