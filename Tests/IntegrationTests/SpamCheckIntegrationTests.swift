@@ -118,6 +118,40 @@ struct SpamCheckIntegrationTests {
         #expect(stats.stdout.contains("3 spam, 0 ham"), "\(stats.stdout)")
     }
 
+    /// postamt(8), spam learn --spam-from --ham-from: both classes in one mixed batch, and the
+    /// byte-gram model learns with the word counts.
+    @Test func adminLearnsBothClassesTogether() throws {
+        let system = try Installation(config: offlineSpamSettings + "\nspam_spf = no\nspam_dkim = no\nspam_dmarc = no\n")
+        try system.installSpamcheck()
+        for kind in ["spam", "ham"] {
+            let directory = "\(system.root)/train/\(kind)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            for i in 0..<60 {
+                let text = kind == "spam"
+                    ? "Message-ID: <\(i)@s.test>\nFrom: Prize Desk <win@offers.test>\nSubject: cheap pills \(i)\n\nbuy cheap pills casino winner\n"
+                    : "Message-ID: <\(i)@h.test>\nFrom: Ann <ann@lists.test>\nSubject: meeting notes \(i)\n\nthe agenda for the project meeting\n"
+                try text.write(toFile: "\(directory)/\(i)", atomically: true, encoding: .utf8)
+            }
+        }
+        // The paths go with the options; --spam or other paths beside them are refused.
+        for bad in [["--spam", "--spam-from", "\(system.root)/train/spam"], ["--spam-from", "\(system.root)/train/spam", "\(system.root)/train/ham"], []] {
+            let r = try system.postamt(["spam", "learn"] + bad)
+            #expect(r.status != 0 && !r.stderr.isEmpty, "\(bad): \(r.stdout)")
+        }
+        let none = try system.postamt(["spam", "stats"])
+        #expect(none.status != 0 && none.stderr.contains("no spam token database"), "\(none.stdout) \(none.stderr)")
+        let r = try system.postamt(["spam", "learn", "--spam-from", "\(system.root)/train/spam", "--ham-from", "\(system.root)/train/ham"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("120 messages: spam 60 learnt") && r.stdout.contains("ham 60 learnt"), "\(r.stdout)")
+        let stats = try system.postamt(["spam", "stats"])
+        #expect(stats.stdout.contains("60 spam, 60 ham") && stats.stdout.contains("byte-gram model: 60 spam, 60 ham learnt, counts 12 % of its full share"),
+                "\(stats.stdout)")
+        // The filter's X-Spam-Bayes names both parts now.
+        let check = try run("\(system.root)/bin/postamt-spamcheck", [], input: Data("Message-ID: <n@x>\nFrom: Prize Desk <win@offers.test>\nSubject: cheap pills 99\n\nbuy cheap pills casino winner\n".utf8),
+                            environment: system.environment)
+        #expect(check.stdout.contains("X-Spam-Bayes: ") && check.stdout.contains(" grams("), "\(check.stdout.prefix(600)) \(check.stderr)")
+    }
+
     @Test func aCrashOrHangInTheChecksPassesTheMessageUnscanned() throws {
         let system = try Installation(config: offlineSpamSettings + "\nspam_time_limit = 1s\n")
         try system.installSpamcheck()
