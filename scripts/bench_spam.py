@@ -199,7 +199,7 @@ def bench_spam(args):
         sa = spamassassin(work, train, test, truth) if sa_learn else None
 
         print()
-        print_rates("ours (Robinson-Fisher, Bayes only)", ours, 0.9, ours_seconds, len(ours))
+        print_rates("ours (Bayes + byte grams)", ours, 0.9, ours_seconds, len(ours))
         if bogo:
             print_rates("bogofilter (default cutoff)", bogo, 0.99, bogo_seconds, len(bogo))
         else:

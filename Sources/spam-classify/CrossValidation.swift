@@ -93,6 +93,9 @@ struct Experiment {
     var toeMargin = 0.01
     /// Train all spam, then all ham (as `postamt spam learn --spam DIR; … --ham DIR` does).
     var spamFirst = false
+    /// This many messages of `burstClass` (1 spam, 0 ham) learnt last, in one run.
+    var burst = 0
+    var burstClass = 1
     /// spam_token_limit: the counts age (TokenAging) whenever learning passes it; 0: never.
     var tokenLimit = 0
     /// Which score is judged: "bg" (the filter's: the mean of Bayes and the byte-gram model,
@@ -152,6 +155,12 @@ func train(_ samples: [Sample], where include: (Sample) -> Bool, _ experiment: E
     let salt = experiment.seed == 0 ? "o" : "o\(experiment.seed)"
     var order = samples.indices.filter { include(samples[$0]) }.sorted { fnv1a32(salt + samples[$0].name) < fnv1a32(salt + samples[$1].name) }
     if experiment.spamFirst { order = order.filter { samples[$0].spam } + order.filter { !samples[$0].spam } }
+    if experiment.burst > 0 {
+        // The last `burst` messages of one class learnt in one run at the end (a user sorting a pile at once).
+        let ofClass = order.filter { samples[$0].spam == (experiment.burstClass == 1) }
+        let tail = Set(ofClass.suffix(experiment.burst))
+        order = order.filter { !tail.contains($0) } + order.filter { tail.contains($0) }
+    }
     if experiment.trainOnError {
         for _ in 0..<experiment.toePasses {
             for i in order {

@@ -2,7 +2,7 @@
 // spam-classify --cross-validate CORPUS [KEY=VALUE...]: k-fold cross-validation (FN at FP ≤ fp with
 //   the threshold from the training folds only, 1-AUC); knobs: folds, fp, strength, x, deviation,
 //   clues, mincount, bigrams, headers, structure, deob, ngrams, minword, maxword, toe, toepasses,
-//   toemargin, spamfirst, limit (spam_token_limit), model=bg|bayes|g|bgl|bgmax|bgmin|lr|both, rate, passes,
+//   toemargin, spamfirst, burst, burstclass, limit (spam_token_limit), model=bg|bayes|g|bgl|bgmax|bgmin|lr|both, rate, passes,
 //   normalize, grate, gpasses, gbits, gprefix, gweight, gmargin, gnormalize, seed, dump (see CrossValidation.swift).
 // spam-classify --drift CORPUS [KEY=VALUE...]: the drift splits the corpus allows (ham source, time).
 // Prints "<score> <file>" per message: decode + tokenise + classify (Bayes and the byte-gram model)
@@ -63,6 +63,8 @@ if arguments.count >= 2, arguments[1] == "--cross-validate" || arguments[1] == "
         case "toepasses": experiment.toePasses = Int(value)
         case "toemargin": experiment.toeMargin = value
         case "spamfirst": experiment.spamFirst = value != 0
+        case "burst": experiment.burst = Int(value)
+        case "burstclass": experiment.burstClass = Int(value)
         case "limit": experiment.tokenLimit = Int(value)
         case "rate": experiment.logistic.rate = Float(value)
         case "passes": experiment.logistic.passes = Int(value)
