@@ -57,6 +57,31 @@ import Testing
         #expect(Charset.lookup("iso-8859-1").decode(all).unicodeScalars.count == 256)
     }
 
+    /// Every byte of every single-byte table (and Latin-1's Windows-1252 mapping) decodes to the
+    /// scalar the table names, U+FFFD where it names none.
+    @Test func singleByteDecodingMatchesTheTablesScalarByScalar() {
+        let tables = [CharsetTables.iso8859_2, CharsetTables.iso8859_3, CharsetTables.iso8859_4, CharsetTables.iso8859_5,
+                      CharsetTables.iso8859_6, CharsetTables.iso8859_7, CharsetTables.iso8859_8, CharsetTables.iso8859_9,
+                      CharsetTables.iso8859_10, CharsetTables.iso8859_11, CharsetTables.iso8859_13, CharsetTables.iso8859_14,
+                      CharsetTables.iso8859_15, CharsetTables.iso8859_16, CharsetTables.windows1250, CharsetTables.windows1251,
+                      CharsetTables.windows1252, CharsetTables.windows1253, CharsetTables.windows1254, CharsetTables.windows1255,
+                      CharsetTables.windows1256, CharsetTables.windows1257, CharsetTables.windows1258, CharsetTables.koi8R,
+                      CharsetTables.koi8U]
+        let all = (0...255).map { UInt8($0) }
+        func expected(_ map: (UInt8) -> UInt16) -> [UInt32] {
+            all.map { b in b < 0x80 ? UInt32(b) : (Unicode.Scalar(UInt32(map(b)))?.value ?? 0xFFFD) }
+        }
+        for table in tables {
+            let decoded = Charset.singleByte(name: "test", table: table).decode(all)
+            #expect(decoded.unicodeScalars.map(\.value) == expected { table[Int($0) - 0x80] })
+        }
+        let latin1 = Charset.latin1.decode(all)
+        #expect(latin1.unicodeScalars.map(\.value) == expected { b in
+            let mapped = CharsetTables.windows1252[Int(b) - 0x80]
+            return mapped == 0xFFFD ? UInt16(b) : mapped
+        })
+    }
+
     @Test func utf8Validation() {
         #expect(Charset.isValidUTF8(Array("héllo €".utf8)))
         #expect(!Charset.isValidUTF8([0xC0, 0xAF]))           // overlong
