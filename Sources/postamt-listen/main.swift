@@ -12,7 +12,7 @@ let log = Log(program: "postamt-listen")
 Signals.resetForProgramStart()
 
 func usage() -> Never {
-    log.error("usage: postamt-listen [-1] [-c max] [-C max-per-ip] [-r refusal] address:port program [arg…]")
+    log.error("usage: postamt-listen [-1] [-w | -c max -C max-per-ip -r refusal] address:port program [arg…]")
     exit(SysExit.usage.rawValue)
 }
 
@@ -25,10 +25,12 @@ var maxConnections = max(1, configuration.count("listen_connection_limit"))
 var maxPerIP = max(1, configuration.count("listen_client_limit"))
 var refusal: String? = nil
 var printPort = false
+var waitMode = false
 options: while let a = args.first, a.hasPrefix("-") {
     args.removeFirst()
     switch a {
     case "-1": printPort = true
+    case "-w": waitMode = true
     case "-c": guard let v = args.first, let n = Int(v), n > 0 else { usage() }; maxConnections = n; args.removeFirst()
     case "-C": guard let v = args.first, let n = Int(v), n > 0 else { usage() }; maxPerIP = n; args.removeFirst()
     case "-r": guard let v = args.first, !v.contains(where: { $0 == "\r" || $0 == "\n" }) else { usage() }; refusal = v; args.removeFirst()
@@ -57,6 +59,19 @@ do {
 if printPort {
     var line = Array("\(listener.address.port)\n".utf8)
     _ = line.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
+}
+if waitMode {
+    // inetd's "wait" and systemd's Accept=no: the program gets the listening socket itself on
+    // fd 0 and accepts on it (postamt-smtpd --serve); the limits are then the program's own.
+    guard dup2(listener.fd, 0) == 0 else {
+        log.error("dup2: \(String(cString: strerror(errno)))")
+        exit(SysExit.osError.rawValue)
+    }
+    log.info("listening on \(listener.address), handing the socket to \(program)")
+    var argv: [UnsafeMutablePointer<CChar>?] = programArgs.map { strdup($0) } + [nil]
+    execv(program, &argv)
+    log.error("cannot run \(program): \(String(cString: strerror(errno)))")
+    exit(SysExit.osError.rawValue)
 }
 
 var baseEnvironment: [String] = []

@@ -100,6 +100,46 @@ struct SMTPServeTests {
         #expect(server.isRunning)
     }
 
+    /// postamt-listen -w (scripts/run's port 25 stand-in): it binds, then becomes the program
+    /// with the listening socket as fd 0, and smtpd --serve accepts on it.
+    @Test func theListenersWaitModeHandsItsSocketToTheServer() throws {
+        let user = try TestUser()
+        let site = try SMTPSite(config: "local_domains = localhost", auth: false)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "\(site.system.root)/bin/postamt-listen")
+        p.arguments = ["-w", "-1", "127.0.0.1:0", "\(site.system.root)/bin/postamt-smtpd", "--serve", "mx"]
+        p.environment = site.system.environment
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = appendingHandle(site.listenLog)
+        try p.run()
+        defer { site.stop(p) }
+        var text = ""
+        while !text.hasSuffix("\n") {
+            let chunk = out.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let port = try #require(UInt16(text.trimmingCharacters(in: .whitespacesAndNewlines)), "port line: \(text)")
+        let r = try site.python("""
+            import smtplib
+            s = smtplib.SMTP("127.0.0.1", \(port), timeout=60)
+            assert s.sendmail("a@remote.example", ["\(user.name)@localhost"], b"Subject: waited\\r\\n\\r\\nbody\\r\\n") == {}
+            s.quit()
+            print("sent")
+            """)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)\n\(site.log().suffix(2000))")
+        try waitFor("delivered", timeout: 60) { user.messages().count == 1 }
+        // The listener's own process is now the server (exec, same pid).
+        let command = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/cmdline", encoding: .utf8)) ?? ""
+        #expect(command.hasSuffix("postamt-smtpd\0--serve\0mx\0"), "\(command)")
+        #expect(site.log().contains("serving mx on fd 0"), "\(site.log().suffix(2000))")
+
+        // A program that cannot run: exit 71 and one line why.
+        let bad = try run("\(site.system.root)/bin/postamt-listen", ["-w", "127.0.0.1:0", "/nonexistent/program"], environment: site.system.environment)
+        #expect(bad.status == 71 && bad.stderr.contains("cannot run /nonexistent/program"), "\(bad.status) \(bad.stderr)")
+    }
+
     @Test func limitsAnswer421AndBadStartsExit64() throws {
         let site = try SMTPSite(config: "listen_client_limit = 2", runner: false, auth: false)
         let (fd, port) = try Self.listeningSocket()
