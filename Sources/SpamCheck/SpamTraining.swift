@@ -61,8 +61,9 @@ public struct SpamTraining {
     }
 
     /// Learns messages of both classes together: the files of all sets in a mixed order (by a
-    /// hash of the path, the same every run), so that the gram model, which remembers its last
-    /// messages best, does not end a first training on one class only.
+    /// hash of the file name, the same every run and wherever the folders are), so that the gram
+    /// model, which remembers its last messages best, does not end a first training on one
+    /// class only.
     public func train(_ sets: [(paths: [String], spamClass: SpamClass)]) throws -> (summaries: ClassSummaries, files: Int) {
         var files: [(String, SpamClass)] = []
         try FileIO.makeDirectories(FileIO.directoryName(database.path), mode: 0o755)
@@ -70,7 +71,10 @@ public struct SpamTraining {
         for set in sets {
             for path in set.paths { files += try SpamTraining.messageFiles(path).map { ($0, set.spamClass) } }
         }
-        if sets.count > 1 { files.sort { TokenHasher.hash($0.0.utf8) < TokenHasher.hash($1.0.utf8) } }
+        if sets.count > 1 {
+            files = files.map { ($0, TokenHasher.hash(FileIO.baseName($0.0).utf8)) }
+                .sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0.0 < $1.0.0 }.map(\.0)
+        }
         var total = ClassSummaries()
         var count = 0
         var batch: [(LearnableMessage, SpamClass)] = []
