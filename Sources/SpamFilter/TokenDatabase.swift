@@ -50,7 +50,9 @@ public enum TokenDatabaseError: Error, Equatable, CustomStringConvertible {
 ///    104    16  reserved, zero
 ///    120     8  checksum of bytes 0..<120
 ///    128        token slots: capacity × (hash u64, spam u32, ham u32)
-///               then message-id slots: capacity × (hash u64, class u8, 7 bytes zero)
+///               then message-id slots: capacity × (hash u64, class u8, 7 bytes zero); in
+///               version 2 a class with 0x80 set marks a message the gram model learnt
+///               but train on error left out of the counts (`TrainOnError`)
 ///               then, version 2 only, 2^b weights (IEEE 754 floats)
 /// ```
 /// A database that has not learnt a message's raw bytes (so has no gram model) is written as
@@ -164,7 +166,8 @@ public final class TokenDatabaseSnapshot: TokenCountSource, @unchecked Sendable 
         return .zero
     }
 
-    /// The class a message was learnt as, if it was.
+    /// The class a message was learnt as into the counts, if it was (nil for one only the gram
+    /// model learnt).
     public func learntClass(ofMessage key: UInt64) -> SpamClass? {
         var index = Int(truncatingIfNeeded: key) & idMask
         for _ in 0...idMask {
@@ -213,12 +216,15 @@ public final class TokenDatabaseSnapshot: TokenCountSource, @unchecked Sendable 
         }
     }
 
-    func forEachMessageID(_ body: (UInt64, SpamClass) -> Void) {
+    /// Calls `body` with every remembered message: its class, and whether only the gram model
+    /// learnt it (train on error left it out of the counts).
+    func forEachMessageID(_ body: (UInt64, SpamClass, _ gramsOnly: Bool) -> Void) {
         for index in 0...idMask {
             let slot = base + idTableOffset + index * TokenDatabaseFormat.slotSize
             let key = UInt64(littleEndian: slot.loadUnaligned(as: UInt64.self))
-            if key != 0, let spamClass = SpamClass(rawValue: slot.load(fromByteOffset: 8, as: UInt8.self)) {
-                body(key, spamClass)
+            let stored = slot.load(fromByteOffset: 8, as: UInt8.self)
+            if key != 0, let spamClass = SpamClass(rawValue: stored & 0x7F) {
+                body(key, spamClass, stored & 0x80 != 0)
             }
         }
     }
@@ -403,10 +409,14 @@ public struct TokenDatabase: Sendable {
         try update { table in
             var summaries = ClassSummaries()
             for (message, spamClass) in messages {
-                if !message.grams.isEmpty, table.messageIDs[message.key] != spamClass {
+                let previous = table.messageIDs[message.key]
+                // One step per message and class: not again for a message known as this class,
+                // nor for one train on error left out before (else every nightly run of
+                // learn-folders would step again for each such message of the inbox).
+                if !message.grams.isEmpty, previous != spamClass, table.gramsOnly[message.key] != spamClass {
                     table.learnGrams(message.grams, as: spamClass)
                 }
-                if let previous = table.messageIDs[message.key] {
+                if let previous {
                     if previous == spamClass { summaries[spamClass].alreadyKnown += 1; continue }
                     table.apply(message.tokens, as: previous, delta: -1)
                     summaries[spamClass].reclassified += 1
@@ -415,6 +425,7 @@ public struct TokenDatabase: Sendable {
                         let score = onError.classifier.score(message.tokens, using: table)
                         if spamClass == .spam ? score >= 1 - onError.margin : score <= onError.margin {
                             summaries[spamClass].confident += 1
+                            if !message.grams.isEmpty { table.gramsOnly[message.key] = spamClass }
                             continue
                         }
                     }
@@ -422,6 +433,7 @@ public struct TokenDatabase: Sendable {
                 }
                 table.apply(message.tokens, as: spamClass, delta: 1)
                 table.messageIDs[message.key] = spamClass
+                table.gramsOnly[message.key] = nil
             }
             if tokenLimit > 0 && table.tokens.count > tokenLimit {
                 summaries.expired = TokenAging.age(&table.tokens, spamMessages: &table.spamMessages, hamMessages: &table.hamMessages,
@@ -438,6 +450,8 @@ public struct TokenDatabase: Sendable {
             var summary = LearnSummary()
             for message in messages {
                 guard let previous = table.messageIDs.removeValue(forKey: message.key) else {
+                    // Only the gram model had it: nothing to take from the counts.
+                    table.gramsOnly[message.key] = nil
                     summary.unknown += 1
                     continue
                 }
@@ -540,6 +554,8 @@ struct MutableTokenTable: TokenCountSource {
     var generation: UInt64 = 0
     var tokens: [UInt64: TokenCounts] = [:]
     var messageIDs: [UInt64: SpamClass] = [:]
+    /// Messages the gram model learnt that train on error left out of the counts.
+    var gramsOnly: [UInt64: SpamClass] = [:]
     var grams: LogisticModel?
     var gramSpam: UInt64 = 0
     var gramHam: UInt64 = 0
@@ -559,7 +575,9 @@ struct MutableTokenTable: TokenCountSource {
         tokens.reserveCapacity(snapshot.tokenCount)
         snapshot.forEachToken { tokens[$0] = $1 }
         messageIDs.reserveCapacity(snapshot.messageIDCount)
-        snapshot.forEachMessageID { messageIDs[$0] = $1 }
+        snapshot.forEachMessageID { key, spamClass, gramsOnly in
+            if gramsOnly { self.gramsOnly[key] = spamClass } else { messageIDs[key] = spamClass }
+        }
         grams = snapshot.gramModel()
         gramSpam = snapshot.gramSpamCount
         gramHam = snapshot.gramHamCount
@@ -587,7 +605,7 @@ struct MutableTokenTable: TokenCountSource {
 
     func serialized() -> [UInt8] {
         let tokenCapacity = capacity(for: tokens.count)
-        let idCapacity = capacity(for: messageIDs.count)
+        let idCapacity = capacity(for: messageIDs.count + gramsOnly.count)
         let gramBytes = grams.map { 4 << $0.bits } ?? 0
         let size = TokenDatabaseFormat.headerSize + (tokenCapacity + idCapacity) * TokenDatabaseFormat.slotSize + gramBytes
         var file = [UInt8](repeating: 0, count: size)
@@ -604,11 +622,11 @@ struct MutableTokenTable: TokenCountSource {
             }
             let idBase = tokenBase + tokenCapacity * 16
             let idMask = idCapacity - 1
-            for (key, spamClass) in messageIDs {
+            for (key, stored) in messageIDs.map({ ($0.key, $0.value.rawValue) }) + gramsOnly.map({ ($0.key, $0.value.rawValue | 0x80) }) {
                 var index = Int(truncatingIfNeeded: key) & idMask
                 while buffer.loadUnaligned(fromByteOffset: idBase + index * 16, as: UInt64.self) != 0 { index = (index + 1) & idMask }
                 put64(key, idBase + index * 16)
-                buffer.storeBytes(of: spamClass.rawValue, toByteOffset: idBase + index * 16 + 8, as: UInt8.self)
+                buffer.storeBytes(of: stored, toByteOffset: idBase + index * 16 + 8, as: UInt8.self)
             }
             if let grams {
                 let gramBase = idBase + idCapacity * 16
@@ -629,7 +647,7 @@ struct MutableTokenTable: TokenCountSource {
             put64(UInt64(tokenCapacity), 32)
             put64(UInt64(tokens.count), 40)
             put64(UInt64(idCapacity), 48)
-            put64(UInt64(messageIDs.count), 56)
+            put64(UInt64(messageIDs.count + gramsOnly.count), 56)
             put64(generation &+ 1, 64)
             put64(bodyChecksum(UnsafeRawBufferPointer(rebasing: buffer[TokenDatabaseFormat.headerSize...])), 72)
             put64(headerChecksum(UnsafeRawBufferPointer(rebasing: buffer[0..<120])), 120)

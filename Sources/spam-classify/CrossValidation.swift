@@ -111,6 +111,8 @@ struct Experiment {
     var gramWeight = 1.0
     /// Thick-threshold training of the gram model: a message whose score is within this of its class's end is not learnt.
     var gramMargin = 0.0
+    /// With train on error: the gram model learns only what Bayes learnt.
+    var gramsFollowTOE = false
 }
 
 func logit(_ p: Double) -> Double {
@@ -184,6 +186,7 @@ func train(_ samples: [Sample], where include: (Sample) -> Bool, _ experiment: E
     if experiment.model.hasPrefix("g") || experiment.model.hasPrefix("bg") {
         for _ in 0..<experiment.grams.passes {
             for i in order {
+                if experiment.gramsFollowTOE, experiment.trainOnError, !model.counts.learnt.contains(i) { continue }
                 if experiment.gramMargin > 0 {
                     let p = model.grams.probability(samples[i].grams)
                     if samples[i].spam ? p >= 1 - experiment.gramMargin : p <= experiment.gramMargin { continue }

@@ -76,6 +76,7 @@ if arguments.count >= 2, arguments[1] == "--cross-validate" || arguments[1] == "
         case "gpasses": experiment.grams.passes = Int(value)
         case "gprefix": experiment.gramPrefix = Int(value)
         case "gmargin": experiment.gramMargin = value
+        case "gtoe": experiment.gramsFollowTOE = value != 0
         case "gweight": experiment.gramWeight = value
         case "gnormalize": experiment.grams.normalized = value != 0
         default: complain("spam-classify: unknown setting \(pair[0])"); exit(2)

@@ -105,6 +105,37 @@ func syntheticRawMessage(spam: Bool, id: Int, using rng: inout SplitMix) -> [UIn
         #expect(try database.snapshot().gramProbability(first.grams) == after.gramProbability(first.grams))
     }
 
+    /// Train on error leaves confident messages out of the counts and does not remember them as
+    /// learnt; the gram model did learn them, and must not again when they come back (the
+    /// nightly learn-folders reads the whole inbox every time).
+    @Test func messagesTrainOnErrorLeftOutTakeOneGramStepOnly() throws {
+        let directory = TemporaryDirectory()
+        let database = TokenDatabase(path: directory.path + "/tokens.db")
+        _ = try learnMixed(database, count: 60)
+        var rng = SplitMix(state: 5)
+        let more = (0..<40).map { i in
+            (LearnableMessage(rawMessage: syntheticRawMessage(spam: false, id: 500 + i, using: &rng)), SpamClass.ham)
+        }
+        let first = try database.learn(more, onError: TrainOnError(margin: 0.01))
+        #expect(first.ham.confident > 0 && first.ham.confident + first.ham.learnt == 40, "\(first)")
+        let after = try database.snapshot(verifyContents: true)
+        #expect(after.gramHamCount == 100)
+        #expect(after.hamMessageCount == UInt64(60 + first.ham.learnt))
+        let confident = more.first { after.learntClass(ofMessage: $0.0.key) == nil }!.0
+        let probe = try #require(after.gramProbability(confident.grams))
+        // The same messages again: the counts check them again, the gram model stays.
+        let again = try database.learn(more, onError: TrainOnError(margin: 0.01))
+        #expect(again.ham.alreadyKnown == first.ham.learnt)
+        let same = try database.snapshot(verifyContents: true)
+        #expect(same.gramHamCount == 100 && same.gramProbability(confident.grams) == probe)
+        #expect(same.hamMessageCount == after.hamMessageCount + UInt64(again.ham.learnt))
+        // Learnt as spam after all: one step, and its mark goes.
+        try database.learn([confident], as: .spam)
+        let moved = try database.snapshot(verifyContents: true)
+        #expect(moved.gramSpamCount == 61 && moved.learntClass(ofMessage: confident.key) == .spam)
+        #expect(try #require(moved.gramProbability(confident.grams)) > probe)
+    }
+
     @Test func aDatabaseWithoutGramsStaysVersionOneAndGrowsTheModelOnItsFirstRawMessage() throws {
         let directory = TemporaryDirectory()
         let database = TokenDatabase(path: directory.path + "/tokens.db")
