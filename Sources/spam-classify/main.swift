@@ -3,7 +3,7 @@
 //   the threshold from the training folds only, 1-AUC); knobs: folds, fp, strength, x, deviation,
 //   clues, mincount, bigrams, headers, structure, deob, ngrams, minword, maxword, toe, toepasses,
 //   toemargin, spamfirst, burst, burstclass, limit (spam_token_limit), model=bg|bayes|g|bgl|bgmax|bgmin|lr|both, rate, passes,
-//   normalize, grate, gpasses, gbits, gprefix, gweight, gmargin, gnormalize, seed, dump (see CrossValidation.swift).
+//   normalize, grate, gpasses, gbits, gprefix, gweight, gmargin, gnormalize, gtoe, seed, dump (see CrossValidation.swift).
 // spam-classify --drift CORPUS [KEY=VALUE...]: the drift splits the corpus allows (ham source, time).
 // Prints "<score> <file>" per message: decode + tokenise + classify (Bayes and the byte-gram model)
 // against the mapped token database, the same code postamt-spamcheck runs for its Bayes rules. Not installed.
