@@ -12,7 +12,7 @@ let log = Log(program: "postamt-listen")
 Signals.resetForProgramStart()
 
 func usage() -> Never {
-    log.error("usage: postamt-listen [-1] [-w | -c max -C max-per-ip -r refusal] address:port program [arg…]")
+    log.error("usage: postamt-listen [-1] [-w] [-c max] [-C max-per-ip] [-r refusal] address:port program [arg…]")
     exit(SysExit.usage.rawValue)
 }
 
@@ -63,7 +63,8 @@ if printPort {
 if waitMode {
     // inetd's "wait" and systemd's Accept=no: the program gets the listening socket itself on
     // fd 0 and accepts on it (postamt-smtpd --serve); the limits are then the program's own.
-    guard dup2(listener.fd, 0) == 0 else {
+    // The listener is close-on-exec; fd 0 must not be (dup2 onto itself would keep the flag).
+    guard listener.fd == 0 ? fcntl(0, F_SETFD, 0) == 0 : dup2(listener.fd, 0) == 0 else {
         log.error("dup2: \(String(cString: strerror(errno)))")
         exit(SysExit.osError.rawValue)
     }
