@@ -111,7 +111,7 @@ public struct SpamCheckOptions: Sendable {
 /// from `spam_tag_score`, refused from `spam_reject_score`). postamt-spamcheck(8) lists them.
 public enum SpamRules {
     public static let defaultWeights: [String: Double] = [
-        "BAYES_99": 6.0, "BAYES_90": 5.0, "BAYES_60": 1.5, "BAYES_10": -0.5, "BAYES_00": -1.5,
+        "BAYES_99": 6.0, "BAYES_90": 5.0, "BAYES_80": 5.0, "BAYES_60": 1.5, "BAYES_10": -0.5, "BAYES_00": -1.5,
         "SPF_PASS": -0.1, "SPF_FAIL": 2.0, "SPF_SOFTFAIL": 1.0, "SPF_PERMERROR": 0.5,
         "DKIM_VALID": -0.1, "DKIM_INVALID": 1.0,
         "DMARC_PASS": -0.1, "DMARC_FAIL_NONE": 1.0, "DMARC_FAIL_QUARANTINE": 3.0, "DMARC_FAIL_REJECT": 5.0,

@@ -250,13 +250,25 @@ public final class SpamChecker {
         }
         let verdict = SpamClassifier().classify(tokens, grams: ByteGrams.hashes(input.message), using: snapshot)
         report.bayesExplanation = verdict.explanation(maxTokens: 6)
-        switch verdict.score {
-        case 0.99...: fire(&report, "BAYES_99")
-        case 0.9..<0.99: fire(&report, "BAYES_90")
-        case 0.6..<0.9: fire(&report, "BAYES_60")
-        case 0.01..<0.1: fire(&report, "BAYES_10")
-        case ..<0.01: fire(&report, "BAYES_00")
-        default: break
+        if let rule = Self.bayesRule(score: verdict.score, gramsFull: verdict.parts != nil && snapshot.gramWeight >= 1) {
+            fire(&report, rule)
+        }
+    }
+
+    /// The rule a statistical score fires. BAYES_80 (0.8 to 0.9) only once the byte-gram model
+    /// has its full share of the score: the mean of the two models is less extreme than Bayes
+    /// alone, and at 0.8 it let through as few ham as Bayes alone did at 0.9 (cross-validated,
+    /// six partitions: 6 of 16,704 either way) while it missed 2.8 % of spam instead of 4.3 %;
+    /// for Bayes alone 0.8 doubled the ham let through.
+    static func bayesRule(score: Double, gramsFull: Bool) -> String? {
+        switch score {
+        case 0.99...: return "BAYES_99"
+        case 0.9..<0.99: return "BAYES_90"
+        case 0.8..<0.9 where gramsFull: return "BAYES_80"
+        case 0.6..<0.9: return "BAYES_60"
+        case 0.01..<0.1: return "BAYES_10"
+        case ..<0.01: return "BAYES_00"
+        default: return nil
         }
     }
 

@@ -51,6 +51,7 @@ if arguments.count >= 2, arguments[1] == "--cross-validate" || arguments[1] == "
         case "x": experiment.classifier.unknownTokenProbability = value
         case "deviation": experiment.classifier.minimumDeviation = value
         case "clues": experiment.classifier.maxClues = Int(value)
+        case "threshold": experiment.classifier.spamThreshold = value
         case "mincount": experiment.classifier.minimumTokenCount = UInt32(value)
         case "bigrams": experiment.tokenizer.options.bigrams = value != 0
         case "headers": experiment.tokenizer.options.otherHeaders = value != 0

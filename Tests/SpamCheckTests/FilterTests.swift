@@ -66,6 +66,20 @@ struct TrainingTests {
         #expect(ham.hits.contains { $0.name == "BAYES_00" }, "\(ham)")
     }
 
+    @Test func bayes80FiresOnlyWhenTheGramModelCountsFully() {
+        #expect(SpamChecker.bayesRule(score: 0.995, gramsFull: false) == "BAYES_99")
+        #expect(SpamChecker.bayesRule(score: 0.95, gramsFull: true) == "BAYES_90")
+        #expect(SpamChecker.bayesRule(score: 0.85, gramsFull: true) == "BAYES_80")
+        #expect(SpamChecker.bayesRule(score: 0.8, gramsFull: true) == "BAYES_80")
+        #expect(SpamChecker.bayesRule(score: 0.85, gramsFull: false) == "BAYES_60")
+        #expect(SpamChecker.bayesRule(score: 0.79, gramsFull: true) == "BAYES_60")
+        #expect(SpamChecker.bayesRule(score: 0.5, gramsFull: true) == nil)
+        #expect(SpamChecker.bayesRule(score: 0.05, gramsFull: true) == "BAYES_10")
+        #expect(SpamChecker.bayesRule(score: 0.005, gramsFull: true) == "BAYES_00")
+        // Tagged by itself at the default tag score, as BAYES_90 is.
+        #expect(SpamRules.defaultWeights["BAYES_80"] == SpamRules.defaultWeights["BAYES_90"])
+    }
+
     @Test func bayesRulesFireWithATrainedDatabase() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
