@@ -36,6 +36,7 @@ let arguments = CommandLine.arguments
 if arguments.count >= 2, arguments[1] == "--cross-validate" || arguments[1] == "--drift" {
     // spam-classify --cross-validate CORPUS [folds=5] [KEY=VALUE...]: the experiments' knobs.
     var experiment = Experiment()
+    var thresholdGiven = false
     for setting in arguments.dropFirst(3) {
         let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)
         guard pair.count == 2 else { complain("spam-classify: bad setting \(setting)"); exit(2) }
@@ -51,7 +52,7 @@ if arguments.count >= 2, arguments[1] == "--cross-validate" || arguments[1] == "
         case "x": experiment.classifier.unknownTokenProbability = value
         case "deviation": experiment.classifier.minimumDeviation = value
         case "clues": experiment.classifier.maxClues = Int(value)
-        case "threshold": experiment.classifier.spamThreshold = value
+        case "threshold": experiment.classifier.spamThreshold = value; thresholdGiven = true
         case "mincount": experiment.classifier.minimumTokenCount = UInt32(value)
         case "bigrams": experiment.tokenizer.options.bigrams = value != 0
         case "headers": experiment.tokenizer.options.otherHeaders = value != 0
@@ -83,6 +84,8 @@ if arguments.count >= 2, arguments[1] == "--cross-validate" || arguments[1] == "
         default: complain("spam-classify: unknown setting \(pair[0])"); exit(2)
         }
     }
+    // The filter's own fixed threshold: BAYES_80 for the mean of both models (SpamChecker.bayesRule).
+    if !thresholdGiven && experiment.model == "bg" { experiment.classifier.spamThreshold = 0.8 }
     guard arguments.count >= 3 else { complain("usage: spam-classify --cross-validate CORPUS [KEY=VALUE...]"); exit(2) }
     if arguments[1] == "--drift" {
         drift(corpus: arguments[2], experiment: experiment)
