@@ -248,7 +248,7 @@ public final class SpamChecker {
             report.notes.append("token database has no spam or no ham yet")
             return
         }
-        let verdict = SpamClassifier().classify(tokens, grams: ByteGrams.hashes(input.message), using: snapshot)
+        let verdict = SpamClassifier().classify(tokens, rawMessage: input.message, using: snapshot)
         report.bayesExplanation = verdict.explanation(maxTokens: 6)
         if let rule = Self.bayesRule(score: verdict.score, gramsFull: verdict.parts != nil && snapshot.gramWeight >= 1) {
             fire(&report, rule)

@@ -63,7 +63,7 @@ public struct SpamVerdict: Sendable {
     public var tokensUsed: Int
     /// Set when the message was scanned partially because of a limit.
     public var truncation: Set<SpamTruncation>
-    /// When the byte-gram model took part (`classify(_:grams:using:)`): Bayes's own score and
+    /// When the byte-gram model took part (`classify(_:rawMessage:using:)`): Bayes's own score and
     /// the model's probability; `score` is then their mean (`GramModel.combined`).
     public var parts: (bayes: Double, grams: Double)? = nil
 
@@ -197,11 +197,12 @@ public struct SpamClassifier: Sendable {
     }
 
     /// Bayes over the tokens and, when the database has a trained gram model, that model over
-    /// the message's `ByteGrams`: the verdict's score is then the mean of the two (once the model
-    /// has learnt `GramModel.fullyTrained` of each class; a younger one counts less).
-    public func classify(_ tokens: TokenList, grams: [UInt64], using snapshot: TokenDatabaseSnapshot) -> SpamVerdict {
+    /// the raw message's `ByteGrams` (taken only then): the verdict's score is then the mean of
+    /// the two (once the model has learnt `GramModel.fullyTrained` of each class; a younger one
+    /// counts less).
+    public func classify(_ tokens: TokenList, rawMessage: [UInt8], using snapshot: TokenDatabaseSnapshot) -> SpamVerdict {
         var verdict = classify(tokens, using: snapshot)
-        if let gram = snapshot.gramProbability(grams) {
+        if snapshot.gramWeight > 0, let gram = snapshot.gramProbability(ByteGrams.hashes(rawMessage)) {
             verdict.parts = (verdict.score, gram)
             verdict.score = GramModel.combined(bayes: verdict.score, gram: gram, weight: snapshot.gramWeight)
         }

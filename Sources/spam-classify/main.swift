@@ -105,7 +105,7 @@ do {
     var output = ""
     for path in arguments.dropFirst(2) {
         guard let message = readFile(path) else { complain("spam-classify: cannot read \(path)"); continue }
-        let verdict = classifier.classify(tokenizer.tokenize(SpamDocument.decode(rawMessage: message)), grams: ByteGrams.hashes(message), using: database)
+        let verdict = classifier.classify(tokenizer.tokenize(SpamDocument.decode(rawMessage: message)), rawMessage: message, using: database)
         output += "\(verdict.score) \(path)\n"
     }
     print(output, terminator: "")

@@ -71,7 +71,7 @@ func syntheticRawMessage(spam: Bool, id: Int, using rng: inout SplitMix) -> [UIn
             #expect(pSpam > 0.5 && pHam < 0.5, "spam \(pSpam) ham \(pHam)")
             // The filter's verdict names both parts and scores their weighted mean.
             let verdict = SpamClassifier().classify(SpamTokenizer().tokenize(SpamDocument.decode(rawMessage: spam)),
-                                                    grams: ByteGrams.hashes(spam), using: snapshot)
+                                                    rawMessage: spam, using: snapshot)
             let parts = try #require(verdict.parts)
             #expect(abs(verdict.score - GramModel.combined(bayes: parts.bayes, gram: parts.grams, weight: snapshot.gramWeight)) < 1e-12)
             #expect(verdict.explanation().contains(" grams("))
