@@ -137,7 +137,10 @@ struct TrainedModel {
     func score(_ sample: Sample, _ experiment: Experiment) -> Double {
         switch experiment.model {
         case "g": return grams.probability(sample.grams)
-        case "bg": return (experiment.classifier.classify(sample.tokens, using: counts).score + grams.probability(sample.grams)) / 2
+        case "bg":
+            // The filter's score (a training set here is past GramModel.fullyTrained: full weight).
+            return GramModel.combined(bayes: experiment.classifier.classify(sample.tokens, using: counts).score,
+                                      gram: grams.probability(sample.grams))
         case "bgl":
             let b = logit(experiment.classifier.classify(sample.tokens, using: counts).score)
             let g = Double(grams.margin(sample.grams))
