@@ -65,9 +65,8 @@ public struct SpamTraining {
     /// model, which remembers its last messages best, does not end a first training on one
     /// class only.
     public func train(_ sets: [(paths: [String], spamClass: SpamClass)]) throws -> (summaries: ClassSummaries, files: Int) {
+        try prepareDatabase()
         var files: [(String, SpamClass)] = []
-        try FileIO.makeDirectories(FileIO.directoryName(database.path), mode: 0o755)
-        try database.createIfMissing()
         for set in sets {
             for path in set.paths { files += try SpamTraining.messageFiles(path).map { ($0, set.spamClass) } }
         }
@@ -76,43 +75,40 @@ public struct SpamTraining {
                 .sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0.0 < $1.0.0 }.map(\.0)
         }
         var total = ClassSummaries()
-        var count = 0
-        var batch: [(LearnableMessage, SpamClass)] = []
-        func flush() throws {
-            guard !batch.isEmpty else { return }
+        let count = try inBatches(files) { batch in
             let summaries = try database.learn(batch, onError: onError, tokenLimit: tokenLimit)
             total.spam.add(summaries.spam)
             total.ham.add(summaries.ham)
             total.expired += summaries.expired
-            batch.removeAll()
         }
-        for (file, spamClass) in files {
-            if let message = try learnable(file) { batch.append((message, spamClass)); count += 1 }
-            if batch.count >= batchSize { try flush() }
-        }
-        try flush()
         return (total, count)
     }
 
     func forget(_ paths: [String]) throws -> (summary: LearnSummary, files: Int) {
+        try prepareDatabase()
+        let files = try paths.flatMap { try SpamTraining.messageFiles($0) }.map { ($0, ()) }
         var total = LearnSummary()
-        var files = 0
-        var batch: [LearnableMessage] = []
-        func flush() throws {
-            guard !batch.isEmpty else { return }
-            total.add(try database.forget(batch))
-            batch.removeAll()
-        }
+        let count = try inBatches(files) { batch in total.add(try database.forget(batch.map(\.0))) }
+        return (total, count)
+    }
+
+    /// The database's directory and an empty database, unless they exist.
+    private func prepareDatabase() throws {
         try FileIO.makeDirectories(FileIO.directoryName(database.path), mode: 0o755)
         try database.createIfMissing()
-        for path in paths {
-            for file in try SpamTraining.messageFiles(path) {
-                if let message = try learnable(file) { batch.append(message); files += 1 }
-                if batch.count >= batchSize { try flush() }
-            }
+    }
+
+    /// Reads the message files in order and hands them to `write` in batches of `batchSize`
+    /// (one database rewrite each), each with what goes with it; returns how many were read.
+    private func inBatches<Tag>(_ files: [(String, Tag)], _ write: ([(LearnableMessage, Tag)]) throws -> Void) throws -> Int {
+        var count = 0
+        var batch: [(LearnableMessage, Tag)] = []
+        for (file, tag) in files {
+            if let message = try learnable(file) { batch.append((message, tag)); count += 1 }
+            if batch.count >= batchSize { try write(batch); batch.removeAll() }
         }
-        try flush()
-        return (total, files)
+        if !batch.isEmpty { try write(batch) }
+        return count
     }
 }
 
