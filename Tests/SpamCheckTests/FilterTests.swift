@@ -17,6 +17,16 @@ struct TrainingTests {
         }
     }
 
+    /// Maildirs spam/ and ham/ of `count` messages each under `directory`, and a training into
+    /// a global database in directory/db.
+    func spamAndHam(in directory: String, count: Int) throws -> (SpamCheckOptions, SpamTraining) {
+        try makeMaildir("\(directory)/spam", count: count, spam: true)
+        try makeMaildir("\(directory)/ham", count: count, spam: false)
+        var options = SpamCheckOptions()
+        options.databaseDirectory = directory + "/db"
+        return (options, SpamTraining(database: TokenDatabase(path: options.databasePath(user: nil)), options: options))
+    }
+
     @Test func learningAFolderTwiceCountsOnce() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -45,11 +55,7 @@ struct TrainingTests {
     @Test func bothClassesLearntTogetherTrainTheGramModelToo() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try makeMaildir("\(directory)/spam", count: 60, spam: true)
-        try makeMaildir("\(directory)/ham", count: 60, spam: false)
-        var options = SpamCheckOptions()
-        options.databaseDirectory = directory + "/db"
-        let training = SpamTraining(database: TokenDatabase(path: options.databasePath(user: nil)), options: options)
+        let (options, training) = try spamAndHam(in: directory, count: 60)
         let (summaries, files) = try training.train([(["\(directory)/spam"], .spam), (["\(directory)/ham"], .ham)])
         #expect(files == 120 && summaries.spam.learnt == 60 && summaries.ham.learnt == 60)
         let snapshot = try TokenDatabase(path: options.databasePath(user: nil)).snapshot(verifyContents: true)
@@ -83,11 +89,7 @@ struct TrainingTests {
     @Test func bayesRulesFireWithATrainedDatabase() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try makeMaildir("\(directory)/spam", count: 20, spam: true)
-        try makeMaildir("\(directory)/ham", count: 20, spam: false)
-        var options = SpamCheckOptions()
-        options.databaseDirectory = directory + "/db"
-        let training = SpamTraining(database: TokenDatabase(path: options.databasePath(user: nil)), options: options)
+        let (options, training) = try spamAndHam(in: directory, count: 20)
         _ = try training.train(["\(directory)/spam"], as: .spam)
         _ = try training.train(["\(directory)/ham"], as: .ham)
         let checker = SpamChecker(options: options, dns: OfflineDNS())
