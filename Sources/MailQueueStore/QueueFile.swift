@@ -85,10 +85,23 @@ public enum QueueFile {
         guard fstat(fd.raw, &st) == 0 else { throw SystemError("fstat \(path)") }
         // The record runs to its "end" line; the rest of the header is line ends.
         let header = bytes[lineEnd..<offset]
-        let endLine = Array("\nend\n".utf8)
-        guard let endIndex = header.firstRange(of: endLine)?.upperBound else { throw Invalid(why: "no envelope record in the header") }
+        guard let endIndex = endOfRecord(header) else { throw Invalid(why: "no envelope record in the header") }
         return Envelope(record: Array(header[header.startIndex..<endIndex]), holdsMessage: true,
                         messageSize: Int64(st.st_size) - Int64(offset))
+    }
+
+    /// Where the first "\nend\n" in `header` ends. A plain loop over the bytes: the generic
+    /// `firstRange(of:)` (the string-processing searcher) was a tenth of the runner's CPU time.
+    static func endOfRecord(_ header: ArraySlice<UInt8>) -> Int? {
+        var i = header.startIndex
+        while i + 5 <= header.endIndex {
+            // "\n" "e" "n" "d" "\n"
+            if header[i] == 0x0A && header[i + 1] == 0x65 && header[i + 2] == 0x6E && header[i + 3] == 0x64 && header[i + 4] == 0x0A {
+                return i + 5
+            }
+            i += 1
+        }
+        return nil
     }
 
     /// Opens a message file positioned at the message's first byte.

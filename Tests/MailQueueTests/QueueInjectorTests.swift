@@ -106,6 +106,22 @@ import TestSupport
         #expect(try QueueFile.readMessage("\(root)/blank") == message)
     }
 
+    @Test func theRecordEndsAtItsFirstEndLine() {
+        func end(_ text: String, from start: Int = 0) -> Int? {
+            let bytes = Array(text.utf8)
+            return QueueFile.endOfRecord(bytes[start...]).map { $0 - start }
+        }
+        #expect(end("H\nend\n") == 6)
+        #expect(end("H\nend\nR\nend\n") == 6)
+        #expect(end("\nend\n") == 5)
+        #expect(end("H\nend") == nil)
+        #expect(end("Hend\n") == nil)
+        #expect(end("H\nEND\n") == nil)
+        #expect(end("") == nil)
+        // A slice keeps its indices: the end is counted from the array's start.
+        #expect(end("xxH\nend\n\n\n", from: 2) == 6)
+    }
+
     @Test func abandonedOrDroppedMessagesLeaveNothing() throws {
         let (injector, root) = try queue()
         defer { try? FileManager.default.removeItem(atPath: root) }
