@@ -231,6 +231,19 @@ public enum FileIO {
         }
     }
 
+    /// Removes `path` and, when it is a directory, everything below it; symbolic links are
+    /// removed, never followed. What cannot be removed stays (best effort: for scratch trees).
+    public static func removeTree(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            for name in (try? listDirectory(path)) ?? [] { removeTree(path + "/" + name) }
+            Glibc.rmdir(path)
+        } else {
+            Glibc.unlink(path)
+        }
+    }
+
     public static func unlinkIfPresent(_ path: String) throws {
         if Glibc.unlink(path) != 0 && errno != ENOENT { throw SystemError("unlink \(path)") }
     }

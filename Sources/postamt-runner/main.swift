@@ -44,6 +44,7 @@ if spawner {
     // runner_exec_local = no (the default): each delivery is a forked child that becomes the
     // recipient and runs postamt-local's code without starting the program (postamt-runner(8)).
     // Deliveries waiting together for one user share a child (runner_local_batch).
+    if !configuration.bool("runner_exec_local") { LocalDelivery.warmUp(configuration: configuration, log: log) }
     PrivilegedSpawner.serve(socket: 3, program: configuration.program("postamt-local"),
                             environment: RunnerStartup.environment(configuration: configuration), log: log,
                             deliver: configuration.bool("runner_exec_local") ? nil : { LocalDeliveryProgram.deliver($0) },
