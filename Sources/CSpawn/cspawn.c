@@ -30,13 +30,17 @@ int postamt_child_wait_setup(void) {
     return sigprocmask(SIG_BLOCK, &child, NULL);
 }
 
-int postamt_poll_or_child(int fd, int timeout_ms) {
-    struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
+int postamt_poll_many_or_child(struct pollfd *fds, int nfds, int timeout_ms) {
     sigset_t waiting;
     sigprocmask(SIG_SETMASK, NULL, &waiting);
     sigdelset(&waiting, SIGCHLD);
     struct timespec timeout = { .tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000L };
-    return ppoll(&p, 1, timeout_ms < 0 ? NULL : &timeout, &waiting);
+    return ppoll(fds, (nfds_t)nfds, timeout_ms < 0 ? NULL : &timeout, &waiting);
+}
+
+int postamt_poll_or_child(int fd, int timeout_ms) {
+    struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
+    return postamt_poll_many_or_child(&p, 1, timeout_ms);
 }
 
 int postamt_wifexited(int status) { return WIFEXITED(status); }

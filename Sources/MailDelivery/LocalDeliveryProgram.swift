@@ -22,17 +22,6 @@ public enum LocalDeliveryProgram {
     /// One delivery as `main` runs it, returning its exit code instead of exiting: the spawner's
     /// child runs several for one user in a row (postamt-runner(8), runner_local_batch), with
     /// descriptors 0–3 set afresh for each.
-    /// The configuration read once per process and root: a spawner's child runs a batch of
-    /// deliveries to one user within moments, and each used to read and parse postamt.conf.
-    nonisolated(unsafe) static var loaded: (root: String, configuration: Configuration)?
-
-    static func loadConfiguration(root: String) throws(ConfigErrors) -> Configuration {
-        if let loaded, loaded.root == root { return loaded.configuration }
-        let configuration = try Configuration.load(root: root)
-        loaded = (root, configuration)
-        return configuration
-    }
-
     public static func deliver(_ arguments: [String]) -> Int32 {
         let log = Log(program: "postamt-local")
         Signals.resetForProgramStart()
@@ -79,7 +68,9 @@ public enum LocalDeliveryProgram {
 
         let configuration: Configuration
         do {
-            configuration = try loadConfiguration(root: Configuration.installationRoot(argument: rootArgument))
+            // Read again only when postamt.conf changed since this process (or the spawner it was
+            // forked from) read it: a spawner's child runs many deliveries.
+            configuration = try Configuration.load(root: Configuration.installationRoot(argument: rootArgument))
         } catch {
             return finish(.permanent("3.5", "cannot read the configuration: \(error)"), early: true)
         }

@@ -120,21 +120,105 @@ public enum PrivilegedSpawner {
     /// Where postamt-local writes its result line: descriptor 3 (postamt-local(8)).
     static let resultVariable = "POSTAMT_RESULT_FD=3"
 
+    /// How long a forked delivery child lives (Postfix's max_use and max_idle): after its
+    /// deliveries it waits for the next ones to the same user instead of exiting, so a stream of
+    /// mail to one mailbox costs no fork, no page faults of a new process and no exit per message.
+    public struct Reuse: Sendable {
+        /// Deliveries one child runs before it exits (runner_local_max_use).
+        public var deliveries: Int
+        /// Milliseconds a child that has finished its deliveries waits for more (runner_local_max_idle).
+        public var idleMilliseconds: Int64
+        /// Waiting children kept at most; beyond it the longest waiting go (runner_local_idle_limit).
+        public var idleChildren: Int
+
+        public init(deliveries: Int, idleMilliseconds: Int64, idleChildren: Int) {
+            self.deliveries = deliveries
+            self.idleMilliseconds = idleMilliseconds
+            self.idleChildren = idleChildren
+        }
+
+        /// Every child exits once its deliveries are done.
+        public static let none = Reuse(deliveries: 1, idleMilliseconds: 0, idleChildren: 0)
+    }
+
+    /// A delivery child as the spawner sees it.
+    final class Child {
+        let user: SystemUser
+        /// The spawner's end of the child's socket pair, kept until the child is reaped (its last
+        /// reports may still be in it); -1 for a started program, which reports by its exit.
+        var control: Int32
+        /// Whether it may be given deliveries: false once told to exit (its socket shut down for
+        /// writing, which the child reads as end of file).
+        var open: Bool
+        /// The runner's ids of the deliveries it was given and has not reported, in order.
+        var pending: [pid_t]
+        var given: Int
+        /// When it reported its last delivery (monotonic milliseconds).
+        var idleSince: Int64 = 0
+        /// A forked child reports each delivery; a started program only by its exit.
+        let reportsEach: Bool
+
+        init(user: SystemUser, control: Int32, pending: [pid_t]) {
+            self.user = user
+            self.control = control
+            self.reportsEach = control >= 0
+            self.open = control >= 0
+            self.pending = pending
+            self.given = pending.count
+        }
+
+        func letGo() {
+            if open { shutdown(control, Int32(SHUT_WR)) }
+            open = false
+        }
+
+        var isWaiting: Bool { open && pending.isEmpty }
+    }
+
     /// `deliver`, when given, is one delivery of postamt-local's as a function
     /// (LocalDeliveryProgram.deliver, returning its exit code): the child is forked and set up as
     /// for the program (descriptors, identity, directory, the clean environment) and calls it
     /// with the arguments instead of executing `program`. Requests that are waiting together for
     /// one user, up to `batch` of them, go to one child, which runs them one after the other
     /// with descriptors 0–3 set afresh for each (runner_local_batch): a fork, its page faults
-    /// and its exit per group instead of per message.
+    /// and its exit per group instead of per message. Such a child reports each delivery's exit
+    /// code over a socket pair as it finishes, and then waits there for more deliveries to its
+    /// user as `reuse` allows; a group for a user whose child is waiting goes to that child.
     public static func serve(socket: Int32, program: String, environment: [String], log: Log,
-                             deliver: (([String]) -> Int32)? = nil, batch: Int = 1) -> Never {
-        // Each running child's pid and the runner's ids for its deliveries.
-        var children: [pid_t: [pid_t]] = [:]
+                             deliver: (([String]) -> Int32)? = nil, batch: Int = 1, reuse: Reuse = .none) -> Never {
+        var children: [pid_t: Child] = [:]
         // The installation the delivery child reads (its POSTAMT_ROOT, from `environment`).
         let childRoot = environment.last { $0.hasPrefix("POSTAMT_ROOT=") }.map { String($0.dropFirst(13)) } ?? ""
-        // CSpawn's child keeps at most 64 descriptors: 0–3, then three per further delivery.
+        // CSpawn's child keeps at most 64 descriptors: 0–3, its socket, then three per further delivery.
         let batch = max(1, min(batch, 20))
+        let reuse = deliver == nil ? .none : reuse
+        func milliseconds() -> Int64 { Clock.monotonicNanoseconds() / 1_000_000 }
+
+        /// Takes in what `child` has reported: each "done" ends its oldest pending delivery with
+        /// that exit code. At its end of file the socket is closed (everything it sent is read).
+        func takeReports(_ child: Child) {
+            while child.control >= 0 {
+                var p = pollfd(fd: child.control, events: Int16(POLLIN), revents: 0)
+                if poll(&p, 1, 0) <= 0 { return }
+                let message = DescriptorPassing.receive(child.control, limit: 64)
+                if message == nil && errno == EINTR { continue }
+                guard let (bytes, fds) = message, !bytes.isEmpty else {
+                    close(child.control)
+                    child.control = -1
+                    child.open = false
+                    return
+                }
+                for fd in fds { close(fd) }
+                let fields = String(decoding: bytes, as: UTF8.self).split(separator: "\0").map(String.init)
+                guard fields.count == 2, fields[0] == "done", let code = Int32(fields[1]), !child.pending.isEmpty else { continue }
+                send(socket, exitReport(child.pending.removeFirst(), .exited(code)))
+                if child.pending.isEmpty {
+                    child.idleSince = milliseconds()
+                    if child.given >= reuse.deliveries { child.letGo() }
+                }
+            }
+        }
+
         // A child's end wakes the loop at once: SIGCHLD is blocked except while waiting in
         // ppoll(2), which it then interrupts. (A 50 ms poll tick paced the whole runner once
         // every delivery slot was busy: no new request came to wake the spawner, so finished
@@ -142,16 +226,36 @@ public enum PrivilegedSpawner {
         // an empty mask and default handlers (CSpawn's child setup).
         Spawn.setUpChildWait()
         while true {
-            let readable = Spawn.pollOrChild(socket, timeoutMilliseconds: 1000)
-            // Report children that ended.
+            // Waiting children past their time, and the longest waiting beyond the number kept, go.
+            let now = milliseconds()
+            let waiting = children.values.filter(\.isWaiting).sorted { $0.idleSince < $1.idleSince }
+            for (k, child) in waiting.enumerated()
+            where now - child.idleSince >= reuse.idleMilliseconds || waiting.count - k > reuse.idleChildren {
+                child.letGo()
+            }
+            let wake = children.values.filter(\.isWaiting).map { reuse.idleMilliseconds - (now - $0.idleSince) }.min()
+            let listening = children.filter { $0.value.control >= 0 }.map(\.key)
+            var fds = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0)]
+            fds += listening.map { pollfd(fd: children[$0]!.control, events: Int16(POLLIN), revents: 0) }
+            Spawn.pollOrChild(&fds, timeoutMilliseconds: Int32(max(1, min(wake ?? 1000, 1000))))
+            for (i, pid) in listening.enumerated() where fds[1 + i].revents != 0 {
+                if let child = children[pid] { takeReports(child) }
+            }
+            // Report children that ended: what they reported before, then whatever they were
+            // given and did not report, with how they ended (a child with a socket that exits
+            // normally without reporting a delivery never ran it: a temporary failure).
             while !children.isEmpty {
                 var status: Int32 = 0
                 let pid = waitpid(-1, &status, WNOHANG)
                 if pid <= 0 { break }
-                guard let ids = children.removeValue(forKey: pid) else { continue }
-                for id in ids { send(socket, exitReport(id, ExitStatus(waitStatus: status))) }
+                guard let child = children.removeValue(forKey: pid) else { continue }
+                takeReports(child)
+                if child.control >= 0 { close(child.control) }
+                var ended = ExitStatus(waitStatus: status)
+                if child.reportsEach, case .exited = ended { ended = .exited(SysExit.tempFail.rawValue) }
+                for id in child.pending { send(socket, exitReport(id, ended)) }
             }
-            guard readable else { continue }
+            guard fds[0].revents != 0 else { continue }
             // Every request waiting now (the runner does not wait for answers).
             var requests: [Request] = []
             repeat {
@@ -181,7 +285,7 @@ public enum PrivilegedSpawner {
                     deliveries.append(Delivery(id: id, user: user, arguments: Array(request.fields[3...]), fds: request.fds))
                 case "kill":
                     if request.fields.count == 2, let id = pid_t(request.fields[1]),
-                       let pid = children.first(where: { $0.value.contains(id) })?.key {
+                       let pid = children.first(where: { $0.value.pending.contains(id) })?.key {
                         kill(pid, SIGKILL)
                     }
                     request.close()
@@ -193,7 +297,7 @@ public enum PrivilegedSpawner {
             // One child per user and `batch` deliveries (each alone when the program is started).
             var groups: [[Delivery]] = []
             for delivery in deliveries {
-                if deliver != nil, let g = groups.lastIndex(where: { $0[0].user.uid == delivery.user.uid && $0.count < batch }) {
+                if deliver != nil, let g = groups.lastIndex(where: { $0[0].user == delivery.user && $0.count < batch }) {
                     groups[g].append(delivery)
                 } else {
                     groups.append([delivery])
@@ -201,33 +305,64 @@ public enum PrivilegedSpawner {
             }
             for group in groups {
                 defer { for d in group { for fd in d.fds { close(fd) } } }
-                let user = group[0].user
+                // A child of this user (the same identity, home and shell) that waits takes the group.
+                var rest = group[...]
+                if let child = children.values.first(where: { $0.isWaiting && $0.user == group[0].user && $0.given + group.count <= reuse.deliveries }) {
+                    while let d = rest.first {
+                        let request = (["deliver"] + d.arguments).joined(separator: "\0")
+                        guard DescriptorPassing.send(child.control, Array(request.utf8), fds: d.fds) else {
+                            child.letGo()
+                            break
+                        }
+                        child.pending.append(d.id)
+                        child.given += 1
+                        rest.removeFirst()
+                    }
+                }
+                if rest.isEmpty { continue }
+                let user = rest.first!.user
                 let home = FileIO.isDirectory(user.home) ? user.home : "/"
                 let env = environment + ["HOME=\(user.home)", "USER=\(user.name)", "LOGNAME=\(user.name)", resultVariable]
                 // The first delivery's descriptors at 0–3 (stdout and stderr the output pipe, 3
-                // the result), the others' three each from 4 on.
-                var childFDs: [(child: Int32, parent: Int32)] = [(0, group[0].fds[0]), (1, group[0].fds[1]), (2, group[0].fds[1]), (3, group[0].fds[2])]
-                for (k, d) in group.enumerated().dropFirst() {
-                    let base = Int32(4 + 3 * (k - 1))
-                    childFDs += [(base, d.fds[0]), (base + 1, d.fds[1]), (base + 2, d.fds[2])]
-                }
+                // the result), the child's socket at 4, the others' three each from 5 on.
+                var childFDs: [(child: Int32, parent: Int32)] = [(0, rest.first!.fds[0]), (1, rest.first!.fds[1]), (2, rest.first!.fds[1]), (3, rest.first!.fds[2])]
                 do {
                     let pid: pid_t
+                    var control: Int32 = -1
                     if let deliver {
+                        var pair: [Int32] = [-1, -1]
+                        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+                            throw SystemError("socketpair")
+                        }
+                        childFDs.append((4, pair[1]))
+                        for (k, d) in rest.enumerated().dropFirst() {
+                            let base = Int32(5 + 3 * (k - 1))
+                            childFDs += [(base, d.fds[0]), (base + 1, d.fds[1]), (base + 2, d.fds[2])]
+                        }
                         // Read here (from memory while unchanged), so the child starts with it.
                         _ = try? Configuration.load(root: childRoot)
-                        guard let parent = try Spawn.forkPrepared(environment: env, fds: childFDs, identity: SpawnIdentity(user: user),
-                                                                  directory: home, name: program) else {
-                            runDeliveries(group.map(\.arguments), deliver)  // the child: never returns
+                        let forked: pid_t?
+                        do {
+                            forked = try Spawn.forkPrepared(environment: env, fds: childFDs, identity: SpawnIdentity(user: user),
+                                                            directory: home, name: program)
+                        } catch {
+                            close(pair[0])
+                            close(pair[1])
+                            throw error
                         }
-                        pid = parent
+                        guard let forked else {
+                            runDeliveries(rest.map(\.arguments), control: 4, deliver)  // the child: never returns
+                        }
+                        close(pair[1])
+                        control = pair[0]
+                        pid = forked
                     } else {
-                        pid = try Spawn.start(program, arguments: group[0].arguments, environment: env,
+                        pid = try Spawn.start(program, arguments: rest.first!.arguments, environment: env,
                                               fds: childFDs, identity: SpawnIdentity(user: user), directory: home)
                     }
-                    children[pid] = group.map(\.id)
+                    children[pid] = Child(user: user, control: control, pending: rest.map(\.id))
                 } catch {
-                    for d in group { end(socket, d.id, resultFD: d.fds[2], .temporary("\(error)")) }
+                    for d in rest { end(socket, d.id, resultFD: d.fds[2], .temporary("\(error)")) }
                 }
             }
         }
@@ -261,23 +396,48 @@ public enum PrivilegedSpawner {
     }
 
     /// The delivery child: the deliveries in order, each with descriptors 0–3 its own (the first
-    /// has them already, each next one's come from 4 on), closed when it is done so that the
-    /// runner sees its output end; the exit code is the last one's (each has its result line).
-    static func runDeliveries(_ arguments: [[String]], _ deliver: ([String]) -> Int32) -> Never {
-        // The later deliveries' descriptors are not for a |command an earlier one runs.
-        for fd in 4..<Int32(4 + 3 * max(0, arguments.count - 1)) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var code: Int32 = 0
+    /// has them already, each next one's come from `control` + 1 on), which are put back on
+    /// /dev/null when it is done (the runner sees its output end; no descriptor received later
+    /// can take their numbers), and its exit code reported on `control` ("done", code). Then
+    /// the deliveries the spawner sends on `control` ("deliver", the arguments; the three
+    /// descriptors), until it closes its end.
+    static func runDeliveries(_ arguments: [[String]], control: Int32, _ deliver: ([String]) -> Int32) -> Never {
+        // Neither the socket nor the later deliveries' descriptors are for a |command.
+        for fd in control..<(control + 1 + 3 * Int32(max(0, arguments.count - 1))) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        func run(_ args: [String]) {
+            let code = deliver(args)
+            let null = open("/dev/null", O_RDWR)
+            for fd: Int32 in 0...3 { if null < 0 || dup2(null, fd) < 0 { close(fd) } }
+            if null > 3 { close(null) }
+            guard DescriptorPassing.send(control, Array("done\0\(code)".utf8)) else { _exit(SysExit.tempFail.rawValue) }
+        }
         for (k, args) in arguments.enumerated() {
             if k > 0 {
-                let base = Int32(4 + 3 * (k - 1))
+                let base = control + 1 + Int32(3 * (k - 1))
                 guard dup2(base, 0) == 0, dup2(base + 1, 1) == 1, dup2(base + 1, 2) == 2, dup2(base + 2, 3) == 3 else { _exit(71) }
                 for fd in base...(base + 2) { close(fd) }
             }
-            code = deliver(args)
-            for fd: Int32 in 0...3 { close(fd) }
+            run(args)
+        }
+        while true {
+            guard let (bytes, fds) = DescriptorPassing.receive(control, limit: 8192) else {
+                if errno == EINTR { continue }
+                break
+            }
+            if bytes.isEmpty { break }  // the spawner let it go
+            let fields = String(decoding: bytes, as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+            // Moved above 0–3 first, wherever they arrived.
+            let moved = fds.map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
+            for fd in fds { close(fd) }
+            guard fields.count >= 2, fields[0] == "deliver", moved.count == 3, !moved.contains(-1),
+                  dup2(moved[0], 0) == 0, dup2(moved[1], 1) == 1, dup2(moved[1], 2) == 2, dup2(moved[2], 3) == 3 else {
+                _exit(SysExit.tempFail.rawValue)
+            }
+            for fd in moved { close(fd) }
+            run(Array(fields.dropFirst()))
         }
         fflush(nil)
-        _exit(code)
+        _exit(0)
     }
 
     /// "exit", the runner's id, and e<code> or s<signal>.

@@ -50,6 +50,11 @@ public enum Spawn {
         postamt_poll_or_child(fd, timeoutMilliseconds) > 0
     }
 
+    /// `pollOrChild` over several descriptors: their `revents` say which are ready.
+    public static func pollOrChild(_ fds: inout [pollfd], timeoutMilliseconds: Int32) {
+        _ = fds.withUnsafeMutableBufferPointer { postamt_poll_many_or_child($0.baseAddress, Int32($0.count), timeoutMilliseconds) }
+    }
+
     public struct Failure: Error, CustomStringConvertible {
         public let errno: Int32
         public let step: Int32

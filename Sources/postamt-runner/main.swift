@@ -43,12 +43,16 @@ if spawner {
     guard Privileges.isRoot else { log.error("--spawner is internal and runs as root only"); exit(77) }
     // runner_exec_local = no (the default): each delivery is a forked child that becomes the
     // recipient and runs postamt-local's code without starting the program (postamt-runner(8)).
-    // Deliveries waiting together for one user share a child (runner_local_batch).
+    // Deliveries waiting together for one user share a child (runner_local_batch), and a child
+    // that has finished waits a while for more to its user (runner_local_max_use, _max_idle).
     if !configuration.bool("runner_exec_local") { LocalDelivery.warmUp(configuration: configuration, log: log) }
     PrivilegedSpawner.serve(socket: 3, program: configuration.program("postamt-local"),
                             environment: RunnerStartup.environment(configuration: configuration), log: log,
                             deliver: configuration.bool("runner_exec_local") ? nil : { LocalDeliveryProgram.deliver($0) },
-                            batch: configuration.count("runner_local_batch"))
+                            batch: configuration.count("runner_local_batch"),
+                            reuse: .init(deliveries: max(1, configuration.count("runner_local_max_use")),
+                                         idleMilliseconds: configuration.duration("runner_local_max_idle") * 1000,
+                                         idleChildren: configuration.count("runner_local_idle_limit")))
 }
 
 do {

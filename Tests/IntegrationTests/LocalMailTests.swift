@@ -128,12 +128,67 @@ struct LocalMailTests {
             stat("\(user.maildirNew)/\(name)", &st)
             #expect(st.st_uid == user.uid)
         }
-        // Maildir names carry the writer's pid ("….M…P<pid>Q…"): how many children wrote the six.
-        let pids = Set(try FileManager.default.contentsOfDirectory(atPath: user.maildirNew).compactMap { name -> Substring? in
+        // How many children wrote the six.
+        let pids = try writers(user)
+        #expect(batch == 1 ? pids.count == 6 : pids.count < 6, "\(pids)")
+    }
+
+    /// The pids in the names of the messages in a Maildir's new/ ("….M…P<pid>Q…"): the
+    /// processes that wrote them.
+    func writers(_ user: TestUser, new: String? = nil) throws -> Set<Substring> {
+        Set(try FileManager.default.contentsOfDirectory(atPath: new ?? user.maildirNew).compactMap { name -> Substring? in
             guard let p = name.firstRange(of: "P"), let q = name[p.upperBound...].firstIndex(of: "Q") else { return nil }
             return name[p.upperBound..<q]
         })
-        #expect(batch == 1 ? pids.count == 6 : pids.count < 6, "\(pids)")
+    }
+
+    /// runner_local_max_use and runner_local_max_idle: a delivery child that has finished waits
+    /// for the next delivery to its user, so three messages sent one after another, each after
+    /// the one before has arrived, are written by one child; with a max_use of 1, or no idle
+    /// time, each by a child of its own. Every message arrives once, as the user; a postamt.conf
+    /// changed while the child waits applies to its next delivery (home_mailbox, here).
+    @Test(arguments: [("", 1), ("runner_local_max_use = 1", 3), ("runner_local_max_idle = 0", 3)])
+    func aFinishedDeliveryChildTakesItsUsersNextMessage(config: String, children: Int) throws {
+        let user = try TestUser()
+        let settings = "runner_local_max_idle = 60s\n" + config
+        let system = try Installation(config: settings)
+        try system.startRunner()
+        let other = "\(user.home)/Mail2/new"
+        for i in 0..<3 {
+            if i == 2 {
+                let conf = "\(system.root)/etc/postamt/postamt.conf"
+                let text = try String(contentsOfFile: conf, encoding: .utf8) + "\nhome_mailbox = Mail2/\n"
+                try text.write(toFile: conf, atomically: true, encoding: .utf8)
+            }
+            #expect(try system.sendmail(["-i", user.name], "Subject: reuse \(i)\n\nbody \(i)\n").status == 0)
+            try waitFor("delivery \(i)") {
+                user.messages().count == min(i + 1, 2) && (i < 2 || ((try? FileManager.default.contentsOfDirectory(atPath: other)) ?? []).count == 1)
+                    && system.queueIsEmpty
+            }
+        }
+        var messages = user.messages()
+        for name in try FileManager.default.contentsOfDirectory(atPath: other) {
+            messages.append(try String(contentsOfFile: "\(other)/\(name)", encoding: .utf8))
+        }
+        for i in 0..<3 { #expect(messages.filter { $0.contains("Subject: reuse \(i)\n") && $0.hasSuffix("body \(i)\n") }.count == 1) }
+        for new in [user.maildirNew, other] {
+            for name in try FileManager.default.contentsOfDirectory(atPath: new) {
+                var st = stat()
+                stat("\(new)/\(name)", &st)
+                #expect(st.st_uid == user.uid)
+            }
+        }
+        let pids = try writers(user).union(writers(user, new: other))
+        #expect(pids.count == children, "\(pids)")
+        #expect(system.log().components(separatedBy: "status=sent").count == 4, "\(system.log())")
+        // The child waits on (60 s); let go, children are reaped, none left a zombie.
+        let runnerPID = try #require(system.runner?.processIdentifier)
+        let spawner = try #require(childPIDs(of: runnerPID).first, "the spawner")
+        if children == 1 {
+            #expect(childPIDs(of: spawner).map(String.init) == pids.map(String.init))
+        } else {
+            try waitFor("the spawner's children reaped") { childPIDs(of: spawner).isEmpty }
+        }
     }
 
     /// A backlog behind delivery_concurrency = 1: the messages that can only wait for the one

@@ -1,6 +1,7 @@
 #ifndef POSTAMT_CSPAWN_H
 #define POSTAMT_CSPAWN_H
 #include <sys/types.h>
+#include <poll.h>
 
 /*
  * fork/exec with an fd map and an optional identity change, done in C because the child
@@ -31,6 +32,8 @@ int postamt_spawn(const char *path, char *const argv[], char *const envp[],
  * the next wait (no lost wake-up). Returns poll's result: -1 with errno EINTR after a signal. */
 int postamt_child_wait_setup(void);
 int postamt_poll_or_child(int fd, int timeout_ms);
+/* The same wait over several descriptors (their revents set as by poll(2)). */
+int postamt_poll_many_or_child(struct pollfd *fds, int nfds, int timeout_ms);
 
 int postamt_fork_prepared(char *const envp[],
                           const int *fd_map, int fd_map_pairs,
