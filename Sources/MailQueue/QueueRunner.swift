@@ -46,6 +46,8 @@ public final class QueueRunner {
         let started: Int64
         var status: ExitStatus?
         let pid: pid_t
+        /// Killed for running longer than delivery_time_limit (once; its end is still awaited).
+        var killed = false
         /// Set for a postamt-remote run: its destination and every recipient index it carries.
         var remote: RemoteRun? = nil
     }
@@ -208,6 +210,10 @@ public final class QueueRunner {
         // A retry of the incoming/ scan came due: do it now, not after the next event.
         if rescanIncoming { timeout = 0 }
         if running.values.contains(where: { !$0.outputOpen && $0.status == nil }) { timeout = min(timeout, 10) }
+        // The next delivery_time_limit due: woken for it, not at the next event (up to a minute late).
+        if let first = running.values.lazy.filter({ $0.status == nil && !$0.killed }).map(\.started).min() {
+            timeout = min(timeout, max(0, (first + deliveryTimeLimit + 1 - now) * 1000))
+        }
         if exitWhenIdle { timeout = min(timeout, 200) }
         let n = poll(&fds, nfds_t(fds.count), Int32(timeout))
         guard n > 0 else { return }
@@ -260,9 +266,10 @@ public final class QueueRunner {
     }
 
     func enforceTimeLimits(now: Int64) {
-        for (pid, r) in running where r.status == nil && now - r.started > deliveryTimeLimit {
+        for (pid, r) in running where r.status == nil && !r.killed && now - r.started > deliveryTimeLimit {
             log.warning("delivery pid \(pid) ran longer than delivery_time_limit; killed", id: r.id)
             if r.remote != nil { Glibc.kill(pid, SIGKILL) } else { launcher.kill(pid) }
+            running[pid]?.killed = true
         }
     }
 
