@@ -212,10 +212,10 @@ def train_spam(root, env, corpus, sample=300):
 def run(args, root, users, listen_cmd, env, CPUGroup):
     """root: an installed Postamt (setup_installation); users[0] for Postamt, users[1] for Postfix.
 
-    Postamt runs three ways on one installation and one runner: per connection (postamt-listen
-    starting postamt-smtpd), the long-lived postamt-smtpd --serve, and per connection with the
+    Postamt runs four ways on one installation and one runner: per connection (postamt-listen
+    starting postamt-smtpd), the long-lived postamt-smtpd --serve, and both of these with the
     spam filter in the path (POSTAMT_QUEUE=postamt-spamcheck-queue: Bayes and header rules,
-    SPF/DKIM/DMARC off, no DNS lists)."""
+    SPF/DKIM/DMARC off, no DNS lists; smtpd runs the check's code itself)."""
     if not ensure_postfix():
         sys.exit("bench: postfix (smtp-source) cannot be installed")
     ours = CPUGroup("ours-smtp")
@@ -239,6 +239,8 @@ def run(args, root, users, listen_cmd, env, CPUGroup):
         spam_listen = subprocess.Popen(listen_cmd, env=spam_env, stdout=subprocess.PIPE, stderr=log, preexec_fn=ours.enter)
         processes.append(spam_listen)
         spam_port = int(spam_listen.stdout.readline())
+        spam_serve, spam_serve_port = serve_process(root, spam_env, ours, log)
+        processes.append(spam_serve)
         postfix_port = 20000 + random.randrange(20000)
         postfix = PrivatePostfix(postfix_port, users[1])
         postfix.start(theirs)
@@ -261,25 +263,27 @@ def run(args, root, users, listen_cmd, env, CPUGroup):
         for sessions in [1, 20]:
             count = args.n if sessions > 1 else max(200, args.n // 5)
             label = f"{sessions:2d} session{'s' if sessions > 1 else ' '}, new   "
-            print(f"bench: {label}: load {load()} before Postamt (beside the spam filter's run)", file=sys.stderr)
-            plain = measure("plain", ours, our_port, users[0], sessions, count, args.size, False)
-            print(f"bench: {label}: load {load()} before Postamt + spam filter", file=sys.stderr)
-            spam_rows.append((label, count, measure("spam", ours, spam_port, users[0], sessions, count, args.size, False), plain))
+            for name, plain_port, filtered_port in [("Postamt", our_port, spam_port), ("Postamt --serve", serve_port, spam_serve_port)]:
+                print(f"bench: {label}: load {load()} before {name} (beside the spam filter's run)", file=sys.stderr)
+                plain = measure("plain", ours, plain_port, users[0], sessions, count, args.size, False)
+                print(f"bench: {label}: load {load()} before {name} + spam filter", file=sys.stderr)
+                spam_rows.append((label, name + " + spam", count,
+                                  measure("spam", ours, filtered_port, users[0], sessions, count, args.size, False), plain))
 
         def f(x, digits=0):
             return "?" if x is None else f"{x:.{digits}f}"
-        print(f"{'':20} {'':16} {'accepted':>9} {'end to end':>11} {'CPU':>7} {'fsyncs':>7} {'vs Postfix':>21}")
-        print(f"{'':20} {'':16} {'msg/s':>9} {'msg/s':>11} {'ms/msg':>7} {'/msg':>7} {'end to end':>11} {'CPU':>9}")
+        print(f"{'':20} {'':22} {'accepted':>9} {'end to end':>11} {'CPU':>7} {'fsyncs':>7} {'vs Postfix':>21}")
+        print(f"{'':20} {'':22} {'msg/s':>9} {'msg/s':>11} {'ms/msg':>7} {'/msg':>7} {'end to end':>11} {'CPU':>9}")
         for label, count, results in rows:
             b = results["Postfix"]
             for name, *_ in servers:
                 a = results[name]
                 ratio = "" if name == "Postfix" else f"{a['end'] / max(b['end'], 1e-9):10.2f}x {a['cpu_ms'] / max(b['cpu_ms'], 1e-9):8.2f}x"
-                print(f"{label:20} {name:16} {f(a['accepted']):>9} {f(a['end']):>11} {f(a['cpu_ms'], 2):>7} {f(a['fsyncs'], 1):>7} {ratio}"
+                print(f"{label:20} {name:22} {f(a['accepted']):>9} {f(a['end']):>11} {f(a['cpu_ms'], 2):>7} {f(a['fsyncs'], 1):>7} {ratio}"
                       + ("  (smtp-source reported errors)" if a["failed"] else "")
                       + (f"  (only {a['delivered']} of {a['count']} delivered)" if a["delivered"] < a["count"] else ""))
-        for label, count, a, plain in spam_rows:
-            print(f"{label:20} {'Postamt + spam':16} {f(a['accepted']):>9} {f(a['end']):>11} {f(a['cpu_ms'], 2):>7} {f(a['fsyncs'], 1):>7}"
+        for label, name, count, a, plain in spam_rows:
+            print(f"{label:20} {name:22} {f(a['accepted']):>9} {f(a['end']):>11} {f(a['cpu_ms'], 2):>7} {f(a['fsyncs'], 1):>7}"
                   + f"  filter: +{f(a['cpu_ms'] - plain['cpu_ms'], 2)} ms/msg (without it, just before: {f(plain['cpu_ms'], 2)})"
                   + ("  (smtp-source reported errors)" if a["failed"] else "")
                   + (f"  (only {a['delivered']} of {a['count']} delivered)" if a["delivered"] < a["count"] else ""))
