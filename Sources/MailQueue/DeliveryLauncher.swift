@@ -196,8 +196,12 @@ public enum PrivilegedSpawner {
 
         /// Takes in what `child` has reported: each "done" ends its oldest pending delivery with
         /// that exit code. At its end of file the socket is closed (everything it sent is read).
+        /// At most 64 messages a call: the child is the user's process, and a flood from it (a
+        /// user may ptrace their own processes) must not keep the spawner from the others.
         func takeReports(_ child: Child) {
-            while child.control >= 0 {
+            var taken = 0
+            while child.control >= 0 && taken < 64 {
+                taken += 1
                 var p = pollfd(fd: child.control, events: Int16(POLLIN), revents: 0)
                 if poll(&p, 1, 0) <= 0 { return }
                 let message = DescriptorPassing.receive(child.control, limit: 64)
