@@ -44,10 +44,15 @@ public enum SMTPDaemon {
     public typealias SpamScreen = (_ configuration: Configuration, _ message: [UInt8], _ clientIP: String?,
                                    _ envelope: Envelope) -> SpamScreenResult
     nonisolated(unsafe) static var spamScreen: SpamScreen? = nil
+    /// The spam checks run once on a sample message (SpamCheckProgram.warmUp), as main registers
+    /// them: `--serve` runs it before it forks any session when the screen is in the path.
+    nonisolated(unsafe) static var spamWarmUp: ((Configuration) -> Void)? = nil
 
-    public static func main(arguments: [String], spamQueue: ((String) -> Never)? = nil, spamScreen screen: SpamScreen? = nil) -> Never {
+    public static func main(arguments: [String], spamQueue: ((String) -> Never)? = nil, spamScreen screen: SpamScreen? = nil,
+                            spamWarmUp warmUp: ((Configuration) -> Void)? = nil) -> Never {
         spamQueueMain = spamQueue
         spamScreen = screen
+        spamWarmUp = warmUp
         Signals.resetForProgramStart()
         ignoreBrokenPipeSignal()
         if arguments.first == "--serve" {

@@ -15,4 +15,5 @@ SMTPDaemon.main(arguments: Array(CommandLine.arguments.dropFirst()),
                     case .refuse(let line): return .refuse(line)
                     case .pass(let tagged): return .pass(tagged)
                     }
-                })
+                },
+                spamWarmUp: { configuration in SpamCheckProgram.warmUp(configuration) })
