@@ -25,12 +25,12 @@ struct SMTPServeTests {
 
     /// Starts `postamt-smtpd --serve ROLE` with the socket as fd 3 and LISTEN_FDS/LISTEN_PID
     /// for its own pid (the shell's `$$` is the pid the program gets by exec).
-    static func serve(_ site: SMTPSite, role: String, socket fd: Int32) throws -> Process {
+    static func serve(_ site: SMTPSite, role: String, socket fd: Int32, environment: [String: String] = [:]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", "LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" --serve \"$1\" 3<&0 0</dev/null",
                        "\(site.system.root)/bin/postamt-smtpd", role]
-        p.environment = site.system.environment
+        p.environment = site.system.environment.merging(environment) { $1 }
         p.standardInput = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
         p.standardOutput = FileHandle.nullDevice
         p.standardError = appendingHandle(site.listenLog)
@@ -213,6 +213,48 @@ struct SMTPServeTests {
         #expect(!fourth.children.contains(third.children[0]) || fourth.children.count == 2, "\(third.children) then \(fourth.children)")
         try waitFor("four messages delivered") { user.messages().count == 4 }
         #expect(server.isRunning)
+    }
+
+    /// The spam filter in the path (POSTAMT_QUEUE = the installed postamt-spamcheck-queue): the
+    /// server runs the check once at start (network checks off) and each message's check in a
+    /// child of the session; three messages over one reused child all arrive scored, none
+    /// unscanned, and the server stays up.
+    @Test func theSpamCheckInThePathScoresEveryMessageOfAReusedChild() throws {
+        let user = try TestUser()
+        let site = try SMTPSite(config: "local_domains = localhost\nspam_dns_server = 127.0.0.1:9\nspam_spf = no\nspam_dkim = no\nspam_dmarc = no",
+                                auth: false)
+        try site.system.installSpamcheck()
+        try FileManager.default.createSymbolicLink(atPath: "\(site.system.root)/bin/postamt-spamcheck-queue", withDestinationPath: "postamt-spamcheck")
+        let (fd, port) = try Self.listeningSocket()
+        let server = try Self.serve(site, role: "mx", socket: fd,
+                                    environment: ["POSTAMT_QUEUE": "\(site.system.root)/bin/postamt-spamcheck-queue"])
+        defer { site.stop(server) }
+        var children: Set<pid_t> = []
+        for i in 0..<3 {
+            if i > 0 { _ = try Self.waitUntilIdle(childOf: server.processIdentifier) }
+            let client = try RawSMTPClient(port: port)
+            #expect(client.readReplies().hasPrefix("220 "))
+            children.formUnion(childPIDs(of: server.processIdentifier))
+            client.send("EHLO client.example\r\n")
+            _ = client.readReplies()
+            client.send("MAIL FROM:<s@remote.example>\r\nRCPT TO:<\(user.name)@localhost>\r\n")
+            _ = client.readReplies(2)
+            client.send("DATA\r\n")
+            _ = client.readReplies()
+            client.send("Subject: scored \(i)\r\nFrom: <s@remote.example>\r\n\r\nLunch on Thursday?\r\n.\r\n")
+            #expect(client.readReplies().hasPrefix("250 "))
+            client.send("QUIT\r\n")
+            _ = client.readReplies()
+        }
+        try waitFor("three messages delivered") { user.messages().count == 3 }
+        for message in user.messages() {
+            #expect(message.contains("X-Spam-Status: No, score="), "\(message)")
+            #expect(!message.contains("UNSCANNED"))
+        }
+        #expect(children.count == 1, "one reused session child: \(children)")
+        #expect(server.isRunning)
+        let log = (try? String(contentsOfFile: site.listenLog, encoding: .utf8)) ?? ""
+        #expect(!log.contains("spam check failed"), "\(log)")
     }
 
     /// smtpd_serve_max_use = 1: a fresh child for every connection, as before reuse.
