@@ -113,6 +113,11 @@ public enum SpamCheckProgram {
         return FilterExit.unscanned.rawValue
     }
 
+    /// Set by a program that checks many messages with one configuration (postamt-smtpd): the
+    /// checks then run in one child kept for the process's life (`ResidentCheck`), not in a
+    /// child per message.
+    nonisolated(unsafe) public static var keepsCheckerProcess = false
+
     /// Scores the message; on any internal error the report says UNSCANNED and the message passes.
     /// - Parameter inProcess: filter mode: check in this process under `CrashGuard` (which
     ///   writes the message unscanned and exits 3 on a crash or at the time limit); otherwise
@@ -142,9 +147,9 @@ public enum SpamCheckProgram {
             CrashGuard.disarm()
             return (report, options)
         }
-        let (report, failure) = IsolatedCheck.run(timeLimit: options.timeLimitSeconds) {
-            SpamChecker(options: options).check(input)
-        }
+        let (report, failure) = keepsCheckerProcess
+            ? ResidentCheck.run(input, timeLimit: options.timeLimitSeconds) { SpamChecker(options: options).check($0) }
+            : IsolatedCheck.run(timeLimit: options.timeLimitSeconds) { SpamChecker(options: options).check(input) }
         if let report { return (report, options) }
         log.error("spam check failed: \(failure ?? "unknown"); message passed unscanned")
         var unscanned = SpamReport()

@@ -216,25 +216,29 @@ struct SMTPServeTests {
     }
 
     /// The spam filter in the path (POSTAMT_QUEUE = the installed postamt-spamcheck-queue): the
-    /// server runs the check once at start (network checks off) and each message's check in a
-    /// child of the session; three messages over one reused child all arrive scored, none
-    /// unscanned, and the server stays up.
-    @Test func theSpamCheckInThePathScoresEveryMessageOfAReusedChild() throws {
+    /// server runs the check once at start (network checks off); a session child runs each
+    /// message's check in one checker child it keeps. Three messages over one reused session
+    /// child all arrive scored by the same checker process, none unscanned. With the checks
+    /// crashing (the test hook), every message still arrives, unscanned, the crash is logged,
+    /// and the server stays up.
+    @Test(arguments: [false, true]) func theSpamCheckInThePathScoresEveryMessageOfAReusedChild(crash: Bool) throws {
         let user = try TestUser()
         let site = try SMTPSite(config: "local_domains = localhost\nspam_dns_server = 127.0.0.1:9\nspam_spf = no\nspam_dkim = no\nspam_dmarc = no",
                                 auth: false)
         try site.system.installSpamcheck()
         try FileManager.default.createSymbolicLink(atPath: "\(site.system.root)/bin/postamt-spamcheck-queue", withDestinationPath: "postamt-spamcheck")
         let (fd, port) = try Self.listeningSocket()
-        let server = try Self.serve(site, role: "mx", socket: fd,
-                                    environment: ["POSTAMT_QUEUE": "\(site.system.root)/bin/postamt-spamcheck-queue"])
+        var environment = ["POSTAMT_QUEUE": "\(site.system.root)/bin/postamt-spamcheck-queue"]
+        if crash { environment["POSTAMT_SPAMCHECK_FAULT"] = "crash" }
+        let server = try Self.serve(site, role: "mx", socket: fd, environment: environment)
         defer { site.stop(server) }
-        var children: Set<pid_t> = []
+        var sessions: Set<pid_t> = []
+        var checkers: Set<pid_t> = []
         for i in 0..<3 {
             if i > 0 { _ = try Self.waitUntilIdle(childOf: server.processIdentifier) }
             let client = try RawSMTPClient(port: port)
             #expect(client.readReplies().hasPrefix("220 "))
-            children.formUnion(childPIDs(of: server.processIdentifier))
+            sessions.formUnion(childPIDs(of: server.processIdentifier))
             client.send("EHLO client.example\r\n")
             _ = client.readReplies()
             client.send("MAIL FROM:<s@remote.example>\r\nRCPT TO:<\(user.name)@localhost>\r\n")
@@ -243,18 +247,25 @@ struct SMTPServeTests {
             _ = client.readReplies()
             client.send("Subject: scored \(i)\r\nFrom: <s@remote.example>\r\n\r\nLunch on Thursday?\r\n.\r\n")
             #expect(client.readReplies().hasPrefix("250 "))
+            for session in sessions { checkers.formUnion(childPIDs(of: session)) }
             client.send("QUIT\r\n")
             _ = client.readReplies()
+            #expect(client.closedByServer(), "the checker must not hold the client's connection open")
         }
         try waitFor("three messages delivered") { user.messages().count == 3 }
         for message in user.messages() {
-            #expect(message.contains("X-Spam-Status: No, score="), "\(message)")
-            #expect(!message.contains("UNSCANNED"))
+            if crash {
+                #expect(message.contains("UNSCANNED"), "\(message)")
+            } else {
+                #expect(message.contains("X-Spam-Status: No, score="), "\(message)")
+                #expect(!message.contains("UNSCANNED"))
+            }
         }
-        #expect(children.count == 1, "one reused session child: \(children)")
+        #expect(sessions.count == 1, "one reused session child: \(sessions)")
+        if !crash { #expect(checkers.count == 1, "one checker child for the three: \(checkers)") }
         #expect(server.isRunning)
         let log = (try? String(contentsOfFile: site.listenLog, encoding: .utf8)) ?? ""
-        #expect(!log.contains("spam check failed"), "\(log)")
+        #expect(log.contains("spam check failed") == crash, "\(log)")
     }
 
     /// smtpd_serve_max_use = 1: a fresh child for every connection, as before reuse.
