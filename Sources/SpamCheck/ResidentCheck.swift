@@ -168,7 +168,11 @@ final class ResidentCheck {
         /// nil deadline: wait as long as it takes.
         static func read(_ fd: Int32, deadline: Double?) -> Read {
             var header: [UInt8] = []
-            guard case .frame(let h) = exactly(fd, 8, deadline: deadline, into: &header) else { return .ended }
+            let h: [UInt8]
+            switch exactly(fd, 8, deadline: deadline, into: &header) {
+            case .frame(let bytes): h = bytes
+            case let other: return other
+            }
             let n = h.reduce(0) { $0 << 8 | Int($1) }
             guard n >= 0, n <= 1 << 30 else { return .ended }
             var body: [UInt8] = []

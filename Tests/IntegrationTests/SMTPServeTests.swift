@@ -219,17 +219,18 @@ struct SMTPServeTests {
     /// server runs the check once at start (network checks off); a session child runs each
     /// message's check in one checker child it keeps. Three messages over one reused session
     /// child all arrive scored by the same checker process, none unscanned. With the checks
-    /// crashing (the test hook), every message still arrives, unscanned, the crash is logged,
-    /// and the server stays up.
-    @Test(arguments: [false, true]) func theSpamCheckInThePathScoresEveryMessageOfAReusedChild(crash: Bool) throws {
+    /// crashing or hanging (the test hook; spam_time_limit 1 s), every message still arrives,
+    /// unscanned, the failure is logged, and the server stays up.
+    @Test(arguments: ["", "crash", "hang"]) func theSpamCheckInThePathScoresEveryMessageOfAReusedChild(fault: String) throws {
         let user = try TestUser()
-        let site = try SMTPSite(config: "local_domains = localhost\nspam_dns_server = 127.0.0.1:9\nspam_spf = no\nspam_dkim = no\nspam_dmarc = no",
+        let crash = !fault.isEmpty
+        let site = try SMTPSite(config: "local_domains = localhost\nspam_dns_server = 127.0.0.1:9\nspam_spf = no\nspam_dkim = no\nspam_dmarc = no\nspam_time_limit = 1s",
                                 auth: false)
         try site.system.installSpamcheck()
         try FileManager.default.createSymbolicLink(atPath: "\(site.system.root)/bin/postamt-spamcheck-queue", withDestinationPath: "postamt-spamcheck")
         let (fd, port) = try Self.listeningSocket()
         var environment = ["POSTAMT_QUEUE": "\(site.system.root)/bin/postamt-spamcheck-queue"]
-        if crash { environment["POSTAMT_SPAMCHECK_FAULT"] = "crash" }
+        if crash { environment["POSTAMT_SPAMCHECK_FAULT"] = fault }
         let server = try Self.serve(site, role: "mx", socket: fd, environment: environment)
         defer { site.stop(server) }
         var sessions: Set<pid_t> = []
@@ -266,6 +267,8 @@ struct SMTPServeTests {
         #expect(server.isRunning)
         let log = (try? String(contentsOfFile: site.listenLog, encoding: .utf8)) ?? ""
         #expect(log.contains("spam check failed") == crash, "\(log)")
+        if fault == "hang" { #expect(log.contains("spam check failed: time limit"), "\(log)") }
+        if fault == "crash" { #expect(log.contains("spam check failed: the check died"), "\(log)") }
     }
 
     /// smtpd_serve_max_use = 1: a fresh child for every connection, as before reuse.
