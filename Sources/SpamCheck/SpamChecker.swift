@@ -236,7 +236,7 @@ public final class SpamChecker {
         let path = options.databasePathForReading(user: input.user)
         let snapshot: TokenDatabaseSnapshot
         do {
-            snapshot = try TokenDatabase(path: path).snapshot()
+            snapshot = try SnapshotCache.snapshot(path)
         } catch TokenDatabaseError.notFound {
             report.notes.append("no spam token database yet")
             return
