@@ -6,9 +6,11 @@ import SpamCheck
 // postamt-spamcheck-queue), smtpd runs its check itself and writes the queue file when it has the
 // queue's privileges, else the filter's queue mode runs in a forked child instead of a started
 // program.
-// Many messages, one configuration: the spam checks run in one child kept for the process's
-// life instead of a child forked per message (SpamCheckProgram.keepsCheckerProcess).
-SpamCheckProgram.keepsCheckerProcess = true
+// --serve: a session child serves many sessions with one configuration, so its spam checks run
+// in one child kept for its life instead of a child forked per message
+// (SpamCheckProgram.keepsCheckerProcess). A per-connection smtpd checks a message or two: a
+// child per message costs it no more.
+SpamCheckProgram.keepsCheckerProcess = CommandLine.arguments.dropFirst().first == "--serve"
 SMTPDaemon.main(arguments: Array(CommandLine.arguments.dropFirst()),
                 spamQueue: { program in SpamCheckProgram.runAsProgram(arguments: [program]) },
                 spamScreen: { configuration, message, clientIP, envelope in
