@@ -3,7 +3,6 @@ import Glibc
 #endif
 import MailCore
 import MailNet
-import MailQueueClient
 import MailSystem
 import SMTPProtocol
 
@@ -37,15 +36,10 @@ extension SMTPDaemon {
             exit(Exit.usage.rawValue)
         }
         let setup = setUp(role: role)
-        // With the spam filter's check run by smtpd (its screened direct queue, as a session
-        // decides), the check once here first: each message's check runs in a child forked
-        // from a session, and what the Swift runtime makes at a first use is then inherited
-        // instead of made again in every such child (SpamCheckProgram.warmUp).
-        let settings = setup.settings
-        if let warmUp = spamWarmUp, spamScreen != nil, settings.queueInProcess, settings.filters.isEmpty,
-           settings.queueProgram != settings.installedQueueProgram,
-           QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedSpamQueueProgram) {
-            warmUp(setup.configuration)
+        // With the spam filter's check run by smtpd (its screened direct hand-off, as a session
+        // decides), the checks are prepared for many sessions first (main's spamServing).
+        if let prepare = spamServing, setup.settings.directHandOff(spamScreen: spamScreen != nil) == .spamScreenedQueue {
+            prepare(setup.configuration)
         }
         let maxConnections = max(1, setup.configuration.count("listen_connection_limit"))
         let maxPerIP = max(1, setup.configuration.count("listen_client_limit"))

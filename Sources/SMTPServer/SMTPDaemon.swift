@@ -44,15 +44,15 @@ public enum SMTPDaemon {
     public typealias SpamScreen = (_ configuration: Configuration, _ message: [UInt8], _ clientIP: String?,
                                    _ envelope: Envelope) -> SpamScreenResult
     nonisolated(unsafe) static var spamScreen: SpamScreen? = nil
-    /// The spam checks run once on a sample message (SpamCheckProgram.warmUp), as main registers
-    /// them: `--serve` runs it before it forks any session when the screen is in the path.
-    nonisolated(unsafe) static var spamWarmUp: ((Configuration) -> Void)? = nil
+    /// What `--serve` does once, before it forks any session, when the screen is in the path
+    /// (its checks for many sessions: a kept checker, a warm-up), as main registers it.
+    nonisolated(unsafe) static var spamServing: ((Configuration) -> Void)? = nil
 
     public static func main(arguments: [String], spamQueue: ((String) -> Never)? = nil, spamScreen screen: SpamScreen? = nil,
-                            spamWarmUp warmUp: ((Configuration) -> Void)? = nil) -> Never {
+                            spamServing serving: ((Configuration) -> Void)? = nil) -> Never {
         spamQueueMain = spamQueue
         spamScreen = screen
-        spamWarmUp = warmUp
+        spamServing = serving
         Signals.resetForProgramStart()
         ignoreBrokenPipeSignal()
         if arguments.first == "--serve" {

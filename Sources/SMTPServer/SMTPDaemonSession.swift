@@ -211,14 +211,12 @@ final class SMTPDaemonSession {
             // smtpd_exec_queue): it runs the queue's code itself, writing the message file as
             // it comes in (or, with the installed spam filter as the queue program, after the
             // filter's check, which smtpd runs too). No process per message.
-            let direct = settings.queueInProcess && settings.filters.isEmpty
-                && QueueProgram.mayRunInProcess(settings.installedQueueProgram, installed: settings.installedQueueProgram)
+            let handOff = settings.directHandOff(spamScreen: SMTPDaemon.spamScreen != nil)
             let claims = MessagePipeline.DirectQueue.Claims(peer: peer.map { "\($0)" }, dsn: DSNSideChannel.values(for: envelope),
                                                             submitter: submitter)
-            if direct && settings.queueProgram == settings.installedQueueProgram {
+            if handOff == .queue {
                 pipeline = try MessagePipeline(direct: settings.directQueue, claims: claims)
-            } else if direct, let screen = SMTPDaemon.spamScreen,
-                      QueueProgram.mayRunInProcess(settings.queueProgram, installed: settings.installedSpamQueueProgram) {
+            } else if handOff == .spamScreenedQueue, let screen = SMTPDaemon.spamScreen {
                 pipeline = try MessagePipeline(screenedBy: screen, direct: settings.directQueue, claims: claims)
             } else {
                 var environment = QueueClient.inheritedEnvironment()

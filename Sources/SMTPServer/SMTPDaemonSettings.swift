@@ -1,4 +1,5 @@
 import MailCore
+import MailQueueClient
 import SMTPProtocol
 
 /// Everything postamt-smtpd takes from postamt.conf(5) for one connection (postamt-smtpd(8)).
@@ -25,6 +26,27 @@ public struct SMTPDaemonSettings: Sendable {
     public var installedSpamQueueProgram: String
     /// smtpd_filters: absolute paths, run in order between smtpd and the queue program.
     public var filters: [String]
+
+    /// How smtpd writes the queue file itself, with no process per message.
+    public enum DirectHandOff: Equatable {
+        /// The installed postamt-queue's code.
+        case queue
+        /// The installed postamt-spamcheck-queue's check (`spamScreen`), then the queue's code.
+        case spamScreenedQueue
+    }
+
+    /// Whether smtpd hands a message to the queue itself (postamt-smtpd(8), "Hand-off to the
+    /// queue"): smtpd_exec_queue = no, no filters, smtpd with the installed postamt-queue's
+    /// privileges, and the queue program that queue or, when smtpd has the spam filter's check
+    /// (`spamScreen`), the installed postamt-spamcheck-queue. Asked per message (the programs'
+    /// modes are checked with stat(2)); nil: a forked child or a started program does it.
+    public func directHandOff(spamScreen: Bool) -> DirectHandOff? {
+        guard queueInProcess, filters.isEmpty,
+              QueueProgram.mayRunInProcess(installedQueueProgram, installed: installedQueueProgram) else { return nil }
+        if queueProgram == installedQueueProgram { return .queue }
+        guard spamScreen, QueueProgram.mayRunInProcess(queueProgram, installed: installedSpamQueueProgram) else { return nil }
+        return .spamScreenedQueue
+    }
     public var engine: SMTPSessionConfiguration
 
     /// `queueOverride` is `$POSTAMT_QUEUE` (qmail's QMAILQUEUE convention): it wins over the

@@ -113,7 +113,7 @@ public enum SpamCheckProgram {
         return FilterExit.unscanned.rawValue
     }
 
-    /// Set by a program that checks many messages with one configuration (postamt-smtpd): the
+    /// Set by a process that checks many messages with one configuration (postamt-smtpd --serve): the
     /// checks then run in one child kept for the process's life (`ResidentCheck`), not in a
     /// child per message.
     nonisolated(unsafe) public static var keepsCheckerProcess = false

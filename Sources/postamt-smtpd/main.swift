@@ -6,11 +6,6 @@ import SpamCheck
 // postamt-spamcheck-queue), smtpd runs its check itself and writes the queue file when it has the
 // queue's privileges, else the filter's queue mode runs in a forked child instead of a started
 // program.
-// --serve: a session child serves many sessions with one configuration, so its spam checks run
-// in one child kept for its life instead of a child forked per message
-// (SpamCheckProgram.keepsCheckerProcess). A per-connection smtpd checks a message or two: a
-// child per message costs it no more.
-SpamCheckProgram.keepsCheckerProcess = CommandLine.arguments.dropFirst().first == "--serve"
 SMTPDaemon.main(arguments: Array(CommandLine.arguments.dropFirst()),
                 spamQueue: { program in SpamCheckProgram.runAsProgram(arguments: [program]) },
                 spamScreen: { configuration, message, clientIP, envelope in
@@ -21,4 +16,12 @@ SMTPDaemon.main(arguments: Array(CommandLine.arguments.dropFirst()),
                     case .pass(let tagged): return .pass(tagged)
                     }
                 },
-                spamWarmUp: { configuration in SpamCheckProgram.warmUp(configuration) })
+                // --serve with the check in its path, once before any session: a session child
+                // serves many sessions with one configuration, so its checks run in one child kept
+                // for its life instead of a child forked per message (a per-connection smtpd checks
+                // a message or two: a child per message costs it no more), and the checks run once
+                // here first, so that what a first use makes is inherited.
+                spamServing: { configuration in
+                    SpamCheckProgram.keepsCheckerProcess = true
+                    SpamCheckProgram.warmUp(configuration)
+                })
