@@ -11,7 +11,8 @@ import MailSystem
 /// crash or a hang past the time limit costs that message its score (it passes unscanned, as
 /// with `IsolatedCheck`), and the child is killed and made again for the next one. What the
 /// child keeps between messages is what a check leaves in a process: each check makes its own
-/// checker, reads the token database and the rules afresh, and shares nothing with the next.
+/// checker and reads the rules afresh; the token database's mapping is kept only while its file
+/// is the same (`SnapshotCache`).
 final class ResidentCheck {
     /// The one checker child of this process, if there is one.
     nonisolated(unsafe) static var current: ResidentCheck?
@@ -167,35 +168,28 @@ final class ResidentCheck {
 
         /// nil deadline: wait as long as it takes.
         static func read(_ fd: Int32, deadline: Double?) -> Read {
-            var header: [UInt8] = []
             let h: [UInt8]
-            switch exactly(fd, 8, deadline: deadline, into: &header) {
+            switch exactly(fd, 8, deadline: deadline) {
             case .frame(let bytes): h = bytes
             case let other: return other
             }
             let n = h.reduce(0) { $0 << 8 | Int($1) }
             guard n >= 0, n <= 1 << 30 else { return .ended }
-            var body: [UInt8] = []
-            body.reserveCapacity(n)
-            return exactly(fd, n, deadline: deadline, into: &body)
+            return exactly(fd, n, deadline: deadline)
         }
 
-        private static func exactly(_ fd: Int32, _ count: Int, deadline: Double?, into out: inout [UInt8]) -> Read {
-            var chunk = [UInt8](repeating: 0, count: min(max(count, 1), 65536))
+        private static func exactly(_ fd: Int32, _ count: Int, deadline: Double?) -> Read {
+            var out: [UInt8] = []
+            out.reserveCapacity(count)
             while out.count < count {
                 if let deadline {
                     let left = deadline - monotonicSeconds()
                     if left <= 0 { return .timedOut }
                     var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                    let ready = poll(&p, 1, Int32(min(left * 1000, 60_000)) + 1)
-                    if ready < 0 && errno == EINTR { continue }
-                    if ready <= 0 { continue }
+                    if poll(&p, 1, Int32(min(left * 1000, 60_000)) + 1) <= 0 { continue }
                 }
-                let want = min(chunk.count, count - out.count)
-                let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, want) }
-                if got < 0 && errno == EINTR { continue }
-                if got <= 0 { return .ended }
-                out += chunk[0..<got]
+                guard let got = try? FileIO.read(fd, max: min(count - out.count, 65536)), !got.isEmpty else { return .ended }
+                out += got
             }
             return .frame(out)
         }
