@@ -87,15 +87,11 @@ public final class SpawnerClient: DeliveryLauncher {
     /// Takes in every report waiting on the socket; at its end or on an error the spawner is gone.
     func drain() {
         while isAlive {
-            var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-            if poll(&p, 1, 0) <= 0 { return }
-            guard let (bytes, fds) = DescriptorPassing.receive(socket, limit: 4096), !bytes.isEmpty else {
-                isAlive = false
-                return
+            switch DescriptorPassing.waiting(socket, limit: 4096) {
+            case .nothing: return
+            case .ended: isAlive = false
+            case .fields(let fields): if fields.first == "exit" { recordExit(fields) }
             }
-            for fd in fds { close(fd) }
-            let fields = String(decoding: bytes, as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
-            if fields.first == "exit" { recordExit(fields) }
         }
     }
 
@@ -202,18 +198,16 @@ public enum PrivilegedSpawner {
             var taken = 0
             while child.control >= 0 && taken < 64 {
                 taken += 1
-                var p = pollfd(fd: child.control, events: Int16(POLLIN), revents: 0)
-                if poll(&p, 1, 0) <= 0 { return }
-                let message = DescriptorPassing.receive(child.control, limit: 64)
-                if message == nil && errno == EINTR { continue }
-                guard let (bytes, fds) = message, !bytes.isEmpty else {
+                let fields: [String]
+                switch DescriptorPassing.waiting(child.control, limit: 64) {
+                case .nothing: return
+                case .ended:
                     close(child.control)
                     child.control = -1
                     child.open = false
                     return
+                case .fields(let f): fields = f
                 }
-                for fd in fds { close(fd) }
-                let fields = String(decoding: bytes, as: UTF8.self).split(separator: "\0").map(String.init)
                 guard fields.count == 2, fields[0] == "done", let code = Int32(fields[1]), !child.pending.isEmpty else { continue }
                 send(socket, exitReport(child.pending.removeFirst(), .exited(code)))
                 if child.pending.isEmpty {

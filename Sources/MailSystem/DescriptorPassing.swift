@@ -17,6 +17,33 @@ public enum DescriptorPassing {
         return rc == 0
     }
 
+    /// What `waiting` found on a socket.
+    public enum Waiting: Equatable {
+        /// A message's NUL-separated fields.
+        case fields([String])
+        /// Nothing to read now.
+        case nothing
+        /// End of file or an error: the other end is gone.
+        case ended
+    }
+
+    /// A message of at most `limit` bytes already waiting on `socket`, without blocking, as its
+    /// NUL-separated fields; descriptors that came with it are closed (the reports of children
+    /// and of the spawner carry none).
+    public static func waiting(_ socket: Int32, limit: Int) -> Waiting {
+        while true {
+            var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 0) <= 0 { return .nothing }
+            guard let (bytes, fds) = receive(socket, limit: limit) else {
+                if errno == EINTR { continue }
+                return .ended
+            }
+            for fd in fds { close(fd) }
+            if bytes.isEmpty { return .ended }
+            return .fields(String(decoding: bytes, as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).map(String.init))
+        }
+    }
+
     /// One message of at most `limit` bytes and the descriptors that came with it (now ours to
     /// close). nil with errno set on failure; an empty message at end of file.
     public static func receive(_ socket: Int32, limit: Int) -> (bytes: [UInt8], fds: [Int32])? {
