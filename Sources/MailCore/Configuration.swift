@@ -106,7 +106,7 @@ let coreSettings: [Setting] = [
     Setting(name: "recipient_delimiter", kind: .text, defaultValue: "+", summary: "characters that separate a user from an address extension (user+ext)"),
     Setting(name: "home_mailbox", kind: .text, defaultValue: "Maildir/", summary: "the mailbox below each home directory (a Maildir: ends in /)"),
     Setting(name: "postmaster", kind: .text, defaultValue: "postmaster", summary: "who receives bounces that cannot be delivered"),
-    Setting(name: "delivery_concurrency", kind: .count, defaultValue: "20", summary: "deliveries the runner runs at once"),
+    Setting(name: "delivery_concurrency", kind: .count, defaultValue: "20", summary: "local deliveries the runner runs at once"),
     Setting(name: "minimal_backoff", kind: .duration, defaultValue: "300s", summary: "first retry delay after a temporary failure"),
     Setting(name: "maximal_backoff", kind: .duration, defaultValue: "4000s", summary: "the longest delay between retries"),
     Setting(name: "queue_lifetime", kind: .duration, defaultValue: "5d", summary: "how long a message is retried before it bounces"),

@@ -67,6 +67,9 @@ public final class QueueRunner {
     /// while deliveries start: kept, not counted).
     var localRunningCount = 0
     var ready: [String] = []
+    /// Ready messages that can only wait for a local slot, oldest first (startDeliveries).
+    var parked = FIFO<String>()
+    /// What is in `ready` or `parked`.
     var readySet: Set<String> = []
     var timers = MinHeap()
     var inotifyFD: Int32 = -1
@@ -183,7 +186,7 @@ public final class QueueRunner {
             startDeliveries(now: now)
             if now - lastCleanup >= 3600 { cleanOrphans(now: now) }
             // --once: done when nothing runs and nothing more is due now (deferred mail waits).
-            if exitWhenIdle && running.isEmpty && ready.isEmpty && !rescanIncoming && (timers.peek()?.time ?? .max) > now {
+            if exitWhenIdle && running.isEmpty && !anyReady && !rescanIncoming && (timers.peek()?.time ?? .max) > now {
                 if ((try? FileIO.listDirectory(layout.incoming)) ?? []).isEmpty { return }
             }
             waitForEvents(now: now)
@@ -206,7 +209,7 @@ public final class QueueRunner {
         }
         var timeout: Int64 = 60_000
         if let top = timers.peek() { timeout = min(timeout, max(0, (top.time - now) * 1000)) }
-        if !ready.isEmpty && localRunningCount < concurrency { timeout = 0 }
+        if anyReady && localRunningCount < concurrency { timeout = 0 }
         // A retry of the incoming/ scan came due: do it now, not after the next event.
         if rescanIncoming { timeout = 0 }
         if running.values.contains(where: { !$0.outputOpen && $0.status == nil }) { timeout = min(timeout, 10) }
@@ -416,9 +419,7 @@ public final class QueueRunner {
 
     /// All local slots are taken, and all this message could do now is start local deliveries:
     /// every recipient pending, none of them remote and due, none due later (no timer to set),
-    /// at least one local and due. It keeps its place in `ready` unexamined. A backlog of
-    /// thousands is gone through after every finished delivery, and each used to be taken out,
-    /// examined, finished as a round and put back at the front one by one.
+    /// at least one local and due. Such a message is parked (`parked`) unexamined.
     func waitsForALocalSlot(_ m: Message, now: Int64) -> Bool {
         guard localRunningCount >= concurrency else { return false }
         var localDue = false
@@ -431,7 +432,17 @@ public final class QueueRunner {
         return localDue
     }
 
+    /// Parked messages are taken first, oldest first, and only while a local slot is free; the
+    /// rest stay unexamined. A backlog of thousands used to be gone through after every
+    /// finished delivery (each message looked up and checked, to be put back): a pass per
+    /// delivery, the whole backlog each time. Then the messages marked ready since the last pass.
     func startDeliveries(now: Int64) {
+        while localRunningCount < concurrency, let id = parked.popFirst() {
+            if let again = examine(id, now: now) {
+                // The slots filled while its deliveries started: back to the front, in its place.
+                if waitsForALocalSlot(again, now: now) { parked.pushFront(id) } else { ready.insert(id, at: 0) }
+            }
+        }
         // Messages that stay ready, in their order, to go back to the front of `ready`.
         var waiting: [String] = []
         var i = 0
@@ -439,47 +450,63 @@ public final class QueueRunner {
             let id = ready[i]
             i += 1
             if let m = messages[id], !m.state.held, waitsForALocalSlot(m, now: now) {
-                waiting.append(id) // still in readySet
+                parked.append(id) // still in readySet
                 continue
             }
-            readySet.remove(id)
-            guard let m = messages[id], !m.state.held else { continue }
-            var changed = false
-            var later: Int64? = nil
-            var remoteDue: [Int] = []
-            for index in m.state.recipients.indices {
-                let r = m.state.recipients[index]
-                guard r.status == .pending else { continue }
-                if r.nextAttempt > now { later = min(later ?? r.nextAttempt, r.nextAttempt); continue }
-                if r.nextAttempt < 0 { continue } // in flight
-                if case .remote = r.destination {
-                    // Remote recipients go per destination domain, one postamt-remote run each.
-                    remoteDue.append(index)
-                    continue
-                }
-                if localRunningCount >= concurrency {
-                    if readySet.insert(id).inserted { waiting.append(id) }
-                    break
-                }
-                start(m, index, now: now)
+            if let again = examine(id, now: now) {
+                if waitsForALocalSlot(again, now: now) { parked.append(id) } else { waiting.append(id) }
             }
-            if !remoteDue.isEmpty {
-                let outcome = startRemote(m, remoteDue, now: now)
-                changed = changed || outcome.changed
-                if let t = outcome.later { later = min(later ?? t, t) }
-            }
-            if changed && m.inFlight == 0 {
-                persist(m)
-            } else if !m.hasStateFile && m.inFlight == 0 && later != nil {
-                // Nothing runs and nothing is due before `later` (a destination left alone):
-                // the message waits, so it gets its state file now and mailq lists it as active.
-                persist(m)
-            }
-            if let later { timers.push(later, id) }
-            if m.inFlight == 0 { finishRound(m) }
         }
         ready.removeFirst(i)
         if !waiting.isEmpty { ready = waiting + ready }
+    }
+
+    /// Whether any message waits to be looked at (ready or parked).
+    var anyReady: Bool { !ready.isEmpty || !parked.isEmpty }
+
+    /// Starts what is due of a ready message (taken out of `readySet`). Returns the message when
+    /// the local slots filled before all its due local recipients started: it stays in
+    /// `readySet`, and the caller keeps it. Its remote recipients start all the same: they do
+    /// not wait for a local slot, wherever they stand in the list.
+    func examine(_ id: String, now: Int64) -> Message? {
+        readySet.remove(id)
+        guard let m = messages[id], !m.state.held else { return nil }
+        var waitsForSlot = false
+        var later: Int64? = nil
+        var remoteDue: [Int] = []
+        for index in m.state.recipients.indices {
+            let r = m.state.recipients[index]
+            guard r.status == .pending else { continue }
+            if r.nextAttempt > now { later = min(later ?? r.nextAttempt, r.nextAttempt); continue }
+            if r.nextAttempt < 0 { continue } // in flight
+            if case .remote = r.destination {
+                // Remote recipients go per destination domain, one postamt-remote run each.
+                remoteDue.append(index)
+                continue
+            }
+            if localRunningCount >= concurrency {
+                waitsForSlot = true
+                continue
+            }
+            start(m, index, now: now)
+        }
+        var changed = false
+        if !remoteDue.isEmpty {
+            let outcome = startRemote(m, remoteDue, now: now)
+            changed = outcome.changed
+            if let t = outcome.later { later = min(later ?? t, t) }
+        }
+        if changed && m.inFlight == 0 {
+            persist(m)
+        } else if !m.hasStateFile && m.inFlight == 0 && later != nil {
+            // Nothing runs and nothing is due before `later` (a destination left alone):
+            // the message waits, so it gets its state file now and mailq lists it as active.
+            persist(m)
+        }
+        if let later { timers.push(later, id) }
+        if m.inFlight == 0 { finishRound(m) }
+        // Marked ready again while it was looked at: it is in `ready` already.
+        return waitsForSlot && readySet.insert(id).inserted ? m : nil
     }
 
     func start(_ m: Message, _ index: Int, now: Int64) {

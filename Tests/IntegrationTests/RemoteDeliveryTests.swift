@@ -101,6 +101,24 @@ struct RemoteDeliveryTests {
         #expect(bed.queued("state").count == 2)
     }
 
+    /// Every local slot taken (delivery_concurrency = 1, held by a |command that waits for the
+    /// test): a message's remote recipient goes out at once, though a local recipient stands
+    /// before it in the envelope; the local one waits for the slot and arrives when it is free.
+    @Test func aRemoteRecipientDoesNotWaitForALocalSlot() throws {
+        let bed = try RemoteTestBed(config: "delivery_concurrency = 1")
+        let user = try TestUser()
+        try user.writeFile(".postamt-hold", "|while [ ! -e \"$HOME/go\" ]; do sleep 0.1; done\n")
+        try bed.system.startRunner()
+        _ = try bed.system.sendmail(["-i", "-f", "ann@mail.test.example", "\(user.name)+hold"], "Subject: holds the slot\n\nx\n")
+        try waitFor("the slot taken") { bed.system.log().contains("(queue active)") }
+        _ = try bed.system.sendmail(["-i", "-f", "ann@mail.test.example", user.name, "good@mixed.test"], "Subject: both\n\nx\n")
+        try waitFor("the remote copy", timeout: 30) { bed.received().count == 1 }
+        #expect((bed.received().first?.record["rcpts"] as? [String]) == ["good@mixed.test"])
+        #expect(!user.messages().contains { $0.contains("Subject: both") }, "the local copy waits for the slot")
+        try user.writeFile("go", "")
+        try waitFor("the local copy") { user.messages().count == 1 && bed.queued("state").isEmpty && bed.queued("incoming").isEmpty }
+    }
+
     @Test func silentServerTimesOut() throws {
         let bed = try RemoteTestBed()
         let r = try bed.remote(["silent.test", "a@mail.test.example", "u@silent.test"], message: "Subject: x\n\ny\n")
