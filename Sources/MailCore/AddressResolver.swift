@@ -98,8 +98,17 @@ public struct AddressResolver: Sendable {
     /// Splits `user+ext`: the whole local part first (a user may have the delimiter in the
     /// name, like www-data), then at the first delimiter character (Postfix's order).
     public func splitExtension(_ local: String) -> (user: String, extension: String?) {
-        if lookupUser(local) != nil || aliases.lookup(local) != nil { return (local, nil) }
-        return splitAtDelimiter(local)
+        splitExtensionLookingUp(local).split
+    }
+
+    /// `splitExtension`, with the user of the base as it looked it up (nil: no such user). One
+    /// lookup when the whole local part is a user, two at most: each is a passwd search (a
+    /// file read and parsed, or an NSS module's query), for every recipient.
+    func splitExtensionLookingUp(_ local: String) -> (split: (user: String, extension: String?), user: SystemUser?) {
+        if let whole = lookupUser(local) { return ((local, nil), whole) }
+        if aliases.lookup(local) != nil { return ((local, nil), nil) }
+        let split = splitAtDelimiter(local)
+        return (split, split.user == local ? nil : lookupUser(split.user))
     }
 
     func splitAtDelimiter(_ local: String) -> (user: String, extension: String?) {
@@ -222,7 +231,7 @@ public struct AddressResolver: Sendable {
     }
 
     private func expandLocal(_ lower: String, address: String, depth: Int, aliasChain: [String], walk: inout Walk) {
-        let (base, ext) = splitExtension(lower)
+        let ((base, ext), user) = splitExtensionLookingUp(lower)
         if !aliasChain.contains(base), let entry = aliases.entries[base] {
             walk.note(depth, "<\(address)>: alias \(base) (alias file line \(entry.line))")
             if walk.seen.contains(base) { return }
@@ -231,11 +240,11 @@ public struct AddressResolver: Sendable {
             return
         }
         // Not an alias, or an alias that names itself: the user's own mailbox.
-        if let user = lookupUser(base), user.uid == 0 {
+        if let user, user.uid == 0 {
             // Deliveries never run as root (postamt-local refuses): root needs an alias.
             walk.note(depth, "<\(address)>: \(base) is root, which needs an alias")
             walk.out.append(.unknown(address: address, reason: "mail for \(base) must be aliased to another user in the alias file"))
-        } else if lookupUser(base) != nil {
+        } else if user != nil {
             walk.note(depth, "<\(address)>: user \(base)\(ext.map { ", extension \($0)" } ?? "")")
             walk.out.append(.user(name: base, extension: ext, address: address))
         } else {

@@ -26,6 +26,24 @@ import MailSystem
         #expect(r.resolve("ALICE@example.org") == [.user(name: "alice", extension: nil, address: "ALICE@example.org")])
     }
 
+    /// Each passwd lookup reads and parses the file (or asks an NSS module) for every recipient,
+    /// in smtpd at RCPT and in the runner at pickup: one for a user, two with an extension.
+    @Test func aUserIsLookedUpOncePerRecipient() {
+        final class Count: @unchecked Sendable { var names: [String] = [] }
+        let count = Count()
+        let users = self.users
+        let r = AddressResolver(aliases: AliasTable(text: ""), delimiters: "+", localDomains: ["example.org"], hostname: "example.org",
+                                readInclude: { _ in nil }, lookupUser: { count.names.append($0); return users[$0] })
+        #expect(r.resolve("alice@example.org") == [.user(name: "alice", extension: nil, address: "alice@example.org")])
+        #expect(count.names == ["alice"])
+        count.names = []
+        #expect(r.resolve("alice+news@example.org") == [.user(name: "alice", extension: "news", address: "alice+news@example.org")])
+        #expect(count.names == ["alice+news", "alice"])
+        count.names = []
+        #expect(r.resolve("carol@example.org") == [.unknown(address: "carol@example.org", reason: "no such user")])
+        #expect(count.names == ["carol"])
+    }
+
     @Test func unknownUserAndRoot() {
         let r = resolver("")
         #expect(r.resolve("carol@example.org") == [.unknown(address: "carol@example.org", reason: "no such user")])
