@@ -192,9 +192,6 @@ public struct QueueInjector: Sendable {
     /// message itself (smtpd; postamt-smtpd(8), "Hand-off to the queue"): the message file is
     /// created in tmp/ with `received` in it.
     public func begin(received: String) throws(Failure) -> Pending {
-        guard layout.isComplete else {
-            throw Failure(exit: .queueDirectory, reason: "queue directory \(layout.root) is missing or incomplete")
-        }
         // postamt-queue's modes whatever the caller's umask (the program sets 027 itself).
         let mask = umask(0o027)
         defer { umask(mask) }
@@ -208,7 +205,11 @@ public struct QueueInjector: Sendable {
             if fd >= 0 || errno != EEXIST { break }
             usleep(1)
         }
-        if fd < 0 { throw Failure(exit: .messageFile, reason: "cannot create \(path): \(SystemError.describe(errno))") }
+        if fd < 0 {
+            let e = errno
+            try checkLayout()
+            throw Failure(exit: .messageFile, reason: "cannot create \(path): \(SystemError.describe(e))")
+        }
         let prefix = QueueFile.blankHeader() + Array(received.utf8)
         let pending = Pending(id: id, fd: fd, path: path, prefixCount: Int64(prefix.count))
         do { try FileIO.writeAll(fd, prefix) } catch { throw writeFailure(error) }
@@ -228,10 +229,11 @@ public struct QueueInjector: Sendable {
                 dsn: (transaction: String, recipients: String?)?) throws(Failure) -> String {
         let id = pending.id
         let tmpEnvelope = pending.path + ".env"
+        var madeEnvelope = false
         var linkedMessage = false
         func cleanUp() {
             pending.abandon()
-            unlink(tmpEnvelope)
+            if madeEnvelope { unlink(tmpEnvelope) }
             if linkedMessage { unlink(layout.message(id)) }
         }
         guard !pending.settled else { throw Failure(exit: .internalBug, reason: "the message was committed or abandoned already") }
@@ -266,6 +268,7 @@ public struct QueueInjector: Sendable {
             if recordOffset == nil {
                 do {
                     let efd = try FileIO.open(tmpEnvelope, O_WRONLY | O_CREAT | O_EXCL, mode: 0o640)
+                    madeEnvelope = true
                     try FileIO.writeAll(efd.raw, record)
                     try FileIO.fsync(efd.raw)
                     try efd.closeChecked()
@@ -281,12 +284,14 @@ public struct QueueInjector: Sendable {
                 // restores a lost mess/ID from it.
                 if recordOffset == nil { try FileIO.fsyncDirectory(layout.messages) }
             } catch {
+                try checkLayout()
                 throw Failure(exit: .messageFile, reason: "\(error)")
             }
             do {
                 // The commit point.
                 _ = try retryingEINTR("link \(layout.envelope(id))") { link(committed, layout.envelope(id)) }
             } catch {
+                try checkLayout()
                 throw Failure(exit: .commitFile, reason: "\(error)")
             }
             do {
@@ -298,7 +303,7 @@ public struct QueueInjector: Sendable {
             }
             pending.settled = true
             unlink(pending.path)
-            unlink(tmpEnvelope)
+            if madeEnvelope { unlink(tmpEnvelope) }
             // The one line callers (smtpd's "queued as", the runner's bounce log) read the id from.
             log.info("queued, from=<\(envelope.sender.text)>, size=\(size), nrcpt=\(envelope.recipients.count), uid=\(getuid())", id: id)
             return id
@@ -308,6 +313,14 @@ public struct QueueInjector: Sendable {
         } catch {
             cleanUp()
             throw Failure(exit: .internalBug, reason: "\(error)")
+        }
+    }
+
+    /// After a file in the queue could not be made: a missing or incomplete queue directory is
+    /// said as such (exit 62). Asked only then: five stat(2)s a message otherwise.
+    func checkLayout() throws(Failure) {
+        guard layout.isComplete else {
+            throw Failure(exit: .queueDirectory, reason: "queue directory \(layout.root) is missing or incomplete")
         }
     }
 

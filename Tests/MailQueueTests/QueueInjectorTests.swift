@@ -138,6 +138,26 @@ import TestSupport
         #expect(files(injector, "incoming").isEmpty && files(injector, "mess").isEmpty)
     }
 
+    /// A queue directory without tmp/ (nothing can start) or without incoming/ (found at the
+    /// commit): exit 62 with the queue named, and nothing left behind.
+    @Test(arguments: ["tmp", "mess", "incoming"])
+    func aMissingQueueDirectoryIsSaidAsSuch(missing: String) throws {
+        let (injector, root) = try queue()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.removeItem(atPath: "\(injector.layout.root)/\(missing)")
+        let failure: QueueInjector.Failure?
+        if missing == "tmp" {
+            failure = #expect(throws: QueueInjector.Failure.self) { _ = try injector.begin(received: "Received: x\n") }
+        } else {
+            let pending = try injector.begin(received: "Received: x\n")
+            try FileIO.writeAll(pending.fd, Array("Subject: x\n\nbody\n".utf8))
+            failure = #expect(throws: QueueInjector.Failure.self) { _ = try injector.commit(pending, envelope: try envelope()) }
+        }
+        #expect(failure?.exit == .queueDirectory)
+        #expect(failure?.reason == "queue directory \(injector.layout.root) is missing or incomplete")
+        for sub in ["tmp", "mess", "incoming"] where sub != missing { #expect(files(injector, sub).isEmpty, "\(sub)") }
+    }
+
     @Test func refusalsAreThoseOfPostamtQueueAndLeaveNothing() throws {
         let (injector, root) = try queue(sizeLimit: 10)
         defer { try? FileManager.default.removeItem(atPath: root) }
