@@ -13,7 +13,7 @@ extension LocalDelivery {
     func quota(for path: String) -> Result<MaildirQuota?, DeliveryOutcome> {
         let mailbox = configuration.string("home_mailbox")
         // The recipient is who runs this (an alias delivering to its owner's mailbox, too).
-        guard mailbox.hasSuffix("/"), let user = SystemUser.current(), user.uid == geteuid() else { return .success(nil) }
+        guard mailbox.hasSuffix("/"), let user = runningAs, user.uid == geteuid() else { return .success(nil) }
         let root = Maildir(path: mailbox.hasPrefix("/") ? mailbox : "\(user.home)/\(mailbox)").path
         let target = Maildir(path: path).path
         guard target == root || target.hasPrefix("\(root)/.") else { return .success(nil) }

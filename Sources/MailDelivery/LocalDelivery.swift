@@ -31,12 +31,16 @@ public struct LocalDelivery {
     public let request: DeliveryRequest
     public let message: [UInt8]
     public let log: Log
+    /// Who runs this delivery (the recipient, or default_privs for an alias's target): looked
+    /// up once, as every passwd lookup reads the file or asks an NSS module.
+    let runningAs: SystemUser?
 
     public init(configuration: Configuration, request: DeliveryRequest, message: [UInt8], log: Log) {
         self.configuration = configuration
         self.request = request
         self.message = message
         self.log = log
+        self.runningAs = SystemUser.current()
     }
 
     var hostname: String { configuration.hostname }
@@ -96,7 +100,7 @@ public struct LocalDelivery {
         let table = AliasTable(text: String(decoding: bytes, as: UTF8.self), file: path)
         guard table.lookup(request.user) != nil else { return nil }
         let resolver = AddressResolver(configuration: configuration, aliases: table)
-        let me = SystemUser.current()?.name
+        let me = runningAs?.name
         var instructions: [DeliveryInstruction] = []
         for d in resolver.resolve(request.user) {
             switch d {
@@ -108,21 +112,21 @@ public struct LocalDelivery {
             case .unknown(let a, let why): return .permanent("1.1", "\(a): \(why)")
             }
         }
-        return execute(instructions, user: SystemUser.current(), what: "alias \(request.user)")
+        return execute(instructions, user: runningAs, what: "alias \(request.user)")
     }
 
     func deliverAliasTarget(_ target: String) -> DeliveryOutcome {
         if target.hasPrefix("|") {
-            return execute([.program(String(target.dropFirst()))], user: SystemUser.current(), what: "alias")
+            return execute([.program(String(target.dropFirst()))], user: runningAs, what: "alias")
         }
         guard target.hasPrefix("/") else { return .permanent("5.4", "-D takes |command or /path") }
-        return execute([target.hasSuffix("/") ? .maildir(target) : .mbox(target)], user: SystemUser.current(), what: "alias")
+        return execute([target.hasSuffix("/") ? .maildir(target) : .mbox(target)], user: runningAs, what: "alias")
     }
 
     // MARK: - A user's mailbox, through ~/.postamt or ~/.forward
 
     func deliverToUser() -> DeliveryOutcome {
-        guard let user = SystemUser.named(request.user) else {
+        guard let user = runningAs?.name == request.user ? runningAs : SystemUser.named(request.user) else {
             return .permanent("1.1", "no such user \(request.user)")
         }
         guard user.uid == geteuid() else {
