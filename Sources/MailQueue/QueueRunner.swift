@@ -280,6 +280,9 @@ public final class QueueRunner {
 
     func ingestIncoming() {
         let names = (try? FileIO.listDirectory(layout.incoming)) ?? []
+        // The address tables as they are now, for every message of this scan (five stat(2)s,
+        // once a scan rather than once a message).
+        if !names.isEmpty { reloadAliasesIfChanged() }
         for id in names.sorted() where QueueLayout.isValidID(id) { ingest(id) }
     }
 
@@ -330,7 +333,6 @@ public final class QueueRunner {
             rename(layout.message(id), "\(layout.corrupt)/\(id).message")
             return
         }
-        reloadAliasesIfChanged()
         if !tablesUnavailable.isEmpty {
             // A table that exists but cannot be read would turn every address in it into a
             // bounce: leave the message in incoming/ and look again (the tables are re-read).
