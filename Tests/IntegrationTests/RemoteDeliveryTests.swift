@@ -107,7 +107,8 @@ struct RemoteDeliveryTests {
     @Test func aRemoteRecipientDoesNotWaitForALocalSlot() throws {
         let bed = try RemoteTestBed(config: "delivery_concurrency = 1")
         let user = try TestUser()
-        try user.writeFile(".postamt-hold", "|while [ ! -e \"$HOME/go\" ]; do sleep 0.1; done\n")
+        // At most a minute, should the test end before it says go.
+        try user.writeFile(".postamt-hold", "|i=0; while [ ! -e \"$HOME/go\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n")
         try bed.system.startRunner()
         _ = try bed.system.sendmail(["-i", "-f", "ann@mail.test.example", "\(user.name)+hold"], "Subject: holds the slot\n\nx\n")
         try waitFor("the slot taken") { bed.system.log().contains("(queue active)") }
