@@ -88,6 +88,8 @@ public final class QueueRunner {
     let deliveryTimeLimit: Int64
     let defaultPrivs: String
     var rescanIncoming = true
+    /// Names inotify reported in incoming/, not yet looked at.
+    var arrivals: [String] = []
     /// When set, the loop ends once the queue is empty (`postamt-runner --once`).
     public var exitWhenIdle = false
     /// Remote destinations: concurrency and backoff per domain (QueueRunner+Remote.swift).
@@ -176,7 +178,12 @@ public final class QueueRunner {
             let now = Clock.seconds()
             if rescanIncoming {
                 rescanIncoming = false
+                arrivals.removeAll()
                 ingestIncoming()
+            } else if !arrivals.isEmpty {
+                let names = arrivals
+                arrivals.removeAll()
+                ingestAll(names)
             }
             while let top = timers.peek(), top.time <= now {
                 timers.pop()
@@ -186,7 +193,7 @@ public final class QueueRunner {
             startDeliveries(now: now)
             if now - lastCleanup >= 3600 { cleanOrphans(now: now) }
             // --once: done when nothing runs and nothing more is due now (deferred mail waits).
-            if exitWhenIdle && running.isEmpty && !anyReady && !rescanIncoming && (timers.peek()?.time ?? .max) > now {
+            if exitWhenIdle && running.isEmpty && !anyReady && !rescanIncoming && arrivals.isEmpty && (timers.peek()?.time ?? .max) > now {
                 if ((try? FileIO.listDirectory(layout.incoming)) ?? []).isEmpty { return }
             }
             waitForEvents(now: now)
@@ -211,7 +218,7 @@ public final class QueueRunner {
         if let top = timers.peek() { timeout = min(timeout, max(0, (top.time - now) * 1000)) }
         if anyReady && localRunningCount < concurrency { timeout = 0 }
         // A retry of the incoming/ scan came due: do it now, not after the next event.
-        if rescanIncoming { timeout = 0 }
+        if rescanIncoming || !arrivals.isEmpty { timeout = 0 }
         if running.values.contains(where: { !$0.outputOpen && $0.status == nil }) { timeout = min(timeout, 10) }
         // The next delivery_time_limit due: woken for it, not at the next event (up to a minute late).
         if let first = running.values.lazy.filter({ $0.status == nil && !$0.killed }).map(\.started).min() {
@@ -228,10 +235,17 @@ public final class QueueRunner {
         }
     }
 
+    /// The names linked into incoming/ since the last read, for `arrivals`; the whole directory
+    /// is listed again only when the events cannot tell (an overflow). A listing per arrival read
+    /// every name in incoming/, which holds every message not yet delivered, and every block of
+    /// the directory, which never shrinks after a backlog: a cost per message that grew with both.
     func drainInotify() {
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while buffer.withUnsafeMutableBytes({ read(inotifyFD, $0.baseAddress, $0.count) }) > 0 {}
-        rescanIncoming = true
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(inotifyFD, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            if let names = InotifyEvents.names(in: buffer[0..<n]) { arrivals += names } else { rescanIncoming = true }
+        }
     }
 
     func readOutput(_ pid: pid_t) {
@@ -278,8 +292,14 @@ public final class QueueRunner {
 
     // MARK: - Picking up new messages
 
+    /// Everything in incoming/: at start, on `flush`, after an inotify overflow, and when a
+    /// message left there is due to be looked at again (a timer with an empty id).
     func ingestIncoming() {
-        let names = (try? FileIO.listDirectory(layout.incoming)) ?? []
+        ingestAll((try? FileIO.listDirectory(layout.incoming)) ?? [])
+    }
+
+    /// The messages named, in the order of their ids (their arrival).
+    func ingestAll(_ names: [String]) {
         // The address tables as they are now, for every message of this scan (five stat(2)s,
         // once a scan rather than once a message).
         if !names.isEmpty { reloadAliasesIfChanged() }
@@ -296,7 +316,10 @@ public final class QueueRunner {
             // Picked up before a crash: the state file is the truth (persist made mess/ID
             // durable before writing it; a crash may still have lost an unsynced name).
             if (try? QueueFile.readEnvelope(layout.envelope(id)))?.holdsMessage == true {
-                guard restoreMessageName(id), (try? FileIO.fsyncDirectory(layout.messages)) != nil else { return }
+                guard restoreMessageName(id), (try? FileIO.fsyncDirectory(layout.messages)) != nil else {
+                    timers.push(Clock.seconds() + 60, "")
+                    return
+                }
             }
             unlink(layout.envelope(id))
             loadStates()
