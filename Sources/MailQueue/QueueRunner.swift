@@ -693,6 +693,9 @@ public final class QueueRunner {
     /// (fs.protected_hardlinks: sendmail's files belong to their sender). Not durable yet:
     /// persist fsyncs mess/ before incoming/ID goes. False (logged) when neither worked.
     func restoreMessageName(_ id: String) -> Bool {
+        // Looked up first: a link(2) that finds the name takes mess/'s lock all the same, for
+        // every message, against every session writing the queue.
+        if FileIO.exists(layout.message(id)) { return true }
         if link(layout.envelope(id), layout.message(id)) == 0 {
             log.info("mess/\(id) was missing: linked again from incoming/\(id)", id: id)
             return true
