@@ -7,15 +7,16 @@ import MailCore
 /// postamt-queue's work: one message from fd 0 and its envelope from fd 1 into the queue,
 /// durably, or nothing at all (postamt-queue(8)).
 ///
-/// Commit by ordering (qmail-queue.c): write the message in tmp/ after a header (QueueFile),
+/// Commit by ordering (qmail-queue.c): write the message as mess/ID after a header (QueueFile),
 /// read and check the envelope, write its record into the header and fsync the file, link it
-/// into mess/ and then into incoming/ and fsync incoming/. That last link is the commit point:
-/// before it the runner sees nothing, after it the message exists. mess/ is not fsynced: the
-/// runner links incoming/ID into mess/ again if a crash lost that name, and fsyncs mess/ before
-/// incoming/ID goes. A record too big for the header gets a file of its own in tmp/, fsynced,
-/// and then mess/ is fsynced before that file is linked into incoming/. Leftovers of an
-/// interrupted run are only in tmp/ and mess/ without an envelope, and the runner removes them
-/// after orphan_age.
+/// into incoming/ and fsync incoming/. That link is the commit point: before it the runner sees
+/// nothing (it reads only incoming/ and state/), after it the message exists. mess/ is not
+/// fsynced: the runner links incoming/ID into mess/ again if a crash lost that name, and fsyncs
+/// mess/ before incoming/ID goes. A record too big for the header gets a file of its own in tmp/,
+/// fsynced, and then mess/ is fsynced before that file is linked into incoming/. Leftovers of an
+/// interrupted run are only in mess/ without an envelope (and tmp/ID.env), and the runner
+/// removes them after orphan_age. (The file was written in tmp/ and linked into mess/ before:
+/// two more directory operations a message, and tmp/'s lock taken by every session twice.)
 public struct QueueInjector: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public let exit: QueueExit
@@ -143,7 +144,7 @@ public struct QueueInjector: Sendable {
         }
     }
 
-    /// A message on its way into the queue: its file in tmp/, written so far (the Received:
+    /// A message on its way into the queue: its file (mess/ID), written so far (the Received:
     /// line first), nothing visible to the runner until `commit`. Made by `begin`; the writer
     /// appends the message to `fd`. Dropped without `commit` it leaves nothing (its file goes).
     public final class Pending {
@@ -190,7 +191,7 @@ public struct QueueInjector: Sendable {
 
     /// The first half of an injection, for a caller with the queue's privileges that writes the
     /// message itself (smtpd; postamt-smtpd(8), "Hand-off to the queue"): the message file is
-    /// created in tmp/ with `received` in it.
+    /// created as mess/ID with `received` in it (O_EXCL: the id is unique from here on).
     public func begin(received: String) throws(Failure) -> Pending {
         // postamt-queue's modes whatever the caller's umask (the program sets 027 itself).
         let mask = umask(0o027)
@@ -200,7 +201,7 @@ public struct QueueInjector: Sendable {
         var fd: Int32 = -1
         for _ in 0..<100 {
             id = QueueLayout.newID()
-            path = "\(layout.tmp)/\(id)"
+            path = layout.message(id)
             fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
             if fd >= 0 || errno != EEXIST { break }
             usleep(1)
@@ -228,13 +229,11 @@ public struct QueueInjector: Sendable {
     func commit(_ pending: Pending, envelopeBytes: [UInt8], submitter: String?,
                 dsn: (transaction: String, recipients: String?)?) throws(Failure) -> String {
         let id = pending.id
-        let tmpEnvelope = pending.path + ".env"
+        let tmpEnvelope = "\(layout.tmp)/\(id).env"
         var madeEnvelope = false
-        var linkedMessage = false
         func cleanUp() {
             pending.abandon()
             if madeEnvelope { unlink(tmpEnvelope) }
-            if linkedMessage { unlink(layout.message(id)) }
         }
         guard !pending.settled else { throw Failure(exit: .internalBug, reason: "the message was committed or abandoned already") }
         let mask = umask(0o027)
@@ -273,18 +272,16 @@ public struct QueueInjector: Sendable {
                     try FileIO.fsync(efd.raw)
                     try efd.closeChecked()
                 } catch {
+                    if !madeEnvelope { try checkLayout() }
                     throw Failure(exit: (error as? SystemError)?.isOutOfSpace == true ? .writeError : .envelopeFile,
                                   reason: "writing the envelope failed: \(error)")
                 }
             }
             do {
-                _ = try retryingEINTR("link \(layout.message(id))") { link(pending.path, layout.message(id)) }
-                linkedMessage = true
                 // With the record in the header, incoming/ID is the message too: the runner
-                // restores a lost mess/ID from it.
+                // restores a lost mess/ID from it. Without, mess/ID must be durable first.
                 if recordOffset == nil { try FileIO.fsyncDirectory(layout.messages) }
             } catch {
-                try checkLayout()
                 throw Failure(exit: .messageFile, reason: "\(error)")
             }
             do {
@@ -302,7 +299,6 @@ public struct QueueInjector: Sendable {
                 throw Failure(exit: .commitFile, reason: "\(error)")
             }
             pending.settled = true
-            unlink(pending.path)
             if madeEnvelope { unlink(tmpEnvelope) }
             // The one line callers (smtpd's "queued as", the runner's bounce log) read the id from.
             log.info("queued, from=<\(envelope.sender.text)>, size=\(size), nrcpt=\(envelope.recipients.count), uid=\(getuid())", id: id)

@@ -6,9 +6,11 @@ import MailCore
 
 /// The queue's directories (queue(5) in postamt-queue(8)):
 ///
-///     tmp/        files being written by postamt-queue; removed when older than orphan_age
+///     tmp/        envelope records too big for the message's header (ID.env) being written
+///                 by postamt-queue; removed when older than orphan_age
 ///     mess/ID     the message file: a header (QueueFile), then the message exactly as given
-///                 (LF line ends); linked in before the commit
+///                 (LF line ends); written here from the start, seen by the runner only
+///                 once incoming/ID exists (orphans removed when older than orphan_age)
 ///     incoming/ID the envelope: a second link to the message file when its header holds the
 ///                 record, else a file of its own; its link here is the commit point
 ///     state/ID    the runner's per-recipient state, rewritten atomically after each result
@@ -62,7 +64,7 @@ public struct QueueLayout: Sendable {
     }
 
     /// Queue ids: seconds and microseconds in hex, then the pid: short, sortable by arrival,
-    /// safe in file names and logs. Uniqueness is enforced by O_EXCL on tmp/ID.
+    /// safe in file names and logs. Uniqueness is enforced by O_EXCL on mess/ID.
     public static func newID() -> String {
         let now = Clock.now()
         let sec = String(now.seconds, radix: 16, uppercase: true)

@@ -28,8 +28,8 @@ import TestSupport
         let (injector, root) = try queue()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let pending = try injector.begin(received: "Received: (test)\n")
-        // Invisible to the runner until the commit.
-        #expect(files(injector, "tmp") == [pending.id] && files(injector, "incoming").isEmpty && files(injector, "mess").isEmpty)
+        // Written as mess/ID, invisible to the runner (which reads incoming/) until the commit.
+        #expect(files(injector, "tmp").isEmpty && files(injector, "incoming").isEmpty && files(injector, "mess") == [pending.id])
         try FileIO.writeAll(pending.fd, Array("Subject: hi\n\nbody\n".utf8))
         let id = try injector.commit(pending, envelope: envelope(["a@x", "b@y"]), submitter: "alice",
                                      dsn: (transaction: "RET=HDRS ENVID=E1", recipients: "NOTIFY=SUCCESS\n-"))
@@ -138,23 +138,30 @@ import TestSupport
         #expect(files(injector, "incoming").isEmpty && files(injector, "mess").isEmpty)
     }
 
-    /// A queue directory without tmp/ (nothing can start) or without incoming/ (found at the
-    /// commit): exit 62 with the queue named, and nothing left behind.
-    @Test(arguments: ["tmp", "mess", "incoming"])
+    /// A queue directory without mess/ (nothing can start), without incoming/ (found at the
+    /// commit) or without tmp/ (found when a record needs a file of its own there): exit 62
+    /// with the queue named, and nothing left behind.
+    @Test(arguments: ["mess", "incoming", "tmp"])
     func aMissingQueueDirectoryIsSaidAsSuch(missing: String) throws {
-        let (injector, root) = try queue()
+        let root = makeTemporaryDirectory(prefix: "postamt-injector")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try FileManager.default.removeItem(atPath: "\(injector.layout.root)/\(missing)")
+        let layout = QueueLayout(root: "\(root)/queue")
+        try layout.create()
+        let injector = QueueInjector(layout: layout, messageSizeLimit: 1 << 20, addressLengthLimit: 200, recipientLimit: 50,
+                                     log: Log(program: "postamt-queue-test"))
+        try FileManager.default.removeItem(atPath: "\(layout.root)/\(missing)")
         let failure: QueueInjector.Failure?
-        if missing == "tmp" {
+        if missing == "mess" {
             failure = #expect(throws: QueueInjector.Failure.self) { _ = try injector.begin(received: "Received: x\n") }
         } else {
             let pending = try injector.begin(received: "Received: x\n")
             try FileIO.writeAll(pending.fd, Array("Subject: x\n\nbody\n".utf8))
-            failure = #expect(throws: QueueInjector.Failure.self) { _ = try injector.commit(pending, envelope: try envelope()) }
+            // Forty long recipients: a record too big for the header, in tmp/ID.env.
+            let recipients = missing == "tmp" ? (0..<40).map { "recipient-with-a-long-name-\($0)@example.org" } : ["a@x"]
+            failure = #expect(throws: QueueInjector.Failure.self) { _ = try injector.commit(pending, envelope: try envelope(recipients)) }
         }
         #expect(failure?.exit == .queueDirectory)
-        #expect(failure?.reason == "queue directory \(injector.layout.root) is missing or incomplete")
+        #expect(failure?.reason == "queue directory \(layout.root) is missing or incomplete")
         for sub in ["tmp", "mess", "incoming"] where sub != missing { #expect(files(injector, sub).isEmpty, "\(sub)") }
     }
 
