@@ -8,12 +8,12 @@ import TestSupport
 /// QueueInjector's two halves (begin, commit) as smtpd runs them itself: the same files, the
 /// same refusals and nothing left behind, as postamt-queue's whole run.
 @Suite struct QueueInjectorTests {
-    func queue(sizeLimit: Int64 = 1 << 20) throws -> (QueueInjector, String) {
+    func queue(sizeLimit: Int64 = 1 << 20, addressLengthLimit: Int = 64, recipientLimit: Int = 3) throws -> (QueueInjector, String) {
         let root = makeTemporaryDirectory(prefix: "postamt-injector")
         let layout = QueueLayout(root: "\(root)/queue")
         try layout.create()
-        return (QueueInjector(layout: layout, messageSizeLimit: sizeLimit, addressLengthLimit: 64, recipientLimit: 3,
-                              log: Log(program: "postamt-queue-test")), root)
+        return (QueueInjector(layout: layout, messageSizeLimit: sizeLimit, addressLengthLimit: addressLengthLimit,
+                              recipientLimit: recipientLimit, log: Log(program: "postamt-queue-test")), root)
     }
 
     func files(_ injector: QueueInjector, _ sub: String) -> [String] {
@@ -58,12 +58,9 @@ import TestSupport
     }
 
     @Test func aRecordTooBigForTheHeaderIsAFileOfItsOwn() throws {
-        let root = makeTemporaryDirectory(prefix: "postamt-injector")
+        let (injector, root) = try queue(addressLengthLimit: 200, recipientLimit: 50)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let layout = QueueLayout(root: "\(root)/queue")
-        try layout.create()
-        let injector = QueueInjector(layout: layout, messageSizeLimit: 1 << 20, addressLengthLimit: 200, recipientLimit: 50,
-                                     log: Log(program: "postamt-queue-test"))
+        let layout = injector.layout
         let recipients = (0..<40).map { "recipient-with-a-long-name-\($0)@example.org" }
         let pending = try injector.begin(received: "Received: (test)\n")
         try FileIO.writeAll(pending.fd, Array("Subject: many\n\nbody\n".utf8))
@@ -143,12 +140,9 @@ import TestSupport
     /// with the queue named, and nothing left behind.
     @Test(arguments: ["mess", "incoming", "tmp"])
     func aMissingQueueDirectoryIsSaidAsSuch(missing: String) throws {
-        let root = makeTemporaryDirectory(prefix: "postamt-injector")
+        let (injector, root) = try queue(addressLengthLimit: 200, recipientLimit: 50)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let layout = QueueLayout(root: "\(root)/queue")
-        try layout.create()
-        let injector = QueueInjector(layout: layout, messageSizeLimit: 1 << 20, addressLengthLimit: 200, recipientLimit: 50,
-                                     log: Log(program: "postamt-queue-test"))
+        let layout = injector.layout
         try FileManager.default.removeItem(atPath: "\(layout.root)/\(missing)")
         let failure: QueueInjector.Failure?
         if missing == "mess" {
