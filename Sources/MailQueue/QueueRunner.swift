@@ -240,11 +240,9 @@ public final class QueueRunner {
     /// every name in incoming/, which holds every message not yet delivered, and every block of
     /// the directory, which never shrinks after a backlog: a cost per message that grew with both.
     func drainInotify() {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(inotifyFD, $0.baseAddress, $0.count) }
-            guard n > 0 else { break }
-            if let names = InotifyEvents.names(in: buffer[0..<n]) { arrivals += names } else { rescanIncoming = true }
+        // Non-blocking: read until EAGAIN (thrown) or nothing.
+        while let events = try? FileIO.read(inotifyFD), !events.isEmpty {
+            if let names = InotifyEvents.names(in: events[...]) { arrivals += names } else { rescanIncoming = true }
         }
     }
 
