@@ -12,11 +12,7 @@ enum InotifyEvents {
         var names: [String] = []
         var at = bytes.startIndex
         func word(_ offset: Int) -> UInt32 {
-            var value: UInt32 = 0
-            withUnsafeMutableBytes(of: &value) { raw in
-                for k in 0..<4 { raw[k] = bytes[at + offset + k] }
-            }
-            return value
+            bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at - bytes.startIndex + offset, as: UInt32.self) }
         }
         while at < bytes.endIndex {
             guard bytes.endIndex - at >= 16 else { return nil }
