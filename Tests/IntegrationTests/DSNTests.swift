@@ -78,10 +78,8 @@ struct DSNTests {
         let envFile = "\(system.root)/forged-envelope"
         FileManager.default.createFile(atPath: envFile, contents: envelope(user.name, ["\(user.name)@\(system.hostname)"]))
         chmod(envFile, 0o644)
-        let gid = getpwnam(user.name).pointee.pw_gid
-        let asUser = try run("/usr/bin/setpriv", ["--reuid=\(user.uid)", "--regid=\(gid)", "--init-groups", "/bin/sh", "-c",
-                                                  "exec \"$0\" 1<\"$1\"", "\(system.root)/bin/postamt-queue", envFile],
-                             input: Data("Subject: x\n\nx\n".utf8), environment: system.environment.merging(dsn) { $1 })
+        let asUser = try system.queueInject(message: Data("Subject: x\n\nx\n".utf8), envelope: envelope(user.name, ["\(user.name)@\(system.hostname)"]),
+                                            as: user, environment: dsn)
         #expect(asUser.status == 0, "\(asUser.stderr)")
         // The same from root (as smtpd's mail_owner would be) is believed and stored.
         let asRoot = try run("/bin/sh", ["-c", "exec \"$0\" 1<\"$1\"", "\(system.root)/bin/postamt-queue", envFile],

@@ -233,13 +233,19 @@ final class Installation {
         try run("\(root)/bin/sendmail", args, input: Data(message.utf8), environment: environment)
     }
 
-    func queueInject(message: Data, envelope: Data) throws -> RunResult {
+    /// postamt-queue run by root, or by `user` (its set-gid as installed), with `extra` in its
+    /// environment.
+    func queueInject(message: Data, envelope: Data, as user: TestUser? = nil, environment extra: [String: String] = [:]) throws -> RunResult {
         // postamt-queue reads the envelope on fd 1: give it a pipe there through the shell.
         let envFile = "\(root)/envelope.\(UUID().uuidString)"
         FileManager.default.createFile(atPath: envFile, contents: envelope)
+        chmod(envFile, 0o644)
         defer { try? FileManager.default.removeItem(atPath: envFile) }
-        return try run("/bin/sh", ["-c", "exec \"$0\" 1<\"$1\"", "\(root)/bin/postamt-queue", envFile],
-                       input: message, environment: environment)
+        var command = ["/bin/sh", "-c", "exec \"$0\" 1<\"$1\"", "\(root)/bin/postamt-queue", envFile]
+        if let user {
+            command = ["/usr/bin/setpriv", "--reuid=\(user.uid)", "--regid=\(getpwnam(user.name).pointee.pw_gid)", "--init-groups"] + command
+        }
+        return try run(command[0], Array(command.dropFirst()), input: message, environment: environment.merging(extra) { $1 })
     }
 
     func postamt(_ args: [String]) throws -> RunResult {
