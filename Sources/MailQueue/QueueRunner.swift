@@ -75,6 +75,9 @@ public final class QueueRunner {
     var inotifyFD: Int32 = -1
     var triggerFD: Int32 = -1
     var lastCleanup: Int64 = 0
+    /// Where delivered messages' files go for reuse, and the empty slots last seen there.
+    let spares: QueueSpares
+    var spareSlots = QueueSpares.Knowledge()
     /// The address tables' files as last read (path, mtime): a change reloads them.
     var tableStamp: [Int] = []
     /// Address tables that exist but could not be read at the last reload.
@@ -98,6 +101,7 @@ public final class QueueRunner {
     public init(configuration: Configuration, launcher: DeliveryLauncher, log: Log) {
         self.configuration = configuration
         self.layout = QueueLayout(configuration: configuration)
+        self.spares = QueueSpares(layout: layout, count: configuration.count("queue_spare_files"))
         self.launcher = launcher
         self.log = log
         self.pickupLog = Log(program: log.program, service: "pickup")
@@ -773,11 +777,14 @@ public final class QueueRunner {
     /// envelope's only (a file system that reorders unlinks), and loadStates/ingest find it
     /// without its message and move it to corrupt/ with a log line instead of retrying it.
     /// Nothing accepted is lost: removal only ever follows the last result.
+    ///
+    /// The message file is kept as a spare for the next injection when it can be (QueueSpares;
+    /// it is emptied first, so a crash leaves an empty orphan at worst), else unlinked.
     func remove(_ m: Message) {
         let id = m.state.id
         if m.hasStateFile { unlink(layout.stateFile(id)) }
         unlink(layout.envelope(id))
-        unlink(layout.message(id))
+        if !spares.keep(layout.message(id), knowing: &spareSlots) { unlink(layout.message(id)) }
         messages.removeValue(forKey: id)
         log.info("removed", id: id)
     }
@@ -905,10 +912,15 @@ public final class QueueRunner {
                 log.info("removed stale temporary file tmp/\(name)")
             }
         }
+        for name in spares.strays() {
+            unlink(layout.spare + "/" + name)
+            log.info("removed spare/\(name): not a slot below queue_spare_files")
+        }
         for id in (try? FileIO.listDirectory(layout.messages)) ?? [] {
             if messages[id] != nil || FileIO.exists(layout.envelope(id)) || FileIO.exists(layout.stateFile(id)) { continue }
             let path = layout.message(id)
-            if let st = FileIO.status(path), now - Int64(st.st_mtim.tv_sec) > age {
+            // ctime too: a spare just renamed here (QueueSpares) keeps its old mtime until written.
+            if let st = FileIO.status(path), now - max(Int64(st.st_mtim.tv_sec), Int64(st.st_ctim.tv_sec)) > age {
                 unlink(path)
                 log.info("removed orphaned message file", id: id)
             }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import MailSystem
 import MailCore
+import Synchronization
 
 /// postamt-queue's work: one message from fd 0 and its envelope from fd 1 into the queue,
 /// durably, or nothing at all (postamt-queue(8)).
@@ -29,20 +30,31 @@ public struct QueueInjector: Sendable {
     public let addressLengthLimit: Int
     public let recipientLimit: Int
     public let log: Log
+    /// The runner's emptied message files, taken instead of creating one (QueueSpares).
+    public let spares: QueueSpares
 
-    public init(configuration: Configuration, log: Log) {
+    /// `spares` false: always create the message file (postamt-queue run by a user other than
+    /// the mail_owner, who could not write the mail_owner's spare files).
+    public init(configuration: Configuration, log: Log, spares: Bool = true) {
         self.init(layout: QueueLayout(configuration: configuration), messageSizeLimit: configuration.size("message_size_limit"),
                   addressLengthLimit: configuration.count("address_length_limit"),
-                  recipientLimit: configuration.count("recipient_limit"), log: log)
+                  recipientLimit: configuration.count("recipient_limit"), log: log,
+                  spareFiles: spares ? configuration.count("queue_spare_files") : 0)
     }
 
-    public init(layout: QueueLayout, messageSizeLimit: Int64, addressLengthLimit: Int, recipientLimit: Int, log: Log) {
+    public init(layout: QueueLayout, messageSizeLimit: Int64, addressLengthLimit: Int, recipientLimit: Int, log: Log,
+                spareFiles: Int = 0) {
         self.layout = layout
         self.messageSizeLimit = messageSizeLimit
         self.addressLengthLimit = addressLengthLimit
         self.recipientLimit = recipientLimit
         self.log = log
+        self.spares = QueueSpares(layout: layout, count: spareFiles)
     }
+
+    /// The spares this process last saw (smtpd injects one message at a time; the lock is for
+    /// threads, as in the tests).
+    static let spareSlots = Synchronization.Mutex(QueueSpares.Knowledge())
 
     /// The Received: line naming who injected the message: the SMTP peer given in the
     /// environment by smtpd/tcpserver, or the invoking uid.
@@ -191,7 +203,8 @@ public struct QueueInjector: Sendable {
 
     /// The first half of an injection, for a caller with the queue's privileges that writes the
     /// message itself (smtpd; postamt-smtpd(8), "Hand-off to the queue"): the message file is
-    /// created as mess/ID with `received` in it (O_EXCL: the id is unique from here on).
+    /// created as mess/ID with `received` in it (O_EXCL: the id is unique from here on) — or a
+    /// spare file is renamed to mess/ID (RENAME_NOREPLACE: the same guarantee).
     public func begin(received: String) throws(Failure) -> Pending {
         // postamt-queue's modes whatever the caller's umask (the program sets 027 itself).
         let mask = umask(0o027)
@@ -199,9 +212,13 @@ public struct QueueInjector: Sendable {
         var id = ""
         var path = ""
         var fd: Int32 = -1
-        for _ in 0..<100 {
+        for attempt in 0..<100 {
             id = QueueLayout.newID()
             path = layout.message(id)
+            if attempt == 0, let taken = QueueInjector.spareSlots.withLock({ spares.take(as: path, knowing: &$0) }) {
+                fd = taken
+                break
+            }
             fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
             if fd >= 0 || errno != EEXIST { break }
             usleep(1)

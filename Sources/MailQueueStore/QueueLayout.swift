@@ -15,6 +15,8 @@ import MailCore
 ///                 record, else a file of its own; its link here is the commit point
 ///     state/ID    the runner's per-recipient state, rewritten atomically after each result
 ///     corrupt/    envelopes or states that fail validation, kept for a human
+///     spare/N     emptied message files of delivered mail, N a slot below queue_spare_files,
+///                 taken by the next injections instead of creating files (QueueSpares)
 ///     lock        flock()ed by the one running runner
 ///     trigger     a FIFO: postamt writes commands (flush, hold, release, delete) to the runner
 public struct QueueLayout: Sendable {
@@ -27,14 +29,19 @@ public struct QueueLayout: Sendable {
     public var incoming: String { "\(root)/incoming" }
     public var state: String { "\(root)/state" }
     public var corrupt: String { "\(root)/corrupt" }
+    public var spare: String { "\(root)/spare" }
     public var lockFile: String { "\(root)/lock" }
     public var trigger: String { "\(root)/trigger" }
 
     public func message(_ id: String) -> String { "\(messages)/\(id)" }
     public func envelope(_ id: String) -> String { "\(incoming)/\(id)" }
     public func stateFile(_ id: String) -> String { "\(state)/\(id)" }
+    public func spareFile(_ slot: Int) -> String { "\(spare)/\(slot)" }
 
-    public static let subdirectories = ["tmp", "mess", "incoming", "state", "corrupt"]
+    public static let subdirectories = ["tmp", "mess", "incoming", "state", "corrupt", "spare"]
+    /// Those a queue cannot work without (spare/ is an optimisation: a queue made before it
+    /// existed works without it until the runner's next start creates it).
+    static let required = ["tmp", "mess", "incoming", "state", "corrupt"]
 
     /// Creates the directories (and the trigger FIFO). Directories are group-writable for the
     /// set-gid postamt-queue and not readable by others; `owner` (root only) gets them.
@@ -60,7 +67,7 @@ public struct QueueLayout: Sendable {
     }
 
     public var isComplete: Bool {
-        QueueLayout.subdirectories.allSatisfy { FileIO.isDirectory("\(root)/\($0)") }
+        QueueLayout.required.allSatisfy { FileIO.isDirectory("\(root)/\($0)") }
     }
 
     /// Queue ids: seconds and microseconds in hex, then the pid: short, sortable by arrival,

@@ -39,9 +39,10 @@ public enum QueueProgram {
             exit(QueueExit.configurationError.rawValue)
         }
 
-        let injector = QueueInjector(configuration: configuration, log: log)
+        let caller = QueueInjector.Caller(uid: getuid(), mailOwner: configuration.string("mail_owner"))
+        // Spare files are the mail_owner's (the runner keeps only its own): no one else could write them.
+        let injector = QueueInjector(configuration: configuration, log: log, spares: caller.isMailOwner && geteuid() == caller.uid)
         do {
-            let caller = QueueInjector.Caller(uid: getuid(), mailOwner: configuration.string("mail_owner"))
             let received = QueueInjector.receivedLine(peer: QueueInjector.peerFromEnvironment(caller: caller), date: Clock.rfc5322Date())
             let id = try injector.inject(received: received, submitter: QueueInjector.submitterFromEnvironment(caller: caller),
                                          dsn: QueueInjector.dsnFromEnvironment(caller: caller))

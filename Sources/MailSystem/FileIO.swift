@@ -144,6 +144,12 @@ public enum FileIO {
         try fsync(dir.raw, "fsync \(path)")
     }
 
+    /// rename(2) that never replaces: false with errno EEXIST when `to` exists (ENOENT when
+    /// `from` does not; EINVAL or ENOSYS where the file system or kernel cannot do it).
+    public static func renameNoReplace(_ from: String, _ to: String) -> Bool {
+        postamt_rename_noreplace(from, to) == 0
+    }
+
     /// Writes `bytes` to `path` durably and atomically: a temporary file in the same directory,
     /// fsync, rename over `path`, fsync of the directory. A reader sees the old or the new file,
     /// never a torn one. A failed fsync is not retried: the attempt is discarded and thrown.
@@ -263,6 +269,12 @@ public enum FileIO {
     public static func status(_ path: String) -> stat? {
         var st = stat()
         return stat(path, &st) == 0 ? st : nil
+    }
+
+    /// lstat(2): the link itself when `path` is a symbolic link.
+    public static func linkStatus(_ path: String) -> stat? {
+        var st = stat()
+        return lstat(path, &st) == 0 ? st : nil
     }
 
     /// Identity, size and modification time of each file (-1s for one that is missing): two

@@ -71,4 +71,8 @@ int postamt_malloc_trim(void);
 /// needs _GNU_SOURCE, which Swift's Glibc module does not set); -1 with errno when unavailable.
 int postamt_memfd(const char *name);
 
+/// renameat2(from, to, RENAME_NOREPLACE): rename unless `to` exists (EEXIST then); glibc
+/// declares it only under _GNU_SOURCE. -1 with errno (EINVAL/ENOSYS where unsupported).
+int postamt_rename_noreplace(const char *from, const char *to);
+
 #endif

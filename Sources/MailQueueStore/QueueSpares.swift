@@ -1,0 +1,155 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailSystem
+
+/// Emptied message files kept for reuse (spare/N in QueueLayout, N below queue_spare_files).
+///
+/// Every message used to cost the file system an inode allocated at injection and freed at
+/// removal. Freeing is not the dear part; allocating after many frees is: ext4 without a journal
+/// will not hand out an inode freed in the last 60–360 seconds (`recently_deleted`), so each new
+/// file was found by stepping over every inode the queue freed in that time — at hundreds of
+/// messages a second, thousands of steps, the largest single cost of smtpd's hand-off. The
+/// runner now empties a delivered message's file and renames it into an empty slot; the next
+/// injection renames it out of a slot as its mess/ID. No inode is freed or allocated.
+///
+/// Only the runner fills slots and only takers empty them, so what a listing of spare/ shows
+/// stays true for one side: a slot seen empty stays empty until the runner fills it, and a slot
+/// seen full stays full until a taker empties it (another taker may: then the next listed one is
+/// tried). Each side keeps what its last listing showed (`Knowledge`) and lists again when that
+/// runs out — a long-lived smtpd and the runner list once per many messages. No lock, no
+/// shared counter. A taker that finds no spare, or a runner that finds no empty slot, does what
+/// was done before (create; unlink). Both renames refuse to replace (RENAME_NOREPLACE), so a
+/// slot or an id is never overwritten.
+///
+/// Only the file's owner can use it: the runner keeps only files it owns with one link (the
+/// mail_owner's — smtpd's and its own notifications'; a local user's postamt-queue file is
+/// unlinked as before), and a taker that cannot open the file for writing removes it and
+/// creates its own. A spare is empty: the runner truncates before it renames (the taker
+/// truncates what a crash left full). The rename sets the file's ctime, which cleanOrphans
+/// counts a mess/ file's age from as well as its mtime, so a spare just taken is never old.
+public struct QueueSpares: Sendable {
+    public let layout: QueueLayout
+    /// Slots 0..<count; 0 turns reuse off.
+    public let count: Int
+    /// Slots a take tries before it gives up (a listing's names may have been taken since).
+    static let tries = 4
+    /// Removals that unlink without listing again after a listing found every slot full.
+    static let fullPause = 16
+
+    public init(layout: QueueLayout, count: Int) {
+        self.layout = layout
+        self.count = max(0, count)
+    }
+
+    /// What one process saw at its last listing: for a taker, slots holding a spare (in a
+    /// shuffled order, so that takers do not all try the same one first); for the runner,
+    /// empty slots.
+    public struct Knowledge: Sendable {
+        var slots: [Int] = []
+        var pause = 0
+        var random: UInt64
+        public init(seed: Int = Int(getpid())) { random = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 | 1 }
+
+        mutating func shuffle() {
+            guard slots.count > 1 else { return }
+            for i in stride(from: slots.count - 1, to: 0, by: -1) {
+                random ^= random << 13; random ^= random >> 7; random ^= random << 17  // xorshift64
+                slots.swapAt(i, Int(random % UInt64(i + 1)))
+            }
+        }
+    }
+
+    /// The slots that hold a file now.
+    func filled() -> [Bool] {
+        var filled = [Bool](repeating: false, count: count)
+        try? FileIO.forEachEntry(layout.spare) { name in
+            if let n = QueueSpares.slotNumber(name), n < filled.count { filled[n] = true }
+            return true
+        }
+        return filled
+    }
+
+    /// A decimal slot name without leading zeros, or nil.
+    static func slotNumber(_ name: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard !name.isEmpty, name.count <= 9, name[0] != UInt8(ascii: "0") || name.count == 1 else { return nil }
+        var n = 0
+        for c in name {
+            guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
+            n = n * 10 + Int(c - UInt8(ascii: "0"))
+        }
+        return n
+    }
+
+    /// Renames a spare into `path` (mess/ID, which must not exist) and opens it for writing.
+    /// nil when there was none (or the spare was not ours to write, or the kernel cannot rename
+    /// without replacing): the caller creates the file.
+    public func take(as path: String, knowing known: inout Knowledge) -> Int32? {
+        guard count > 0 else { return nil }
+        var listed = false
+        for _ in 0..<QueueSpares.tries {
+            if known.slots.isEmpty {
+                if listed { return nil }
+                listed = true
+                let filled = filled()
+                known.slots = filled.indices.filter { filled[$0] }
+                known.shuffle()
+                if known.slots.isEmpty { return nil }
+            }
+            let slot = known.slots.removeLast()
+            guard FileIO.renameNoReplace(layout.spareFile(slot), path) else {
+                guard errno == ENOENT else { return nil }  // EEXIST (the id: the caller picks another), EINVAL, ENOSYS
+                if !listed { known.slots.removeAll() }      // an old listing: look again
+                continue
+            }
+            // Ours to write (the mail_owner's), and with one link: after a power loss that kept
+            // the runner's rename into spare/ but undid its unlink of incoming/ID, the runner
+            // may have linked the file back as that message's mess/ID; writing would change it.
+            // Emptied only then (a spare is empty unless a crash lost the runner's truncate).
+            let fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+            var st = stat()
+            if fd >= 0, fstat(fd, &st) == 0, st.st_nlink == 1, st.st_size == 0 || ftruncate(fd, 0) == 0 { return fd }
+            if fd >= 0 { close(fd) }
+            unlink(path)
+            return nil
+        }
+        return nil
+    }
+
+    /// Empties the finished message file at `path` and renames it into an empty slot. False
+    /// when it is not a regular file of ours with one link, or no slot is empty: the caller
+    /// unlinks it (a file emptied but not kept is unlinked all the same).
+    public func keep(_ path: String, knowing known: inout Knowledge) -> Bool {
+        guard count > 0 else { return false }
+        if known.slots.isEmpty {
+            if known.pause > 0 {
+                known.pause -= 1
+                return false
+            }
+            let filled = filled()
+            known.slots = filled.indices.reversed().filter { !filled[$0] }
+            if known.slots.isEmpty {
+                known.pause = QueueSpares.fullPause
+                return false
+            }
+        }
+        guard let st = FileIO.linkStatus(path), (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1,
+              st.st_uid == geteuid(), truncate(path, 0) == 0 else { return false }
+        while let slot = known.slots.popLast() {
+            if FileIO.renameNoReplace(path, layout.spareFile(slot)) { return true }
+            if errno != EEXIST { return false }  // EEXIST: not ours to fill (someone put it there)
+        }
+        return false
+    }
+
+    /// Names in spare/ that are not slots below `count` (left by a larger queue_spare_files, or
+    /// not ours at all): cleanOrphans removes them.
+    public func strays() -> [String] {
+        var strays: [String] = []
+        try? FileIO.forEachEntry(layout.spare) { name in
+            if (QueueSpares.slotNumber(name).map { $0 >= count } ?? true) { strays.append(String(decoding: name, as: UTF8.self)) }
+            return true
+        }
+        return strays
+    }
+}
