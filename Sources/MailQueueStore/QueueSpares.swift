@@ -37,9 +37,13 @@ public struct QueueSpares: Sendable {
     /// Removals that unlink without listing again after a listing found every slot full.
     static let fullPause = 16
 
+    /// The most slots: a listing's bookkeeping is an array of this many (a mistyped setting
+    /// must not ask for gigabytes).
+    public static let maximumCount = 100_000
+
     public init(layout: QueueLayout, count: Int) {
         self.layout = layout
-        self.count = max(0, count)
+        self.count = min(max(0, count), QueueSpares.maximumCount)
     }
 
     /// What one process saw at its last listing: for a taker, slots holding a spare (in a

@@ -139,5 +139,8 @@ import TestSupport
         }
         #expect(injector.spares.strays().sorted() == ["-1", "01", "10", "4", "x"])
         #expect(injector.spares.filled() == [true, false, false, true])
+        // A mistyped setting does not size the bookkeeping by it.
+        #expect(QueueSpares(layout: injector.layout, count: Int.max).count == QueueSpares.maximumCount)
+        #expect(QueueSpares(layout: injector.layout, count: -1).count == 0)
     }
 }
