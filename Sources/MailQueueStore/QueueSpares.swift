@@ -46,31 +46,39 @@ public struct QueueSpares: Sendable {
         self.count = min(max(0, count), QueueSpares.maximumCount)
     }
 
-    /// What one process saw at its last listing: for a taker, slots holding a spare (in a
-    /// shuffled order, so that takers do not all try the same one first); for the runner,
-    /// empty slots.
+    /// What one process saw at its last listing: for a taker, slots holding a spare (taken in
+    /// a random order, so that takers do not all try the same one first); for the runner, empty
+    /// slots.
     public struct Knowledge: Sendable {
         var slots: [Int] = []
         var pause = 0
         var random: UInt64
         public init(seed: Int = Int(getpid())) { random = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 | 1 }
 
-        mutating func shuffle() {
-            guard slots.count > 1 else { return }
-            for i in stride(from: slots.count - 1, to: 0, by: -1) {
-                random ^= random << 13; random ^= random >> 7; random ^= random << 17  // xorshift64
-                slots.swapAt(i, Int(random % UInt64(i + 1)))
-            }
+        /// One of the slots, at random, and no longer known (a process that takes one spare
+        /// draws one, rather than shuffling the whole listing).
+        mutating func draw() -> Int? {
+            guard !slots.isEmpty else { return nil }
+            random ^= random << 13; random ^= random >> 7; random ^= random << 17  // xorshift64
+            slots.swapAt(Int(random % UInt64(slots.count)), slots.count - 1)
+            return slots.removeLast()
         }
     }
 
-    /// The slots that hold a file now.
-    func filled() -> [Bool] {
-        var filled = [Bool](repeating: false, count: count)
+    /// The slots that hold a file now, as listed.
+    func listed() -> [Int] {
+        var slots: [Int] = []
         try? FileIO.forEachEntry(layout.spare) { name in
-            if let n = QueueSpares.slotNumber(name), n < filled.count { filled[n] = true }
+            if let n = QueueSpares.slotNumber(name), n < count { slots.append(n) }
             return true
         }
+        return slots
+    }
+
+    /// Whether each slot holds a file now.
+    func filled() -> [Bool] {
+        var filled = [Bool](repeating: false, count: count)
+        for n in listed() { filled[n] = true }
         return filled
     }
 
@@ -95,12 +103,9 @@ public struct QueueSpares: Sendable {
             if known.slots.isEmpty {
                 if listed { return nil }
                 listed = true
-                let filled = filled()
-                known.slots = filled.indices.filter { filled[$0] }
-                known.shuffle()
-                if known.slots.isEmpty { return nil }
+                known.slots = self.listed()
             }
-            let slot = known.slots.removeLast()
+            guard let slot = known.draw() else { return nil }
             guard FileIO.renameNoReplace(layout.spareFile(slot), path) else {
                 guard errno == ENOENT else { return nil }  // EEXIST (the id: the caller picks another), EINVAL, ENOSYS
                 if !listed { known.slots.removeAll() }      // an old listing: look again
