@@ -37,7 +37,7 @@ public enum RunnerStartup {
             try Privileges.dropToDaemonAccount(owner)
             return QueueRunner(configuration: configuration, launcher: SpawnerClient(socket: pair[0]), log: log)
         }
-        if !layout.isComplete || !FileIO.isDirectory(layout.spare) { try layout.create() }
+        if !layout.isFullyMade { try layout.create() }
         return QueueRunner(configuration: configuration,
                            launcher: DirectLauncher(program: configuration.program("postamt-local"), environment: env),
                            log: log)

@@ -70,6 +70,11 @@ public struct QueueLayout: Sendable {
         QueueLayout.required.allSatisfy { FileIO.isDirectory("\(root)/\($0)") }
     }
 
+    /// Every directory `create` makes is there (spare/ too): nothing for it to do.
+    public var isFullyMade: Bool {
+        QueueLayout.subdirectories.allSatisfy { FileIO.isDirectory("\(root)/\($0)") }
+    }
+
     /// Queue ids: seconds and microseconds in hex, then the pid: short, sortable by arrival,
     /// safe in file names and logs. Uniqueness is enforced by O_EXCL on mess/ID.
     public static func newID() -> String {
