@@ -3,6 +3,7 @@
 #include "cspawn.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <grp.h>
 #include <malloc.h>
 #include <poll.h>
@@ -254,6 +255,16 @@ int postamt_rename_noreplace(const char *from, const char *to) {
 #else
     (void)from; (void)to;
     errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int postamt_zero_range(int fd, long long length) {
+#if defined(FALLOC_FL_ZERO_RANGE) && defined(FALLOC_FL_KEEP_SIZE)
+    return fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, (off_t)length);
+#else
+    (void)fd; (void)length;
+    errno = EOPNOTSUPP;
     return -1;
 #endif
 }

@@ -118,6 +118,7 @@ let coreSettings: [Setting] = [
     Setting(name: "header_size_limit", kind: .size, defaultValue: "1M", summary: "header bytes sendmail reads to find To:, Cc:, Bcc:"),
     Setting(name: "orphan_age", kind: .duration, defaultValue: "1d", summary: "age after which leftovers of interrupted injections are removed"),
     Setting(name: "queue_spare_files", kind: .count, defaultValue: "1000", summary: "emptied files of delivered messages the queue keeps for the next ones, so that the file system neither frees nor allocates an inode per message (0: none kept)"),
+    Setting(name: "queue_spare_size", kind: .size, defaultValue: "64k", summary: "the largest delivered message file a spare keeps its disk blocks for, wiped to zeros, so that the next message is written into them (larger ones are emptied; 0: every spare empty)"),
     Setting(name: "command_time_limit", kind: .duration, defaultValue: "1000s", summary: "how long a delivery to a |command may run"),
     Setting(name: "delivery_time_limit", kind: .duration, defaultValue: "1h", summary: "how long one postamt-local run may take before the runner kills it"),
     Setting(name: "runner_local_batch", kind: .count, defaultValue: "16", summary: "local deliveries to one user that one forked child of the spawner runs one after the other when they wait together (at most 20; 1: a child per delivery)"),

@@ -101,7 +101,8 @@ public final class QueueRunner {
     public init(configuration: Configuration, launcher: DeliveryLauncher, log: Log) {
         self.configuration = configuration
         self.layout = QueueLayout(configuration: configuration)
-        self.spares = QueueSpares(layout: layout, count: configuration.count("queue_spare_files"))
+        self.spares = QueueSpares(layout: layout, count: configuration.count("queue_spare_files"),
+                                  blockLimit: configuration.size("queue_spare_size"))
         self.launcher = launcher
         self.log = log
         self.pickupLog = Log(program: log.program, service: "pickup")
@@ -779,7 +780,7 @@ public final class QueueRunner {
     /// Nothing accepted is lost: removal only ever follows the last result.
     ///
     /// The message file is kept as a spare for the next injection when it can be (QueueSpares;
-    /// it is emptied first, so a crash leaves an empty orphan at worst), else unlinked.
+    /// it is wiped first, so a crash leaves a zeroed or empty orphan at worst), else unlinked.
     func remove(_ m: Message) {
         let id = m.state.id
         if m.hasStateFile { unlink(layout.stateFile(id)) }

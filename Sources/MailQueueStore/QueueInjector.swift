@@ -258,6 +258,15 @@ public struct QueueInjector: Sendable {
         do {
             var st = stat()
             guard fstat(pending.fd, &st) == 0 else { throw Failure(exit: .writeError, reason: "fstat of the message failed: \(SystemError.describe(errno))") }
+            // A spare keeps its earlier size (QueueSpares): the message is what was written,
+            // from the start, so the file ends where the writing did.
+            let written = lseek(pending.fd, 0, SEEK_CUR)
+            if written >= 0 && Int64(st.st_size) > Int64(written) {
+                guard ftruncate(pending.fd, written) == 0 else {
+                    throw Failure(exit: .writeError, reason: "cutting the message file to its length failed: \(SystemError.describe(errno))")
+                }
+                st.st_size = written
+            }
             let size = Int64(st.st_size) - Int64(QueueFile.headerSize)
             if Int64(st.st_size) - pending.prefixCount > messageSizeLimit {
                 throw Failure(exit: .permanentRefusal, reason: "message is larger than message_size_limit (\(messageSizeLimit) bytes) (#5.3.4)")

@@ -15,7 +15,7 @@ import MailCore
 ///                 record, else a file of its own; its link here is the commit point
 ///     state/ID    the runner's per-recipient state, rewritten atomically after each result
 ///     corrupt/    envelopes or states that fail validation, kept for a human
-///     spare/N     emptied message files of delivered mail, N a slot below queue_spare_files,
+///     spare/N     wiped message files of delivered mail, N a slot below queue_spare_files,
 ///                 taken by the next injections instead of creating files (QueueSpares)
 ///     lock        flock()ed by the one running runner
 ///     trigger     a FIFO: postamt writes commands (flush, hold, release, delete) to the runner

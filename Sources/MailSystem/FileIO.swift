@@ -150,6 +150,14 @@ public enum FileIO {
         postamt_rename_noreplace(from, to) == 0
     }
 
+    /// Makes the first `length` bytes of the open file read as zeros while keeping its blocks
+    /// allocated (fallocate ZERO_RANGE, size unchanged): a file that will be written again is
+    /// wiped without freeing blocks to allocate them anew. False with errno where the file
+    /// system cannot (EOPNOTSUPP: tmpfs, older kernels).
+    public static func zeroKeepingBlocks(_ fd: Int32, length: Int64) -> Bool {
+        postamt_zero_range(fd, length) == 0
+    }
+
     /// Writes `bytes` to `path` durably and atomically: a temporary file in the same directory,
     /// fsync, rename over `path`, fsync of the directory. A reader sees the old or the new file,
     /// never a torn one. A failed fsync is not retried: the attempt is discarded and thrown.

@@ -37,7 +37,13 @@ struct QueueSpareTests {
         let first = spares(site)
         #expect(first.count == 1, "\(first)")
         let mailOwner = getpwnam("postamt").pointee.pw_uid
-        #expect(first.allSatisfy { $0.size == 0 && $0.owner == mailOwner }, "\(first)")
+        #expect(first.allSatisfy { $0.owner == mailOwner }, "\(first)")
+        // Wiped (queue_spare_size: blocks kept, zeros read) or, where the file system cannot,
+        // emptied: nothing of the delivered message is left to read.
+        for spare in first {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: "\(site.system.queue)/spare/\(spare.name)"))
+            #expect(bytes.allSatisfy { $0 == 0 }, "spare \(spare.name) holds \(bytes.count) bytes, not all zero")
+        }
         // The next two messages (shorter ones: nothing of a longer one may trail them) are
         // written into that same file, and it comes back again: still one spare, the same inode.
         try send(1)
@@ -61,6 +67,25 @@ struct QueueSpareTests {
         }
         let end = spares(site)
         #expect(end.count == 1 && end.first?.inode == first.first?.inode, "\(end)")
+    }
+
+    /// A power loss that keeps the runner's wiping of a delivered message's file but undoes
+    /// the unlink of its incoming/ID (the envelope record in the file's header): at start the
+    /// runner finds a file of zeros there, moves it to corrupt/ and delivers nothing again.
+    @Test func aWipedFileBackUnderItsEnvelopeNameGoesToCorrupt() throws {
+        let site = try SMTPSite(config: "local_domains = localhost", runner: false, auth: false)
+        try site.system.startRunner()
+        site.system.stopRunner()
+        let id = "6B16F0000000A1B2C"
+        let message = "\(site.system.queue)/mess/\(id)"
+        let mailOwner = getpwnam("postamt").pointee
+        #expect(FileManager.default.createFile(atPath: message, contents: Data(count: 5000), attributes: [.posixPermissions: 0o640]))
+        #expect(chown(message, mailOwner.pw_uid, mailOwner.pw_gid) == 0)
+        #expect(link(message, "\(site.system.queue)/incoming/\(id)") == 0)
+        try site.system.startRunner()
+        try waitFor("moved to corrupt/") { site.system.queueFiles("corrupt").sorted() == ["\(id).envelope", "\(id).message"] }
+        #expect(site.system.queueFiles("incoming").isEmpty && site.system.queueFiles("mess").isEmpty)
+        #expect(site.system.log().contains("\(id): ") && !site.system.log().contains("status=sent"), "\(site.system.log().suffix(2000))")
     }
 
     @Test func turningReuseOffRemovesTheSpares() throws {

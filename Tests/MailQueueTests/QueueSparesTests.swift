@@ -5,9 +5,11 @@ import MailSystem
 import TestSupport
 @testable import MailQueueStore
 
-/// The runner's emptied message files and the injections that take them (QueueSpares): no
-/// file is ever emptied or written while another name links it, a full or empty set of slots
-/// falls back to unlinking and creating, and what comes out of a slot is an empty file of ours.
+/// The runner's wiped message files and the injections that take them (QueueSpares): no file
+/// is ever wiped or written while another name links it, a full or empty set of slots falls
+/// back to unlinking and creating, what goes into a slot reads as zeros (its blocks kept up to
+/// the block limit, emptied above it), and a message written into a spare is exactly that
+/// message, however large the spare was.
 @Suite struct QueueSparesTests {
     func queue(spareFiles: Int = 4) throws -> (QueueInjector, String) {
         let root = makeTemporaryDirectory(prefix: "postamt-spares")
@@ -61,6 +63,54 @@ import TestSupport
         #expect(try #require(status(layout.message(next))).st_ino != inode)
     }
 
+    /// Whether the file system under `dir` zeroes a range while keeping its blocks (ext4 and
+    /// xfs do; tmpfs does not, and there a spare is emptied instead).
+    func zeroRangeKeepsBlocks(_ dir: String) throws -> Bool {
+        let fd = try FileIO.open("\(dir)/probe", O_RDWR | O_CREAT | O_EXCL, mode: 0o600)
+        defer { unlink("\(dir)/probe") }
+        try FileIO.writeAll(fd.raw, [UInt8](repeating: 1, count: 4096))
+        return FileIO.zeroKeepingBlocks(fd.raw, length: 4096)
+    }
+
+    @Test func aSmallFileIsWipedInPlaceALargeOneEmptiedAndTheNextMessageIsCutToItsLength() throws {
+        let (injector, root) = try queue()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let layout = injector.layout
+        let keepsBlocks = try zeroRangeKeepsBlocks(root)
+        let spares = QueueSpares(layout: layout, count: 4, blockLimit: 8192)
+        var known = QueueSpares.Knowledge()
+        let small = try finished(layout, "W1", String(repeating: "confidential line\n", count: 300))
+        #expect(spares.keep(layout.message("W1"), knowing: &known))
+        let large = try finished(layout, "W2", String(repeating: "x", count: 9000))
+        #expect(spares.keep(layout.message("W2"), knowing: &known))
+        #expect(names(layout, "mess").isEmpty)
+        var kept: [ino_t: stat] = [:]
+        for name in names(layout, "spare") {
+            let st = try #require(status("\(layout.spare)/\(name)"))
+            kept[st.st_ino] = st
+            // Nothing of the delivered message can be read back from a spare.
+            #expect(try #require(try FileIO.readFile("\(layout.spare)/\(name)")).allSatisfy { $0 == 0 })
+        }
+        let wiped = try #require(kept[small]), emptied = try #require(kept[large])
+        if keepsBlocks {
+            #expect(wiped.st_size == 5400 && wiped.st_blocks > 0, "size \(wiped.st_size), blocks \(wiped.st_blocks)")
+        } else {
+            #expect(wiped.st_size == 0)  // the file system cannot: emptied as above the limit
+        }
+        #expect(emptied.st_size == 0)
+
+        // Both spares carry a message again, each exactly that message and its recorded size.
+        for n in 0..<2 {
+            let body = "Received: (test)\nSubject: \(n)\n\nbody \(n)\n"
+            let id = try commitOne(injector, String(body.dropFirst("Received: (test)\n".count)))
+            #expect(kept[try #require(status(layout.message(id))).st_ino] != nil)
+            #expect(try QueueFile.readMessage(layout.message(id)) == Array(body.utf8))
+            let record = try QueueEnvelope.decode(try #require(try QueueFile.readEnvelope(layout.envelope(id))).record)
+            #expect(record.size == Int64(body.utf8.count) && record.size == QueueFile.messageSize(layout.message(id)))
+        }
+        #expect(names(layout, "spare").isEmpty)
+    }
+
     @Test func aFileWithASecondLinkIsNeitherEmptiedNorWritten() throws {
         let (injector, root) = try queue()
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -83,7 +133,7 @@ import TestSupport
         #expect(names(layout, "spare").isEmpty)
     }
 
-    @Test func aFileLeftFullByACrashIsEmptiedWhenTaken() throws {
+    @Test func aFileLeftFullByACrashIsCutToTheNewMessageWhenTaken() throws {
         let (injector, root) = try queue()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let layout = injector.layout

@@ -75,4 +75,9 @@ int postamt_memfd(const char *name);
 /// declares it only under _GNU_SOURCE. -1 with errno (EINVAL/ENOSYS where unsupported).
 int postamt_rename_noreplace(const char *from, const char *to);
 
+/// fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, length): the first `length`
+/// bytes read as zeros from now on while their blocks stay allocated (marked unwritten; no
+/// data written, no block freed). -1 with errno (EOPNOTSUPP where the file system cannot).
+int postamt_zero_range(int fd, long long length);
+
 #endif
