@@ -129,4 +129,58 @@ struct FuzzTests {
             if whole.violation == nil { #expect(!wholeOutput.contains(13) && !wholeOutput.contains(0)) }
         }
     }
+
+    @Test("the DATA decoder's runs of line octets stop at the limits, whatever the split")
+    func decoderRunsAndLimits() {
+        var generator = SplitMix64(seed: 977)
+        let alphabet: [UInt8] = [13, 10, UInt8(ascii: "."), 0] + Array(repeating: UInt8(ascii: "a"), count: 12)
+        for _ in 0..<500 {
+            var limits = SMTPLimits()
+            limits.maximumTextLineLength = 3 + Int(generator.next() % 12)
+            limits.maximumMessageSize = 1 + generator.next() % 60
+            let input = (0..<Int(generator.next() % 80)).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
+            var whole = DotStuffedDataDecoder(limits: limits)
+            var wholeOutput: [UInt8] = []
+            let wholeResult = whole.decode(input[...], into: &wholeOutput)
+            var pieces = DotStuffedDataDecoder(limits: limits)
+            var piecesOutput: [UInt8] = []
+            var consumed = 0
+            var finished = false
+            var rest = input[...]
+            while !rest.isEmpty && !finished {
+                let piece = rest.prefix(1 + Int(generator.next() % 7))
+                let result = pieces.decode(piece, into: &piecesOutput)
+                consumed += result.consumed
+                finished = result.finished
+                rest = rest.dropFirst(piece.count)
+            }
+            #expect(consumed == wholeResult.consumed && finished == wholeResult.finished)
+            #expect(pieces.violation == whole.violation)
+            #expect(piecesOutput == wholeOutput)
+            #expect(UInt64(wholeOutput.count) <= limits.maximumMessageSize)
+        }
+    }
+
+    @Test("a line of the longest allowed length passes and one octet more is refused; so is the size")
+    func decoderLimitBoundaries() {
+        func decode(_ text: String, line: Int, size: UInt64) -> (output: String, violation: SMTPContentViolation?) {
+            var limits = SMTPLimits()
+            limits.maximumTextLineLength = line
+            limits.maximumMessageSize = size
+            var decoder = DotStuffedDataDecoder(limits: limits)
+            var output: [UInt8] = []
+            let result = decoder.decode(Array(text.utf8)[...], into: &output)
+            #expect(result.finished)
+            return (String(decoding: output, as: UTF8.self), decoder.violation)
+        }
+        // maximumTextLineLength counts the CRLF: 10 allows 8 octets of text.
+        #expect(decode("aaaaaaaa\r\n.\r\n", line: 10, size: 100) == ("aaaaaaaa\n", nil))
+        #expect(decode("aaaaaaaaa\r\n.\r\n", line: 10, size: 100).violation == .lineTooLong)
+        #expect(decode("..aaaaaaa\r\n.\r\n", line: 10, size: 100) == (".aaaaaaa\n", nil))
+        // The size counts CRLF line ends (RFC 1870): 8 + 2 + 3 + 2 = 15.
+        #expect(decode("aaaaaaaa\r\naaa\r\n.\r\n", line: 10, size: 15) == ("aaaaaaaa\naaa\n", nil))
+        #expect(decode("aaaaaaaa\r\naaaa\r\n.\r\n", line: 10, size: 15).violation == .sizeExceeded)
+        #expect(decode("aaaaaaaaaaaa\r\n.\r\n", line: 100, size: 5).violation == .sizeExceeded)
+        #expect(decode("aaa\u{0}aaaa\r\n.\r\n", line: 100, size: 100).violation == .nul)
+    }
 }
