@@ -111,6 +111,7 @@ public struct QueueSpares: Sendable {
     public func take(as path: String, knowing known: inout Knowledge) -> Int32? {
         guard count > 0 else { return nil }
         var listed = false
+        var missed = 0
         for _ in 0..<QueueSpares.tries {
             if known.slots.isEmpty {
                 if listed { return nil }
@@ -120,7 +121,11 @@ public struct QueueSpares: Sendable {
             guard let slot = known.draw() else { return nil }
             guard FileIO.renameNoReplace(layout.spareFile(slot), path) else {
                 guard errno == ENOENT else { return nil }  // EEXIST (the id: the caller picks another), EINVAL, ENOSYS
-                if !listed { known.slots.removeAll() }      // an old listing: look again
+                // Another taker was first. An old listing is looked at again after a second
+                // miss: with many takers most of it stays good for a while, and a failed
+                // rename costs far less than listing a spare/ of a thousand names.
+                missed += 1
+                if !listed && missed >= 2 { known.slots.removeAll() }
                 continue
             }
             // Ours to write (the mail_owner's), and with one link: after a power loss that kept
