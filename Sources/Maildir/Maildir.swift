@@ -64,13 +64,18 @@ public struct Maildir: Sendable {
                 try FileIO.fsync(owned.raw, "fsync \(tmp)")
                 try owned.closeChecked()
                 let target = "\(path)/new/\(name)"
-                if link(tmp, target) != 0 {
-                    let e = errno
+                // Into new/ without ever replacing a name there: rename with RENAME_NOREPLACE
+                // (one directory operation fewer than qmail's link and unlink); link and unlink
+                // where the file system cannot.
+                if !FileIO.renameNoReplace(tmp, target) {
+                    var e = errno
+                    if e == EINVAL || e == ENOSYS {
+                        e = link(tmp, target) == 0 ? 0 : errno
+                    }
                     unlink(tmp)
                     if e == EEXIST && attempt < 10 { continue }
-                    throw SystemError("link \(target)", errno: e)
+                    if e != 0 { throw SystemError("rename \(target)", errno: e) }
                 }
-                unlink(tmp)
                 try FileIO.fsyncDirectory("\(path)/new")
                 return name
             } catch {
