@@ -261,7 +261,8 @@ public struct QueueInjector: Sendable {
             // A spare keeps its earlier size (QueueSpares): the message is what was written,
             // from the start, so the file ends where the writing did.
             let written = lseek(pending.fd, 0, SEEK_CUR)
-            if written >= 0 && Int64(st.st_size) > Int64(written) {
+            guard written >= 0 else { throw Failure(exit: .writeError, reason: "lseek of the message failed: \(SystemError.describe(errno))") }
+            if Int64(st.st_size) > Int64(written) {
                 guard ftruncate(pending.fd, written) == 0 else {
                     throw Failure(exit: .writeError, reason: "cutting the message file to its length failed: \(SystemError.describe(errno))")
                 }
