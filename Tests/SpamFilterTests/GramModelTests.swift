@@ -31,6 +31,27 @@ func syntheticRawMessage(spam: Bool, id: Int, using rng: inout SplitMix) -> [UIn
         #expect(ByteGrams.hashes(Array("Subject: hello".utf8)) != ByteGrams.hashes(Array("Subject: hellO".utf8)))
     }
 
+    @Test func gramsComeOutInFirstSeenOrderWhateverTheBytes() {
+        // Against the plain definition (a Set of the windows), on bytes with many repeats,
+        // runs of NULs (the gram 0) and every length up to past the prefix.
+        var rng = SplitMix(state: 31)
+        for round in 0..<200 {
+            let count = round < 100 ? round : 2_000 + Int(rng.next() % 2_000)
+            let alphabet = 1 + Int(rng.next() % 6)
+            let raw = (0..<count).map { _ in UInt8(rng.next() % UInt64(alphabet)) * 37 }
+            var seen = Set<UInt32>()
+            var expected: [UInt64] = []
+            let end = min(raw.count, ByteGrams.prefix)
+            if end >= 4 {
+                for i in 3..<end {
+                    let gram = UInt32(raw[i - 3]) << 24 | UInt32(raw[i - 2]) << 16 | UInt32(raw[i - 1]) << 8 | UInt32(raw[i])
+                    if seen.insert(gram).inserted { expected.append(ByteGrams.mix(gram)) }
+                }
+            }
+            #expect(ByteGrams.hashes(raw) == expected, "round \(round)")
+        }
+    }
+
     @Test func theModelIsUsedOnlyOnceItHasLearntEnoughOfBothClasses() {
         #expect(GramModel.weight(spam: 0, ham: 0) == 0)
         #expect(GramModel.weight(spam: 10_000, ham: GramModel.minimumLearnt - 1) == 0)
