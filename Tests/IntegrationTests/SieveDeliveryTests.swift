@@ -127,7 +127,8 @@ struct SieveDeliveryTests {
         try activate(user, "require [\"fileinto\"];\nif header :contains \"Subject\" \"stop-here\" { fileinto \"Mine\"; stop; }\n")
         let system = try Installation(config: "sieve_before = /tmp/postamt-sieve-before-\(getpid()).sieve\nsieve_after = /tmp/postamt-sieve-after-\(getpid()).sieve\n")
         let before = "/tmp/postamt-sieve-before-\(getpid()).sieve", after = "/tmp/postamt-sieve-after-\(getpid()).sieve"
-        defer { unlink(before); unlink(after) }
+        // The scripts and the compiled forms delivery keeps beside them (SCRIPT.postamt-bin).
+        defer { for path in [before, after] { unlink(path); unlink("\(path).postamt-bin") } }
         try "require [\"imap4flags\"];\naddflag \"\\\\Flagged\";\n".write(toFile: before, atomically: true, encoding: .utf8)
         try "require [\"fileinto\"];\nfileinto \"After\";\n".write(toFile: after, atomically: true, encoding: .utf8)
         chmod(before, 0o644); chmod(after, 0o644)
