@@ -3,15 +3,15 @@ import Glibc
 #endif
 import MailSystem
 
-/// Emptied message files kept for reuse (spare/N in QueueLayout, N below queue_spare_files).
+/// Wiped message files kept for reuse (spare/N in QueueLayout, N below queue_spare_files).
 ///
 /// Every message used to cost the file system an inode allocated at injection and freed at
 /// removal. Freeing is not the dear part; allocating after many frees is: ext4 without a journal
 /// will not hand out an inode freed in the last 60–360 seconds (`recently_deleted`), so each new
 /// file was found by stepping over every inode the queue freed in that time — at hundreds of
 /// messages a second, thousands of steps, the largest single cost of smtpd's hand-off. The
-/// runner now empties a delivered message's file and renames it into an empty slot; the next
-/// injection renames it out of a slot as its mess/ID. No inode is freed or allocated.
+/// runner now wipes a delivered message's file (below) and renames it into an empty slot; the
+/// next injection renames it out of a slot as its mess/ID. No inode is freed or allocated.
 ///
 /// Only the runner fills slots and only takers empty them, so what a listing of spare/ shows
 /// stays true for one side: a slot seen empty stays empty until the runner fills it, and a slot
