@@ -100,33 +100,45 @@ struct FuzzTests {
         }
     }
 
+    typealias Decoded = (result: (consumed: Int, finished: Bool), output: [UInt8], violation: SMTPContentViolation?)
+
+    /// `input` through one DotStuffedDataDecoder at once and through another in pieces of the
+    /// sizes `pieceSize` gives, up to the end of data; consumed counts are summed over the pieces.
+    func decodeWholeAndInPieces(_ input: [UInt8], limits: SMTPLimits, pieceSize: () -> Int) -> (whole: Decoded, pieces: Decoded) {
+        var whole = DotStuffedDataDecoder(limits: limits)
+        var wholeOutput: [UInt8] = []
+        let wholeResult = whole.decode(input[...], into: &wholeOutput)
+        var pieces = DotStuffedDataDecoder(limits: limits)
+        var piecesOutput: [UInt8] = []
+        var consumed = 0
+        var finished = false
+        var rest = input[...]
+        while !rest.isEmpty && !finished {
+            let piece = rest.prefix(pieceSize())
+            let result = pieces.decode(piece, into: &piecesOutput)
+            consumed += result.consumed
+            finished = result.finished
+            rest = rest.dropFirst(piece.count)
+        }
+        return ((wholeResult, wholeOutput, whole.violation), ((consumed, finished), piecesOutput, pieces.violation))
+    }
+
     @Test("the DATA decoder gives the same result for every split of hostile input")
     func decoderSplitInvariance() {
         var generator = SplitMix64(seed: 4242)
         let alphabet: [UInt8] = [13, 10, UInt8(ascii: "."), UInt8(ascii: "a"), 0]
         for _ in 0..<300 {
             let input = (0..<Int(generator.next() % 40)).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
-            var whole = DotStuffedDataDecoder(limits: SMTPLimits())
-            var wholeOutput: [UInt8] = []
-            let wholeResult = whole.decode(input[...], into: &wholeOutput)
-            var pieces = DotStuffedDataDecoder(limits: SMTPLimits())
-            var piecesOutput: [UInt8] = []
-            var consumed = 0
-            var finished = false
-            for byte in input where !finished {
-                let result = pieces.decode([byte][...], into: &piecesOutput)
-                consumed += result.consumed
-                finished = result.finished
-            }
-            #expect(consumed == wholeResult.consumed && finished == wholeResult.finished)
+            let (whole, pieces) = decodeWholeAndInPieces(input, limits: SMTPLimits()) { 1 }
+            #expect(pieces.result.consumed == whole.result.consumed && pieces.result.finished == whole.result.finished)
             #expect(pieces.violation == whole.violation)
-            if whole.violation == nil { #expect(piecesOutput == wholeOutput) }
+            if whole.violation == nil { #expect(pieces.output == whole.output) }
             // The end is found only right after CRLF "." CRLF (or ".\r\n" at the very start).
-            if wholeResult.finished {
-                let prefix = Array(input[..<wholeResult.consumed])
+            if whole.result.finished {
+                let prefix = Array(input[..<whole.result.consumed])
                 #expect(prefix == [46, 13, 10] || prefix.suffix(5) == [13, 10, 46, 13, 10])
             }
-            if whole.violation == nil { #expect(!wholeOutput.contains(13) && !wholeOutput.contains(0)) }
+            if whole.violation == nil { #expect(!whole.output.contains(13) && !whole.output.contains(0)) }
         }
     }
 
@@ -139,25 +151,11 @@ struct FuzzTests {
             limits.maximumTextLineLength = 3 + Int(generator.next() % 12)
             limits.maximumMessageSize = 1 + generator.next() % 60
             let input = (0..<Int(generator.next() % 80)).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
-            var whole = DotStuffedDataDecoder(limits: limits)
-            var wholeOutput: [UInt8] = []
-            let wholeResult = whole.decode(input[...], into: &wholeOutput)
-            var pieces = DotStuffedDataDecoder(limits: limits)
-            var piecesOutput: [UInt8] = []
-            var consumed = 0
-            var finished = false
-            var rest = input[...]
-            while !rest.isEmpty && !finished {
-                let piece = rest.prefix(1 + Int(generator.next() % 7))
-                let result = pieces.decode(piece, into: &piecesOutput)
-                consumed += result.consumed
-                finished = result.finished
-                rest = rest.dropFirst(piece.count)
-            }
-            #expect(consumed == wholeResult.consumed && finished == wholeResult.finished)
+            let (whole, pieces) = decodeWholeAndInPieces(input, limits: limits) { 1 + Int(generator.next() % 7) }
+            #expect(pieces.result.consumed == whole.result.consumed && pieces.result.finished == whole.result.finished)
             #expect(pieces.violation == whole.violation)
-            #expect(piecesOutput == wholeOutput)
-            #expect(UInt64(wholeOutput.count) <= limits.maximumMessageSize)
+            #expect(pieces.output == whole.output)
+            #expect(UInt64(whole.output.count) <= limits.maximumMessageSize)
         }
     }
 
