@@ -188,7 +188,15 @@ struct ChunkDataDecoder {
     var violation: SMTPContentViolation? { checker.violation }
 
     mutating func decode(_ bytes: ArraySlice<UInt8>, into output: inout [UInt8]) {
-        for byte in bytes {
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            if !pendingCarriageReturn {
+                // A line's ordinary octets in runs, as DotStuffedDataDecoder does.
+                index = checker.contentRun(bytes, from: index, into: &output)
+                if index == bytes.endIndex { break }
+            }
+            let byte = bytes[index]
+            index += 1
             if pendingCarriageReturn {
                 pendingCarriageReturn = false
                 if byte == 10 {
