@@ -126,6 +126,7 @@ let coreSettings: [Setting] = [
     Setting(name: "runner_local_max_idle", kind: .duration, defaultValue: "2s", summary: "how long a forked delivery child that has finished waits for more deliveries to its user before it exits (0: it exits at once)"),
     Setting(name: "runner_local_idle_limit", kind: .count, defaultValue: "20", summary: "forked delivery children kept waiting for more deliveries at most; beyond it the longest waiting exit"),
     Setting(name: "runner_exec_local", kind: .boolean, defaultValue: "no", summary: "yes: the runner's spawner starts postamt-local from program_directory for each delivery; no: it forks and delivers in the child, as the recipient, without starting a program"),
+    Setting(name: "passwd_cache_time", kind: .duration, defaultValue: "60s", summary: "how long the runner, its delivery children and smtpd --serve keep a user they looked up in the passwd database; a change to /etc/passwd ends it at once (0: every lookup asks the database)"),
     Setting(name: "alias_expansion_limit", kind: .count, defaultValue: "1000", summary: "addresses one alias may expand to, nested aliases and :include: files included"),
     Setting(name: "hop_count_limit", kind: .count, defaultValue: "50", summary: "Received:/Delivered-To: headers after which a message is taken as looping"),
 ]

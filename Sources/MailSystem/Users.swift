@@ -17,11 +17,15 @@ public struct SystemUser: Equatable, Sendable {
 
     public static func named(_ name: String) -> SystemUser? {
         guard !name.isEmpty, !name.contains("\0") else { return nil }
-        return lookup { pwd, buf, len, result in getpwnam_r(name, pwd, buf, len, result) }
+        return PasswdCache.shared.user(.name(name)) {
+            lookup { pwd, buf, len, result in getpwnam_r(name, pwd, buf, len, result) }
+        }
     }
 
     public static func withID(_ uid: uid_t) -> SystemUser? {
-        lookup { pwd, buf, len, result in getpwuid_r(uid, pwd, buf, len, result) }
+        PasswdCache.shared.user(.id(uid)) {
+            lookup { pwd, buf, len, result in getpwuid_r(uid, pwd, buf, len, result) }
+        }
     }
 
     public static func current() -> SystemUser? { withID(geteuid()) }

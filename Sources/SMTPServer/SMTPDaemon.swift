@@ -91,6 +91,8 @@ public enum SMTPDaemon {
         } catch {
             refuse("configuration error: \(error.description.split(separator: "\n").first ?? "")", hostname: Configuration.systemHostname())
         }
+        // --serve's sessions look their recipients up in one process tree (passwd_cache_time).
+        if serving { PasswdCache.shared.keep(forSeconds: configuration.duration("passwd_cache_time")) }
         let queueOverride = getenv("POSTAMT_QUEUE").map { String(cString: $0) }
         let settings = SMTPDaemonSettings(configuration: configuration, role: role, queueOverride: queueOverride)
         for entry in settings.trustedNetworks.invalid {

@@ -39,6 +39,10 @@ do {
     exit(78)
 }
 
+// Users looked up again while /etc/passwd is unchanged (passwd_cache_time): the runner routes,
+// the spawner and its delivery children (forked, they inherit it) become and deliver to them.
+PasswdCache.shared.keep(forSeconds: configuration.duration("passwd_cache_time"))
+
 if spawner {
     guard Privileges.isRoot else { log.error("--spawner is internal and runs as root only"); exit(77) }
     // runner_exec_local = no (the default): each delivery is a forked child that becomes the
