@@ -402,11 +402,17 @@ public enum PrivilegedSpawner {
     static func runDeliveries(_ arguments: [[String]], control: Int32, _ deliver: ([String]) -> Int32) -> Never {
         // Neither the socket nor the later deliveries' descriptors are for a |command.
         for fd in control..<(control + 1 + 3 * Int32(max(0, arguments.count - 1))) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        // Opened once, above every number a delivery uses, for all of them.
+        let null: Int32 = {
+            let fd = open("/dev/null", O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else { return -1 }
+            let high = fcntl(fd, F_DUPFD_CLOEXEC, 10)
+            close(fd)
+            return high
+        }()
         func run(_ args: [String]) {
             let code = deliver(args)
-            let null = open("/dev/null", O_RDWR)
             for fd: Int32 in 0...3 { if null < 0 || dup2(null, fd) < 0 { close(fd) } }
-            if null > 3 { close(null) }
             guard DescriptorPassing.send(control, Array("done\0\(code)".utf8)) else { _exit(SysExit.tempFail.rawValue) }
         }
         for (k, args) in arguments.enumerated() {
@@ -424,9 +430,13 @@ public enum PrivilegedSpawner {
             }
             if bytes.isEmpty { break }  // the spawner let it go
             let fields = String(decoding: bytes, as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
-            // Moved above 0–3 first, wherever they arrived.
-            let moved = fds.map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
-            for fd in fds { close(fd) }
+            // Above 0–3 they arrive while those are open (/dev/null between deliveries); where
+            // one arrived among them (they were closed), all are moved above first.
+            var moved = fds
+            if fds.contains(where: { $0 <= 3 }) {
+                moved = fds.map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
+                for fd in fds { close(fd) }
+            }
             guard fields.count >= 2, fields[0] == "deliver", moved.count == 3, !moved.contains(-1),
                   dup2(moved[0], 0) == 0, dup2(moved[1], 1) == 1, dup2(moved[1], 2) == 2, dup2(moved[2], 3) == 3 else {
                 _exit(SysExit.tempFail.rawValue)
