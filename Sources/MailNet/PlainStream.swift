@@ -15,6 +15,11 @@ public final class PlainStream: ByteStream {
     private var closed = false
     /// File status flags to put back on borrowed fds that we switched to O_NONBLOCK.
     private var flagsToRestore: [(fd: Int32, flags: Int32)] = []
+    /// Set by a write: the peer answers what we sent, so the next read waits first instead of
+    /// trying a read that nearly always finds nothing (EAGAIN) — one system call fewer per
+    /// command of a client that does not pipeline. A peer that did send ahead makes the wait
+    /// return at once.
+    private var waitBeforeRead = false
 
     /// Wraps `readFD`/`writeFD` (may be equal). With `ownsDescriptors` the stream closes them in
     /// `close()` or on deinit; otherwise the caller does.
@@ -54,6 +59,10 @@ public final class PlainStream: ByteStream {
     public func read(appendingTo buffer: inout [UInt8], max: Int) throws -> Int {
         guard max > 0 else { return 0 }
         let deadline = Deadline.after(timeout)
+        if waitBeforeRead {
+            waitBeforeRead = false
+            try waitForDescriptor(readFD, events: POLLIN, until: deadline, operation: "read")
+        }
         while true {
             var code: Int32 = 0
             let count = appendBytes(to: &buffer, max: max) { pointer, capacity in
@@ -84,6 +93,7 @@ public final class PlainStream: ByteStream {
             if written > 0 {
                 offset += written
                 deadline = Deadline.after(timeout)
+                waitBeforeRead = true
                 continue
             }
             let code = errno
