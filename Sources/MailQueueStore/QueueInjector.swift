@@ -52,9 +52,9 @@ public struct QueueInjector: Sendable {
         self.spares = QueueSpares(layout: layout, count: spareFiles)
     }
 
-    /// The spares this process last saw (smtpd injects one message at a time; the lock is for
-    /// threads, as in the tests).
-    static let spareSlots = Synchronization.Mutex(QueueSpares.Knowledge())
+    /// The spares this process last saw, per queue (smtpd injects one message at a time into
+    /// one queue; the lock and the queues are for threads, as in the tests).
+    static let spareSlots = Synchronization.Mutex([String: QueueSpares.Knowledge]())
 
     /// The Received: line naming who injected the message: the SMTP peer given in the
     /// environment by smtpd/tcpserver, or the invoking uid.
@@ -215,7 +215,7 @@ public struct QueueInjector: Sendable {
         for attempt in 0..<100 {
             id = QueueLayout.newID()
             path = layout.message(id)
-            if attempt == 0, let taken = QueueInjector.spareSlots.withLock({ spares.take(as: path, knowing: &$0) }) {
+            if attempt == 0, let taken = QueueInjector.spareSlots.withLock({ spares.take(as: path, knowing: &$0[layout.spare, default: QueueSpares.Knowledge()]) }) {
                 fd = taken
                 break
             }

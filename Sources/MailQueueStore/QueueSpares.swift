@@ -17,7 +17,8 @@ import MailSystem
 /// stays true for one side: a slot seen empty stays empty until the runner fills it, and a slot
 /// seen full stays full until a taker empties it (another taker may: then the next listed one is
 /// tried). Each side keeps what its last listing showed (`Knowledge`) and lists again when that
-/// runs out — a long-lived smtpd and the runner list once per many messages. No lock, no
+/// runs out — a long-lived smtpd and the runner list once per many messages; a listing that
+/// found nothing to use (no spare; no empty slot) is not repeated for the next few messages. No lock, no
 /// shared counter. A taker that finds no spare, or a runner that finds no empty slot, does what
 /// was done before (create; unlink). Both renames refuse to replace (RENAME_NOREPLACE), so a
 /// slot or an id is never overwritten.
@@ -44,6 +45,11 @@ public struct QueueSpares: Sendable {
     static let tries = 4
     /// Removals that unlink without listing again after a listing found every slot full.
     static let fullPause = 16
+    /// Takes that create without listing again after a listing found no spare: while more
+    /// messages wait for delivery than there are spares (a burst that smtpd accepts faster than
+    /// the runner delivers), spare/ stays empty, and listing it before every message (reading a
+    /// directory that once held a thousand names) found nothing each time.
+    static let emptyPause = 16
 
     /// The most slots: a listing's bookkeeping is an array of this many (a mistyped setting
     /// must not ask for gigabytes).
@@ -110,6 +116,10 @@ public struct QueueSpares: Sendable {
     /// without replacing): the caller creates the file.
     public func take(as path: String, knowing known: inout Knowledge) -> Int32? {
         guard count > 0 else { return nil }
+        if known.slots.isEmpty && known.pause > 0 {
+            known.pause -= 1
+            return nil
+        }
         var listed = false
         var missed = 0
         for _ in 0..<QueueSpares.tries {
@@ -117,6 +127,10 @@ public struct QueueSpares: Sendable {
                 if listed { return nil }
                 listed = true
                 known.slots = self.listed()
+                if known.slots.isEmpty {
+                    known.pause = QueueSpares.emptyPause
+                    return nil
+                }
             }
             guard let slot = known.draw() else { return nil }
             guard FileIO.renameNoReplace(layout.spareFile(slot), path) else {

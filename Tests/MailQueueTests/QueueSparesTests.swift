@@ -164,6 +164,25 @@ import TestSupport
         #expect(names(layout, "spare") == ["0", "1"] && names(layout, "mess").isEmpty)
     }
 
+    @Test func withNoSpareTheTakersCreateAndDoNotListForAWhile() throws {
+        let (injector, root) = try queue(spareFiles: 2)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let layout = injector.layout
+        var known = QueueSpares.Knowledge()
+        #expect(injector.spares.take(as: layout.message("T0"), knowing: &known) == nil)
+        // A spare arrives; the takers look again only after QueueSpares.emptyPause takes.
+        var keeper = QueueSpares.Knowledge()
+        let inode = try finished(layout, "F0")
+        #expect(injector.spares.keep(layout.message("F0"), knowing: &keeper))
+        for i in 0..<QueueSpares.emptyPause {
+            #expect(injector.spares.take(as: layout.message("T\(i + 1)"), knowing: &known) == nil)
+        }
+        #expect(names(layout, "spare") == ["0"] && names(layout, "mess").isEmpty)
+        let fd = try #require(injector.spares.take(as: layout.message("T99"), knowing: &known))
+        close(fd)
+        #expect(names(layout, "spare").isEmpty && status(layout.message("T99"))?.st_ino == inode)
+    }
+
     @Test func noSparesMeansFilesAreCreatedAndUnlinkedAsBefore() throws {
         // Reuse off (queue_spare_files = 0), and a queue made before spare/ existed.
         let (off, root) = try queue(spareFiles: 0)
