@@ -18,10 +18,10 @@ import MailSystem
 /// seen full stays full until a taker empties it (another taker may: then the next listed one is
 /// tried). Each side keeps what its last listing showed (`Knowledge`) and lists again when that
 /// runs out — a long-lived smtpd and the runner list once per many messages; a listing that
-/// found nothing to use (no spare; no empty slot) is not repeated for the next few messages. No lock, no
-/// shared counter. A taker that finds no spare, or a runner that finds no empty slot, does what
-/// was done before (create; unlink). Both renames refuse to replace (RENAME_NOREPLACE), so a
-/// slot or an id is never overwritten.
+/// found nothing to use (no spare; no empty slot) is not repeated for the next few messages.
+/// No lock, no shared counter. A taker that finds no spare, or a runner that finds no empty
+/// slot, does what was done before (create; unlink). Both renames refuse to replace
+/// (RENAME_NOREPLACE), so a slot or an id is never overwritten.
 ///
 /// Only the file's owner can use it: the runner keeps only files it owns with one link (the
 /// mail_owner's — smtpd's and its own notifications'; a local user's postamt-queue file is
