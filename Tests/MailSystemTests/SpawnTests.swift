@@ -45,6 +45,7 @@ import Glibc
 
     @Test func atomicWrite() throws {
         let dir = makeTemporaryDirectory(prefix: "fileio")
+        defer { unlink("\(dir)/f"); rmdir(dir) }
         try FileIO.writeAtomically("\(dir)/f", Array("one".utf8))
         try FileIO.writeAtomically("\(dir)/f", Array("two".utf8))
         #expect(try FileIO.readFile("\(dir)/f") == Array("two".utf8))

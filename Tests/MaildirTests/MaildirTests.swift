@@ -4,9 +4,9 @@ import MailSystem
 @testable import Maildir
 
 @Suite struct MaildirTests {
-    func tempDir() -> String {
-        makeTemporaryDirectory(prefix: "maildir-test")
-    }
+    /// Each test's own (a suite instance per test), removed when the test is done.
+    let scratch = TemporaryDirectory(prefix: "maildir-test")
+    func tempDir() -> String { scratch.path }
 
     @Test func uniqueNamesFollowTheConvention() {
         let a = MaildirName.unique(size: 42, host: "mx")

@@ -155,16 +155,18 @@ struct SPFTests {
 /// DKIM signatures made by an independent signer (dkimpy's dkimsign) verify here.
 @Suite(.enabled(if: Dnsmasq.isInstalled && DKIMTools.dkimsign != nil && DKIMTools.dknewkey != nil, "needs dnsmasq and dkimpy's dkimsign, dknewkey (pip install dkimpy pynacl)"))
 struct DKIMTests {
-    let directory = temporaryDirectory()
+    /// Removed with its keys when the test's instance goes.
+    let keys = TemporaryDirectory(prefix: "postamt-spam")
+    var directory: String { keys.path }
     let server: Dnsmasq
     let resolver: DNSResolver
 
     init() throws {
         var records = ["--host-record=ready.test,192.0.2.99"]
         for (name, type) in [("rsa", "rsa"), ("ed", "ed25519")] {
-            let made = try shell(DKIMTools.dknewkey!, ["--ktype", type, name], directory: directory)
+            let made = try shell(DKIMTools.dknewkey!, ["--ktype", type, name], directory: keys.path)
             guard made.status == 0 else { throw HarnessFailure("dknewkey: \(made.error)") }
-            let dns = try String(contentsOfFile: "\(directory)/\(name).dns", encoding: .utf8)
+            let dns = try String(contentsOfFile: "\(keys.path)/\(name).dns", encoding: .utf8)
                 .replacingOccurrences(of: "\n", with: "")
             records.append("--txt-record=\(name)._domainkey.signer.test,\(txtStrings(dns))")
         }
