@@ -12,7 +12,8 @@ struct OperationsTests {
     }
 
     @Test func storeRenamesAndBumpsModSeq() throws {
-        let (_, box) = try inbox()
+        let (dir, box) = try inbox()
+        defer { withExtendedLifetime(dir) {} }  // the Maildir lives in it: removed only at the end
         try deliver(box.maildir, "a\n"); try deliver(box.maildir, "b\n")
         try box.synchronize()
         let before = box.snapshot.highestModSeq
@@ -37,7 +38,8 @@ struct OperationsTests {
     }
 
     @Test func storeFollowsRenameByAnotherSession() throws {
-        let (_, box) = try inbox()
+        let (dir, box) = try inbox()
+        defer { withExtendedLifetime(dir) {} }  // the Maildir lives in it: removed only at the end
         let base = try deliver(box.maildir, "a\n")
         try box.synchronize()
         // Someone else sets \Flagged after our scan; our +\Seen must keep it.
@@ -52,7 +54,8 @@ struct OperationsTests {
     }
 
     @Test func storeMovesMessageStillInNew() throws {
-        let (_, box) = try inbox()
+        let (dir, box) = try inbox()
+        defer { withExtendedLifetime(dir) {} }  // the Maildir lives in it: removed only at the end
         let base = try deliver(box.maildir, "a\n")
         try box.synchronize(moveNew: false)
         #expect(box.snapshot.messages[0].relativePath == "new/\(base)")
@@ -62,7 +65,8 @@ struct OperationsTests {
     }
 
     @Test func keywordsMapToLetters() throws {
-        let (_, box) = try inbox()
+        let (dir, box) = try inbox()
+        defer { withExtendedLifetime(dir) {} }  // the Maildir lives in it: removed only at the end
         try deliver(box.maildir, "a\n")
         try box.synchronize()
         let flags = try box.keywordFlags(["$Forwarded", "Work"])
@@ -75,7 +79,8 @@ struct OperationsTests {
     }
 
     @Test func expungeRemovesOnlyDeleted() throws {
-        let (_, box) = try inbox()
+        let (dir, box) = try inbox()
+        defer { withExtendedLifetime(dir) {} }  // the Maildir lives in it: removed only at the end
         for i in 0..<4 { try deliver(box.maildir, "m\(i)\n") }
         try box.synchronize()
         _ = try box.store(uids: [1, 2, 3], .add(.trashed))
@@ -94,7 +99,8 @@ struct OperationsTests {
     }
 
     @Test func appendReturnsUIDAndKeepsInternalDate() throws {
-        let (_, box) = try inbox()
+        let (dir, box) = try inbox()
+        defer { withExtendedLifetime(dir) {} }  // the Maildir lives in it: removed only at the end
         try deliver(box.maildir, "first\n")
         try box.synchronize()
         let text = Array("Subject: hi\n\nbody\n".utf8)
@@ -156,7 +162,8 @@ struct OperationsTests {
     }
 
     @Test func byteCopyWhenLinkIsImpossible() throws {
-        let (_, box) = try inbox()
+        let (dir, box) = try inbox()
+        defer { withExtendedLifetime(dir) {} }  // the Maildir lives in it: removed only at the end
         let target = MaildirMailbox(maildir: try MaildirFolders(root: box.maildir).create("Copies"))
         let tmp = "\(box.path)/tmp/x"
         try writeFile(tmp, "hello\n")
