@@ -25,12 +25,19 @@ final class TestPolicy: ManageSievePolicy {
     func openStore(user: String) -> ManageSieveStore? { store }
 }
 
+/// A test's scratch directory, removed with the test's suite instance.
+final class ScratchDirectory: Sendable {
+    let path = NSTemporaryDirectory() + "managesieve-\(UUID().uuidString)"
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
 @Suite struct ManageSieveSessionTests {
-    let home: String
+    let scratch = ScratchDirectory()
+    var home: String { scratch.path }
     let store: ManageSieveDiskStore
 
     init() throws {
-        home = NSTemporaryDirectory() + "managesieve-\(UUID().uuidString)"
+        let home = scratch.path
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         store = ManageSieveDiskStore(directory: "\(home)/sieve", activeLink: "\(home)/.dovecot.sieve", maximumSize: 1000, maximumScripts: 2)
     }
