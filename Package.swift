@@ -126,7 +126,7 @@ let package = Package(
         .target(name: "ManageSieveProtocol", dependencies: ["Sieve", "MailAuth", "MailCodec"]),
         .target(name: "ManageSieveServer", dependencies: ["ManageSieveProtocol", "Sieve", "MailLogin", "MailNet", "MailSystem", "MailCore"]),
         .executableTarget(name: "postamt-managesieved", dependencies: ["ManageSieveServer"]),
-        .testTarget(name: "ManageSieveTests", dependencies: ["ManageSieveProtocol", "ManageSieveServer"]),
+        .testTarget(name: "ManageSieveTests", dependencies: ["ManageSieveProtocol", "ManageSieveServer", "TestSupport"]),
 
         // -- webmail targets --
         // The HTTP/1.1 request parser, responses, forms and the HTML allow-list sanitizer: no I/O.

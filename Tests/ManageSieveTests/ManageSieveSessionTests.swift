@@ -25,20 +25,14 @@ final class TestPolicy: ManageSievePolicy {
     func openStore(user: String) -> ManageSieveStore? { store }
 }
 
-/// A test's scratch directory, removed with the test's suite instance.
-final class ScratchDirectory: Sendable {
-    let path = NSTemporaryDirectory() + "managesieve-\(UUID().uuidString)"
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
 @Suite struct ManageSieveSessionTests {
-    let scratch = ScratchDirectory()
+    /// Removed with the test's suite instance.
+    let scratch = TemporaryDirectory(prefix: "managesieve")
     var home: String { scratch.path }
     let store: ManageSieveDiskStore
 
     init() throws {
         let home = scratch.path
-        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         store = ManageSieveDiskStore(directory: "\(home)/sieve", activeLink: "\(home)/.dovecot.sieve", maximumSize: 1000, maximumScripts: 2)
     }
 
