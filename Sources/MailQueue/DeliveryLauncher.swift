@@ -16,7 +16,9 @@ public protocol DeliveryLauncher: AnyObject {
     func kill(_ pid: pid_t)
     /// A descriptor to include in poll(), readable when `finished()` may have news.
     var notificationFD: Int32? { get }
-    /// Children that ended since the last call.
+    /// Children that ended since the last call. The runner may have finished a delivery by its
+    /// result line already (QueueRunner.Running.endedWithItsLine): its end is still taken in
+    /// here (reaped), and a forked child's finished delivery may not be reported at all.
     func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)]
     /// False once the launcher cannot start anything any more (the spawner died).
     var isAlive: Bool { get }
@@ -26,6 +28,8 @@ public protocol DeliveryLauncher: AnyObject {
 public final class DirectLauncher: DeliveryLauncher {
     let program: String
     let environment: [String]
+    /// Started and not yet reaped: the runner may be done with a delivery before its exit.
+    var started: Set<pid_t> = []
 
     public init(program: String, environment: [String]) {
         self.program = program
@@ -33,8 +37,10 @@ public final class DirectLauncher: DeliveryLauncher {
     }
 
     public func launch(user: String, arguments: [String], messageFD: Int32, outputFD: Int32, resultFD: Int32) throws -> pid_t {
-        try Spawn.start(program, arguments: arguments, environment: environment + [PrivilegedSpawner.resultVariable],
-                        fds: [(0, messageFD), (1, outputFD), (2, outputFD), (3, resultFD)])
+        let pid = try Spawn.start(program, arguments: arguments, environment: environment + [PrivilegedSpawner.resultVariable],
+                                  fds: [(0, messageFD), (1, outputFD), (2, outputFD), (3, resultFD)])
+        started.insert(pid)
+        return pid
     }
 
     public func kill(_ pid: pid_t) { Glibc.kill(pid, SIGKILL) }
@@ -44,9 +50,12 @@ public final class DirectLauncher: DeliveryLauncher {
 
     public func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)] {
         var done: [(pid_t, ExitStatus)] = []
-        for pid in running {
+        for pid in started {
             var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid { done.append((pid, ExitStatus(waitStatus: status))) }
+            if waitpid(pid, &status, WNOHANG) == pid {
+                started.remove(pid)
+                done.append((pid, ExitStatus(waitStatus: status)))
+            }
         }
         return done
     }
@@ -190,10 +199,12 @@ public enum PrivilegedSpawner {
         let reuse = deliver == nil ? .none : reuse
         func milliseconds() -> Int64 { Clock.monotonicNanoseconds() / 1_000_000 }
 
-        /// Takes in what `child` has reported: each "done" ends its oldest pending delivery with
-        /// that exit code. At its end of file the socket is closed (everything it sent is read).
-        /// At most 64 messages a call: the child is the user's process, and a flood from it (a
-        /// user may ptrace their own processes) must not keep the spawner from the others.
+        /// Takes in what `child` has reported: each "done" ends its oldest pending delivery. The
+        /// runner is not told: it has taken the delivery's end from its output and result line,
+        /// which the child wrote before (runDeliveries); the report only frees the child for
+        /// the next delivery. At its end of file the socket is closed (everything it sent is
+        /// read). At most 64 messages a call: the child is the user's process, and a flood from
+        /// it (a user may ptrace their own processes) must not keep the spawner from the others.
         func takeReports(_ child: Child) {
             var taken = 0
             while child.control >= 0 && taken < 64 {
@@ -208,11 +219,12 @@ public enum PrivilegedSpawner {
                     return
                 case .fields(let f): fields = f
                 }
-                guard fields.count == 2, fields[0] == "done", let code = Int32(fields[1]), !child.pending.isEmpty else { continue }
-                send(socket, exitReport(child.pending.removeFirst(), .exited(code)))
+                guard fields.count == 2, fields[0] == "done", !child.pending.isEmpty else { continue }
+                child.pending.removeFirst()
                 if child.pending.isEmpty {
                     child.idleSince = milliseconds()
-                    if child.given >= reuse.deliveries { child.letGo() }
+                    // No idle time: gone before a request read in the same wakeup could take it.
+                    if child.given >= reuse.deliveries || reuse.idleMilliseconds <= 0 { child.letGo() }
                 }
             }
         }
@@ -232,13 +244,12 @@ public enum PrivilegedSpawner {
                 child.letGo()
             }
             let wake = children.values.filter(\.isWaiting).map { reuse.idleMilliseconds - (now - $0.idleSince) }.min()
-            let listening = children.filter { $0.value.control >= 0 }.map(\.key)
+            // The children's sockets are not waited on: a child's reports are read when the
+            // spawner wakes for a request, a child's end or the timer (a child that is busy for
+            // longer than that is found waiting up to a second late, which only delays its exit).
             var fds = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0)]
-            fds += listening.map { pollfd(fd: children[$0]!.control, events: Int16(POLLIN), revents: 0) }
             Spawn.pollOrChild(&fds, timeoutMilliseconds: Int32(max(1, min(wake ?? 1000, 1000))))
-            for (i, pid) in listening.enumerated() where fds[1 + i].revents != 0 {
-                if let child = children[pid] { takeReports(child) }
-            }
+            for child in children.values where !child.pending.isEmpty { takeReports(child) }
             // Report children that ended: what they reported before, then whatever they were
             // given and did not report, with how they ended (a child with a socket that exits
             // normally without reporting a delivery never ran it: a temporary failure).
@@ -395,8 +406,9 @@ public enum PrivilegedSpawner {
 
     /// The delivery child: the deliveries in order, each with descriptors 0–3 its own (the first
     /// has them already, each next one's come from `control` + 1 on), which are put back on
-    /// /dev/null when it is done (the runner sees its output end; no descriptor received later
-    /// can take their numbers), and its exit code reported on `control` ("done", code). Then
+    /// /dev/null when it is done, after its result line (the runner sees its output end and
+    /// finishes it; no descriptor received later can take their numbers), and its exit code
+    /// reported on `control` ("done", code) for the spawner, which then may give it more. Then
     /// the deliveries the spawner sends on `control` ("deliver", the arguments; the three
     /// descriptors), until it closes its end.
     static func runDeliveries(_ arguments: [[String]], control: Int32, _ deliver: ([String]) -> Int32) -> Never {
@@ -412,6 +424,13 @@ public enum PrivilegedSpawner {
         }()
         func run(_ args: [String]) {
             let code = deliver(args)
+            // The result line comes before the output's end, whatever `deliver` did: the runner
+            // takes the delivery's end from the two (postamt-local's own run writes the line and
+            // closes descriptor 3; one that left it open did not say).
+            if fcntl(3, F_GETFD) != -1 {
+                let line = MailStatus.ofSysExit(code, text: "postamt-local exit \(code) without a result line").resultLine
+                ReportDescriptor.send(line, to: 3)
+            }
             for fd: Int32 in 0...3 { if null < 0 || dup2(null, fd) < 0 { close(fd) } }
             guard DescriptorPassing.send(control, Array("done\0\(code)".utf8)) else { _exit(SysExit.tempFail.rawValue) }
         }

@@ -41,11 +41,19 @@ public final class QueueRunner {
         let output: Int32
         /// The read end of postamt-local's result pipe (its descriptor 3); -1 for a remote run.
         var result: Int32 = -1
+        /// What the result pipe held when the output ended (a local delivery's).
+        var report: [UInt8] = []
         var outputOpen = true
         var text: [UInt8] = []
         let started: Int64
         var status: ExitStatus?
         let pid: pid_t
+        /// A local delivery is over once its output has ended with its result line written
+        /// before it: the agent writes that line as its last act, and it is the delivery's
+        /// answer (the exit status only stands in for a missing one), so the end is not
+        /// awaited as well — one wakeup of the runner, and none of the spawner's, fewer a
+        /// delivery. (A forked delivery child's finished deliveries are not reported at all.)
+        var endedWithItsLine: Bool { remote == nil && !outputOpen && MailStatus(resultLine: report) != nil }
         /// Killed for running longer than delivery_time_limit (once; its end is still awaited).
         var killed = false
         /// Set for a postamt-remote run: its destination and every recipient index it carries.
@@ -224,7 +232,7 @@ public final class QueueRunner {
         if anyReady && localRunningCount < concurrency { timeout = 0 }
         // A retry of the incoming/ scan came due: do it now, not after the next event.
         if rescanIncoming || !arrivals.isEmpty { timeout = 0 }
-        if running.values.contains(where: { !$0.outputOpen && $0.status == nil }) { timeout = min(timeout, 10) }
+        if running.values.contains(where: { !$0.outputOpen && $0.status == nil && !$0.endedWithItsLine }) { timeout = min(timeout, 10) }
         // The next delivery_time_limit due: woken for it, not at the next event (up to a minute late).
         if let first = running.values.lazy.filter({ $0.status == nil && !$0.killed }).map(\.started).min() {
             timeout = min(timeout, max(0, (first + deliveryTimeLimit + 1 - now) * 1000))
@@ -263,6 +271,7 @@ public final class QueueRunner {
         } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
             r.outputOpen = false
             close(r.output)
+            if r.remote == nil { r.report = ReportDescriptor.waiting(r.result) }
         }
         running[pid] = r
     }
@@ -272,7 +281,7 @@ public final class QueueRunner {
             running[pid]?.status = status
         }
         reapRemoteRuns()
-        for (pid, r) in running where r.status != nil {
+        for (pid, r) in running where r.status != nil || r.endedWithItsLine {
             if r.outputOpen {
                 // Drain what the child left in the pipe; it has exited, so EOF comes soon.
                 readOutput(pid)
@@ -566,8 +575,9 @@ public final class QueueRunner {
                                           resultFD: results.writeEnd.raw)
             let readEnd = pipe.keepReadEnd()
             _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
+            let resultEnd = results.keepReadEnd()
             localRunningCount += 1
-            running[pid] = Running(id: m.state.id, index: index, output: readEnd, result: results.keepReadEnd(),
+            running[pid] = Running(id: m.state.id, index: index, output: readEnd, result: resultEnd,
                                    started: now, pid: pid)
             m.inFlight += 1
             m.state.recipients[index].nextAttempt = -1
@@ -623,7 +633,7 @@ public final class QueueRunner {
             return
         }
         // The result line on descriptor 3 (postamt-local(8), RESULT LINE): its class decides.
-        let reported = MailStatus(resultLine: ReportDescriptor.collect(r.result))
+        let reported = MailStatus(resultLine: r.report + ReportDescriptor.collect(r.result))
         guard let m = messages[r.id] else { return }
         m.inFlight -= 1
         let now = Clock.seconds()

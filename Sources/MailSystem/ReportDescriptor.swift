@@ -29,6 +29,14 @@ public enum ReportDescriptor {
     /// What is in the read end once the child has exited (non-blocking: a grandchild that kept
     /// the write end cannot make the caller wait), at most `limit` bytes; closes `fd`.
     public static func collect(_ fd: Int32, limit: Int = 4096) -> [UInt8] {
+        let out = waiting(fd, limit: limit)
+        close(fd)
+        return out
+    }
+
+    /// What is in the read end now, at most `limit` bytes, without waiting for more and without
+    /// closing it (the rest can be collected later).
+    public static func waiting(_ fd: Int32, limit: Int = 4096) -> [UInt8] {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -38,7 +46,6 @@ public enum ReportDescriptor {
             if n < 0 && errno == EINTR { continue }
             break
         }
-        close(fd)
         return Array(out.prefix(limit))
     }
 }

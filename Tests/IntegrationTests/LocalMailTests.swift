@@ -97,6 +97,34 @@ struct LocalMailTests {
         #expect(FileManager.default.fileExists(atPath: "\(user.home)/started-postamt-local") == execute)
     }
 
+    /// A local delivery ends when its agent's output ends after its result line (that line is
+    /// the delivery's answer), not when the agent exits: an agent that lets go of its
+    /// descriptors and lingers does not hold the message. Here a wrapper around postamt-local
+    /// (started from program_directory) becomes a minute's sleep once the delivery is done.
+    @Test func aDeliveryEndsWithItsResultLineNotWithItsAgentsExit() throws {
+        let user = try TestUser()
+        let system = try Installation(config: "runner_exec_local = yes")
+        let bin = "\(system.root)/bin"
+        #expect(rename("\(bin)/postamt-local", "\(bin)/postamt-local.real") == 0)
+        try """
+        #!/bin/sh
+        "\(bin)/postamt-local.real" "$@"
+        exec >/dev/null 2>&1 3>&-
+        echo $$ > "$HOME/lingering"
+        exec sleep 60
+        """.write(toFile: "\(bin)/postamt-local", atomically: true, encoding: .utf8)
+        chmod("\(bin)/postamt-local", 0o755)
+        try system.startRunner()
+        #expect(try system.sendmail(["-i", user.name], "Subject: linger\n\nbody\n").status == 0)
+        try waitFor("the delivery's end", timeout: 30) { system.log().contains("status=sent (delivered to maildir") }
+        #expect(user.messages().count == 1)
+        let text = try String(contentsOfFile: "\(user.home)/lingering", encoding: .utf8)
+        let agent = try #require(pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(kill(agent, 0) == 0, "the agent had exited before its delivery was taken as done")
+        kill(agent, SIGKILL)
+        try waitFor("queue empty") { system.queueIsEmpty }
+    }
+
     /// runner_local_batch: deliveries to one user that wait together run in one forked child, one
     /// after the other, each with its own descriptors and result. The spawner is stopped while
     /// the runner asks for six deliveries, so that they wait together; with a batch of 1 each
