@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,11 @@
 #include <unistd.h>
 
 int postamt_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int postamt_sched_batch(void) {
+    struct sched_param param = { .sched_priority = 0 };
+    return sched_setscheduler(0, SCHED_BATCH, &param);
+}
 
 static void postamt_child_ended(int signo) { (void)signo; }
 

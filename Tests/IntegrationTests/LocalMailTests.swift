@@ -97,6 +97,27 @@ struct LocalMailTests {
         #expect(FileManager.default.fileExists(atPath: "\(user.home)/started-postamt-local") == execute)
     }
 
+    /// runner_batch_scheduling: the runner, its spawner and the delivery child (which has
+    /// written the message and waits for more to its user) run with SCHED_BATCH (3) by
+    /// default, and with the default policy, SCHED_OTHER (0), when it is off.
+    @Test(arguments: [("", 3), ("runner_batch_scheduling = no", 0)])
+    func deliveriesRunWithBatchScheduling(config: String, policy: Int32) throws {
+        let user = try TestUser()
+        let system = try Installation(config: config + "\nrunner_local_max_idle = 60s")
+        try system.startRunner()
+        #expect(try system.sendmail(["-i", user.name], "Subject: policy\n\nbody\n").status == 0)
+        try waitFor("delivery") { user.messages().count == 1 }
+        let runner = try #require(system.runner?.processIdentifier)
+        let spawner = try #require(childPIDs(of: runner).first, "the spawner")
+        let child = try #require(writers(user).first.flatMap { pid_t($0) }, "the delivery child's pid")
+        for (name, pid) in [("runner", runner), ("spawner", spawner), ("delivery child", child)] {
+            #expect(sched_getscheduler(pid) == policy, "\(name) \(pid)")
+        }
+        // The waiting child goes with the spawner, before the user is removed.
+        system.stopRunner()
+        try waitFor("the delivery child's exit") { kill(child, 0) != 0 }
+    }
+
     /// A local delivery ends when its agent's output ends after its result line (that line is
     /// the delivery's answer), not when the agent exits: an agent that lets go of its
     /// descriptors and lingers does not hold the message. Here a wrapper around postamt-local

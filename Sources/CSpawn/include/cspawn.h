@@ -31,6 +31,9 @@ int postamt_spawn(const char *path, char *const argv[], char *const envp[],
  * ppoll(2) with SIGCHLD unblocked, so a child that ends while the parent is busy still interrupts
  * the next wait (no lost wake-up). Returns poll's result: -1 with errno EINTR after a signal. */
 int postamt_child_wait_setup(void);
+/* sched_setscheduler(2) of this process to SCHED_BATCH (priority 0), which the processes it
+ * starts inherit; 0, or -1 with errno. (SCHED_BATCH is a _GNU_SOURCE name Swift does not see.) */
+int postamt_sched_batch(void);
 int postamt_poll_or_child(int fd, int timeout_ms);
 /* The same wait over several descriptors (their revents set as by poll(2)). */
 int postamt_poll_many_or_child(struct pollfd *fds, int nfds, int timeout_ms);
