@@ -64,8 +64,10 @@ public final class DirectLauncher: DeliveryLauncher {
 /// The runner's side of the privileged spawner: requests go over a SOCK_SEQPACKET socket with
 /// the message, output and result descriptors attached (SCM_RIGHTS). Launching does not wait for
 /// the spawner: each request carries an id of the runner's (negative, so it never equals the pid
-/// of a postamt-remote run the runner started itself), and the spawner answers only when that
-/// delivery ends ("exit"); one it refused ends at once, its result line written for it. A
+/// of a postamt-remote run the runner started itself), and the spawner answers ("exit") only
+/// for a delivery that ends without its forked child's report of it: refused (at once, its
+/// result line written for it), killed, crashed, or a started program's exit; the runner takes
+/// the others' end from their output and result line (QueueRunner.Running.endedWithItsLine). A
 /// round trip per launch made the runner wait for the spawner to be scheduled and fork, once per
 /// delivery: on a busy machine that, not the deliveries, set the pace.
 public final class SpawnerClient: DeliveryLauncher {
