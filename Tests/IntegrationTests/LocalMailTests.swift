@@ -541,7 +541,8 @@ struct LocalMailTests {
         #expect(FileManager.default.createFile(atPath: "\(system.queue)/incoming/\(id)", contents: Data(record.utf8), attributes: [.posixPermissions: 0o640]))
         #expect(try system.postamt(["queue", "list"]).stdout.contains(id))
         try system.startRunner()
-        try waitFor("delivered") { user.messages().count == 1 && system.queueIsEmpty }
+        // "removed" is logged once mess/ID is gone too (incoming/ID goes first).
+        try waitFor("delivered") { user.messages().count == 1 && system.queueIsEmpty && system.log().contains("\(id): removed") }
         #expect(user.messages()[0].contains("Subject: old\n\nold body\n"))
         #expect(system.queueFiles("mess").isEmpty && system.queueFiles("corrupt").isEmpty)
     }
