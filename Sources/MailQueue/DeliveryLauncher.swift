@@ -19,7 +19,7 @@ public protocol DeliveryLauncher: AnyObject {
     /// Children that ended since the last call. The runner may have finished a delivery by its
     /// result line already (QueueRunner.Running.endedWithItsLine): its end is still taken in
     /// here (reaped), and a forked child's finished delivery may not be reported at all.
-    func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)]
+    func finished() -> [(pid: pid_t, status: ExitStatus)]
     /// False once the launcher cannot start anything any more (the spawner died).
     var isAlive: Bool { get }
 }
@@ -48,7 +48,7 @@ public final class DirectLauncher: DeliveryLauncher {
     public var notificationFD: Int32? { nil }
     public var isAlive: Bool { true }
 
-    public func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)] {
+    public func finished() -> [(pid: pid_t, status: ExitStatus)] {
         var done: [(pid_t, ExitStatus)] = []
         for pid in started {
             var status: Int32 = 0
@@ -112,7 +112,7 @@ public final class SpawnerClient: DeliveryLauncher {
 
     public var notificationFD: Int32? { socket }
 
-    public func finished(among running: [pid_t]) -> [(pid: pid_t, status: ExitStatus)] {
+    public func finished() -> [(pid: pid_t, status: ExitStatus)] {
         drain()
         let done = pendingExits
         pendingExits = []

@@ -277,7 +277,7 @@ public final class QueueRunner {
     }
 
     func collectFinished() {
-        for (pid, status) in launcher.finished(among: Array(running.keys)) {
+        for (pid, status) in launcher.finished() {
             running[pid]?.status = status
         }
         reapRemoteRuns()
