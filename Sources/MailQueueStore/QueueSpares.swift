@@ -81,6 +81,19 @@ public struct QueueSpares: Sendable {
             slots.swapAt(Int(random % UInt64(slots.count)), slots.count - 1)
             return slots.removeLast()
         }
+
+        /// Slots to use: the known ones, else a new `listing`, unless one found none within the
+        /// last `pause` calls (it is not repeated for that many). False when there are none.
+        mutating func refill(pausingFor pause: Int, _ listing: () -> [Int]) -> Bool {
+            if !slots.isEmpty { return true }
+            if self.pause > 0 {
+                self.pause -= 1
+                return false
+            }
+            slots = listing()
+            if slots.isEmpty { self.pause = pause }
+            return !slots.isEmpty
+        }
     }
 
     /// The slots that hold a file now, as listed.
@@ -116,21 +129,13 @@ public struct QueueSpares: Sendable {
     /// without replacing): the caller creates the file.
     public func take(as path: String, knowing known: inout Knowledge) -> Int32? {
         guard count > 0 else { return nil }
-        if known.slots.isEmpty && known.pause > 0 {
-            known.pause -= 1
-            return nil
-        }
         var listed = false
         var missed = 0
         for _ in 0..<QueueSpares.tries {
             if known.slots.isEmpty {
                 if listed { return nil }
                 listed = true
-                known.slots = self.listed()
-                if known.slots.isEmpty {
-                    known.pause = QueueSpares.emptyPause
-                    return nil
-                }
+                guard known.refill(pausingFor: QueueSpares.emptyPause, self.listed) else { return nil }
             }
             guard let slot = known.draw() else { return nil }
             guard FileIO.renameNoReplace(layout.spareFile(slot), path) else {
@@ -161,18 +166,10 @@ public struct QueueSpares: Sendable {
     /// caller unlinks it (a file wiped but not kept is unlinked all the same).
     public func keep(_ path: String, knowing known: inout Knowledge) -> Bool {
         guard count > 0 else { return false }
-        if known.slots.isEmpty {
-            if known.pause > 0 {
-                known.pause -= 1
-                return false
-            }
+        guard known.refill(pausingFor: QueueSpares.fullPause, {
             let filled = filled()
-            known.slots = filled.indices.reversed().filter { !filled[$0] }
-            if known.slots.isEmpty {
-                known.pause = QueueSpares.fullPause
-                return false
-            }
-        }
+            return filled.indices.reversed().filter { !filled[$0] }
+        }) else { return false }
         guard let st = FileIO.linkStatus(path), (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1,
               st.st_uid == geteuid(), wipe(path, status: st) else { return false }
         while let slot = known.slots.popLast() {
