@@ -44,7 +44,8 @@ extension SMTPDaemon {
         let maxConnections = max(1, setup.configuration.count("listen_connection_limit"))
         let maxPerIP = max(1, setup.configuration.count("listen_client_limit"))
         let refusal = Array("421 4.7.0 \(setup.settings.hostname) Error: too many connections, try again later\r\n".utf8)
-        var stamp = tableStamp(setup.configuration)
+        let tables = tablePaths(setup.configuration)
+        var stamp = FileIO.stamp(tables)
         var policy = makePolicy(setup.configuration)
         let reuse = ForkingServer.Reuse(sessions: setup.configuration.count("smtpd_serve_max_use"),
                                         idleSeconds: setup.configuration.duration("smtpd_serve_max_idle"))
@@ -56,7 +57,7 @@ extension SMTPDaemon {
         /// The tables as a per-connection process would read them now; true when they changed
         /// (children that have the old ones are then let go).
         func reloadTables() -> Bool {
-            let now = tableStamp(setup.configuration)
+            let now = FileIO.stamp(tables)
             guard now != stamp else { return false }
             stamp = now
             policy = makePolicy(setup.configuration)
@@ -72,10 +73,11 @@ extension SMTPDaemon {
                           child: { _ in runSession(setup, policy: policy) })
     }
 
-    /// Identity and modification time of the address tables smtpd reads (and the virtual
-    /// table's .cdb): a change means the policy is built again.
-    static func tableStamp(_ configuration: Configuration) -> [Int] {
+    /// The address tables smtpd reads (and the virtual table's .cdb), whose identity and
+    /// modification time are checked before each connection: a change means the policy is
+    /// built again. (The configuration is the server's for its life: named once.)
+    static func tablePaths(_ configuration: Configuration) -> [String] {
         let paths = ["alias_file", "domains_file", "virtual_alias_file", "sender_file"].map { configuration.string($0) }
-        return FileIO.stamp(paths + [AddressBook.compiledPath(configuration.string("virtual_alias_file"))])
+        return paths + [AddressBook.compiledPath(configuration.string("virtual_alias_file"))]
     }
 }
