@@ -117,7 +117,7 @@ let coreSettings: [Setting] = [
     Setting(name: "recipient_limit", kind: .count, defaultValue: "10000", summary: "recipients one queued message may have"),
     Setting(name: "header_size_limit", kind: .size, defaultValue: "1M", summary: "header bytes sendmail reads to find To:, Cc:, Bcc:"),
     Setting(name: "orphan_age", kind: .duration, defaultValue: "1d", summary: "age after which leftovers of interrupted injections are removed"),
-    Setting(name: "queue_spare_files", kind: .count, defaultValue: "1000", summary: "wiped files of delivered messages the queue keeps for the next ones, so that the file system neither frees nor allocates an inode per message (0: none kept)"),
+    Setting(name: "queue_spare_files", kind: .count, defaultValue: "5000", summary: "wiped files of delivered messages the queue keeps for the next ones, so that the file system neither frees nor allocates an inode per message (0: none kept)"),
     Setting(name: "queue_spare_size", kind: .size, defaultValue: "64k", summary: "the largest delivered message file a spare keeps its disk blocks for, wiped to zeros, so that the next message is written into them (larger ones are emptied; 0: every spare empty)"),
     Setting(name: "command_time_limit", kind: .duration, defaultValue: "1000s", summary: "how long a delivery to a |command may run"),
     Setting(name: "delivery_time_limit", kind: .duration, defaultValue: "1h", summary: "how long one postamt-local run may take before the runner kills it"),
