@@ -150,6 +150,22 @@ public enum FileIO {
         postamt_rename_noreplace(from, to) == 0
     }
 
+    /// A file with no name in `directory`'s file system (O_TMPFILE), open for writing (the
+    /// caller owns the descriptor); it is freed when closed unless `linkOpenFile` gave it a
+    /// name. nil with errno where the file
+    /// system or kernel cannot make one (EOPNOTSUPP, EISDIR, EINVAL): the caller names a file
+    /// itself.
+    public static func openUnnamed(in directory: String, mode: mode_t = 0o600) -> Int32? {
+        let fd = postamt_open_unnamed(directory, UInt32(mode))
+        return fd >= 0 ? fd : nil
+    }
+
+    /// Gives the open file `fd` (from `openUnnamed`) the name `path`, never replacing one:
+    /// false with errno (EEXIST when `path` exists; ENOENT without /proc).
+    public static func linkOpenFile(_ fd: Int32, to path: String) -> Bool {
+        postamt_link_open_file(fd, path) == 0
+    }
+
     /// Makes the first `length` bytes of the open file read as zeros while keeping its blocks
     /// allocated (fallocate ZERO_RANGE, size unchanged): a file that will be written again is
     /// wiped without freeing blocks to allocate them anew. False with errno where the file

@@ -43,10 +43,45 @@ public struct Maildir: Sendable {
     public var exists: Bool { FileIO.isDirectory("\(path)/new") && FileIO.isDirectory("\(path)/tmp") }
 
     /// Writes `parts` (concatenated) as one new message. Returns the name in new/.
+    ///
+    /// The file is made in tmp/ without a name (O_TMPFILE), written, fsynced and then linked
+    /// into new/, so nothing is added to or removed from tmp/: a crash leaves no file there, and
+    /// the fsync does not write tmp/'s block and inode too (ext4 without a journal writes a new
+    /// file's directory with it; two synchronous writes a message here). Where the file system
+    /// cannot make such a file, or /proc is missing (the link goes through /proc/self/fd), a
+    /// named file in tmp/ renamed into new/, as the Maildir specification describes.
     @discardableResult
     public func deliver(_ parts: [ArraySlice<UInt8>], createIfMissing: Bool = true) throws -> String {
         if createIfMissing && !exists { try create() }
         let size = parts.reduce(0) { $0 + $1.count }
+        if let fd = FileIO.openUnnamed(in: "\(path)/tmp") {
+            let owned = OwnedFD(adopting: fd)
+            for part in parts { try FileIO.writeAll(owned.raw, part) }
+            // A failed fsync is not retried: the data may be gone; the file goes with the descriptor.
+            try FileIO.fsync(owned.raw, "fsync a new file in \(path)/tmp")
+            for attempt in 1...10 {
+                let name = MaildirName.unique(size: size)
+                let target = "\(path)/new/\(name)"
+                guard FileIO.linkOpenFile(owned.raw, to: target) else {
+                    if errno == EEXIST && attempt < 10 { continue }
+                    break  // not this way (no /proc, or the link refused): a named file below
+                }
+                do {
+                    try owned.closeChecked()
+                    try FileIO.fsyncDirectory("\(path)/new")
+                } catch {
+                    unlink(target)
+                    throw error
+                }
+                return name
+            }
+        }
+        return try deliverNamed(parts, size: size)
+    }
+
+    /// A named file in tmp/, fsynced, renamed into new/ (`deliver` where an unnamed file cannot
+    /// be made or linked).
+    func deliverNamed(_ parts: [ArraySlice<UInt8>], size: Int) throws -> String {
         var attempt = 0
         while true {
             attempt += 1

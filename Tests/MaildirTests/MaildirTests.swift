@@ -36,6 +36,51 @@ import MailSystem
         #expect(st.st_mode & 0o777 == 0o700)
     }
 
+    /// What tmp/ saw (inotify) while `body` ran: names created, moved out, removed there.
+    func tmpEvents(of md: Maildir, _ body: () throws -> Void) throws -> [String] {
+        try md.create()
+        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        #expect(fd >= 0)
+        defer { close(fd) }
+        #expect(inotify_add_watch(fd, "\(md.path)/tmp", UInt32(IN_CREATE | IN_MOVED_FROM | IN_DELETE)) >= 0)
+        try body()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = read(fd, &buffer, buffer.count)
+        var events: [String] = []
+        var offset = 0
+        while n > 0 && offset + 16 <= n {
+            let mask = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self) }
+            let length = Int(buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self) })
+            events.append(mask & UInt32(IN_CREATE) != 0 ? "create" : mask & UInt32(IN_MOVED_FROM) != 0 ? "moved" : "delete")
+            offset += 16 + length
+        }
+        return events
+    }
+
+    @Test func aNewMessageNeverHasANameInTmp() throws {
+        let md = Maildir(path: "\(tempDir())/Maildir")
+        var name = ""
+        let events = try tmpEvents(of: md) { name = try md.deliver([Array("A: 1\n\nbody\n".utf8)[...]]) }
+        // Written unnamed in tmp/'s file system and linked into new/ once whole and fsynced.
+        #expect(events == [])
+        #expect(try FileIO.listDirectory("\(md.path)/new") == [name])
+        #expect(try FileIO.readFile("\(md.path)/new/\(name)") == Array("A: 1\n\nbody\n".utf8))
+        let st = FileIO.status("\(md.path)/new/\(name)")!
+        #expect(st.st_mode & 0o777 == 0o600)
+        #expect(st.st_nlink == 1)
+    }
+
+    @Test func theNamedWayStillDeliversThroughTmp() throws {
+        let md = Maildir(path: "\(tempDir())/Maildir")
+        let parts = [Array("A: 1\n\nbody\n".utf8)[...]]
+        var name = ""
+        let events = try tmpEvents(of: md) { name = try md.deliverNamed(parts, size: 12) }
+        #expect(events == ["create", "moved"])
+        #expect(try FileIO.listDirectory("\(md.path)/new") == [name])
+        #expect(try FileIO.listDirectory("\(md.path)/tmp").isEmpty)
+        #expect(try FileIO.readFile("\(md.path)/new/\(name)") == parts[0].map { $0 })
+    }
+
     @Test func manyDeliveriesNeverCollide() throws {
         let md = Maildir(path: "\(tempDir())/Maildir")
         for _ in 0..<200 { try md.deliver([Array("x\n".utf8)[...]]) }

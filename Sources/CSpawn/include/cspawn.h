@@ -83,4 +83,14 @@ int postamt_rename_noreplace(const char *from, const char *to);
 /// data written, no block freed). -1 with errno (EOPNOTSUPP where the file system cannot).
 int postamt_zero_range(int fd, long long length);
 
+/// open(directory, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode): a file with no name yet, in
+/// `directory`'s file system, that goes away unless it is linked (O_TMPFILE is a _GNU_SOURCE
+/// name). -1 with errno (EOPNOTSUPP, EISDIR or EINVAL where the file system or kernel cannot).
+int postamt_open_unnamed(const char *directory, unsigned int mode);
+
+/// linkat of the open file `fd` (one made by postamt_open_unnamed) to `path` through
+/// /proc/self/fd, which needs no capability (AT_EMPTY_PATH does). -1 with errno: EEXIST when
+/// `path` exists, ENOENT when /proc is not mounted.
+int postamt_link_open_file(int fd, const char *path);
+
 #endif
