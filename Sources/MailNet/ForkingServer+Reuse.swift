@@ -25,6 +25,13 @@ extension ForkingServer {
     /// as soon as they are idle, so every session runs with the state a fresh fork would have.
     /// The limits count sessions, not children. `session` runs in the child with the
     /// connection on fd 0 and 1, and returns; the child then closes the connection.
+    ///
+    /// A child says it is idle with its pid on one datagram socket all children share, which
+    /// the server does not wait on: it reads what is there whenever it wakes anyway (a
+    /// connection, or its timer of a second), before it counts sessions or picks a child. So a
+    /// session's end wakes nobody, and the server wakes once a connection instead of twice
+    /// (the child's report used to wake it on its own socket). A child's idle time is counted
+    /// from when the server read its report: it may be let go up to a second late.
     public static func run(listener: Int32, reuse: Reuse,
                            limits: () -> (total: Int, perClient: Int),
                            refuse: (_ connection: Int32, _ client: IPAddress, _ reason: String) -> Void,
@@ -51,25 +58,24 @@ extension ForkingServer {
         }
         _ = fcntl(listener, F_SETFD, FD_CLOEXEC)
         signal(SIGPIPE, SIG_IGN)
+        // The children's idle reports: [0] the server's end, [1] the one every child writes to.
+        var reports: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &reports) == 0 else {
+            log("socketpair: \(String(cString: strerror(errno)))")
+            run(listener: listener, limits: limits, refuse: refuse, beforeFork: { _ = refresh() }, log: log,
+                child: { session($0); exit(0) })
+        }
         var children: [pid_t: Child] = [:]
         var generation = 0
         while true {
-            // Every child the server still talks to, busy or waiting.
-            let connected = children.filter { $0.value.control >= 0 }.map(\.key)
-            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
-            fds += connected.map { pollfd(fd: children[$0]!.control, events: Int16(POLLIN), revents: 0) }
-            _ = poll(&fds, nfds_t(fds.count), 1000)
+            var p = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 1000)
             var status: Int32 = 0
             while case let pid = waitpid(-1, &status, WNOHANG), pid > 0 { children.removeValue(forKey: pid)?.letGo() }
             let now = Clock.seconds()
-            for (i, pid) in connected.enumerated() where fds[1 + i].revents != 0 {
-                guard let child = children[pid], child.control >= 0 else { continue }
-                // "idle" after a session; end of file or an error: it is gone or going.
-                guard let message = DescriptorPassing.receive(child.control, limit: 16), !message.bytes.isEmpty else {
-                    child.letGo()
-                    continue
-                }
-                message.fds.forEach { close($0) }
+            // The idle reports sent since the last look (a child reaped above has none to use).
+            while case .fields(let fields) = DescriptorPassing.waiting(reports[0], limit: 16) {
+                guard let pid = pid_t(fields[0]), let child = children[pid], child.control >= 0 else { continue }
                 child.client = nil
                 child.idleSince = now
                 if child.generation != generation { child.letGo() }
@@ -77,8 +83,8 @@ extension ForkingServer {
             for child in children.values where child.client == nil && child.control >= 0 && now - child.idleSince >= reuse.idleSeconds {
                 child.letGo()
             }
-            guard fds[0].revents != 0,
-                  let (conn, ip) = accept(listener, sessions: children.values.compactMap(\.client), limits: limits, refuse: refuse)
+            guard p.revents != 0 else { continue }
+            guard let (conn, ip) = accept(listener, sessions: children.values.compactMap(\.client), limits: limits, refuse: refuse)
             else { continue }
             if refresh() {
                 generation += 1
@@ -109,8 +115,9 @@ extension ForkingServer {
             if pid == 0 {
                 close(listener)
                 close(pair[0])
+                close(reports[0])
                 for other in children.values where other.control >= 0 { close(other.control) }
-                serveConnections(first: conn, client: ip, control: pair[1], reuse: reuse, session: session)
+                serveConnections(first: conn, client: ip, control: pair[1], reports: reports[1], reuse: reuse, session: session)
             }
             close(pair[1])
             if pid < 0 {
@@ -127,7 +134,8 @@ extension ForkingServer {
 
     /// A child's life: a session on `first`, then, while the server hands it more, one session
     /// per connection; it exits after `reuse.sessions` or when the server closes `control`.
-    static func serveConnections(first: Int32, client: IPAddress, control: Int32, reuse: Reuse,
+    /// It says it is idle with its pid on `reports`, and waits for a connection on `control`.
+    static func serveConnections(first: Int32, client: IPAddress, control: Int32, reports: Int32, reuse: Reuse,
                                  session: (IPAddress) -> Void) -> Never {
         var connection = first
         var client = client
@@ -146,7 +154,7 @@ extension ForkingServer {
                 if null > 1 { close(null) }
             }
             if served >= reuse.sessions { exit(0) }
-            guard DescriptorPassing.send(control, Array("idle".utf8)),
+            guard DescriptorPassing.send(reports, Array("\(getpid())".utf8)),
                   let next = DescriptorPassing.receive(control, limit: 64), let fd = next.fds.first else { exit(0) }
             next.fds.dropFirst().forEach { close($0) }
             connection = fd

@@ -272,6 +272,43 @@ struct SMTPServeTests {
     }
 
     /// smtpd_serve_max_use = 1: a fresh child for every connection, as before reuse.
+    /// The end of a session wakes nobody: the child's report that it is idle waits until the
+    /// server wakes for the next connection (or its timer). Thirty sessions one after another,
+    /// each after the child reported, cost the server about thirty wakeups (voluntary context
+    /// switches), not sixty, and every one of them still goes to the one waiting child.
+    @Test func aSessionsEndDoesNotWakeTheServer() throws {
+        let site = try SMTPSite(config: "smtpd_serve_max_use = 100", runner: false, auth: false)
+        let (fd, port) = try Self.listeningSocket()
+        let server = try Self.serve(site, role: "mx", socket: fd)
+        defer { site.stop(server) }
+        func wakeups() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/\(server.processIdentifier)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") } ?? ""
+            return Int(line.split(separator: "\t").last ?? "") ?? -1
+        }
+        func session() throws {
+            let client = try RawSMTPClient(port: port)
+            #expect(client.readReplies().hasPrefix("220 "))
+            client.send("QUIT\r\n")
+            #expect(client.readReplies().hasPrefix("221 "))
+            #expect(client.closedByServer())
+        }
+        try session()
+        let child = try Self.waitUntilIdle(childOf: server.processIdentifier)
+        let before = wakeups()
+        let sessions = 30
+        for _ in 0..<sessions {
+            try session()
+            // Reported idle (a client that connects at once may come before the report).
+            #expect(try Self.waitUntilIdle(childOf: server.processIdentifier) == child)
+        }
+        let after = wakeups()
+        #expect(before >= 0 && after >= 0)
+        // One wakeup a connection, a few for the server's timer (once a second).
+        #expect(after - before <= sessions * 3 / 2, "\(after - before) wakeups for \(sessions) sessions")
+        #expect(childPIDs(of: server.processIdentifier) == [child])
+    }
+
     @Test func oneSessionPerChildWhenMaxUseIsOne() throws {
         let site = try SMTPSite(config: "smtpd_serve_max_use = 1", runner: false, auth: false)
         let (fd, port) = try Self.listeningSocket()
