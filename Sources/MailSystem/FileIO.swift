@@ -152,9 +152,8 @@ public enum FileIO {
 
     /// A file with no name in `directory`'s file system (O_TMPFILE), open for writing (the
     /// caller owns the descriptor); it is freed when closed unless `linkOpenFile` gave it a
-    /// name. nil with errno where the file
-    /// system or kernel cannot make one (EOPNOTSUPP, EISDIR, EINVAL): the caller names a file
-    /// itself.
+    /// name. nil with errno where the file system or kernel cannot make one (EOPNOTSUPP,
+    /// EISDIR, EINVAL): the caller names a file itself.
     public static func openUnnamed(in directory: String, mode: mode_t = 0o600) -> Int32? {
         let fd = postamt_open_unnamed(directory, UInt32(mode))
         return fd >= 0 ? fd : nil

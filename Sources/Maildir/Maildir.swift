@@ -46,8 +46,9 @@ public struct Maildir: Sendable {
     ///
     /// The file is made in tmp/ without a name (O_TMPFILE), written, fsynced and then linked
     /// into new/, so nothing is added to or removed from tmp/: a crash leaves no file there, and
-    /// the fsync does not write tmp/'s block and inode too (ext4 without a journal writes a new
-    /// file's directory with it; two synchronous writes a message here). Where the file system
+    /// the fsync does not write tmp/'s directory block too (ext4 without a journal writes the
+    /// directory of a file just named with it: one synchronous write of five a message here,
+    /// besides tmp/'s entry made and removed). Where the file system
     /// cannot make such a file, or /proc is missing (the link goes through /proc/self/fd), a
     /// named file in tmp/ renamed into new/, as the Maildir specification describes.
     @discardableResult
