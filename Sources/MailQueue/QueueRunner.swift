@@ -575,9 +575,8 @@ public final class QueueRunner {
                                           resultFD: results.writeEnd.raw)
             let readEnd = pipe.keepReadEnd()
             _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
-            let resultEnd = results.keepReadEnd()
             localRunningCount += 1
-            running[pid] = Running(id: m.state.id, index: index, output: readEnd, result: resultEnd,
+            running[pid] = Running(id: m.state.id, index: index, output: readEnd, result: results.keepReadEnd(),
                                    started: now, pid: pid)
             m.inFlight += 1
             m.state.recipients[index].nextAttempt = -1

@@ -48,9 +48,9 @@ public struct Maildir: Sendable {
     /// into new/, so nothing is added to or removed from tmp/: a crash leaves no file there, and
     /// the fsync does not write tmp/'s directory block too (ext4 without a journal writes the
     /// directory of a file just named with it: one synchronous write of five a message here,
-    /// besides tmp/'s entry made and removed). Where the file system
-    /// cannot make such a file, or /proc is missing (the link goes through /proc/self/fd), a
-    /// named file in tmp/ renamed into new/, as the Maildir specification describes.
+    /// besides tmp/'s entry made and removed). Where the file system cannot make such a file,
+    /// or /proc is missing (the link goes through /proc/self/fd), a named file in tmp/ renamed
+    /// into new/, as the Maildir specification describes.
     @discardableResult
     public func deliver(_ parts: [ArraySlice<UInt8>], createIfMissing: Bool = true) throws -> String {
         if createIfMissing && !exists { try create() }
